@@ -1,0 +1,1 @@
+//! Examples crate (see review_loop.rs).

@@ -1,0 +1,1 @@
+//! memora-cache-redis

@@ -1,0 +1,94 @@
+//! Users, roles and the authenticated caller ([`Actor`]).
+
+use crate::error::CoreError;
+use crate::ids::UserId;
+
+/// The two roles Memora knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// A learner: sees only their own data.
+    Student,
+    /// An administrator ("System Manager" in Frappe terms).
+    SystemManager,
+}
+
+impl Role {
+    /// The Frappe role name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Student => "Student",
+            Role::SystemManager => "System Manager",
+        }
+    }
+    /// Parses a Frappe role name (case-insensitive; "admin" accepted).
+    pub fn parse(s: &str) -> Result<Role, CoreError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "student" => Ok(Role::Student),
+            "system manager" | "system_manager" | "admin" => Ok(Role::SystemManager),
+            other => Err(CoreError::invalid(format!("unknown role '{other}'"))),
+        }
+    }
+}
+
+/// A user account (without secrets: those stay in the auth store).
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    /// Login identity.
+    pub id: UserId,
+    /// Display name.
+    pub full_name: String,
+    /// Granted roles.
+    pub roles: Vec<Role>,
+    /// Disabled users cannot log in and are hidden from leaderboards.
+    pub enabled: bool,
+}
+
+/// The authenticated caller of a use case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Actor {
+    /// Who is calling.
+    pub user: UserId,
+    /// Their roles.
+    pub roles: Vec<Role>,
+}
+
+impl Actor {
+    /// A caller with the Student role.
+    pub fn student(user: UserId) -> Self {
+        Actor {
+            user,
+            roles: vec![Role::Student],
+        }
+    }
+    /// A caller with the System Manager role.
+    pub fn admin(user: UserId) -> Self {
+        Actor {
+            user,
+            roles: vec![Role::SystemManager],
+        }
+    }
+    /// True for System Managers.
+    pub fn is_admin(&self) -> bool {
+        self.roles.contains(&Role::SystemManager)
+    }
+    /// Fails with 403 unless the caller is a System Manager.
+    pub fn require_admin(&self) -> Result<(), CoreError> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(CoreError::forbidden(
+                "this action requires the System Manager role",
+            ))
+        }
+    }
+    /// Fails with 403 unless the caller is `user` or an admin.
+    pub fn require_self_or_admin(&self, user: &UserId) -> Result<(), CoreError> {
+        if &self.user == user || self.is_admin() {
+            Ok(())
+        } else {
+            Err(CoreError::forbidden(
+                "students may only access their own data",
+            ))
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! Typed identifiers. Every id is a validated, non-empty, trimmed string of
+//! bounded length without control characters, so a `UserId` can never be
+//! passed where a `LessonId` is expected and no id can smuggle separators into
+//! cache keys. Question ids have structure (`<stage>` or `<stage>:<n>`) and
+//! get their own type.
+
+use std::fmt;
+
+use crate::error::CoreError;
+
+/// Longest id accepted anywhere (Frappe names are VARCHAR(140)).
+pub const MAX_ID_LEN: usize = 140;
+
+fn validate_id(kind: &str, raw: &str) -> Result<String, CoreError> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err(CoreError::invalid(format!("{kind} must not be empty")));
+    }
+    if s.len() > MAX_ID_LEN {
+        return Err(CoreError::invalid(format!(
+            "{kind} is longer than {MAX_ID_LEN} characters"
+        )));
+    }
+    if s.chars().any(|c| c.is_control() || c == '{' || c == '}') {
+        return Err(CoreError::invalid(format!(
+            "{kind} contains a forbidden character"
+        )));
+    }
+    Ok(s.to_owned())
+}
+
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident, $kind:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Validates and wraps a raw id.
+            pub fn new(raw: impl AsRef<str>) -> Result<Self, CoreError> {
+                validate_id($kind, raw.as_ref()).map(Self)
+            }
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+            /// Consumes the id, returning the text.
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(d)?;
+                $name::new(raw).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+string_id!(
+    /// A user (login identity, usually an e-mail address).
+    UserId, "user"
+);
+string_id!(
+    /// A subject (e.g. "History of Jordan").
+    SubjectId, "subject"
+);
+string_id!(
+    /// A learning track inside a subject.
+    TrackId, "track"
+);
+string_id!(
+    /// A unit inside a track.
+    UnitId, "unit"
+);
+string_id!(
+    /// A topic inside a topic-based unit.
+    TopicId, "topic"
+);
+string_id!(
+    /// A lesson.
+    LessonId, "lesson"
+);
+string_id!(
+    /// A stage (one row of a lesson's stages).
+    StageId, "stage"
+);
+string_id!(
+    /// An academic grade.
+    GradeId, "grade"
+);
+string_id!(
+    /// An academic stream.
+    StreamId, "stream"
+);
+string_id!(
+    /// An academic plan.
+    PlanId, "plan"
+);
+string_id!(
+    /// A store sales item (bundle).
+    SalesItemId, "sales item"
+);
+string_id!(
+    /// A purchase request.
+    PurchaseRequestId, "purchase request"
+);
+string_id!(
+    /// A player subscription.
+    SubscriptionId, "subscription"
+);
+string_id!(
+    /// A review-log entry's idempotency key. Clients may supply one per
+    /// answer; otherwise the server derives one.
+    ReviewId, "review id"
+);
+string_id!(
+    /// A persistence job (one acknowledged batch of answers).
+    JobId, "job id"
+);
+string_id!(
+    /// A gameplay session.
+    SessionId, "session id"
+);
+
+/// A season (academic year), e.g. `SEASON-2026` or `SEASON-2026-TAWJIHI`.
+/// The pattern is enforced because the name becomes a partition value and a
+/// cache-key segment.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SeasonId(String);
+
+impl SeasonId {
+    /// Validates `^SEASON-\d{4}(-[A-Z0-9_]+)?$`.
+    pub fn new(raw: impl AsRef<str>) -> Result<Self, CoreError> {
+        let s = raw.as_ref().trim();
+        let bad = || {
+            CoreError::invalid(format!(
+                "season name '{s}' must look like SEASON-2026 or SEASON-2026-TAWJIHI"
+            ))
+        };
+        let rest = s.strip_prefix("SEASON-").ok_or_else(bad)?;
+        let (year, suffix) = match rest.split_once('-') {
+            Some((y, suf)) => (y, Some(suf)),
+            None => (rest, None),
+        };
+        if year.len() != 4 || !year.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        if let Some(suf) = suffix {
+            if suf.is_empty()
+                || suf.len() > 40
+                || !suf
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            {
+                return Err(bad());
+            }
+        }
+        Ok(Self(s.to_owned()))
+    }
+    /// The season name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl serde::Serialize for SeasonId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SeasonId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        SeasonId::new(raw).map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Display for SeasonId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Identity of one reviewable item: a whole stage (`<stage>`) or one element
+/// of a stage (`<stage>:<n>`, the n-th Reveal highlight or Matching pair,
+/// 0-based). Parsing splits at the last `:`; a suffix that is not a number
+/// makes the whole text the stage id (as the original did).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct QuestionId {
+    raw: String,
+    stage_len: usize,
+    index: Option<u32>,
+}
+
+impl QuestionId {
+    /// Parses and validates a question id.
+    pub fn parse(raw: impl AsRef<str>) -> Result<Self, CoreError> {
+        let s = validate_id("question_id", raw.as_ref())?;
+        let (stage_len, index) = match s.rsplit_once(':') {
+            Some((stage, idx)) if !stage.is_empty() => match idx.parse::<u32>() {
+                Ok(n) if !idx.starts_with('+') => (stage.len(), Some(n)),
+                _ => (s.len(), None),
+            },
+            _ => (s.len(), None),
+        };
+        Ok(Self {
+            raw: s,
+            stage_len,
+            index,
+        })
+    }
+    /// Builds `<stage>:<index>` (or `<stage>`).
+    pub fn of(stage: &StageId, index: Option<u32>) -> Self {
+        let raw = match index {
+            Some(i) => format!("{}:{i}", stage.as_str()),
+            None => stage.as_str().to_owned(),
+        };
+        Self {
+            stage_len: stage.as_str().len(),
+            raw,
+            index,
+        }
+    }
+    /// The stage part.
+    pub fn stage_str(&self) -> &str {
+        &self.raw[..self.stage_len]
+    }
+    /// The element index, if any.
+    pub fn index(&self) -> Option<u32> {
+        self.index
+    }
+    /// The full id text.
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+}
+
+impl fmt::Display for QuestionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.raw)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_reject_empty_and_control_characters() {
+        assert!(UserId::new("  ").is_err());
+        assert!(UserId::new("a\nb").is_err());
+        assert!(UserId::new("a{b}").is_err());
+        assert!(UserId::new("x".repeat(141)).is_err());
+        assert_eq!(UserId::new(" s@x.io ").unwrap().as_str(), "s@x.io");
+    }
+
+    #[test]
+    fn season_names_follow_the_pattern() {
+        assert!(SeasonId::new("SEASON-2026").is_ok());
+        assert!(SeasonId::new("SEASON-2026-TAWJIHI").is_ok());
+        assert!(SeasonId::new("SEASON-2026-A_1").is_ok());
+        for bad in [
+            "2026",
+            "SEASON-26",
+            "SEASON-2026-",
+            "SEASON-2026-low",
+            "season-2026",
+            "SEASON-20x6",
+        ] {
+            assert!(SeasonId::new(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn question_ids_split_at_the_last_colon() {
+        let q = QuestionId::parse("st-1:3").unwrap();
+        assert_eq!(q.stage_str(), "st-1");
+        assert_eq!(q.index(), Some(3));
+        let q = QuestionId::parse("a:b:2").unwrap();
+        assert_eq!(q.stage_str(), "a:b");
+        assert_eq!(q.index(), Some(2));
+        let q = QuestionId::parse("st-1:x").unwrap();
+        assert_eq!(q.stage_str(), "st-1:x");
+        assert_eq!(q.index(), None);
+        let q = QuestionId::parse("st-9").unwrap();
+        assert_eq!(q.stage_str(), "st-9");
+        assert_eq!(q.index(), None);
+        assert!(QuestionId::parse("").is_err());
+        let built = QuestionId::of(&StageId::new("s").unwrap(), Some(0));
+        assert_eq!(built, QuestionId::parse("s:0").unwrap());
+    }
+}

@@ -1,0 +1,985 @@
+//! The in-memory store: every store port over one mutex-guarded state.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::domain::*;
+use crate::error::{PortError, PortResult};
+use crate::ids::*;
+use crate::ports::*;
+use crate::srs::MasteryBucket;
+use crate::util::SplitMix64;
+
+use super::{InMemoryCache, SequentialIds, Sha256Hasher, SystemClock};
+
+type SeasonRows = BTreeMap<(UserId, QuestionId), MemoryTracker>;
+
+#[derive(Default)]
+struct State {
+    catalog: Catalog,
+    seasons: BTreeMap<SeasonId, Season>,
+    trackers: HashMap<SeasonId, SeasonRows>,
+    log: HashMap<ReviewId, ReviewLogEntry>,
+    log_order: Vec<ReviewId>,
+    archived: Vec<ArchivedTracker>,
+    profiles: HashMap<UserId, PlayerProfile>,
+    sessions: Vec<GameplaySession>,
+    session_ids: HashSet<SessionId>,
+    subject_xp: HashMap<(UserId, SubjectId), i64>,
+    fsrs: HashMap<UserId, (Vec<f64>, u64)>,
+    items: BTreeMap<SalesItemId, SalesItem>,
+    requests: Vec<PurchaseRequest>,
+    subscriptions: Vec<Subscription>,
+    claims: HashSet<(UserId, NaiveDate, String)>,
+    users: BTreeMap<UserId, User>,
+    passwords: HashMap<UserId, String>,
+    login_sessions: HashMap<String, (UserId, DateTime<Utc>)>,
+    api_keys: HashMap<String, ApiKeyRecord>,
+    audit: Vec<AuditEvent>,
+    locks: HashSet<String>,
+}
+
+/// All store ports in memory. Cloning shares the state.
+#[derive(Clone, Default)]
+pub struct InMemoryBackend {
+    state: Arc<Mutex<State>>,
+    cache: InMemoryCache,
+    queue_available: Arc<AtomicBool>,
+    store_available: Arc<AtomicBool>,
+}
+
+impl InMemoryBackend {
+    /// An empty backend (store and queue available).
+    pub fn new() -> Self {
+        let b = InMemoryBackend::default();
+        b.queue_available.store(true, Ordering::SeqCst);
+        b.store_available.store(true, Ordering::SeqCst);
+        b
+    }
+
+    /// The cache adapter bundled with this backend.
+    pub fn cache(&self) -> InMemoryCache {
+        self.cache.clone()
+    }
+
+    /// Fault injection: make the (write-through) queue fail or work.
+    pub fn set_queue_available(&self, up: bool) {
+        self.queue_available.store(up, Ordering::SeqCst);
+    }
+
+    /// Fault injection: make memory-store calls fail or work.
+    pub fn set_store_available(&self, up: bool) {
+        self.store_available.store(up, Ordering::SeqCst);
+    }
+
+    /// A write-through queue persisting into this backend.
+    pub fn queue(&self) -> InlineQueue {
+        InlineQueue {
+            backend: self.clone(),
+            statuses: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Ports wired to this backend, the bundled cache, the inline queue, the
+    /// system clock, sequential ids and the test hasher.
+    pub fn ports(&self) -> Ports {
+        let this = Arc::new(self.clone());
+        Ports {
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(SequentialIds::default()),
+            hasher: Arc::new(Sha256Hasher),
+            content: this.clone(),
+            seasons: this.clone(),
+            memory: this.clone(),
+            players: this.clone(),
+            commerce: this.clone(),
+            quests: this.clone(),
+            auth: this.clone(),
+            audit: this.clone(),
+            locks: this,
+            cache: Arc::new(self.cache.clone()),
+            leaderboard: None,
+            queue: Arc::new(self.queue()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn memory_lock(&self) -> PortResult<MutexGuard<'_, State>> {
+        if !self.store_available.load(Ordering::SeqCst) {
+            return Err(PortError::Unavailable(
+                "in-memory store switched off".into(),
+            ));
+        }
+        Ok(self.lock())
+    }
+
+    /// Number of review-log entries (tests).
+    pub fn review_log_len(&self) -> usize {
+        self.lock().log.len()
+    }
+}
+
+fn user_rows<'a>(
+    st: &'a State,
+    user: &'a UserId,
+    season: &SeasonId,
+) -> impl Iterator<Item = &'a MemoryTracker> + 'a {
+    st.trackers
+        .get(season)
+        .into_iter()
+        .flat_map(move |rows| rows.values().filter(move |r| &r.key.user == user))
+}
+
+fn matches(filter: &DueFilter, r: &MemoryTracker) -> bool {
+    filter
+        .subject
+        .as_ref()
+        .is_none_or(|s| r.subject.as_ref() == Some(s))
+        && filter
+            .topic
+            .as_ref()
+            .is_none_or(|t| r.topic.as_ref() == Some(t))
+}
+
+#[async_trait]
+impl ContentStore for InMemoryBackend {
+    async fn load_catalog(&self) -> PortResult<Catalog> {
+        Ok(self.lock().catalog.clone())
+    }
+    async fn import_catalog(&self, bundle: &Catalog) -> PortResult<()> {
+        let mut st = self.lock();
+        let mut bundle = bundle.clone();
+        for p in &mut bundle.plans {
+            let prev = st
+                .catalog
+                .plans
+                .iter()
+                .find(|x| x.id == p.id)
+                .map(|x| x.version)
+                .unwrap_or(0);
+            p.version = prev.max(p.version) + 1;
+        }
+        let merged = crate::services::admin::merge_catalog(std::mem::take(&mut st.catalog), bundle);
+        st.catalog = merged;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SeasonStore for InMemoryBackend {
+    async fn list_seasons(&self) -> PortResult<Vec<Season>> {
+        let mut v: Vec<Season> = self.lock().seasons.values().cloned().collect();
+        v.sort_by(|a, b| b.start_date.cmp(&a.start_date).then(b.id.cmp(&a.id)));
+        Ok(v)
+    }
+    async fn get_season(&self, id: &SeasonId) -> PortResult<Option<Season>> {
+        Ok(self.lock().seasons.get(id).cloned())
+    }
+    async fn create_season(&self, season: &Season) -> PortResult<()> {
+        let mut st = self.lock();
+        if st.seasons.contains_key(&season.id) {
+            return Err(PortError::Conflict(format!(
+                "season {} already exists",
+                season.id
+            )));
+        }
+        st.seasons.insert(season.id.clone(), season.clone());
+        st.trackers.entry(season.id.clone()).or_default();
+        Ok(())
+    }
+    async fn update_season(&self, season: &Season) -> PortResult<()> {
+        let mut st = self.lock();
+        match st.seasons.get_mut(&season.id) {
+            Some(s) => {
+                *s = season.clone();
+                Ok(())
+            }
+            None => Err(PortError::Rejected(format!(
+                "season {} does not exist",
+                season.id
+            ))),
+        }
+    }
+    async fn activate_season(&self, id: &SeasonId) -> PortResult<()> {
+        let mut st = self.lock();
+        if !st.seasons.contains_key(id) {
+            return Err(PortError::Rejected(format!("season {id} does not exist")));
+        }
+        for (k, s) in st.seasons.iter_mut() {
+            s.is_active = k == id;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl MemoryStore for InMemoryBackend {
+    async fn get_trackers(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        questions: &[QuestionId],
+    ) -> PortResult<Vec<MemoryTracker>> {
+        let st = self.memory_lock()?;
+        let Some(rows) = st.trackers.get(season) else {
+            return Ok(Vec::new());
+        };
+        Ok(questions
+            .iter()
+            .filter_map(|q| rows.get(&(user.clone(), q.clone())).cloned())
+            .collect())
+    }
+
+    async fn due_trackers(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        filter: &DueFilter,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> PortResult<Vec<MemoryTracker>> {
+        let st = self.memory_lock()?;
+        let mut v: Vec<MemoryTracker> = user_rows(&st, user, season)
+            .filter(|r| r.state.due <= now && matches(filter, r))
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| (a.state.due, &a.key.question).cmp(&(b.state.due, &b.key.question)));
+        v.truncate(limit);
+        Ok(v)
+    }
+
+    async fn count_due(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        filter: &DueFilter,
+        now: DateTime<Utc>,
+    ) -> PortResult<u64> {
+        let st = self.memory_lock()?;
+        Ok(user_rows(&st, user, season)
+            .filter(|r| r.state.due <= now && matches(filter, r))
+            .count() as u64)
+    }
+
+    async fn due_counts_by_subject(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        now: DateTime<Utc>,
+    ) -> PortResult<Vec<(Option<SubjectId>, u64)>> {
+        let st = self.memory_lock()?;
+        let mut m: BTreeMap<Option<SubjectId>, u64> = BTreeMap::new();
+        for r in user_rows(&st, user, season).filter(|r| r.state.due <= now) {
+            *m.entry(r.subject.clone()).or_default() += 1;
+        }
+        Ok(m.into_iter().collect())
+    }
+
+    async fn count_topic(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        topic: &TopicId,
+    ) -> PortResult<u64> {
+        let st = self.memory_lock()?;
+        Ok(user_rows(&st, user, season)
+            .filter(|r| r.topic.as_ref() == Some(topic))
+            .count() as u64)
+    }
+
+    async fn topic_candidates(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        topic: &TopicId,
+        now: DateTime<Utc>,
+        day_start: DateTime<Utc>,
+        limit: usize,
+    ) -> PortResult<Vec<MemoryTracker>> {
+        let st = self.memory_lock()?;
+        let mut v: Vec<(u8, Option<DateTime<Utc>>, MemoryTracker)> = user_rows(&st, user, season)
+            .filter(|r| r.topic.as_ref() == Some(topic))
+            .filter_map(|r| {
+                let is_new = r.state.mastery() == Some(MasteryBucket::New);
+                let due = r.state.due <= now;
+                let stale = r.state.last_review.is_none_or(|l| l < day_start);
+                let group = if is_new {
+                    0
+                } else if due {
+                    1
+                } else if stale {
+                    2
+                } else {
+                    return None;
+                };
+                Some((group, r.state.last_review, r.clone()))
+            })
+            .collect();
+        v.sort_by(|a, b| (a.0, a.1, &a.2.key.question).cmp(&(b.0, b.1, &b.2.key.question)));
+        Ok(v.into_iter().take(limit).map(|x| x.2).collect())
+    }
+
+    async fn random_topic_items(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        topic: &TopicId,
+        limit: usize,
+        seed: u64,
+    ) -> PortResult<Vec<MemoryTracker>> {
+        let st = self.memory_lock()?;
+        let mut v: Vec<MemoryTracker> = user_rows(&st, user, season)
+            .filter(|r| r.topic.as_ref() == Some(topic))
+            .cloned()
+            .collect();
+        SplitMix64::new(seed).shuffle(&mut v);
+        v.truncate(limit);
+        Ok(v)
+    }
+
+    async fn all_trackers(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+    ) -> PortResult<Vec<MemoryTracker>> {
+        let st = self.memory_lock()?;
+        Ok(user_rows(&st, user, season).cloned().collect())
+    }
+
+    async fn scan_season(
+        &self,
+        season: &SeasonId,
+        after: Option<&TrackerKey>,
+        limit: usize,
+    ) -> PortResult<Vec<MemoryTracker>> {
+        let st = self.memory_lock()?;
+        let Some(rows) = st.trackers.get(season) else {
+            return Ok(Vec::new());
+        };
+        let out = match after {
+            Some(k) => rows
+                .range((
+                    std::ops::Bound::Excluded((k.user.clone(), k.question.clone())),
+                    std::ops::Bound::Unbounded,
+                ))
+                .take(limit)
+                .map(|(_, v)| v.clone())
+                .collect(),
+            None => rows.values().take(limit).cloned().collect(),
+        };
+        Ok(out)
+    }
+
+    async fn sample_trackers(
+        &self,
+        season: &SeasonId,
+        n: usize,
+        seed: u64,
+    ) -> PortResult<Vec<MemoryTracker>> {
+        let st = self.memory_lock()?;
+        let Some(rows) = st.trackers.get(season) else {
+            return Ok(Vec::new());
+        };
+        let mut all: Vec<&MemoryTracker> = rows.values().collect();
+        SplitMix64::new(seed).shuffle(&mut all);
+        Ok(all.into_iter().take(n).cloned().collect())
+    }
+
+    async fn mastery_counts(
+        &self,
+        user: &UserId,
+        season: Option<&SeasonId>,
+        subject: Option<&SubjectId>,
+    ) -> PortResult<MasteryCounts> {
+        let st = self.memory_lock()?;
+        let mut c = MasteryCounts::default();
+        let seasons: Vec<&SeasonId> = match season {
+            Some(s) => vec![s],
+            None => st.trackers.keys().collect(),
+        };
+        for s in seasons {
+            for r in user_rows(&st, user, s) {
+                if subject.is_some_and(|want| r.subject.as_ref() != Some(want)) {
+                    continue;
+                }
+                match r.state.mastery() {
+                    Some(MasteryBucket::New) => c.new += 1,
+                    Some(MasteryBucket::Learning) => c.learning += 1,
+                    Some(MasteryBucket::Mature) => c.mature += 1,
+                    None => {}
+                }
+            }
+        }
+        Ok(c)
+    }
+
+    async fn persist_batch(&self, records: &[ReviewRecord]) -> PortResult<PersistOutcome> {
+        let mut st = self.memory_lock()?;
+        // Validate first so a bad batch changes nothing.
+        for r in records {
+            if !st.trackers.contains_key(&r.tracker.key.season) {
+                return Err(PortError::Rejected(format!(
+                    "season {} does not exist (no partition)",
+                    r.tracker.key.season
+                )));
+            }
+        }
+        let mut out = PersistOutcome::default();
+        for r in records {
+            if !st.log.contains_key(&r.log.review_id) {
+                st.log.insert(r.log.review_id.clone(), r.log.clone());
+                st.log_order.push(r.log.review_id.clone());
+                out.logs_inserted += 1;
+            }
+            let key = (r.tracker.key.user.clone(), r.tracker.key.question.clone());
+            let rows = st.trackers.entry(r.tracker.key.season.clone()).or_default();
+            let write = match rows.get(&key) {
+                Some(existing) => {
+                    existing.state.last_review <= r.tracker.state.last_review
+                        && existing != &r.tracker
+                }
+                None => true,
+            };
+            if write {
+                rows.insert(key, r.tracker.clone());
+                out.trackers_written += 1;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn review_log(
+        &self,
+        user: &UserId,
+        season: Option<&SeasonId>,
+        limit: usize,
+    ) -> PortResult<Vec<ReviewLogEntry>> {
+        let st = self.memory_lock()?;
+        let mut v: Vec<ReviewLogEntry> = st
+            .log_order
+            .iter()
+            .filter_map(|id| st.log.get(id))
+            .filter(|e| &e.key.user == user && season.is_none_or(|s| &e.key.season == s))
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| (a.reviewed_at, &a.review_id).cmp(&(b.reviewed_at, &b.review_id)));
+        v.truncate(limit);
+        Ok(v)
+    }
+
+    async fn has_review(&self, review_id: &ReviewId) -> PortResult<bool> {
+        Ok(self.memory_lock()?.log.contains_key(review_id))
+    }
+
+    async fn count_season(&self, season: &SeasonId) -> PortResult<u64> {
+        let st = self.memory_lock()?;
+        Ok(st.trackers.get(season).map(|r| r.len() as u64).unwrap_or(0))
+    }
+
+    async fn archive_season(&self, season: &SeasonId, now: DateTime<Utc>) -> PortResult<u64> {
+        let mut st = self.memory_lock()?;
+        let rows = match st.trackers.get_mut(season) {
+            Some(rows) => std::mem::take(rows),
+            None => {
+                return Err(PortError::Rejected(format!(
+                    "season {season} does not exist"
+                )));
+            }
+        };
+        let n = rows.len() as u64;
+        st.archived
+            .extend(rows.into_values().map(|tracker| ArchivedTracker {
+                tracker,
+                archived_at: now,
+                eligible_for_deletion: false,
+            }));
+        Ok(n)
+    }
+
+    async fn flag_archived_before(&self, cutoff: DateTime<Utc>) -> PortResult<u64> {
+        let mut st = self.memory_lock()?;
+        let mut n = 0;
+        for a in st.archived.iter_mut() {
+            if a.archived_at < cutoff && !a.eligible_for_deletion {
+                a.eligible_for_deletion = true;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    async fn delete_flagged(&self, season: Option<&SeasonId>) -> PortResult<u64> {
+        let mut st = self.memory_lock()?;
+        let before = st.archived.len();
+        st.archived.retain(|a| {
+            !(a.eligible_for_deletion && season.is_none_or(|s| &a.tracker.key.season == s))
+        });
+        Ok((before - st.archived.len()) as u64)
+    }
+
+    async fn archive_counts(&self, season: &SeasonId) -> PortResult<ArchiveCounts> {
+        let st = self.memory_lock()?;
+        let archived: Vec<&ArchivedTracker> = st
+            .archived
+            .iter()
+            .filter(|a| &a.tracker.key.season == season)
+            .collect();
+        Ok(ArchiveCounts {
+            active_records: st.trackers.get(season).map(|r| r.len() as u64).unwrap_or(0),
+            archived_records: archived.len() as u64,
+            eligible_for_deletion: archived.iter().filter(|a| a.eligible_for_deletion).count()
+                as u64,
+        })
+    }
+}
+
+fn counts_as_activity(s: &GameplaySession) -> bool {
+    matches!(s.kind, SessionKind::Lesson | SessionKind::Review)
+}
+
+fn board_xp(st: &State, user: &UserId, q: &BoardQuery) -> i64 {
+    match (&q.subject, q.since) {
+        (None, None) => st.profiles.get(user).map(|p| p.total_xp).unwrap_or(0),
+        (Some(s), None) => st
+            .subject_xp
+            .get(&(user.clone(), s.clone()))
+            .copied()
+            .unwrap_or(0),
+        (subject, Some(since)) => st
+            .sessions
+            .iter()
+            .filter(|x| &x.user == user && x.local_day >= since)
+            .filter(|x| subject.is_none() || x.subject.as_ref() == subject.as_ref())
+            .map(|x| x.xp_earned)
+            .sum(),
+    }
+}
+
+fn board(st: &State, q: &BoardQuery) -> Vec<BoardEntry> {
+    let mut users: HashSet<&UserId> = st.profiles.keys().collect();
+    users.extend(st.sessions.iter().map(|s| &s.user));
+    let mut v: Vec<BoardEntry> = users
+        .into_iter()
+        .filter(|u| st.users.get(*u).is_none_or(|x| x.enabled))
+        .map(|u| BoardEntry {
+            user: u.clone(),
+            xp: board_xp(st, u, q),
+        })
+        .filter(|e| e.xp > 0)
+        .collect();
+    v.sort_by(|a, b| b.xp.cmp(&a.xp).then(a.user.cmp(&b.user)));
+    v
+}
+
+#[async_trait]
+impl PlayerStore for InMemoryBackend {
+    async fn get_profile(&self, user: &UserId) -> PortResult<Option<PlayerProfile>> {
+        Ok(self.lock().profiles.get(user).cloned())
+    }
+    async fn get_profiles(&self, users: &[UserId]) -> PortResult<Vec<PlayerProfile>> {
+        let st = self.lock();
+        Ok(users
+            .iter()
+            .filter_map(|u| st.profiles.get(u).cloned())
+            .collect())
+    }
+    async fn upsert_profile(&self, profile: &PlayerProfile) -> PortResult<()> {
+        let mut st = self.lock();
+        let xp = st
+            .profiles
+            .get(&profile.user)
+            .map(|p| p.total_xp)
+            .unwrap_or(0);
+        let mut p = profile.clone();
+        p.total_xp = xp;
+        st.profiles.insert(p.user.clone(), p);
+        Ok(())
+    }
+    async fn record_session(&self, session: &GameplaySession) -> PortResult<()> {
+        let mut st = self.lock();
+        if !st.session_ids.insert(session.id.clone()) {
+            return Err(PortError::Conflict(format!(
+                "session {} exists",
+                session.id
+            )));
+        }
+        let xp = session.xp_earned.max(0);
+        let profile = st
+            .profiles
+            .entry(session.user.clone())
+            .or_insert_with(|| PlayerProfile::new(session.user.clone(), session.user.as_str()));
+        profile.total_xp = profile.total_xp.saturating_add(xp);
+        if let Some(s) = &session.subject {
+            *st.subject_xp
+                .entry((session.user.clone(), s.clone()))
+                .or_default() += xp;
+        }
+        st.sessions.push(session.clone());
+        Ok(())
+    }
+    async fn active_days(&self, user: &UserId, since: NaiveDate) -> PortResult<Vec<NaiveDate>> {
+        let st = self.lock();
+        let mut days: Vec<NaiveDate> = st
+            .sessions
+            .iter()
+            .filter(|s| &s.user == user && s.local_day >= since && counts_as_activity(s))
+            .map(|s| s.local_day)
+            .collect();
+        days.sort_unstable_by(|a, b| b.cmp(a));
+        days.dedup();
+        Ok(days)
+    }
+    async fn xp_by_day(
+        &self,
+        user: &UserId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> PortResult<Vec<(NaiveDate, i64)>> {
+        let st = self.lock();
+        let mut m: BTreeMap<NaiveDate, i64> = BTreeMap::new();
+        for s in st.sessions.iter().filter(|s| {
+            &s.user == user && s.local_day >= from && s.local_day <= to && counts_as_activity(s)
+        }) {
+            *m.entry(s.local_day).or_default() += s.xp_earned;
+        }
+        Ok(m.into_iter().collect())
+    }
+    async fn day_summary(&self, user: &UserId, day: NaiveDate) -> PortResult<DaySummary> {
+        let st = self.lock();
+        let mut d = DaySummary::default();
+        for s in st
+            .sessions
+            .iter()
+            .filter(|s| &s.user == user && s.local_day == day)
+        {
+            match s.kind {
+                SessionKind::Lesson => d.lesson_sessions += 1,
+                SessionKind::Review => d.review_sessions += 1,
+                SessionKind::QuestReward => continue,
+            }
+            d.xp += s.xp_earned;
+        }
+        Ok(d)
+    }
+    async fn lesson_plays_on(
+        &self,
+        user: &UserId,
+        lesson: &LessonId,
+        day: NaiveDate,
+    ) -> PortResult<u32> {
+        let st = self.lock();
+        Ok(st
+            .sessions
+            .iter()
+            .filter(|s| &s.user == user && s.lesson.as_ref() == Some(lesson) && s.local_day == day)
+            .count() as u32)
+    }
+    async fn completed_lessons(&self, user: &UserId) -> PortResult<HashSet<LessonId>> {
+        let st = self.lock();
+        Ok(st
+            .sessions
+            .iter()
+            .filter(|s| &s.user == user && s.completed)
+            .filter_map(|s| s.lesson.clone())
+            .collect())
+    }
+    async fn subject_xp(&self, user: &UserId, subject: &SubjectId) -> PortResult<i64> {
+        Ok(self
+            .lock()
+            .subject_xp
+            .get(&(user.clone(), subject.clone()))
+            .copied()
+            .unwrap_or(0))
+    }
+    async fn top_players(&self, query: &BoardQuery, limit: usize) -> PortResult<Vec<BoardEntry>> {
+        let st = self.lock();
+        let mut v = board(&st, query);
+        v.truncate(limit);
+        Ok(v)
+    }
+    async fn player_rank(
+        &self,
+        user: &UserId,
+        query: &BoardQuery,
+    ) -> PortResult<(i64, Option<u64>)> {
+        let st = self.lock();
+        let xp = board_xp(&st, user, query);
+        let rank = board(&st, query)
+            .iter()
+            .position(|e| &e.user == user)
+            .map(|i| i as u64 + 1);
+        Ok((xp, rank))
+    }
+    async fn fsrs_params(&self, user: &UserId) -> PortResult<Option<Vec<f64>>> {
+        Ok(self.lock().fsrs.get(user).map(|(p, _)| p.clone()))
+    }
+    async fn set_fsrs_params(&self, user: &UserId, params: &[f64], n: u64) -> PortResult<()> {
+        self.lock().fsrs.insert(user.clone(), (params.to_vec(), n));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CommerceStore for InMemoryBackend {
+    async fn list_sales_items(&self) -> PortResult<Vec<SalesItem>> {
+        let mut v: Vec<SalesItem> = self.lock().items.values().cloned().collect();
+        v.sort_by(|a, b| (a.price, &a.id).cmp(&(b.price, &b.id)));
+        Ok(v)
+    }
+    async fn get_sales_item(&self, id: &SalesItemId) -> PortResult<Option<SalesItem>> {
+        Ok(self.lock().items.get(id).cloned())
+    }
+    async fn upsert_sales_item(&self, item: &SalesItem) -> PortResult<()> {
+        self.lock().items.insert(item.id.clone(), item.clone());
+        Ok(())
+    }
+    async fn create_purchase_request(&self, r: &PurchaseRequest) -> PortResult<()> {
+        let mut st = self.lock();
+        if st.requests.iter().any(|x| x.id == r.id) {
+            return Err(PortError::Conflict(format!("request {} exists", r.id)));
+        }
+        if st
+            .requests
+            .iter()
+            .any(|x| x.user == r.user && x.item == r.item && x.status == PurchaseStatus::Pending)
+        {
+            return Err(PortError::Conflict(
+                "a pending request already exists".into(),
+            ));
+        }
+        st.requests.push(r.clone());
+        Ok(())
+    }
+    async fn get_purchase_request(
+        &self,
+        id: &PurchaseRequestId,
+    ) -> PortResult<Option<PurchaseRequest>> {
+        Ok(self.lock().requests.iter().find(|r| &r.id == id).cloned())
+    }
+    async fn list_purchase_requests(
+        &self,
+        user: Option<&UserId>,
+        status: Option<PurchaseStatus>,
+    ) -> PortResult<Vec<PurchaseRequest>> {
+        let st = self.lock();
+        let mut v: Vec<PurchaseRequest> = st
+            .requests
+            .iter()
+            .filter(|r| user.is_none_or(|u| &r.user == u) && status.is_none_or(|s| r.status == s))
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(v)
+    }
+    async fn decide_purchase(
+        &self,
+        decided: &PurchaseRequest,
+        grant: Option<&Subscription>,
+    ) -> PortResult<()> {
+        let mut st = self.lock();
+        let Some(r) = st.requests.iter_mut().find(|r| r.id == decided.id) else {
+            return Err(PortError::Rejected(format!(
+                "request {} does not exist",
+                decided.id
+            )));
+        };
+        if r.status != PurchaseStatus::Pending {
+            return Err(PortError::Conflict(format!(
+                "request {} is no longer pending",
+                decided.id
+            )));
+        }
+        *r = decided.clone();
+        if let Some(g) = grant {
+            st.subscriptions.push(g.clone());
+        }
+        Ok(())
+    }
+    async fn subscriptions_of(&self, user: &UserId) -> PortResult<Vec<Subscription>> {
+        Ok(self
+            .lock()
+            .subscriptions
+            .iter()
+            .filter(|s| &s.user == user)
+            .cloned()
+            .collect())
+    }
+    async fn create_subscription(&self, s: &Subscription) -> PortResult<()> {
+        let mut st = self.lock();
+        if st.subscriptions.iter().any(|x| x.id == s.id) {
+            return Err(PortError::Conflict(format!("subscription {} exists", s.id)));
+        }
+        st.subscriptions.push(s.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl QuestStore for InMemoryBackend {
+    async fn claimed(&self, user: &UserId, day: NaiveDate) -> PortResult<Vec<String>> {
+        let st = self.lock();
+        let mut v: Vec<String> = st
+            .claims
+            .iter()
+            .filter(|(u, d, _)| u == user && *d == day)
+            .map(|(_, _, q)| q.clone())
+            .collect();
+        v.sort();
+        Ok(v)
+    }
+    async fn claim(
+        &self,
+        user: &UserId,
+        day: NaiveDate,
+        quest: &str,
+        reward: &GameplaySession,
+    ) -> PortResult<bool> {
+        {
+            let mut st = self.lock();
+            if !st.claims.insert((user.clone(), day, quest.to_owned())) {
+                return Ok(false);
+            }
+        }
+        if let Err(e) = self.record_session(reward).await {
+            self.lock()
+                .claims
+                .remove(&(user.clone(), day, quest.to_owned()));
+            return Err(e);
+        }
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl AuthStore for InMemoryBackend {
+    async fn get_user(&self, id: &UserId) -> PortResult<Option<User>> {
+        Ok(self.lock().users.get(id).cloned())
+    }
+    async fn list_users(&self) -> PortResult<Vec<User>> {
+        Ok(self.lock().users.values().cloned().collect())
+    }
+    async fn create_user(&self, user: &User, hash: Option<&str>) -> PortResult<()> {
+        let mut st = self.lock();
+        if st.users.contains_key(&user.id) {
+            return Err(PortError::Conflict(format!(
+                "user {} already exists",
+                user.id
+            )));
+        }
+        st.users.insert(user.id.clone(), user.clone());
+        if let Some(h) = hash {
+            st.passwords.insert(user.id.clone(), h.to_owned());
+        }
+        Ok(())
+    }
+    async fn password_hash(&self, id: &UserId) -> PortResult<Option<String>> {
+        Ok(self.lock().passwords.get(id).cloned())
+    }
+    async fn set_password_hash(&self, id: &UserId, hash: &str) -> PortResult<()> {
+        self.lock().passwords.insert(id.clone(), hash.to_owned());
+        Ok(())
+    }
+    async fn create_login_session(
+        &self,
+        sid_hash: &str,
+        user: &UserId,
+        exp: DateTime<Utc>,
+    ) -> PortResult<()> {
+        self.lock()
+            .login_sessions
+            .insert(sid_hash.to_owned(), (user.clone(), exp));
+        Ok(())
+    }
+    async fn get_login_session(
+        &self,
+        sid_hash: &str,
+    ) -> PortResult<Option<(UserId, DateTime<Utc>)>> {
+        Ok(self.lock().login_sessions.get(sid_hash).cloned())
+    }
+    async fn delete_login_session(&self, sid_hash: &str) -> PortResult<()> {
+        self.lock().login_sessions.remove(sid_hash);
+        Ok(())
+    }
+    async fn create_api_key(&self, r: &ApiKeyRecord) -> PortResult<()> {
+        let mut st = self.lock();
+        if st.api_keys.contains_key(&r.key) {
+            return Err(PortError::Conflict("api key exists".into()));
+        }
+        st.api_keys.insert(r.key.clone(), r.clone());
+        Ok(())
+    }
+    async fn get_api_key(&self, key: &str) -> PortResult<Option<ApiKeyRecord>> {
+        Ok(self.lock().api_keys.get(key).cloned())
+    }
+}
+
+#[async_trait]
+impl AuditStore for InMemoryBackend {
+    async fn record(&self, event: &AuditEvent) -> PortResult<()> {
+        self.lock().audit.push(event.clone());
+        Ok(())
+    }
+    async fn recent(&self, limit: usize) -> PortResult<Vec<AuditEvent>> {
+        let st = self.lock();
+        Ok(st.audit.iter().rev().take(limit).cloned().collect())
+    }
+}
+
+#[async_trait]
+impl JobLock for InMemoryBackend {
+    async fn try_acquire(&self, job: &str) -> PortResult<bool> {
+        Ok(self.lock().locks.insert(job.to_owned()))
+    }
+    async fn release(&self, job: &str) -> PortResult<()> {
+        self.lock().locks.remove(job);
+        Ok(())
+    }
+}
+
+/// Write-through queue: a job is durable once persisted, so `enqueue`
+/// persists it into the in-memory store immediately.
+#[derive(Clone)]
+pub struct InlineQueue {
+    backend: InMemoryBackend,
+    statuses: Arc<Mutex<HashMap<JobId, JobStatus>>>,
+}
+
+#[async_trait]
+impl PersistenceQueue for InlineQueue {
+    async fn enqueue(&self, job: &PersistJob) -> PortResult<JobStatus> {
+        if !self.backend.queue_available.load(Ordering::SeqCst) {
+            return Err(PortError::Unavailable("queue switched off".into()));
+        }
+        self.backend.persist_batch(&job.records).await?;
+        self.statuses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(job.id.clone(), JobStatus::Done);
+        Ok(JobStatus::Done)
+    }
+    async fn status(&self, job: &JobId) -> PortResult<Option<JobStatus>> {
+        Ok(self
+            .statuses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(job)
+            .cloned())
+    }
+    async fn record_status(&self, job: &JobId, status: &JobStatus) -> PortResult<()> {
+        self.statuses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(job.clone(), status.clone());
+        Ok(())
+    }
+    async fn depth(&self) -> PortResult<u64> {
+        Ok(0)
+    }
+}

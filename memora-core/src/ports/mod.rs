@@ -1,0 +1,657 @@
+//! Ports: the async traits through which use cases reach storage, cache,
+//! queue, clock, ids and password hashing. Adapters (in-memory here,
+//! PostgreSQL and Redis in their own crates) implement them; the behaviour
+//! every implementation must show is pinned by the conformance suite in the
+//! `memora-tests` crate. Port methods return [`PortError`]; they translate,
+//! never decide — every business rule lives in the services.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::domain::*;
+use crate::error::PortResult;
+use crate::ids::*;
+
+#[cfg(test)]
+use mockall::automock;
+
+pub use crate::error::PortError;
+
+/// Source of the current time.
+#[cfg_attr(test, automock)]
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// Source of unique ids.
+#[cfg_attr(test, automock)]
+pub trait IdGenerator: Send + Sync {
+    /// A new unique id, e.g. `"{prefix}-0193…"`.
+    fn next_id(&self, prefix: &str) -> String;
+    /// An unguessable secret token (≥ 128 bits of randomness, hex or
+    /// base64url, at least 32 characters): session ids and API secrets.
+    fn secret(&self) -> String;
+}
+
+/// Password and API-secret hashing (argon2 in the server; run off the async
+/// executor by the implementation).
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    /// Hashes a secret.
+    async fn hash(&self, secret: &str) -> PortResult<String>;
+    /// Verifies a secret against a stored hash.
+    async fn verify(&self, secret: &str, hash: &str) -> PortResult<bool>;
+}
+
+/// Content and academic structure.
+#[async_trait]
+pub trait ContentStore: Send + Sync {
+    /// The whole catalog (content is small; it is indexed in process).
+    async fn load_catalog(&self) -> PortResult<Catalog>;
+    /// Inserts or replaces every entity of the bundle (by id) in one
+    /// transaction. Plans get their version bumped.
+    async fn import_catalog(&self, bundle: &Catalog) -> PortResult<()>;
+}
+
+/// Seasons (and the storage partitions behind them).
+#[async_trait]
+pub trait SeasonStore: Send + Sync {
+    /// All seasons, newest start date first.
+    async fn list_seasons(&self) -> PortResult<Vec<Season>>;
+    /// One season.
+    async fn get_season(&self, id: &SeasonId) -> PortResult<Option<Season>>;
+    /// Creates a season and its storage partition (the partition step is
+    /// idempotent). `Conflict` if the season exists.
+    async fn create_season(&self, season: &Season) -> PortResult<()>;
+    /// Replaces a season's mutable fields. `Rejected` if it does not exist.
+    async fn update_season(&self, season: &Season) -> PortResult<()>;
+    /// Makes `id` the only active season, atomically.
+    async fn activate_season(&self, id: &SeasonId) -> PortResult<()>;
+}
+
+/// Which question set a due query covers.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DueFilter {
+    /// Only this subject.
+    pub subject: Option<SubjectId>,
+    /// Only this topic.
+    pub topic: Option<TopicId>,
+}
+
+/// What one `persist_batch` call changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PersistOutcome {
+    /// Review-log rows newly inserted (replays insert none).
+    pub logs_inserted: u64,
+    /// Tracker rows inserted or updated.
+    pub trackers_written: u64,
+}
+
+/// Learner memory: tracker rows, review log and their lifecycle. Tracker rows
+/// are unique per (user, season, question); writes for a season that does
+/// not exist are `Rejected`, never silently routed.
+#[async_trait]
+pub trait MemoryStore: Send + Sync {
+    /// Rows for the given questions (missing questions are simply absent).
+    async fn get_trackers(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        questions: &[QuestionId],
+    ) -> PortResult<Vec<MemoryTracker>>;
+
+    /// Rows due at `now` (due ≤ now), ordered by due ascending then question
+    /// id, at most `limit`.
+    async fn due_trackers(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        filter: &DueFilter,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> PortResult<Vec<MemoryTracker>>;
+
+    /// Number of rows due at `now`.
+    async fn count_due(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        filter: &DueFilter,
+        now: DateTime<Utc>,
+    ) -> PortResult<u64>;
+
+    /// Due counts per subject (rows without a subject under `None`).
+    async fn due_counts_by_subject(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        now: DateTime<Utc>,
+    ) -> PortResult<Vec<(Option<SubjectId>, u64)>>;
+
+    /// Number of rows of a topic.
+    async fn count_topic(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        topic: &TopicId,
+    ) -> PortResult<u64>;
+
+    /// Topic-focus candidates: rows of the topic that are in the `new`
+    /// mastery bucket, or due (due ≤ now), or not reviewed since `day_start`.
+    /// Order: `new` bucket first, then due rows, then the rest; inside each
+    /// group by last review ascending (never-reviewed first), then question
+    /// id. At most `limit`.
+    async fn topic_candidates(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        topic: &TopicId,
+        now: DateTime<Utc>,
+        day_start: DateTime<Utc>,
+        limit: usize,
+    ) -> PortResult<Vec<MemoryTracker>>;
+
+    /// Up to `limit` rows of the topic in a pseudo-random order determined
+    /// by `seed` (the fallback when no candidate is left).
+    async fn random_topic_items(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        topic: &TopicId,
+        limit: usize,
+        seed: u64,
+    ) -> PortResult<Vec<MemoryTracker>>;
+
+    /// Every row of (user, season): cache rehydration.
+    async fn all_trackers(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+    ) -> PortResult<Vec<MemoryTracker>>;
+
+    /// Keyset page of a season ordered by (user, question), strictly after
+    /// `after`: constant cost per page at any table size.
+    async fn scan_season(
+        &self,
+        season: &SeasonId,
+        after: Option<&TrackerKey>,
+        limit: usize,
+    ) -> PortResult<Vec<MemoryTracker>>;
+
+    /// Up to `n` rows of the season chosen pseudo-randomly by `seed`
+    /// without a full scan (reconciliation).
+    async fn sample_trackers(
+        &self,
+        season: &SeasonId,
+        n: usize,
+        seed: u64,
+    ) -> PortResult<Vec<MemoryTracker>>;
+
+    /// Mastery bucket counts for a user, optionally one season / subject.
+    async fn mastery_counts(
+        &self,
+        user: &UserId,
+        season: Option<&SeasonId>,
+        subject: Option<&SubjectId>,
+    ) -> PortResult<MasteryCounts>;
+
+    /// Persists answers idempotently in one round trip: each log entry is
+    /// inserted once per review id (replays change nothing); each tracker is
+    /// inserted, or updated only if its `last_review` is not older than the
+    /// stored row's (so late or replayed batches never regress a card).
+    async fn persist_batch(&self, records: &[ReviewRecord]) -> PortResult<PersistOutcome>;
+
+    /// Review-log entries of a user (all seasons when `None`), oldest first,
+    /// at most `limit` (optimizer input and audit).
+    async fn review_log(
+        &self,
+        user: &UserId,
+        season: Option<&SeasonId>,
+        limit: usize,
+    ) -> PortResult<Vec<ReviewLogEntry>>;
+
+    /// Whether a review id is already logged.
+    async fn has_review(&self, review_id: &ReviewId) -> PortResult<bool>;
+
+    /// Live tracker rows of a season.
+    async fn count_season(&self, season: &SeasonId) -> PortResult<u64>;
+
+    /// Moves every live row of the season to the archive (stamped
+    /// `archived_at = now`) atomically: either all rows move or none.
+    async fn archive_season(&self, season: &SeasonId, now: DateTime<Utc>) -> PortResult<u64>;
+
+    /// Flags archived rows with `archived_at < cutoff`; returns how many
+    /// were newly flagged.
+    async fn flag_archived_before(&self, cutoff: DateTime<Utc>) -> PortResult<u64>;
+
+    /// Deletes flagged archived rows (one season or all).
+    async fn delete_flagged(&self, season: Option<&SeasonId>) -> PortResult<u64>;
+
+    /// Live / archived / flagged counts for a season.
+    async fn archive_counts(&self, season: &SeasonId) -> PortResult<ArchiveCounts>;
+}
+
+/// Aggregates of one learner day.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DaySummary {
+    /// Lesson sessions.
+    pub lesson_sessions: u32,
+    /// Review sessions.
+    pub review_sessions: u32,
+    /// XP from lessons and reviews (quest rewards excluded).
+    pub xp: i64,
+}
+
+/// Which XP a leaderboard ranks.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BoardQuery {
+    /// `None` = global, else one subject.
+    pub subject: Option<SubjectId>,
+    /// Count only activity on learner days ≥ this (None = all time).
+    pub since: Option<NaiveDate>,
+}
+
+/// One leaderboard row from a source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoardEntry {
+    /// Player.
+    pub user: UserId,
+    /// XP in scope.
+    pub xp: i64,
+}
+
+/// Players: profiles, the activity ledger, subject scores and leaderboard
+/// sources.
+#[async_trait]
+pub trait PlayerStore: Send + Sync {
+    /// A profile.
+    async fn get_profile(&self, user: &UserId) -> PortResult<Option<PlayerProfile>>;
+    /// Profiles of several users (missing ones are absent).
+    async fn get_profiles(&self, users: &[UserId]) -> PortResult<Vec<PlayerProfile>>;
+    /// Creates or replaces a profile's descriptive fields (name, avatar,
+    /// grade, stream, season, time zone). Never changes `total_xp`.
+    async fn upsert_profile(&self, profile: &PlayerProfile) -> PortResult<()>;
+    /// Atomically: inserts the session, adds its XP to the profile total and
+    /// (if `subject`) to the subject score, creating rows as needed.
+    /// `Conflict` if the session id exists.
+    async fn record_session(&self, session: &GameplaySession) -> PortResult<()>;
+    /// Distinct learner days with a lesson or review session on or after
+    /// `since`, newest first.
+    async fn active_days(&self, user: &UserId, since: NaiveDate) -> PortResult<Vec<NaiveDate>>;
+    /// XP per learner day in `[from, to]` (lesson and review sessions).
+    async fn xp_by_day(
+        &self,
+        user: &UserId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> PortResult<Vec<(NaiveDate, i64)>>;
+    /// Summary of one learner day.
+    async fn day_summary(&self, user: &UserId, day: NaiveDate) -> PortResult<DaySummary>;
+    /// How many times the lesson was played on that learner day.
+    async fn lesson_plays_on(
+        &self,
+        user: &UserId,
+        lesson: &LessonId,
+        day: NaiveDate,
+    ) -> PortResult<u32>;
+    /// Lessons the user completed (a completed play exists).
+    async fn completed_lessons(&self, user: &UserId) -> PortResult<HashSet<LessonId>>;
+    /// XP of one subject for the user (0 if none).
+    async fn subject_xp(&self, user: &UserId, subject: &SubjectId) -> PortResult<i64>;
+    /// Top players by XP in scope: XP desc, then user id asc; players with
+    /// XP ≤ 0 and disabled users excluded.
+    async fn top_players(&self, query: &BoardQuery, limit: usize) -> PortResult<Vec<BoardEntry>>;
+    /// The user's XP in scope and rank (1-based, same ordering; `None` if
+    /// the user has no XP in scope).
+    async fn player_rank(
+        &self,
+        user: &UserId,
+        query: &BoardQuery,
+    ) -> PortResult<(i64, Option<u64>)>;
+    /// Stored FSRS parameters of a learner.
+    async fn fsrs_params(&self, user: &UserId) -> PortResult<Option<Vec<f64>>>;
+    /// Stores FSRS parameters and the review count they were fitted on.
+    async fn set_fsrs_params(
+        &self,
+        user: &UserId,
+        params: &[f64],
+        fitted_on_reviews: u64,
+    ) -> PortResult<()>;
+}
+
+/// Store, purchases and subscriptions.
+#[async_trait]
+pub trait CommerceStore: Send + Sync {
+    /// All sales items, price ascending.
+    async fn list_sales_items(&self) -> PortResult<Vec<SalesItem>>;
+    /// One item.
+    async fn get_sales_item(&self, id: &SalesItemId) -> PortResult<Option<SalesItem>>;
+    /// Inserts or replaces an item.
+    async fn upsert_sales_item(&self, item: &SalesItem) -> PortResult<()>;
+    /// Inserts a request; `Conflict` if the user already has a pending
+    /// request for the item.
+    async fn create_purchase_request(&self, request: &PurchaseRequest) -> PortResult<()>;
+    /// One request.
+    async fn get_purchase_request(
+        &self,
+        id: &PurchaseRequestId,
+    ) -> PortResult<Option<PurchaseRequest>>;
+    /// Requests, optionally of one user and/or status, newest first.
+    async fn list_purchase_requests(
+        &self,
+        user: Option<&UserId>,
+        status: Option<PurchaseStatus>,
+    ) -> PortResult<Vec<PurchaseRequest>>;
+    /// Decides a *pending* request atomically, inserting `grant` (the
+    /// subscription) in the same transaction when approving. `Conflict` if
+    /// the request is no longer pending (double approval is impossible).
+    async fn decide_purchase(
+        &self,
+        decided: &PurchaseRequest,
+        grant: Option<&Subscription>,
+    ) -> PortResult<()>;
+    /// Subscriptions of a user.
+    async fn subscriptions_of(&self, user: &UserId) -> PortResult<Vec<Subscription>>;
+    /// Inserts a subscription (admin grant).
+    async fn create_subscription(&self, subscription: &Subscription) -> PortResult<()>;
+}
+
+/// Daily quest claims.
+#[async_trait]
+pub trait QuestStore: Send + Sync {
+    /// Quest ids claimed by the user on that learner day.
+    async fn claimed(&self, user: &UserId, day: NaiveDate) -> PortResult<Vec<String>>;
+    /// Atomically records the claim and its reward session (which adds the
+    /// XP). Returns `false`, changing nothing, if already claimed.
+    async fn claim(
+        &self,
+        user: &UserId,
+        day: NaiveDate,
+        quest_id: &str,
+        reward: &GameplaySession,
+    ) -> PortResult<bool>;
+}
+
+/// A stored API key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKeyRecord {
+    /// Public key.
+    pub key: String,
+    /// Owner.
+    pub user: UserId,
+    /// Hash of the secret.
+    pub secret_hash: String,
+}
+
+/// Users, credentials and login sessions.
+#[async_trait]
+pub trait AuthStore: Send + Sync {
+    /// A user.
+    async fn get_user(&self, id: &UserId) -> PortResult<Option<User>>;
+    /// All users (admin listing).
+    async fn list_users(&self) -> PortResult<Vec<User>>;
+    /// Creates a user; `Conflict` if the id exists.
+    async fn create_user(&self, user: &User, password_hash: Option<&str>) -> PortResult<()>;
+    /// Stored password hash.
+    async fn password_hash(&self, id: &UserId) -> PortResult<Option<String>>;
+    /// Replaces the password hash.
+    async fn set_password_hash(&self, id: &UserId, hash: &str) -> PortResult<()>;
+    /// Stores a login session under the hash of its id.
+    async fn create_login_session(
+        &self,
+        sid_hash: &str,
+        user: &UserId,
+        expires_at: DateTime<Utc>,
+    ) -> PortResult<()>;
+    /// Looks a login session up.
+    async fn get_login_session(
+        &self,
+        sid_hash: &str,
+    ) -> PortResult<Option<(UserId, DateTime<Utc>)>>;
+    /// Ends a login session.
+    async fn delete_login_session(&self, sid_hash: &str) -> PortResult<()>;
+    /// Stores an API key.
+    async fn create_api_key(&self, record: &ApiKeyRecord) -> PortResult<()>;
+    /// Looks an API key up.
+    async fn get_api_key(&self, key: &str) -> PortResult<Option<ApiKeyRecord>>;
+}
+
+/// One audit event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEvent {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who (None = system job).
+    pub actor: Option<UserId>,
+    /// What, e.g. `season.archive`.
+    pub action: String,
+    /// Details.
+    pub detail: serde_json::Value,
+}
+
+/// Append-only audit log of admin actions and persistence failures.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends an event.
+    async fn record(&self, event: &AuditEvent) -> PortResult<()>;
+    /// Most recent events, newest first.
+    async fn recent(&self, limit: usize) -> PortResult<Vec<AuditEvent>>;
+}
+
+/// Leader election for scheduled jobs across server processes.
+#[async_trait]
+pub trait JobLock: Send + Sync {
+    /// Tries to become the runner of `job`; `true` if this process holds the
+    /// lock until [`JobLock::release`].
+    async fn try_acquire(&self, job: &str) -> PortResult<bool>;
+    /// Releases the lock.
+    async fn release(&self, job: &str) -> PortResult<()>;
+}
+
+/// Due items of one cached schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueSlice {
+    /// Due question ids in due order (earliest first), at most the limit.
+    pub items: Vec<QuestionId>,
+    /// Total number of due items (for `total_due`).
+    pub total_due: u64,
+}
+
+/// Global cache statistics.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CacheStats {
+    /// Reachable.
+    pub connected: bool,
+    /// Memory used by the cache server (bytes).
+    pub memory_used_bytes: u64,
+    /// Number of schedule keys.
+    pub total_keys: u64,
+    /// Schedule keys per season.
+    pub keys_by_season: BTreeMap<String, u64>,
+}
+
+/// Statistics of one cached schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UserCacheStats {
+    /// Cached items.
+    pub total: u64,
+    /// Items due now.
+    pub due_now: u64,
+}
+
+/// The due-schedule cache: per (user, season) the due time and state of
+/// every card. A schedule is either *absent* (never loaded, expired,
+/// evicted: reads answer `None` and the caller rehydrates) or *complete*.
+#[cfg_attr(test, automock)]
+#[async_trait]
+pub trait DueCache: Send + Sync {
+    /// Due items (due ≤ now), earliest first, at most `limit`; with a
+    /// subject, only that subject's items — whenever the subject has due
+    /// items, they are returned. `None` if the schedule is absent.
+    async fn due<'a>(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        subject: Option<&'a SubjectId>,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> PortResult<Option<DueSlice>>;
+    /// Cached rows for the questions (`None` per question not cached;
+    /// all `None` if the schedule is absent).
+    async fn states(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        questions: &[QuestionId],
+    ) -> PortResult<Vec<Option<MemoryTracker>>>;
+    /// Writes rows into a *present* schedule (no-op if absent), never
+    /// replacing an entry whose `last_review` is newer. Refreshes the TTL.
+    async fn put(&self, user: &UserId, season: &SeasonId, rows: &[MemoryTracker])
+    -> PortResult<()>;
+    /// Loads a complete schedule (rehydration), replacing what was there,
+    /// except entries newer than the loaded ones.
+    async fn load(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        rows: &[MemoryTracker],
+    ) -> PortResult<()>;
+    /// Removes questions from a schedule.
+    async fn remove(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        questions: &[QuestionId],
+    ) -> PortResult<()>;
+    /// Drops a user's schedule for one season.
+    async fn clear_user(&self, user: &UserId, season: &SeasonId) -> PortResult<()>;
+    /// Drops every schedule of a season; returns keys deleted.
+    async fn clear_season(&self, season: &SeasonId) -> PortResult<u64>;
+    /// Statistics of one schedule (`None` if absent).
+    async fn user_stats(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        now: DateTime<Utc>,
+    ) -> PortResult<Option<UserCacheStats>>;
+    /// Global statistics.
+    async fn stats(&self) -> PortResult<CacheStats>;
+    /// Health probe.
+    async fn ping(&self) -> PortResult<()>;
+}
+
+/// Leaderboard cache (optional acceleration; the store is the source).
+#[async_trait]
+pub trait LeaderboardCache: Send + Sync {
+    /// Adds XP to every period bucket of the global board and, if given, of
+    /// the subject board.
+    async fn add_xp(
+        &self,
+        user: &UserId,
+        subject: Option<&SubjectId>,
+        day: NaiveDate,
+        xp: i64,
+    ) -> PortResult<()>;
+    /// Top entries of a board bucket (`None` if the board is not built).
+    async fn top(
+        &self,
+        subject: Option<&SubjectId>,
+        bucket: &str,
+        limit: usize,
+    ) -> PortResult<Option<Vec<BoardEntry>>>;
+    /// The user's (xp, rank) in a board bucket (`None` if not built).
+    async fn rank(
+        &self,
+        user: &UserId,
+        subject: Option<&SubjectId>,
+        bucket: &str,
+    ) -> PortResult<Option<(i64, Option<u64>)>>;
+}
+
+/// A batch of answers waiting to be persisted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersistJob {
+    /// Job id returned to the client.
+    pub id: JobId,
+    /// The records.
+    pub records: Vec<ReviewRecord>,
+}
+
+/// Status of a persistence job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobStatus {
+    /// Durably queued, not yet in the database.
+    Queued,
+    /// In the database.
+    Done,
+    /// Gave up after retries (in the dead-letter queue, replayable).
+    Failed(String),
+}
+
+impl JobStatus {
+    /// Wire name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Done => "done",
+            JobStatus::Failed(_) => "failed",
+        }
+    }
+}
+
+/// The durable write-behind queue. `enqueue` returning `Ok` means the job
+/// survives a crash of this process: only then may the answers be
+/// acknowledged to the client.
+#[cfg_attr(test, automock)]
+#[async_trait]
+pub trait PersistenceQueue: Send + Sync {
+    /// Durably enqueues a job. Returns `Queued`, or `Done` for queues that
+    /// persist synchronously (write-through).
+    async fn enqueue(&self, job: &PersistJob) -> PortResult<JobStatus>;
+    /// Status of a job (`None` if unknown).
+    async fn status(&self, job: &JobId) -> PortResult<Option<JobStatus>>;
+    /// Records the status of a job handled outside the queue (synchronous
+    /// fallback); best effort.
+    async fn record_status(&self, job: &JobId, status: &JobStatus) -> PortResult<()>;
+    /// Jobs not yet persisted (queue depth).
+    async fn depth(&self) -> PortResult<u64>;
+}
+
+/// Every port the use cases need, as shared trait objects.
+#[derive(Clone)]
+pub struct Ports {
+    /// Clock.
+    pub clock: Arc<dyn Clock>,
+    /// Ids.
+    pub ids: Arc<dyn IdGenerator>,
+    /// Password hashing.
+    pub hasher: Arc<dyn PasswordHasher>,
+    /// Content.
+    pub content: Arc<dyn ContentStore>,
+    /// Seasons.
+    pub seasons: Arc<dyn SeasonStore>,
+    /// Memory trackers and review log.
+    pub memory: Arc<dyn MemoryStore>,
+    /// Players.
+    pub players: Arc<dyn PlayerStore>,
+    /// Store and subscriptions.
+    pub commerce: Arc<dyn CommerceStore>,
+    /// Quests.
+    pub quests: Arc<dyn QuestStore>,
+    /// Auth.
+    pub auth: Arc<dyn AuthStore>,
+    /// Audit log.
+    pub audit: Arc<dyn AuditStore>,
+    /// Job leader lock.
+    pub locks: Arc<dyn JobLock>,
+    /// Due-schedule cache.
+    pub cache: Arc<dyn DueCache>,
+    /// Leaderboard cache (optional).
+    pub leaderboard: Option<Arc<dyn LeaderboardCache>>,
+    /// Durable write queue.
+    pub queue: Arc<dyn PersistenceQueue>,
+}

@@ -1,0 +1,651 @@
+//! Administration (System Manager only): seasons, content import, cache
+//! status, season cache rebuild, reconciliation, archival, retention and
+//! deletion — plus the scheduled jobs that run them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use chrono::NaiveDate;
+
+use crate::domain::*;
+use crate::error::{CoreError, CoreResult};
+use crate::ids::*;
+use crate::lifecycle::{self, ReconcileAction};
+use crate::ports::CacheStats;
+use crate::srs::SchedulerKind;
+
+use super::{ContentIndex, Memora};
+
+/// Progress of a background job (cache rebuild).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobProgress {
+    /// Job id.
+    pub id: JobId,
+    /// Season.
+    pub season: SeasonId,
+    /// Rows expected.
+    pub estimated: u64,
+    /// Rows processed.
+    pub processed: u64,
+    /// Schedules written.
+    pub users: u64,
+    /// `running`, `completed` or `failed: …`.
+    pub status: String,
+    /// Resume point: last row key whose user was fully written.
+    pub resume_after: Option<TrackerKey>,
+}
+
+/// In-process registry of background jobs.
+#[derive(Default)]
+pub struct JobRegistry {
+    jobs: Mutex<HashMap<JobId, JobProgress>>,
+}
+
+impl JobRegistry {
+    fn put(&self, p: JobProgress) {
+        if let Ok(mut m) = self.jobs.lock() {
+            m.insert(p.id.clone(), p);
+        }
+    }
+    fn get(&self, id: &JobId) -> Option<JobProgress> {
+        self.jobs.lock().ok().and_then(|m| m.get(id).cloned())
+    }
+}
+
+/// Fields of a new season.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeasonInput {
+    /// Name.
+    pub id: SeasonId,
+    /// Title (defaults to the name).
+    pub title: Option<String>,
+    /// First day.
+    pub start_date: NaiveDate,
+    /// Last day.
+    pub end_date: NaiveDate,
+    /// Scheduler (default ladder).
+    pub scheduler: Option<SchedulerKind>,
+    /// FSRS desired retention (default 0.9).
+    pub desired_retention: Option<f64>,
+    /// Auto-archive after the end.
+    pub auto_archive: bool,
+}
+
+/// `get_cache_status` output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheStatus {
+    /// Cache statistics (`connected = false` when unreachable).
+    pub stats: CacheStats,
+    /// Safe mode active.
+    pub is_safe_mode: bool,
+    /// Persistence queue depth (None if unknown).
+    pub queue_depth: Option<u64>,
+}
+
+/// `trigger_reconciliation` output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReconcileReport {
+    /// Rows sampled.
+    pub sample_size: u64,
+    /// Mismatches found.
+    pub discrepancies_found: u64,
+    /// discrepancies / sampled.
+    pub discrepancy_rate: f64,
+    /// Cache entries corrected from the database.
+    pub auto_corrected: u64,
+    /// Cache entries left alone because they are newer than the database.
+    pub kept_newer_in_cache: u64,
+    /// Sampled rows whose user has no cached schedule (nothing to compare).
+    pub not_cached: u64,
+    /// Rate above the 0.1 % threshold.
+    pub alert_triggered: bool,
+}
+
+/// `archive_season` output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArchiveOutcome {
+    /// Rows archived.
+    pub records_archived: u64,
+    /// Cache keys removed.
+    pub cache_keys_deleted: u64,
+}
+
+/// `get_archive_status` output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArchiveStatus {
+    /// Season.
+    pub season: Season,
+    /// Counts.
+    pub counts: ArchiveCounts,
+}
+
+impl Memora {
+    /// Creates a season and its storage partition.
+    pub async fn create_season(&self, actor: &Actor, input: &SeasonInput) -> CoreResult<Season> {
+        actor.require_admin()?;
+        let mut season = Season::new(
+            input.id.clone(),
+            input.title.clone().unwrap_or_else(|| input.id.to_string()),
+            input.start_date,
+            input.end_date,
+        )?;
+        if let Some(k) = input.scheduler {
+            season.scheduler = k;
+        }
+        if let Some(r) = input.desired_retention {
+            season.desired_retention = r;
+        }
+        season.auto_archive = input.auto_archive;
+        season.validate()?;
+        self.ports.seasons.create_season(&season).await?;
+        self.invalidate_seasons();
+        self.audit(
+            Some(actor),
+            "season.create",
+            serde_json::json!({"season": season.id.as_str()}),
+        )
+        .await;
+        Ok(season)
+    }
+
+    /// Makes a season the only active one.
+    pub async fn activate_season(&self, actor: &Actor, id: &SeasonId) -> CoreResult<Season> {
+        actor.require_admin()?;
+        let season = self.fresh_season(id).await?;
+        if season.archived {
+            return Err(CoreError::conflict(format!("season {id} is archived")));
+        }
+        if season.auto_archive {
+            let mut s = season.clone();
+            s.auto_archive = false;
+            self.ports.seasons.update_season(&s).await?;
+        }
+        self.ports.seasons.activate_season(id).await?;
+        self.invalidate_seasons();
+        self.audit(
+            Some(actor),
+            "season.activate",
+            serde_json::json!({"season": id.as_str()}),
+        )
+        .await;
+        self.fresh_season(id).await
+    }
+
+    /// Changes a season's scheduler, retention, cache flag or auto-archive.
+    pub async fn update_season_settings(
+        &self,
+        actor: &Actor,
+        id: &SeasonId,
+        scheduler: Option<SchedulerKind>,
+        desired_retention: Option<f64>,
+        enable_cache: Option<bool>,
+        auto_archive: Option<bool>,
+    ) -> CoreResult<Season> {
+        actor.require_admin()?;
+        let mut season = self.fresh_season(id).await?;
+        if let Some(k) = scheduler {
+            season.scheduler = k;
+        }
+        if let Some(r) = desired_retention {
+            season.desired_retention = r;
+        }
+        if let Some(c) = enable_cache {
+            season.enable_cache = c;
+        }
+        if let Some(a) = auto_archive {
+            season.auto_archive = a;
+        }
+        season.validate()?;
+        self.ports.seasons.update_season(&season).await?;
+        self.invalidate_seasons();
+        Ok(season)
+    }
+
+    async fn fresh_season(&self, id: &SeasonId) -> CoreResult<Season> {
+        self.ports
+            .seasons
+            .get_season(id)
+            .await?
+            .ok_or_else(|| CoreError::not_found(format!("season {id} not found")))
+    }
+
+    /// All seasons (admin listing).
+    pub async fn list_seasons(&self, actor: &Actor) -> CoreResult<Vec<Season>> {
+        actor.require_admin()?;
+        Ok(self.ports.seasons.list_seasons().await?)
+    }
+
+    /// Imports a content bundle: merged with the current catalog by id,
+    /// validated as a whole (dangling references are a 400 and change
+    /// nothing), then stored and re-indexed.
+    pub async fn import_content(
+        &self,
+        actor: &Actor,
+        bundle: &Catalog,
+    ) -> CoreResult<Arc<ContentIndex>> {
+        actor.require_admin()?;
+        let current = self.ports.content.load_catalog().await?;
+        let merged = merge_catalog(current, bundle.clone());
+        ContentIndex::build(merged)?;
+        self.ports.content.import_catalog(bundle).await?;
+        self.audit(
+            Some(actor),
+            "content.import",
+            serde_json::json!({"lessons": bundle.lessons.len(), "subjects": bundle.subjects.len()}),
+        )
+        .await;
+        self.reload_catalog().await
+    }
+
+    /// `get_cache_status`.
+    pub async fn get_cache_status(&self, actor: &Actor) -> CoreResult<CacheStatus> {
+        actor.require_admin()?;
+        let stats = match self.ports.cache.stats().await {
+            Ok(s) => {
+                self.health.mark_ok();
+                s
+            }
+            Err(_) => {
+                self.health.mark_failed(self.now());
+                CacheStats::default()
+            }
+        };
+        Ok(CacheStatus {
+            stats,
+            is_safe_mode: self.health.is_degraded(),
+            queue_depth: self.ports.queue.depth().await.ok(),
+        })
+    }
+
+    /// `rebuild_season_cache`, step 1: registers the job and returns its id
+    /// and the number of rows to load. Run it with [`Memora::run_season_rebuild`].
+    pub async fn start_season_rebuild(
+        &self,
+        actor: &Actor,
+        season: &SeasonId,
+    ) -> CoreResult<JobProgress> {
+        actor.require_admin()?;
+        let s = self.fresh_season(season).await?;
+        if s.archived {
+            return Err(CoreError::conflict(format!("season {season} is archived")));
+        }
+        let estimated = self.ports.memory.count_season(season).await?;
+        let progress = JobProgress {
+            id: JobId::new(self.ports.ids.next_id("rebuild"))?,
+            season: season.clone(),
+            estimated,
+            processed: 0,
+            users: 0,
+            status: "running".to_owned(),
+            resume_after: None,
+        };
+        self.jobs.put(progress.clone());
+        self.audit(
+            Some(actor),
+            "cache.rebuild",
+            serde_json::json!({"season": season.as_str(), "job": progress.id.as_str()}),
+        )
+        .await;
+        Ok(progress)
+    }
+
+    /// Progress of a rebuild job.
+    pub fn rebuild_progress(&self, job: &JobId) -> Option<JobProgress> {
+        self.jobs.get(job)
+    }
+
+    /// `rebuild_season_cache`, step 2: keyset-scans the season in pages and
+    /// loads each user's complete schedule. Resumable: it starts after the
+    /// job's `resume_after` key.
+    pub async fn run_season_rebuild(
+        &self,
+        job: &JobId,
+        batch_size: usize,
+    ) -> CoreResult<JobProgress> {
+        let mut p = self
+            .jobs
+            .get(job)
+            .ok_or_else(|| CoreError::not_found(format!("job {job} not found")))?;
+        p.status = "running".to_owned();
+        let batch = batch_size.clamp(1, 100_000);
+        let mut after = p.resume_after.clone();
+        let mut current: Vec<MemoryTracker> = Vec::new();
+        let result: CoreResult<()> = async {
+            loop {
+                let page = self
+                    .ports
+                    .memory
+                    .scan_season(&p.season, after.as_ref(), batch)
+                    .await?;
+                let done = page.len() < batch;
+                for row in page {
+                    if current.first().is_some_and(|r| r.key.user != row.key.user) {
+                        self.flush_user(&mut current, &mut p).await?;
+                    }
+                    after = Some(row.key.clone());
+                    current.push(row);
+                }
+                self.jobs.put(p.clone());
+                if done {
+                    break;
+                }
+            }
+            self.flush_user(&mut current, &mut p).await
+        }
+        .await;
+        p.status = match &result {
+            Ok(()) => "completed".to_owned(),
+            Err(e) => format!("failed: {e}"),
+        };
+        self.jobs.put(p.clone());
+        result.map(|()| p)
+    }
+
+    async fn flush_user(
+        &self,
+        rows: &mut Vec<MemoryTracker>,
+        p: &mut JobProgress,
+    ) -> CoreResult<()> {
+        let Some(first) = rows.first() else {
+            return Ok(());
+        };
+        let user = first.key.user.clone();
+        self.ports
+            .cache
+            .load(&user, &p.season, rows)
+            .await
+            .map_err(|e| CoreError::Unavailable(format!("cache: {e}")))?;
+        p.processed += rows.len() as u64;
+        p.users += 1;
+        p.resume_after = rows.last().map(|r| r.key.clone());
+        rows.clear();
+        Ok(())
+    }
+
+    /// `trigger_reconciliation`: samples database rows (of one season or of
+    /// every live season) and compares them with the cache, correcting stale
+    /// cache entries but never overwriting one that is newer than the row.
+    pub async fn trigger_reconciliation(
+        &self,
+        actor: Option<&Actor>,
+        sample_size: u64,
+        season: Option<&SeasonId>,
+    ) -> CoreResult<ReconcileReport> {
+        if let Some(a) = actor {
+            a.require_admin()?;
+        }
+        if !(100..=100_000).contains(&sample_size) {
+            return Err(CoreError::invalid(
+                "sample_size must be between 100 and 100000",
+            ));
+        }
+        let seasons: Vec<Season> = match season {
+            Some(id) => vec![self.fresh_season(id).await?],
+            None => self
+                .ports
+                .seasons
+                .list_seasons()
+                .await?
+                .into_iter()
+                .filter(|s| !s.archived && s.enable_cache)
+                .collect(),
+        };
+        let mut report = ReconcileReport {
+            sample_size: 0,
+            discrepancies_found: 0,
+            discrepancy_rate: 0.0,
+            auto_corrected: 0,
+            kept_newer_in_cache: 0,
+            not_cached: 0,
+            alert_triggered: false,
+        };
+        let now = self.now();
+        let per_season =
+            usize::try_from(sample_size / seasons.len().max(1) as u64).unwrap_or(usize::MAX);
+        for s in &seasons {
+            let seed = crate::srs::stable_hash(&[s.id.as_str()], now.timestamp() as u64);
+            let rows = self
+                .ports
+                .memory
+                .sample_trackers(&s.id, per_season, seed)
+                .await?;
+            let mut by_user: BTreeMap<UserId, Vec<MemoryTracker>> = BTreeMap::new();
+            for r in rows {
+                by_user.entry(r.key.user.clone()).or_default().push(r);
+            }
+            for (user, rows) in by_user {
+                report.sample_size += rows.len() as u64;
+                let cache_err = |e| CoreError::Unavailable(format!("cache: {e}"));
+                if self
+                    .ports
+                    .cache
+                    .user_stats(&user, &s.id, now)
+                    .await
+                    .map_err(cache_err)?
+                    .is_none()
+                {
+                    report.not_cached += rows.len() as u64;
+                    continue;
+                }
+                let qs: Vec<QuestionId> = rows.iter().map(|r| r.key.question.clone()).collect();
+                let cached = self
+                    .ports
+                    .cache
+                    .states(&user, &s.id, &qs)
+                    .await
+                    .map_err(cache_err)?;
+                let mut fixes = Vec::new();
+                for (row, c) in rows.iter().zip(cached) {
+                    let action = lifecycle::reconcile_entry(
+                        c.as_ref().map(|c| c.state.due.timestamp()),
+                        Some(row.state.due),
+                        row.state.last_review.unwrap_or(row.state.due),
+                        c.as_ref().and_then(|c| c.state.last_review),
+                    );
+                    match action {
+                        ReconcileAction::InSync => {}
+                        ReconcileAction::KeepCacheNewer => {
+                            report.discrepancies_found += 1;
+                            report.kept_newer_in_cache += 1;
+                        }
+                        ReconcileAction::AddToCache(_) | ReconcileAction::UpdateCache(_) => {
+                            report.discrepancies_found += 1;
+                            fixes.push(row.clone());
+                        }
+                        ReconcileAction::RemoveFromCache => {
+                            report.discrepancies_found += 1;
+                        }
+                    }
+                }
+                if !fixes.is_empty() {
+                    self.ports
+                        .cache
+                        .put(&user, &s.id, &fixes)
+                        .await
+                        .map_err(cache_err)?;
+                    report.auto_corrected += fixes.len() as u64;
+                }
+            }
+        }
+        let sampled = usize::try_from(report.sample_size).unwrap_or(usize::MAX);
+        let found = usize::try_from(report.discrepancies_found).unwrap_or(usize::MAX);
+        report.discrepancy_rate = if sampled == 0 {
+            0.0
+        } else {
+            found as f64 / sampled as f64
+        };
+        report.alert_triggered = lifecycle::discrepancy_alert(found, sampled);
+        self.audit(
+            actor,
+            "cache.reconcile",
+            serde_json::json!({
+                "sampled": report.sample_size,
+                "discrepancies": report.discrepancies_found,
+                "alert": report.alert_triggered,
+            }),
+        )
+        .await;
+        Ok(report)
+    }
+
+    /// `archive_season`: moves a finished season's rows to the archive
+    /// atomically and drops its cache. Needs `confirm = true`; an active
+    /// season is refused.
+    pub async fn archive_season(
+        &self,
+        actor: Option<&Actor>,
+        season: &SeasonId,
+        confirm: bool,
+    ) -> CoreResult<ArchiveOutcome> {
+        if let Some(a) = actor {
+            a.require_admin()?;
+        }
+        if !confirm {
+            return Err(CoreError::invalid(
+                "Confirmation required: pass confirm=true to archive a season",
+            ));
+        }
+        let mut s = self.fresh_season(season).await?;
+        if s.is_active {
+            return Err(CoreError::conflict(format!(
+                "season {season} is active; deactivate it (activate another season) first"
+            )));
+        }
+        let records = self.ports.memory.archive_season(season, self.now()).await?;
+        let keys = match self.ports.cache.clear_season(season).await {
+            Ok(n) => n,
+            Err(_) => {
+                self.health.mark_failed(self.now());
+                0
+            }
+        };
+        s.archived = true;
+        s.auto_archive = false;
+        self.ports.seasons.update_season(&s).await?;
+        self.invalidate_seasons();
+        self.audit(
+            actor,
+            "season.archive",
+            serde_json::json!({"season": season.as_str(), "records": records, "cache_keys": keys}),
+        )
+        .await;
+        Ok(ArchiveOutcome {
+            records_archived: records,
+            cache_keys_deleted: keys,
+        })
+    }
+
+    /// `get_archive_status`.
+    pub async fn get_archive_status(
+        &self,
+        actor: &Actor,
+        season: &SeasonId,
+    ) -> CoreResult<ArchiveStatus> {
+        actor.require_admin()?;
+        let s = self.fresh_season(season).await?;
+        Ok(ArchiveStatus {
+            counts: self.ports.memory.archive_counts(season).await?,
+            season: s,
+        })
+    }
+
+    /// `delete_eligible_archived_records`: deletes archived rows flagged by
+    /// the retention job. Needs `confirm = true`.
+    pub async fn delete_eligible_archived_records(
+        &self,
+        actor: &Actor,
+        season: Option<&SeasonId>,
+        confirm: bool,
+    ) -> CoreResult<u64> {
+        actor.require_admin()?;
+        if !confirm {
+            return Err(CoreError::invalid(
+                "Confirmation required: pass confirm=true to delete archived records",
+            ));
+        }
+        if let Some(s) = season {
+            self.fresh_season(s).await?;
+        }
+        let n = self.ports.memory.delete_flagged(season).await?;
+        self.audit(
+            Some(actor),
+            "archive.delete",
+            serde_json::json!({"season": season.map(|s| s.as_str()), "deleted": n}),
+        )
+        .await;
+        Ok(n)
+    }
+
+    /// Weekly job: flags archived rows older than the retention period.
+    pub async fn run_retention_flagging(&self) -> CoreResult<u64> {
+        let cutoff = lifecycle::retention_cutoff(self.now());
+        let n = self.ports.memory.flag_archived_before(cutoff).await?;
+        self.audit(None, "archive.flag", serde_json::json!({"flagged": n}))
+            .await;
+        Ok(n)
+    }
+
+    /// Daily job: archives every season eligible for auto-archive. Returns
+    /// (archived seasons, failed seasons with reasons).
+    pub async fn run_auto_archive(&self) -> CoreResult<(Vec<SeasonId>, Vec<(SeasonId, String)>)> {
+        let today = self.now().date_naive();
+        let mut ok = Vec::new();
+        let mut failed = Vec::new();
+        for s in self.ports.seasons.list_seasons().await? {
+            if s.archived
+                || !lifecycle::archive_eligible(
+                    s.is_active,
+                    s.auto_archive,
+                    Some(s.end_date),
+                    today,
+                )
+            {
+                continue;
+            }
+            match self.archive_season(None, &s.id, true).await {
+                Ok(_) => ok.push(s.id),
+                Err(e) => failed.push((s.id, e.to_string())),
+            }
+        }
+        Ok((ok, failed))
+    }
+
+    /// Runs a scheduled job only if this process wins the leader lock.
+    /// Returns `None` when another process holds it.
+    pub async fn run_exclusive<F, Fut, T>(&self, job: &str, work: F) -> CoreResult<Option<T>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = CoreResult<T>>,
+    {
+        if !self.ports.locks.try_acquire(job).await? {
+            return Ok(None);
+        }
+        let out = work().await;
+        let _ = self.ports.locks.release(job).await;
+        out.map(Some)
+    }
+}
+
+use std::sync::Arc;
+
+/// Merges a bundle into a catalog: entities with the same id are replaced,
+/// new ones appended.
+pub fn merge_catalog(mut base: Catalog, bundle: Catalog) -> Catalog {
+    fn merge<T, K: PartialEq>(base: &mut Vec<T>, new: Vec<T>, key: impl Fn(&T) -> &K) {
+        for item in new {
+            match base.iter().position(|b| key(b) == key(&item)) {
+                Some(i) => base[i] = item,
+                None => base.push(item),
+            }
+        }
+    }
+    merge(&mut base.subjects, bundle.subjects, |x| &x.id);
+    merge(&mut base.tracks, bundle.tracks, |x| &x.id);
+    merge(&mut base.units, bundle.units, |x| &x.id);
+    merge(&mut base.topics, bundle.topics, |x| &x.id);
+    merge(&mut base.lessons, bundle.lessons, |x| &x.id);
+    merge(&mut base.grades, bundle.grades, |x| &x.id);
+    merge(&mut base.streams, bundle.streams, |x| &x.id);
+    merge(&mut base.plans, bundle.plans, |x| &x.id);
+    base
+}

@@ -1,0 +1,262 @@
+//! Authentication and accounts: password login with server-side sessions
+//! (only a hash of the session id is stored), API keys (`token key:secret`),
+//! users and roles. Hashing goes through the [`crate::ports::PasswordHasher`]
+//! port (argon2 in the server).
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::*;
+use crate::error::{CoreError, CoreResult};
+use crate::ids::UserId;
+use crate::ports::ApiKeyRecord;
+
+use super::Memora;
+
+/// A successful login.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoginOutcome {
+    /// The session id to set as the `sid` cookie (shown once).
+    pub sid: String,
+    /// The user.
+    pub user: User,
+    /// When the session expires.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A newly created API key (the secret is shown once).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewApiKey {
+    /// Public key.
+    pub key: String,
+    /// Secret.
+    pub secret: String,
+}
+
+/// Session ids are high-entropy random tokens, so a plain SHA-256 keeps raw
+/// ids out of the database (a leaked table cannot be replayed) without the
+/// cost of a password hash on every request.
+fn session_hash(sid: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(sid.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Memora {
+    /// `login`: checks the password and opens a session. Unknown users and
+    /// wrong passwords get the same 401-class error.
+    pub async fn login(&self, usr: &str, pwd: &str) -> CoreResult<LoginOutcome> {
+        let invalid = || CoreError::Unauthenticated;
+        let id = UserId::new(usr).map_err(|_| invalid())?;
+        let user = self.ports.auth.get_user(&id).await?.ok_or_else(invalid)?;
+        let hash = self
+            .ports
+            .auth
+            .password_hash(&id)
+            .await?
+            .ok_or_else(invalid)?;
+        if !user.enabled || !self.ports.hasher.verify(pwd, &hash).await? {
+            return Err(invalid());
+        }
+        let sid = self.ports.ids.secret();
+        let expires_at = self.now()
+            + chrono::Duration::from_std(self.config.login_session_ttl)
+                .unwrap_or(chrono::Duration::days(7));
+        self.ports
+            .auth
+            .create_login_session(&session_hash(&sid), &id, expires_at)
+            .await?;
+        Ok(LoginOutcome {
+            sid,
+            user,
+            expires_at,
+        })
+    }
+
+    /// Ends a session.
+    pub async fn logout(&self, sid: &str) -> CoreResult<()> {
+        Ok(self
+            .ports
+            .auth
+            .delete_login_session(&session_hash(sid))
+            .await?)
+    }
+
+    fn actor_of(user: User) -> CoreResult<Actor> {
+        if !user.enabled {
+            return Err(CoreError::Unauthenticated);
+        }
+        Ok(Actor {
+            user: user.id,
+            roles: user.roles,
+        })
+    }
+
+    /// Resolves a session cookie to the caller.
+    pub async fn authenticate_session(&self, sid: &str) -> CoreResult<Actor> {
+        let (user, expires) = self
+            .ports
+            .auth
+            .get_login_session(&session_hash(sid))
+            .await?
+            .ok_or(CoreError::Unauthenticated)?;
+        if expires <= self.now() {
+            let _ = self
+                .ports
+                .auth
+                .delete_login_session(&session_hash(sid))
+                .await;
+            return Err(CoreError::Unauthenticated);
+        }
+        let user = self
+            .ports
+            .auth
+            .get_user(&user)
+            .await?
+            .ok_or(CoreError::Unauthenticated)?;
+        Self::actor_of(user)
+    }
+
+    /// Resolves `Authorization: token key:secret` to the caller.
+    pub async fn authenticate_api_key(&self, key: &str, secret: &str) -> CoreResult<Actor> {
+        let rec = self
+            .ports
+            .auth
+            .get_api_key(key)
+            .await?
+            .ok_or(CoreError::Unauthenticated)?;
+        if !self.ports.hasher.verify(secret, &rec.secret_hash).await? {
+            return Err(CoreError::Unauthenticated);
+        }
+        let user = self
+            .ports
+            .auth
+            .get_user(&rec.user)
+            .await?
+            .ok_or(CoreError::Unauthenticated)?;
+        Self::actor_of(user)
+    }
+
+    /// Creates a user (admin, or bootstrap when `actor` is `None`).
+    pub async fn create_user(
+        &self,
+        actor: Option<&Actor>,
+        id: &UserId,
+        full_name: &str,
+        roles: Vec<Role>,
+        password: Option<&str>,
+    ) -> CoreResult<User> {
+        if let Some(a) = actor {
+            a.require_admin()?;
+        }
+        if full_name.trim().is_empty() {
+            return Err(CoreError::invalid("full_name must not be empty"));
+        }
+        if let Some(p) = password {
+            if p.chars().count() < 8 {
+                return Err(CoreError::invalid(
+                    "password must have at least 8 characters",
+                ));
+            }
+        }
+        let user = User {
+            id: id.clone(),
+            full_name: full_name.trim().to_owned(),
+            roles: if roles.is_empty() {
+                vec![Role::Student]
+            } else {
+                roles
+            },
+            enabled: true,
+        };
+        let hash = match password {
+            Some(p) => Some(self.ports.hasher.hash(p).await?),
+            None => None,
+        };
+        self.ports.auth.create_user(&user, hash.as_deref()).await?;
+        let mut profile = PlayerProfile::new(id.clone(), user.full_name.clone());
+        if let Some(season) = self.active_season().await? {
+            profile.season = Some(season.id);
+        }
+        self.ports.players.upsert_profile(&profile).await?;
+        self.audit(
+            actor,
+            "user.create",
+            serde_json::json!({"user": id.as_str()}),
+        )
+        .await;
+        Ok(user)
+    }
+
+    /// Sets a user's password (admin or bootstrap).
+    pub async fn set_password(
+        &self,
+        actor: Option<&Actor>,
+        id: &UserId,
+        password: &str,
+    ) -> CoreResult<()> {
+        if let Some(a) = actor {
+            a.require_admin()?;
+        }
+        if password.chars().count() < 8 {
+            return Err(CoreError::invalid(
+                "password must have at least 8 characters",
+            ));
+        }
+        if self.ports.auth.get_user(id).await?.is_none() {
+            return Err(CoreError::not_found(format!("user {id} not found")));
+        }
+        let hash = self.ports.hasher.hash(password).await?;
+        Ok(self.ports.auth.set_password_hash(id, &hash).await?)
+    }
+
+    /// Creates an API key for a user (admin, or bootstrap).
+    pub async fn create_api_key(
+        &self,
+        actor: Option<&Actor>,
+        user: &UserId,
+    ) -> CoreResult<NewApiKey> {
+        if let Some(a) = actor {
+            a.require_admin()?;
+        }
+        if self.ports.auth.get_user(user).await?.is_none() {
+            return Err(CoreError::not_found(format!("user {user} not found")));
+        }
+        let key = self.ports.ids.secret()[..20].to_owned();
+        let secret = self.ports.ids.secret();
+        let hash = self.ports.hasher.hash(&secret).await?;
+        self.ports
+            .auth
+            .create_api_key(&ApiKeyRecord {
+                key: key.clone(),
+                user: user.clone(),
+                secret_hash: hash,
+            })
+            .await?;
+        self.audit(
+            actor,
+            "user.api_key",
+            serde_json::json!({"user": user.as_str()}),
+        )
+        .await;
+        Ok(NewApiKey { key, secret })
+    }
+
+    /// The user record of the caller.
+    pub async fn get_user(&self, id: &UserId) -> CoreResult<Option<User>> {
+        Ok(self.ports.auth.get_user(id).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_hash_is_stable_and_hides_the_id() {
+        let h = session_hash("abc");
+        assert_eq!(h, session_hash("abc"));
+        assert_ne!(h, session_hash("abd"));
+        assert_eq!(h.len(), 64);
+        assert!(!h.contains("abc"));
+    }
+}

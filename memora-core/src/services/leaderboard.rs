@@ -1,0 +1,150 @@
+//! Leaderboards: global or per subject, for the day, ISO week, month or all
+//! time (calendar windows in the caller's time zone). Ranks are always
+//! numbers (the original returned the string "50+"); ties are broken by
+//! user id so the order is stable. The leaderboard cache, when configured
+//! and built, serves reads; the store is the source of truth.
+
+use chrono::NaiveDate;
+
+use crate::domain::Actor;
+use crate::error::CoreResult;
+use crate::gamification::{LeaderboardPeriod, level_for_xp};
+use crate::ids::{SubjectId, UserId};
+use crate::ports::{BoardEntry, BoardQuery};
+
+use super::Memora;
+
+/// One leaderboard row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaderboardRow {
+    /// 1-based rank (`None` for a caller without XP in scope).
+    pub rank: Option<u64>,
+    /// Player.
+    pub user: UserId,
+    /// Display name.
+    pub name: String,
+    /// Avatar.
+    pub avatar: Option<String>,
+    /// XP in scope.
+    pub xp: i64,
+    /// Level of that XP.
+    pub level: u32,
+    /// The caller's own row.
+    pub is_current_user: bool,
+}
+
+/// `get_leaderboard` output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Leaderboard {
+    /// Period.
+    pub period: LeaderboardPeriod,
+    /// Top rows.
+    pub rows: Vec<LeaderboardRow>,
+    /// The caller's row.
+    pub me: LeaderboardRow,
+}
+
+impl Memora {
+    pub(crate) async fn leaderboard_add(
+        &self,
+        user: &UserId,
+        subject: Option<&SubjectId>,
+        day: NaiveDate,
+        xp: i64,
+    ) {
+        if xp <= 0 {
+            return;
+        }
+        if let Some(board) = &self.ports.leaderboard {
+            let now = self.now();
+            if self.health.should_try(now) && board.add_xp(user, subject, day, xp).await.is_err() {
+                self.health.mark_failed(now);
+            }
+        }
+    }
+
+    /// `get_leaderboard`.
+    pub async fn get_leaderboard(
+        &self,
+        actor: &Actor,
+        subject: Option<&SubjectId>,
+        period: LeaderboardPeriod,
+    ) -> CoreResult<Leaderboard> {
+        if let Some(s) = subject {
+            let idx = self.catalog().await?;
+            if idx.subject(s).is_none() {
+                return Err(crate::error::CoreError::not_found(format!(
+                    "subject {s} not found"
+                )));
+            }
+        }
+        let profile = self.profile_or_default(&actor.user).await?;
+        let today = Self::day_boundary(&profile).local_day(self.now());
+        let limit = self.config.leaderboard_size;
+        let bucket = period.bucket(today);
+        type Board = (Vec<BoardEntry>, (i64, Option<u64>));
+        let mut from_cache: Option<Board> = None;
+        if let Some(board) = &self.ports.leaderboard {
+            let now = self.now();
+            if self.health.should_try(now) {
+                let top = board.top(subject, &bucket, limit).await;
+                let me = board.rank(&actor.user, subject, &bucket).await;
+                match (top, me) {
+                    (Ok(Some(t)), Ok(Some(m))) => from_cache = Some((t, m)),
+                    (Ok(_), Ok(_)) => {}
+                    _ => self.health.mark_failed(now),
+                }
+            }
+        }
+        let (top, (my_xp, my_rank)) = match from_cache {
+            Some(x) => x,
+            None => {
+                let query = BoardQuery {
+                    subject: subject.cloned(),
+                    since: period.window_start(today),
+                };
+                let top = self.ports.players.top_players(&query, limit).await?;
+                let me = self.ports.players.player_rank(&actor.user, &query).await?;
+                (top, me)
+            }
+        };
+        let users: Vec<UserId> = top.iter().map(|e| e.user.clone()).collect();
+        let profiles = self.ports.players.get_profiles(&users).await?;
+        let name_of = |u: &UserId| {
+            profiles
+                .iter()
+                .find(|p| &p.user == u)
+                .map(|p| (p.full_name.clone(), p.avatar.clone()))
+                .unwrap_or_else(|| ("Unknown Hero".to_owned(), None))
+        };
+        let rows = top
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let (name, avatar) = name_of(&e.user);
+                LeaderboardRow {
+                    rank: Some(i as u64 + 1),
+                    is_current_user: e.user == actor.user,
+                    user: e.user.clone(),
+                    name,
+                    avatar,
+                    xp: e.xp,
+                    level: level_for_xp(e.xp),
+                }
+            })
+            .collect();
+        Ok(Leaderboard {
+            period,
+            rows,
+            me: LeaderboardRow {
+                rank: my_rank,
+                user: actor.user.clone(),
+                name: profile.full_name.clone(),
+                avatar: profile.avatar.clone(),
+                xp: my_xp,
+                level: level_for_xp(my_xp),
+                is_current_user: true,
+            },
+        })
+    }
+}

@@ -1,0 +1,166 @@
+//! The write path shared by review and lesson submissions, the persistence
+//! worker step, and the single-flight guard behind cache rehydration.
+//!
+//! Invariant: **an answer is acknowledged only once it is durable** — either
+//! in the persistence queue (`enqueue` returned `Ok`) or, when the queue is
+//! unavailable, committed to the store synchronously. If both fail the
+//! submission fails with 503 and nothing is acknowledged. The cache is
+//! updated after the answer is durable and is never the only copy.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use crate::domain::{MemoryTracker, ReviewRecord};
+use crate::error::{CoreError, CoreResult};
+use crate::ids::{JobId, SeasonId, UserId};
+use crate::ports::{JobStatus, PersistJob, PersistOutcome};
+
+use super::Memora;
+
+/// Collapses concurrent identical work (e.g. 100 simultaneous cache misses
+/// of one schedule) into one execution: callers with the same key run one
+/// after another, and the work itself re-checks whether it is still needed.
+#[derive(Default)]
+pub struct SingleFlight {
+    locks: Mutex<HashMap<String, Arc<futures::lock::Mutex<()>>>>,
+}
+
+impl SingleFlight {
+    /// Runs `work` while holding the lock for `key`.
+    pub async fn run<F, Fut, T>(&self, key: &str, work: F) -> T
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
+        let lock = {
+            let mut map = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(map.entry(key.to_owned()).or_default())
+        };
+        let guard = Arc::clone(&lock).lock_owned().await;
+        let out = work().await;
+        drop(guard);
+        let mut map = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        // Only the map and our clone remain: nobody else waits, forget the key.
+        if Arc::strong_count(&lock) <= 2 {
+            map.remove(key);
+        }
+        out
+    }
+
+    /// Keys currently held or awaited (tests, metrics).
+    pub fn in_flight(&self) -> usize {
+        self.locks.lock().map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+/// The newest row per (user, season, question) of a set of records.
+pub(crate) fn latest_rows(
+    records: &[ReviewRecord],
+) -> BTreeMap<(UserId, SeasonId), Vec<MemoryTracker>> {
+    let mut latest: BTreeMap<_, MemoryTracker> = BTreeMap::new();
+    for r in records {
+        let key = r.tracker.key.clone();
+        match latest.get(&key) {
+            Some(existing) if existing.state.last_review > r.tracker.state.last_review => {}
+            _ => {
+                latest.insert(key, r.tracker.clone());
+            }
+        }
+    }
+    let mut grouped: BTreeMap<(UserId, SeasonId), Vec<MemoryTracker>> = BTreeMap::new();
+    for (k, row) in latest {
+        grouped.entry((k.user, k.season)).or_default().push(row);
+    }
+    grouped
+}
+
+impl Memora {
+    /// Makes a batch of answers durable (queue, or store when the queue is
+    /// down), then refreshes the cache. Returns the job id and status.
+    pub(crate) async fn persist_records(
+        &self,
+        records: Vec<ReviewRecord>,
+    ) -> CoreResult<(JobId, JobStatus)> {
+        let id = JobId::new(self.ports.ids.next_id("job"))?;
+        let job = PersistJob { id, records };
+        let status = match self.ports.queue.enqueue(&job).await {
+            Ok(status) => status,
+            Err(queue_err) => match self.ports.memory.persist_batch(&job.records).await {
+                Ok(_) => {
+                    let _ = self
+                        .ports
+                        .queue
+                        .record_status(&job.id, &JobStatus::Done)
+                        .await;
+                    JobStatus::Done
+                }
+                Err(store_err) => {
+                    return Err(CoreError::Unavailable(format!(
+                        "answers could not be made durable (queue: {queue_err}; store: {store_err})"
+                    )));
+                }
+            },
+        };
+        self.refresh_cache(&job.records).await;
+        Ok((job.id, status))
+    }
+
+    /// Writes the newest state of each record into the cache (best effort;
+    /// a failure switches to safe mode, the data is already durable).
+    pub(crate) async fn refresh_cache(&self, records: &[ReviewRecord]) {
+        let now = self.now();
+        if !self.health.should_try(now) {
+            return;
+        }
+        for ((user, season), rows) in latest_rows(records) {
+            match self.ports.cache.put(&user, &season, &rows).await {
+                Ok(()) => self.health.mark_ok(),
+                Err(_) => {
+                    self.health.mark_failed(now);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The worker step: persists one queued job idempotently, then makes the
+    /// cache converge on what was persisted (never overwriting newer cache
+    /// entries). Errors are returned for the queue's retry policy.
+    pub async fn process_persist_job(&self, job: &PersistJob) -> CoreResult<PersistOutcome> {
+        let outcome = self.ports.memory.persist_batch(&job.records).await?;
+        self.refresh_cache(&job.records).await;
+        Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn single_flight_serialises_same_key() {
+        let sf = Arc::new(SingleFlight::default());
+        let loads = Arc::new(AtomicUsize::new(0));
+        let cached = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut handles = Vec::new();
+        for _ in 0..50 {
+            let (sf, loads, cached) = (sf.clone(), loads.clone(), cached.clone());
+            handles.push(tokio::spawn(async move {
+                sf.run("k", || async {
+                    if !cached.load(Ordering::SeqCst) {
+                        loads.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                        cached.store(true, Ordering::SeqCst);
+                    }
+                })
+                .await
+            }));
+        }
+        for h in handles {
+            h.await.unwrap();
+        }
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
+        assert_eq!(sf.in_flight(), 0, "keys are forgotten when idle");
+    }
+}

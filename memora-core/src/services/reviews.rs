@@ -1,0 +1,710 @@
+//! Review sessions: what is due (normal mode from the cache with rehydration
+//! on a miss, safe mode from the database under rate limits, topic focus
+//! mode) and submitting answers (scheduling, XP, durable persistence).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::*;
+use crate::error::{CoreError, CoreResult, PortError};
+use crate::gamification;
+use crate::ids::*;
+use crate::ports::{DueFilter, DueSlice, JobStatus};
+use crate::safe_mode::Admission;
+use crate::srs::{
+    AnswerPath, AnswerSignals, Fsrs6, Ladder, ReviewContext, Scheduler, SchedulerKind, stable_hash,
+};
+
+use super::Memora;
+use super::cards::{Card, build_card};
+use super::content::ContentIndex;
+
+/// How a review session was served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewMode {
+    /// From the cache.
+    Normal,
+    /// From the cache after loading it from the database.
+    Rehydrated,
+    /// From the database because the cache is down (rate limited).
+    SafeMode,
+    /// Topic focus (always from the database).
+    Topic,
+    /// No active season: nothing to review.
+    NoSeason,
+}
+
+/// `get_review_session` input.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReviewQuery {
+    /// Only this subject.
+    pub subject: Option<SubjectId>,
+    /// Topic focus mode.
+    pub topic: Option<TopicId>,
+    /// Number of questions (default 15, 1..=50).
+    pub limit: Option<usize>,
+}
+
+/// `get_review_session` output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReviewSession {
+    /// Cards.
+    pub questions: Vec<Card>,
+    /// Total due in scope.
+    pub total_due: u64,
+    /// Served in safe mode.
+    pub is_degraded: bool,
+    /// Season.
+    pub season: Option<SeasonId>,
+    /// How it was served.
+    pub mode: ReviewMode,
+}
+
+/// One answer of a submission.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnswerInput {
+    /// Question.
+    pub question_id: QuestionId,
+    /// Signals.
+    pub signals: AnswerSignals,
+    /// Optional client idempotency key.
+    pub review_id: Option<ReviewId>,
+}
+
+/// `submit_review_session` input.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReviewSubmission {
+    /// Answers in the order given.
+    pub answers: Vec<AnswerInput>,
+    /// Session subject (scope of `remaining_items`).
+    pub subject: Option<SubjectId>,
+    /// Session topic.
+    pub topic: Option<TopicId>,
+    /// Combo the client claims (capped by the server-computed combo).
+    pub claimed_combo: Option<u32>,
+}
+
+/// `submit_review_session` output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubmitOutcome {
+    /// Answers processed.
+    pub processed: usize,
+    /// XP awarded.
+    pub xp_earned: i64,
+    /// Items still due in the session's scope.
+    pub remaining_items: u64,
+    /// Mastery counts of the season after this submission.
+    pub mastery: MasteryCounts,
+    /// Persistence job.
+    pub job_id: JobId,
+    /// Persistence status at acknowledgement time.
+    pub job_status: JobStatus,
+}
+
+/// The result of scheduling a batch of answers.
+pub(crate) struct Applied {
+    pub records: Vec<ReviewRecord>,
+    /// Stored (database) row per question before this batch.
+    pub stored_before: HashMap<QuestionId, Option<MemoryTracker>>,
+}
+
+enum DueError {
+    Cache,
+    Store(PortError),
+}
+
+impl Memora {
+    pub(crate) async fn scheduler_for(
+        &self,
+        season: &Season,
+        user: &UserId,
+    ) -> CoreResult<Box<dyn Scheduler>> {
+        Ok(match season.scheduler {
+            SchedulerKind::Ladder => Box::new(Ladder),
+            SchedulerKind::Fsrs6 => {
+                let params = self.ports.players.fsrs_params(user).await?;
+                Box::new(Fsrs6::for_learner(
+                    &self.config.fsrs,
+                    params.as_deref(),
+                    season.desired_retention,
+                ))
+            }
+        })
+    }
+
+    fn validate_filters(
+        idx: &ContentIndex,
+        subject: Option<&SubjectId>,
+        topic: Option<&TopicId>,
+    ) -> CoreResult<()> {
+        if let Some(s) = subject {
+            if idx.subject(s).is_none() {
+                return Err(CoreError::not_found(format!("subject {s} not found")));
+            }
+        }
+        if let Some(t) = topic {
+            if idx.topic(t).is_none() {
+                return Err(CoreError::not_found(format!("topic {t} not found")));
+            }
+        }
+        Ok(())
+    }
+
+    fn cards_for(
+        idx: &ContentIndex,
+        user: &UserId,
+        ids: impl IntoIterator<Item = QuestionId>,
+        limit: usize,
+        day_seed: &str,
+    ) -> Vec<Card> {
+        ids.into_iter()
+            .filter_map(|q| {
+                let seed = stable_hash(&[user.as_str(), q.as_str(), day_seed], 0);
+                build_card(idx, &q, seed)
+            })
+            .take(limit)
+            .collect()
+    }
+
+    /// `get_review_session`.
+    pub async fn get_review_session(
+        &self,
+        actor: &Actor,
+        query: &ReviewQuery,
+    ) -> CoreResult<ReviewSession> {
+        let limit = query.limit.unwrap_or(self.config.review_limit_default);
+        if limit == 0 || limit > self.config.review_limit_max {
+            return Err(CoreError::invalid(format!(
+                "limit must be between 1 and {}",
+                self.config.review_limit_max
+            )));
+        }
+        let idx = self.catalog().await?;
+        Self::validate_filters(&idx, query.subject.as_ref(), query.topic.as_ref())?;
+        let Some(season) = self.active_season().await? else {
+            return Ok(ReviewSession {
+                questions: Vec::new(),
+                total_due: 0,
+                is_degraded: false,
+                season: None,
+                mode: ReviewMode::NoSeason,
+            });
+        };
+        let now = self.now();
+        let profile = self.profile_or_default(&actor.user).await?;
+        let day = Self::day_boundary(&profile);
+        let today = day.local_day(now).to_string();
+        let user = &actor.user;
+
+        if let Some(topic) = &query.topic {
+            if self.health.is_degraded() {
+                self.admit_safe_mode(user, now)?;
+            }
+            return self
+                .topic_session(
+                    &idx,
+                    user,
+                    &season,
+                    topic,
+                    now,
+                    day.day_start(day.local_day(now)),
+                    &today,
+                )
+                .await;
+        }
+
+        // Normal mode, unless the cache is known to be down.
+        if season.enable_cache && self.health.should_try(now) {
+            match self
+                .due_with_rehydration(user, &season.id, query.subject.as_ref(), now, limit)
+                .await
+            {
+                Ok((slice, rehydrated)) => {
+                    self.health.mark_ok();
+                    return Ok(ReviewSession {
+                        questions: Self::cards_for(&idx, user, slice.items, limit, &today),
+                        total_due: slice.total_due,
+                        is_degraded: false,
+                        season: Some(season.id.clone()),
+                        mode: if rehydrated {
+                            ReviewMode::Rehydrated
+                        } else {
+                            ReviewMode::Normal
+                        },
+                    });
+                }
+                Err(DueError::Cache) => self.health.mark_failed(now),
+                Err(DueError::Store(e)) => return Err(e.into()),
+            }
+        }
+        if !season.enable_cache {
+            // Cache disabled for this season: plain database mode, not degraded.
+            let filter = DueFilter {
+                subject: query.subject.clone(),
+                topic: None,
+            };
+            let rows = self
+                .ports
+                .memory
+                .due_trackers(user, &season.id, &filter, now, limit)
+                .await?;
+            let total = self
+                .ports
+                .memory
+                .count_due(user, &season.id, &filter, now)
+                .await?;
+            return Ok(ReviewSession {
+                questions: Self::cards_for(
+                    &idx,
+                    user,
+                    rows.into_iter().map(|r| r.key.question),
+                    limit,
+                    &today,
+                ),
+                total_due: total,
+                is_degraded: false,
+                season: Some(season.id.clone()),
+                mode: ReviewMode::Normal,
+            });
+        }
+
+        // Safe mode: database, rate limited, fewer items.
+        self.admit_safe_mode(user, now)?;
+        let limit = limit.min(self.config.safe_mode.max_items);
+        let filter = DueFilter {
+            subject: query.subject.clone(),
+            topic: None,
+        };
+        let rows = self
+            .ports
+            .memory
+            .due_trackers(user, &season.id, &filter, now, limit)
+            .await?;
+        let total = self
+            .ports
+            .memory
+            .count_due(user, &season.id, &filter, now)
+            .await?;
+        Ok(ReviewSession {
+            questions: Self::cards_for(
+                &idx,
+                user,
+                rows.into_iter().map(|r| r.key.question),
+                limit,
+                &today,
+            ),
+            total_due: total,
+            is_degraded: true,
+            season: Some(season.id.clone()),
+            mode: ReviewMode::SafeMode,
+        })
+    }
+
+    fn admit_safe_mode(&self, user: &UserId, now: DateTime<Utc>) -> CoreResult<()> {
+        match self.limiter.check(user.as_str(), now) {
+            Admission::Allowed => Ok(()),
+            Admission::Denied { retry_after, .. } => Err(CoreError::RateLimited { retry_after }),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn topic_session(
+        &self,
+        idx: &ContentIndex,
+        user: &UserId,
+        season: &Season,
+        topic: &TopicId,
+        now: DateTime<Utc>,
+        day_start: DateTime<Utc>,
+        today: &str,
+    ) -> CoreResult<ReviewSession> {
+        let memory = &self.ports.memory;
+        let total = memory.count_topic(user, &season.id, topic).await?;
+        let filter = DueFilter {
+            subject: None,
+            topic: Some(topic.clone()),
+        };
+        let total_due = memory.count_due(user, &season.id, &filter, now).await?;
+        let size = gamification::topic_session_size(usize::try_from(total).unwrap_or(usize::MAX));
+        let mut rows = if total == 0 {
+            Vec::new()
+        } else {
+            memory
+                .topic_candidates(user, &season.id, topic, now, day_start, size)
+                .await?
+        };
+        if rows.is_empty() && total > 0 {
+            let seed = stable_hash(&[user.as_str(), topic.as_str(), today], 1);
+            rows = memory
+                .random_topic_items(user, &season.id, topic, 10, seed)
+                .await?;
+        }
+        Ok(ReviewSession {
+            questions: Self::cards_for(
+                idx,
+                user,
+                rows.into_iter().map(|r| r.key.question),
+                size,
+                today,
+            ),
+            total_due,
+            is_degraded: self.health.is_degraded(),
+            season: Some(season.id.clone()),
+            mode: ReviewMode::Topic,
+        })
+    }
+
+    /// Due items from the cache, rehydrating an absent schedule once
+    /// (single flight) from the store.
+    async fn due_with_rehydration(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        subject: Option<&SubjectId>,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<(DueSlice, bool), DueError> {
+        let cache = &self.ports.cache;
+        if let Some(slice) = cache
+            .due(user, season, subject, now, limit)
+            .await
+            .map_err(|_| DueError::Cache)?
+        {
+            return Ok((slice, false));
+        }
+        let key = format!("{user}\u{1f}{season}");
+        self.rehydrations
+            .run(&key, || async {
+                if let Some(slice) = cache
+                    .due(user, season, subject, now, limit)
+                    .await
+                    .map_err(|_| DueError::Cache)?
+                {
+                    return Ok((slice, false));
+                }
+                let rows = self
+                    .ports
+                    .memory
+                    .all_trackers(user, season)
+                    .await
+                    .map_err(DueError::Store)?;
+                cache
+                    .load(user, season, &rows)
+                    .await
+                    .map_err(|_| DueError::Cache)?;
+                let mut due: Vec<&MemoryTracker> = rows
+                    .iter()
+                    .filter(|r| r.state.due <= now)
+                    .filter(|r| subject.is_none_or(|s| r.subject.as_ref() == Some(s)))
+                    .collect();
+                due.sort_by(|a, b| {
+                    (a.state.due, &a.key.question).cmp(&(b.state.due, &b.key.question))
+                });
+                let total_due = due.len() as u64;
+                Ok((
+                    DueSlice {
+                        items: due
+                            .into_iter()
+                            .take(limit)
+                            .map(|r| r.key.question.clone())
+                            .collect(),
+                        total_due,
+                    },
+                    true,
+                ))
+            })
+            .await
+    }
+
+    /// Schedules answers in order (an item answered twice chains its states).
+    /// Previous states come from the store and, when healthy, the cache —
+    /// whichever was reviewed later — so answers given while earlier ones are
+    /// still queued build on the newest state.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn apply_answers(
+        &self,
+        idx: &ContentIndex,
+        user: &UserId,
+        season: &Season,
+        profile: &PlayerProfile,
+        answers: &[AnswerInput],
+        path: AnswerPath,
+        source: ReviewSource,
+        now: DateTime<Utc>,
+    ) -> CoreResult<Applied> {
+        let mut unique: Vec<QuestionId> = answers.iter().map(|a| a.question_id.clone()).collect();
+        unique.sort();
+        unique.dedup();
+        let stored = self
+            .ports
+            .memory
+            .get_trackers(user, &season.id, &unique)
+            .await?;
+        let mut current: HashMap<QuestionId, MemoryTracker> = stored
+            .into_iter()
+            .map(|t| (t.key.question.clone(), t))
+            .collect();
+        let stored_before: HashMap<QuestionId, Option<MemoryTracker>> = unique
+            .iter()
+            .map(|q| (q.clone(), current.get(q).cloned()))
+            .collect();
+        if season.enable_cache && self.health.should_try(now) {
+            match self.ports.cache.states(user, &season.id, &unique).await {
+                Ok(cached) => {
+                    self.health.mark_ok();
+                    for row in cached.into_iter().flatten() {
+                        let newer = current
+                            .get(&row.key.question)
+                            .is_none_or(|db| row.state.last_review > db.state.last_review);
+                        if newer {
+                            current.insert(row.key.question.clone(), row);
+                        }
+                    }
+                }
+                Err(_) => self.health.mark_failed(now),
+            }
+        }
+        let scheduler = self.scheduler_for(season, user).await?;
+        let day = Self::day_boundary(profile);
+        let batch = self.ports.ids.next_id("rv");
+        let mut records = Vec::with_capacity(answers.len());
+        for (i, a) in answers.iter().enumerate() {
+            let (subject, topic, _, _) =
+                idx.question_placement(&a.question_id).ok_or_else(|| {
+                    CoreError::invalid(format!("unknown question_id {}", a.question_id))
+                })?;
+            let prev = current.get(&a.question_id).map(|t| &t.state);
+            let elapsed = prev
+                .and_then(|p| p.last_review)
+                .map(|last| day.elapsed_days(last, now))
+                .unwrap_or(0);
+            let reps = prev.map(|p| p.reps).unwrap_or(0);
+            let ctx = ReviewContext {
+                now,
+                elapsed_days: elapsed,
+                fuzz_seed: stable_hash(
+                    &[user.as_str(), season.id.as_str(), a.question_id.as_str()],
+                    u64::from(reps),
+                ),
+            };
+            let out = scheduler.schedule(prev, &a.signals, path, &ctx);
+            let key = TrackerKey {
+                user: user.clone(),
+                season: season.id.clone(),
+                question: a.question_id.clone(),
+            };
+            let tracker = MemoryTracker {
+                key: key.clone(),
+                subject: Some(subject),
+                topic,
+                state: out.state.clone(),
+            };
+            let review_id = match &a.review_id {
+                Some(r) => r.clone(),
+                None => ReviewId::new(format!("{batch}:{i}"))?,
+            };
+            records.push(ReviewRecord {
+                log: ReviewLogEntry {
+                    review_id,
+                    key,
+                    source,
+                    grade: out.grade,
+                    is_correct: a.signals.is_correct,
+                    duration_ms: a.signals.duration_ms,
+                    attempts: a.signals.attempts.max(1),
+                    reviewed_at: now,
+                    elapsed_days: elapsed,
+                    scheduler: scheduler.kind(),
+                    state_after: out.state,
+                },
+                tracker: tracker.clone(),
+            });
+            current.insert(a.question_id.clone(), tracker);
+        }
+        Ok(Applied {
+            records,
+            stored_before,
+        })
+    }
+
+    /// Mastery counts after a batch: the store's counts, corrected by the
+    /// batch when it is still queued (write-behind).
+    pub(crate) async fn mastery_after(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        applied: &Applied,
+        status: &JobStatus,
+    ) -> CoreResult<MasteryCounts> {
+        let mut counts = self
+            .ports
+            .memory
+            .mastery_counts(user, Some(season), None)
+            .await?;
+        if *status == JobStatus::Queued {
+            let mut newest: HashMap<&QuestionId, &MemoryTracker> = HashMap::new();
+            for r in &applied.records {
+                newest.insert(&r.tracker.key.question, &r.tracker);
+            }
+            let adjust = |c: &mut MasteryCounts, b, delta: i64| {
+                let slot = match b {
+                    crate::srs::MasteryBucket::New => &mut c.new,
+                    crate::srs::MasteryBucket::Learning => &mut c.learning,
+                    crate::srs::MasteryBucket::Mature => &mut c.mature,
+                };
+                *slot = slot.saturating_add_signed(delta);
+            };
+            for (q, row) in newest {
+                if let Some(Some(before)) = applied.stored_before.get(q) {
+                    if let Some(b) = before.state.mastery() {
+                        adjust(&mut counts, b, -1);
+                    }
+                }
+                if let Some(b) = row.state.mastery() {
+                    adjust(&mut counts, b, 1);
+                }
+            }
+        }
+        Ok(counts)
+    }
+
+    /// `submit_review_session`.
+    pub async fn submit_review_session(
+        &self,
+        actor: &Actor,
+        submission: &ReviewSubmission,
+    ) -> CoreResult<SubmitOutcome> {
+        let n = submission.answers.len();
+        if n == 0 {
+            return Err(CoreError::invalid("no answers submitted"));
+        }
+        if n > self.config.max_answers_per_submit {
+            return Err(CoreError::invalid(format!(
+                "at most {} answers per submission (got {n})",
+                self.config.max_answers_per_submit
+            )));
+        }
+        let idx = self.catalog().await?;
+        Self::validate_filters(&idx, submission.subject.as_ref(), submission.topic.as_ref())?;
+        for a in &submission.answers {
+            if idx.question_placement(&a.question_id).is_none() {
+                return Err(CoreError::invalid(format!(
+                    "unknown question_id {}",
+                    a.question_id
+                )));
+            }
+        }
+        let season = self.require_active_season().await?;
+        let now = self.now();
+        let user = &actor.user;
+        let profile = self.ensure_profile(user).await?;
+        let applied = self
+            .apply_answers(
+                &idx,
+                user,
+                &season,
+                &profile,
+                &submission.answers,
+                AnswerPath::Review,
+                ReviewSource::Review,
+                now,
+            )
+            .await?;
+
+        let flags: Vec<bool> = submission
+            .answers
+            .iter()
+            .map(|a| a.signals.is_correct)
+            .collect();
+        let correct = u32::try_from(flags.iter().filter(|c| **c).count()).unwrap_or(u32::MAX);
+        let max_combo = gamification::max_combo(&flags);
+        let combo = submission
+            .claimed_combo
+            .map_or(max_combo, |c| c.min(max_combo));
+        let xp = gamification::review_xp(correct, u32::try_from(n).unwrap_or(u32::MAX), combo);
+
+        let day = Self::day_boundary(&profile);
+        let session = GameplaySession {
+            id: SessionId::new(self.ports.ids.next_id("gs"))?,
+            user: user.clone(),
+            kind: SessionKind::Review,
+            lesson: None,
+            subject: submission.subject.clone(),
+            topic: submission.topic.clone(),
+            xp_earned: xp,
+            score: i64::from(correct) * 100 / i64::try_from(n).unwrap_or(1).max(1),
+            completed: true,
+            created_at: now,
+            local_day: day.local_day(now),
+            raw_data: serde_json::json!({
+                "answers": n,
+                "correct": correct,
+                "combo": combo,
+            }),
+        };
+        self.ports.players.record_session(&session).await?;
+        self.leaderboard_add(user, submission.subject.as_ref(), session.local_day, xp)
+            .await;
+
+        let (job_id, job_status) = self.persist_records(applied.records.clone()).await?;
+        let mastery = self
+            .mastery_after(user, &season.id, &applied, &job_status)
+            .await?;
+        let remaining = self
+            .remaining_due(
+                user,
+                &season,
+                submission.subject.as_ref(),
+                submission.topic.as_ref(),
+                now,
+            )
+            .await?;
+        Ok(SubmitOutcome {
+            processed: n,
+            xp_earned: xp,
+            remaining_items: remaining,
+            mastery,
+            job_id,
+            job_status,
+        })
+    }
+
+    async fn remaining_due(
+        &self,
+        user: &UserId,
+        season: &Season,
+        subject: Option<&SubjectId>,
+        topic: Option<&TopicId>,
+        now: DateTime<Utc>,
+    ) -> CoreResult<u64> {
+        if topic.is_none() && season.enable_cache && self.health.should_try(now) {
+            if let Ok(Some(slice)) = self
+                .ports
+                .cache
+                .due(user, &season.id, subject, now, 0)
+                .await
+            {
+                return Ok(slice.total_due);
+            }
+        }
+        let filter = DueFilter {
+            subject: subject.cloned(),
+            topic: topic.cloned(),
+        };
+        Ok(self
+            .ports
+            .memory
+            .count_due(user, &season.id, &filter, now)
+            .await?)
+    }
+
+    /// `get_persistence_status`.
+    pub async fn get_persistence_status(&self, job: &JobId) -> CoreResult<JobStatus> {
+        self.ports
+            .queue
+            .status(job)
+            .await?
+            .ok_or_else(|| CoreError::not_found(format!("persistence job {job} not found")))
+    }
+}

@@ -1,0 +1,179 @@
+//! Lesson plays (`submit_session`): server-bounded XP, the gameplay session,
+//! subject score, leaderboard and the lesson-path SRS update — with the same
+//! durability rules as review answers.
+
+use std::collections::HashSet;
+
+use crate::domain::*;
+use crate::error::{CoreError, CoreResult};
+use crate::gamification;
+use crate::ids::*;
+use crate::ports::JobStatus;
+use crate::srs::{AnswerPath, AnswerSignals};
+
+use super::Memora;
+use super::reviews::AnswerInput;
+
+/// One interaction of a lesson play.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interaction {
+    /// Question (`<stage>` or `<stage>:<n>` of this lesson).
+    pub question_id: QuestionId,
+    /// Answer time in ms (absent → 3 000).
+    pub duration_ms: Option<u32>,
+    /// Attempts (absent → 1).
+    pub attempts: Option<u32>,
+    /// Correctness, when the client reports it.
+    pub is_correct: Option<bool>,
+}
+
+/// `submit_session` input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LessonSubmission {
+    /// The lesson played.
+    pub lesson: LessonId,
+    /// XP the client computed (capped by the lesson's `xp_reward`).
+    pub claimed_xp: Option<i64>,
+    /// Score 0–100 (absent = finished without a score).
+    pub score: Option<i64>,
+    /// Interactions.
+    pub interactions: Vec<Interaction>,
+    /// Raw client payload kept for audit.
+    pub raw: serde_json::Value,
+}
+
+/// `submit_session` output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LessonOutcome {
+    /// XP awarded.
+    pub xp_earned: i64,
+    /// Whether the play completed the lesson.
+    pub completed: bool,
+    /// How many times the lesson had been played today before this play.
+    pub plays_today_before: u32,
+    /// Persistence job of the SRS updates (none without interactions).
+    pub job: Option<(JobId, JobStatus)>,
+}
+
+impl Memora {
+    /// `submit_session`.
+    pub async fn submit_session(
+        &self,
+        actor: &Actor,
+        sub: &LessonSubmission,
+    ) -> CoreResult<LessonOutcome> {
+        if let Some(s) = sub.score {
+            if !(0..=100).contains(&s) {
+                return Err(CoreError::invalid("score must be between 0 and 100"));
+            }
+        }
+        if let Some(x) = sub.claimed_xp {
+            if x < 0 {
+                return Err(CoreError::invalid("xp_earned must not be negative"));
+            }
+        }
+        if sub.interactions.len() > self.config.max_interactions_per_lesson {
+            return Err(CoreError::invalid(format!(
+                "at most {} interactions per lesson",
+                self.config.max_interactions_per_lesson
+            )));
+        }
+        let idx = self.catalog().await?;
+        let lesson = self.accessible_lesson(&idx, actor, &sub.lesson).await?;
+        let stage_ids: HashSet<&str> = lesson.stages.iter().map(|s| s.id.as_str()).collect();
+        for i in &sub.interactions {
+            if !stage_ids.contains(i.question_id.stage_str())
+                || idx.question_placement(&i.question_id).is_none()
+            {
+                return Err(CoreError::invalid(format!(
+                    "question_id {} is not part of lesson {}",
+                    i.question_id, lesson.id
+                )));
+            }
+        }
+        let season = if sub.interactions.is_empty() {
+            None
+        } else {
+            Some(self.require_active_season().await?)
+        };
+        let now = self.now();
+        let user = &actor.user;
+        let profile = self.ensure_profile(user).await?;
+        let day = Self::day_boundary(&profile);
+        let today = day.local_day(now);
+        let plays = self
+            .ports
+            .players
+            .lesson_plays_on(user, &lesson.id, today)
+            .await?;
+        let xp = gamification::lesson_xp(lesson.xp_reward, sub.claimed_xp, plays);
+        let completed = sub.score.is_none_or(|s| s >= self.config.lesson_pass_score);
+        let unit = idx
+            .unit(&lesson.unit)
+            .ok_or_else(|| CoreError::Internal(format!("lesson {} has no unit", lesson.id)))?;
+
+        let applied = match &season {
+            Some(season) => {
+                let answers: Vec<AnswerInput> = sub
+                    .interactions
+                    .iter()
+                    .map(|i| {
+                        let attempts = i.attempts.unwrap_or(1);
+                        AnswerInput {
+                            question_id: i.question_id.clone(),
+                            signals: AnswerSignals {
+                                is_correct: i.is_correct.unwrap_or(attempts <= 1),
+                                duration_ms: i.duration_ms.unwrap_or(3000),
+                                attempts,
+                                quality: None,
+                            },
+                            review_id: None,
+                        }
+                    })
+                    .collect();
+                Some(
+                    self.apply_answers(
+                        &idx,
+                        user,
+                        season,
+                        &profile,
+                        &answers,
+                        AnswerPath::Lesson,
+                        ReviewSource::Lesson,
+                        now,
+                    )
+                    .await?,
+                )
+            }
+            None => None,
+        };
+
+        let session = GameplaySession {
+            id: SessionId::new(self.ports.ids.next_id("gs"))?,
+            user: user.clone(),
+            kind: SessionKind::Lesson,
+            lesson: Some(lesson.id.clone()),
+            subject: Some(unit.subject.clone()),
+            topic: lesson.topic.clone(),
+            xp_earned: xp,
+            score: sub.score.unwrap_or(100),
+            completed,
+            created_at: now,
+            local_day: today,
+            raw_data: sub.raw.clone(),
+        };
+        self.ports.players.record_session(&session).await?;
+        self.leaderboard_add(user, Some(&unit.subject), today, xp)
+            .await;
+        let job = match applied {
+            Some(a) => Some(self.persist_records(a.records).await?),
+            None => None,
+        };
+        Ok(LessonOutcome {
+            xp_earned: xp,
+            completed,
+            plays_today_before: plays,
+            job,
+        })
+    }
+}

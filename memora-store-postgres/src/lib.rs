@@ -1,0 +1,1 @@
+//! memora-store-postgres
