@@ -474,6 +474,11 @@ impl MemoryStore for InMemoryBackend {
         Ok(v)
     }
 
+    async fn count_reviews(&self, user: &UserId) -> PortResult<u64> {
+        let st = self.memory_lock()?;
+        Ok(st.log.values().filter(|e| &e.key.user == user).count() as u64)
+    }
+
     async fn has_review(&self, review_id: &ReviewId) -> PortResult<bool> {
         Ok(self.memory_lock()?.log.contains_key(review_id))
     }
@@ -717,8 +722,8 @@ impl PlayerStore for InMemoryBackend {
             .map(|i| i as u64 + 1);
         Ok((xp, rank))
     }
-    async fn fsrs_params(&self, user: &UserId) -> PortResult<Option<Vec<f64>>> {
-        Ok(self.lock().fsrs.get(user).map(|(p, _)| p.clone()))
+    async fn fsrs_params(&self, user: &UserId) -> PortResult<Option<(Vec<f64>, u64)>> {
+        Ok(self.lock().fsrs.get(user).cloned())
     }
     async fn set_fsrs_params(&self, user: &UserId, params: &[f64], n: u64) -> PortResult<()> {
         self.lock().fsrs.insert(user.clone(), (params.to_vec(), n));

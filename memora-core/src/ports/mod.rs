@@ -205,8 +205,9 @@ pub trait MemoryStore: Send + Sync {
     /// stored row's (so late or replayed batches never regress a card).
     async fn persist_batch(&self, records: &[ReviewRecord]) -> PortResult<PersistOutcome>;
 
-    /// Review-log entries of a user (all seasons when `None`), oldest first,
-    /// at most `limit` (optimizer input and audit).
+    /// Review-log entries of a user (all seasons when `None`), oldest first
+    /// (by `reviewed_at`, then review id), at most `limit` (optimizer input
+    /// and audit).
     async fn review_log(
         &self,
         user: &UserId,
@@ -214,6 +215,8 @@ pub trait MemoryStore: Send + Sync {
         limit: usize,
     ) -> PortResult<Vec<ReviewLogEntry>>;
 
+    /// Number of review-log entries of a user (all seasons).
+    async fn count_reviews(&self, user: &UserId) -> PortResult<u64>;
     /// Whether a review id is already logged.
     async fn has_review(&self, review_id: &ReviewId) -> PortResult<bool>;
 
@@ -312,8 +315,9 @@ pub trait PlayerStore: Send + Sync {
         user: &UserId,
         query: &BoardQuery,
     ) -> PortResult<(i64, Option<u64>)>;
-    /// Stored FSRS parameters of a learner.
-    async fn fsrs_params(&self, user: &UserId) -> PortResult<Option<Vec<f64>>>;
+    /// Stored FSRS parameters of a learner and the number of logged reviews
+    /// they were fitted on.
+    async fn fsrs_params(&self, user: &UserId) -> PortResult<Option<(Vec<f64>, u64)>>;
     /// Stores FSRS parameters and the review count they were fitted on.
     async fn set_fsrs_params(
         &self,

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod auth;
 pub mod cards;
 pub mod content;
+pub mod fsrs_fit;
 pub mod health;
 pub mod leaderboard;
 pub mod onboarding;
@@ -250,3 +251,6 @@ impl Memora {
         let _ = self.ports.audit.record(&event).await;
     }
 }
+
+#[cfg(test)]
+mod mock_tests;

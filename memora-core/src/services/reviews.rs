@@ -126,7 +126,7 @@ impl Memora {
                 let params = self.ports.players.fsrs_params(user).await?;
                 Box::new(Fsrs6::for_learner(
                     &self.config.fsrs,
-                    params.as_deref(),
+                    params.as_ref().map(|(p, _)| p.as_slice()),
                     season.desired_retention,
                 ))
             }

@@ -283,3 +283,58 @@ mod tests {
         assert_eq!(out.grade, Grade::Good);
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+    use proptest::prelude::*;
+
+    fn state(level: u8) -> CardState {
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        CardState {
+            kind: SchedulerKind::Ladder,
+            phase: Phase::Review,
+            step: 0,
+            stability: f64::from(level),
+            difficulty: 0.0,
+            reps: 1,
+            lapses: 0,
+            last_review: Some(now),
+            due: now,
+            scheduled_days: 1,
+        }
+    }
+
+    proptest! {
+        /// A correct answer never schedules sooner than a wrong one from the
+        /// same state, on either path.
+        #[test]
+        fn correct_never_shorter_than_wrong(level in 0u8..=4, t in 0u32..20_000, attempts in 0u32..4, lesson in any::<bool>()) {
+            let ctx = ReviewContext { now: Utc.with_ymd_and_hms(2026, 2, 1, 8, 0, 0).unwrap(), elapsed_days: 3, fuzz_seed: 1 };
+            let prev = (level > 0).then(|| state(level));
+            let path = if lesson { AnswerPath::Lesson } else { AnswerPath::Review };
+            let mut right = AnswerSignals::review(true, t);
+            right.attempts = attempts;
+            let mut wrong = AnswerSignals::review(false, t);
+            wrong.attempts = attempts;
+            let a = Ladder.schedule(prev.as_ref(), &right, path, &ctx);
+            let b = Ladder.schedule(prev.as_ref(), &wrong, path, &ctx);
+            prop_assert!(a.state.due >= b.state.due);
+            prop_assert!(a.state.ladder_level() >= b.state.ladder_level());
+        }
+
+        /// Levels stay in 1..=4 and intervals in 0..=14 days.
+        #[test]
+        fn levels_and_intervals_bounded(level in 0u8..=4, t in 0u32..100_000, correct in any::<bool>(), lesson in any::<bool>()) {
+            let ctx = ReviewContext { now: Utc.with_ymd_and_hms(2026, 2, 1, 8, 0, 0).unwrap(), elapsed_days: 0, fuzz_seed: 1 };
+            let prev = (level > 0).then(|| state(level));
+            let path = if lesson { AnswerPath::Lesson } else { AnswerPath::Review };
+            let out = Ladder.schedule(prev.as_ref(), &AnswerSignals::review(correct, t), path, &ctx);
+            prop_assert!((1..=4).contains(&out.state.ladder_level()));
+            let days = (out.state.due - ctx.now).num_days();
+            prop_assert!((0..=14).contains(&days));
+            prop_assert!(out.state.mastery().is_some());
+        }
+    }
+}

@@ -4,11 +4,14 @@
 //! functions of (previous state, answer, context) — time and randomness come
 //! in through [`ReviewContext`], so they are deterministic and property-testable.
 
+pub mod evaluate;
 pub mod fsrs;
 pub mod fsrs6;
 pub mod grading;
 pub mod ladder;
 pub mod mastery;
+pub mod optimizer;
+pub mod revlog;
 
 use chrono::{DateTime, Utc};
 

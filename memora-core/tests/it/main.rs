@@ -1,0 +1,6 @@
+//! memora-core integration tests: the use cases over the in-memory adapters.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod deps;
+mod usecases;
