@@ -1,0 +1,90 @@
+//! The HTTP error type: every core error maps to exactly one status code and
+//! a Frappe-shaped body. Internal details (SQL, driver messages) never leave
+//! the server: 500s and 503s carry a generic text, the detail is logged.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use memora_core::CoreError;
+
+/// An error answered to a client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A use-case error.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    /// The request itself is malformed (bad JSON, wrong types, missing arguments).
+    #[error("{0}")]
+    BadRequest(String),
+    /// No such API method.
+    #[error("{0}")]
+    UnknownMethod(String),
+}
+
+impl ApiError {
+    /// Shorthand for a 400.
+    pub fn bad(msg: impl Into<String>) -> Self {
+        ApiError::BadRequest(msg.into())
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, String) {
+        match self {
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "ValidationError", m.clone()),
+            ApiError::UnknownMethod(m) => (StatusCode::NOT_FOUND, "DoesNotExistError", m.clone()),
+            ApiError::Core(e) => match e {
+                CoreError::Invalid(m) => (StatusCode::BAD_REQUEST, "ValidationError", m.clone()),
+                CoreError::Unauthenticated => (
+                    StatusCode::UNAUTHORIZED,
+                    "AuthenticationError",
+                    "Not logged in or invalid credentials".into(),
+                ),
+                CoreError::Forbidden(m) => (StatusCode::FORBIDDEN, "PermissionError", m.clone()),
+                CoreError::NotFound(m) => (StatusCode::NOT_FOUND, "DoesNotExistError", m.clone()),
+                CoreError::Conflict(m) => (StatusCode::CONFLICT, "DuplicateEntryError", m.clone()),
+                CoreError::RateLimited { retry_after } => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "RateLimitExceededError",
+                    format!(
+                        "Too many requests. Please wait {} seconds before trying again.",
+                        retry_after.as_secs().max(1)
+                    ),
+                ),
+                CoreError::Unavailable(_) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailableError",
+                    "A dependency is temporarily unavailable; please retry shortly.".into(),
+                ),
+                CoreError::Internal(_) => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalServerError",
+                    "Internal server error".into(),
+                ),
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, exc_type, message) = self.parts();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        } else {
+            tracing::debug!(error = %self, %status, "request rejected");
+        }
+        let server_messages =
+            serde_json::to_string(&vec![message.clone()]).unwrap_or_else(|_| "[]".into());
+        let body = serde_json::json!({
+            "exc_type": exc_type,
+            "exception": message,
+            "_server_messages": server_messages,
+        });
+        let mut resp = (status, axum::Json(body)).into_response();
+        if let ApiError::Core(CoreError::RateLimited { retry_after }) = &self {
+            let secs = retry_after.as_secs().max(1).to_string();
+            if let Ok(v) = HeaderValue::from_str(&secs) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        resp
+    }
+}

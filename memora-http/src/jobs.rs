@@ -1,0 +1,155 @@
+//! Background work in the server process: the cache health probe, the
+//! persistence workers (Redis mode) and the scheduled jobs (daily
+//! reconciliation, daily auto-archive, weekly retention flagging, nightly
+//! FSRS re-fit), each guarded by the store's leader lock so only one
+//! process runs it at a time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use memora_core::Memora;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Starts one background task given the app and the shutdown signal.
+pub type Spawner = Box<dyn FnOnce(Arc<Memora>, watch::Receiver<bool>) -> JoinHandle<()> + Send>;
+
+/// Extra background tasks an adapter needs (e.g. queue workers).
+#[derive(Default)]
+pub struct Extras {
+    /// Spawners run at start-up.
+    pub spawners: Vec<Spawner>,
+}
+
+/// How often each scheduled job runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    /// Health probe period.
+    pub probe: Duration,
+    /// Reconciliation period.
+    pub reconcile: Duration,
+    /// Auto-archive period.
+    pub auto_archive: Duration,
+    /// Retention flagging period.
+    pub retention: Duration,
+    /// FSRS re-fit period.
+    pub refit: Duration,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Schedule {
+            probe: Duration::from_secs(1),
+            reconcile: Duration::from_secs(24 * 3600),
+            auto_archive: Duration::from_secs(24 * 3600),
+            retention: Duration::from_secs(7 * 24 * 3600),
+            refit: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// Spawns the probe and the scheduled jobs; they stop when `shutdown` flips.
+pub fn spawn_all(
+    app: Arc<Memora>,
+    schedule: Schedule,
+    shutdown: watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    let mut handles = Vec::new();
+    {
+        let app = Arc::clone(&app);
+        let mut stop = shutdown.clone();
+        handles.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(schedule.probe);
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => break,
+                    _ = tick.tick() => {
+                        let ok = tokio::time::timeout(Duration::from_millis(500), app.ports().cache.ping())
+                            .await
+                            .map(|r| r.is_ok())
+                            .unwrap_or(false);
+                        if ok {
+                            if app.cache_health().is_degraded() {
+                                tracing::info!("cache is back: leaving safe mode");
+                            }
+                            app.cache_health().mark_ok();
+                        } else if !app.cache_health().is_degraded() {
+                            tracing::warn!("cache probe failed: entering safe mode");
+                            app.cache_health().mark_failed(chrono::Utc::now());
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    let jobs: [(&'static str, Duration); 4] = [
+        ("reconcile", schedule.reconcile),
+        ("auto_archive", schedule.auto_archive),
+        ("retention", schedule.retention),
+        ("fsrs_refit", schedule.refit),
+    ];
+    for (name, period) in jobs {
+        let app = Arc::clone(&app);
+        let mut stop = shutdown.clone();
+        handles.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.tick().await; // not at start-up
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => break,
+                    _ = tick.tick() => run_job(&app, name).await,
+                }
+            }
+        }));
+    }
+    handles
+}
+
+/// Runs one scheduled job under the leader lock.
+pub async fn run_job(app: &Memora, name: &str) {
+    let result = match name {
+        "reconcile" => {
+            app.run_exclusive(name, || async {
+                app.trigger_reconciliation(None, 10_000, None)
+                    .await
+                    .map(|r| {
+                        format!(
+                            "sampled {} discrepancies {}",
+                            r.sample_size, r.discrepancies_found
+                        )
+                    })
+            })
+            .await
+        }
+        "auto_archive" => {
+            app.run_exclusive(name, || async {
+                app.run_auto_archive()
+                    .await
+                    .map(|(ok, failed)| format!("archived {ok:?} failed {failed:?}"))
+            })
+            .await
+        }
+        "retention" => {
+            app.run_exclusive(name, || async {
+                app.run_retention_flagging()
+                    .await
+                    .map(|n| format!("flagged {n}"))
+            })
+            .await
+        }
+        "fsrs_refit" => {
+            app.run_exclusive(name, || async {
+                app.run_fsrs_refit_job(100)
+                    .await
+                    .map(|n| format!("refitted {n}"))
+            })
+            .await
+        }
+        _ => return,
+    };
+    match result {
+        Ok(Some(summary)) => tracing::info!(job = name, %summary, "scheduled job done"),
+        Ok(None) => tracing::debug!(job = name, "another process holds the job lock"),
+        Err(e) => tracing::error!(job = name, error = %e, "scheduled job failed"),
+    }
+}

@@ -1,0 +1,281 @@
+//! # memora-http
+//!
+//! The thin HTTP layer of Memora: Frappe-compatible method endpoints over
+//! the use cases of `memora-core`, authentication (session cookie or API
+//! token), health/readiness, Prometheus metrics and an OpenAPI document.
+//! Start-up is a library function ([`router`], [`serve`]) so tests can drive
+//! the router without sockets.
+
+pub mod api;
+pub mod args;
+pub mod backend;
+pub mod error;
+pub mod jobs;
+pub mod openapi;
+pub mod security;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use memora_core::domain::Actor;
+use memora_core::{CoreError, Memora};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::json;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::args::Args;
+use crate::error::ApiError;
+
+/// Shared state of the server.
+pub struct AppState {
+    /// The application.
+    pub memora: Arc<Memora>,
+    /// Prometheus exporter handle (None: /metrics answers 404).
+    pub metrics: Option<PrometheusHandle>,
+    /// Mark the `sid` cookie `Secure` (behind HTTPS).
+    pub secure_cookies: bool,
+}
+
+/// Largest accepted request body (content imports included).
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// Per-request timeout.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Builds the router with its middleware stack.
+pub fn router(state: Arc<AppState>) -> Router {
+    let x_request_id = axum::http::HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/api/method/{*method}", any(method_call))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/openapi.json", get(|| async { axum::Json(openapi::document()) }))
+        .with_state(state)
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(axum::middleware::from_fn(record_metrics))
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then drains
+/// in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn record_metrics(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let route = if let Some(m) = path.strip_prefix("/api/method/") {
+        m.rsplit('.').next().unwrap_or(m).to_owned()
+    } else {
+        path
+    };
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::histogram!("memora_http_request_duration_seconds", "route" => route.clone(), "status" => status)
+        .record(start.elapsed().as_secs_f64());
+    resp
+}
+
+async fn metrics(State(st): State<Arc<AppState>>) -> Response {
+    let health = st.memora.cache_health();
+    metrics::gauge!("memora_safe_mode").set(if health.is_degraded() { 1.0 } else { 0.0 });
+    metrics::gauge!("memora_cache_failures_total").set(health.failure_count() as f64);
+    if let Ok(depth) = st.memora.ports().queue.depth().await {
+        metrics::gauge!("memora_persistence_queue_depth").set(depth as f64);
+    }
+    match &st.metrics {
+        Some(h) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            h.render(),
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "metrics disabled").into_response(),
+    }
+}
+
+async fn readyz(State(st): State<Arc<AppState>>) -> Response {
+    let ports = st.memora.ports();
+    let db = ports.seasons.list_seasons().await.is_ok();
+    let cache = ports.cache.ping().await.is_ok();
+    if cache {
+        st.memora.cache_health().mark_ok();
+    }
+    let body = json!({
+        "database": if db { "ok" } else { "unavailable" },
+        "cache": if cache { "ok" } else { "unavailable" },
+        "safe_mode": st.memora.cache_health().is_degraded(),
+    });
+    let status = if db {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim().to_owned())
+        .filter(|v| !v.is_empty() && v != "Guest")
+}
+
+/// Resolves the caller: `Authorization: token key:secret` first, then the
+/// `sid` cookie. A present but invalid credential is a 401 (never silently
+/// treated as a guest).
+async fn authenticate(app: &Memora, headers: &HeaderMap) -> Result<Option<Actor>, ApiError> {
+    if let Some(auth) = headers.get(header::AUTHORIZATION) {
+        let raw = auth
+            .to_str()
+            .map_err(|_| ApiError::Core(CoreError::Unauthenticated))?;
+        let token = raw
+            .strip_prefix("token ")
+            .or_else(|| raw.strip_prefix("Token "))
+            .ok_or(ApiError::Core(CoreError::Unauthenticated))?;
+        let (key, secret) = token
+            .trim()
+            .split_once(':')
+            .ok_or(ApiError::Core(CoreError::Unauthenticated))?;
+        return Ok(Some(app.authenticate_api_key(key, secret).await?));
+    }
+    match cookie(headers, "sid") {
+        Some(sid) => match app.authenticate_session(&sid).await {
+            Ok(a) => Ok(Some(a)),
+            Err(CoreError::Unauthenticated) => Ok(None),
+            Err(e) => Err(e.into()),
+        },
+        None => Ok(None),
+    }
+}
+
+fn ok(message: serde_json::Value) -> Response {
+    axum::Json(json!({ "message": message })).into_response()
+}
+
+async fn method_call(
+    State(st): State<Arc<AppState>>,
+    Path(method): Path<String>,
+    http_method: Method,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    match handle(&st, &method, &http_method, &headers, &uri, &body).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(
+    st: &Arc<AppState>,
+    method: &str,
+    http_method: &Method,
+    headers: &HeaderMap,
+    uri: &Uri,
+    body: &Bytes,
+) -> Result<Response, ApiError> {
+    if http_method != Method::GET && http_method != Method::POST {
+        return Err(ApiError::bad("only GET and POST are supported"));
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let args = Args::parse(uri.query(), content_type, body)?;
+    let app = &st.memora;
+    match method {
+        "login" => return login(st, &args).await,
+        "logout" => {
+            if let Some(sid) = cookie(headers, "sid") {
+                app.logout(&sid).await?;
+            }
+            let mut resp = ok(json!(null));
+            set_cookie(
+                &mut resp,
+                "sid=Guest; Path=/; HttpOnly; SameSite=Lax; Max-Age=0",
+            );
+            return Ok(resp);
+        }
+        "frappe.auth.get_logged_user" => {
+            let actor = authenticate(app, headers)
+                .await?
+                .ok_or(ApiError::Core(CoreError::Unauthenticated))?;
+            return Ok(ok(json!(actor.user.as_str())));
+        }
+        _ => {}
+    }
+    let spec = api::resolve(method)
+        .ok_or_else(|| ApiError::UnknownMethod(format!("no such method: {method}")))?;
+    let actor = authenticate(app, headers).await?;
+    api::authorize(spec, actor.as_ref())?;
+    let value = api::handlers::dispatch(
+        app,
+        spec,
+        api::Call {
+            args: &args,
+            actor: actor.as_ref(),
+        },
+    )
+    .await?;
+    Ok(ok(value))
+}
+
+fn set_cookie(resp: &mut Response, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+async fn login(st: &AppState, args: &Args) -> Result<Response, ApiError> {
+    let usr = args.req_str(&["usr", "username", "email"])?;
+    let pwd = args.req_str(&["pwd", "password"])?;
+    let out = st.memora.login(&usr, &pwd).await?;
+    let max_age = (out.expires_at - chrono::Utc::now()).num_seconds().max(0);
+    let body = json!({
+        "message": "Logged In",
+        "home_page": "/app",
+        "full_name": out.user.full_name,
+        "user": out.user.id.as_str(),
+    });
+    let mut resp = axum::Json(body).into_response();
+    set_cookie(
+        &mut resp,
+        &format!(
+            "sid={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
+            out.sid,
+            if st.secure_cookies { "; Secure" } else { "" }
+        ),
+    );
+    Ok(resp)
+}
