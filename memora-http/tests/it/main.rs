@@ -1,0 +1,6 @@
+//! HTTP tests on the in-memory backend: the router is driven with
+//! `oneshot`, no sockets.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod endpoints;
