@@ -12,6 +12,43 @@ use crate::ports::ApiKeyRecord;
 
 use super::Memora;
 
+/// How long a verified credential is trusted without re-checking the store.
+/// Bounded so a disabled user or a logout in another process takes effect
+/// within this time.
+pub const AUTH_CACHE_TTL_SECS: i64 = 30;
+/// Most cached credentials (the cache is cleared when full).
+pub const AUTH_CACHE_MAX: usize = 200_000;
+
+/// In-process cache of verified credentials, keyed by a SHA-256 of the
+/// credential (never the raw secret). It keeps argon2 and the session lookup
+/// off the hot path.
+#[derive(Default)]
+pub struct AuthCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, (Actor, DateTime<Utc>)>>,
+}
+
+impl AuthCache {
+    fn get(&self, key: &str, now: DateTime<Utc>) -> Option<Actor> {
+        let map = self.entries.lock().ok()?;
+        map.get(key)
+            .filter(|(_, until)| *until > now)
+            .map(|(a, _)| a.clone())
+    }
+    fn put(&self, key: String, actor: Actor, until: DateTime<Utc>) {
+        if let Ok(mut map) = self.entries.lock() {
+            if map.len() >= AUTH_CACHE_MAX {
+                map.clear();
+            }
+            map.insert(key, (actor, until));
+        }
+    }
+    fn remove(&self, key: &str) {
+        if let Ok(mut map) = self.entries.lock() {
+            map.remove(key);
+        }
+    }
+}
+
 /// A successful login.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoginOutcome {
@@ -93,6 +130,11 @@ impl Memora {
 
     /// Resolves a session cookie to the caller.
     pub async fn authenticate_session(&self, sid: &str) -> CoreResult<Actor> {
+        let now = self.now();
+        let cache_key = format!("s:{}", session_hash(sid));
+        if let Some(a) = self.auth_cache.get(&cache_key, now) {
+            return Ok(a);
+        }
         let (user, expires) = self
             .ports
             .auth
@@ -118,6 +160,11 @@ impl Memora {
 
     /// Resolves `Authorization: token key:secret` to the caller.
     pub async fn authenticate_api_key(&self, key: &str, secret: &str) -> CoreResult<Actor> {
+        let now = self.now();
+        let cache_key = format!("k:{}", session_hash(&format!("{key}:{secret}")));
+        if let Some(a) = self.auth_cache.get(&cache_key, now) {
+            return Ok(a);
+        }
         let rec = self
             .ports
             .auth

@@ -100,6 +100,7 @@ pub struct Memora {
     seasons: Mutex<SeasonCache>,
     pub(crate) rehydrations: persistence::SingleFlight,
     pub(crate) jobs: admin::JobRegistry,
+    pub(crate) auth_cache: auth::AuthCache,
 }
 
 impl Memora {
@@ -117,6 +118,7 @@ impl Memora {
             }),
             rehydrations: persistence::SingleFlight::default(),
             jobs: admin::JobRegistry::default(),
+            auth_cache: auth::AuthCache::default(),
         }
     }
 
