@@ -111,6 +111,7 @@ impl Memora {
 
     /// Ends a session.
     pub async fn logout(&self, sid: &str) -> CoreResult<()> {
+        self.auth_cache.remove(&format!("s:{}", session_hash(sid)));
         Ok(self
             .ports
             .auth
@@ -155,7 +156,10 @@ impl Memora {
             .get_user(&user)
             .await?
             .ok_or(CoreError::Unauthenticated)?;
-        Self::actor_of(user)
+        let actor = Self::actor_of(user)?;
+        let until = (now + chrono::Duration::seconds(AUTH_CACHE_TTL_SECS)).min(expires);
+        self.auth_cache.put(cache_key, actor.clone(), until);
+        Ok(actor)
     }
 
     /// Resolves `Authorization: token key:secret` to the caller.
@@ -180,7 +184,13 @@ impl Memora {
             .get_user(&rec.user)
             .await?
             .ok_or(CoreError::Unauthenticated)?;
-        Self::actor_of(user)
+        let actor = Self::actor_of(user)?;
+        self.auth_cache.put(
+            cache_key,
+            actor.clone(),
+            now + chrono::Duration::seconds(AUTH_CACHE_TTL_SECS),
+        );
+        Ok(actor)
     }
 
     /// Creates a user (admin, or bootstrap when `actor` is `None`).

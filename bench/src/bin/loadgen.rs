@@ -1,0 +1,380 @@
+//! Open-loop load generator for the Memora HTTP API.
+//!
+//! Requests are issued at a fixed arrival rate regardless of how fast the
+//! server answers, and each latency is measured from the request's
+//! *scheduled* send time, so queueing delay is never hidden (no coordinated
+//! omission). Each virtual user logs in with its own credentials. The mix is
+//! 80 % get_review_session, 15 % submit_review_session (10–50 answers taken
+//! from the user's last session), 5 % profile/quests/leaderboard. Output:
+//! JSON with the achieved rate, errors and P50/P90/P99/P99.9 per endpoint.
+//! `--find-max` steps the rate up and reports the highest whose overall P99
+//! stays under `--p99-target-ms`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use memora_bench::{LatencyStats, Recorder};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+#[derive(Parser, Debug, Clone)]
+#[command(about = "Open-loop load generator for Memora")]
+struct Args {
+    /// Server base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8000")]
+    url: String,
+    /// Target request rate (requests/s).
+    #[arg(long, default_value_t = 500.0)]
+    rate: f64,
+    /// Measurement duration (s).
+    #[arg(long, default_value_t = 20)]
+    duration: u64,
+    /// Warm-up duration (s), not measured.
+    #[arg(long, default_value_t = 5)]
+    warmup: u64,
+    /// Number of virtual users (logins).
+    #[arg(long, default_value_t = 200)]
+    users: usize,
+    /// User e-mail pattern; `{}` is replaced by the user number.
+    #[arg(long, default_value = "bench{}@bench.memora")]
+    user_pattern: String,
+    /// First user number.
+    #[arg(long, default_value_t = 0)]
+    first_user: usize,
+    /// Password of every bench user.
+    #[arg(long, env = "MEMORA_BENCH_PASSWORD", default_value = "bench-password")]
+    password: String,
+    /// Percent of requests that are submissions (0–100).
+    #[arg(long, default_value_t = 15)]
+    submit_percent: u32,
+    /// Percent of other reads (profile/quests/leaderboard).
+    #[arg(long, default_value_t = 5)]
+    other_percent: u32,
+    /// Answers per submission: min.
+    #[arg(long, default_value_t = 10)]
+    answers_min: usize,
+    /// Answers per submission: max.
+    #[arg(long, default_value_t = 50)]
+    answers_max: usize,
+    /// Only this endpoint (`review`, `submit`, `profile`); default = the mix.
+    #[arg(long)]
+    only: Option<String>,
+    /// Step the rate up to find the highest with P99 under the target.
+    #[arg(long)]
+    find_max: bool,
+    /// P99 target for --find-max (ms).
+    #[arg(long, default_value_t = 10.0)]
+    p99_target_ms: f64,
+    /// Write the JSON report here as well as to stdout.
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+}
+
+struct User {
+    cookie: String,
+    last_questions: Mutex<Vec<String>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Review,
+    Submit,
+    Profile,
+    Quests,
+    Leaderboard,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Review => "get_review_session",
+            Kind::Submit => "submit_review_session",
+            Kind::Profile => "get_full_profile_stats",
+            Kind::Quests => "get_daily_quests",
+            Kind::Leaderboard => "get_leaderboard",
+        }
+    }
+}
+
+struct Shared {
+    client: reqwest::Client,
+    base: String,
+    users: Vec<User>,
+    args: Args,
+}
+
+fn splitmix(x: &mut u64) -> u64 {
+    *x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+async fn login(
+    client: &reqwest::Client,
+    base: &str,
+    user: &str,
+    password: &str,
+) -> anyhow::Result<String> {
+    let resp = client
+        .post(format!("{base}/api/method/login"))
+        .form(&[("usr", user), ("pwd", password)])
+        .send()
+        .await?;
+    if !resp.status().is_success() {
+        bail!("login of {user} failed: {}", resp.status());
+    }
+    let cookie = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("sid="))
+        .and_then(|v| v.split(';').next())
+        .context("no sid cookie")?
+        .to_owned();
+    Ok(cookie)
+}
+
+async fn one_request(sh: &Shared, kind: Kind, user: &User, seed: u64) -> Result<u16, ()> {
+    let base = &sh.base;
+    let req = match kind {
+        Kind::Review => sh.client.get(format!(
+            "{base}/api/method/memora.api.reviews.get_review_session?limit=15"
+        )),
+        Kind::Submit => {
+            let qs = user.last_questions.lock().await.clone();
+            if qs.is_empty() {
+                return Ok(0);
+            }
+            let span = sh.args.answers_max.saturating_sub(sh.args.answers_min) + 1;
+            let n = sh.args.answers_min + (seed as usize % span.max(1));
+            let mut s = seed;
+            let responses: Vec<Value> = (0..n)
+                .map(|i| {
+                    let r = splitmix(&mut s);
+                    json!({
+                        "question_id": qs[i % qs.len()],
+                        "quality": 2 + (r % 4),
+                        "response_time_ms": 800 + (r % 7000),
+                    })
+                })
+                .collect();
+            sh.client
+                .post(format!(
+                    "{base}/api/method/memora.api.reviews.submit_review_session"
+                ))
+                .json(&json!({ "responses": responses }))
+        }
+        Kind::Profile => sh.client.get(format!(
+            "{base}/api/method/memora.api.profile.get_full_profile_stats"
+        )),
+        Kind::Quests => sh.client.get(format!(
+            "{base}/api/method/memora.api.quests.get_daily_quests"
+        )),
+        Kind::Leaderboard => sh.client.get(format!(
+            "{base}/api/method/memora.api.leaderboard.get_leaderboard?period=weekly"
+        )),
+    };
+    let resp = req
+        .header("cookie", &user.cookie)
+        .send()
+        .await
+        .map_err(|_| ())?;
+    let status = resp.status().as_u16();
+    if kind == Kind::Review && status == 200 {
+        if let Ok(v) = resp.json::<Value>().await {
+            let ids: Vec<String> = v["message"]["questions"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|q| q["id"].as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !ids.is_empty() {
+                *user.last_questions.lock().await = ids;
+            }
+        }
+    } else {
+        let _ = resp.bytes().await;
+    }
+    Ok(status)
+}
+
+fn pick(sh: &Shared, r: u64) -> Kind {
+    if let Some(only) = &sh.args.only {
+        return match only.as_str() {
+            "submit" => Kind::Submit,
+            "profile" => Kind::Profile,
+            _ => Kind::Review,
+        };
+    }
+    let p = (r % 100) as u32;
+    if p < sh.args.submit_percent {
+        Kind::Submit
+    } else if p < sh.args.submit_percent + sh.args.other_percent {
+        match r / 100 % 3 {
+            0 => Kind::Profile,
+            1 => Kind::Quests,
+            _ => Kind::Leaderboard,
+        }
+    } else {
+        Kind::Review
+    }
+}
+
+/// Runs the open loop at `rate` for `secs`, recording only when `measure`.
+async fn run_phase(
+    sh: Arc<Shared>,
+    rate: f64,
+    secs: u64,
+    measure: bool,
+    seed: u64,
+) -> (BTreeMap<Kind, Recorder>, f64) {
+    let results: Arc<std::sync::Mutex<BTreeMap<Kind, Recorder>>> = Arc::default();
+    let interval = Duration::from_secs_f64(1.0 / rate.max(0.001));
+    let total = (rate * secs as f64) as u64;
+    let start = Instant::now();
+    let mut handles = Vec::with_capacity(total as usize);
+    let mut s = seed;
+    for i in 0..total {
+        let scheduled = start + interval.mul_f64(i as f64);
+        tokio::time::sleep_until(scheduled.into()).await;
+        let r = splitmix(&mut s);
+        let sh2 = Arc::clone(&sh);
+        let res = Arc::clone(&results);
+        handles.push(tokio::spawn(async move {
+            let user = &sh2.users[(r >> 8) as usize % sh2.users.len()];
+            let kind = pick(&sh2, r);
+            let out = one_request(&sh2, kind, user, r).await;
+            let us = scheduled.elapsed().as_micros() as u64;
+            if !measure {
+                return;
+            }
+            if let Ok(mut map) = res.lock() {
+                let rec = map.entry(kind).or_default();
+                match out {
+                    Ok(0) => {}
+                    Ok(429) => rec.limited(),
+                    Ok(s) if (200..300).contains(&s) => rec.record_us(us),
+                    _ => {
+                        rec.error();
+                        rec.record_us(us);
+                    }
+                }
+            }
+        }));
+    }
+    for h in handles {
+        let _ = h.await;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let map = results.lock().map(|m| m.clone()).unwrap_or_default();
+    let done: u64 = map.values().map(|r| r.stats().count).sum();
+    (map, done as f64 / elapsed)
+}
+
+fn report(rate: f64, achieved: f64, map: &BTreeMap<Kind, Recorder>) -> (Value, LatencyStats) {
+    let mut all = Recorder::default();
+    let mut per = serde_json::Map::new();
+    for (k, r) in map {
+        all.merge(r);
+        per.insert(
+            k.name().to_owned(),
+            serde_json::to_value(r.stats()).unwrap_or(Value::Null),
+        );
+    }
+    let overall = all.stats();
+    (
+        json!({
+            "target_rate": rate,
+            "achieved_rate": (achieved * 10.0).round() / 10.0,
+            "errors": overall.errors,
+            "rate_limited": overall.rate_limited,
+            "overall": overall,
+            "endpoints": per,
+        }),
+        overall,
+    )
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(4096)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let base = args.url.trim_end_matches('/').to_owned();
+    let mut users = Vec::with_capacity(args.users);
+    let mut logins = Vec::new();
+    for i in 0..args.users {
+        let (client, base, pw) = (client.clone(), base.clone(), args.password.clone());
+        let name = args
+            .user_pattern
+            .replace("{}", &(args.first_user + i).to_string());
+        logins.push(tokio::spawn(async move {
+            login(&client, &base, &name, &pw).await
+        }));
+        if logins.len() >= 32 {
+            for h in logins.drain(..) {
+                users.push(h.await??);
+            }
+        }
+    }
+    for h in logins {
+        users.push(h.await??);
+    }
+    let sh = Arc::new(Shared {
+        client,
+        base,
+        users: users
+            .into_iter()
+            .map(|cookie| User {
+                cookie,
+                last_questions: Mutex::new(Vec::new()),
+            })
+            .collect(),
+        args: args.clone(),
+    });
+    eprintln!("{} users logged in", sh.users.len());
+    let out = if args.find_max {
+        let mut rate = args.rate;
+        let mut best: Option<Value> = None;
+        let mut steps = Vec::new();
+        loop {
+            run_phase(Arc::clone(&sh), rate, args.warmup, false, 7).await;
+            let (map, achieved) = run_phase(Arc::clone(&sh), rate, args.duration, true, 11).await;
+            let (rep, overall) = report(rate, achieved, &map);
+            eprintln!(
+                "rate {rate:.0}/s: achieved {achieved:.0}/s, P99 {:.2} ms, errors {}",
+                overall.p99_ms, overall.errors
+            );
+            let ok = overall.p99_ms <= args.p99_target_ms
+                && overall.errors == 0
+                && achieved >= rate * 0.95;
+            steps.push(rep.clone());
+            if !ok || rate > 200_000.0 {
+                break;
+            }
+            best = Some(rep);
+            rate *= 1.5;
+        }
+        json!({"p99_target_ms": args.p99_target_ms, "max_sustainable": best, "steps": steps})
+    } else {
+        run_phase(Arc::clone(&sh), args.rate, args.warmup, false, 7).await;
+        let (map, achieved) = run_phase(Arc::clone(&sh), args.rate, args.duration, true, 11).await;
+        report(args.rate, achieved, &map).0
+    };
+    let text = serde_json::to_string_pretty(&out)?;
+    println!("{text}");
+    if let Some(p) = &args.out {
+        std::fs::write(p, &text)?;
+    }
+    Ok(())
+}
