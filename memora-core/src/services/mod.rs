@@ -101,6 +101,7 @@ pub struct Memora {
     pub(crate) rehydrations: persistence::SingleFlight,
     pub(crate) jobs: admin::JobRegistry,
     pub(crate) auth_cache: auth::AuthCache,
+    pub(crate) stale_schedules: Mutex<std::collections::HashSet<(UserId, SeasonId)>>,
 }
 
 impl Memora {
@@ -119,6 +120,7 @@ impl Memora {
             rehydrations: persistence::SingleFlight::default(),
             jobs: admin::JobRegistry::default(),
             auth_cache: auth::AuthCache::default(),
+            stale_schedules: Mutex::new(std::collections::HashSet::new()),
         }
     }
 

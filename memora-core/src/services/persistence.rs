@@ -109,18 +109,56 @@ impl Memora {
     /// a failure switches to safe mode, the data is already durable).
     pub(crate) async fn refresh_cache(&self, records: &[ReviewRecord]) {
         let now = self.now();
+        let groups = latest_rows(records);
         if !self.health.should_try(now) {
+            self.mark_stale(groups.into_keys());
             return;
         }
-        for ((user, season), rows) in latest_rows(records) {
+        let mut failed = Vec::new();
+        for ((user, season), rows) in groups {
+            if !failed.is_empty() {
+                failed.push((user, season));
+                continue;
+            }
             match self.ports.cache.put(&user, &season, &rows).await {
                 Ok(()) => self.health.mark_ok(),
                 Err(_) => {
                     self.health.mark_failed(now);
-                    return;
+                    failed.push((user, season));
                 }
             }
         }
+        self.mark_stale(failed);
+    }
+
+    /// Remembers schedules that missed a write while the cache was down;
+    /// they are dropped (and so rehydrated from the store) on next use.
+    fn mark_stale(&self, keys: impl IntoIterator<Item = (UserId, SeasonId)>) {
+        if let Ok(mut set) = self.stale_schedules.lock() {
+            set.extend(keys);
+        }
+    }
+
+    /// Drops the cached schedule of (user, season) if it missed writes
+    /// while the cache was down. Returns an error only if the cache fails.
+    pub(crate) async fn heal_stale_schedule(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+    ) -> crate::error::PortResult<()> {
+        let key = (user.clone(), season.clone());
+        let stale = self
+            .stale_schedules
+            .lock()
+            .map(|set| set.contains(&key))
+            .unwrap_or(false);
+        if stale {
+            self.ports.cache.clear_user(user, season).await?;
+            if let Ok(mut set) = self.stale_schedules.lock() {
+                set.remove(&key);
+            }
+        }
+        Ok(())
     }
 
     /// The worker step: persists one queued job idempotently, then makes the

@@ -366,6 +366,9 @@ impl Memora {
         limit: usize,
     ) -> Result<(DueSlice, bool), DueError> {
         let cache = &self.ports.cache;
+        self.heal_stale_schedule(user, season)
+            .await
+            .map_err(|_| DueError::Cache)?;
         if let Some(slice) = cache
             .due(user, season, subject, now, limit)
             .await

@@ -221,6 +221,9 @@ async fn bad_submissions_are_rejected_and_change_nothing() {
 #[tokio::test]
 async fn cache_outage_switches_to_rate_limited_safe_mode_and_back() {
     let h = harness().await;
+    // Load the schedule into the cache first, so it exists during the outage.
+    let warm = h.app.get_review_session(&h.student, &query(1)).await.unwrap();
+    assert_eq!(warm.mode, ReviewMode::Rehydrated);
     h.backend.cache().set_available(false);
     let s = h
         .app
@@ -246,19 +249,21 @@ async fn cache_outage_switches_to_rate_limited_safe_mode_and_back() {
         .await
         .unwrap();
     assert_eq!(h.backend.review_log_len(), logs + 1);
-    // Cache back: within the retry interval the next request returns to normal.
+    // Cache back: within the retry interval the next request returns to normal,
+    // and the schedule that missed the write above is rehydrated, not stale.
     h.backend.cache().set_available(true);
     h.clock.advance(Duration::seconds(31));
     let back = h
         .app
-        .get_review_session(&h.student, &query(10))
+        .get_review_session(&h.student, &query(50))
         .await
         .unwrap();
     assert!(!back.is_degraded);
-    assert!(matches!(
-        back.mode,
-        ReviewMode::Normal | ReviewMode::Rehydrated
-    ));
+    assert_eq!(back.mode, ReviewMode::Rehydrated);
+    assert!(
+        back.questions.iter().all(|c| c.id != ids[0]),
+        "answered during the outage"
+    );
     assert!(!h.app.cache_health().is_degraded());
 }
 
