@@ -1,1 +1,47 @@
-//! memora-cache-redis
+//! # memora-cache-redis
+//!
+//! Redis adapters for three memora-core ports, running unchanged on a single
+//! Redis server or on a Redis Cluster:
+//!
+//! * [`RedisDueCache`] — the due-schedule cache ([`memora_core::ports::DueCache`]):
+//!   per (user, season) a sorted set of question ids scored by due time, a
+//!   hash of encoded card states, one sorted set per subject (so a subject
+//!   filter is exact) and a marker saying the schedule is complete. Every key
+//!   of one user shares the hash tag `{<user>}`, so every script and
+//!   pipeline touches one Cluster slot.
+//! * [`RedisLeaderboard`] — XP leaderboards
+//!   ([`memora_core::ports::LeaderboardCache`]) per scope × period bucket.
+//! * [`RedisQueue`] + [`PersistenceWorker`] — the durable write-behind queue
+//!   ([`memora_core::ports::PersistenceQueue`]) on a Redis Stream with a
+//!   consumer group, retries, reclaim of crashed consumers' entries and a
+//!   dead-letter stream.
+//!
+//! Every Redis call is bounded by a short timeout ([`RedisConfig::call_timeout`]);
+//! timeouts and I/O failures surface as [`memora_core::PortError::Unavailable`]
+//! so the core switches to safe mode instead of hanging.
+
+mod codec;
+mod config;
+mod conn;
+mod due;
+mod error;
+mod leaderboard;
+mod queue;
+
+pub use config::{RedisConfig, Topology};
+pub use conn::RedisConn;
+pub use due::RedisDueCache;
+pub use error::{Error, Result};
+pub use leaderboard::RedisLeaderboard;
+pub use queue::{DeadLetter, PersistenceWorker, RedisQueue, WorkerConfig};
+
+/// Name of the persistence workers' consumer group.
+pub fn queue_group() -> &'static str {
+    queue::GROUP
+}
+
+/// Connects with `config` and sends `PING` (health probe for the server).
+pub async fn ping(config: &RedisConfig) -> Result<()> {
+    let conn = RedisConn::connect(config).await?;
+    conn.ping().await
+}

@@ -20,6 +20,8 @@ pub struct BackendConfig {
     pub redis_cluster_nodes: Option<String>,
     /// Database pool size.
     pub db_pool_size: u32,
+    /// Queue entries pending this long on a dead consumer are reclaimed.
+    pub queue_reclaim_idle: std::time::Duration,
 }
 
 impl std::fmt::Debug for BackendConfig {
@@ -36,6 +38,7 @@ impl std::fmt::Debug for BackendConfig {
                 &self.redis_cluster_nodes.as_ref().map(|_| "<set>"),
             )
             .field("db_pool_size", &self.db_pool_size)
+            .field("queue_reclaim_idle", &self.queue_reclaim_idle)
             .finish()
     }
 }
@@ -72,20 +75,162 @@ pub fn in_memory() -> Built {
     }
 }
 
-/// Builds the ports for `cfg`.
+/// Builds the ports for `cfg`: in-memory when no database is configured;
+/// PostgreSQL (migrations applied) otherwise, with Redis for the cache,
+/// leaderboards and the durable queue when a Redis URL or cluster is set.
 pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
-    match &cfg.database_url {
-        None => {
-            if cfg.redis_url.is_some() || cfg.redis_cluster_nodes.is_some() {
-                return Err(BackendError::Config(
-                    "Redis needs a database: set MEMORA_DATABASE_URL too".into(),
-                ));
-            }
-            Ok(in_memory())
+    let Some(url) = &cfg.database_url else {
+        if cfg.redis_url.is_some() || cfg.redis_cluster_nodes.is_some() {
+            return Err(BackendError::Config(
+                "Redis needs a database: set MEMORA_DATABASE_URL too".into(),
+            ));
         }
-        Some(_) => Err(BackendError::Config(
-            "PostgreSQL support is not wired in this build".into(),
+        return Ok(in_memory());
+    };
+    let pg = memora_store_postgres::PgStore::connect(url, cfg.db_pool_size.max(2))
+        .await
+        .map_err(|e| BackendError::Connect(format!("PostgreSQL at {}: {e}", redact(url))))?;
+    pg.migrate()
+        .await
+        .map_err(|e| BackendError::Connect(format!("migrations: {e}")))?;
+    let store = Arc::new(pg);
+    let redis = match (&cfg.redis_url, &cfg.redis_cluster_nodes) {
+        (Some(_), Some(_)) => {
+            return Err(BackendError::Config(
+                "set either MEMORA_REDIS_URL or MEMORA_REDIS_CLUSTER_NODES, not both".into(),
+            ));
+        }
+        (Some(u), None) => Some(memora_cache_redis::RedisConfig::single(u.clone())),
+        (None, Some(nodes)) => Some(memora_cache_redis::RedisConfig::cluster(
+            nodes
+                .split(',')
+                .map(|n| n.trim().to_owned())
+                .filter(|n| !n.is_empty()),
         )),
+        (None, None) => None,
+    };
+    let mut extras = crate::jobs::Extras::default();
+    let reclaim_idle = cfg.queue_reclaim_idle;
+    let (cache, leaderboard, queue): (
+        Arc<dyn memora_core::ports::DueCache>,
+        Option<Arc<dyn memora_core::ports::LeaderboardCache>>,
+        Arc<dyn memora_core::ports::PersistenceQueue>,
+    ) = match redis {
+        None => {
+            // No Redis: in-process cache, and answers are written through
+            // to PostgreSQL synchronously (the store is the queue).
+            let mem = InMemoryBackend::new();
+            (
+                Arc::new(mem.cache()),
+                None,
+                Arc::new(SyncQueue {
+                    store: Arc::clone(&store),
+                }),
+            )
+        }
+        Some(rc) => {
+            let conn = memora_cache_redis::RedisConn::connect(&rc)
+                .await
+                .map_err(|e| BackendError::Connect(format!("Redis: {e}")))?;
+            let due = memora_cache_redis::RedisDueCache::with_connection(conn.clone(), rc.clone());
+            let board =
+                memora_cache_redis::RedisLeaderboard::with_connection(conn.clone(), rc.clone());
+            let queue = memora_cache_redis::RedisQueue::with_connection(conn, rc.clone())
+                .await
+                .map_err(|e| BackendError::Connect(format!("Redis queue: {e}")))?;
+            extras.spawners.push(Box::new(move |app, mut stop| {
+                tokio::spawn(async move {
+                    // Keep trying to start the worker: Redis may be down now.
+                    loop {
+                        match memora_cache_redis::PersistenceWorker::new(
+                            rc.clone(),
+                            Arc::clone(&app),
+                            memora_cache_redis::WorkerConfig {
+                                min_idle: reclaim_idle,
+                                ..memora_cache_redis::WorkerConfig::default()
+                            },
+                        )
+                        .await
+                        {
+                            Ok(worker) => {
+                                let mut stop2 = stop.clone();
+                                worker
+                                    .run(async move {
+                                        let _ = stop2.changed().await;
+                                    })
+                                    .await;
+                                return;
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "persistence worker cannot start yet");
+                                tokio::select! {
+                                    _ = stop.changed() => return,
+                                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                                }
+                            }
+                        }
+                    }
+                })
+            }));
+            (Arc::new(due), Some(Arc::new(board)), Arc::new(queue))
+        }
+    };
+    let ports = Ports {
+        clock: Arc::new(SystemClock),
+        ids: Arc::new(RandomIds),
+        hasher: Arc::new(Argon2Hasher),
+        content: store.clone(),
+        seasons: store.clone(),
+        memory: store.clone(),
+        players: store.clone(),
+        commerce: store.clone(),
+        quests: store.clone(),
+        auth: store.clone(),
+        audit: store.clone(),
+        locks: store.clone(),
+        cache,
+        leaderboard,
+        queue,
+    };
+    Ok(Built {
+        ports,
+        memory: None,
+        extras,
+    })
+}
+
+/// The queue used without Redis: persists synchronously into PostgreSQL, so
+/// an acknowledged answer is already committed.
+struct SyncQueue {
+    store: Arc<memora_store_postgres::PgStore>,
+}
+
+#[async_trait::async_trait]
+impl memora_core::ports::PersistenceQueue for SyncQueue {
+    async fn enqueue(
+        &self,
+        job: &memora_core::ports::PersistJob,
+    ) -> memora_core::PortResult<memora_core::ports::JobStatus> {
+        use memora_core::ports::MemoryStore;
+        self.store.persist_batch(&job.records).await?;
+        Ok(memora_core::ports::JobStatus::Done)
+    }
+    async fn status(
+        &self,
+        _job: &memora_core::ids::JobId,
+    ) -> memora_core::PortResult<Option<memora_core::ports::JobStatus>> {
+        // Every job this queue accepted is committed.
+        Ok(Some(memora_core::ports::JobStatus::Done))
+    }
+    async fn record_status(
+        &self,
+        _job: &memora_core::ids::JobId,
+        _status: &memora_core::ports::JobStatus,
+    ) -> memora_core::PortResult<()> {
+        Ok(())
+    }
+    async fn depth(&self) -> memora_core::PortResult<u64> {
+        Ok(0)
     }
 }
 

@@ -51,6 +51,14 @@ struct Cli {
     /// Database connection pool size.
     #[arg(long, env = "MEMORA_DB_POOL_SIZE", default_value_t = 16, global = true)]
     db_pool_size: u32,
+    /// Queue entries left pending this long by a crashed worker are reclaimed (ms).
+    #[arg(
+        long,
+        env = "MEMORA_QUEUE_RECLAIM_IDLE_MS",
+        default_value_t = 30_000,
+        global = true
+    )]
+    queue_reclaim_idle_ms: u64,
     /// Password of the demo accounts (random and printed once if unset).
     #[arg(
         long,
@@ -217,6 +225,7 @@ async fn main() -> anyhow::Result<()> {
         redis_url: cli.redis_url.clone(),
         redis_cluster_nodes: cli.redis_cluster_nodes.clone(),
         db_pool_size: cli.db_pool_size,
+        queue_reclaim_idle: std::time::Duration::from_millis(cli.queue_reclaim_idle_ms),
     };
     if let Some(Command::EvalRevlog {
         file,

@@ -1,0 +1,234 @@
+//! Measures the Redis adapters (see docs/perf/redis.md):
+//!
+//! `cargo run --release -p memora-cache-redis --example redis_bench -- [redis-url]`
+//!
+//! Uses a throwaway namespace and deletes its keys at the end.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use memora_cache_redis::{PersistenceWorker, RedisConfig, RedisDueCache, RedisQueue, WorkerConfig};
+use memora_core::Memora;
+use memora_core::domain::{
+    Actor, MemoryTracker, ReviewLogEntry, ReviewRecord, ReviewSource, Season, TrackerKey,
+};
+use memora_core::ids::{JobId, QuestionId, ReviewId, SeasonId, SubjectId, UserId};
+use memora_core::memory::InMemoryBackend;
+use memora_core::ports::{DueCache, MemoryStore, PersistJob, PersistenceQueue, SeasonStore};
+use memora_core::srs::{CardState, Grade, Phase, SchedulerKind};
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn tracker(u: &UserId, s: &SeasonId, i: usize, due_days: i64) -> Res<MemoryTracker> {
+    let now = Utc::now();
+    Ok(MemoryTracker {
+        key: TrackerKey {
+            user: u.clone(),
+            season: s.clone(),
+            question: QuestionId::parse(format!("stage-{:06}:{}", i / 4, i % 4))?,
+        },
+        subject: Some(SubjectId::new(
+            ["math", "history", "science", "arabic"][i % 4],
+        )?),
+        topic: None,
+        state: CardState {
+            kind: SchedulerKind::Fsrs6,
+            phase: Phase::Review,
+            step: 0,
+            stability: 12.5,
+            difficulty: 5.25,
+            reps: 5,
+            lapses: 0,
+            last_review: Some(now - chrono::Duration::days(3)),
+            due: now + chrono::Duration::minutes(due_days * 1440 + (i as i64 % 1440)),
+            scheduled_days: 7,
+        },
+    })
+}
+
+fn pct(v: &mut [Duration], p: f64) -> Duration {
+    v.sort();
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn rows_for(u: &UserId, s: &SeasonId, n: usize) -> Res<Vec<MemoryTracker>> {
+    // Due spread over -30..+150 days: ~1/6 due now, ~1/20 within a week.
+    (0..n)
+        .map(|i| tracker(u, s, i, (i as i64 * 7919 % 180) - 30))
+        .collect()
+}
+
+#[tokio::main]
+async fn main() -> Res<()> {
+    let url = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned());
+    let ns = format!("bench{}:", std::process::id());
+    let cfg = RedisConfig::single(url.clone()).namespace(ns.clone());
+    let cache = RedisDueCache::connect(cfg.clone()).await?;
+    let s = SeasonId::new("SEASON-2026")?;
+    let u = UserId::new("bench-user")?;
+    let n = 100_000;
+    let rows = rows_for(&u, &s, n).await?;
+
+    // 1. Rehydration (load) of a 100 K-question user.
+    let mut loads = Vec::new();
+    for _ in 0..7 {
+        cache.clear_user(&u, &s).await?;
+        let t = Instant::now();
+        cache.load(&u, &s, &rows).await?;
+        loads.push(t.elapsed());
+    }
+    let t = Instant::now();
+    cache.load(&u, &s, &rows).await?;
+    let reload = t.elapsed();
+    println!(
+        "load 100K (absent): p50 {:?} min {:?} max {:?}; reload over present schedule {:?}",
+        pct(&mut loads, 0.5),
+        loads[0],
+        loads[loads.len() - 1],
+        reload
+    );
+
+    // 2. Due-items latency at 100 K members (sequential, 2000 calls each).
+    let math = SubjectId::new("math")?;
+    for (label, subject) in [("due (all)", None), ("due (subject)", Some(&math))] {
+        let mut lat = Vec::new();
+        for _ in 0..2000 {
+            let t = Instant::now();
+            let d = cache.due(&u, &s, subject, Utc::now(), 15).await?;
+            lat.push(t.elapsed());
+            assert!(d.is_some_and(|d| d.items.len() == 15));
+        }
+        println!(
+            "{label} limit 15 @100K: p50 {:?} p99 {:?}",
+            pct(&mut lat, 0.5),
+            pct(&mut lat, 0.99)
+        );
+    }
+
+    // 3. Memory per member, with and without horizon (7 days).
+    let full = cache.schedule_memory(&u, &s).await?;
+    println!(
+        "memory: {full} B for {n} members = {:.1} B/member",
+        full as f64 / n as f64
+    );
+    let hz_cache = RedisDueCache::connect(cfg.clone().horizon_days(Some(7))).await?;
+    let u2 = UserId::new("bench-user-hz")?;
+    hz_cache.load(&u2, &s, &rows).await?;
+    let st = hz_cache
+        .user_stats(&u2, &s, Utc::now())
+        .await?
+        .ok_or("horizon schedule absent")?;
+    let hz = hz_cache.schedule_memory(&u2, &s).await?;
+    println!(
+        "horizon 7 d: {} of {n} members cached, {hz} B = {:.1} B per logical member ({:.0}% saved)",
+        st.total,
+        hz as f64 / n as f64,
+        100.0 * (1.0 - hz as f64 / full as f64)
+    );
+    hz_cache.clear_user(&u2, &s).await?;
+    cache.clear_user(&u, &s).await?;
+
+    // 4. Season rebuild rate through the core (InMemoryBackend store).
+    let backend = InMemoryBackend::new();
+    let season = Season::new(
+        s.clone(),
+        "bench",
+        chrono::NaiveDate::from_ymd_opt(2025, 9, 1).ok_or("date")?,
+        chrono::NaiveDate::from_ymd_opt(2026, 8, 31).ok_or("date")?,
+    )?;
+    backend.create_season(&season).await?;
+    let users = 2000;
+    let per_user = 100;
+    let mut records = Vec::new();
+    for k in 0..users {
+        let uk = UserId::new(format!("rb-{k:05}"))?;
+        for i in 0..per_user {
+            let t = tracker(&uk, &s, i, (i as i64 % 60) - 10)?;
+            records.push(record(t, &format!("rb-{k}-{i}"))?);
+        }
+    }
+    for chunk in records.chunks(10_000) {
+        backend.persist_batch(chunk).await?;
+    }
+    let mut ports = backend.ports();
+    ports.cache = Arc::new(cache.clone());
+    let app = Arc::new(Memora::new(ports, memora_core::services::Config::default()));
+    let admin = Actor::admin(UserId::new("admin")?);
+    let job = app.start_season_rebuild(&admin, &s).await?;
+    let t = Instant::now();
+    let p = app.run_season_rebuild(&job.id, 5000).await?;
+    let el = t.elapsed();
+    println!(
+        "season rebuild: {} records / {} users in {:?} = {:.0} records/s",
+        p.processed,
+        p.users,
+        el,
+        p.processed as f64 / el.as_secs_f64()
+    );
+    cache.clear_season(&s).await?;
+
+    // 5. Queue throughput: 2000 jobs × 10 answers through one worker.
+    let q = RedisQueue::connect(cfg.clone()).await?;
+    let jobs = 2000;
+    for j in 0..jobs {
+        let uk = UserId::new(format!("q-{:04}", j % 500))?;
+        let recs = (0..10)
+            .map(|i| record(tracker(&uk, &s, j * 10 + i, 1)?, &format!("q-{j}-{i}")))
+            .collect::<Res<Vec<_>>>()?;
+        q.enqueue(&PersistJob {
+            id: JobId::new(format!("job-{j}"))?,
+            records: recs,
+        })
+        .await?;
+    }
+    let worker = PersistenceWorker::new(
+        cfg.clone(),
+        app.clone(),
+        WorkerConfig {
+            consumer: "bench".into(),
+            ..WorkerConfig::default()
+        },
+    )
+    .await?;
+    let t = Instant::now();
+    while q.depth().await? > 0 {
+        worker.run_once().await?;
+    }
+    let el = t.elapsed();
+    println!(
+        "queue: {jobs} jobs / {} answers persisted in {:?} = {:.0} answers/s",
+        jobs * 10,
+        el,
+        (jobs * 10) as f64 / el.as_secs_f64()
+    );
+    let client = redis::Client::open(url)?;
+    let mut c = client.get_multiplexed_async_connection().await?;
+    let _: i64 = redis::cmd("DEL")
+        .arg(q.stream_key())
+        .arg(q.stream_key().replace(":stream", ":dead"))
+        .query_async(&mut c)
+        .await?;
+    Ok(())
+}
+
+fn record(t: MemoryTracker, rid: &str) -> Res<ReviewRecord> {
+    Ok(ReviewRecord {
+        log: ReviewLogEntry {
+            review_id: ReviewId::new(rid)?,
+            key: t.key.clone(),
+            source: ReviewSource::Review,
+            grade: Grade::Good,
+            is_correct: true,
+            duration_ms: 900,
+            attempts: 1,
+            reviewed_at: t.state.last_review.unwrap_or_else(Utc::now),
+            elapsed_days: 3,
+            scheduler: t.state.kind,
+            state_after: t.state.clone(),
+        },
+        tracker: t,
+    })
+}

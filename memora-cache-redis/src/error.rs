@@ -1,0 +1,51 @@
+//! The crate's error type and its mapping onto the core's [`PortError`].
+
+use memora_core::PortError;
+
+/// Everything that can go wrong in this adapter.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A call did not complete within the configured timeout.
+    #[error("redis call timed out after {0:?}")]
+    Timeout(std::time::Duration),
+    /// Connection, protocol or server error reported by the driver.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// Configuration is invalid (bad namespace, no nodes, …).
+    #[error("invalid redis configuration: {0}")]
+    Config(String),
+    /// A stored value could not be decoded (corrupted or foreign data).
+    #[error("undecodable cached value: {0}")]
+    Decode(String),
+}
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl From<Error> for PortError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Timeout(_) => PortError::Unavailable(e.to_string()),
+            Error::Redis(ref r)
+                if r.is_io_error()
+                    || r.is_timeout()
+                    || r.is_connection_dropped()
+                    || r.is_connection_refusal()
+                    || r.is_cluster_error()
+                    || matches!(
+                        r.kind(),
+                        redis::ErrorKind::ClusterDown
+                            | redis::ErrorKind::TryAgain
+                            | redis::ErrorKind::BusyLoadingError
+                            | redis::ErrorKind::MasterDown
+                            | redis::ErrorKind::ClusterConnectionNotFound
+                    ) =>
+            {
+                PortError::Unavailable(e.to_string())
+            }
+            Error::Redis(_) | Error::Config(_) | Error::Decode(_) => {
+                PortError::Internal(e.to_string())
+            }
+        }
+    }
+}

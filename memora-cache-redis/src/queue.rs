@@ -1,0 +1,723 @@
+//! [`RedisQueue`] and [`PersistenceWorker`]: the durable write-behind queue
+//! on a Redis Stream with a consumer group.
+//!
+//! Keys share the hash tag `{<ns>queue}` (one slot, so every script touches
+//! one slot in a cluster): `…:stream` (jobs), `…:dead` (dead letters) and
+//! `…:st:<job>` (status, `queued` / `done` / `failed:<reason>`, 7-day TTL).
+//!
+//! Life of a job: `enqueue` = one script doing `XADD` + status `queued`; only
+//! its success makes the job durable (AOF/replication permitting). A worker
+//! `XREADGROUP`s a batch, calls [`Memora::process_persist_job`] per job and,
+//! only after it returned `Ok`, acknowledges with one script (`XACK`, `XDEL`,
+//! status `done`). Failures are retried in place with the core
+//! [`RetryPolicy`] (the entry's idle time is reset before each retry so no
+//! other consumer steals it); when retries are exhausted the entry moves to
+//! the dead-letter stream and the job is marked failed. Entries left pending
+//! by a crashed consumer are reclaimed with `XAUTOCLAIM` once idle longer
+//! than [`WorkerConfig::min_idle`]. Persistence is idempotent per review id,
+//! so a job processed twice (crash between commit and `XACK`) is logged once.
+//!
+//! Because acknowledged and dead-lettered entries are deleted from the
+//! stream, `XLEN` is exactly the number of jobs not yet persisted (unread +
+//! pending): that is [`PersistenceQueue::depth`].
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use memora_core::Memora;
+use memora_core::domain::{ReviewLogEntry, ReviewRecord, ReviewSource, TrackerKey};
+use memora_core::ids::{JobId, QuestionId, ReviewId, SeasonId, UserId};
+use memora_core::lifecycle::RetryPolicy;
+use memora_core::ports::{JobStatus, PersistJob, PersistenceQueue};
+use memora_core::srs::{Grade, SchedulerKind};
+use memora_core::{PortError, PortResult};
+use redis::Script;
+use redis::streams::{StreamAutoClaimReply, StreamId, StreamRangeReply, StreamReadReply};
+use serde::{Deserialize, Serialize};
+
+use crate::codec;
+use crate::config::RedisConfig;
+use crate::conn::RedisConn;
+use crate::error::{Error, Result};
+
+/// Consumer group of the persistence workers.
+pub(crate) const GROUP: &str = "persist";
+const STATUS_TTL_MS: u64 = 7 * 86_400_000;
+
+const ENQUEUE: &str = r"
+local id = redis.call('XADD', KEYS[1], '*', 'job', ARGV[1])
+redis.call('SET', KEYS[2], 'queued', 'PX', ARGV[2])
+return id
+";
+
+/// KEYS = stream, status; ARGV = group, entry id, ttl.
+const ACK: &str = r"
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[2], 'done', 'PX', ARGV[3])
+return 1
+";
+
+/// KEYS = stream, dead, status; ARGV = group, id, job, error, attempts, ttl.
+const DEAD: &str = r"
+redis.call('XADD', KEYS[2], '*', 'job', ARGV[3], 'error', ARGV[4], 'attempts', ARGV[5], 'origin', ARGV[2])
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[3], 'failed:' .. ARGV[4], 'PX', ARGV[6])
+return 1
+";
+
+/// KEYS = stream, dead, status; ARGV = dead id, ttl.
+const REPLAY: &str = r"
+local e = redis.call('XRANGE', KEYS[2], ARGV[1], ARGV[1])
+if #e == 0 then return false end
+local f = e[1][2]
+local job = nil
+for i = 1, #f, 2 do if f[i] == 'job' then job = f[i + 1] end end
+if not job then return false end
+local id = redis.call('XADD', KEYS[1], '*', 'job', job)
+redis.call('XDEL', KEYS[2], ARGV[1])
+redis.call('SET', KEYS[3], 'queued', 'PX', ARGV[2])
+return id
+";
+
+// ---------------------------------------------------------------------------
+// Wire format (owned here; versioned)
+// ---------------------------------------------------------------------------
+
+#[derive(Serialize, Deserialize)]
+struct WireJob {
+    v: u8,
+    id: String,
+    r: Vec<WireRecord>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireRecord {
+    u: String,
+    s: String,
+    q: String,
+    /// Tracker state (card codec).
+    t: String,
+    rid: String,
+    lu: String,
+    ls: String,
+    lq: String,
+    src: String,
+    g: u8,
+    ok: bool,
+    d: u32,
+    a: u32,
+    at: i64,
+    e: u32,
+    sch: String,
+    /// State after (card codec).
+    sa: String,
+}
+
+fn de<T>(r: std::result::Result<T, memora_core::CoreError>) -> Result<T> {
+    r.map_err(|e| Error::Decode(e.to_string()))
+}
+
+/// Serializes a job (JSON, version 1).
+pub(crate) fn encode_job(job: &PersistJob) -> Result<String> {
+    let w = WireJob {
+        v: 1,
+        id: job.id.as_str().to_owned(),
+        r: job
+            .records
+            .iter()
+            .map(|rec| {
+                let (t, l) = (&rec.tracker, &rec.log);
+                WireRecord {
+                    u: t.key.user.as_str().to_owned(),
+                    s: t.key.season.as_str().to_owned(),
+                    q: t.key.question.as_str().to_owned(),
+                    t: codec::encode(t),
+                    rid: l.review_id.as_str().to_owned(),
+                    lu: l.key.user.as_str().to_owned(),
+                    ls: l.key.season.as_str().to_owned(),
+                    lq: l.key.question.as_str().to_owned(),
+                    src: l.source.as_str().to_owned(),
+                    g: l.grade.as_u8(),
+                    ok: l.is_correct,
+                    d: l.duration_ms,
+                    a: l.attempts,
+                    at: codec::micros(l.reviewed_at),
+                    e: l.elapsed_days,
+                    sch: l.scheduler.as_str().to_owned(),
+                    sa: codec::encode_state(&l.state_after, None, None),
+                }
+            })
+            .collect(),
+    };
+    serde_json::to_string(&w).map_err(|e| Error::Decode(e.to_string()))
+}
+
+/// Parses [`encode_job`]'s output.
+pub(crate) fn decode_job(raw: &str) -> Result<PersistJob> {
+    let w: WireJob = serde_json::from_str(raw).map_err(|e| Error::Decode(e.to_string()))?;
+    if w.v != 1 {
+        return Err(Error::Decode(format!("job encoding version {}", w.v)));
+    }
+    let mut records = Vec::with_capacity(w.r.len());
+    for r in w.r {
+        let user = de(UserId::new(&r.u))?;
+        let season = de(SeasonId::new(&r.s))?;
+        let question = de(QuestionId::parse(&r.q))?;
+        let tracker = codec::decode(&user, &season, &question, &r.t)?;
+        let (state_after, _, _) = codec::decode_state(&r.sa)?;
+        let log = ReviewLogEntry {
+            review_id: de(ReviewId::new(&r.rid))?,
+            key: TrackerKey {
+                user: de(UserId::new(&r.lu))?,
+                season: de(SeasonId::new(&r.ls))?,
+                question: de(QuestionId::parse(&r.lq))?,
+            },
+            source: match r.src.as_str() {
+                "review" => ReviewSource::Review,
+                "lesson" => ReviewSource::Lesson,
+                s => return Err(Error::Decode(format!("review source {s:?}"))),
+            },
+            grade: Grade::from_u8(r.g).ok_or_else(|| Error::Decode(format!("grade {}", r.g)))?,
+            is_correct: r.ok,
+            duration_ms: r.d,
+            attempts: r.a,
+            reviewed_at: codec::time_from_micros(r.at)?,
+            elapsed_days: r.e,
+            scheduler: de(SchedulerKind::parse(&r.sch))?,
+            state_after,
+        };
+        records.push(ReviewRecord { tracker, log });
+    }
+    Ok(PersistJob {
+        id: de(JobId::new(&w.id))?,
+        records,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Keys and shared plumbing
+// ---------------------------------------------------------------------------
+
+#[derive(Clone)]
+struct Keys {
+    stream: String,
+    dead: String,
+    status_prefix: String,
+}
+
+impl Keys {
+    fn new(ns: &str) -> Self {
+        let tag = format!("{{{ns}queue}}");
+        Keys {
+            stream: format!("{tag}:stream"),
+            dead: format!("{tag}:dead"),
+            status_prefix: format!("{tag}:st:"),
+        }
+    }
+    fn status(&self, job: &str) -> String {
+        format!("{}{job}", self.status_prefix)
+    }
+}
+
+async fn ensure_group(conn: &RedisConn, keys: &Keys, limit: Duration) -> Result<()> {
+    let r: Result<String> = conn
+        .query(
+            limit,
+            redis::cmd("XGROUP")
+                .arg("CREATE")
+                .arg(&keys.stream)
+                .arg(GROUP)
+                .arg("0")
+                .arg("MKSTREAM"),
+        )
+        .await;
+    match r {
+        Err(Error::Redis(e)) if e.code() == Some("BUSYGROUP") => Ok(()),
+        other => other.map(|_| ()),
+    }
+}
+
+fn parse_status(raw: &str) -> JobStatus {
+    match raw {
+        "queued" => JobStatus::Queued,
+        "done" => JobStatus::Done,
+        other => JobStatus::Failed(other.strip_prefix("failed:").unwrap_or(other).to_owned()),
+    }
+}
+
+fn status_value(s: &JobStatus) -> String {
+    match s {
+        JobStatus::Queued => "queued".to_owned(),
+        JobStatus::Done => "done".to_owned(),
+        JobStatus::Failed(m) => format!("failed:{m}"),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The port
+// ---------------------------------------------------------------------------
+
+/// One dead-lettered job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    /// Entry id in the dead-letter stream (pass it to [`RedisQueue::replay`]).
+    pub id: String,
+    /// The job (`None` if its payload could not be decoded).
+    pub job: Option<PersistJob>,
+    /// The last error.
+    pub error: String,
+    /// Attempts made.
+    pub attempts: u32,
+}
+
+/// The [`PersistenceQueue`] on a Redis Stream, plus dead-letter admin.
+#[derive(Clone)]
+pub struct RedisQueue {
+    conn: RedisConn,
+    cfg: Arc<RedisConfig>,
+    keys: Keys,
+    enqueue: Arc<Script>,
+    replay: Arc<Script>,
+}
+
+impl RedisQueue {
+    /// Connects and creates the consumer group if needed.
+    pub async fn connect(config: RedisConfig) -> Result<Self> {
+        let conn = RedisConn::connect(&config).await?;
+        Self::with_connection(conn, config).await
+    }
+
+    /// Uses an existing connection; creates the consumer group if needed.
+    pub async fn with_connection(conn: RedisConn, config: RedisConfig) -> Result<Self> {
+        let keys = Keys::new(&config.namespace);
+        ensure_group(
+            &conn,
+            &keys,
+            config.call_timeout.max(Duration::from_secs(1)),
+        )
+        .await?;
+        Ok(RedisQueue {
+            conn,
+            keys,
+            cfg: Arc::new(config),
+            enqueue: Arc::new(Script::new(ENQUEUE)),
+            replay: Arc::new(Script::new(REPLAY)),
+        })
+    }
+
+    /// Name of the job stream key.
+    pub fn stream_key(&self) -> &str {
+        &self.keys.stream
+    }
+
+    /// Dead-lettered jobs, oldest first, at most `limit`.
+    pub async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>> {
+        let r: StreamRangeReply = self
+            .conn
+            .query(
+                self.cfg.bulk_timeout,
+                redis::cmd("XRANGE")
+                    .arg(&self.keys.dead)
+                    .arg("-")
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(limit),
+            )
+            .await?;
+        Ok(r.ids
+            .iter()
+            .map(|e| DeadLetter {
+                id: e.id.clone(),
+                job: field(e, "job").and_then(|j| decode_job(&j).ok()),
+                error: field(e, "error").unwrap_or_default(),
+                attempts: field(e, "attempts")
+                    .and_then(|a| a.parse().ok())
+                    .unwrap_or(0),
+            })
+            .collect())
+    }
+
+    /// Number of dead-lettered jobs.
+    pub async fn dead_letter_count(&self) -> Result<u64> {
+        self.conn
+            .query(
+                self.cfg.call_timeout,
+                redis::cmd("XLEN").arg(&self.keys.dead),
+            )
+            .await
+    }
+
+    /// Moves one dead letter back to the job stream (status `queued`).
+    /// `false` if there is no such entry.
+    pub async fn replay(&self, dead_id: &str) -> Result<bool> {
+        let r: StreamRangeReply = self
+            .conn
+            .query(
+                self.cfg.call_timeout,
+                redis::cmd("XRANGE")
+                    .arg(&self.keys.dead)
+                    .arg(dead_id)
+                    .arg(dead_id),
+            )
+            .await?;
+        let Some(entry) = r.ids.first() else {
+            return Ok(false);
+        };
+        let job_id = field(entry, "job")
+            .and_then(|j| decode_job(&j).ok())
+            .map(|j| j.id.as_str().to_owned())
+            .unwrap_or_else(|| "unknown".to_owned());
+        let mut inv = self.replay.key(&self.keys.stream);
+        inv.key(&self.keys.dead)
+            .key(self.keys.status(&job_id))
+            .arg(dead_id)
+            .arg(STATUS_TTL_MS);
+        let id: Option<String> = self.conn.script(self.cfg.call_timeout, &inv).await?;
+        Ok(id.is_some())
+    }
+
+    /// Replays every dead letter; returns how many were moved.
+    pub async fn replay_all(&self) -> Result<u64> {
+        let mut n = 0;
+        loop {
+            let batch = self.dead_letters(100).await?;
+            if batch.is_empty() {
+                return Ok(n);
+            }
+            for d in batch {
+                if self.replay(&d.id).await? {
+                    n += 1;
+                }
+            }
+        }
+    }
+}
+
+fn field(e: &StreamId, name: &str) -> Option<String> {
+    e.get::<String>(name)
+}
+
+#[async_trait]
+impl PersistenceQueue for RedisQueue {
+    async fn enqueue(&self, job: &PersistJob) -> PortResult<JobStatus> {
+        let payload = encode_job(job)?;
+        let mut inv = self.enqueue.key(&self.keys.stream);
+        inv.key(self.keys.status(job.id.as_str()))
+            .arg(payload)
+            .arg(STATUS_TTL_MS);
+        let _: String = self.conn.script(self.cfg.call_timeout, &inv).await?;
+        Ok(JobStatus::Queued)
+    }
+
+    async fn status(&self, job: &JobId) -> PortResult<Option<JobStatus>> {
+        let v: Option<String> = self
+            .conn
+            .query(
+                self.cfg.call_timeout,
+                redis::cmd("GET").arg(self.keys.status(job.as_str())),
+            )
+            .await?;
+        Ok(v.as_deref().map(parse_status))
+    }
+
+    async fn record_status(&self, job: &JobId, status: &JobStatus) -> PortResult<()> {
+        let _: () = self
+            .conn
+            .query(
+                self.cfg.call_timeout,
+                redis::cmd("SET")
+                    .arg(self.keys.status(job.as_str()))
+                    .arg(status_value(status))
+                    .arg("PX")
+                    .arg(STATUS_TTL_MS),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn depth(&self) -> PortResult<u64> {
+        Ok(self
+            .conn
+            .query(
+                self.cfg.call_timeout,
+                redis::cmd("XLEN").arg(&self.keys.stream),
+            )
+            .await?)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The worker
+// ---------------------------------------------------------------------------
+
+/// Tuning of a [`PersistenceWorker`].
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Consumer name (unique per process, e.g. host + pid).
+    pub consumer: String,
+    /// Entries read per `XREADGROUP` / `XAUTOCLAIM`.
+    pub batch: usize,
+    /// How long one `XREADGROUP` blocks waiting for entries.
+    pub block: Duration,
+    /// Entries pending longer than this are reclaimed from other consumers.
+    /// Must exceed the longest processing time of a batch.
+    pub min_idle: Duration,
+    /// Retry back-off of failed jobs.
+    pub retry: RetryPolicy,
+    /// Pause after a Redis error before trying again.
+    pub error_pause: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            consumer: format!("worker-{}", std::process::id()),
+            batch: 100,
+            block: Duration::from_millis(200),
+            min_idle: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+            error_pause: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Drains the job stream into the store through
+/// [`Memora::process_persist_job`]. Uses its own connection because
+/// `XREADGROUP … BLOCK` would stall a shared multiplexed connection.
+pub struct PersistenceWorker {
+    conn: RedisConn,
+    cfg: Arc<RedisConfig>,
+    wc: WorkerConfig,
+    keys: Keys,
+    app: Arc<Memora>,
+    ack: Script,
+    dead: Script,
+    claim_cursor: std::sync::Mutex<String>,
+}
+
+impl PersistenceWorker {
+    /// Opens the worker's connection and makes sure the group exists.
+    pub async fn new(config: RedisConfig, app: Arc<Memora>, wc: WorkerConfig) -> Result<Self> {
+        let conn = RedisConn::connect(&config).await?;
+        let keys = Keys::new(&config.namespace);
+        ensure_group(
+            &conn,
+            &keys,
+            config.call_timeout.max(Duration::from_secs(1)),
+        )
+        .await?;
+        Ok(PersistenceWorker {
+            conn,
+            cfg: Arc::new(config),
+            wc,
+            keys,
+            app,
+            ack: Script::new(ACK),
+            dead: Script::new(DEAD),
+            claim_cursor: std::sync::Mutex::new("0-0".to_owned()),
+        })
+    }
+
+    /// Runs until `shutdown` completes. Redis errors are logged and retried
+    /// after [`WorkerConfig::error_pause`]; the loop never gives up on its own.
+    /// A job interrupted by shutdown stays pending and is reclaimed later.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                r = self.run_once() => {
+                    if let Err(e) = r {
+                        tracing::warn!(error = %e, "persistence worker: redis error");
+                        tokio::select! {
+                            () = &mut shutdown => break,
+                            () = tokio::time::sleep(self.wc.error_pause) => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Spawns [`PersistenceWorker::run`] on the current runtime.
+    pub fn spawn(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(self.run(shutdown))
+    }
+
+    /// One step: reclaims idle entries of crashed consumers, then reads new
+    /// entries (blocking up to [`WorkerConfig::block`]) and processes them.
+    /// Returns the number of entries handled.
+    pub async fn run_once(&self) -> Result<usize> {
+        let mut handled = 0;
+        let claimed = self.reclaim().await?;
+        for e in &claimed {
+            self.handle(e).await?;
+            handled += 1;
+        }
+        let limit = self.wc.block + self.cfg.call_timeout;
+        let block_ms = u64::try_from(self.wc.block.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let read: Result<Option<StreamReadReply>> = self
+            .conn
+            .query(
+                limit,
+                redis::cmd("XREADGROUP")
+                    .arg("GROUP")
+                    .arg(GROUP)
+                    .arg(&self.wc.consumer)
+                    .arg("COUNT")
+                    .arg(self.wc.batch)
+                    .arg("BLOCK")
+                    .arg(block_ms)
+                    .arg("STREAMS")
+                    .arg(&self.keys.stream)
+                    .arg(">"),
+            )
+            .await;
+        let read = match read {
+            Err(Error::Redis(e)) if e.code() == Some("NOGROUP") => {
+                ensure_group(&self.conn, &self.keys, self.cfg.call_timeout).await?;
+                return Ok(handled);
+            }
+            other => other?,
+        };
+        for key in read.map(|r| r.keys).unwrap_or_default() {
+            for e in &key.ids {
+                self.handle(e).await?;
+                handled += 1;
+            }
+        }
+        Ok(handled)
+    }
+
+    async fn reclaim(&self) -> Result<Vec<StreamId>> {
+        let cursor = self
+            .claim_cursor
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_else(|_| "0-0".to_owned());
+        let idle = u64::try_from(self.wc.min_idle.as_millis()).unwrap_or(u64::MAX);
+        let r: Result<StreamAutoClaimReply> = self
+            .conn
+            .query(
+                self.cfg.call_timeout,
+                redis::cmd("XAUTOCLAIM")
+                    .arg(&self.keys.stream)
+                    .arg(GROUP)
+                    .arg(&self.wc.consumer)
+                    .arg(idle)
+                    .arg(&cursor)
+                    .arg("COUNT")
+                    .arg(self.wc.batch),
+            )
+            .await;
+        let r = match r {
+            Err(Error::Redis(e)) if e.code() == Some("NOGROUP") => {
+                ensure_group(&self.conn, &self.keys, self.cfg.call_timeout).await?;
+                return Ok(Vec::new());
+            }
+            other => other?,
+        };
+        if let Ok(mut c) = self.claim_cursor.lock() {
+            *c = r.next_stream_id.clone();
+        }
+        if !r.claimed.is_empty() {
+            tracing::info!(
+                count = r.claimed.len(),
+                "reclaimed pending persistence jobs"
+            );
+        }
+        Ok(r.claimed)
+    }
+
+    /// Processes one entry: persist with retries, then ack or dead-letter.
+    async fn handle(&self, e: &StreamId) -> Result<()> {
+        let Some(raw) = field(e, "job") else {
+            return self
+                .dead_letter(e, "", "entry without a job field", 0)
+                .await;
+        };
+        let job = match decode_job(&raw) {
+            Ok(j) => j,
+            Err(err) => return self.dead_letter(e, &raw, &err.to_string(), 0).await,
+        };
+        let mut attempt = 0u32;
+        loop {
+            match self.app.process_persist_job(&job).await {
+                Ok(_) => {
+                    let mut inv = self.ack.key(&self.keys.stream);
+                    inv.key(self.keys.status(job.id.as_str()))
+                        .arg(GROUP)
+                        .arg(&e.id)
+                        .arg(STATUS_TTL_MS);
+                    let _: i64 = self.conn.script(self.cfg.call_timeout, &inv).await?;
+                    return Ok(());
+                }
+                Err(err) => match self.wc.retry.delay_for(attempt) {
+                    Some(delay) => {
+                        tracing::warn!(job = %job.id, attempt, error = %err, "persist failed; retrying");
+                        tokio::time::sleep(delay).await;
+                        self.touch(&e.id).await?;
+                        attempt += 1;
+                    }
+                    None => {
+                        tracing::error!(job = %job.id, error = %err, "persist failed; dead-lettering");
+                        return self
+                            .dead_letter(e, &raw, &err.to_string(), attempt + 1)
+                            .await;
+                    }
+                },
+            }
+        }
+    }
+
+    /// Resets the entry's idle time so no other consumer reclaims it while
+    /// this one is still retrying.
+    async fn touch(&self, id: &str) -> Result<()> {
+        let _: redis::Value = self
+            .conn
+            .query(
+                self.cfg.call_timeout,
+                redis::cmd("XCLAIM")
+                    .arg(&self.keys.stream)
+                    .arg(GROUP)
+                    .arg(&self.wc.consumer)
+                    .arg(0)
+                    .arg(id)
+                    .arg("JUSTID"),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn dead_letter(&self, e: &StreamId, raw: &str, error: &str, attempts: u32) -> Result<()> {
+        let job_id = decode_job(raw)
+            .map(|j| j.id.as_str().to_owned())
+            .unwrap_or_else(|_| "unknown".to_owned());
+        let mut inv = self.dead.key(&self.keys.stream);
+        inv.key(&self.keys.dead)
+            .key(self.keys.status(&job_id))
+            .arg(GROUP)
+            .arg(&e.id)
+            .arg(raw)
+            .arg(error)
+            .arg(attempts)
+            .arg(STATUS_TTL_MS);
+        let _: i64 = self.conn.script(self.cfg.call_timeout, &inv).await?;
+        Ok(())
+    }
+}
+
+impl From<Error> for memora_core::CoreError {
+    fn from(e: Error) -> Self {
+        PortError::from(e).into()
+    }
+}
