@@ -1,1 +1,110 @@
-//! memora-store-postgres
+//! PostgreSQL adapter for every Memora store port (content, seasons, learner
+//! memory, players, commerce, quests, auth, audit and the job leader lock),
+//! built on sqlx with embedded, never-edited SQL migrations.
+//!
+//! Design points (see `migrations/` for the commented schema):
+//!
+//! * `memory_tracker` and `review_log` are LIST-partitioned by season with
+//!   the season in every key. Creating a season creates its partitions
+//!   (idempotently); there is no default partition, so a row for an unknown
+//!   season is refused by PostgreSQL and reported as [`PortError::Rejected`].
+//! * [`MemoryStore::persist_batch`](memora_core::ports::MemoryStore::persist_batch)
+//!   writes a whole batch in one statement built from `UNNEST` arrays; it is
+//!   idempotent (review ids are claimed in the unpartitioned `review_ids`
+//!   table) and never regresses a tracker row (`ON CONFLICT … WHERE newer`).
+//! * Reads are keyset-paginated and index-backed; sampling uses
+//!   `TABLESAMPLE SYSTEM … REPEATABLE(seed)`.
+//! * The adapter translates, never decides: business rules stay in
+//!   memora-core.
+
+mod auth;
+mod bulk;
+mod commerce;
+mod content;
+mod error;
+mod memory;
+mod partitions;
+mod player;
+mod rows;
+mod seasons;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres};
+use tokio::sync::Mutex;
+
+pub use bulk::LoadReport;
+pub use bulk::{bench_question, bench_user};
+pub use error::{PgStoreError, Result};
+pub use memory::DUE_QUERY;
+pub use partitions::PartitionInfo;
+pub use partitions::partition_name;
+
+/// The embedded migrations of this crate (`migrations/*.sql`).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The PostgreSQL store. Cheap to clone: clones share the pool and the set
+/// of job locks held by this process.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    /// Dedicated connections holding advisory locks, by job name.
+    locks: Arc<Mutex<HashMap<String, PoolConnection<Postgres>>>>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the connection options: they may hold a password.
+        f.debug_struct("PgStore")
+            .field("pool_size", &self.pool.size())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects a pool of at most `max_conns` connections to `url`.
+    pub async fn connect(url: &str, max_conns: u32) -> Result<Self> {
+        let opts: PgConnectOptions = url.parse()?;
+        Self::connect_with(opts, max_conns).await
+    }
+
+    /// Connects with explicit options (e.g. a `search_path` set through
+    /// [`PgConnectOptions::options`]).
+    pub async fn connect_with(opts: PgConnectOptions, max_conns: u32) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_conns.max(1))
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(opts)
+            .await?;
+        Ok(Self::from_pool(pool))
+    }
+
+    /// Wraps an existing pool.
+    pub fn from_pool(pool: PgPool) -> Self {
+        PgStore {
+            pool,
+            locks: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// The underlying pool (tests, health checks).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies the embedded migrations (idempotent).
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Health probe: one round trip.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}

@@ -1,1 +1,152 @@
-//! tests
+//! Cross-crate suites of Memora: the port conformance suites (written once,
+//! run against every adapter), plus the tooling integration tests need to
+//! reach real services (gating on env vars, a throwaway Redis Cluster).
+
+pub mod conformance;
+pub mod redis_cluster;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Env var with the Redis URL of the integration tests.
+pub const REDIS_URL_ENV: &str = "MEMORA_TEST_REDIS_URL";
+
+/// Whether a missing service must fail the run (`CI` is set).
+pub fn ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// Skips (prints `SKIPPED: …`, returns `None`) or, under `CI`, panics.
+pub fn skip_or_fail<T>(why: &str) -> Option<T> {
+    if ci() {
+        panic!("{why} (CI is set, refusing to skip)");
+    }
+    eprintln!("SKIPPED: {why}");
+    None
+}
+
+/// The Redis URL (env `MEMORA_TEST_REDIS_URL`, default
+/// `redis://127.0.0.1:6379`) if a server answers `PING` there; otherwise
+/// skipped with a notice, or a panic when `CI` is set.
+pub async fn redis_url_or_skip() -> Option<String> {
+    let url = std::env::var(REDIS_URL_ENV).unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let probe = async {
+        let client = redis::Client::open(url.as_str()).ok()?;
+        let mut c = client.get_multiplexed_async_connection().await.ok()?;
+        redis::cmd("PING").query_async::<String>(&mut c).await.ok()
+    };
+    match tokio::time::timeout(Duration::from_secs(2), probe).await {
+        Ok(Some(_)) => Some(url),
+        _ => skip_or_fail(&format!("Redis unreachable at {url}")),
+    }
+}
+
+/// A key namespace no other test (or run) uses: `t<pid>-<n>-<nanos>:`.
+pub fn random_namespace() -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "t{}-{}-{nanos}:",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Env var with the PostgreSQL URL of the integration tests.
+pub const PG_URL_ENV: &str = "MEMORA_TEST_DATABASE_URL";
+
+/// The PostgreSQL URL (env `MEMORA_TEST_DATABASE_URL`, default
+/// `postgres://postgres@127.0.0.1:5432/postgres`) if a server accepts a
+/// connection there; otherwise skipped with a visible notice, or a panic
+/// when `CI` is set.
+pub async fn pg_url_or_skip() -> Option<String> {
+    use sqlx::Connection;
+    let url = std::env::var(PG_URL_ENV)
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let probe = sqlx::PgConnection::connect(&url);
+    match tokio::time::timeout(Duration::from_secs(3), probe).await {
+        Ok(Ok(c)) => {
+            let _ = c.close().await;
+            Some(url)
+        }
+        _ => skip_or_fail(&format!("PostgreSQL unreachable at {}", redact_url(&url))),
+    }
+}
+
+/// The URL without its password (safe to print).
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// A PostgreSQL store in its own fresh schema (`memora_t_<random>`) with
+/// migrations applied; [`PgSchema::teardown`] drops the schema.
+pub struct PgSchema {
+    /// The store, connected with `search_path` set to the schema.
+    pub store: memora_store_postgres::PgStore,
+    /// A second store (own pool) on the same schema: "another process".
+    pub other: memora_store_postgres::PgStore,
+    /// Schema name.
+    pub schema: String,
+    url: String,
+}
+
+impl PgSchema {
+    /// Creates the schema and migrates it; `None` if PostgreSQL is
+    /// unreachable (skip), panics under `CI`.
+    pub async fn create() -> Option<PgSchema> {
+        use sqlx::Connection;
+        let url = pg_url_or_skip().await?;
+        let schema = format!(
+            "memora_t_{}",
+            random_namespace()
+                .trim_end_matches(':')
+                .replace('-', "_")
+                .to_ascii_lowercase()
+        );
+        let mut admin = sqlx::PgConnection::connect(&url).await.expect("connect");
+        sqlx::query(&format!("CREATE SCHEMA \"{schema}\""))
+            .execute(&mut admin)
+            .await
+            .expect("create schema");
+        let _ = admin.close().await;
+        let connect = |n: u32| {
+            let opts: sqlx::postgres::PgConnectOptions = url.parse().expect("url");
+            let opts = opts.options([("search_path", schema.as_str())]);
+            memora_store_postgres::PgStore::connect_with(opts, n)
+        };
+        let store = connect(6).await.expect("pool");
+        store.migrate().await.expect("migrate");
+        let other = connect(2).await.expect("pool");
+        Some(PgSchema {
+            store,
+            other,
+            schema,
+            url,
+        })
+    }
+
+    /// Closes the pools and drops the schema.
+    pub async fn teardown(self) {
+        use sqlx::Connection;
+        self.store.pool().close().await;
+        self.other.pool().close().await;
+        if let Ok(mut admin) = sqlx::PgConnection::connect(&self.url).await {
+            let _ = sqlx::query(&format!("DROP SCHEMA \"{}\" CASCADE", self.schema))
+                .execute(&mut admin)
+                .await;
+            let _ = admin.close().await;
+        }
+    }
+}

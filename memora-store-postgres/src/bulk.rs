@@ -1,0 +1,204 @@
+//! Bulk loader for benchmarks: synthetic players × questions of tracker rows
+//! (optionally with one review-log row each) streamed with `COPY … FROM
+//! STDIN` in chunks. Due dates spread from 30 days in the past to 60 days in
+//! the future so due queries see a realistic mix.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use memora_core::domain::Season;
+use memora_core::ids::SeasonId;
+use memora_core::ports::SeasonStore;
+use memora_core::srs::{CardState, Phase, SchedulerKind};
+use memora_core::util::SplitMix64;
+
+use crate::partitions::partition_name;
+use crate::{PgStore, PgStoreError, Result};
+
+/// What a bulk load wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Tracker rows written.
+    pub trackers: u64,
+    /// Review-log rows written.
+    pub reviews: u64,
+    /// Wall time of the load (excluding the final ANALYZE).
+    pub elapsed: Duration,
+}
+
+/// Rows per COPY chunk (bounded memory, steady progress).
+const CHUNK_ROWS: usize = 100_000;
+
+/// Ladder intervals (days) per level, as in the core's ladder.
+const LADDER_DAYS: [u32; 4] = [1, 3, 7, 14];
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string()
+}
+
+/// Synthetic user id of player `i` (bench data).
+pub fn bench_user(i: usize) -> String {
+    format!("bench-u{i:08}")
+}
+
+/// Synthetic question id `q` (bench data).
+pub fn bench_question(q: usize) -> String {
+    format!("bench-st{:05}:{}", q / 4, q % 4)
+}
+
+impl PgStore {
+    /// Loads `players × questions_per_player` tracker rows into `season`
+    /// (created with defaults if missing), plus one review-log row per
+    /// tracker when `with_review_log`. Deterministic for a given `seed`.
+    /// Existing rows for the same keys make the load fail (it is meant for
+    /// empty benchmark seasons).
+    pub async fn bulk_load(
+        &self,
+        season: &SeasonId,
+        players: usize,
+        questions_per_player: usize,
+        with_review_log: bool,
+        seed: u64,
+    ) -> Result<LoadReport> {
+        if self
+            .get_season(season)
+            .await
+            .map_err(|e| PgStoreError::Invalid(e.to_string()))?
+            .is_none()
+        {
+            let today = Utc::now().date_naive();
+            let s = Season::new(
+                season.clone(),
+                "benchmark",
+                today - chrono::Days::new(180),
+                today + chrono::Days::new(180),
+            )
+            .map_err(|e| PgStoreError::Invalid(e.to_string()))?;
+            self.create_season(&s)
+                .await
+                .map_err(|e| PgStoreError::Invalid(e.to_string()))?;
+        }
+        let started = Instant::now();
+        let now = Utc::now();
+        let mut rng = SplitMix64::new(seed);
+        let mut conn = self.pool.acquire().await?;
+        let (mut trackers, mut reviews) = (0u64, 0u64);
+        let mut tbuf = String::new();
+        let mut lbuf = String::new();
+        let mut ibuf = String::new();
+        let total = players.saturating_mul(questions_per_player);
+        let mut done = 0usize;
+        let sname = season.as_str();
+        for p in 0..players {
+            let user = bench_user(p);
+            for q in 0..questions_per_player {
+                let question = bench_question(q);
+                let level = 1 + rng.below(4);
+                let days = LADDER_DAYS[level - 1];
+                let offset = rng.below(90 * 86_400) as i64 - 30 * 86_400;
+                let due = now + chrono::Duration::seconds(offset);
+                let last = due - chrono::Duration::days(i64::from(days));
+                let state = CardState {
+                    kind: SchedulerKind::Ladder,
+                    phase: Phase::Review,
+                    step: 0,
+                    stability: level as f64,
+                    difficulty: 0.0,
+                    reps: level as u32,
+                    lapses: 0,
+                    last_review: Some(last),
+                    due,
+                    scheduled_days: days,
+                };
+                let mastery = state.mastery().map(|m| m.code().to_string());
+                let _ = writeln!(
+                    tbuf,
+                    "{sname}\t{user}\t{question}\tbench-subj{}\tbench-topic{}\tladder\t{}\t0\t{}\t0\t{}\t0\t{}\t{}\t{}\t{}",
+                    q % 5,
+                    q % 40,
+                    state.phase.code(),
+                    state.stability,
+                    state.reps,
+                    ts(last),
+                    ts(due),
+                    days,
+                    mastery.as_deref().unwrap_or("\\N"),
+                );
+                trackers += 1;
+                if with_review_log {
+                    let rid = format!("bench-r-{user}-{question}");
+                    let _ = writeln!(
+                        lbuf,
+                        "{sname}\t{rid}\t{user}\t{question}\treview\t3\tt\t{}\t1\t{}\t{}\tladder\tladder\t{}\t0\t{}\t0\t{}\t0\t{}\t{}\t{}",
+                        1000 + rng.below(9000),
+                        ts(last),
+                        days,
+                        state.phase.code(),
+                        state.stability,
+                        state.reps,
+                        ts(last),
+                        ts(due),
+                        days,
+                    );
+                    let _ = writeln!(ibuf, "{rid}\t{sname}");
+                    reviews += 1;
+                }
+                done += 1;
+                if !tbuf.is_empty() && (done % CHUNK_ROWS == 0 || done == total) {
+                    self.flush(&mut conn, &mut tbuf, &mut lbuf, &mut ibuf)
+                        .await?;
+                }
+            }
+        }
+        self.flush(&mut conn, &mut tbuf, &mut lbuf, &mut ibuf)
+            .await?;
+        let elapsed = started.elapsed();
+        for parent in crate::partitions::PARTITIONED {
+            let sql = format!("ANALYZE \"{}\"", partition_name(parent, season));
+            sqlx::query(&sql).execute(&mut *conn).await?;
+        }
+        sqlx::query("ANALYZE review_ids")
+            .execute(&mut *conn)
+            .await?;
+        Ok(LoadReport {
+            trackers,
+            reviews,
+            elapsed,
+        })
+    }
+
+    async fn flush(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        tbuf: &mut String,
+        lbuf: &mut String,
+        ibuf: &mut String,
+    ) -> Result<()> {
+        let streams: [(&str, &mut String); 3] = [
+            (
+                "COPY memory_tracker (season, user_id, question_id, subject_id, topic_id, \
+                 scheduler, phase, step, stability, difficulty, reps, lapses, last_review, due, \
+                 scheduled_days, mastery) FROM STDIN",
+                tbuf,
+            ),
+            (
+                "COPY review_log (season, review_id, user_id, question_id, source, grade, \
+                 is_correct, duration_ms, attempts, reviewed_at, elapsed_days, scheduler, s_kind, \
+                 s_phase, s_step, s_stability, s_difficulty, s_reps, s_lapses, s_last_review, \
+                 s_due, s_scheduled_days) FROM STDIN",
+                lbuf,
+            ),
+            ("COPY review_ids (review_id, season) FROM STDIN", ibuf),
+        ];
+        for (sql, buf) in streams {
+            if buf.is_empty() {
+                continue;
+            }
+            let mut copy = conn.copy_in_raw(sql).await?;
+            copy.send(std::mem::take(buf).into_bytes()).await?;
+            copy.finish().await?;
+        }
+        Ok(())
+    }
+}

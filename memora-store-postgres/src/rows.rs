@@ -1,0 +1,180 @@
+//! Row types owned by this adapter and their conversion to and from the
+//! core's domain types. Stored values are re-validated on the way out: a row
+//! that does not parse is reported as corrupt, never silently repaired.
+
+use chrono::{DateTime, Utc};
+use memora_core::domain::*;
+use memora_core::ids::*;
+use memora_core::srs::{CardState, Grade, Phase, SchedulerKind};
+
+use crate::{PgStoreError, Result};
+
+/// Parses a stored id with the core's validating constructor.
+pub(crate) fn id<'a, T>(
+    raw: &'a str,
+    f: impl FnOnce(&'a str) -> Result<T, memora_core::CoreError>,
+) -> Result<T> {
+    f(raw).map_err(|e| PgStoreError::Corrupt(format!("stored id '{raw}': {e}")))
+}
+
+pub(crate) fn opt_id<'a, T>(
+    raw: Option<&'a str>,
+    f: impl FnOnce(&'a str) -> Result<T, memora_core::CoreError>,
+) -> Result<Option<T>> {
+    raw.map(|r| id(r, f)).transpose()
+}
+
+pub(crate) fn u32_of(v: i64, what: &str) -> Result<u32> {
+    u32::try_from(v).map_err(|_| PgStoreError::Corrupt(format!("{what} out of range: {v}")))
+}
+
+pub(crate) fn scheduler_of(s: &str) -> Result<SchedulerKind> {
+    SchedulerKind::parse(s).map_err(|e| PgStoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn phase_of(c: i16) -> Result<Phase> {
+    Phase::from_code(c).ok_or_else(|| PgStoreError::Corrupt(format!("phase code {c}")))
+}
+
+/// Column list of a tracker row, in [`TrackerRow`] order.
+pub(crate) const TRACKER_COLS: &str = "season, user_id, question_id, subject_id, topic_id, \
+    scheduler, phase, step, stability, difficulty, reps, lapses, last_review, due, scheduled_days";
+
+/// One `memory_tracker` row.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct TrackerRow {
+    pub season: String,
+    pub user_id: String,
+    pub question_id: String,
+    pub subject_id: Option<String>,
+    pub topic_id: Option<String>,
+    pub scheduler: String,
+    pub phase: i16,
+    pub step: i64,
+    pub stability: f64,
+    pub difficulty: f64,
+    pub reps: i64,
+    pub lapses: i64,
+    pub last_review: Option<DateTime<Utc>>,
+    pub due: DateTime<Utc>,
+    pub scheduled_days: i64,
+}
+
+impl TrackerRow {
+    pub(crate) fn into_domain(self) -> Result<MemoryTracker> {
+        Ok(MemoryTracker {
+            key: TrackerKey {
+                user: id(&self.user_id, UserId::new)?,
+                season: id(&self.season, SeasonId::new)?,
+                question: id(&self.question_id, QuestionId::parse)?,
+            },
+            subject: opt_id(self.subject_id.as_deref(), SubjectId::new)?,
+            topic: opt_id(self.topic_id.as_deref(), TopicId::new)?,
+            state: CardState {
+                kind: scheduler_of(&self.scheduler)?,
+                phase: phase_of(self.phase)?,
+                step: u32_of(self.step, "step")?,
+                stability: self.stability,
+                difficulty: self.difficulty,
+                reps: u32_of(self.reps, "reps")?,
+                lapses: u32_of(self.lapses, "lapses")?,
+                last_review: self.last_review,
+                due: self.due,
+                scheduled_days: u32_of(self.scheduled_days, "scheduled_days")?,
+            },
+        })
+    }
+}
+
+pub(crate) fn trackers(rows: Vec<TrackerRow>) -> Result<Vec<MemoryTracker>> {
+    rows.into_iter().map(TrackerRow::into_domain).collect()
+}
+
+/// Column list of a review-log row, in [`LogRow`] order.
+pub(crate) const LOG_COLS: &str = "season, review_id, user_id, question_id, source, grade, \
+    is_correct, duration_ms, attempts, reviewed_at, elapsed_days, scheduler, s_kind, s_phase, \
+    s_step, s_stability, s_difficulty, s_reps, s_lapses, s_last_review, s_due, s_scheduled_days";
+
+/// One `review_log` row.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct LogRow {
+    pub season: String,
+    pub review_id: String,
+    pub user_id: String,
+    pub question_id: String,
+    pub source: String,
+    pub grade: i16,
+    pub is_correct: bool,
+    pub duration_ms: i64,
+    pub attempts: i64,
+    pub reviewed_at: DateTime<Utc>,
+    pub elapsed_days: i64,
+    pub scheduler: String,
+    pub s_kind: String,
+    pub s_phase: i16,
+    pub s_step: i64,
+    pub s_stability: f64,
+    pub s_difficulty: f64,
+    pub s_reps: i64,
+    pub s_lapses: i64,
+    pub s_last_review: Option<DateTime<Utc>>,
+    pub s_due: DateTime<Utc>,
+    pub s_scheduled_days: i64,
+}
+
+impl LogRow {
+    pub(crate) fn into_domain(self) -> Result<ReviewLogEntry> {
+        Ok(ReviewLogEntry {
+            review_id: id(&self.review_id, ReviewId::new)?,
+            key: TrackerKey {
+                user: id(&self.user_id, UserId::new)?,
+                season: id(&self.season, SeasonId::new)?,
+                question: id(&self.question_id, QuestionId::parse)?,
+            },
+            source: match self.source.as_str() {
+                "review" => ReviewSource::Review,
+                "lesson" => ReviewSource::Lesson,
+                o => return Err(PgStoreError::Corrupt(format!("review source {o}"))),
+            },
+            grade: u8::try_from(self.grade)
+                .ok()
+                .and_then(Grade::from_u8)
+                .ok_or_else(|| PgStoreError::Corrupt(format!("grade {}", self.grade)))?,
+            is_correct: self.is_correct,
+            duration_ms: u32_of(self.duration_ms, "duration_ms")?,
+            attempts: u32_of(self.attempts, "attempts")?,
+            reviewed_at: self.reviewed_at,
+            elapsed_days: u32_of(self.elapsed_days, "elapsed_days")?,
+            scheduler: scheduler_of(&self.scheduler)?,
+            state_after: CardState {
+                kind: scheduler_of(&self.s_kind)?,
+                phase: phase_of(self.s_phase)?,
+                step: u32_of(self.s_step, "step")?,
+                stability: self.s_stability,
+                difficulty: self.s_difficulty,
+                reps: u32_of(self.s_reps, "reps")?,
+                lapses: u32_of(self.s_lapses, "lapses")?,
+                last_review: self.s_last_review,
+                due: self.s_due,
+                scheduled_days: u32_of(self.s_scheduled_days, "scheduled_days")?,
+            },
+        })
+    }
+}
+
+/// One `gameplay_sessions` row is only written, never read back whole, so
+/// it has no row type; session kinds map here.
+pub(crate) fn grant_kind(g: &AccessGrant) -> (&'static str, &str) {
+    match g {
+        AccessGrant::Subject(s) => ("subject", s.as_str()),
+        AccessGrant::Track(t) => ("track", t.as_str()),
+    }
+}
+
+pub(crate) fn grant_of(kind: &str, target: &str) -> Result<AccessGrant> {
+    match kind {
+        "subject" => Ok(AccessGrant::Subject(id(target, SubjectId::new)?)),
+        "track" => Ok(AccessGrant::Track(id(target, TrackId::new)?)),
+        o => Err(PgStoreError::Corrupt(format!("grant kind {o}"))),
+    }
+}

@@ -1,0 +1,9 @@
+//! The integration test binary of `memora-tests` (one binary keeps link
+//! times down): port conformance on every adapter and fault tests.
+
+mod cache_cluster;
+mod cache_memory;
+mod cache_redis;
+mod queue_redis;
+mod store_memory;
+mod store_postgres;

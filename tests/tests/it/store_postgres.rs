@@ -1,0 +1,255 @@
+//! The store conformance suite on PostgreSQL (each test in a fresh schema),
+//! plus the database-specific checks: partition pruning, concurrent
+//! idempotent persistence and archive atomicity.
+
+use std::sync::Arc;
+
+use memora_core::ports::{DueFilter, PortError};
+use memora_tests::PgSchema;
+use memora_tests::conformance::store::{
+    Stores, at, make_seasons, record, season, t0, tracker, user,
+};
+
+struct Pg(PgSchema);
+
+impl Pg {
+    async fn setup() -> Option<Pg> {
+        PgSchema::create().await.map(Pg)
+    }
+    fn stores(&self) -> Stores {
+        Stores::from_backend(
+            Arc::new(self.0.store.clone()),
+            Arc::new(self.0.other.clone()),
+        )
+    }
+    async fn teardown(self) {
+        self.0.teardown().await
+    }
+}
+
+memora_tests::store_conformance!(Pg::setup());
+
+/// Runs `f` on a fresh schema and always drops it.
+async fn with_schema<F, Fut>(f: F)
+where
+    F: FnOnce(Stores, memora_store_postgres::PgStore) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let Some(h) = Pg::setup().await else { return };
+    let run = tokio::spawn(f(h.stores(), h.0.store.clone())).await;
+    h.teardown().await;
+    if let Err(e) = run {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn due_query_prunes_to_one_partition() {
+    with_schema(|s, pg| async move {
+        make_seasons(&s, &[2025, 2026, 2027]).await;
+        let mut recs = Vec::new();
+        for y in [2025, 2026, 2027] {
+            for i in 0..20 {
+                let t = tracker(
+                    "u1",
+                    y,
+                    &format!("q{i}"),
+                    2,
+                    at(-1),
+                    Some(at(-5)),
+                    None,
+                    None,
+                );
+                recs.push(record(&t, &format!("r-{y}-{i}")));
+            }
+        }
+        s.memory.persist_batch(&recs).await.expect("persist");
+        let plan = pg
+            .explain_due_query(&user("u1"), &season(2026), t0())
+            .await
+            .expect("explain");
+        let want = memora_store_postgres::partition_name("memory_tracker", &season(2026));
+        assert!(plan.contains(&want), "plan does not touch {want}:\n{plan}");
+        for other in [2025, 2027] {
+            let name = memora_store_postgres::partition_name("memory_tracker", &season(other));
+            assert!(!plan.contains(&name), "plan touches {name}:\n{plan}");
+        }
+        // And the query answers correctly.
+        let due = s
+            .memory
+            .due_trackers(&user("u1"), &season(2026), &DueFilter::default(), t0(), 100)
+            .await
+            .expect("due");
+        assert_eq!(due.len(), 20);
+        // Partitions are listed and can be dropped.
+        let parts = pg.list_partitions().await.expect("list");
+        assert_eq!(parts.len(), 6);
+        assert!(parts.iter().all(|p| p.season.is_some()));
+        pg.drop_season_partitions(&season(2027))
+            .await
+            .expect("drop");
+        pg.drop_season_partitions(&season(2027))
+            .await
+            .expect("drop is idempotent");
+        assert_eq!(pg.list_partitions().await.expect("list").len(), 4);
+        let t = tracker("u1", 2027, "q0", 2, at(1), Some(at(0)), None, None);
+        let r = s.memory.persist_batch(&[record(&t, "r-after-drop")]).await;
+        assert!(matches!(r, Err(PortError::Rejected(_))), "{r:?}");
+        pg.ensure_season_partitions(&season(2027))
+            .await
+            .expect("recreate");
+        s.memory
+            .persist_batch(&[record(&t, "r-after-drop")])
+            .await
+            .expect("persist");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_identical_batches_write_once() {
+    with_schema(|s, pg| async move {
+        make_seasons(&s, &[2026]).await;
+        let mut recs = Vec::new();
+        for u in 0..10 {
+            for i in 0..20 {
+                let t = tracker(&format!("u{u}"), 2026, &format!("q{i:02}"), 2, at(24), Some(at(i)), None, None);
+                recs.push(record(&t, &format!("r-{u}-{i}")));
+            }
+        }
+        let recs = Arc::new(recs);
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let mem = s.memory.clone();
+            let recs = recs.clone();
+            tasks.push(tokio::spawn(async move { mem.persist_batch(&recs).await }));
+        }
+        let mut logs = 0;
+        for t in tasks {
+            logs += t.await.expect("join").expect("persist").logs_inserted;
+        }
+        assert_eq!(logs, 200, "every answer logged exactly once across tasks");
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM review_log")
+            .fetch_one(pg.pool())
+            .await
+            .expect("count");
+        assert_eq!(n, 200);
+        let dup: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT review_id FROM review_log GROUP BY review_id HAVING count(*) > 1) d",
+        )
+        .fetch_one(pg.pool())
+        .await
+        .expect("dups");
+        assert_eq!(dup, 0);
+        assert_eq!(s.memory.count_season(&season(2026)).await.expect("count"), 200);
+        let rows = s.memory.all_trackers(&user("u3"), &season(2026)).await.expect("rows");
+        let expected: Vec<_> = recs.iter().filter(|r| r.tracker.key.user == user("u3")).map(|r| r.tracker.clone()).collect();
+        assert_eq!(rows, expected);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_failure_leaves_season_untouched() {
+    with_schema(|s, pg| async move {
+        make_seasons(&s, &[2025]).await;
+        let mut recs = Vec::new();
+        for i in 0..100 {
+            let t = tracker(
+                "u1",
+                2025,
+                &format!("q{i:03}"),
+                2,
+                at(1),
+                Some(at(0)),
+                None,
+                None,
+            );
+            recs.push(record(&t, &format!("r-{i}")));
+        }
+        s.memory.persist_batch(&recs).await.expect("persist");
+        // Inject a failure in the middle of the move: the 50th archived row
+        // raises, after earlier rows were already deleted and copied.
+        sqlx::query(
+            "CREATE FUNCTION fail_midway() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN IF NEW.question_id = 'q050' THEN RAISE EXCEPTION 'injected failure'; END IF; \
+             RETURN NEW; END $$",
+        )
+        .execute(pg.pool())
+        .await
+        .expect("function");
+        sqlx::query(
+            "CREATE TRIGGER fail_midway BEFORE INSERT ON archived_tracker \
+             FOR EACH ROW EXECUTE FUNCTION fail_midway()",
+        )
+        .execute(pg.pool())
+        .await
+        .expect("trigger");
+        let r = s.memory.archive_season(&season(2025), at(0)).await;
+        assert!(r.is_err(), "archive must fail: {r:?}");
+        let counts = s
+            .memory
+            .archive_counts(&season(2025))
+            .await
+            .expect("counts");
+        assert_eq!(counts.active_records, 100);
+        assert_eq!(counts.archived_records, 0);
+        sqlx::query("DROP TRIGGER fail_midway ON archived_tracker")
+            .execute(pg.pool())
+            .await
+            .expect("drop trigger");
+        assert_eq!(
+            s.memory
+                .archive_season(&season(2025), at(0))
+                .await
+                .expect("archive"),
+            100
+        );
+        assert_eq!(
+            s.memory.count_season(&season(2025)).await.expect("count"),
+            0
+        );
+        assert!(
+            s.seasons
+                .get_season(&season(2025))
+                .await
+                .expect("season")
+                .is_some()
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_loader_fills_a_season() {
+    with_schema(|s, pg| async move {
+        let report = pg
+            .bulk_load(&season(2026), 20, 50, true, 7)
+            .await
+            .expect("bulk load");
+        assert_eq!(report.trackers, 1000);
+        assert_eq!(report.reviews, 1000);
+        assert_eq!(
+            s.memory.count_season(&season(2026)).await.expect("count"),
+            1000
+        );
+        let u = user(&memora_store_postgres::bench_user(3));
+        let due = s
+            .memory
+            .count_due(&u, &season(2026), &DueFilter::default(), chrono::Utc::now())
+            .await
+            .expect("due");
+        assert!(
+            due > 0 && due < 50,
+            "due dates spread past and future: {due}"
+        );
+        assert_eq!(s.memory.count_reviews(&u).await.expect("reviews"), 50);
+        let sample = s
+            .memory
+            .sample_trackers(&season(2026), 10, 1)
+            .await
+            .expect("sample");
+        assert_eq!(sample.len(), 10);
+    })
+    .await;
+}
