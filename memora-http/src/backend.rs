@@ -111,11 +111,12 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
     };
     let mut extras = crate::jobs::Extras::default();
     let reclaim_idle = cfg.queue_reclaim_idle;
-    let (cache, leaderboard, queue): (
+    type CachePorts = (
         Arc<dyn memora_core::ports::DueCache>,
         Option<Arc<dyn memora_core::ports::LeaderboardCache>>,
         Arc<dyn memora_core::ports::PersistenceQueue>,
-    ) = match redis {
+    );
+    let (cache, leaderboard, queue): CachePorts = match redis {
         None => {
             // No Redis: in-process cache, and answers are written through
             // to PostgreSQL synchronously (the store is the queue).

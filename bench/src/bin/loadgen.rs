@@ -38,8 +38,8 @@ struct Args {
     /// Number of virtual users (logins).
     #[arg(long, default_value_t = 200)]
     users: usize,
-    /// User e-mail pattern; `{}` is replaced by the user number.
-    #[arg(long, default_value = "bench{}@bench.memora")]
+    /// User id pattern; `{}` (or zero-padded `{:08}`) is replaced by the user number.
+    #[arg(long, default_value = "bench-u{:08}")]
     user_pattern: String,
     /// First user number.
     #[arg(long, default_value_t = 0)]
@@ -68,6 +68,14 @@ struct Args {
     /// P99 target for --find-max (ms).
     #[arg(long, default_value_t = 10.0)]
     p99_target_ms: f64,
+    /// Keep this many extra idle keep-alive connections open during the run
+    /// (concurrent-connection test).
+    #[arg(long, default_value_t = 0)]
+    hold_connections: usize,
+    /// Measure acknowledged → persisted lag: PostgreSQL URL of the server's
+    /// database (polls the review-id index for probe answers).
+    #[arg(long)]
+    lag_probe_db: Option<String>,
     /// Write the JSON report here as well as to stdout.
     #[arg(long)]
     out: Option<std::path::PathBuf>,
@@ -343,6 +351,30 @@ async fn main() -> anyhow::Result<()> {
         args: args.clone(),
     });
     eprintln!("{} users logged in", sh.users.len());
+    // Every user fetches one session first, so submissions have questions.
+    let mut pre = Vec::new();
+    for i in 0..sh.users.len() {
+        let sh2 = Arc::clone(&sh);
+        pre.push(tokio::spawn(async move {
+            let _ = one_request(&sh2, Kind::Review, &sh2.users[i], 0).await;
+        }));
+        if pre.len() >= 64 {
+            for h in pre.drain(..) {
+                let _ = h.await;
+            }
+        }
+    }
+    for h in pre {
+        let _ = h.await;
+    }
+    let held = hold_connections(&sh.base, args.hold_connections).await;
+    if !held.is_empty() {
+        eprintln!("holding {} extra open connections", held.len());
+    }
+    let lag = args.lag_probe_db.clone().map(|db| {
+        let sh2 = Arc::clone(&sh);
+        tokio::spawn(async move { lag_probe(sh2, db).await })
+    });
     let out = if args.find_max {
         let mut rate = args.rate;
         let mut best: Option<Value> = None;
@@ -371,10 +403,99 @@ async fn main() -> anyhow::Result<()> {
         let (map, achieved) = run_phase(Arc::clone(&sh), args.rate, args.duration, true, 11).await;
         report(args.rate, achieved, &map).0
     };
+    let mut out = out;
+    if let Some(h) = lag {
+        h.abort();
+        if let Ok(stats) = LAG.lock() {
+            out["persistence_lag"] = serde_json::to_value(stats.stats())?;
+        }
+    }
+    drop(held);
     let text = serde_json::to_string_pretty(&out)?;
     println!("{text}");
     if let Some(p) = &args.out {
         std::fs::write(p, &text)?;
     }
     Ok(())
+}
+
+static LAG: std::sync::LazyLock<std::sync::Mutex<Recorder>> =
+    std::sync::LazyLock::new(|| std::sync::Mutex::new(Recorder::default()));
+
+/// Every 100 ms: submit one answer with a fresh review id as the first user,
+/// then poll PostgreSQL until the id is persisted; records the lag.
+async fn lag_probe(sh: Arc<Shared>, db: String) {
+    use sqlx::Connection;
+    let Ok(mut conn) = sqlx::PgConnection::connect(&db).await else {
+        eprintln!("lag probe: cannot connect to {db}");
+        return;
+    };
+    let user = &sh.users[0];
+    for n in 0u64.. {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let qs = user.last_questions.lock().await.clone();
+        let Some(q) = qs.first() else { continue };
+        let rid = format!("lag-{}-{n}", std::process::id());
+        let body = json!({"responses": [{"question_id": q, "quality": 4, "response_time_ms": 2000, "review_id": rid}]});
+        let start = Instant::now();
+        let ok = sh
+            .client
+            .post(format!(
+                "{}/api/method/memora.api.reviews.submit_review_session",
+                sh.base
+            ))
+            .header("cookie", &user.cookie)
+            .json(&body)
+            .send()
+            .await
+            .map(|r| r.status().is_success())
+            .unwrap_or(false);
+        if !ok {
+            continue;
+        }
+        let acked = Instant::now();
+        let _ = start;
+        loop {
+            let found: Option<(i32,)> =
+                sqlx::query_as("SELECT 1 FROM review_ids WHERE review_id = $1")
+                    .bind(&rid)
+                    .fetch_optional(&mut conn)
+                    .await
+                    .unwrap_or(None);
+            if found.is_some() {
+                if let Ok(mut l) = LAG.lock() {
+                    l.record_us(acked.elapsed().as_micros() as u64);
+                }
+                break;
+            }
+            if acked.elapsed() > Duration::from_secs(30) {
+                if let Ok(mut l) = LAG.lock() {
+                    l.error();
+                }
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+}
+
+/// Opens `n` raw keep-alive connections (one request each, then idle).
+async fn hold_connections(base: &str, n: usize) -> Vec<tokio::net::TcpStream> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://").to_owned();
+    let mut held = Vec::with_capacity(n);
+    for _ in 0..n {
+        let Ok(mut s) = tokio::net::TcpStream::connect(&addr).await else {
+            break;
+        };
+        let req =
+            format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: keep-alive\r\n\r\n");
+        if s.write_all(req.as_bytes()).await.is_err() {
+            break;
+        }
+        let mut buf = [0u8; 256];
+        let _ = s.read(&mut buf).await;
+        held.push(s);
+    }
+    held
 }

@@ -323,13 +323,6 @@ impl Client {
         }
     }
 
-    pub fn rebase(&self, base: &str) -> Client {
-        Client {
-            base: base.to_owned(),
-            ..self.clone()
-        }
-    }
-
     /// POSTs a method; returns status, body and the Retry-After header.
     pub async fn call(
         &self,

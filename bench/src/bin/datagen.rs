@@ -1,0 +1,187 @@
+//! Data generator for the HTTP benchmarks: loads a realistic population
+//! into PostgreSQL — a content catalog whose questions match the bulk
+//! loader's ids, `--players` × `--questions` tracker rows with review-log
+//! history and due dates spread from 30 days ago to 60 days ahead, an
+//! active season, and `--login-users` accounts that can log in (all with the
+//! same password). The cache is filled lazily (rehydration) or with
+//! `memora cache rebuild`. Parameterised, so 100 K, 1 M and 100 M-row runs
+//! use the same tool.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Parser;
+use memora_core::domain::*;
+use memora_core::ids::*;
+use memora_core::ports::{AuthStore, ContentStore, PasswordHasher, PlayerStore, SeasonStore};
+use memora_store_postgres::{PgStore, bench_question, bench_user};
+use sqlx::Connection;
+
+#[derive(Parser, Debug)]
+#[command(about = "Load a benchmark population into PostgreSQL")]
+struct Args {
+    /// Database URL (created if missing).
+    #[arg(
+        long,
+        env = "MEMORA_BENCH_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/memora_bench"
+    )]
+    url: String,
+    /// Players.
+    #[arg(long, default_value_t = 100_000)]
+    players: usize,
+    /// Questions per player.
+    #[arg(long, default_value_t = 100)]
+    questions: usize,
+    /// Players that get a login (user row + password).
+    #[arg(long, default_value_t = 2000)]
+    login_users: usize,
+    /// Password of the login users.
+    #[arg(long, env = "MEMORA_BENCH_PASSWORD", default_value = "bench-password")]
+    password: String,
+    /// Season.
+    #[arg(long, default_value = "SEASON-2026")]
+    season: String,
+    /// Drop and recreate the database first.
+    #[arg(long)]
+    fresh: bool,
+}
+
+fn catalog(questions: usize) -> anyhow::Result<Catalog> {
+    let stages = questions.div_ceil(4);
+    let subjects = 5;
+    let mut c = Catalog::default();
+    for s in 0..subjects {
+        c.subjects.push(Subject {
+            id: SubjectId::new(format!("bench-subj{s}"))?,
+            title: format!("Bench subject {s}"),
+            icon: None,
+            is_published: true,
+            is_paid: false,
+        });
+        c.tracks.push(Track {
+            id: TrackId::new(format!("bench-track{s}"))?,
+            subject: SubjectId::new(format!("bench-subj{s}"))?,
+            name: "Main".into(),
+            is_default: true,
+            unlock_level: 0,
+            icon: None,
+            description: None,
+            is_linear: false,
+            is_published: true,
+            is_paid: false,
+            is_sold_separately: false,
+        });
+        c.units.push(Unit {
+            id: UnitId::new(format!("bench-unit{s}"))?,
+            subject: SubjectId::new(format!("bench-subj{s}"))?,
+            track: TrackId::new(format!("bench-track{s}"))?,
+            title: format!("Unit {s}"),
+            order: 0,
+            structure: UnitStructure::LessonBased,
+            is_linear_topics: false,
+            is_free_preview: true,
+            is_published: true,
+        });
+    }
+    // One lesson per 5 stages; each stage is a Matching stage of 4 pairs, so
+    // question q = stage q/4, pair q%4 — exactly the bulk loader's ids.
+    for l in 0..stages.div_ceil(5) {
+        let s = l % subjects;
+        let mut lesson_stages = Vec::new();
+        for st in (l * 5)..((l + 1) * 5).min(stages) {
+            lesson_stages.push(Stage {
+                id: StageId::new(format!("bench-st{st:05}"))?,
+                title: "Matching".into(),
+                config: StageConfig::Matching {
+                    instruction: None,
+                    pairs: (0..4)
+                        .map(|k| MatchPair {
+                            id: Some(k.to_string()),
+                            left: format!("answer {st}-{k}"),
+                            right: format!("prompt {st}-{k}"),
+                        })
+                        .collect(),
+                },
+            });
+        }
+        c.lessons.push(Lesson {
+            id: LessonId::new(format!("bench-l{l:05}"))?,
+            title: format!("Bench lesson {l}"),
+            unit: UnitId::new(format!("bench-unit{s}"))?,
+            topic: None,
+            xp_reward: 40,
+            order: l as i32,
+            is_published: true,
+            stages: lesson_stages,
+        });
+    }
+    Ok(c)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let (base, db) = args
+        .url
+        .rsplit_once('/')
+        .context("database URL has no database name")?;
+    let mut admin = sqlx::PgConnection::connect(&format!("{base}/postgres")).await?;
+    if args.fresh {
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await?;
+    }
+    let exists: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM pg_database WHERE datname = $1")
+        .bind(db)
+        .fetch_optional(&mut admin)
+        .await?;
+    if exists.is_none() {
+        sqlx::query(&format!("CREATE DATABASE {db}"))
+            .execute(&mut admin)
+            .await?;
+    }
+    let store = PgStore::connect(&args.url, 8).await?;
+    store.migrate().await?;
+    let t = Instant::now();
+    let cat = catalog(args.questions)?;
+    memora_core::services::ContentIndex::build(cat.clone())?;
+    store.import_catalog(&cat).await?;
+    let season = SeasonId::new(&args.season)?;
+    let report = store
+        .bulk_load(&season, args.players, args.questions, true, 2026)
+        .await?;
+    store.activate_season(&season).await?;
+    eprintln!(
+        "loaded {} tracker rows and {} review-log rows in {:.1} s",
+        report.trackers,
+        report.reviews,
+        report.elapsed.as_secs_f64()
+    );
+    // A real argon2 hash (the server's hasher), computed once for all users.
+    let hash = memora_http::security::Argon2Hasher
+        .hash(&args.password)
+        .await?;
+    for i in 0..args.login_users.min(args.players) {
+        let id = UserId::new(bench_user(i))?;
+        let user = User {
+            id: id.clone(),
+            full_name: format!("Bench {i}"),
+            roles: vec![Role::Student],
+            enabled: true,
+        };
+        if store.get_user(&id).await?.is_none() {
+            store.create_user(&user, Some(&hash)).await?;
+            let mut p = PlayerProfile::new(id, user.full_name.clone());
+            p.season = Some(season.clone());
+            store.upsert_profile(&p).await?;
+        }
+    }
+    eprintln!(
+        "{} login users (password from --password); questions look like {}; total {:.1} s",
+        args.login_users.min(args.players),
+        bench_question(0),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
