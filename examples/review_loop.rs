@@ -29,7 +29,10 @@ async fn main() -> Result<(), CoreError> {
     let app = Memora::new(ports, Config::default());
     let demo = seed_demo(&app, "example-password").await?;
     let student = Actor::student(demo.student.clone());
-    println!("season {} — {} questions due at start\n", demo.season, demo.due_now);
+    println!(
+        "season {} — {} questions due at start\n",
+        demo.season, demo.due_now
+    );
     println!("day  due  answered  correct  xp   next intervals (days → cards)");
 
     for day in 1..=7 {
@@ -78,7 +81,9 @@ async fn main() -> Result<(), CoreError> {
             .await?;
         let mut hist: BTreeMap<i64, usize> = BTreeMap::new();
         for r in rows {
-            *hist.entry((r.state.due - clock.now_utc()).num_days()).or_default() += 1;
+            *hist
+                .entry((r.state.due - clock.now_utc()).num_days())
+                .or_default() += 1;
         }
         let hist: Vec<String> = hist.iter().map(|(d, n)| format!("{d}→{n}")).collect();
         println!(

@@ -455,7 +455,7 @@ pub fn demo_catalog(season: &SeasonId) -> CoreResult<Catalog> {
 /// empty backend (it fails with a conflict if the demo users exist).
 pub async fn seed_demo(app: &Memora, password: &str) -> CoreResult<DemoInfo> {
     let ports = app.ports();
-    let now = ports.clock.now();
+    let now = chrono::SubsecRound::trunc_subsecs(ports.clock.now(), 6);
     let season_id = SeasonId::new(format!("SEASON-{}", now.year()))?;
     let catalog = demo_catalog(&season_id)?;
     crate::services::ContentIndex::build(catalog.clone())?;

@@ -127,8 +127,7 @@ mod tests {
 
     #[test]
     fn partition_names_are_short_safe_and_stable() {
-        let s = SeasonId::new("SEASON-2026-TAWJIHI_EXTRA_LONG_SUFFIX_XXXXXXXXXXXXXXXXX")
-            .expect("season");
+        let s = SeasonId::new("SEASON-2026-TAWJIHI_EXTRA_LONG_SUFFIX_XXXX").expect("season");
         let n = partition_name("memory_tracker", &s);
         assert!(n.len() <= 63, "{n}");
         assert!(

@@ -139,8 +139,11 @@ impl Memora {
         &self.health
     }
 
+    /// Now, truncated to microseconds: the precision PostgreSQL stores, so
+    /// a time written to the store and to the cache compares equal.
     pub(crate) fn now(&self) -> DateTime<Utc> {
-        self.ports.clock.now()
+        use chrono::SubsecRound;
+        self.ports.clock.now().trunc_subsecs(6)
     }
 
     /// The in-process content index, loaded on first use.

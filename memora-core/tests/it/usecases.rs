@@ -222,7 +222,11 @@ async fn bad_submissions_are_rejected_and_change_nothing() {
 async fn cache_outage_switches_to_rate_limited_safe_mode_and_back() {
     let h = harness().await;
     // Load the schedule into the cache first, so it exists during the outage.
-    let warm = h.app.get_review_session(&h.student, &query(1)).await.unwrap();
+    let warm = h
+        .app
+        .get_review_session(&h.student, &query(1))
+        .await
+        .unwrap();
     assert_eq!(warm.mode, ReviewMode::Rehydrated);
     h.backend.cache().set_available(false);
     let s = h
