@@ -105,8 +105,13 @@ async fn record_metrics(req: axum::extract::Request, next: axum::middleware::Nex
 
 async fn metrics(State(st): State<Arc<AppState>>) -> Response {
     let health = st.memora.cache_health();
+    let c = health.counters();
     metrics::gauge!("memora_safe_mode").set(if health.is_degraded() { 1.0 } else { 0.0 });
-    metrics::gauge!("memora_cache_failures_total").set(health.failure_count() as f64);
+    metrics::gauge!("memora_cache_failures_total").set(c.failures as f64);
+    metrics::gauge!("memora_cache_hits_total").set(c.hits as f64);
+    metrics::gauge!("memora_cache_misses_total").set(c.misses as f64);
+    metrics::gauge!("memora_rehydrations_total").set(c.misses as f64);
+    metrics::gauge!("memora_safe_mode_requests_total").set(c.safe_mode_requests as f64);
     if let Ok(depth) = st.memora.ports().queue.depth().await {
         metrics::gauge!("memora_persistence_queue_depth").set(depth as f64);
     }

@@ -17,6 +17,23 @@ pub struct CacheHealth {
     last_attempt_ms: AtomicI64,
     retry_interval: Duration,
     failures: std::sync::atomic::AtomicU64,
+    hits: std::sync::atomic::AtomicU64,
+    misses: std::sync::atomic::AtomicU64,
+    safe_mode_requests: std::sync::atomic::AtomicU64,
+}
+
+/// Counters of the review read path (for metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheCounters {
+    /// Due queries answered by the cache.
+    pub hits: u64,
+    /// Due queries that found no schedule (each leads to a rehydration or
+    /// waits for one).
+    pub misses: u64,
+    /// Review sessions served from the database in safe mode.
+    pub safe_mode_requests: u64,
+    /// Cache call failures.
+    pub failures: u64,
 }
 
 impl CacheHealth {
@@ -27,6 +44,34 @@ impl CacheHealth {
             last_attempt_ms: AtomicI64::new(0),
             retry_interval,
             failures: std::sync::atomic::AtomicU64::new(0),
+            hits: std::sync::atomic::AtomicU64::new(0),
+            misses: std::sync::atomic::AtomicU64::new(0),
+            safe_mode_requests: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Counts a cache hit.
+    pub fn record_hit(&self) {
+        self.hits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a cache miss.
+    pub fn record_miss(&self) {
+        self.misses.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a safe-mode request.
+    pub fn record_safe_mode(&self) {
+        self.safe_mode_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Current counters.
+    pub fn counters(&self) -> CacheCounters {
+        CacheCounters {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            safe_mode_requests: self.safe_mode_requests.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
         }
     }
 

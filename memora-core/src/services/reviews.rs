@@ -222,6 +222,11 @@ impl Memora {
             {
                 Ok((slice, rehydrated)) => {
                     self.health.mark_ok();
+                    if rehydrated {
+                        self.health.record_miss();
+                    } else {
+                        self.health.record_hit();
+                    }
                     return Ok(ReviewSession {
                         questions: Self::cards_for(&idx, user, slice.items, limit, &today),
                         total_due: slice.total_due,
@@ -271,6 +276,7 @@ impl Memora {
 
         // Safe mode: database, rate limited, fewer items.
         self.admit_safe_mode(user, now)?;
+        self.health.record_safe_mode();
         let limit = limit.min(self.config.safe_mode.max_items);
         let filter = DueFilter {
             subject: query.subject.clone(),

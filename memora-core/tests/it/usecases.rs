@@ -91,6 +91,8 @@ async fn demo_student_has_due_reviews_and_the_cache_rehydrates_once() {
     assert_eq!(second.mode, ReviewMode::Normal);
     assert_eq!(second.questions.len(), 15);
     assert_eq!(h.backend.cache().load_count(), 1);
+    let counters = h.app.cache_health().counters();
+    assert_eq!((counters.hits, counters.misses), (1, 1));
     for card in &second.questions {
         assert!(card.options.contains(&card.correct_answer) || card.options.is_empty());
         assert!(card.options.len() <= 4);
