@@ -245,65 +245,74 @@ impl Memora {
         }
         if !season.enable_cache {
             // Cache disabled for this season: plain database mode, not degraded.
-            let filter = DueFilter {
-                subject: query.subject.clone(),
-                topic: None,
-            };
-            let rows = self
-                .ports
-                .memory
-                .due_trackers(user, &season.id, &filter, now, limit)
-                .await?;
-            let total = self
-                .ports
-                .memory
-                .count_due(user, &season.id, &filter, now)
-                .await?;
-            return Ok(ReviewSession {
-                questions: Self::cards_for(
+            return self
+                .session_from_store(
                     &idx,
                     user,
-                    rows.into_iter().map(|r| r.key.question),
+                    &season,
+                    query.subject.as_ref(),
+                    now,
                     limit,
                     &today,
-                ),
-                total_due: total,
-                is_degraded: false,
-                season: Some(season.id.clone()),
-                mode: ReviewMode::Normal,
-            });
+                    false,
+                )
+                .await;
         }
-
         // Safe mode: database, rate limited, fewer items.
         self.admit_safe_mode(user, now)?;
         self.health.record_safe_mode();
         let limit = limit.min(self.config.safe_mode.max_items);
+        self.session_from_store(
+            &idx,
+            user,
+            &season,
+            query.subject.as_ref(),
+            now,
+            limit,
+            &today,
+            true,
+        )
+        .await
+    }
+
+    /// A session served from the database (cache disabled, or safe mode).
+    #[allow(clippy::too_many_arguments)]
+    async fn session_from_store(
+        &self,
+        idx: &ContentIndex,
+        user: &UserId,
+        season: &Season,
+        subject: Option<&SubjectId>,
+        now: DateTime<Utc>,
+        limit: usize,
+        today: &str,
+        degraded: bool,
+    ) -> CoreResult<ReviewSession> {
         let filter = DueFilter {
-            subject: query.subject.clone(),
+            subject: subject.cloned(),
             topic: None,
         };
-        let rows = self
-            .ports
-            .memory
+        let memory = &self.ports.memory;
+        let rows = memory
             .due_trackers(user, &season.id, &filter, now, limit)
             .await?;
-        let total = self
-            .ports
-            .memory
-            .count_due(user, &season.id, &filter, now)
-            .await?;
+        let total = memory.count_due(user, &season.id, &filter, now).await?;
         Ok(ReviewSession {
             questions: Self::cards_for(
-                &idx,
+                idx,
                 user,
                 rows.into_iter().map(|r| r.key.question),
                 limit,
-                &today,
+                today,
             ),
             total_due: total,
-            is_degraded: true,
+            is_degraded: degraded,
             season: Some(season.id.clone()),
-            mode: ReviewMode::SafeMode,
+            mode: if degraded {
+                ReviewMode::SafeMode
+            } else {
+                ReviewMode::Normal
+            },
         })
     }
 
