@@ -126,6 +126,7 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
                 None,
                 Arc::new(SyncQueue {
                     store: Arc::clone(&store),
+                    done: Default::default(),
                 }),
             )
         }
@@ -201,9 +202,24 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
 }
 
 /// The queue used without Redis: persists synchronously into PostgreSQL, so
-/// an acknowledged answer is already committed.
+/// an acknowledged answer is already committed. Job ids are remembered in
+/// process (bounded) for `get_persistence_status`.
 struct SyncQueue {
     store: Arc<memora_store_postgres::PgStore>,
+    done: std::sync::Mutex<std::collections::VecDeque<memora_core::ids::JobId>>,
+}
+
+impl SyncQueue {
+    const REMEMBER: usize = 100_000;
+
+    fn remember(&self, job: &memora_core::ids::JobId) {
+        if let Ok(mut d) = self.done.lock() {
+            if d.len() >= Self::REMEMBER {
+                d.pop_front();
+            }
+            d.push_back(job.clone());
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -214,20 +230,24 @@ impl memora_core::ports::PersistenceQueue for SyncQueue {
     ) -> memora_core::PortResult<memora_core::ports::JobStatus> {
         use memora_core::ports::MemoryStore;
         self.store.persist_batch(&job.records).await?;
+        self.remember(&job.id);
         Ok(memora_core::ports::JobStatus::Done)
     }
     async fn status(
         &self,
-        _job: &memora_core::ids::JobId,
+        job: &memora_core::ids::JobId,
     ) -> memora_core::PortResult<Option<memora_core::ports::JobStatus>> {
-        // Every job this queue accepted is committed.
-        Ok(Some(memora_core::ports::JobStatus::Done))
+        let known = self.done.lock().map(|d| d.contains(job)).unwrap_or(false);
+        Ok(known.then_some(memora_core::ports::JobStatus::Done))
     }
     async fn record_status(
         &self,
-        _job: &memora_core::ids::JobId,
-        _status: &memora_core::ports::JobStatus,
+        job: &memora_core::ids::JobId,
+        status: &memora_core::ports::JobStatus,
     ) -> memora_core::PortResult<()> {
+        if *status == memora_core::ports::JobStatus::Done {
+            self.remember(job);
+        }
         Ok(())
     }
     async fn depth(&self) -> memora_core::PortResult<u64> {

@@ -19,7 +19,11 @@ use tokio::sync::watch;
 /// demo), MEMORA_REDIS_URL or MEMORA_REDIS_CLUSTER_NODES (unset = in-process
 /// cache), MEMORA_DEMO_PASSWORD, MEMORA_LOG_FORMAT (pretty|json), RUST_LOG.
 #[derive(Parser, Debug)]
-#[command(name = "memora", version, about, long_about = None)]
+#[command(
+    name = "memora",
+    version,
+    about = "Memora: spaced repetition and gamification for schools (Frappe-compatible API server and admin CLI)"
+)]
 struct Cli {
     /// Address to listen on.
     #[arg(
