@@ -557,10 +557,7 @@ impl PersistenceWorker {
     pub async fn run_once(&self) -> Result<usize> {
         let mut handled = 0;
         let claimed = self.reclaim().await?;
-        for e in &claimed {
-            self.handle(e).await?;
-            handled += 1;
-        }
+        handled += self.handle_batch(&claimed).await?;
         let limit = self.wc.block + self.cfg.call_timeout;
         let block_ms = u64::try_from(self.wc.block.as_millis())
             .unwrap_or(u64::MAX)
@@ -590,12 +587,58 @@ impl PersistenceWorker {
             other => other?,
         };
         for key in read.map(|r| r.keys).unwrap_or_default() {
-            for e in &key.ids {
-                self.handle(e).await?;
-                handled += 1;
-            }
+            handled += self.handle_batch(&key.ids).await?;
         }
         Ok(handled)
+    }
+
+    /// Persists every decodable entry of a read in ONE store call (one
+    /// database round trip and commit for up to `batch` jobs), then acks
+    /// them. If the combined write fails, falls back to entry-by-entry
+    /// handling so one bad job is retried and dead-lettered alone.
+    async fn handle_batch(&self, entries: &[StreamId]) -> Result<usize> {
+        if entries.len() <= 1 {
+            for e in entries {
+                self.handle(e).await?;
+            }
+            return Ok(entries.len());
+        }
+        let mut jobs = Vec::with_capacity(entries.len());
+        for e in entries {
+            match field(e, "job").map(|raw| decode_job(&raw)) {
+                Some(Ok(job)) => jobs.push((e, job)),
+                _ => self.handle(e).await?,
+            }
+        }
+        if jobs.is_empty() {
+            return Ok(entries.len());
+        }
+        let merged = PersistJob {
+            id: jobs[0].1.id.clone(),
+            records: jobs
+                .iter()
+                .flat_map(|(_, j)| j.records.iter().cloned())
+                .collect(),
+        };
+        match self.app.process_persist_job(&merged).await {
+            Ok(_) => {
+                for (e, job) in &jobs {
+                    let mut inv = self.ack.key(&self.keys.stream);
+                    inv.key(self.keys.status(job.id.as_str()))
+                        .arg(GROUP)
+                        .arg(&e.id)
+                        .arg(STATUS_TTL_MS);
+                    let _: i64 = self.conn.script(self.cfg.call_timeout, &inv).await?;
+                }
+            }
+            Err(err) => {
+                tracing::warn!(jobs = jobs.len(), error = %err, "batched persist failed; retrying job by job");
+                for (e, _) in &jobs {
+                    self.handle(e).await?;
+                }
+            }
+        }
+        Ok(entries.len())
     }
 
     async fn reclaim(&self) -> Result<Vec<StreamId>> {
