@@ -174,6 +174,10 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
                     }
                 })
             }));
+            let rebuild_board = board.clone();
+            extras.spawners.push(Box::new(move |app, stop| {
+                tokio::spawn(rebuild_leaderboards(app, rebuild_board, stop))
+            }));
             (Arc::new(due), Some(Arc::new(board)), Arc::new(queue))
         }
     };
@@ -199,6 +203,51 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
         memory: None,
         extras,
     })
+}
+
+/// Keeps the Redis leaderboards built: shortly after start-up and then every
+/// ten minutes, every board (global and per subject, each period) is filled
+/// from the store. Boards hold every player with XP, so the caller's own
+/// rank stays exact; between rebuilds the core adds XP incrementally.
+async fn rebuild_leaderboards(
+    app: Arc<memora_core::Memora>,
+    board: memora_cache_redis::RedisLeaderboard,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    use memora_core::gamification::LeaderboardPeriod;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tick.tick() => {}
+        }
+        let today = chrono::Utc::now().date_naive();
+        let subjects: Vec<Option<memora_core::ids::SubjectId>> = match app.catalog().await {
+            Ok(idx) => std::iter::once(None)
+                .chain(idx.catalog().subjects.iter().map(|s| Some(s.id.clone())))
+                .collect(),
+            Err(_) => vec![None],
+        };
+        let started = std::time::Instant::now();
+        let mut filled = 0usize;
+        for subject in &subjects {
+            for period in [
+                LeaderboardPeriod::Daily,
+                LeaderboardPeriod::Weekly,
+                LeaderboardPeriod::Monthly,
+                LeaderboardPeriod::AllTime,
+            ] {
+                match board
+                    .rebuild(app.ports().players.as_ref(), subject.as_ref(), period, today, usize::MAX)
+                    .await
+                {
+                    Ok(n) => filled += n,
+                    Err(e) => tracing::warn!(error = %e, "leaderboard rebuild failed"),
+                }
+            }
+        }
+        tracing::info!(entries = filled, ms = started.elapsed().as_millis() as u64, "leaderboards rebuilt");
+    }
 }
 
 /// The queue used without Redis: persists synchronously into PostgreSQL, so

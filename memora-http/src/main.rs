@@ -242,7 +242,14 @@ async fn main() -> anyhow::Result<()> {
     let command = cli.command.unwrap_or(Command::Serve);
     let built = backend::build(&cfg).await?;
     let embedded = built.memory.is_some();
-    let app = Arc::new(Memora::new(built.ports.clone(), Config::default()));
+    // The server's health probe (every second) restores normal mode, so
+    // requests need not retry a down cache inline (which would make one
+    // request per interval pay the cache timeout).
+    let config = Config {
+        cache_retry_interval: std::time::Duration::from_secs(30),
+        ..Config::default()
+    };
+    let app = Arc::new(Memora::new(built.ports.clone(), config));
     let admin = Actor {
         user: UserId::new("cli@memora")?,
         roles: vec![Role::SystemManager],
