@@ -61,16 +61,21 @@ MEMORA_DATABASE_URL="$DB_URL" MEMORA_REDIS_URL="redis://127.0.0.1:$REDIS_PORT" M
 SERVER_PID=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.2; done
 
-LG="./target/release/loadgen --url http://127.0.0.1:$PORT --users $LOGIN_USERS"
+LG="./target/release/loadgen --url http://127.0.0.1:$PORT --users $LOGIN_USERS --bench-questions $QUESTIONS"
 log "get_review_session at 2000 req/s"
 $LG --only review --rate 2000 --duration 20 --warmup 5 --out "$OUT/review-2000.json" > /dev/null
+log "mixed load at 500 req/s with 10,000 extra open connections"
+$LG --rate 500 --duration 20 --warmup 5 --hold-connections 10000 --out "$OUT/mixed-10k-conns.json" > /dev/null
+log "maximum sustainable rate (P99 < 10 ms), mixed"
+$LG --find-max --rate 100 --duration 10 --warmup 3 --out "$OUT/find-max.json" > /dev/null
+log "submit_review_session (50 answers) at 50 req/s, with persistence-lag probe"
+$LG --only submit --answers-min 50 --answers-max 50 --rate 50 --duration 20 --warmup 5 \
+  --lag-probe-db "$DB_URL" --out "$OUT/submit-50.json" > /dev/null
+sleep 15
 log "submit_review_session (50 answers) at 200 req/s, with persistence-lag probe"
 $LG --only submit --answers-min 50 --answers-max 50 --rate 200 --duration 20 --warmup 5 \
   --lag-probe-db "$DB_URL" --out "$OUT/submit-200.json" > /dev/null
-log "mixed load at 1000 req/s with 10,000 extra open connections"
-$LG --rate 1000 --duration 20 --warmup 5 --hold-connections 10000 --out "$OUT/mixed-10k-conns.json" > /dev/null
-log "maximum sustainable rate (P99 < 10 ms), mixed"
-$LG --find-max --rate 100 --duration 10 --warmup 3 --out "$OUT/find-max.json" > /dev/null
+sleep 30
 
 log "safe mode: Redis stopped"
 redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
@@ -83,9 +88,11 @@ log "PostgreSQL adapter benchmarks"
 ./target/release/memora-pg-load --url "$DB_URL" --skip-load --bench 2>&1 | tee "$OUT/pg-bench.txt" || true
 
 log "summary"
-for f in review-2000 submit-200 mixed-10k-conns safe-mode; do
+for f in review-2000 mixed-10k-conns submit-50 submit-200 safe-mode; do
   printf '%-18s ' "$f"
   python3 -c "import json,sys; d=json.load(open('$OUT/$f.json')); o=d['overall']; print('achieved %.0f/s  p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f ms  errors %d  429s %d' % (d['achieved_rate'], o['p50_ms'], o['p90_ms'], o['p99_ms'], o['p999_ms'], o['errors'], o['rate_limited']))"
 done
-python3 -c "import json; d=json.load(open('$OUT/submit-200.json')); l=d.get('persistence_lag'); print('persistence lag p50 %.1f p99 %.1f ms (n=%d)' % (l['p50_ms'], l['p99_ms'], l['count']) if l else 'no lag data')"
+for f in submit-50 submit-200; do
+  python3 -c "import json; d=json.load(open('$OUT/$f.json')); l=d.get('persistence_lag'); print('$f persistence lag p50 %.1f p99 %.1f ms (n=%d)' % (l['p50_ms'], l['p99_ms'], l['count']) if l else 'no lag data')"
+done
 python3 -c "import json; d=json.load(open('$OUT/find-max.json')); m=d['max_sustainable']; print('max sustainable (P99<10ms):', m and m['achieved_rate'])"
