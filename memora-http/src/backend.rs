@@ -238,7 +238,13 @@ async fn rebuild_leaderboards(
                 LeaderboardPeriod::AllTime,
             ] {
                 match board
-                    .rebuild(app.ports().players.as_ref(), subject.as_ref(), period, today, usize::MAX)
+                    .rebuild(
+                        app.ports().players.as_ref(),
+                        subject.as_ref(),
+                        period,
+                        today,
+                        usize::MAX,
+                    )
                     .await
                 {
                     Ok(n) => filled += n,
@@ -246,7 +252,11 @@ async fn rebuild_leaderboards(
                 }
             }
         }
-        tracing::info!(entries = filled, ms = started.elapsed().as_millis() as u64, "leaderboards rebuilt");
+        tracing::info!(
+            entries = filled,
+            ms = started.elapsed().as_millis() as u64,
+            "leaderboards rebuilt"
+        );
     }
 }
 
