@@ -76,6 +76,10 @@ struct Args {
     /// database (polls the review-id index for probe answers).
     #[arg(long)]
     lag_probe_db: Option<String>,
+    /// Valid question ids to answer when a user has nothing due: the data
+    /// generator's first N questions (`bench-stSSSSS:K`); 0 = none.
+    #[arg(long, default_value_t = 0)]
+    bench_questions: usize,
     /// Skip the initial one-session-per-user prefetch (safe-mode runs: the
     /// prefetch would use up every user's safe-mode allowance).
     #[arg(long)]
@@ -112,6 +116,7 @@ impl Kind {
 }
 
 struct Shared {
+    fallback: Vec<String>,
     client: reqwest::Client,
     base: String,
     users: Vec<User>,
@@ -159,7 +164,10 @@ async fn one_request(sh: &Shared, kind: Kind, user: &User, seed: u64) -> Result<
             "{base}/api/method/memora.api.reviews.get_review_session?limit=15"
         )),
         Kind::Submit => {
-            let qs = user.last_questions.lock().await.clone();
+            let mut qs = user.last_questions.lock().await.clone();
+            if qs.is_empty() {
+                qs = fallback_slice(&sh.fallback, seed);
+            }
             if qs.is_empty() {
                 return Ok(0);
             }
@@ -348,6 +356,9 @@ async fn main() -> anyhow::Result<()> {
         users.push(h.await??);
     }
     let sh = Arc::new(Shared {
+        fallback: (0..args.bench_questions)
+            .map(|q| format!("bench-st{:05}:{}", q / 4, q % 4))
+            .collect(),
         client,
         base,
         users: users
@@ -443,7 +454,10 @@ async fn lag_probe(sh: Arc<Shared>, db: String) {
     let user = &sh.users[0];
     for n in 0u64.. {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let qs = user.last_questions.lock().await.clone();
+        let mut qs = user.last_questions.lock().await.clone();
+        if qs.is_empty() {
+            qs = fallback_slice(&sh.fallback, n);
+        }
         let Some(q) = qs.first() else { continue };
         let rid = format!("lag-{}-{n}", std::process::id());
         let body = json!({"responses": [{"question_id": q, "quality": 4, "response_time_ms": 2000, "review_id": rid}]});
@@ -508,4 +522,18 @@ async fn hold_connections(base: &str, n: usize) -> Vec<tokio::net::TcpStream> {
         held.push(s);
     }
     held
+}
+
+/// Up to 50 consecutive ids of the fallback pool, starting at a seeded offset.
+fn fallback_slice(pool: &[String], seed: u64) -> Vec<String> {
+    if pool.is_empty() {
+        return Vec::new();
+    }
+    let start = (seed as usize) % pool.len();
+    pool.iter()
+        .cycle()
+        .skip(start)
+        .take(50.min(pool.len()))
+        .cloned()
+        .collect()
 }
