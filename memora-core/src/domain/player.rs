@@ -27,6 +27,23 @@ pub struct PlayerProfile {
     pub time_zone: String,
     /// Hour at which the learner's day rolls over (0–23).
     pub rollover_hour: u8,
+    /// A time-zone change waiting for the learner's next day: until
+    /// `effective_at` the learner's day (quests, streaks, XP days) is still
+    /// computed with `time_zone`, so switching zones never yields a second
+    /// "today".
+    pub pending_zone: Option<PendingZone>,
+}
+
+/// A time zone / rollover change that takes effect at the start of the
+/// learner's next day under the zone in force when it was requested.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingZone {
+    /// IANA zone.
+    pub time_zone: String,
+    /// Rollover hour (0–23).
+    pub rollover_hour: u8,
+    /// When it applies.
+    pub effective_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl PlayerProfile {
@@ -43,6 +60,7 @@ impl PlayerProfile {
             season: None,
             time_zone: "UTC".to_owned(),
             rollover_hour: 4,
+            pending_zone: None,
         }
     }
 }

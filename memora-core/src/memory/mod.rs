@@ -9,9 +9,11 @@
 //!   in the store, so `enqueue` persists immediately.
 //! * [`SystemClock`], [`ManualClock`], [`SequentialIds`], [`Sha256Hasher`].
 
+mod attempts;
 mod cache;
 mod store;
 
+pub use attempts::{DEFAULT_ATTEMPT_KEYS, LocalAttempts};
 pub use cache::InMemoryCache;
 pub use store::{InMemoryBackend, InlineQueue};
 

@@ -41,6 +41,7 @@ struct State {
     api_keys: HashMap<String, ApiKeyRecord>,
     audit: Vec<AuditEvent>,
     locks: HashSet<String>,
+    served: HashMap<(UserId, SeasonId, String), Serving>,
 }
 
 /// All store ports in memory. Cloning shares the state.
@@ -100,10 +101,13 @@ impl InMemoryBackend {
             quests: this.clone(),
             auth: this.clone(),
             audit: this.clone(),
-            locks: this,
+            locks: this.clone(),
             cache: Arc::new(self.cache.clone()),
             leaderboard: None,
             queue: Arc::new(self.queue()),
+            served: this,
+            served_cache: None,
+            attempts: None,
         }
     }
 
@@ -986,5 +990,113 @@ impl PersistenceQueue for InlineQueue {
     }
     async fn depth(&self) -> PortResult<u64> {
         Ok(0)
+    }
+}
+
+#[async_trait]
+impl ServedLedger for InMemoryBackend {
+    async fn record_served(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        items: &[String],
+        served_at: DateTime<Utc>,
+        answerable_until: DateTime<Utc>,
+        retain_until: DateTime<Utc>,
+    ) -> PortResult<()> {
+        let mut st = self.memory_lock()?;
+        for item in items {
+            let key = (user.clone(), season.clone(), item.clone());
+            let (last_receipt, xp_day) = match st.served.get(&key) {
+                Some(e) if e.retain_until >= served_at => (e.last_receipt.clone(), e.xp_day),
+                _ => (None, None),
+            };
+            st.served.insert(
+                key,
+                Serving {
+                    served_at,
+                    answerable_until,
+                    retain_until,
+                    answered: false,
+                    last_receipt,
+                    xp_day,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    async fn lookup(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        items: &[String],
+        now: DateTime<Utc>,
+    ) -> PortResult<Vec<Option<Serving>>> {
+        let st = self.memory_lock()?;
+        Ok(items
+            .iter()
+            .map(|i| {
+                st.served
+                    .get(&(user.clone(), season.clone(), i.clone()))
+                    .filter(|e| e.retain_until >= now)
+                    .cloned()
+            })
+            .collect())
+    }
+
+    async fn commit(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        claims: &[ServingClaim],
+    ) -> PortResult<bool> {
+        let mut st = self.memory_lock()?;
+        let key = |c: &ServingClaim| (user.clone(), season.clone(), c.item.clone());
+        let all_open = claims.iter().all(|c| {
+            st.served
+                .get(&key(c))
+                .is_some_and(|e| e.served_at == c.served_at && !e.answered)
+        });
+        if !all_open {
+            return Ok(false);
+        }
+        for c in claims {
+            if let Some(e) = st.served.get_mut(&key(c)) {
+                e.answered = true;
+                e.last_receipt = Some(c.receipt.clone());
+                e.xp_day = c.xp_day;
+            }
+        }
+        Ok(true)
+    }
+
+    async fn release(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        claims: &[ServingClaim],
+    ) -> PortResult<()> {
+        let mut st = self.memory_lock()?;
+        for c in claims {
+            if let Some(e) = st
+                .served
+                .get_mut(&(user.clone(), season.clone(), c.item.clone()))
+            {
+                if e.last_receipt.as_ref().map(|r| &r.review_id) == Some(&c.receipt.review_id) {
+                    e.answered = false;
+                    e.last_receipt = None;
+                    e.xp_day = c.prev_xp_day;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn purge_expired(&self, now: DateTime<Utc>) -> PortResult<u64> {
+        let mut st = self.memory_lock()?;
+        let before = st.served.len();
+        st.served.retain(|_, e| e.retain_until >= now);
+        Ok((before - st.served.len()) as u64)
     }
 }

@@ -658,4 +658,143 @@ pub struct Ports {
     pub leaderboard: Option<Arc<dyn LeaderboardCache>>,
     /// Durable write queue.
     pub queue: Arc<dyn PersistenceQueue>,
+    /// Served-set ledger in the store (durable; the fallback in safe mode).
+    pub served: Arc<dyn ServedLedger>,
+    /// Served-set ledger in the cache (fast path), if there is a cache
+    /// server; `None` uses `served` only.
+    pub served_cache: Option<Arc<dyn ServedLedger>>,
+    /// Shared failed-login counters (Redis); `None` or a failing counter
+    /// falls back to the core's bounded in-process counter.
+    pub attempts: Option<Arc<dyn AttemptCounter>>,
+}
+
+/// What the server remembers about one item it served to a learner (a
+/// review card, or a lesson handed out by `get_lesson_details`): the basis
+/// of served-set binding, XP once per item per learner day, and idempotent
+/// answers. Entries are keyed by (user, season, item key); the item key is
+/// `q:<question id>` or `l:<lesson id>` (see `services::integrity`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Serving {
+    /// When the item was last served (also the compare-and-set token of
+    /// [`ServedLedger::commit`]).
+    pub served_at: DateTime<Utc>,
+    /// An answer is accepted until then.
+    pub answerable_until: DateTime<Utc>,
+    /// The entry is forgotten after this (≥ `answerable_until`).
+    pub retain_until: DateTime<Utc>,
+    /// The current serving has been answered.
+    pub answered: bool,
+    /// The most recent accepted answer (kept across re-servings, so a
+    /// replayed review id is recognised).
+    pub last_receipt: Option<AnswerReceipt>,
+    /// Learner day on which this item last earned XP.
+    pub xp_day: Option<NaiveDate>,
+}
+
+/// The server's record of one accepted answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnswerReceipt {
+    /// Review id as stored in the review log (scoped to the learner).
+    pub review_id: ReviewId,
+    /// Persistence job the answer went into.
+    pub job_id: JobId,
+    /// XP this answer earned.
+    pub xp: i64,
+    /// When it was accepted.
+    pub answered_at: DateTime<Utc>,
+}
+
+/// One answer to bind to a serving in [`ServedLedger::commit`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServingClaim {
+    /// Item key.
+    pub item: String,
+    /// The `served_at` read by [`ServedLedger::lookup`]: the commit fails if
+    /// the entry changed since.
+    pub served_at: DateTime<Utc>,
+    /// Receipt to store (also marks the serving answered).
+    pub receipt: AnswerReceipt,
+    /// New `xp_day`.
+    pub xp_day: Option<NaiveDate>,
+    /// `xp_day` before this claim (restored by [`ServedLedger::release`]).
+    pub prev_xp_day: Option<NaiveDate>,
+}
+
+/// The served-set ledger. Two implementations are composed by the core: a
+/// fast one in the cache (Redis) and a durable one in the store (used when
+/// the cache is down, so binding holds in safe mode and across processes).
+/// Adapters store and compare; every rule (what may be answered, what earns
+/// XP) lives in the core.
+#[async_trait]
+pub trait ServedLedger: Send + Sync {
+    /// Records that `items` were served at `served_at`: each entry becomes
+    /// answerable until `answerable_until` and is kept until `retain_until`;
+    /// `answered` is reset, `last_receipt` and `xp_day` are kept.
+    async fn record_served(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        items: &[String],
+        served_at: DateTime<Utc>,
+        answerable_until: DateTime<Utc>,
+        retain_until: DateTime<Utc>,
+    ) -> PortResult<()>;
+
+    /// The entries of `items`, in order (`None`: never served, or past its
+    /// `retain_until` at `now`).
+    async fn lookup(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        items: &[String],
+        now: DateTime<Utc>,
+    ) -> PortResult<Vec<Option<Serving>>>;
+
+    /// All or nothing: if every claimed entry exists, still has the claimed
+    /// `served_at` and is not answered, marks each answered with its receipt
+    /// and `xp_day` and returns `true`; otherwise changes nothing and returns
+    /// `false` (a concurrent submission won).
+    async fn commit(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        claims: &[ServingClaim],
+    ) -> PortResult<bool>;
+
+    /// Undoes a commit whose answers could not be made durable: entries whose
+    /// `last_receipt` carries the claim's review id become unanswered again,
+    /// with `last_receipt` cleared and `xp_day` set back to `prev_xp_day`.
+    async fn release(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        claims: &[ServingClaim],
+    ) -> PortResult<()>;
+
+    /// Deletes entries past their `retain_until` (stores that do not expire
+    /// keys by themselves); returns how many.
+    async fn purge_expired(&self, now: DateTime<Utc>) -> PortResult<u64>;
+}
+
+/// Failed-attempt counters (login throttling), shared by every server
+/// process when backed by Redis. The core decides what a count means.
+#[async_trait]
+pub trait AttemptCounter: Send + Sync {
+    /// Failures recorded under `key` and the time of the latest (`None`:
+    /// none, or expired at `now`).
+    async fn failures(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> PortResult<Option<(u32, DateTime<Utc>)>>;
+    /// Adds one failure at `now`; the counter expires `ttl` after its latest
+    /// failure. Returns the new count.
+    async fn record_failure(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        ttl: std::time::Duration,
+    ) -> PortResult<u32>;
+    /// Forgets `key` (after a successful login).
+    async fn reset(&self, key: &str) -> PortResult<()>;
 }
