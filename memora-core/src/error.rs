@@ -42,6 +42,11 @@ pub enum CoreError {
     /// The request conflicts with current state (duplicate, wrong state). (HTTP 409)
     #[error("{0}")]
     Conflict(String),
+    /// An answer for something the server did not serve to this learner,
+    /// or already answered, or whose serving expired; nothing was changed.
+    /// (HTTP 409, `exc_type` `AnswerNotServedError`)
+    #[error("{0}")]
+    NotServed(String),
     /// Safe-mode rate limit refused the request. (HTTP 429 + Retry-After)
     #[error("too many requests; retry after {} s", retry_after.as_secs())]
     RateLimited {

@@ -30,6 +30,7 @@ pub mod ports;
 pub mod safe_mode;
 pub mod services;
 pub mod srs;
+pub mod text;
 pub mod time;
 pub mod util;
 

@@ -29,10 +29,22 @@ impl Args {
         let trimmed = body.iter().all(|b| b.is_ascii_whitespace());
         if !trimmed {
             let ct = content_type.unwrap_or("").to_ascii_lowercase();
-            if ct.starts_with("application/x-www-form-urlencoded") {
+            let essence = ct.split(';').next().unwrap_or("").trim();
+            if essence == "application/x-www-form-urlencoded" {
                 for (k, v) in form_urlencoded_pairs(body) {
                     map.insert(k, Value::String(v));
                 }
+            } else if !(essence == "application/json" || essence.ends_with("+json")) {
+                // text/plain (what a cross-site form or no-cors fetch can
+                // send) and anything else is refused, never sniffed as JSON.
+                return Err(ApiError::UnsupportedMediaType(format!(
+                    "a request body must be application/json or application/x-www-form-urlencoded (got '{}')",
+                    if essence.is_empty() {
+                        "no content type"
+                    } else {
+                        essence
+                    }
+                )));
             } else {
                 let v: Value = serde_json::from_slice(body)
                     .map_err(|e| ApiError::bad(format!("request body is not valid JSON: {e}")))?;
@@ -76,6 +88,32 @@ impl Args {
             Some((_, Value::String(s))) => Ok(Some(s.trim().to_owned())),
             Some((_, Value::Number(n))) => Ok(Some(n.to_string())),
             Some((n, _)) => Err(ApiError::bad(format!("argument '{n}' must be a string"))),
+        }
+    }
+
+    /// Optional secret (a password), exactly as sent: never trimmed, and a
+    /// whitespace-only value is passed on (for the policy to refuse), not
+    /// treated as absent.
+    pub fn opt_secret(&self, names: &[&str]) -> Result<Option<String>, ApiError> {
+        match names.iter().find_map(|n| self.map.get(*n).map(|v| (*n, v))) {
+            None | Some((_, Value::Null)) => Ok(None),
+            Some((_, Value::String(s))) => Ok(Some(s.clone())),
+            Some((n, _)) => Err(ApiError::bad(format!("argument '{n}' must be a string"))),
+        }
+    }
+
+    /// Required secret (a password), exactly as sent: never trimmed.
+    pub fn req_secret(&self, names: &[&str]) -> Result<String, ApiError> {
+        match names.iter().find_map(|n| self.map.get(*n).map(|v| (*n, v))) {
+            Some((_, Value::String(s))) if !s.is_empty() => Ok(s.clone()),
+            Some((n, Value::String(_))) => {
+                Err(ApiError::bad(format!("argument '{n}' must not be empty")))
+            }
+            Some((n, _)) => Err(ApiError::bad(format!("argument '{n}' must be a string"))),
+            None => Err(ApiError::bad(format!(
+                "missing required argument '{}'",
+                names[0]
+            ))),
         }
     }
 

@@ -18,6 +18,27 @@ pub enum ApiError {
     /// No such API method.
     #[error("{0}")]
     UnknownMethod(String),
+    /// The HTTP method is not allowed for this API method (405 + `Allow`).
+    #[error("{message}")]
+    MethodNotAllowed {
+        /// Value of the `Allow` header.
+        allow: &'static str,
+        /// Explanation.
+        message: String,
+    },
+    /// A state-changing call with a body that is neither JSON nor a form (415).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The body is larger than the server accepts (413).
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// A cookie-authenticated state change without a valid
+    /// `X-Frappe-CSRF-Token` header (Frappe answers 400 for this too).
+    #[error("{0}")]
+    Csrf(String),
+    /// No such route (404).
+    #[error("{0}")]
+    NotFound(String),
 }
 
 impl ApiError {
@@ -30,6 +51,23 @@ impl ApiError {
         match self {
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "ValidationError", m.clone()),
             ApiError::UnknownMethod(m) => (StatusCode::NOT_FOUND, "DoesNotExistError", m.clone()),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "DoesNotExistError", m.clone()),
+            ApiError::MethodNotAllowed { message, .. } => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowedError",
+                message.clone(),
+            ),
+            ApiError::UnsupportedMediaType(m) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UnsupportedMediaTypeError",
+                m.clone(),
+            ),
+            ApiError::PayloadTooLarge(m) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLargeError",
+                m.clone(),
+            ),
+            ApiError::Csrf(m) => (StatusCode::BAD_REQUEST, "CSRFTokenError", m.clone()),
             ApiError::Core(e) => match e {
                 CoreError::Invalid(m) => (StatusCode::BAD_REQUEST, "ValidationError", m.clone()),
                 CoreError::Unauthenticated => (
@@ -40,6 +78,9 @@ impl ApiError {
                 CoreError::Forbidden(m) => (StatusCode::FORBIDDEN, "PermissionError", m.clone()),
                 CoreError::NotFound(m) => (StatusCode::NOT_FOUND, "DoesNotExistError", m.clone()),
                 CoreError::Conflict(m) => (StatusCode::CONFLICT, "DuplicateEntryError", m.clone()),
+                CoreError::NotServed(m) => {
+                    (StatusCode::CONFLICT, "AnswerNotServedError", m.clone())
+                }
                 CoreError::RateLimited { retry_after } => (
                     StatusCode::TOO_MANY_REQUESTS,
                     "RateLimitExceededError",
@@ -79,6 +120,10 @@ impl IntoResponse for ApiError {
             "_server_messages": server_messages,
         });
         let mut resp = (status, axum::Json(body)).into_response();
+        if let ApiError::MethodNotAllowed { allow, .. } = &self {
+            resp.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
         if let ApiError::Core(CoreError::RateLimited { retry_after }) = &self {
             let secs = retry_after.as_secs().max(1).to_string();
             if let Ok(v) = HeaderValue::from_str(&secs) {

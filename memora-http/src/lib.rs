@@ -41,10 +41,18 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// Mark the `sid` cookie `Secure` (behind HTTPS).
     pub secure_cookies: bool,
+    /// If set, `/metrics` answers only requests carrying
+    /// `Authorization: Bearer <token>` (otherwise 401). Operators can also
+    /// keep metrics off the public listener with `MEMORA_METRICS_BIND`.
+    pub metrics_token: Option<String>,
 }
 
-/// Largest accepted request body (content imports included).
+/// Largest accepted request body (content imports included). Larger bodies
+/// get a JSON 413 (`exc_type` `RequestEntityTooLargeError`).
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// The header carrying the CSRF token of a cookie session (Frappe's name).
+pub const CSRF_HEADER: &str = "x-frappe-csrf-token";
 /// Per-request timeout.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -57,8 +65,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/openapi.json", get(|| async { axum::Json(openapi::document()) }))
+        .fallback(|uri: Uri| async move {
+            ApiError::NotFound(format!("no route for {}", uri.path())).into_response()
+        })
         .with_state(state)
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
@@ -83,9 +93,13 @@ pub async fn serve(
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    // Connect info gives the login throttle the client address.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 async fn record_metrics(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
@@ -103,7 +117,24 @@ async fn record_metrics(req: axum::extract::Request, next: axum::middleware::Nex
     resp
 }
 
-async fn metrics(State(st): State<Arc<AppState>>) -> Response {
+/// The router for a separate metrics listener (`MEMORA_METRICS_BIND`).
+pub fn metrics_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn metrics(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Some(token) = &st.metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !constant_time_eq(given.as_bytes(), token.as_bytes()) {
+            return ApiError::Core(CoreError::Unauthenticated).into_response();
+        }
+    }
     let health = st.memora.cache_health();
     let c = health.counters();
     metrics::gauge!("memora_safe_mode").set(if health.is_degraded() { 1.0 } else { 0.0 });
@@ -157,10 +188,40 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty() && v != "Guest")
 }
 
+/// Byte-wise comparison whose time does not depend on where the inputs
+/// differ (tokens, CSRF values).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The CSRF token of a cookie session: derived from the session id with
+/// SHA-256 (domain-separated), so it needs no storage, differs per session,
+/// and cannot be computed by a page that cannot read the `HttpOnly` cookie.
+pub fn csrf_token(sid: &str) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(format!("memora-csrf\u{1f}{sid}").as_bytes());
+    d.iter().take(20).map(|b| format!("{b:02x}")).collect()
+}
+
+/// How the caller authenticated.
+enum Credential {
+    /// `Authorization: token key:secret` (exempt from CSRF: a browser never
+    /// adds it by itself).
+    Token,
+    /// The `sid` cookie.
+    Cookie(String),
+}
+
 /// Resolves the caller: `Authorization: token key:secret` first, then the
 /// `sid` cookie. A present but invalid credential is a 401 (never silently
 /// treated as a guest).
-async fn authenticate(app: &Memora, headers: &HeaderMap) -> Result<Option<Actor>, ApiError> {
+async fn authenticate(
+    app: &Memora,
+    headers: &HeaderMap,
+) -> Result<Option<(Actor, Credential)>, ApiError> {
     if let Some(auth) = headers.get(header::AUTHORIZATION) {
         let raw = auth
             .to_str()
@@ -173,11 +234,12 @@ async fn authenticate(app: &Memora, headers: &HeaderMap) -> Result<Option<Actor>
             .trim()
             .split_once(':')
             .ok_or(ApiError::Core(CoreError::Unauthenticated))?;
-        return Ok(Some(app.authenticate_api_key(key, secret).await?));
+        let actor = app.authenticate_api_key(key, secret).await?;
+        return Ok(Some((actor, Credential::Token)));
     }
     match cookie(headers, "sid") {
         Some(sid) => match app.authenticate_session(&sid).await {
-            Ok(a) => Ok(Some(a)),
+            Ok(a) => Ok(Some((a, Credential::Cookie(sid)))),
             Err(CoreError::Unauthenticated) => Ok(None),
             Err(e) => Err(e.into()),
         },
@@ -192,36 +254,93 @@ fn ok(message: serde_json::Value) -> Response {
 async fn method_call(
     State(st): State<Arc<AppState>>,
     Path(method): Path<String>,
-    http_method: Method,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
+    req: axum::extract::Request,
 ) -> Response {
-    match handle(&st, &method, &http_method, &headers, &uri, &body).await {
+    let (parts, body) = req.into_parts();
+    let client = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(e) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            return if too_large {
+                ApiError::PayloadTooLarge(format!(
+                    "request body is larger than {MAX_BODY_BYTES} bytes"
+                ))
+            } else {
+                ApiError::bad("the request body could not be read")
+            }
+            .into_response();
+        }
+    };
+    let req = Incoming {
+        method: &method,
+        http_method: &parts.method,
+        headers: &parts.headers,
+        uri: &parts.uri,
+        body: &body,
+        client: client.as_deref(),
+    };
+    match handle(&st, req).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
     }
 }
 
-async fn handle(
-    st: &Arc<AppState>,
-    method: &str,
-    http_method: &Method,
-    headers: &HeaderMap,
-    uri: &Uri,
-    body: &Bytes,
-) -> Result<Response, ApiError> {
-    if http_method != Method::GET && http_method != Method::POST {
-        return Err(ApiError::bad("only GET and POST are supported"));
+struct Incoming<'a> {
+    method: &'a str,
+    http_method: &'a Method,
+    headers: &'a HeaderMap,
+    uri: &'a Uri,
+    body: &'a Bytes,
+    client: Option<&'a str>,
+}
+
+fn only_post(http_method: &Method, what: &str) -> Result<(), ApiError> {
+    if http_method == Method::POST {
+        Ok(())
+    } else {
+        Err(ApiError::MethodNotAllowed {
+            allow: "POST",
+            message: format!("{what} accepts POST only (got {http_method})"),
+        })
     }
+}
+
+async fn handle(st: &Arc<AppState>, req: Incoming<'_>) -> Result<Response, ApiError> {
+    let Incoming {
+        method,
+        http_method,
+        headers,
+        uri,
+        body,
+        client,
+    } = req;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let args = Args::parse(uri.query(), content_type, body)?;
     let app = &st.memora;
     match method {
-        "login" => return login(st, &args).await,
+        "login" => {
+            only_post(http_method, "login")?;
+            let args = Args::parse(uri.query(), content_type, body)?;
+            if uri
+                .query()
+                .is_some_and(|q| q.contains("pwd=") || q.contains("password="))
+            {
+                return Err(ApiError::bad(
+                    "send the password in the request body, never in the URL",
+                ));
+            }
+            return login(st, &args, client).await;
+        }
         "logout" => {
+            // POST only; no CSRF check, so a client that lost its token can
+            // always end its session (a forged logout harms nobody).
+            only_post(http_method, "logout")?;
             if let Some(sid) = cookie(headers, "sid") {
                 app.logout(&sid).await?;
             }
@@ -233,16 +352,67 @@ async fn handle(
             return Ok(resp);
         }
         "frappe.auth.get_logged_user" => {
-            let actor = authenticate(app, headers)
+            if http_method != Method::GET && http_method != Method::POST {
+                return Err(ApiError::MethodNotAllowed {
+                    allow: "GET, POST",
+                    message: format!("get_logged_user accepts GET and POST (got {http_method})"),
+                });
+            }
+            let (actor, cred) = authenticate(app, headers)
                 .await?
                 .ok_or(ApiError::Core(CoreError::Unauthenticated))?;
-            return Ok(ok(json!(actor.user.as_str())));
+            let mut resp = ok(json!(actor.user.as_str()));
+            if let Credential::Cookie(sid) = cred {
+                if let Ok(v) = HeaderValue::from_str(&csrf_token(&sid)) {
+                    resp.headers_mut().insert(CSRF_HEADER, v);
+                }
+            }
+            return Ok(resp);
         }
         _ => {}
     }
     let spec = api::resolve(method)
         .ok_or_else(|| ApiError::UnknownMethod(format!("no such method: {method}")))?;
-    let actor = authenticate(app, headers).await?;
+    let allowed = if spec.mutates {
+        http_method == Method::POST
+    } else {
+        http_method == Method::GET || http_method == Method::POST
+    };
+    if !allowed {
+        return Err(ApiError::MethodNotAllowed {
+            allow: spec.allow(),
+            message: format!(
+                "{} accepts {} only (got {http_method}){}",
+                spec.name,
+                spec.allow(),
+                if spec.mutates {
+                    ": it changes state"
+                } else {
+                    ""
+                }
+            ),
+        });
+    }
+    let args = Args::parse(uri.query(), content_type, body)?;
+    let authenticated = authenticate(app, headers).await?;
+    if spec.mutates {
+        if let Some((_, Credential::Cookie(sid))) = &authenticated {
+            let given = headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if given.is_empty() {
+                return Err(ApiError::Csrf(format!(
+                    "{} changes state: a cookie session must send the X-Frappe-CSRF-Token header (returned by login and get_logged_user)",
+                    spec.name
+                )));
+            }
+            if !constant_time_eq(given.as_bytes(), csrf_token(sid).as_bytes()) {
+                return Err(ApiError::Csrf("invalid X-Frappe-CSRF-Token".into()));
+            }
+        }
+    }
+    let actor = authenticated.map(|(a, _)| a);
     api::authorize(spec, actor.as_ref())?;
     let value = api::handlers::dispatch(
         app,
@@ -262,18 +432,23 @@ fn set_cookie(resp: &mut Response, value: &str) {
     }
 }
 
-async fn login(st: &AppState, args: &Args) -> Result<Response, ApiError> {
+async fn login(st: &AppState, args: &Args, client: Option<&str>) -> Result<Response, ApiError> {
     let usr = args.req_str(&["usr", "username", "email"])?;
-    let pwd = args.req_str(&["pwd", "password"])?;
-    let out = st.memora.login(&usr, &pwd).await?;
+    let pwd = args.req_secret(&["pwd", "password"])?;
+    let out = st.memora.login(&usr, &pwd, client).await?;
     let max_age = (out.expires_at - chrono::Utc::now()).num_seconds().max(0);
+    let csrf = csrf_token(&out.sid);
     let body = json!({
         "message": "Logged In",
         "home_page": "/app",
         "full_name": out.user.full_name,
         "user": out.user.id.as_str(),
+        "csrf_token": csrf,
     });
     let mut resp = axum::Json(body).into_response();
+    if let Ok(v) = HeaderValue::from_str(&csrf) {
+        resp.headers_mut().insert(CSRF_HEADER, v);
+    }
     set_cookie(
         &mut resp,
         &format!(

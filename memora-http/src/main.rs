@@ -87,6 +87,18 @@ struct Cli {
         global = true
     )]
     secure_cookies: bool,
+    /// Require `Authorization: Bearer <token>` on /metrics.
+    #[arg(
+        long,
+        env = "MEMORA_METRICS_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    metrics_token: Option<String>,
+    /// Serve /metrics on this separate address only (e.g. 127.0.0.1:9100),
+    /// not on the public listener.
+    #[arg(long, env = "MEMORA_METRICS_BIND", global = true)]
+    metrics_bind: Option<SocketAddr>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -260,7 +272,21 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     match command {
-        Command::Serve => serve(cli.bind, app, built, cli.demo_password, cli.secure_cookies).await,
+        Command::Serve => {
+            let metrics = MetricsAccess {
+                token: cli.metrics_token.clone(),
+                bind: cli.metrics_bind,
+            };
+            serve(
+                cli.bind,
+                app,
+                built,
+                cli.demo_password,
+                cli.secure_cookies,
+                metrics,
+            )
+            .await
+        }
         Command::Migrate => {
             println!("migrations applied");
             Ok(())
@@ -385,12 +411,19 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Who may read /metrics.
+struct MetricsAccess {
+    token: Option<String>,
+    bind: Option<SocketAddr>,
+}
+
 async fn serve(
     bind: SocketAddr,
     app: Arc<Memora>,
     built: backend::Built,
     demo_password: Option<String>,
     secure_cookies: bool,
+    metrics_access: MetricsAccess,
 ) -> anyhow::Result<()> {
     if built.memory.is_some() {
         let (pwd, generated) = match demo_password {
@@ -420,11 +453,34 @@ async fn serve(
     for spawn in built.extras.spawners {
         handles.push(spawn(Arc::clone(&app), stop_rx.clone()));
     }
+    let separate = metrics_access.bind.is_some();
     let state = Arc::new(memora_http::AppState {
         memora: Arc::clone(&app),
-        metrics,
+        // With a separate metrics address the public listener has none.
+        metrics: if separate { None } else { metrics.clone() },
         secure_cookies,
+        metrics_token: metrics_access.token.clone(),
     });
+    if let Some(mbind) = metrics_access.bind {
+        let mstate = Arc::new(memora_http::AppState {
+            memora: Arc::clone(&app),
+            metrics,
+            secure_cookies,
+            metrics_token: metrics_access.token,
+        });
+        let mlistener = tokio::net::TcpListener::bind(mbind)
+            .await
+            .with_context(|| format!("binding the metrics address {mbind}"))?;
+        tracing::info!(bind = %mbind, "metrics listening");
+        let mut mstop = stop_rx.clone();
+        handles.push(tokio::spawn(async move {
+            let _ =
+                memora_http::serve(mlistener, memora_http::metrics_router(mstate), async move {
+                    let _ = mstop.changed().await;
+                })
+                .await;
+        }));
+    }
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("binding {bind}"))?;

@@ -41,6 +41,18 @@ impl PasswordHasher for Argon2Hasher {
         .await
         .map_err(|e| PortError::Internal(format!("verify task failed: {e}")))?
     }
+
+    /// zxcvbn's score (0–4) with its warning, or its first suggestion, as
+    /// the hint.
+    fn strength(&self, password: &str, user_inputs: &[&str]) -> (u8, Option<String>) {
+        let e = zxcvbn::zxcvbn(password, user_inputs);
+        let hint = e.feedback().and_then(|f| {
+            f.warning()
+                .map(|w| w.to_string())
+                .or_else(|| f.suggestions().first().map(|s| s.to_string()))
+        });
+        (u8::from(e.score()), hint)
+    }
 }
 
 /// UUID v7 ids (time-ordered, index-friendly) and 256-bit OS-random secrets.

@@ -99,6 +99,7 @@ impl ProfileRow {
             time_zone: self.time_zone,
             rollover_hour: u8::try_from(self.rollover_hour)
                 .map_err(|_| PgStoreError::Corrupt("rollover_hour".into()))?,
+            pending_zone: None,
         })
     }
 }

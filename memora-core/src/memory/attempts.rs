@@ -68,7 +68,12 @@ impl AttemptCounter for LocalAttempts {
             .map(|e| (e.count, e.last)))
     }
 
-    async fn record_failure(&self, key: &str, now: DateTime<Utc>, ttl: Duration) -> PortResult<u32> {
+    async fn record_failure(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> PortResult<u32> {
         let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(1));
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         if !map.contains_key(key) && map.len() >= self.capacity {
@@ -119,8 +124,18 @@ mod tests {
                 .unwrap();
         }
         assert!(c.len() <= 10, "capacity holds: {}", c.len());
-        assert_eq!(c.record_failure("x", now, Duration::from_secs(60)).await.unwrap(), 1);
-        assert_eq!(c.record_failure("x", now, Duration::from_secs(60)).await.unwrap(), 2);
+        assert_eq!(
+            c.record_failure("x", now, Duration::from_secs(60))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            c.record_failure("x", now, Duration::from_secs(60))
+                .await
+                .unwrap(),
+            2
+        );
         assert_eq!(c.failures("x", now).await.unwrap().map(|f| f.0), Some(2));
         c.reset("x").await.unwrap();
         assert_eq!(c.failures("x", now).await.unwrap(), None);

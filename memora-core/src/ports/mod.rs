@@ -45,6 +45,13 @@ pub trait PasswordHasher: Send + Sync {
     async fn hash(&self, secret: &str) -> PortResult<String>;
     /// Verifies a secret against a stored hash.
     async fn verify(&self, secret: &str, hash: &str) -> PortResult<bool>;
+    /// Estimated strength of a password, 0 (trivially guessable) to 4, and
+    /// a hint for the user. `user_inputs` (e-mail, name) count as known
+    /// words. The default is a coarse length-and-variety estimate; the
+    /// server's hasher uses zxcvbn.
+    fn strength(&self, password: &str, user_inputs: &[&str]) -> (u8, Option<String>) {
+        crate::text::coarse_password_strength(password, user_inputs)
+    }
 }
 
 /// Content and academic structure.

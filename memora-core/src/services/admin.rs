@@ -123,6 +123,9 @@ impl Memora {
     /// Creates a season and its storage partition.
     pub async fn create_season(&self, actor: &Actor, input: &SeasonInput) -> CoreResult<Season> {
         actor.require_admin()?;
+        if let Some(t) = &input.title {
+            crate::text::check_text("title", t, 140)?;
+        }
         let mut season = Season::new(
             input.id.clone(),
             input.title.clone().unwrap_or_else(|| input.id.to_string()),
@@ -224,6 +227,7 @@ impl Memora {
         bundle: &Catalog,
     ) -> CoreResult<Arc<ContentIndex>> {
         actor.require_admin()?;
+        check_bundle_text(bundle)?;
         let current = self.ports.content.load_catalog().await?;
         let merged = merge_catalog(current, bundle.clone());
         ContentIndex::build(merged)?;
@@ -648,4 +652,39 @@ pub fn merge_catalog(mut base: Catalog, bundle: Catalog) -> Catalog {
     merge(&mut base.streams, bundle.streams, |x| &x.id);
     merge(&mut base.plans, bundle.plans, |x| &x.id);
     base
+}
+
+/// Content text may be multi-line but never carries NUL or other control
+/// characters (PostgreSQL cannot store NUL; the in-memory store must refuse
+/// what PostgreSQL refuses).
+fn check_bundle_text(bundle: &Catalog) -> CoreResult<()> {
+    let json = serde_json::to_value(bundle)
+        .map_err(|e| CoreError::invalid(format!("content bundle: {e}")))?;
+    fn walk(v: &serde_json::Value, path: &mut String) -> CoreResult<()> {
+        match v {
+            serde_json::Value::String(s) => crate::text::check_text_with(path, s, usize::MAX, true),
+            serde_json::Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    let len = path.len();
+                    path.push_str(&format!("[{i}]"));
+                    walk(x, path)?;
+                    path.truncate(len);
+                }
+                Ok(())
+            }
+            serde_json::Value::Object(o) => {
+                for (k, x) in o {
+                    crate::text::check_text("content bundle key", k, 1024)?;
+                    let len = path.len();
+                    path.push('.');
+                    path.push_str(k);
+                    walk(x, path)?;
+                    path.truncate(len);
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+    walk(&json, &mut "bundle".to_owned())
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::*;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::UserId;
-use crate::ports::ApiKeyRecord;
+use crate::ports::{ApiKeyRecord, AttemptCounter};
 
 use super::Memora;
 
@@ -79,23 +79,78 @@ fn session_hash(sid: &str) -> String {
 }
 
 impl Memora {
-    /// `login`: checks the password and opens a session. Unknown users and
-    /// wrong passwords get the same 401-class error.
-    pub async fn login(&self, usr: &str, pwd: &str) -> CoreResult<LoginOutcome> {
+    /// `login`: checks the password and opens a session.
+    ///
+    /// * Unknown accounts, disabled accounts and wrong passwords get the same
+    ///   error **and take the same time**: an unknown account is verified
+    ///   against a dummy hash.
+    /// * Throttled per account and per client address (`client`, when the
+    ///   server knows it): after `login_free_failures` failures each further
+    ///   attempt must wait 1 s, 2 s, 4 s … up to `login_max_backoff`
+    ///   (429 + Retry-After, checked before any password work). Counters are
+    ///   shared through the `attempts` port (Redis) and fall back to a
+    ///   bounded in-process counter.
+    /// * The password is taken exactly as sent (never trimmed).
+    pub async fn login(
+        &self,
+        usr: &str,
+        pwd: &str,
+        client: Option<&str>,
+    ) -> CoreResult<LoginOutcome> {
         let invalid = || CoreError::Unauthenticated;
-        let id = UserId::new(usr).map_err(|_| invalid())?;
-        let user = self.ports.auth.get_user(&id).await?.ok_or_else(invalid)?;
-        let hash = self
-            .ports
-            .auth
-            .password_hash(&id)
-            .await?
-            .ok_or_else(invalid)?;
-        if !user.enabled || !self.ports.hasher.verify(pwd, &hash).await? {
-            return Err(invalid());
+        let now = self.now();
+        let account_key = format!("login:u:{}", usr.trim().to_lowercase());
+        let mut keys = vec![account_key.clone()];
+        if let Some(c) = client.filter(|c| !c.is_empty()) {
+            keys.push(format!("login:ip:{c}"));
         }
+        for key in &keys {
+            if let Some((count, last)) = self.attempt_failures(key, now).await {
+                if let Some(wait) = self.login_backoff(count) {
+                    let until = last + chrono::Duration::from_std(wait).unwrap_or_default();
+                    if until > now {
+                        let left = (until - now).to_std().unwrap_or(wait);
+                        return Err(CoreError::RateLimited {
+                            retry_after: left.max(std::time::Duration::from_secs(1)),
+                        });
+                    }
+                }
+            }
+        }
+        let found = match UserId::new(usr) {
+            Ok(id) => match self.ports.auth.get_user(&id).await? {
+                Some(user) => self
+                    .ports
+                    .auth
+                    .password_hash(&id)
+                    .await?
+                    .map(|h| (id, user, h)),
+                None => None,
+            },
+            Err(_) => None,
+        };
+        let verified = match &found {
+            Some((_, user, hash)) => {
+                let ok = self.ports.hasher.verify(pwd, hash).await?;
+                ok && user.enabled
+            }
+            None => {
+                // Same work as a real check, so timing does not reveal
+                // whether the account exists.
+                let dummy = self.dummy_hash().await?;
+                let _ = self.ports.hasher.verify(pwd, &dummy).await?;
+                false
+            }
+        };
+        let Some((id, user, _)) = found.filter(|_| verified) else {
+            for key in &keys {
+                self.attempt_record(key, now).await;
+            }
+            return Err(invalid());
+        };
+        self.attempt_reset(&account_key).await;
         let sid = self.ports.ids.secret();
-        let expires_at = self.now()
+        let expires_at = now
             + chrono::Duration::from_std(self.config.login_session_ttl)
                 .unwrap_or(chrono::Duration::days(7));
         self.ports
@@ -107,6 +162,86 @@ impl Memora {
             user,
             expires_at,
         })
+    }
+
+    /// Backoff after `failures` failed logins (`None`: still free).
+    fn login_backoff(&self, failures: u32) -> Option<std::time::Duration> {
+        let over = failures.checked_sub(self.config.login_free_failures)?;
+        let secs = 1u64.checked_shl(over.min(30)).unwrap_or(u64::MAX);
+        Some(std::time::Duration::from_secs(secs).min(self.config.login_max_backoff))
+    }
+
+    async fn attempt_failures(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Option<(u32, DateTime<Utc>)> {
+        if let Some(shared) = &self.ports.attempts {
+            if let Ok(v) = shared.failures(key, now).await {
+                return v;
+            }
+        }
+        self.local_attempts.failures(key, now).await.ok().flatten()
+    }
+
+    async fn attempt_record(&self, key: &str, now: DateTime<Utc>) {
+        let ttl = self.config.login_max_backoff * 4;
+        if let Some(shared) = &self.ports.attempts {
+            if shared.record_failure(key, now, ttl).await.is_ok() {
+                return;
+            }
+        }
+        let _ = self.local_attempts.record_failure(key, now, ttl).await;
+    }
+
+    async fn attempt_reset(&self, key: &str) {
+        if let Some(shared) = &self.ports.attempts {
+            let _ = shared.reset(key).await;
+        }
+        let _ = self.local_attempts.reset(key).await;
+    }
+
+    async fn dummy_hash(&self) -> CoreResult<String> {
+        if let Some(h) = self.dummy_hash.get() {
+            return Ok(h.clone());
+        }
+        let h = self
+            .ports
+            .hasher
+            .hash("memora: no such account, constant-time login")
+            .await?;
+        Ok(self.dummy_hash.get_or_init(|| h).clone())
+    }
+
+    /// The password policy: not empty or whitespace only, at least 8
+    /// characters, and a strength score of at least `min_password_score`
+    /// (estimated by the hasher port; the server uses zxcvbn). The password
+    /// is never trimmed.
+    pub(crate) fn check_password(&self, password: &str, user_inputs: &[&str]) -> CoreResult<()> {
+        if password.trim().is_empty() {
+            return Err(CoreError::invalid(
+                "password must not be empty or only whitespace",
+            ));
+        }
+        if password.chars().count() < 8 {
+            return Err(CoreError::invalid(
+                "password must have at least 8 characters",
+            ));
+        }
+        if password.chars().any(char::is_control) {
+            return Err(CoreError::invalid(
+                "password must not contain control characters",
+            ));
+        }
+        let (score, hint) = self.ports.hasher.strength(password, user_inputs);
+        if score < self.config.min_password_score {
+            return Err(CoreError::invalid(format!(
+                "password is too easy to guess (strength {score} of 4, at least {} needed){}",
+                self.config.min_password_score,
+                hint.map(|h| format!(": {h}")).unwrap_or_default()
+            )));
+        }
+        Ok(())
     }
 
     /// Ends a session.
@@ -208,12 +343,9 @@ impl Memora {
         if full_name.trim().is_empty() {
             return Err(CoreError::invalid("full_name must not be empty"));
         }
+        crate::text::check_text("full_name", full_name, 140)?;
         if let Some(p) = password {
-            if p.chars().count() < 8 {
-                return Err(CoreError::invalid(
-                    "password must have at least 8 characters",
-                ));
-            }
+            self.check_password(p, &[id.as_str(), full_name])?;
         }
         let user = User {
             id: id.clone(),
@@ -254,11 +386,7 @@ impl Memora {
         if let Some(a) = actor {
             a.require_admin()?;
         }
-        if password.chars().count() < 8 {
-            return Err(CoreError::invalid(
-                "password must have at least 8 characters",
-            ));
-        }
+        self.check_password(password, &[id.as_str()])?;
         if self.ports.auth.get_user(id).await?.is_none() {
             return Err(CoreError::not_found(format!("user {id} not found")));
         }

@@ -884,6 +884,7 @@ impl Memora {
         actor: &Actor,
         topic_id: &str,
     ) -> CoreResult<TopicDetails> {
+        crate::text::check_text("topic_id", topic_id, crate::ids::MAX_ID_LEN)?;
         let idx = self.catalog().await?;
         let keys = self.access_keys(&actor.user).await?;
         let completed = self.ports.players.completed_lessons(&actor.user).await?;
@@ -952,6 +953,17 @@ impl Memora {
     ) -> CoreResult<LessonDetails> {
         let idx = self.catalog().await?;
         let lesson = self.accessible_lesson(&idx, actor, lesson).await?;
+        // Remember the opening: a play of this lesson is accepted only for
+        // a lesson this learner opened (see `services::integrity`).
+        if let Some(season) = self.active_season().await? {
+            self.record_served(
+                &actor.user,
+                &season.id,
+                &[super::integrity::lesson_key(&lesson.id)],
+                self.config.lesson_answer_window,
+            )
+            .await?;
+        }
         Ok(LessonDetails {
             lesson: lesson.clone(),
         })

@@ -66,7 +66,7 @@ impl Memora {
             })
             .collect();
         let profile = self.profile_or_default(user).await?;
-        let day = Self::day_boundary(&profile);
+        let day = self.day_boundary(&profile);
         let offset_minutes = self
             .now()
             .with_timezone(&day.tz)

@@ -19,9 +19,10 @@ use super::Memora;
 pub struct LeaderboardRow {
     /// 1-based rank (`None` for a caller without XP in scope).
     pub rank: Option<u64>,
-    /// Player.
-    pub user: UserId,
-    /// Display name.
+    /// Opaque, stable player handle (never the account id or e-mail).
+    pub player_id: String,
+    /// Display name (never an e-mail address: a name that looks like one is
+    /// replaced by "Learner <handle>").
     pub name: String,
     /// Avatar.
     pub avatar: Option<String>,
@@ -79,7 +80,7 @@ impl Memora {
             }
         }
         let profile = self.profile_or_default(&actor.user).await?;
-        let today = Self::day_boundary(&profile).local_day(self.now());
+        let today = self.day_boundary(&profile).local_day(self.now());
         let limit = self.config.leaderboard_size;
         let bucket = period.bucket(today);
         type Board = (Vec<BoardEntry>, (i64, Option<u64>));
@@ -125,8 +126,8 @@ impl Memora {
                 LeaderboardRow {
                     rank: Some(i as u64 + 1),
                     is_current_user: e.user == actor.user,
-                    user: e.user.clone(),
-                    name,
+                    player_id: super::integrity::learner_tag(&e.user),
+                    name: public_name(&name, &e.user),
                     avatar,
                     xp: e.xp,
                     level: level_for_xp(e.xp),
@@ -138,13 +139,25 @@ impl Memora {
             rows,
             me: LeaderboardRow {
                 rank: my_rank,
-                user: actor.user.clone(),
-                name: profile.full_name.clone(),
+                player_id: super::integrity::learner_tag(&actor.user),
+                name: public_name(&profile.full_name, &actor.user),
                 avatar: profile.avatar.clone(),
                 xp: my_xp,
                 level: level_for_xp(my_xp),
                 is_current_user: true,
             },
         })
+    }
+}
+
+/// The name shown on public boards: the display name, unless it is empty
+/// or looks like an e-mail address (profiles created without a name carry
+/// the account id), in which case a neutral handle.
+fn public_name(name: &str, user: &UserId) -> String {
+    let trimmed = name.trim();
+    if trimmed.is_empty() || trimmed.contains('@') {
+        format!("Learner {}", &super::integrity::learner_tag(user)[..6])
+    } else {
+        trimmed.to_owned()
     }
 }

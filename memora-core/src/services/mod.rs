@@ -10,6 +10,7 @@ pub mod cards;
 pub mod content;
 pub mod fsrs_fit;
 pub mod health;
+pub mod integrity;
 pub mod leaderboard;
 pub mod onboarding;
 pub mod persistence;
@@ -64,6 +65,19 @@ pub struct Config {
     pub fsrs: FsrsConfig,
     /// Fewest logged reviews before a learner's FSRS parameters are fitted.
     pub fsrs_min_reviews_to_fit: usize,
+    /// How long a served review card may be answered.
+    pub review_answer_window: Duration,
+    /// How long a lesson handed out by `get_lesson_details` may be submitted.
+    pub lesson_answer_window: Duration,
+    /// How long served-set entries (and so replay detection and the
+    /// once-per-day XP rule) are remembered; at least a learner day.
+    pub served_retention: Duration,
+    /// Failed logins (per account and per client address) before backoff.
+    pub login_free_failures: u32,
+    /// Longest login backoff.
+    pub login_max_backoff: Duration,
+    /// Smallest accepted password strength (zxcvbn-style score 0–4).
+    pub min_password_score: u8,
 }
 
 impl Default for Config {
@@ -81,6 +95,12 @@ impl Default for Config {
             lesson_pass_score: 50,
             fsrs: FsrsConfig::default(),
             fsrs_min_reviews_to_fit: 64,
+            review_answer_window: Duration::from_secs(6 * 3600),
+            lesson_answer_window: Duration::from_secs(6 * 3600),
+            served_retention: Duration::from_secs(48 * 3600),
+            login_free_failures: 5,
+            login_max_backoff: Duration::from_secs(15 * 60),
+            min_password_score: 2,
         }
     }
 }
@@ -102,6 +122,8 @@ pub struct Memora {
     pub(crate) jobs: admin::JobRegistry,
     pub(crate) auth_cache: auth::AuthCache,
     pub(crate) stale_schedules: Mutex<std::collections::HashSet<(UserId, SeasonId)>>,
+    pub(crate) local_attempts: crate::memory::LocalAttempts,
+    pub(crate) dummy_hash: std::sync::OnceLock<String>,
 }
 
 impl Memora {
@@ -121,6 +143,8 @@ impl Memora {
             jobs: admin::JobRegistry::default(),
             auth_cache: auth::AuthCache::default(),
             stale_schedules: Mutex::new(std::collections::HashSet::new()),
+            local_attempts: crate::memory::LocalAttempts::default(),
+            dummy_hash: std::sync::OnceLock::new(),
         }
     }
 
@@ -236,10 +260,20 @@ impl Memora {
         Ok(p)
     }
 
-    /// The learner's day boundary (falls back to UTC for an unknown zone).
-    pub(crate) fn day_boundary(profile: &PlayerProfile) -> DayBoundary {
-        let tz = DayBoundary::parse_tz(&profile.time_zone).unwrap_or(chrono_tz::UTC);
-        DayBoundary::new(tz, profile.rollover_hour.min(23)).unwrap_or_else(|_| DayBoundary::utc())
+    /// The learner's day boundary now (falls back to UTC for an unknown
+    /// zone). A pending time-zone change counts once it is effective.
+    pub(crate) fn day_boundary(&self, profile: &PlayerProfile) -> DayBoundary {
+        Self::day_boundary_at(profile, self.now())
+    }
+
+    /// The learner's day boundary at `at`.
+    pub(crate) fn day_boundary_at(profile: &PlayerProfile, at: DateTime<Utc>) -> DayBoundary {
+        let (zone, hour) = match &profile.pending_zone {
+            Some(p) if p.effective_at <= at => (p.time_zone.as_str(), p.rollover_hour),
+            _ => (profile.time_zone.as_str(), profile.rollover_hour),
+        };
+        let tz = DayBoundary::parse_tz(zone).unwrap_or(chrono_tz::UTC);
+        DayBoundary::new(tz, hour.min(23)).unwrap_or_else(|_| DayBoundary::utc())
     }
 
     /// Best-effort audit record (failures are logged by adapters, never fatal).

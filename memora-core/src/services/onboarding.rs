@@ -127,13 +127,54 @@ impl Memora {
         tz: &str,
         rollover_hour: u8,
     ) -> CoreResult<PlayerProfile> {
+        crate::text::check_text("time_zone", tz, 64)?;
         crate::time::DayBoundary::parse_tz(tz).map_err(|e| CoreError::invalid(e.to_string()))?;
         if rollover_hour > 23 {
             return Err(CoreError::invalid("rollover_hour must be 0..=23"));
         }
+        let now = self.now();
         let mut profile = self.profile_or_default(&actor.user).await?;
-        profile.time_zone = tz.to_owned();
-        profile.rollover_hour = rollover_hour;
+        // Fold a pending change that is already in force.
+        if let Some(p) = profile.pending_zone.take() {
+            if p.effective_at <= now {
+                profile.time_zone = p.time_zone;
+                profile.rollover_hour = p.rollover_hour;
+            } else {
+                profile.pending_zone = Some(p);
+            }
+        }
+        let current = self.day_boundary(&profile);
+        let unchanged = profile.time_zone == tz && profile.rollover_hour == rollover_hour;
+        // A learner with no activity in the last two days (e.g. at
+        // onboarding) switches at once; anyone else at the start of their
+        // next day under the zone in force, so a zone change never yields a
+        // second "today" (quests, streaks and daily XP stay once per day).
+        let since = current.local_day(now) - chrono::Duration::days(1);
+        let active = !self
+            .ports
+            .players
+            .active_days(&actor.user, since)
+            .await?
+            .is_empty()
+            || !self
+                .ports
+                .quests
+                .claimed(&actor.user, current.local_day(now))
+                .await?
+                .is_empty();
+        if unchanged {
+            profile.pending_zone = None;
+        } else if !active {
+            profile.time_zone = tz.to_owned();
+            profile.rollover_hour = rollover_hour;
+            profile.pending_zone = None;
+        } else {
+            profile.pending_zone = Some(crate::domain::PendingZone {
+                time_zone: tz.to_owned(),
+                rollover_hour,
+                effective_at: current.day_end(current.local_day(now)),
+            });
+        }
         self.ports.players.upsert_profile(&profile).await?;
         Ok(profile)
     }

@@ -79,9 +79,9 @@ impl Memora {
     /// down), then refreshes the cache. Returns the job id and status.
     pub(crate) async fn persist_records(
         &self,
+        id: JobId,
         records: Vec<ReviewRecord>,
     ) -> CoreResult<(JobId, JobStatus)> {
-        let id = JobId::new(self.ports.ids.next_id("job"))?;
         let job = PersistJob { id, records };
         let status = match self.ports.queue.enqueue(&job).await {
             Ok(status) => status,

@@ -34,7 +34,7 @@ impl Memora {
 
     /// Current streak of a user, computed in their time zone, without cap.
     pub(crate) async fn streak_of(&self, profile: &PlayerProfile) -> CoreResult<u32> {
-        let day = Self::day_boundary(profile);
+        let day = self.day_boundary(profile);
         let today = day.local_day(self.now());
         let mut window = 400i64;
         loop {
@@ -60,7 +60,7 @@ impl Memora {
             Some(s) => self.ports.players.subject_xp(&actor.user, s).await?,
             None => profile.total_xp,
         };
-        let day = Self::day_boundary(&profile);
+        let day = self.day_boundary(&profile);
         let today = day.local_day(self.now());
         let streak = self.streak_of(&profile).await?;
         let by_day = self

@@ -32,7 +32,7 @@ impl Memora {
     ) -> CoreResult<(NaiveDate, PlayerProfile, Vec<DailyQuest>)> {
         let profile = self.profile_or_default(&actor.user).await?;
         let now = self.now();
-        let day = Self::day_boundary(&profile);
+        let day = self.day_boundary(&profile);
         let today = day.local_day(now);
         let summary = self.ports.players.day_summary(&actor.user, today).await?;
         let claimed = self.ports.quests.claimed(&actor.user, today).await?;
@@ -147,6 +147,7 @@ impl Memora {
         actor: &Actor,
         quest_id: &str,
     ) -> CoreResult<ClaimOutcome> {
+        crate::text::check_text("quest_id", quest_id, 140)?;
         let (today, _profile, quests) = self.compute_quests(actor, None).await?;
         let mut quest = quests
             .into_iter()

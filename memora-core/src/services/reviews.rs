@@ -19,6 +19,7 @@ use crate::srs::{
 use super::Memora;
 use super::cards::{Card, build_card};
 use super::content::ContentIndex;
+use super::integrity::{self, LedgerSource};
 
 /// How a review session was served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,15 +82,18 @@ pub struct ReviewSubmission {
     pub subject: Option<SubjectId>,
     /// Session topic.
     pub topic: Option<TopicId>,
-    /// Combo the client claims (capped by the server-computed combo).
+    /// Combo the client claims. Ignored: the server computes the combo
+    /// (kept so old clients' payloads still parse).
     pub claimed_combo: Option<u32>,
 }
 
 /// `submit_review_session` output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubmitOutcome {
-    /// Answers processed.
+    /// Answers newly processed.
     pub processed: usize,
+    /// Answers recognised as replays of earlier ones (no effect).
+    pub replayed: usize,
     /// XP awarded.
     pub xp_earned: i64,
     /// Items still due in the session's scope.
@@ -167,8 +171,42 @@ impl Memora {
             .collect()
     }
 
-    /// `get_review_session`.
+    /// `get_review_session`: the due cards (only those the learner may
+    /// access now), each recorded as served so that answers to it count.
     pub async fn get_review_session(
+        &self,
+        actor: &Actor,
+        query: &ReviewQuery,
+    ) -> CoreResult<ReviewSession> {
+        let mut session = self.review_session_unbound(actor, query).await?;
+        let Some(season) = session.season.clone() else {
+            return Ok(session);
+        };
+        if session.questions.is_empty() {
+            return Ok(session);
+        }
+        let idx = self.catalog().await?;
+        let ids: Vec<&QuestionId> = session.questions.iter().map(|c| &c.id).collect();
+        let keys = self.keys_if_needed(&idx, actor, &ids).await?;
+        session
+            .questions
+            .retain(|c| Self::may_access(&idx, actor, keys.as_ref(), &c.id));
+        let items: Vec<String> = session
+            .questions
+            .iter()
+            .map(|c| integrity::question_key(&c.id))
+            .collect();
+        self.record_served(
+            &actor.user,
+            &season,
+            &items,
+            self.config.review_answer_window,
+        )
+        .await?;
+        Ok(session)
+    }
+
+    async fn review_session_unbound(
         &self,
         actor: &Actor,
         query: &ReviewQuery,
@@ -193,7 +231,7 @@ impl Memora {
         };
         let now = self.now();
         let profile = self.profile_or_default(&actor.user).await?;
-        let day = Self::day_boundary(&profile);
+        let day = self.day_boundary(&profile);
         let today = day.local_day(now).to_string();
         let user = &actor.user;
 
@@ -484,7 +522,7 @@ impl Memora {
             }
         }
         let scheduler = self.scheduler_for(season, user).await?;
-        let day = Self::day_boundary(profile);
+        let day = self.day_boundary(profile);
         let batch = self.ports.ids.next_id("rv");
         let mut records = Vec::with_capacity(answers.len());
         for (i, a) in answers.iter().enumerate() {
@@ -587,7 +625,14 @@ impl Memora {
         Ok(counts)
     }
 
-    /// `submit_review_session`.
+    /// `submit_review_session`: the server decides what each answer is
+    /// worth. Every answer must be for a card served to this learner (see
+    /// `services::integrity`), not yet answered, and accessible now;
+    /// otherwise the whole submission is rejected and nothing changes. A
+    /// replayed review id returns the original outcome and changes nothing.
+    /// XP: `10` per correct answer plus `2` per answer of the longest correct
+    /// run, counted only for answers whose item has not earned XP earlier
+    /// on the same learner day — at most `12 × answers` per submission.
     pub async fn submit_review_session(
         &self,
         actor: &Actor,
@@ -605,6 +650,7 @@ impl Memora {
         }
         let idx = self.catalog().await?;
         Self::validate_filters(&idx, submission.subject.as_ref(), submission.topic.as_ref())?;
+        let mut seen = std::collections::HashSet::new();
         for a in &submission.answers {
             if idx.question_placement(&a.question_id).is_none() {
                 return Err(CoreError::invalid(format!(
@@ -612,74 +658,335 @@ impl Memora {
                     a.question_id
                 )));
             }
+            if !seen.insert(&a.question_id) {
+                return Err(CoreError::invalid(format!(
+                    "question_id {} is answered twice in one submission (one answer per served card)",
+                    a.question_id
+                )));
+            }
         }
-        let season = self.require_active_season().await?;
-        let now = self.now();
         let user = &actor.user;
+        let scoped: Vec<Option<ReviewId>> = submission
+            .answers
+            .iter()
+            .map(|a| {
+                a.review_id
+                    .as_ref()
+                    .map(|r| integrity::scoped_review_id(user, r))
+                    .transpose()
+            })
+            .collect::<CoreResult<_>>()?;
+        let season = self.require_active_season().await?;
+        let ids: Vec<&QuestionId> = submission.answers.iter().map(|a| &a.question_id).collect();
+        let keys = self.keys_if_needed(&idx, actor, &ids).await?;
+        if let Some(q) = ids
+            .iter()
+            .find(|q| !Self::may_access(&idx, actor, keys.as_ref(), q))
+        {
+            return Err(CoreError::forbidden(format!(
+                "question {q} is not accessible to you (unpublished, or needs a subscription)"
+            )));
+        }
         let profile = self.ensure_profile(user).await?;
+        let items: Vec<String> = ids.iter().map(|q| integrity::question_key(q)).collect();
+        // Optimistic: look the servings up, decide, commit with
+        // compare-and-set; a concurrent submission that won makes us look
+        // again (and usually see our own answers as replays).
+        for _attempt in 0..3 {
+            let now = self.now();
+            let servings = self.lookup_served(user, &season.id, &items, now).await?;
+            let mut fresh: Vec<usize> = Vec::new();
+            let mut replays: Vec<crate::ports::AnswerReceipt> = Vec::new();
+            for (i, located) in servings.iter().enumerate() {
+                let q = &submission.answers[i].question_id;
+                let Some((serving, _)) = located else {
+                    return Err(CoreError::NotServed(format!(
+                        "question {q} was not served to you in a review session; fetch a review session first"
+                    )));
+                };
+                let replay = match (&scoped[i], &serving.last_receipt) {
+                    (Some(rid), Some(receipt)) if &receipt.review_id == rid => Some(receipt),
+                    _ => None,
+                };
+                if let Some(receipt) = replay {
+                    replays.push(receipt.clone());
+                } else if serving.answered {
+                    return Err(CoreError::NotServed(format!(
+                        "question {q} was already answered for this serving; fetch a new review session"
+                    )));
+                } else if serving.answerable_until < now {
+                    return Err(CoreError::NotServed(format!(
+                        "the serving of question {q} expired; fetch a new review session"
+                    )));
+                } else {
+                    fresh.push(i);
+                }
+            }
+            if fresh.is_empty() {
+                return self
+                    .replayed_outcome(user, &season, submission, &replays, now)
+                    .await;
+            }
+            match self
+                .apply_fresh_answers(
+                    &idx,
+                    user,
+                    &season,
+                    &profile,
+                    submission,
+                    &scoped,
+                    &servings,
+                    &fresh,
+                    replays.len(),
+                    now,
+                )
+                .await?
+            {
+                Some(outcome) => return Ok(outcome),
+                None => continue,
+            }
+        }
+        Err(CoreError::conflict(
+            "this submission raced with another submission of the same answers; retry it",
+        ))
+    }
+
+    /// Schedules, binds, persists and rewards the fresh answers of a
+    /// submission. `None` if the ledger commit lost a race (nothing done).
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_fresh_answers(
+        &self,
+        idx: &ContentIndex,
+        user: &UserId,
+        season: &Season,
+        profile: &PlayerProfile,
+        submission: &ReviewSubmission,
+        scoped: &[Option<ReviewId>],
+        servings: &[integrity::Located],
+        fresh: &[usize],
+        replayed: usize,
+        now: DateTime<Utc>,
+    ) -> CoreResult<Option<SubmitOutcome>> {
+        let day = self.day_boundary(profile);
+        let today = day.local_day(now);
+        let job_id = self.new_job_id(user)?;
+        let batch = self.ports.ids.next_id("rv");
+        let answers: Vec<AnswerInput> = fresh
+            .iter()
+            .map(|&i| {
+                let a = &submission.answers[i];
+                let review_id = match &scoped[i] {
+                    Some(r) => r.clone(),
+                    None => ReviewId::new(format!("{batch}:{i}"))?,
+                };
+                Ok(AnswerInput {
+                    question_id: a.question_id.clone(),
+                    signals: a.signals.clone(),
+                    review_id: Some(review_id),
+                })
+            })
+            .collect::<CoreResult<_>>()?;
+        // XP: only answers whose item has not earned XP today.
+        let eligible: Vec<bool> = fresh
+            .iter()
+            .map(|&i| {
+                servings[i]
+                    .as_ref()
+                    .is_none_or(|(s, _)| s.xp_day != Some(today))
+            })
+            .collect();
+        let per_answer = per_answer_xp(&answers, &eligible);
+        let xp: i64 = per_answer.iter().sum();
+        let mut claims = Vec::with_capacity(fresh.len());
+        for (k, &i) in fresh.iter().enumerate() {
+            let Some((serving, source)) = &servings[i] else {
+                continue;
+            };
+            claims.push((
+                crate::ports::ServingClaim {
+                    item: integrity::question_key(&answers[k].question_id),
+                    served_at: serving.served_at,
+                    receipt: crate::ports::AnswerReceipt {
+                        review_id: answers[k]
+                            .review_id
+                            .clone()
+                            .ok_or_else(|| CoreError::Internal("review id missing".into()))?,
+                        job_id: job_id.clone(),
+                        xp: per_answer[k],
+                        answered_at: now,
+                    },
+                    xp_day: if eligible[k] {
+                        Some(today)
+                    } else {
+                        serving.xp_day
+                    },
+                    prev_xp_day: serving.xp_day,
+                },
+                *source,
+            ));
+        }
         let applied = self
             .apply_answers(
-                &idx,
+                idx,
                 user,
-                &season,
-                &profile,
-                &submission.answers,
+                season,
+                profile,
+                &answers,
                 AnswerPath::Review,
                 ReviewSource::Review,
                 now,
             )
             .await?;
-
-        let flags: Vec<bool> = submission
-            .answers
-            .iter()
-            .map(|a| a.signals.is_correct)
-            .collect();
-        let correct = u32::try_from(flags.iter().filter(|c| **c).count()).unwrap_or(u32::MAX);
-        let max_combo = gamification::max_combo(&flags);
-        let combo = submission
-            .claimed_combo
-            .map_or(max_combo, |c| c.min(max_combo));
-        let xp = gamification::review_xp(correct, u32::try_from(n).unwrap_or(u32::MAX), combo);
-
-        let day = Self::day_boundary(&profile);
-        let session = GameplaySession {
-            id: SessionId::new(self.ports.ids.next_id("gs"))?,
-            user: user.clone(),
-            kind: SessionKind::Review,
-            lesson: None,
-            subject: submission.subject.clone(),
-            topic: submission.topic.clone(),
-            xp_earned: xp,
-            score: i64::from(correct) * 100 / i64::try_from(n).unwrap_or(1).max(1),
-            completed: true,
-            created_at: now,
-            local_day: day.local_day(now),
-            raw_data: serde_json::json!({
-                "answers": n,
-                "correct": correct,
-                "combo": combo,
-            }),
+        if !self.commit_claims(user, &season.id, &claims).await? {
+            return Ok(None);
+        }
+        let sources: Vec<LedgerSource> = {
+            let mut s: Vec<LedgerSource> = claims.iter().map(|(_, s)| *s).collect();
+            s.dedup();
+            s
         };
-        self.ports.players.record_session(&session).await?;
-        self.leaderboard_add(user, submission.subject.as_ref(), session.local_day, xp)
-            .await;
-
-        let (job_id, job_status) = self.persist_records(applied.records.clone()).await?;
+        let (job_id, job_status) = match self.persist_records(job_id, applied.records.clone()).await
+        {
+            Ok(done) => done,
+            Err(e) => {
+                self.release_claims(user, &season.id, &claims, &sources)
+                    .await;
+                return Err(e);
+            }
+        };
+        let correct = answers.iter().filter(|a| a.signals.is_correct).count();
+        self.record_review_xp(
+            user,
+            submission.subject.as_ref(),
+            submission.topic.as_ref(),
+            &job_id,
+            xp,
+            fresh.len(),
+            correct,
+            day.local_day(now),
+            now,
+        )
+        .await?;
         let mastery = self
             .mastery_after(user, &season.id, &applied, &job_status)
             .await?;
         let remaining = self
             .remaining_due(
                 user,
-                &season,
+                season,
+                submission.subject.as_ref(),
+                submission.topic.as_ref(),
+                now,
+            )
+            .await?;
+        Ok(Some(SubmitOutcome {
+            processed: fresh.len(),
+            replayed,
+            xp_earned: xp,
+            remaining_items: remaining,
+            mastery,
+            job_id,
+            job_status,
+        }))
+    }
+
+    /// Records the XP of a review submission as a gameplay session whose id
+    /// is derived from the job, so recording it twice (a replay healing a
+    /// failed first attempt) changes nothing.
+    #[allow(clippy::too_many_arguments)]
+    async fn record_review_xp(
+        &self,
+        user: &UserId,
+        subject: Option<&SubjectId>,
+        topic: Option<&TopicId>,
+        job: &JobId,
+        xp: i64,
+        answers: usize,
+        correct: usize,
+        local_day: chrono::NaiveDate,
+        at: DateTime<Utc>,
+    ) -> CoreResult<()> {
+        let session = GameplaySession {
+            id: SessionId::new(format!("gs-{job}"))?,
+            user: user.clone(),
+            kind: SessionKind::Review,
+            lesson: None,
+            subject: subject.cloned(),
+            topic: topic.cloned(),
+            xp_earned: xp,
+            score: i64::try_from(correct * 100 / answers.max(1)).unwrap_or(0),
+            completed: true,
+            created_at: at,
+            local_day,
+            raw_data: serde_json::json!({ "answers": answers, "correct": correct }),
+        };
+        match self.ports.players.record_session(&session).await {
+            Ok(()) => {
+                self.leaderboard_add(user, subject, local_day, xp).await;
+                Ok(())
+            }
+            Err(crate::error::PortError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The outcome of a submission made only of replayed review ids: the
+    /// original job and XP, nothing changed (except healing an XP record
+    /// that failed the first time).
+    async fn replayed_outcome(
+        &self,
+        user: &UserId,
+        season: &Season,
+        submission: &ReviewSubmission,
+        receipts: &[crate::ports::AnswerReceipt],
+        now: DateTime<Utc>,
+    ) -> CoreResult<SubmitOutcome> {
+        let first = receipts
+            .first()
+            .ok_or_else(|| CoreError::Internal("replay without receipts".into()))?;
+        let job_id = first.job_id.clone();
+        let same_job: Vec<&crate::ports::AnswerReceipt> =
+            receipts.iter().filter(|r| r.job_id == job_id).collect();
+        let xp: i64 = same_job.iter().map(|r| r.xp).sum();
+        let profile = self.profile_or_default(user).await?;
+        let day = Self::day_boundary_at(&profile, first.answered_at);
+        self.record_review_xp(
+            user,
+            submission.subject.as_ref(),
+            submission.topic.as_ref(),
+            &job_id,
+            xp,
+            same_job.len(),
+            same_job.iter().filter(|r| r.xp > 0).count(),
+            day.local_day(first.answered_at),
+            first.answered_at,
+        )
+        .await?;
+        let job_status = self
+            .ports
+            .queue
+            .status(&job_id)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(JobStatus::Done);
+        let mastery = self
+            .ports
+            .memory
+            .mastery_counts(user, Some(&season.id), None)
+            .await?;
+        let remaining = self
+            .remaining_due(
+                user,
+                season,
                 submission.subject.as_ref(),
                 submission.topic.as_ref(),
                 now,
             )
             .await?;
         Ok(SubmitOutcome {
-            processed: n,
+            processed: 0,
+            replayed: receipts.len(),
             xp_earned: xp,
             remaining_items: remaining,
             mastery,
@@ -717,12 +1024,94 @@ impl Memora {
             .await?)
     }
 
-    /// `get_persistence_status`.
-    pub async fn get_persistence_status(&self, job: &JobId) -> CoreResult<JobStatus> {
+    /// `get_persistence_status`: only the job's owner and System Managers
+    /// see it (anyone else gets "not found", revealing nothing).
+    pub async fn get_persistence_status(
+        &self,
+        actor: &Actor,
+        job: &JobId,
+    ) -> CoreResult<JobStatus> {
+        if !actor.is_admin() && !Self::owns_job(&actor.user, job) {
+            return Err(CoreError::not_found(format!(
+                "persistence job {job} not found"
+            )));
+        }
         self.ports
             .queue
             .status(job)
             .await?
             .ok_or_else(|| CoreError::not_found(format!("persistence job {job} not found")))
+    }
+}
+
+/// XP of each answer: 10 per correct answer, plus 2 for each answer of the
+/// longest run of correct answers (the combo) — only for `eligible`
+/// answers, whose item has not earned XP earlier the same learner day.
+/// Sums to [`gamification::review_xp`] over the eligible answers.
+fn per_answer_xp(answers: &[AnswerInput], eligible: &[bool]) -> Vec<i64> {
+    let flags: Vec<bool> = answers
+        .iter()
+        .zip(eligible)
+        .filter(|(_, e)| **e)
+        .map(|(a, _)| a.signals.is_correct)
+        .collect();
+    let combo = gamification::max_combo(&flags) as usize;
+    // The first run of `combo` correct answers gets the bonus.
+    let mut run_end = None;
+    let mut run = 0usize;
+    for (i, ok) in flags.iter().enumerate() {
+        run = if *ok { run + 1 } else { 0 };
+        if combo > 0 && run == combo && run_end.is_none() {
+            run_end = Some(i);
+        }
+    }
+    let bonus_range = run_end.map(|end| (end + 1 - combo)..=end);
+    let mut k = 0usize;
+    answers
+        .iter()
+        .zip(eligible)
+        .map(|(a, e)| {
+            if !*e {
+                return 0;
+            }
+            let mut xp = if a.signals.is_correct { 10 } else { 0 };
+            if bonus_range.as_ref().is_some_and(|r| r.contains(&k)) {
+                xp += 2;
+            }
+            k += 1;
+            xp
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod xp_tests {
+    use super::*;
+
+    fn ans(ok: bool) -> AnswerInput {
+        AnswerInput {
+            question_id: QuestionId::parse("s:0".to_owned()).unwrap(),
+            signals: AnswerSignals::review(ok, 1000),
+            review_id: None,
+        }
+    }
+
+    #[test]
+    fn per_answer_xp_sums_to_review_xp_and_skips_ineligible() {
+        let flags = [true, true, false, true, true, true, false];
+        let answers: Vec<AnswerInput> = flags.iter().map(|f| ans(*f)).collect();
+        let all = vec![true; flags.len()];
+        let xp = per_answer_xp(&answers, &all);
+        let correct = flags.iter().filter(|f| **f).count() as u32;
+        assert_eq!(
+            xp.iter().sum::<i64>(),
+            gamification::review_xp(correct, flags.len() as u32, gamification::max_combo(&flags))
+        );
+        assert_eq!(xp, vec![10, 10, 0, 12, 12, 12, 0]);
+        let some = vec![true, false, true, true, false, true, true];
+        let xp = per_answer_xp(&answers, &some);
+        assert_eq!(xp[1], 0);
+        assert_eq!(xp[4], 0);
+        assert!(xp.iter().sum::<i64>() <= 12 * 5);
     }
 }

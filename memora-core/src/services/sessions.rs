@@ -12,7 +12,9 @@ use crate::ports::JobStatus;
 use crate::srs::{AnswerPath, AnswerSignals};
 
 use super::Memora;
+use super::integrity;
 use super::reviews::AnswerInput;
+use crate::ports::{AnswerReceipt, ServingClaim};
 
 /// One interaction of a lesson play.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,15 +93,38 @@ impl Memora {
                 )));
             }
         }
-        let season = if sub.interactions.is_empty() {
-            None
-        } else {
-            Some(self.require_active_season().await?)
-        };
-        let now = self.now();
+        // Lesson plays are bound like review answers: the lesson must have
+        // been opened (get_lesson_details) by this learner, and each opening
+        // pays for one submitted play.
+        let season = self.require_active_season().await?;
         let user = &actor.user;
+        let item = integrity::lesson_key(&lesson.id);
+        let now = self.now();
+        let located = self
+            .lookup_served(user, &season.id, std::slice::from_ref(&item), now)
+            .await?
+            .pop()
+            .flatten();
+        let Some((serving, source)) = located else {
+            return Err(CoreError::NotServed(format!(
+                "lesson {} was not opened by you; open it with get_lesson_details before submitting a play",
+                lesson.id
+            )));
+        };
+        if serving.answered {
+            return Err(CoreError::NotServed(format!(
+                "this opening of lesson {} was already submitted; open the lesson again to replay it",
+                lesson.id
+            )));
+        }
+        if serving.answerable_until < now {
+            return Err(CoreError::NotServed(format!(
+                "the opening of lesson {} expired; open it again",
+                lesson.id
+            )));
+        }
         let profile = self.ensure_profile(user).await?;
-        let day = Self::day_boundary(&profile);
+        let day = self.day_boundary(&profile);
         let today = day.local_day(now);
         let plays = self
             .ports
@@ -112,44 +137,76 @@ impl Memora {
             .unit(&lesson.unit)
             .ok_or_else(|| CoreError::Internal(format!("lesson {} has no unit", lesson.id)))?;
 
-        let applied = match &season {
-            Some(season) => {
-                let answers: Vec<AnswerInput> = sub
-                    .interactions
-                    .iter()
-                    .map(|i| {
-                        let attempts = i.attempts.unwrap_or(1);
-                        AnswerInput {
-                            question_id: i.question_id.clone(),
-                            signals: AnswerSignals {
-                                is_correct: i.is_correct.unwrap_or(attempts <= 1),
-                                duration_ms: i.duration_ms.unwrap_or(3000),
-                                attempts,
-                                quality: None,
-                            },
-                            review_id: None,
-                        }
-                    })
-                    .collect();
-                Some(
-                    self.apply_answers(
-                        &idx,
-                        user,
-                        season,
-                        &profile,
-                        &answers,
-                        AnswerPath::Lesson,
-                        ReviewSource::Lesson,
-                        now,
-                    )
-                    .await?,
+        let applied = if sub.interactions.is_empty() {
+            None
+        } else {
+            let answers: Vec<AnswerInput> = sub
+                .interactions
+                .iter()
+                .map(|i| {
+                    let attempts = i.attempts.unwrap_or(1);
+                    AnswerInput {
+                        question_id: i.question_id.clone(),
+                        signals: AnswerSignals {
+                            is_correct: i.is_correct.unwrap_or(attempts <= 1),
+                            duration_ms: i.duration_ms.unwrap_or(3000),
+                            attempts,
+                            quality: None,
+                        },
+                        review_id: None,
+                    }
+                })
+                .collect();
+            Some(
+                self.apply_answers(
+                    &idx,
+                    user,
+                    &season,
+                    &profile,
+                    &answers,
+                    AnswerPath::Lesson,
+                    ReviewSource::Lesson,
+                    now,
                 )
-            }
+                .await?,
+            )
+        };
+        let job_id = self.new_job_id(user)?;
+        let claim = (
+            ServingClaim {
+                item,
+                served_at: serving.served_at,
+                receipt: AnswerReceipt {
+                    review_id: ReviewId::new(format!("lesson-{job_id}"))?,
+                    job_id: job_id.clone(),
+                    xp,
+                    answered_at: now,
+                },
+                xp_day: serving.xp_day,
+                prev_xp_day: serving.xp_day,
+            },
+            source,
+        );
+        let claims = [claim];
+        if !self.commit_claims(user, &season.id, &claims).await? {
+            return Err(CoreError::NotServed(format!(
+                "this opening of lesson {} was already submitted; open the lesson again to replay it",
+                lesson.id
+            )));
+        }
+        let job = match applied {
+            Some(a) => match self.persist_records(job_id.clone(), a.records).await {
+                Ok(j) => Some(j),
+                Err(e) => {
+                    self.release_claims(user, &season.id, &claims, &[source])
+                        .await;
+                    return Err(e);
+                }
+            },
             None => None,
         };
-
         let session = GameplaySession {
-            id: SessionId::new(self.ports.ids.next_id("gs"))?,
+            id: SessionId::new(format!("gs-{job_id}"))?,
             user: user.clone(),
             kind: SessionKind::Lesson,
             lesson: Some(lesson.id.clone()),
@@ -162,13 +219,16 @@ impl Memora {
             local_day: today,
             raw_data: sub.raw.clone(),
         };
-        self.ports.players.record_session(&session).await?;
+        if let Err(e) = self.ports.players.record_session(&session).await {
+            if job.is_none() {
+                // Nothing was made durable: the opening can be submitted again.
+                self.release_claims(user, &season.id, &claims, &[source])
+                    .await;
+            }
+            return Err(e.into());
+        }
         self.leaderboard_add(user, Some(&unit.subject), today, xp)
             .await;
-        let job = match applied {
-            Some(a) => Some(self.persist_records(a.records).await?),
-            None => None,
-        };
         Ok(LessonOutcome {
             xp_earned: xp,
             completed,

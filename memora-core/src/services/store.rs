@@ -195,8 +195,8 @@ impl Memora {
             ("payment_method", &payment_method),
             ("transaction_id", &transaction_id),
         ] {
-            if v.as_ref().is_some_and(|s| s.len() > 140) {
-                return Err(CoreError::invalid(format!("{name} is too long")));
+            if let Some(s) = v {
+                crate::text::check_text(name, s, 140)?;
             }
         }
         if let Some(existing) = self

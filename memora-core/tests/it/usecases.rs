@@ -156,7 +156,10 @@ async fn submitting_answers_schedules_awards_xp_and_persists() {
         .unwrap();
     assert!(after.questions.iter().all(|c| !ids.contains(&c.id)));
     assert_eq!(
-        h.app.get_persistence_status(&out.job_id).await.unwrap(),
+        h.app
+            .get_persistence_status(&h.student, &out.job_id)
+            .await
+            .unwrap(),
         JobStatus::Done
     );
     // Level 1 + fast correct → level 3 (mature) for the three items.
@@ -325,6 +328,9 @@ async fn lesson_xp_is_capped_and_reduced_on_same_day_replays() {
         ],
         raw: serde_json::json!({}),
     };
+    let lesson = LessonId::new("hist-l3").unwrap();
+    // Each play is of an opening of the lesson (served-set binding).
+    h.app.get_lesson_details(&h.student, &lesson).await.unwrap();
     let first = h
         .app
         .submit_session(&h.student, &play(10_000))
@@ -332,8 +338,17 @@ async fn lesson_xp_is_capped_and_reduced_on_same_day_replays() {
         .unwrap();
     assert_eq!(first.xp_earned, 40, "capped at the lesson's xp_reward");
     assert!(first.completed);
+    assert!(
+        matches!(
+            h.app.submit_session(&h.student, &play(40)).await,
+            Err(CoreError::NotServed(_))
+        ),
+        "one play per opening"
+    );
+    h.app.get_lesson_details(&h.student, &lesson).await.unwrap();
     let second = h.app.submit_session(&h.student, &play(40)).await.unwrap();
     assert_eq!(second.xp_earned, 20);
+    h.app.get_lesson_details(&h.student, &lesson).await.unwrap();
     let third = h.app.submit_session(&h.student, &play(40)).await.unwrap();
     assert_eq!(third.xp_earned, 4);
     // New atoms were created in the active season (the original failed here).
@@ -518,7 +533,14 @@ async fn leaderboard_ranks_are_numbers() {
         .get_leaderboard(&h.admin, None, LeaderboardPeriod::AllTime)
         .await
         .unwrap();
-    assert_eq!(board.rows[0].user, h.info.student);
+    assert_eq!(
+        board.rows[0].player_id,
+        memora_core::services::integrity::learner_tag(&h.info.student)
+    );
+    assert!(
+        board.rows.iter().all(|r| !r.name.contains('@')),
+        "no e-mail on boards"
+    );
     assert_eq!(board.me.rank, None, "admin has no XP");
     let mine = h
         .app
@@ -762,15 +784,21 @@ async fn topic_focus_mode_sizes_the_session() {
 #[tokio::test]
 async fn login_sessions_and_api_keys() {
     let h = harness().await;
-    let login = h.app.login("student@demo.memora", PASSWORD).await.unwrap();
+    let login = h
+        .app
+        .login("student@demo.memora", PASSWORD, None)
+        .await
+        .unwrap();
     let actor = h.app.authenticate_session(&login.sid).await.unwrap();
     assert_eq!(actor.user, h.info.student);
     assert!(matches!(
-        h.app.login("student@demo.memora", "wrong-password").await,
+        h.app
+            .login("student@demo.memora", "wrong-password", None)
+            .await,
         Err(CoreError::Unauthenticated)
     ));
     assert!(matches!(
-        h.app.login("nobody@x", PASSWORD).await,
+        h.app.login("nobody@x", PASSWORD, None).await,
         Err(CoreError::Unauthenticated)
     ));
     h.app.logout(&login.sid).await.unwrap();
@@ -788,7 +816,11 @@ async fn login_sessions_and_api_keys() {
     assert_eq!(actor.user, h.info.student);
     assert!(h.app.authenticate_api_key(&key.key, "bad").await.is_err());
     // Sessions expire.
-    let login = h.app.login("student@demo.memora", PASSWORD).await.unwrap();
+    let login = h
+        .app
+        .login("student@demo.memora", PASSWORD, None)
+        .await
+        .unwrap();
     h.clock.advance(Duration::days(8));
     assert!(h.app.authenticate_session(&login.sid).await.is_err());
 }

@@ -159,7 +159,7 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
         "submit_review_session" => submit_review(app, &call).await,
         "get_persistence_status" => {
             let job = req_id(a, &["job_id"], JobId::new)?;
-            let s = app.get_persistence_status(&job).await?;
+            let s = app.get_persistence_status(actor(&call)?, &job).await?;
             let mut v = json!({"job_id": job.as_str(), "status": s.as_str()});
             if let memora_core::ports::JobStatus::Failed(reason) = &s {
                 v["error"] = json!(reason);
@@ -223,9 +223,14 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
             let hour =
                 u8::try_from(hour).map_err(|_| ApiError::bad("rollover_hour must be 0..=23"))?;
             let p = app.set_time_zone(actor(&call)?, &tz, hour).await?;
-            Ok(
-                json!({"status": "success", "time_zone": p.time_zone, "rollover_hour": p.rollover_hour}),
-            )
+            Ok(json!({
+                "status": "success",
+                "time_zone": p.time_zone,
+                "rollover_hour": p.rollover_hour,
+                "pending_time_zone": p.pending_zone.as_ref().map(|z| z.time_zone.clone()),
+                "pending_rollover_hour": p.pending_zone.as_ref().map(|z| z.rollover_hour),
+                "pending_effective_at": p.pending_zone.as_ref().map(|z| z.effective_at.to_rfc3339()),
+            }))
         }
         "get_daily_quests" => {
             let subject = opt_id(a, &["subject"], SubjectId::new)?;
@@ -538,7 +543,7 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
                     None => vec![Role::Student],
                 },
             };
-            let pwd = a.opt_str("password")?;
+            let pwd = a.opt_secret(&["password", "new_password"])?;
             let u = app
                 .create_user(Some(actor(&call)?), &user, &name, roles, pwd.as_deref())
                 .await?;
@@ -715,6 +720,7 @@ async fn submit_review(app: &Arc<Memora>, call: &Call<'_>) -> R {
     Ok(json!({
         "status": "success",
         "processed": out.processed,
+        "replayed": out.replayed,
         "xp_earned": out.xp_earned,
         "remaining_items": out.remaining_items,
         "new_stability_counts": views::mastery(&out.mastery),

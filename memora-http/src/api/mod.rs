@@ -34,13 +34,74 @@ pub struct MethodSpec {
     pub params: &'static [&'static str],
     /// One-line description.
     pub summary: &'static str,
+    /// Changes state: POST only (405 otherwise), and cookie-authenticated
+    /// calls need the CSRF header and a JSON or form body.
+    pub mutates: bool,
+}
+
+impl MethodSpec {
+    /// The HTTP methods accepted (the `Allow` header of a 405).
+    pub fn allow(&self) -> &'static str {
+        if self.mutates { "POST" } else { "GET, POST" }
+    }
 }
 
 macro_rules! m {
     ($name:literal, $module:literal, $access:ident, [$($p:literal),*], $summary:literal) => {
-        MethodSpec { name: $name, module: $module, access: Access::$access, params: &[$($p),*], summary: $summary }
+        MethodSpec { name: $name, module: $module, access: Access::$access, params: &[$($p),*], summary: $summary, mutates: is_mutating($name) }
     };
 }
+
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Whether `name` is listed in [`MUTATING`] (const, for the method table).
+pub const fn is_mutating(name: &str) -> bool {
+    let mut i = 0;
+    while i < MUTATING.len() {
+        if str_eq(MUTATING[i], name) {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// The methods that change state (POST only, CSRF-checked for cookie
+/// sessions). Everything else only reads (GET or POST).
+pub const MUTATING: &[&str] = &[
+    "submit_session",
+    "submit_review_session",
+    "set_time_zone",
+    "claim_quest_reward",
+    "set_academic_profile",
+    "request_purchase",
+    "approve_purchase_request",
+    "reject_purchase_request",
+    "rebuild_season_cache",
+    "trigger_reconciliation",
+    "archive_season",
+    "delete_eligible_archived_records",
+    "refit_fsrs_params",
+    "create_season",
+    "activate_season",
+    "update_season",
+    "import_content",
+    "create_user",
+    "create_api_key",
+];
 
 /// Every method the server answers.
 pub const METHODS: &[MethodSpec] = &[
@@ -407,5 +468,17 @@ mod tests {
         assert!(resolve("frappe.client.get").is_none());
         let names: std::collections::HashSet<_> = METHODS.iter().map(|m| m.name).collect();
         assert_eq!(names.len(), METHODS.len(), "method names are unique");
+        for m in MUTATING {
+            assert!(
+                names.contains(m),
+                "{m} is listed as mutating but is not a method"
+            );
+        }
+        assert!(resolve("memora.api.admin.create_user").unwrap().mutates);
+        assert!(
+            !resolve("memora.api.reviews.get_review_session")
+                .unwrap()
+                .mutates
+        );
     }
 }

@@ -131,7 +131,7 @@ pub fn stage(s: &Stage) -> Value {
 pub fn leaderboard_row(r: &LeaderboardRow) -> Value {
     json!({
         "rank": r.rank,
-        "user": r.user.as_str(),
+        "player_id": r.player_id,
         "name": r.name,
         "player": r.name,
         "avatar": r.avatar,

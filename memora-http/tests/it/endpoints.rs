@@ -28,6 +28,7 @@ async fn setup() -> T {
         memora,
         metrics: None,
         secure_cookies: false,
+        metrics_token: None,
     }));
     let student = login(&app, "student@demo.memora").await;
     let admin = login(&app, "admin@demo.memora").await;
@@ -63,6 +64,8 @@ async fn call(
         .header(header::CONTENT_TYPE, "application/json");
     if let Some(c) = cookie {
         req = req.header(header::COOKIE, c);
+        let sid = c.trim_start_matches("sid=");
+        req = req.header(memora_http::CSRF_HEADER, memora_http::csrf_token(sid));
     }
     let resp = app
         .clone()
