@@ -18,6 +18,9 @@ pub struct BackendConfig {
     pub redis_url: Option<String>,
     /// Redis Cluster seed nodes (comma-separated URLs).
     pub redis_cluster_nodes: Option<String>,
+    /// Redis key namespace (default `memora:`): several deployments or
+    /// test runs can share one Redis.
+    pub redis_namespace: Option<String>,
     /// Database pool size.
     pub db_pool_size: u32,
     /// Queue entries pending this long on a dead consumer are reclaimed.
@@ -108,6 +111,10 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
                 .filter(|n| !n.is_empty()),
         )),
         (None, None) => None,
+    };
+    let redis = match (redis, &cfg.redis_namespace) {
+        (Some(rc), Some(ns)) => Some(rc.namespace(ns.clone())),
+        (rc, _) => rc,
     };
     let mut extras = crate::jobs::Extras::default();
     let reclaim_idle = cfg.queue_reclaim_idle;

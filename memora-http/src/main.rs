@@ -87,6 +87,9 @@ struct Cli {
         global = true
     )]
     secure_cookies: bool,
+    /// Redis key namespace (lets several deployments share one Redis).
+    #[arg(long, env = "MEMORA_REDIS_NAMESPACE", global = true)]
+    redis_namespace: Option<String>,
     /// Require `Authorization: Bearer <token>` on /metrics.
     #[arg(
         long,
@@ -240,6 +243,7 @@ async fn main() -> anyhow::Result<()> {
         database_url: cli.database_url.clone(),
         redis_url: cli.redis_url.clone(),
         redis_cluster_nodes: cli.redis_cluster_nodes.clone(),
+        redis_namespace: cli.redis_namespace.clone(),
         db_pool_size: cli.db_pool_size,
         queue_reclaim_idle: std::time::Duration::from_millis(cli.queue_reclaim_idle_ms),
     };

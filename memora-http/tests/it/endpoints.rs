@@ -475,6 +475,14 @@ async fn api_tokens_health_and_openapi() {
 #[tokio::test]
 async fn lesson_session_and_onboarding() {
     let t = setup().await;
+    let (s, _) = call(
+        &t.app,
+        &path("sessions.get_lesson_details"),
+        Some(&t.student),
+        json!({"lesson_id": "hist-l3"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "the play is of an opening of the lesson");
     let (s, v) = call(&t.app, &path("sessions.submit_session"), Some(&t.student), json!({
         "session_meta": {"lesson_id": "hist-l3"},
         "gamification_results": {"xp_earned": 999, "score": 90},
