@@ -197,6 +197,9 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
         cache,
         leaderboard,
         queue,
+        served: store.clone(),
+        served_cache: None,
+        attempts: None,
     };
     Ok(Built {
         ports,
