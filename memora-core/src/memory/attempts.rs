@@ -68,8 +68,18 @@ impl AttemptCounter for LocalAttempts {
             .map(|e| (e.count, e.last)))
     }
 
-    async fn record_failure(&self, key: &str, now: DateTime<Utc>, ttl: Duration) -> PortResult<u32> {
-        let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(1));
+    async fn record_failure(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> PortResult<u32> {
+        // A ttl beyond chrono's range means "practically forever": saturate
+        // (never shorten it, never panic on the addition below).
+        let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+        let expires = now
+            .checked_add_signed(ttl)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         if !map.contains_key(key) && map.len() >= self.capacity {
             map.retain(|_, e| e.expires > now);
@@ -94,7 +104,7 @@ impl AttemptCounter for LocalAttempts {
         }
         e.count = e.count.saturating_add(1);
         e.last = now;
-        e.expires = now + ttl;
+        e.expires = expires;
         Ok(e.count)
     }
 
@@ -119,10 +129,35 @@ mod tests {
                 .unwrap();
         }
         assert!(c.len() <= 10, "capacity holds: {}", c.len());
-        assert_eq!(c.record_failure("x", now, Duration::from_secs(60)).await.unwrap(), 1);
-        assert_eq!(c.record_failure("x", now, Duration::from_secs(60)).await.unwrap(), 2);
+        assert_eq!(
+            c.record_failure("x", now, Duration::from_secs(60))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            c.record_failure("x", now, Duration::from_secs(60))
+                .await
+                .unwrap(),
+            2
+        );
         assert_eq!(c.failures("x", now).await.unwrap().map(|f| f.0), Some(2));
         c.reset("x").await.unwrap();
         assert_eq!(c.failures("x", now).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn huge_ttl_saturates_instead_of_panicking() {
+        let c = LocalAttempts::default();
+        let now = Utc::now();
+        for ttl in [
+            Duration::from_secs(1_000_000 * 366 * 86_400),
+            Duration::from_secs(u64::MAX),
+        ] {
+            assert_eq!(c.record_failure("k", now, ttl).await.unwrap(), 1);
+            let later = now + chrono::Duration::days(10 * 366);
+            assert_eq!(c.failures("k", later).await.unwrap(), Some((1, now)));
+            c.reset("k").await.unwrap();
+        }
     }
 }
