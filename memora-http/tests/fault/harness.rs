@@ -7,7 +7,11 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sqlx::Connection;
 
+/// Password of the demo accounts (`seed-demo`).
 pub const PASSWORD: &str = "fault-test-password";
+/// Password of the learners the tests create (passes the strength policy).
+pub const LEARNER_PASSWORD: &str = "fault-Test-pass-42!";
+pub use memora_core::demo::{DEMO_ADMIN, DEMO_STUDENT};
 
 /// Skips (or fails under CI) with a visible notice.
 pub fn skip(why: &str) -> Option<()> {
@@ -157,7 +161,8 @@ impl Db {
         sqlx::PgConnection::connect(&self.url).await.unwrap()
     }
 
-    /// Counts of review-log rows per given review id.
+    /// Counts of review-log rows per given stored review id (see
+    /// [`stored_review_id`]).
     pub async fn review_counts(&self, ids: &[String]) -> std::collections::HashMap<String, i64> {
         let mut c = self.conn().await;
         let rows: Vec<(String, i64)> = sqlx::query_as(
@@ -168,6 +173,19 @@ impl Db {
         .await
         .unwrap();
         rows.into_iter().collect()
+    }
+
+    /// Review-log rows of one learner's card.
+    pub async fn log_rows(&self, user: &str, question: &str) -> i64 {
+        let mut c = self.conn().await;
+        sqlx::query_scalar(
+            "SELECT count(*) FROM review_log WHERE user_id = $1 AND question_id = $2",
+        )
+        .bind(user)
+        .bind(question)
+        .fetch_one(&mut c)
+        .await
+        .unwrap()
     }
 }
 
@@ -284,23 +302,32 @@ impl Drop for Server {
     }
 }
 
-/// A logged-in HTTP client.
+/// A logged-in HTTP client (cookie session + its CSRF token).
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     base: String,
     cookie: String,
+    /// The token login returned; cookie sessions must send it on every
+    /// state-changing call (sent on every call: harmless on reads).
+    csrf: String,
+    user: String,
 }
 
 impl Client {
+    /// Logs in a demo account (password from `seed-demo`).
     pub async fn login(base: &str, user: &str) -> Client {
+        Client::login_with(base, user, PASSWORD).await
+    }
+
+    pub async fn login_with(base: &str, user: &str, password: &str) -> Client {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             .build()
             .unwrap();
         let resp = http
             .post(format!("{base}/api/method/login"))
-            .form(&[("usr", user), ("pwd", PASSWORD)])
+            .form(&[("usr", user), ("pwd", password)])
             .send()
             .await
             .unwrap();
@@ -316,11 +343,34 @@ impl Client {
             .next()
             .unwrap()
             .to_owned();
+        let header = resp
+            .headers()
+            .get(memora_http::CSRF_HEADER)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body: Value = resp.json().await.unwrap();
+        let csrf = body["csrf_token"]
+            .as_str()
+            .expect("login returns csrf_token")
+            .to_owned();
+        assert_eq!(header.as_deref(), Some(csrf.as_str()), "CSRF header = body");
+        let sid = cookie.strip_prefix("sid=").unwrap();
+        assert_eq!(csrf, memora_http::csrf_token(sid));
         Client {
             http,
             base: base.to_owned(),
             cookie,
+            csrf,
+            user: user.to_owned(),
         }
+    }
+
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The review id the server stores for this learner's client id.
+    pub fn stored_id(&self, client_id: &str) -> String {
+        stored_review_id(&self.user, client_id)
     }
 
     /// POSTs a method; returns status, body and the Retry-After header.
@@ -333,6 +383,7 @@ impl Client {
             .http
             .post(format!("{}/api/method/memora.api.{method}", self.base))
             .header("cookie", &self.cookie)
+            .header("X-Frappe-CSRF-Token", &self.csrf)
             .json(&body)
             .send()
             .await?;
@@ -352,18 +403,97 @@ impl Client {
         v["message"].clone()
     }
 
-    /// Due question ids (normal mode, or whatever the server serves).
-    pub async fn due_ids(&self, limit: usize) -> Vec<String> {
+    /// Fetches a review session (which records its cards as served to this
+    /// learner) and returns the served question ids.
+    pub async fn serve_ids(&self, limit: usize) -> Vec<String> {
         let m = self
             .ok("reviews.get_review_session", json!({"limit": limit}))
             .await;
-        m["questions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|q| q["id"].as_str().unwrap().to_owned())
-            .collect()
+        question_ids(&m)
     }
+}
+
+/// The question ids of a `get_review_session` message.
+pub fn question_ids(session: &Value) -> Vec<String> {
+    session["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A submission answering each of `ids` (served cards) exactly once, with
+/// fresh client review ids `<tag>-<i>`; returns it and those ids.
+pub fn answers(ids: &[String], tag: &str) -> (Value, Vec<String>) {
+    let mut review_ids = Vec::new();
+    let list: Vec<Value> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            let rid = format!("{tag}-{i}");
+            review_ids.push(rid.clone());
+            json!({"question_id": q, "quality": 3 + (i % 3), "response_time_ms": 2500, "review_id": rid})
+        })
+        .collect();
+    (json!({"responses": list}), review_ids)
+}
+
+/// The stored (learner-scoped) form of a client review id.
+pub fn stored_review_id(user: &str, client_id: &str) -> String {
+    let user = memora_core::ids::UserId::new(user).unwrap();
+    let rid = memora_core::ids::ReviewId::new(client_id).unwrap();
+    memora_core::services::integrity::scoped_review_id(&user, &rid)
+        .unwrap()
+        .as_str()
+        .to_owned()
+}
+
+/// Creates `n` students (`<prefix>-<i>@fault.memora`) as the admin, each
+/// given a copy of the demo student's due cards of the active season, and
+/// logs each in. Every learner starts with the same due set, so rounds of
+/// different learners are alike.
+pub async fn learners(base: &str, admin: &Client, db: &Db, prefix: &str, n: usize) -> Vec<Client> {
+    let mut users = Vec::with_capacity(n);
+    for i in 0..n {
+        let user = format!("{prefix}-{i}@fault.memora");
+        admin
+            .ok(
+                "admin.create_user",
+                json!({"email": user, "full_name": format!("Fault learner {prefix} {i}"),
+                       "password": LEARNER_PASSWORD}),
+            )
+            .await;
+        users.push(user);
+    }
+    let mut c = db.conn().await;
+    let copied = sqlx::query(
+        "INSERT INTO memory_tracker (season, user_id, question_id, subject_id, topic_id, \
+             scheduler, phase, step, stability, difficulty, reps, lapses, last_review, due, \
+             scheduled_days, mastery) \
+         SELECT t.season, u.id, t.question_id, t.subject_id, t.topic_id, t.scheduler, t.phase, \
+             t.step, t.stability, t.difficulty, t.reps, t.lapses, t.last_review, t.due, \
+             t.scheduled_days, t.mastery \
+         FROM memory_tracker t \
+         JOIN seasons s ON s.id = t.season AND s.is_active \
+         CROSS JOIN unnest($2::text[]) AS u(id) \
+         WHERE t.user_id = $1 AND t.due <= now()",
+    )
+    .bind(DEMO_STUDENT)
+    .bind(&users)
+    .execute(&mut c)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert!(
+        copied >= 30 * n as u64,
+        "the demo student has at least 30 due cards to copy ({copied} for {n} learners)"
+    );
+    let mut clients = Vec::with_capacity(n);
+    for user in &users {
+        clients.push(Client::login_with(base, user, LEARNER_PASSWORD).await);
+    }
+    clients
 }
 
 /// Polls the admin cache status until the persistence queue is drained.
@@ -378,4 +508,28 @@ pub async fn wait_drained(admin: &Client) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     panic!("persistence queue did not drain");
+}
+
+/// Every acknowledged answer (stored review ids) is in the review log
+/// exactly once: nothing lost, nothing doubled.
+pub async fn assert_logged_once(db: &Db, acked: &[String]) {
+    let distinct: std::collections::HashSet<&String> = acked.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        acked.len(),
+        "review ids are unique per answer"
+    );
+    let counts = db.review_counts(acked).await;
+    let missing: Vec<_> = acked.iter().filter(|r| !counts.contains_key(*r)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged answers lost: {missing:?}",
+        missing.len(),
+        acked.len()
+    );
+    let doubled: Vec<_> = counts.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(
+        doubled.is_empty(),
+        "duplicates in the review log: {doubled:?}"
+    );
 }

@@ -1,5 +1,13 @@
+//! The scenarios. Answers count only for cards `get_review_session` served
+//! to that learner (once per serving), so every round serves a session and
+//! answers exactly the served cards, with fresh review ids. Volume comes
+//! from many learners (`harness::learners`), each starting with a copy of
+//! the demo student's due cards. Acknowledged answers are tracked by their
+//! stored (learner-scoped) review ids.
+
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -8,6 +16,9 @@ use crate::harness::*;
 
 /// The tests spawn servers and restart services: one at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const SERVE: &str = "reviews.get_review_session";
+const SUBMIT: &str = "reviews.submit_review_session";
 
 struct Stack {
     db: Db,
@@ -23,8 +34,8 @@ async fn stack() -> Option<Stack> {
     let env = Server::env(&db, &redis);
     Server::seed(&env);
     let server = Server::start(env).await;
-    let student = Client::login(&server.base(), "student@demo.memora").await;
-    let admin = Client::login(&server.base(), "admin@demo.memora").await;
+    let student = Client::login(&server.base(), DEMO_STUDENT).await;
+    let admin = Client::login(&server.base(), DEMO_ADMIN).await;
     Some(Stack {
         db,
         redis,
@@ -34,16 +45,14 @@ async fn stack() -> Option<Stack> {
     })
 }
 
-fn responses(ids: &[String], tag: &str, n: usize) -> (Value, Vec<String>) {
-    let mut review_ids = Vec::new();
-    let list: Vec<Value> = (0..n)
-        .map(|i| {
-            let rid = format!("{tag}-{i}");
-            review_ids.push(rid.clone());
-            json!({"question_id": ids[i % ids.len()], "quality": 3 + (i % 3), "response_time_ms": 2500, "review_id": rid})
-        })
-        .collect();
-    (json!({"responses": list}), review_ids)
+impl Stack {
+    async fn learners(&self, prefix: &str, n: usize) -> Vec<Client> {
+        learners(&self.server.base(), &self.admin, &self.db, prefix, n).await
+    }
+}
+
+fn exc_type(v: &Value) -> &str {
+    v["exc_type"].as_str().unwrap_or("")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,7 +60,7 @@ async fn e2e_full_journey_on_postgres_and_redis() {
     let _g = SERIAL.lock().await;
     let Some(mut s) = stack().await else { return };
     let c = &s.student;
-    // Play a lesson.
+    // Play a lesson: opened first, one play per opening.
     let lesson = c
         .ok(
             "sessions.get_lesson_details",
@@ -59,20 +68,19 @@ async fn e2e_full_journey_on_postgres_and_redis() {
         )
         .await;
     assert_eq!(lesson["stages"].as_array().unwrap().len(), 3);
-    let played = c
-        .ok(
-            "sessions.submit_session",
-            json!({"session_meta": {"lesson_id": "hist-l3"}, "gamification_results": {"xp_earned": 40, "score": 95},
-                   "interactions": [{"question_id": "hist-l3-rv:0", "duration_ms": 1500, "attempts_count": 1}]}),
-        )
-        .await;
+    let play = json!({"session_meta": {"lesson_id": "hist-l3"}, "gamification_results": {"xp_earned": 40, "score": 95},
+                      "interactions": [{"question_id": "hist-l3-rv:0", "duration_ms": 1500, "attempts_count": 1}]});
+    let played = c.ok("sessions.submit_session", play.clone()).await;
     assert_eq!(played["xp_earned"], 40);
+    let (status, v, _) = c.call("sessions.submit_session", play).await.unwrap();
+    assert_eq!(status, 409, "a second play of one opening: {v}");
+    assert_eq!(exc_type(&v), "AnswerNotServedError");
     let before = c.ok("profile.get_full_profile_stats", json!({})).await;
-    // Review due items.
-    let ids = c.due_ids(10).await;
+    // Review served cards.
+    let ids = c.serve_ids(10).await;
     assert_eq!(ids.len(), 10, "the demo leaves items due");
-    let (body, _) = responses(&ids[..5], "e2e", 5);
-    let out = c.ok("reviews.submit_review_session", body).await;
+    let (body, _) = answers(&ids[..5], "e2e");
+    let out = c.ok(SUBMIT, body).await;
     assert_eq!(out["processed"], 5);
     assert!(out["xp_earned"].as_i64().unwrap() > 0);
     wait_drained(&s.admin).await;
@@ -109,29 +117,32 @@ async fn e2e_full_journey_on_postgres_and_redis() {
     assert_eq!(board["userRank"]["rank"], 1);
     // Stop the cache: safe mode with limits.
     s.redis.stop();
-    let degraded = c
-        .ok("reviews.get_review_session", json!({"limit": 5}))
-        .await;
+    let degraded = c.ok(SERVE, json!({"limit": 5})).await;
     assert_eq!(degraded["is_degraded"], true);
-    assert!(!degraded["questions"].as_array().unwrap().is_empty());
-    let (status, _, retry) = c
-        .call("reviews.get_review_session", json!({"limit": 5}))
-        .await
-        .unwrap();
+    let served = question_ids(&degraded);
+    assert!(served.len() >= 2, "safe mode serves due cards: {degraded}");
+    let (status, _, retry) = c.call(SERVE, json!({"limit": 5})).await.unwrap();
     assert_eq!(status, 429);
     assert!(retry.unwrap().parse::<u64>().unwrap() >= 1);
-    // Answers are still accepted (synchronously into PostgreSQL).
-    let (body, rids) = responses(&ids[5..7], "e2e-down", 2);
-    c.ok("reviews.submit_review_session", body).await;
-    assert_eq!(s.db.review_counts(&rids).await.len(), 2);
+    // Answers to the cards served in safe mode are still accepted
+    // (synchronously into PostgreSQL); resending them is a replay.
+    let (body, rids) = answers(&served[..2], "e2e-down");
+    let out = c.ok(SUBMIT, body.clone()).await;
+    assert_eq!(out["processed"], 2);
+    let stored: Vec<String> = rids.iter().map(|r| c.stored_id(r)).collect();
+    assert_eq!(s.db.review_counts(&stored).await.len(), 2);
+    let again = c.ok(SUBMIT, body).await;
+    assert_eq!(
+        (&again["processed"], &again["replayed"]),
+        (&json!(0), &json!(2))
+    );
+    assert_eq!(again["persistence_job_id"], out["persistence_job_id"]);
+    assert_logged_once(&s.db, &stored).await;
     // Start it again: normal mode within seconds, no restart.
     s.redis.restart();
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let (status, v, _) = c
-            .call("reviews.get_review_session", json!({"limit": 5}))
-            .await
-            .unwrap();
+        let (status, v, _) = c.call(SERVE, json!({"limit": 5})).await.unwrap();
         if status == 200 && v["message"]["is_degraded"] == false {
             break;
         }
@@ -148,32 +159,34 @@ async fn e2e_full_journey_on_postgres_and_redis() {
 async fn fault_redis_stopped_mid_load_loses_nothing() {
     let _g = SERIAL.lock().await;
     let Some(mut s) = stack().await else { return };
-    let ids = s.student.due_ids(20).await;
+    // One fresh learner per round: safe mode admits one session per learner
+    // per 30 s, and each round answers what its session served.
+    let learners = s.learners("redis", 30).await;
     let mut acked: Vec<String> = Vec::new();
     let mut degraded_seen = false;
-    for round in 0..30 {
+    for (round, c) in learners.iter().enumerate() {
         if round == 10 {
             s.redis.stop();
         }
         if round == 20 {
             s.redis.restart();
         }
-        let (body, rids) = responses(&ids, &format!("redis-{round}"), 10);
-        let (status, v, _) = s
-            .student
-            .call("reviews.submit_review_session", body)
-            .await
-            .unwrap();
+        let (status, v, _) = c.call(SERVE, json!({"limit": 10})).await.unwrap();
+        assert_eq!(status, 200, "round {round}: a fresh learner's session: {v}");
+        degraded_seen |= v["message"]["is_degraded"] == true;
+        let ids = question_ids(&v["message"]);
+        assert_eq!(ids.len(), 10, "round {round}: served {ids:?}");
+        let (body, rids) = answers(&ids, &format!("redis-{round}"));
+        let (status, v, _) = c.call(SUBMIT, body).await.unwrap();
         match status {
-            200 => acked.extend(rids),
+            200 => {
+                assert_eq!(v["message"]["processed"], 10, "{v}");
+                acked.extend(rids.iter().map(|r| c.stored_id(r)));
+            }
             503 => {}
-            other => panic!("unexpected {other}: {v}"),
+            other => panic!("round {round}: unexpected {other}: {v}"),
         }
-        let (status, v, _) = s
-            .student
-            .call("reviews.get_review_session", json!({"limit": 5}))
-            .await
-            .unwrap();
+        let (status, v, _) = c.call(SERVE, json!({"limit": 5})).await.unwrap();
         match status {
             200 => degraded_seen |= v["message"]["is_degraded"] == true,
             429 => assert!(
@@ -191,56 +204,99 @@ async fn fault_redis_stopped_mid_load_loses_nothing() {
         acked.len()
     );
     wait_drained(&s.admin).await;
-    let counts = s.db.review_counts(&acked).await;
-    let missing: Vec<_> = acked.iter().filter(|r| !counts.contains_key(*r)).collect();
-    assert!(missing.is_empty(), "lost acknowledged answers: {missing:?}");
-    assert!(counts.values().all(|n| *n == 1));
+    assert_logged_once(&s.db, &acked).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_server_sigkill_keeps_every_acknowledged_answer() {
     let _g = SERIAL.lock().await;
     let Some(mut s) = stack().await else { return };
-    let ids = Arc::new(s.student.due_ids(20).await);
+    // A shared pool of learners; a task answers one learner's due cards
+    // session by session, then takes the next learner.
+    let pool = Arc::new(std::sync::Mutex::new(s.learners("kill", 12).await));
     let acked = Arc::new(tokio::sync::Mutex::new(Vec::<String>::new()));
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let unexpected = Arc::new(tokio::sync::Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let ran_dry = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for t in 0..4 {
-        let (c, ids, acked, stop) = (s.student.clone(), ids.clone(), acked.clone(), stop.clone());
+        let (pool, acked, unexpected, stop, ran_dry) = (
+            pool.clone(),
+            acked.clone(),
+            unexpected.clone(),
+            stop.clone(),
+            ran_dry.clone(),
+        );
         tasks.push(tokio::spawn(async move {
+            let mut learner: Option<Client> = None;
             let mut n = 0;
-            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                let (body, rids) = responses(&ids, &format!("kill-{t}-{n}"), 10);
+            while !stop.load(Ordering::SeqCst) {
+                let c = match &learner {
+                    Some(c) => c.clone(),
+                    None => {
+                        let Some(c) = pool.lock().unwrap().pop() else {
+                            ran_dry.store(true, Ordering::SeqCst);
+                            return;
+                        };
+                        learner = Some(c.clone());
+                        c
+                    }
+                };
+                // Serve and answer against the same server process.
+                let ids = match c.call(SERVE, json!({"limit": 10})).await {
+                    Ok((200, v, _)) => question_ids(&v["message"]),
+                    _ => continue,
+                };
+                if ids.is_empty() {
+                    learner = None;
+                    continue;
+                }
+                let (body, rids) = answers(&ids, &format!("kill-{t}-{n}"));
                 n += 1;
-                if let Ok((200, _, _)) = c.call("reviews.submit_review_session", body).await {
-                    acked.lock().await.extend(rids);
+                match c.call(SUBMIT, body).await {
+                    Ok((200, _, _)) => acked
+                        .lock()
+                        .await
+                        .extend(rids.iter().map(|r| c.stored_id(r))),
+                    Ok((503, _, _)) | Err(_) => {}
+                    Ok((other, v, _)) => unexpected.lock().await.push(format!("{other}: {v}")),
                 }
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    s.server.kill9();
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    for t in tasks {
-        let _ = t.await;
+    // SIGKILL while answers are being acknowledged.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acked.lock().await.len() < 100 {
+        assert!(Instant::now() < deadline, "load never got going");
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    s.server.kill9();
+    let dry_before_kill = ran_dry.load(Ordering::SeqCst);
+    stop.store(true, Ordering::SeqCst);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert!(
+        !dry_before_kill,
+        "the learners ran out of due cards before the kill: it hit no load"
+    );
+    let unexpected = unexpected.lock().await.clone();
+    assert!(unexpected.is_empty(), "unexpected answers: {unexpected:?}");
     s.server.restart().await;
-    let admin = Client::login(&s.server.base(), "admin@demo.memora").await;
+    let admin = Client::login(&s.server.base(), DEMO_ADMIN).await;
     wait_drained(&admin).await;
     let acked = acked.lock().await.clone();
-    assert!(!acked.is_empty());
-    let counts = s.db.review_counts(&acked).await;
-    let missing: Vec<_> = acked.iter().filter(|r| !counts.contains_key(*r)).collect();
-    assert!(
-        missing.is_empty(),
-        "{} of {} acknowledged answers lost",
-        missing.len(),
-        acked.len()
-    );
-    assert!(
-        counts.values().all(|n| *n == 1),
-        "duplicates in the review log"
-    );
+    assert!(acked.len() >= 100);
+    assert_logged_once(&s.db, &acked).await;
+    // The restarted server serves and takes answers again.
+    let c = &s.student;
+    let ids = c.serve_ids(10).await;
+    assert_eq!(ids.len(), 10);
+    let (body, rids) = answers(&ids, "after-kill");
+    assert_eq!(c.ok(SUBMIT, body).await["processed"], 10);
+    wait_drained(&admin).await;
+    let after: Vec<String> = rids.iter().map(|r| c.stored_id(r)).collect();
+    assert_logged_once(&s.db, &after).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -255,9 +311,10 @@ async fn fault_postgres_restart_retries_without_loss_or_duplicates() {
         return;
     }
     let Some(s) = stack().await else { return };
-    let ids = s.student.due_ids(20).await;
+    // One learner per round, logged in before the fault.
+    let learners = s.learners("pg", 24).await;
     let mut acked = Vec::new();
-    for round in 0..24 {
+    for (round, c) in learners.iter().enumerate() {
         if round == 8 {
             let version = std::fs::read_dir("/etc/postgresql")
                 .ok()
@@ -271,69 +328,143 @@ async fn fault_postgres_restart_retries_without_loss_or_duplicates() {
                 .unwrap();
             assert!(st.success(), "pg restart failed");
         }
-        let (body, rids) = responses(&ids, &format!("pg-{round}"), 10);
-        match s.student.call("reviews.submit_review_session", body).await {
-            Ok((200, _, _)) => acked.extend(rids),
+        let ids = match c.call(SERVE, json!({"limit": 10})).await {
+            Ok((200, v, _)) => question_ids(&v["message"]),
+            Ok((503, _, _)) | Err(_) => continue,
+            Ok((other, v, _)) => panic!("round {round}: unexpected {other}: {v}"),
+        };
+        assert_eq!(ids.len(), 10, "round {round}: served {ids:?}");
+        let (body, rids) = answers(&ids, &format!("pg-{round}"));
+        match c.call(SUBMIT, body).await {
+            Ok((200, _, _)) => acked.extend(rids.iter().map(|r| c.stored_id(r))),
             Ok((503, _, _)) | Err(_) => {}
-            Ok((other, v, _)) => panic!("unexpected {other}: {v}"),
+            Ok((other, v, _)) => panic!("round {round}: unexpected {other}: {v}"),
         }
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
-    assert!(acked.len() >= 100);
+    assert!(acked.len() >= 100, "acknowledged {}", acked.len());
     wait_drained(&s.admin).await;
-    let counts = s.db.review_counts(&acked).await;
-    let missing: Vec<_> = acked.iter().filter(|r| !counts.contains_key(*r)).collect();
-    assert!(missing.is_empty(), "lost: {missing:?}");
-    assert!(counts.values().all(|n| *n == 1));
+    assert_logged_once(&s.db, &acked).await;
+}
+
+/// One tracker row for the card, its due date in the future, and the
+/// cache no longer serving it: cache and database agree.
+async fn assert_answered_once_everywhere(s: &Stack, q: &str) {
+    let mut conn = s.db.conn().await;
+    let due: Vec<(chrono::DateTime<chrono::Utc>,)> =
+        sqlx::query_as("SELECT due FROM memory_tracker WHERE user_id = $1 AND question_id = $2")
+            .bind(s.student.user())
+            .bind(q)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(due.len(), 1, "one tracker row");
+    assert!(
+        due[0].0 > chrono::Utc::now(),
+        "the answered card is no longer due"
+    );
+    let still_due: HashSet<String> = s.student.serve_ids(50).await.into_iter().collect();
+    assert!(!still_due.contains(q));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_contention_same_user_and_question() {
     let _g = SERIAL.lock().await;
     let Some(s) = stack().await else { return };
-    let q = s.student.due_ids(1).await.remove(0);
+    let q = s.student.serve_ids(1).await.remove(0);
+    let rows_before = s.db.log_rows(DEMO_STUDENT, &q).await;
+    // 50 different answers to one serving of one card, all at once.
     let mut tasks = Vec::new();
     for i in 0..50 {
-        let c = s.student.clone();
-        let q = q.clone();
+        let (c, q) = (s.student.clone(), q.clone());
         tasks.push(tokio::spawn(async move {
             let rid = format!("contend-{i}");
             let body = json!({"responses": [{"question_id": q, "quality": 4, "response_time_ms": 3000, "review_id": rid}]});
-            let (status, v, _) = c.call("reviews.submit_review_session", body).await.unwrap();
-            assert_eq!(status, 200, "{v}");
-            rid
+            let (status, v, _) = c.call(SUBMIT, body).await.unwrap();
+            (status, v, c.stored_id(&rid))
         }));
     }
-    let mut rids = Vec::new();
+    let mut results = Vec::new();
     for t in tasks {
-        rids.push(t.await.unwrap());
+        results.push(t.await.unwrap());
+    }
+    let (won, lost): (Vec<_>, Vec<_>) = results.iter().partition(|(status, _, _)| *status == 200);
+    assert_eq!(won.len(), 1, "exactly one answer takes effect");
+    assert_eq!(won[0].1["message"]["processed"], 1, "{}", won[0].1);
+    for (status, v, _) in &lost {
+        assert_eq!(*status, 409, "{v}");
+        assert!(
+            ["AnswerNotServedError", "DuplicateEntryError"].contains(&exc_type(v)),
+            "{v}"
+        );
     }
     wait_drained(&s.admin).await;
-    let counts = s.db.review_counts(&rids).await;
-    assert_eq!(counts.len(), 50, "one review-log row per answer");
-    assert!(counts.values().all(|n| *n == 1));
-    let mut conn = s.db.conn().await;
-    let rows: Vec<(i64,)> = sqlx::query_as(
-        "SELECT count(*) FROM memory_tracker WHERE user_id = $1 AND question_id = $2",
-    )
-    .bind("student@demo.memora")
-    .bind(&q)
-    .fetch_all(&mut conn)
-    .await
-    .unwrap();
-    assert_eq!(rows[0].0, 1, "one tracker row");
-    // Cache and database agree on the final state.
-    let due_db: Vec<(chrono::DateTime<chrono::Utc>,)> =
-        sqlx::query_as("SELECT due FROM memory_tracker WHERE user_id = $1 AND question_id = $2")
-            .bind("student@demo.memora")
-            .bind(&q)
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
-    assert!(
-        due_db[0].0 > chrono::Utc::now(),
-        "the answered card is no longer due"
+    let all: Vec<String> = results.iter().map(|(_, _, r)| r.clone()).collect();
+    let counts = s.db.review_counts(&all).await;
+    assert_eq!(
+        counts,
+        [(won[0].2.clone(), 1)].into(),
+        "one review-log row: the acknowledged answer's"
     );
-    let still_due: HashSet<String> = s.student.due_ids(50).await.into_iter().collect();
-    assert!(!still_due.contains(&q));
+    assert_eq!(s.db.log_rows(DEMO_STUDENT, &q).await, rows_before + 1);
+    assert_answered_once_everywhere(&s, &q).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_contention_same_review_id_is_replayed() {
+    let _g = SERIAL.lock().await;
+    let Some(s) = stack().await else { return };
+    let q = s.student.serve_ids(1).await.remove(0);
+    let rows_before = s.db.log_rows(DEMO_STUDENT, &q).await;
+    let xp_before = s
+        .student
+        .ok("profile.get_full_profile_stats", json!({}))
+        .await["totalXP"]
+        .as_i64()
+        .unwrap();
+    // One answer sent 20 times at once (a client retrying on timeouts).
+    let body = json!({"responses": [{"question_id": q, "quality": 4, "response_time_ms": 3000, "review_id": "same-rid"}]});
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (c, body) = (s.student.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let (status, v, _) = c.call(SUBMIT, body).await.unwrap();
+            assert_eq!(status, 200, "{v}");
+            v["message"].clone()
+        }));
+    }
+    let mut outs = Vec::new();
+    for t in tasks {
+        outs.push(t.await.unwrap());
+    }
+    let (first, replays): (Vec<_>, Vec<_>) = outs.iter().partition(|m| m["processed"] == 1);
+    assert_eq!(first.len(), 1, "exactly one takes effect: {outs:?}");
+    let first = first[0];
+    assert_eq!(first["replayed"], 0);
+    let xp = first["xp_earned"].as_i64().unwrap();
+    assert!(xp > 0, "a correct answer earns XP");
+    for m in &replays {
+        assert_eq!(
+            (&m["processed"], &m["replayed"]),
+            (&json!(0), &json!(1)),
+            "{m}"
+        );
+        assert_eq!(m["persistence_job_id"], first["persistence_job_id"]);
+        assert_eq!(m["xp_earned"], first["xp_earned"], "the original outcome");
+    }
+    wait_drained(&s.admin).await;
+    let xp_after = s
+        .student
+        .ok("profile.get_full_profile_stats", json!({}))
+        .await["totalXP"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(xp_after - xp_before, xp, "XP granted once");
+    let stored = s.student.stored_id("same-rid");
+    assert_eq!(
+        s.db.review_counts(std::slice::from_ref(&stored)).await,
+        [(stored, 1)].into()
+    );
+    assert_eq!(s.db.log_rows(DEMO_STUDENT, &q).await, rows_before + 1);
+    assert_answered_once_everywhere(&s, &q).await;
 }
