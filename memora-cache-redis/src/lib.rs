@@ -1,6 +1,6 @@
 //! # memora-cache-redis
 //!
-//! Redis adapters for three memora-core ports, running unchanged on a single
+//! Redis adapters for five memora-core ports, running unchanged on a single
 //! Redis server or on a Redis Cluster:
 //!
 //! * [`RedisDueCache`] — the due-schedule cache ([`memora_core::ports::DueCache`]):
@@ -15,11 +15,17 @@
 //!   ([`memora_core::ports::PersistenceQueue`]) on a Redis Stream with a
 //!   consumer group, retries, reclaim of crashed consumers' entries and a
 //!   dead-letter stream.
+//! * [`RedisServedLedger`] — the fast served-set ledger
+//!   ([`memora_core::ports::ServedLedger`]): one hash per (user, season)
+//!   under the same `{<user>}` tag, written by Lua scripts, expiring by TTL.
+//! * [`RedisAttempts`] — failed-login counters
+//!   ([`memora_core::ports::AttemptCounter`]) shared by every process.
 //!
 //! Every Redis call is bounded by a short timeout ([`RedisConfig::call_timeout`]);
 //! timeouts and I/O failures surface as [`memora_core::PortError::Unavailable`]
 //! so the core switches to safe mode instead of hanging.
 
+mod attempts;
 mod codec;
 mod config;
 mod conn;
@@ -27,13 +33,16 @@ mod due;
 mod error;
 mod leaderboard;
 mod queue;
+mod served;
 
+pub use attempts::RedisAttempts;
 pub use config::{RedisConfig, Topology};
 pub use conn::RedisConn;
 pub use due::RedisDueCache;
 pub use error::{Error, Result};
 pub use leaderboard::RedisLeaderboard;
 pub use queue::{DeadLetter, PersistenceWorker, RedisQueue, WorkerConfig};
+pub use served::RedisServedLedger;
 
 /// Name of the persistence workers' consumer group.
 pub fn queue_group() -> &'static str {

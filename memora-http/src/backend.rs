@@ -77,7 +77,9 @@ pub fn in_memory() -> Built {
 
 /// Builds the ports for `cfg`: in-memory when no database is configured;
 /// PostgreSQL (migrations applied) otherwise, with Redis for the cache,
-/// leaderboards and the durable queue when a Redis URL or cluster is set.
+/// leaderboards, the durable queue, the fast served-set ledger and the shared
+/// failed-login counters when a Redis URL or cluster is set. The durable
+/// served ledger is always the store's.
 pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
     let Some(url) = &cfg.database_url else {
         if cfg.redis_url.is_some() || cfg.redis_cluster_nodes.is_some() {
@@ -115,8 +117,10 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
         Arc<dyn memora_core::ports::DueCache>,
         Option<Arc<dyn memora_core::ports::LeaderboardCache>>,
         Arc<dyn memora_core::ports::PersistenceQueue>,
+        Option<Arc<dyn memora_core::ports::ServedLedger>>,
+        Option<Arc<dyn memora_core::ports::AttemptCounter>>,
     );
-    let (cache, leaderboard, queue): CachePorts = match redis {
+    let (cache, leaderboard, queue, served_cache, attempts): CachePorts = match redis {
         None => {
             // No Redis: in-process cache, and answers are written through
             // to PostgreSQL synchronously (the store is the queue).
@@ -128,6 +132,10 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
                     store: Arc::clone(&store),
                     done: Default::default(),
                 }),
+                // The served ledger lives in PostgreSQL alone, and login
+                // throttling falls back to the core's in-process counter.
+                None,
+                None,
             )
         }
         Some(rc) => {
@@ -137,6 +145,10 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
             let due = memora_cache_redis::RedisDueCache::with_connection(conn.clone(), rc.clone());
             let board =
                 memora_cache_redis::RedisLeaderboard::with_connection(conn.clone(), rc.clone());
+            let served_cache =
+                memora_cache_redis::RedisServedLedger::with_connection(conn.clone(), rc.clone());
+            let attempts =
+                memora_cache_redis::RedisAttempts::with_connection(conn.clone(), rc.clone());
             let queue = memora_cache_redis::RedisQueue::with_connection(conn, rc.clone())
                 .await
                 .map_err(|e| BackendError::Connect(format!("Redis queue: {e}")))?;
@@ -178,7 +190,13 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
             extras.spawners.push(Box::new(move |app, stop| {
                 tokio::spawn(rebuild_leaderboards(app, rebuild_board, stop))
             }));
-            (Arc::new(due), Some(Arc::new(board)), Arc::new(queue))
+            (
+                Arc::new(due),
+                Some(Arc::new(board)),
+                Arc::new(queue),
+                Some(Arc::new(served_cache)),
+                Some(Arc::new(attempts)),
+            )
         }
     };
     let ports = Ports {
@@ -197,9 +215,9 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
         cache,
         leaderboard,
         queue,
-        served: Arc::new(InMemoryBackend::new()),
-        served_cache: None,
-        attempts: None,
+        served: store.clone(),
+        served_cache,
+        attempts,
     };
     Ok(Built {
         ports,

@@ -1,8 +1,8 @@
 //! Background work in the server process: the cache health probe, the
 //! persistence workers (Redis mode) and the scheduled jobs (daily
 //! reconciliation, daily auto-archive, weekly retention flagging, nightly
-//! FSRS re-fit), each guarded by the store's leader lock so only one
-//! process runs it at a time.
+//! FSRS re-fit, hourly purge of expired served-ledger entries), each guarded
+//! by the store's leader lock so only one process runs it at a time.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +34,8 @@ pub struct Schedule {
     pub retention: Duration,
     /// FSRS re-fit period.
     pub refit: Duration,
+    /// Period of the purge of expired served-ledger entries in the store.
+    pub served_purge: Duration,
 }
 
 impl Default for Schedule {
@@ -44,6 +46,7 @@ impl Default for Schedule {
             auto_archive: Duration::from_secs(24 * 3600),
             retention: Duration::from_secs(7 * 24 * 3600),
             refit: Duration::from_secs(24 * 3600),
+            served_purge: Duration::from_secs(3600),
         }
     }
 }
@@ -82,11 +85,12 @@ pub fn spawn_all(
             }
         }));
     }
-    let jobs: [(&'static str, Duration); 4] = [
+    let jobs: [(&'static str, Duration); 5] = [
         ("reconcile", schedule.reconcile),
         ("auto_archive", schedule.auto_archive),
         ("retention", schedule.retention),
         ("fsrs_refit", schedule.refit),
+        ("served_purge", schedule.served_purge),
     ];
     for (name, period) in jobs {
         let app = Arc::clone(&app);
@@ -145,11 +149,54 @@ pub async fn run_job(app: &Memora, name: &str) {
             })
             .await
         }
+        "served_purge" => {
+            // The store ledger does not expire rows by itself (the Redis
+            // one does); entries past retain_until are deleted in batches.
+            app.run_exclusive(name, || async {
+                let now = app.ports().clock.now();
+                app.ports()
+                    .served
+                    .purge_expired(now)
+                    .await
+                    .map(|n| format!("purged {n} served entries"))
+                    .map_err(memora_core::CoreError::from)
+            })
+            .await
+        }
         _ => return,
     };
     match result {
         Ok(Some(summary)) => tracing::info!(job = name, %summary, "scheduled job done"),
         Ok(None) => tracing::debug!(job = name, "another process holds the job lock"),
         Err(e) => tracing::error!(job = name, error = %e, "scheduled job failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use memora_core::ids::{SeasonId, UserId};
+
+    #[tokio::test]
+    async fn served_purge_deletes_expired_entries() {
+        let app = Memora::new(
+            crate::backend::in_memory().ports,
+            memora_core::services::Config::default(),
+        );
+        let (u, s) = (
+            UserId::new("purge-user").expect("user"),
+            SeasonId::new("SEASON-2026").expect("season"),
+        );
+        let past = chrono::Utc::now() - chrono::Duration::hours(2);
+        let served = app.ports().served.clone();
+        let items = vec!["q:a".to_owned()];
+        served
+            .record_served(&u, &s, &items, past, past, past)
+            .await
+            .expect("record");
+        run_job(&app, "served_purge").await;
+        // Looked up at the time it was still retained: purged all the same.
+        let got = served.lookup(&u, &s, &items, past).await.expect("lookup");
+        assert_eq!(got, vec![None]);
     }
 }

@@ -1,6 +1,7 @@
 //! PostgreSQL adapter for every Memora store port (content, seasons, learner
-//! memory, players, commerce, quests, auth, audit and the job leader lock),
-//! built on sqlx with embedded, never-edited SQL migrations.
+//! memory, players, commerce, quests, auth, audit, the job leader lock and
+//! the durable served-set ledger), built on sqlx with embedded, never-edited
+//! SQL migrations.
 //!
 //! Design points (see `migrations/` for the commented schema):
 //!
@@ -12,6 +13,9 @@
 //!   writes a whole batch in one statement built from `UNNEST` arrays; it is
 //!   idempotent (review ids are claimed in the unpartitioned `review_ids`
 //!   table) and never regresses a tracker row (`ON CONFLICT … WHERE newer`).
+//! * The served-set ledger ([`ServedLedger`](memora_core::ports::ServedLedger))
+//!   is one row per (player, season, item); `commit` is an all-or-nothing
+//!   compare-and-set under row locks taken in item order.
 //! * Reads are keyset-paginated and index-backed; sampling uses
 //!   `TABLESAMPLE SYSTEM … REPEATABLE(seed)`.
 //! * The adapter translates, never decides: business rules stay in
@@ -27,6 +31,7 @@ mod partitions;
 mod player;
 mod rows;
 mod seasons;
+mod served;
 
 use std::collections::HashMap;
 use std::sync::Arc;

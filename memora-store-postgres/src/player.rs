@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use memora_core::domain::*;
 use memora_core::error::{PortError, PortResult};
 use memora_core::ids::*;
@@ -69,7 +69,7 @@ pub(crate) async fn record_session_on(
 }
 
 const PROFILE_COLS: &str = "user_id, full_name, avatar, total_xp, gems, grade_id, stream_id, \
-    season_id, time_zone, rollover_hour";
+    season_id, time_zone, rollover_hour, pending_time_zone, pending_rollover_hour, pending_zone_at";
 
 #[derive(sqlx::FromRow)]
 struct ProfileRow {
@@ -83,6 +83,13 @@ struct ProfileRow {
     season_id: Option<String>,
     time_zone: String,
     rollover_hour: i16,
+    pending_time_zone: Option<String>,
+    pending_rollover_hour: Option<i16>,
+    pending_zone_at: Option<DateTime<Utc>>,
+}
+
+fn hour_of(h: i16, what: &str) -> Result<u8> {
+    u8::try_from(h).map_err(|_| PgStoreError::Corrupt(format!("{what} {h}")))
 }
 
 impl ProfileRow {
@@ -97,9 +104,22 @@ impl ProfileRow {
             stream: opt_id(self.stream_id.as_deref(), StreamId::new)?,
             season: opt_id(self.season_id.as_deref(), SeasonId::new)?,
             time_zone: self.time_zone,
-            rollover_hour: u8::try_from(self.rollover_hour)
-                .map_err(|_| PgStoreError::Corrupt("rollover_hour".into()))?,
-            pending_zone: None,
+            rollover_hour: hour_of(self.rollover_hour, "rollover_hour")?,
+            // The migration's CHECK keeps the three columns NULL together or
+            // set together; anything else is reported, never guessed.
+            pending_zone: match (
+                self.pending_time_zone,
+                self.pending_rollover_hour,
+                self.pending_zone_at,
+            ) {
+                (None, None, None) => None,
+                (Some(time_zone), Some(h), Some(effective_at)) => Some(PendingZone {
+                    time_zone,
+                    rollover_hour: hour_of(h, "pending_rollover_hour")?,
+                    effective_at,
+                }),
+                _ => return Err(PgStoreError::Corrupt("partial pending zone".into())),
+            },
         })
     }
 }
@@ -161,14 +181,21 @@ impl PlayerStore for PgStore {
     }
 
     async fn upsert_profile(&self, p: &PlayerProfile) -> PortResult<()> {
+        // total_xp is never written here: it only moves through
+        // record_session, atomically with the session row.
+        let pending = p.pending_zone.as_ref();
         sqlx::query(
             "INSERT INTO player_profiles (user_id, full_name, avatar, total_xp, gems, grade_id, \
-                 stream_id, season_id, time_zone, rollover_hour) \
-             VALUES ($1,$2,$3,0,$4,$5,$6,$7,$8,$9) \
+                 stream_id, season_id, time_zone, rollover_hour, pending_time_zone, \
+                 pending_rollover_hour, pending_zone_at) \
+             VALUES ($1,$2,$3,0,$4,$5,$6,$7,$8,$9,$10,$11,$12) \
              ON CONFLICT (user_id) DO UPDATE SET full_name = EXCLUDED.full_name, \
              avatar = EXCLUDED.avatar, gems = EXCLUDED.gems, grade_id = EXCLUDED.grade_id, \
              stream_id = EXCLUDED.stream_id, season_id = EXCLUDED.season_id, \
-             time_zone = EXCLUDED.time_zone, rollover_hour = EXCLUDED.rollover_hour",
+             time_zone = EXCLUDED.time_zone, rollover_hour = EXCLUDED.rollover_hour, \
+             pending_time_zone = EXCLUDED.pending_time_zone, \
+             pending_rollover_hour = EXCLUDED.pending_rollover_hour, \
+             pending_zone_at = EXCLUDED.pending_zone_at",
         )
         .bind(p.user.as_str())
         .bind(&p.full_name)
@@ -179,6 +206,9 @@ impl PlayerStore for PgStore {
         .bind(p.season.as_ref().map(|x| x.as_str()))
         .bind(&p.time_zone)
         .bind(i16::from(p.rollover_hour))
+        .bind(pending.map(|z| z.time_zone.as_str()))
+        .bind(pending.map(|z| i16::from(z.rollover_hour)))
+        .bind(pending.map(|z| z.effective_at))
         .execute(&self.pool)
         .await
         .map_err(port)?;

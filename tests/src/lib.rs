@@ -150,3 +150,54 @@ impl PgSchema {
         }
     }
 }
+
+/// Deletes every key under `config`'s namespace (test teardown): SCAN +
+/// DEL on the server, or on each node of a cluster. Errors are ignored (the
+/// keys expire anyway).
+pub async fn redis_delete_namespace(config: &memora_cache_redis::RedisConfig) {
+    let urls = match &config.topology {
+        memora_cache_redis::Topology::Single(u) => vec![u.clone()],
+        memora_cache_redis::Topology::Cluster(nodes) => nodes.clone(),
+    };
+    let pattern = format!("{}*", glob_escape(&config.namespace));
+    for url in urls {
+        let Ok(client) = redis::Client::open(url.as_str()) else {
+            continue;
+        };
+        let Ok(mut c) = client.get_multiplexed_async_connection().await else {
+            continue;
+        };
+        let mut cursor: u64 = 0;
+        loop {
+            let r: redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut c)
+                .await;
+            let Ok((next, keys)) = r else { break };
+            // One key per DEL: on a cluster node the keys span many slots.
+            for k in keys {
+                let _: redis::RedisResult<i64> =
+                    redis::cmd("DEL").arg(&k).query_async(&mut c).await;
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+    }
+}
+
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        if matches!(ch, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}

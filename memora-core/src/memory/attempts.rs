@@ -74,7 +74,12 @@ impl AttemptCounter for LocalAttempts {
         now: DateTime<Utc>,
         ttl: Duration,
     ) -> PortResult<u32> {
-        let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(1));
+        // A ttl beyond chrono's range means "practically forever": saturate
+        // (never shorten it, never panic on the addition below).
+        let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+        let expires = now
+            .checked_add_signed(ttl)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         if !map.contains_key(key) && map.len() >= self.capacity {
             map.retain(|_, e| e.expires > now);
@@ -99,7 +104,7 @@ impl AttemptCounter for LocalAttempts {
         }
         e.count = e.count.saturating_add(1);
         e.last = now;
-        e.expires = now + ttl;
+        e.expires = expires;
         Ok(e.count)
     }
 
@@ -139,5 +144,20 @@ mod tests {
         assert_eq!(c.failures("x", now).await.unwrap().map(|f| f.0), Some(2));
         c.reset("x").await.unwrap();
         assert_eq!(c.failures("x", now).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn huge_ttl_saturates_instead_of_panicking() {
+        let c = LocalAttempts::default();
+        let now = Utc::now();
+        for ttl in [
+            Duration::from_secs(1_000_000 * 366 * 86_400),
+            Duration::from_secs(u64::MAX),
+        ] {
+            assert_eq!(c.record_failure("k", now, ttl).await.unwrap(), 1);
+            let later = now + chrono::Duration::days(10 * 366);
+            assert_eq!(c.failures("k", later).await.unwrap(), Some((1, now)));
+            c.reset("k").await.unwrap();
+        }
     }
 }

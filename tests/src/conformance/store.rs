@@ -1125,7 +1125,8 @@ pub async fn sessions_and_activity(s: &Stores) {
     assert_eq!(after.total_xp, 75);
 }
 
-/// Profiles in bulk keep the asked order; FSRS parameters round-trip.
+/// Profiles in bulk keep the asked order; FSRS parameters and a pending
+/// time-zone change round-trip; upserts never touch total XP.
 pub async fn profiles_and_params(s: &Stores) {
     let p = &s.players;
     for n in ["b", "a"] {
@@ -1155,6 +1156,43 @@ pub async fn profiles_and_params(s: &Stores) {
     assert_eq!(
         p.fsrs_params(&user("a")).await.expect("params"),
         Some((vec![0.2, 1.5], 500))
+    );
+    // A pending time-zone change round-trips (microseconds included) and
+    // can be cleared; an upsert never changes total_xp.
+    let mut prof = p
+        .get_profile(&user("a"))
+        .await
+        .expect("profile")
+        .expect("exists");
+    prof.time_zone = "Europe/Berlin".to_owned();
+    prof.pending_zone = Some(PendingZone {
+        time_zone: "Asia/Amman".to_owned(),
+        rollover_hour: 23,
+        effective_at: at(5) + Duration::microseconds(123_456),
+    });
+    prof.total_xp = 999;
+    p.upsert_profile(&prof).await.expect("upsert");
+    let got = p
+        .get_profile(&user("a"))
+        .await
+        .expect("profile")
+        .expect("exists");
+    assert_eq!(got.pending_zone, prof.pending_zone);
+    assert_eq!(got.time_zone, "Europe/Berlin");
+    assert_eq!(got.total_xp, 0, "upsert_profile never writes total_xp");
+    assert_eq!(
+        p.get_profiles(&[user("a")]).await.expect("profiles")[0].pending_zone,
+        prof.pending_zone
+    );
+    prof.pending_zone = None;
+    p.upsert_profile(&prof).await.expect("upsert");
+    assert_eq!(
+        p.get_profile(&user("a"))
+            .await
+            .expect("profile")
+            .expect("exists")
+            .pending_zone,
+        None
     );
 }
 

@@ -4,6 +4,9 @@
 mod cache_cluster;
 mod cache_memory;
 mod cache_redis;
+mod integrity_memory;
+mod integrity_postgres;
+mod integrity_redis;
 mod queue_redis;
 mod store_memory;
 mod store_postgres;
