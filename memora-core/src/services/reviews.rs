@@ -781,7 +781,7 @@ impl Memora {
                 };
                 Ok(AnswerInput {
                     question_id: a.question_id.clone(),
-                    signals: a.signals.clone(),
+                    signals: a.signals,
                     review_id: Some(review_id),
                 })
             })
@@ -1090,7 +1090,7 @@ mod xp_tests {
 
     fn ans(ok: bool) -> AnswerInput {
         AnswerInput {
-            question_id: QuestionId::parse("s:0".to_owned()).unwrap(),
+            question_id: QuestionId::parse("s:0").unwrap(),
             signals: AnswerSignals::review(ok, 1000),
             review_id: None,
         }
