@@ -57,6 +57,11 @@ impl Args {
         Ok(Args { map })
     }
 
+    /// The merged arguments (for typed decoding).
+    pub fn into_map(self) -> Map<String, Value> {
+        self.map
+    }
+
     /// Builds directly from a map (tests).
     pub fn from_map(map: Map<String, Value>) -> Self {
         Args { map }

@@ -36,6 +36,9 @@ pub enum ApiError {
     /// `X-Frappe-CSRF-Token` header (Frappe answers 400 for this too).
     #[error("{0}")]
     Csrf(String),
+    /// The request URI is too long (414).
+    #[error("{0}")]
+    UriTooLong(String),
     /// No such route (404).
     #[error("{0}")]
     NotFound(String),
@@ -67,6 +70,7 @@ impl ApiError {
                 "RequestEntityTooLargeError",
                 m.clone(),
             ),
+            ApiError::UriTooLong(m) => (StatusCode::URI_TOO_LONG, "URITooLongError", m.clone()),
             ApiError::Csrf(m) => (StatusCode::BAD_REQUEST, "CSRFTokenError", m.clone()),
             ApiError::Core(e) => match e {
                 CoreError::Invalid(m) => (StatusCode::BAD_REQUEST, "ValidationError", m.clone()),

@@ -30,6 +30,7 @@ use serde_json::json;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::api::Verbs;
 use crate::args::Args;
 use crate::error::ApiError;
 
@@ -65,8 +66,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/openapi.json", get(|| async { axum::Json(openapi::document()) }))
+        .route("/api/docs", get(|| async { axum::response::Redirect::permanent("/api/docs/") }))
+        .route("/api/docs/", get(|| async { axum::response::Html(openapi::DOCS_HTML) }))
+        .route("/api/docs/{asset}", get(docs_asset))
         .fallback(|uri: Uri| async move {
             ApiError::NotFound(format!("no route for {}", uri.path())).into_response()
+        })
+        .method_not_allowed_fallback(|m: Method, uri: Uri| async move {
+            ApiError::MethodNotAllowed {
+                allow: "GET",
+                message: format!("{} accepts GET only (got {m})", uri.path()),
+            }
+            .into_response()
         })
         .with_state(state)
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -74,6 +85,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             REQUEST_TIMEOUT,
         ))
         .layer(axum::middleware::from_fn(record_metrics))
+        .layer(axum::middleware::from_fn(limit_uri))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let id = req
@@ -84,6 +96,49 @@ pub fn router(state: Arc<AppState>) -> Router {
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+}
+
+/// Longest accepted request target (path and query); longer ones get a
+/// JSON 414. (hyper itself refuses request heads over ~400 KiB with a bare
+/// 431 before any handler runs.)
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+async fn limit_uri(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let len = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().len())
+        .unwrap_or(0);
+    if len > MAX_URI_BYTES {
+        return ApiError::UriTooLong(format!(
+            "the request URI is {len} bytes; at most {MAX_URI_BYTES} are accepted (send arguments in a POST body)"
+        ))
+        .into_response();
+    }
+    next.run(req).await
+}
+
+async fn docs_asset(Path(asset): Path<String>) -> Response {
+    let (body, ct): (&'static [u8], &str) = match asset.as_str() {
+        "swagger-ui-bundle.js" => (openapi::SWAGGER_UI_JS, "text/javascript; charset=utf-8"),
+        "swagger-ui.css" => (openapi::SWAGGER_UI_CSS, "text/css; charset=utf-8"),
+        "init.js" => (
+            openapi::DOCS_INIT_JS.as_bytes(),
+            "text/javascript; charset=utf-8",
+        ),
+        "LICENSE" => (openapi::SWAGGER_UI_LICENSE, "text/plain; charset=utf-8"),
+        other => {
+            return ApiError::NotFound(format!("no such asset: {other}")).into_response();
+        }
+    };
+    (
+        [
+            (header::CONTENT_TYPE, ct),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then drains
@@ -299,17 +354,6 @@ struct Incoming<'a> {
     client: Option<&'a str>,
 }
 
-fn only_post(http_method: &Method, what: &str) -> Result<(), ApiError> {
-    if http_method == Method::POST {
-        Ok(())
-    } else {
-        Err(ApiError::MethodNotAllowed {
-            allow: "POST",
-            message: format!("{what} accepts POST only (got {http_method})"),
-        })
-    }
-}
-
 async fn handle(st: &Arc<AppState>, req: Incoming<'_>) -> Result<Response, ApiError> {
     let Incoming {
         method,
@@ -319,73 +363,16 @@ async fn handle(st: &Arc<AppState>, req: Incoming<'_>) -> Result<Response, ApiEr
         body,
         client,
     } = req;
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let app = &st.memora;
-    match method {
-        "login" => {
-            only_post(http_method, "login")?;
-            let args = Args::parse(uri.query(), content_type, body)?;
-            if uri
-                .query()
-                .is_some_and(|q| q.contains("pwd=") || q.contains("password="))
-            {
-                return Err(ApiError::bad(
-                    "send the password in the request body, never in the URL",
-                ));
-            }
-            return login(st, &args, client).await;
-        }
-        "logout" => {
-            // POST only; no CSRF check, so a client that lost its token can
-            // always end its session (a forged logout harms nobody).
-            only_post(http_method, "logout")?;
-            if let Some(sid) = cookie(headers, "sid") {
-                app.logout(&sid).await?;
-            }
-            let mut resp = ok(json!(null));
-            set_cookie(
-                &mut resp,
-                "sid=Guest; Path=/; HttpOnly; SameSite=Lax; Max-Age=0",
-            );
-            return Ok(resp);
-        }
-        "frappe.auth.get_logged_user" => {
-            if http_method != Method::GET && http_method != Method::POST {
-                return Err(ApiError::MethodNotAllowed {
-                    allow: "GET, POST",
-                    message: format!("get_logged_user accepts GET and POST (got {http_method})"),
-                });
-            }
-            let (actor, cred) = authenticate(app, headers)
-                .await?
-                .ok_or(ApiError::Core(CoreError::Unauthenticated))?;
-            let mut resp = ok(json!(actor.user.as_str()));
-            if let Credential::Cookie(sid) = cred {
-                if let Ok(v) = HeaderValue::from_str(&csrf_token(&sid)) {
-                    resp.headers_mut().insert(CSRF_HEADER, v);
-                }
-            }
-            return Ok(resp);
-        }
-        _ => {}
-    }
     let spec = api::resolve(method)
         .ok_or_else(|| ApiError::UnknownMethod(format!("no such method: {method}")))?;
-    let allowed = if spec.mutates {
-        http_method == Method::POST
-    } else {
-        http_method == Method::GET || http_method == Method::POST
-    };
-    if !allowed {
+    if !spec.verbs.accepts(http_method) {
         return Err(ApiError::MethodNotAllowed {
             allow: spec.allow(),
             message: format!(
                 "{} accepts {} only (got {http_method}){}",
                 spec.name,
                 spec.allow(),
-                if spec.mutates {
+                if spec.mutates() {
                     ": it changes state"
                 } else {
                     ""
@@ -393,10 +380,24 @@ async fn handle(st: &Arc<AppState>, req: Incoming<'_>) -> Result<Response, ApiEr
             ),
         });
     }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
     let args = Args::parse(uri.query(), content_type, body)?;
-    let authenticated = authenticate(app, headers).await?;
-    if spec.mutates {
-        if let Some((_, Credential::Cookie(sid))) = &authenticated {
+    let app = &st.memora;
+    let (actor, sid) = if spec.verbs == Verbs::Session {
+        // login and logout act on the cookie as sent; a stale cookie must
+        // never stop a login or a logout.
+        (None, cookie(headers, "sid"))
+    } else {
+        match authenticate(app, headers).await? {
+            Some((actor, Credential::Cookie(sid))) => (Some(actor), Some(sid)),
+            Some((actor, Credential::Token)) => (Some(actor), None),
+            None => (None, None),
+        }
+    };
+    if spec.mutates() {
+        if let Some(sid) = &sid {
             let given = headers
                 .get(CSRF_HEADER)
                 .and_then(|v| v.to_str().ok())
@@ -412,50 +413,44 @@ async fn handle(st: &Arc<AppState>, req: Incoming<'_>) -> Result<Response, ApiEr
             }
         }
     }
-    let actor = authenticated.map(|(a, _)| a);
     api::authorize(spec, actor.as_ref())?;
-    let value = api::handlers::dispatch(
-        app,
-        spec,
-        api::Call {
-            args: &args,
-            actor: actor.as_ref(),
-        },
-    )
-    .await?;
-    Ok(ok(value))
+    let ctx = api::Ctx::new(
+        actor,
+        sid,
+        client.map(str::to_owned),
+        uri.query().map(str::to_owned),
+    );
+    let value = (spec.invoke)(app, &ctx, args.into_map()).await?;
+    let mut resp = if spec.envelope {
+        ok(value)
+    } else {
+        axum::Json(value).into_response()
+    };
+    for effect in ctx.take_effects() {
+        match effect {
+            api::SessionEffect::Start { sid, max_age } => set_cookie(
+                &mut resp,
+                &format!(
+                    "sid={sid}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
+                    if st.secure_cookies { "; Secure" } else { "" }
+                ),
+            ),
+            api::SessionEffect::End => set_cookie(
+                &mut resp,
+                "sid=Guest; Path=/; HttpOnly; SameSite=Lax; Max-Age=0",
+            ),
+            api::SessionEffect::Csrf(token) => {
+                if let Ok(v) = HeaderValue::from_str(&token) {
+                    resp.headers_mut().insert(CSRF_HEADER, v);
+                }
+            }
+        }
+    }
+    Ok(resp)
 }
 
 fn set_cookie(resp: &mut Response, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
-}
-
-async fn login(st: &AppState, args: &Args, client: Option<&str>) -> Result<Response, ApiError> {
-    let usr = args.req_str(&["usr", "username", "email"])?;
-    let pwd = args.req_secret(&["pwd", "password"])?;
-    let out = st.memora.login(&usr, &pwd, client).await?;
-    let max_age = (out.expires_at - chrono::Utc::now()).num_seconds().max(0);
-    let csrf = csrf_token(&out.sid);
-    let body = json!({
-        "message": "Logged In",
-        "home_page": "/app",
-        "full_name": out.user.full_name,
-        "user": out.user.id.as_str(),
-        "csrf_token": csrf,
-    });
-    let mut resp = axum::Json(body).into_response();
-    if let Ok(v) = HeaderValue::from_str(&csrf) {
-        resp.headers_mut().insert(CSRF_HEADER, v);
-    }
-    set_cookie(
-        &mut resp,
-        &format!(
-            "sid={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
-            out.sid,
-            if st.secure_cookies { "; Secure" } else { "" }
-        ),
-    );
-    Ok(resp)
 }

@@ -1,14 +1,32 @@
 //! The Frappe-compatible method API: `/api/method/memora.api.<module>.<fn>`
-//! and `/api/method/memora.api.<fn>` (GET or POST), plus Frappe's own auth
-//! methods. Each handler parses arguments, calls one core use case and
-//! renders the result; no business rule lives here.
+//! (also `/api/method/memora.api.<fn>`), plus Frappe's own `login`,
+//! `logout` and `frappe.auth.get_logged_user`.
+//!
+//! [`METHODS`] is the one registry: every entry is built from one
+//! [`ApiMethod`] implementation (request type, response type, role, verbs,
+//! handler), and the router, the role checks, the CSRF rule and the OpenAPI
+//! document all read it, so they cannot drift. Handlers parse nothing by
+//! hand: [`de::decode`] turns the merged query/form/JSON arguments into the
+//! method's request type, the handler calls one core use case, and the typed
+//! response is serialized inside Frappe's `{"message": …}` envelope.
 
-pub mod handlers;
-pub mod views;
+pub mod de;
+pub mod dto;
+pub mod methods;
 
-use crate::args::Args;
-use crate::error::ApiError;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
 use memora_core::domain::Actor;
+use memora_core::{CoreError, Memora};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use utoipa::openapi::{RefOr, schema::Schema};
+use utoipa::{PartialSchema, ToSchema};
+
+use crate::error::ApiError;
 
 /// Which callers a method accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,404 +39,240 @@ pub enum Access {
     Admin,
 }
 
-/// One API method.
-#[derive(Debug, Clone, Copy)]
+/// How a method may be called over HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verbs {
+    /// Only reads: GET (query string) or POST (body).
+    Read,
+    /// Changes state: POST only (405 otherwise); a cookie session must send
+    /// the CSRF header; bodies must be JSON or a form.
+    Write,
+    /// Starts or ends a session (`login`, `logout`): POST only, no CSRF
+    /// header (there is no session yet, or ending one harms nobody).
+    Session,
+}
+
+impl Verbs {
+    /// The `Allow` header value.
+    pub fn allow(self) -> &'static str {
+        match self {
+            Verbs::Read => "GET, POST",
+            Verbs::Write | Verbs::Session => "POST",
+        }
+    }
+
+    /// Whether `m` is accepted.
+    pub fn accepts(self, m: &axum::http::Method) -> bool {
+        match self {
+            Verbs::Read => m == axum::http::Method::GET || m == axum::http::Method::POST,
+            Verbs::Write | Verbs::Session => m == axum::http::Method::POST,
+        }
+    }
+}
+
+/// A change of the caller's session, applied by the router to the response
+/// (cookie and CSRF header).
+#[derive(Debug, Clone)]
+pub enum SessionEffect {
+    /// A new session: set the `sid` cookie for `max_age` seconds.
+    Start {
+        /// Session id (cookie value).
+        sid: String,
+        /// Cookie lifetime in seconds.
+        max_age: i64,
+    },
+    /// Clear the `sid` cookie.
+    End,
+    /// Tell a cookie session its CSRF token (response header).
+    Csrf(String),
+}
+
+/// The caller of one method call and what the router needs back.
+pub struct Ctx {
+    /// Authenticated caller (None only for Guest methods).
+    pub actor: Option<Actor>,
+    /// The `sid` cookie, when the caller authenticated with it.
+    pub sid: Option<String>,
+    /// Client address (login throttle).
+    pub client: Option<String>,
+    /// The raw query string (to refuse secrets in URLs).
+    pub query: Option<String>,
+    effects: Mutex<Vec<SessionEffect>>,
+}
+
+impl Ctx {
+    /// A context for `actor`.
+    pub fn new(
+        actor: Option<Actor>,
+        sid: Option<String>,
+        client: Option<String>,
+        query: Option<String>,
+    ) -> Self {
+        Ctx {
+            actor,
+            sid,
+            client,
+            query,
+            effects: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The logged-in caller (401 otherwise).
+    pub fn actor(&self) -> Result<&Actor, ApiError> {
+        self.actor
+            .as_ref()
+            .ok_or(ApiError::Core(CoreError::Unauthenticated))
+    }
+
+    /// Records a session change for the router.
+    pub fn push_effect(&self, e: SessionEffect) {
+        if let Ok(mut v) = self.effects.lock() {
+            v.push(e);
+        }
+    }
+
+    /// The recorded session changes.
+    pub fn take_effects(&self) -> Vec<SessionEffect> {
+        self.effects
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
+    }
+}
+
+/// One API method: its contract and its handler.
+pub trait ApiMethod: 'static {
+    /// Function name (`get_review_session`).
+    const NAME: &'static str;
+    /// Module (`reviews`): the long path is `memora.api.<module>.<name>`.
+    const MODULE: &'static str;
+    /// Full method path when it is not under `memora.api.` (`login`).
+    const PATH: Option<&'static str> = None;
+    /// Who may call it.
+    const ACCESS: Access;
+    /// How it may be called.
+    const VERBS: Verbs;
+    /// One-line description.
+    const SUMMARY: &'static str;
+    /// Whether the response is wrapped in `{"message": …}` (every method
+    /// but `login`, whose Frappe body is flat).
+    const ENVELOPE: bool = true;
+    /// Request arguments.
+    type Req: DeserializeOwned + ToSchema + Send;
+    /// Result (the value of `message`).
+    type Resp: Serialize + ToSchema;
+    /// Runs the method.
+    fn call(
+        app: &Arc<Memora>,
+        ctx: &Ctx,
+        req: Self::Req,
+    ) -> impl Future<Output = Result<Self::Resp, ApiError>> + Send;
+}
+
+/// A boxed handler future.
+pub type BoxFut<'a> = Pin<Box<dyn Future<Output = Result<Value, ApiError>> + Send + 'a>>;
+
+/// One entry of the registry (built from an [`ApiMethod`]).
+#[derive(Clone, Copy)]
 pub struct MethodSpec {
     /// Function name.
     pub name: &'static str,
-    /// Module (for the long path and the OpenAPI document).
+    /// Module.
     pub module: &'static str,
+    /// Full path override (Frappe's own methods).
+    pub path: Option<&'static str>,
     /// Who may call it.
     pub access: Access,
-    /// Argument names (documentation).
-    pub params: &'static [&'static str],
+    /// How it may be called.
+    pub verbs: Verbs,
     /// One-line description.
     pub summary: &'static str,
-    /// Changes state: POST only (405 otherwise), and cookie-authenticated
-    /// calls need the CSRF header and a JSON or form body.
-    pub mutates: bool,
+    /// Wrapped in `{"message": …}`.
+    pub envelope: bool,
+    /// Decodes the arguments and runs the handler.
+    pub invoke: for<'a> fn(&'a Arc<Memora>, &'a Ctx, Map<String, Value>) -> BoxFut<'a>,
+    /// Request schema (an object; its properties are the arguments).
+    pub request_schema: fn() -> RefOr<Schema>,
+    /// Response schema (the value of `message`).
+    pub response_schema: fn() -> RefOr<Schema>,
+    /// Named schemas referenced by the two above.
+    pub schemas: fn(&mut Vec<(String, RefOr<Schema>)>),
+}
+
+impl std::fmt::Debug for MethodSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MethodSpec")
+            .field("name", &self.name)
+            .field("module", &self.module)
+            .field("access", &self.access)
+            .field("verbs", &self.verbs)
+            .finish()
+    }
 }
 
 impl MethodSpec {
+    /// Whether the method changes state (POST only, CSRF-checked).
+    pub fn mutates(&self) -> bool {
+        self.verbs == Verbs::Write
+    }
+
+    /// The method path after `/api/method/`.
+    pub fn path(&self) -> String {
+        match self.path {
+            Some(p) => p.to_owned(),
+            None => format!("memora.api.{}.{}", self.module, self.name),
+        }
+    }
+
     /// The HTTP methods accepted (the `Allow` header of a 405).
     pub fn allow(&self) -> &'static str {
-        if self.mutates { "POST" } else { "GET, POST" }
+        self.verbs.allow()
     }
 }
 
-macro_rules! m {
-    ($name:literal, $module:literal, $access:ident, [$($p:literal),*], $summary:literal) => {
-        MethodSpec { name: $name, module: $module, access: Access::$access, params: &[$($p),*], summary: $summary, mutates: is_mutating($name) }
-    };
+fn invoke<'a, M: ApiMethod>(
+    app: &'a Arc<Memora>,
+    ctx: &'a Ctx,
+    args: Map<String, Value>,
+) -> BoxFut<'a> {
+    Box::pin(async move {
+        let req: M::Req = de::decode(args)?;
+        let resp = M::call(app, ctx, req).await?;
+        serde_json::to_value(resp)
+            .map_err(|e| ApiError::Core(CoreError::Internal(format!("response encoding: {e}"))))
+    })
 }
 
-const fn str_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
+fn schemas<M: ApiMethod>(out: &mut Vec<(String, RefOr<Schema>)>) {
+    <M::Req as ToSchema>::schemas(out);
+    <M::Resp as ToSchema>::schemas(out);
 }
 
-/// Whether `name` is listed in [`MUTATING`] (const, for the method table).
-pub const fn is_mutating(name: &str) -> bool {
-    let mut i = 0;
-    while i < MUTATING.len() {
-        if str_eq(MUTATING[i], name) {
-            return true;
-        }
-        i += 1;
+/// The registry entry of `M`.
+pub const fn spec<M: ApiMethod>() -> MethodSpec {
+    MethodSpec {
+        name: M::NAME,
+        module: M::MODULE,
+        path: M::PATH,
+        access: M::ACCESS,
+        verbs: M::VERBS,
+        summary: M::SUMMARY,
+        envelope: M::ENVELOPE,
+        invoke: invoke::<M>,
+        request_schema: <M::Req as PartialSchema>::schema,
+        response_schema: <M::Resp as PartialSchema>::schema,
+        schemas: schemas::<M>,
     }
-    false
 }
 
-/// The methods that change state (POST only, CSRF-checked for cookie
-/// sessions). Everything else only reads (GET or POST).
-pub const MUTATING: &[&str] = &[
-    "submit_session",
-    "submit_review_session",
-    "set_time_zone",
-    "claim_quest_reward",
-    "set_academic_profile",
-    "request_purchase",
-    "approve_purchase_request",
-    "reject_purchase_request",
-    "rebuild_season_cache",
-    "trigger_reconciliation",
-    "archive_season",
-    "delete_eligible_archived_records",
-    "refit_fsrs_params",
-    "create_season",
-    "activate_season",
-    "update_season",
-    "import_content",
-    "create_user",
-    "create_api_key",
-];
+pub use methods::METHODS;
 
-/// Every method the server answers.
-pub const METHODS: &[MethodSpec] = &[
-    m!(
-        "get_subjects",
-        "subjects",
-        User,
-        [],
-        "Subjects of the learner's academic plan"
-    ),
-    m!(
-        "get_my_subjects",
-        "subjects",
-        User,
-        [],
-        "Subjects of the learner's plan with display names"
-    ),
-    m!(
-        "get_game_tracks",
-        "subjects",
-        User,
-        ["subject"],
-        "Published tracks of a subject"
-    ),
-    m!(
-        "get_map_data",
-        "map_engine",
-        User,
-        ["subject", "track"],
-        "Learning map with statuses"
-    ),
-    m!(
-        "get_track_details",
-        "map_engine",
-        User,
-        ["track", "subject", "is_track_linear"],
-        "Units of a track with progress"
-    ),
-    m!(
-        "get_topic_details",
-        "map_engine",
-        User,
-        ["topic_id"],
-        "Lessons of a topic with statuses"
-    ),
-    m!(
-        "get_unit_topics",
-        "map_engine",
-        User,
-        ["unit_id", "unit", "subject", "track"],
-        "Topics of a unit with progress"
-    ),
-    m!(
-        "get_lesson_details",
-        "sessions",
-        User,
-        ["lesson_id"],
-        "Lesson stages (subscription or free preview required)"
-    ),
-    m!(
-        "submit_session",
-        "sessions",
-        User,
-        ["session_meta", "gamification_results", "interactions"],
-        "Record a lesson play: XP, score, SRS"
-    ),
-    m!(
-        "get_review_session",
-        "reviews",
-        User,
-        ["subject", "topic_id", "limit"],
-        "Due review questions"
-    ),
-    m!(
-        "submit_review_session",
-        "reviews",
-        User,
-        ["session_data", "responses"],
-        "Submit review answers"
-    ),
-    m!(
-        "get_persistence_status",
-        "reviews",
-        User,
-        ["job_id"],
-        "Status of a persistence job"
-    ),
-    m!("get_player_profile", "profile", User, [], "Basic profile"),
-    m!(
-        "get_full_profile_stats",
-        "profile",
-        User,
-        ["subject"],
-        "Level, streak, weekly activity, mastery"
-    ),
-    m!(
-        "get_player_login_info",
-        "profile",
-        User,
-        [],
-        "Profile summary for the logged-in user"
-    ),
-    m!(
-        "set_time_zone",
-        "profile",
-        User,
-        ["time_zone", "rollover_hour"],
-        "Set the learner's time zone and day rollover"
-    ),
-    m!(
-        "get_daily_quests",
-        "quests",
-        User,
-        ["subject"],
-        "Today's quests"
-    ),
-    m!(
-        "claim_quest_reward",
-        "quests",
-        User,
-        ["quest_id"],
-        "Claim a completed quest's XP once"
-    ),
-    m!(
-        "get_leaderboard",
-        "leaderboard",
-        User,
-        ["subject", "period"],
-        "Rankings (daily, weekly, monthly, all_time)"
-    ),
-    m!(
-        "get_academic_masters",
-        "onboarding",
-        User,
-        [],
-        "Grades, streams and seasons"
-    ),
-    m!(
-        "set_academic_profile",
-        "onboarding",
-        User,
-        ["grade", "stream", "season", "academic_year"],
-        "Set grade, stream and season"
-    ),
-    m!(
-        "get_store_items",
-        "store",
-        User,
-        [],
-        "Items this learner can buy"
-    ),
-    m!(
-        "request_purchase",
-        "store",
-        User,
-        ["item_id", "payment_method", "transaction_id"],
-        "Request a purchase (admin approval)"
-    ),
-    m!(
-        "list_purchase_requests",
-        "store",
-        Admin,
-        ["status"],
-        "Purchase requests"
-    ),
-    m!(
-        "approve_purchase_request",
-        "store",
-        Admin,
-        ["request_id"],
-        "Approve and grant the subscription"
-    ),
-    m!(
-        "reject_purchase_request",
-        "store",
-        Admin,
-        ["request_id"],
-        "Reject a purchase request"
-    ),
-    m!(
-        "get_user_access_keys",
-        "user_access",
-        User,
-        [],
-        "Subjects/tracks the learner may open"
-    ),
-    m!(
-        "get_student_plan_version",
-        "user_access",
-        User,
-        ["user"],
-        "Plan version of a student (self or admin)"
-    ),
-    m!(
-        "get_plan_version",
-        "user_access",
-        Guest,
-        ["grade", "season", "stream"],
-        "Plan version for grade/season/stream"
-    ),
-    m!(
-        "get_cache_status",
-        "srs",
-        Admin,
-        [],
-        "Cache health and key counts"
-    ),
-    m!(
-        "rebuild_season_cache",
-        "srs",
-        Admin,
-        ["season_name", "season"],
-        "Rebuild a season's cache in the background"
-    ),
-    m!(
-        "get_rebuild_status",
-        "srs",
-        Admin,
-        ["job_id"],
-        "Progress of a cache rebuild"
-    ),
-    m!(
-        "trigger_reconciliation",
-        "srs",
-        Admin,
-        ["sample_size", "season"],
-        "Compare cache and database and correct"
-    ),
-    m!(
-        "archive_season",
-        "srs",
-        Admin,
-        ["season_name", "season", "confirm"],
-        "Archive a finished season"
-    ),
-    m!(
-        "get_archive_status",
-        "srs",
-        Admin,
-        ["season_name", "season"],
-        "Archive counts of a season"
-    ),
-    m!(
-        "delete_eligible_archived_records",
-        "srs",
-        Admin,
-        ["season_name", "confirm"],
-        "Delete archived rows past retention"
-    ),
-    m!(
-        "refit_fsrs_params",
-        "srs",
-        Admin,
-        ["user"],
-        "Fit a learner's FSRS-6 parameters"
-    ),
-    m!("list_seasons", "admin", Admin, [], "All seasons"),
-    m!(
-        "create_season",
-        "admin",
-        Admin,
-        [
-            "season_name",
-            "title",
-            "start_date",
-            "end_date",
-            "scheduler",
-            "desired_retention",
-            "auto_archive"
-        ],
-        "Create a season and its partition"
-    ),
-    m!(
-        "activate_season",
-        "admin",
-        Admin,
-        ["season_name"],
-        "Make a season the active one"
-    ),
-    m!(
-        "update_season",
-        "admin",
-        Admin,
-        [
-            "season_name",
-            "scheduler",
-            "desired_retention",
-            "enable_redis",
-            "auto_archive"
-        ],
-        "Change season settings"
-    ),
-    m!(
-        "import_content",
-        "admin",
-        Admin,
-        ["bundle"],
-        "Import a content bundle (JSON)"
-    ),
-    m!(
-        "create_user",
-        "admin",
-        Admin,
-        ["email", "full_name", "roles", "password"],
-        "Create a user"
-    ),
-    m!(
-        "create_api_key",
-        "admin",
-        Admin,
-        ["user"],
-        "Create an API key (secret shown once)"
-    ),
-];
-
-/// Resolves `memora.api.<module>.<fn>` / `memora.api.<fn>` to a method.
+/// Resolves a method path (`memora.api.<module>.<fn>`, `memora.api.<fn>`,
+/// `login`, `frappe.auth.get_logged_user`) to its registry entry.
 pub fn resolve(path: &str) -> Option<&'static MethodSpec> {
+    if let Some(m) = METHODS.iter().find(|m| m.path == Some(path)) {
+        return Some(m);
+    }
     let rest = path.strip_prefix("memora.api.")?;
     let (module, name) = match rest.rsplit_once('.') {
         Some((m, n)) => (Some(m), n),
@@ -426,25 +280,17 @@ pub fn resolve(path: &str) -> Option<&'static MethodSpec> {
     };
     METHODS
         .iter()
-        .find(|m| m.name == name && module.is_none_or(|x| x == m.module))
+        .find(|m| m.path.is_none() && m.name == name && module.is_none_or(|x| x == m.module))
 }
 
 /// Checks the caller against the method's access rule.
 pub fn authorize(spec: &MethodSpec, actor: Option<&Actor>) -> Result<(), ApiError> {
     match (spec.access, actor) {
         (Access::Guest, _) => Ok(()),
-        (_, None) => Err(memora_core::CoreError::Unauthenticated.into()),
+        (_, None) => Err(CoreError::Unauthenticated.into()),
         (Access::User, Some(_)) => Ok(()),
         (Access::Admin, Some(a)) => a.require_admin().map_err(ApiError::from),
     }
-}
-
-/// Arguments plus caller for a handler.
-pub struct Call<'a> {
-    /// Arguments.
-    pub args: &'a Args,
-    /// Caller (None only for Guest methods).
-    pub actor: Option<&'a Actor>,
 }
 
 #[cfg(test)]
@@ -452,7 +298,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn resolves_long_and_short_paths() {
+    fn resolves_long_short_and_frappe_paths() {
         assert_eq!(
             resolve("memora.api.reviews.get_review_session")
                 .unwrap()
@@ -463,22 +309,32 @@ mod tests {
             resolve("memora.api.get_review_session").unwrap().name,
             "get_review_session"
         );
+        assert_eq!(resolve("login").unwrap().name, "login");
+        assert_eq!(
+            resolve("frappe.auth.get_logged_user").unwrap().name,
+            "get_logged_user"
+        );
         assert!(resolve("memora.api.profile.get_review_session").is_none());
         assert!(resolve("memora.api.nope").is_none());
+        assert!(resolve("memora.api.login").is_none());
         assert!(resolve("frappe.client.get").is_none());
-        let names: std::collections::HashSet<_> = METHODS.iter().map(|m| m.name).collect();
-        assert_eq!(names.len(), METHODS.len(), "method names are unique");
-        for m in MUTATING {
-            assert!(
-                names.contains(m),
-                "{m} is listed as mutating but is not a method"
-            );
-        }
-        assert!(resolve("memora.api.admin.create_user").unwrap().mutates);
+        let paths: std::collections::HashSet<_> = METHODS.iter().map(|m| m.path()).collect();
+        assert_eq!(paths.len(), METHODS.len(), "method paths are unique");
+        let short: std::collections::HashSet<_> = METHODS
+            .iter()
+            .filter(|m| m.path.is_none())
+            .map(|m| m.name)
+            .collect();
+        assert_eq!(
+            short.len(),
+            METHODS.iter().filter(|m| m.path.is_none()).count(),
+            "short names are unique"
+        );
+        assert!(resolve("memora.api.admin.create_user").unwrap().mutates());
         assert!(
             !resolve("memora.api.reviews.get_review_session")
                 .unwrap()
-                .mutates
+                .mutates()
         );
     }
 }

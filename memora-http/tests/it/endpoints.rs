@@ -14,13 +14,13 @@ use tower::ServiceExt;
 
 const PWD: &str = "test-password-1";
 
-struct T {
-    app: Router,
-    student: String,
-    admin: String,
+pub(crate) struct T {
+    pub(crate) app: Router,
+    pub(crate) student: String,
+    pub(crate) admin: String,
 }
 
-async fn setup() -> T {
+pub(crate) async fn setup() -> T {
     let backend = InMemoryBackend::new();
     let memora = Arc::new(Memora::new(backend.ports(), Config::default()));
     memora_core::demo::seed_demo(&memora, PWD).await.unwrap();
@@ -54,7 +54,7 @@ async fn login(app: &Router, user: &str) -> String {
     cookie.split(';').next().unwrap().to_owned()
 }
 
-async fn call(
+pub(crate) async fn call(
     app: &Router,
     method: &str,
     cookie: Option<&str>,
@@ -78,7 +78,7 @@ async fn call(
     (status, v)
 }
 
-async fn get(
+pub(crate) async fn get(
     app: &Router,
     uri: &str,
     cookie: Option<&str>,
@@ -110,7 +110,7 @@ fn path(name: &str) -> String {
 async fn every_user_method_needs_login_and_admin_methods_need_the_role() {
     let t = setup().await;
     for m in METHODS {
-        let (status, body) = call(&t.app, &path(m.name), None, json!({})).await;
+        let (status, body) = call(&t.app, &m.path(), None, json!({})).await;
         match m.access {
             Access::Guest => assert_ne!(status, StatusCode::UNAUTHORIZED, "{}", m.name),
             _ => {
@@ -120,7 +120,7 @@ async fn every_user_method_needs_login_and_admin_methods_need_the_role() {
             }
         }
         if m.access == Access::Admin {
-            let (status, body) = call(&t.app, &path(m.name), Some(&t.student), json!({})).await;
+            let (status, body) = call(&t.app, &m.path(), Some(&t.student), json!({})).await;
             assert_eq!(status, StatusCode::FORBIDDEN, "{} as student", m.name);
             assert_eq!(body["exc_type"], "PermissionError");
         }
@@ -144,7 +144,7 @@ async fn no_input_ever_causes_a_500() {
     for m in METHODS {
         for (i, body) in junk.iter().enumerate() {
             for cookie in [Some(t.student.as_str()), Some(t.admin.as_str())] {
-                let (status, resp) = call(&t.app, &path(m.name), cookie, body.clone()).await;
+                let (status, resp) = call(&t.app, &m.path(), cookie, body.clone()).await;
                 assert!(
                     !status.is_server_error(),
                     "{} with junk #{i} gave {status}: {resp}",
@@ -456,7 +456,16 @@ async fn api_tokens_health_and_openapi() {
     let (s, v, _) = get(&t.app, "/api/openapi.json", None).await;
     assert_eq!(s, StatusCode::OK);
     assert!(v["paths"]["/api/method/memora.api.reviews.get_review_session"].is_object());
-    assert!(v["paths"]["/api/method/memora.api.get_review_session"].is_object());
+    let limit =
+        v["paths"]["/api/method/memora.api.reviews.get_review_session"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "limit")
+            .cloned()
+            .unwrap();
+    assert_eq!(limit["in"], "query");
+    assert_eq!(limit["required"], false);
     let (s, v, _) = get(&t.app, "/api/method/memora.api.nope", Some(&t.student)).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(v["exc_type"], "DoesNotExistError");

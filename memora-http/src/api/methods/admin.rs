@@ -1,0 +1,630 @@
+//! Operations and administration: cache, archive, seasons, content, users.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use memora_core::CoreError;
+use memora_core::domain::{Catalog, Role};
+use memora_core::ids::*;
+use memora_core::services::admin::SeasonInput;
+use memora_core::srs::SchedulerKind;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{Areas, NoArgs, id, method, opt_id};
+use crate::api::de;
+use crate::api::dto::*;
+use crate::error::ApiError;
+
+/// Result of `get_cache_status`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CacheStatusDto {
+    /// A Redis server is connected (false in embedded mode).
+    pub redis_connected: bool,
+    /// Reviews are served from the database.
+    pub is_safe_mode: bool,
+    /// Cache memory in MiB.
+    pub memory_used_mb: f64,
+    /// Keys in the cache.
+    pub total_keys: u64,
+    /// Keys per season.
+    pub keys_by_season: BTreeMap<String, u64>,
+    /// Write-behind queue depth (null when unknown).
+    pub queue_depth: Option<u64>,
+}
+
+method!(
+    /// `get_cache_status`.
+    GetCacheStatus = "get_cache_status" in "srs", Admin, Read,
+    "Cache health and key counts",
+    NoArgs => CacheStatusDto,
+    |app, ctx, _req| {
+        let s = app.admin().get_cache_status(ctx.actor()?).await?;
+        Ok(CacheStatusDto {
+            redis_connected: s.stats.connected,
+            is_safe_mode: s.is_safe_mode,
+            memory_used_mb: ((s.stats.memory_used_bytes as f64) / 1_048_576.0 * 100.0).round() / 100.0,
+            total_keys: s.stats.total_keys,
+            keys_by_season: s.stats.keys_by_season.clone(),
+            queue_depth: s.queue_depth,
+        })
+    }
+);
+
+/// Arguments naming a season.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SeasonArg {
+    /// Season id `SEASON-YYYY[-X]` (also `season`).
+    #[serde(alias = "season", deserialize_with = "de::string")]
+    pub season_name: String,
+}
+
+/// Result of `rebuild_season_cache`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RebuildStartedDto {
+    /// Always `started`.
+    pub status: String,
+    /// Job id for `get_rebuild_status`.
+    pub job_id: String,
+    /// Rows to load.
+    pub estimated_records: u64,
+}
+
+method!(
+    /// `rebuild_season_cache`.
+    RebuildSeasonCache = "rebuild_season_cache" in "srs", Admin, Write,
+    "Rebuild a season's cache in the background",
+    SeasonArg => RebuildStartedDto,
+    |app, ctx, req| {
+        let season = id(SeasonId::new(req.season_name))?;
+        let job = app.admin().start_season_rebuild(ctx.actor()?, &season).await?;
+        let bg = Arc::clone(app);
+        let job_id = job.id.clone();
+        tokio::spawn(async move {
+            if let Err(e) = bg.admin().run_season_rebuild(&job_id, 1000).await {
+                tracing::error!(job = %job_id, error = %e, "season cache rebuild failed");
+            }
+        });
+        Ok(RebuildStartedDto {
+            status: "started".into(),
+            job_id: job.id.as_str().to_owned(),
+            estimated_records: job.estimated,
+        })
+    }
+);
+
+/// Arguments naming a job.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct JobArg {
+    /// Job id.
+    #[serde(deserialize_with = "de::string")]
+    pub job_id: String,
+}
+
+/// Result of `get_rebuild_status`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RebuildStatusDto {
+    /// Job id.
+    pub job_id: String,
+    /// Season.
+    pub season: String,
+    /// `running`, `completed` or `failed`.
+    pub status: String,
+    /// Rows to load.
+    pub estimated_records: u64,
+    /// Rows loaded.
+    pub processed: u64,
+    /// Learners loaded.
+    pub users: u64,
+}
+
+method!(
+    /// `get_rebuild_status`.
+    GetRebuildStatus = "get_rebuild_status" in "srs", Admin, Read,
+    "Progress of a cache rebuild",
+    JobArg => RebuildStatusDto,
+    |app, _ctx, req| {
+        let job = id(JobId::new(req.job_id))?;
+        let p = app.admin().rebuild_progress(&job).ok_or_else(|| {
+            ApiError::Core(CoreError::not_found(format!("job {job} not found")))
+        })?;
+        Ok(RebuildStatusDto {
+            job_id: p.id.as_str().to_owned(),
+            season: p.season.as_str().to_owned(),
+            status: p.status.clone(),
+            estimated_records: p.estimated,
+            processed: p.processed,
+            users: p.users,
+        })
+    }
+);
+
+/// Arguments of `trigger_reconciliation`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ReconcileArgs {
+    /// Trackers to sample (default 10 000).
+    #[serde(default, deserialize_with = "de::opt_u64")]
+    #[schema(minimum = 1, maximum = 1000000)]
+    pub sample_size: Option<u64>,
+    /// Season (the active one if absent; also `season_name`).
+    #[serde(default, alias = "season_name", deserialize_with = "de::opt_string")]
+    pub season: Option<String>,
+}
+
+/// Result of `trigger_reconciliation`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReconcileDto {
+    /// Trackers compared.
+    pub sample_size: u64,
+    /// Cache entries older than the database.
+    pub discrepancies_found: u64,
+    /// `discrepancies_found / sample_size`.
+    pub discrepancy_rate: f64,
+    /// Entries corrected from the database.
+    pub auto_corrected: u64,
+    /// Entries newer in the cache (write-behind lag), kept.
+    pub kept_newer_in_cache: u64,
+    /// Trackers not cached (loaded on next use).
+    pub not_cached: u64,
+    /// The rate crossed the alert threshold.
+    pub alert_triggered: bool,
+}
+
+method!(
+    /// `trigger_reconciliation`.
+    TriggerReconciliation = "trigger_reconciliation" in "srs", Admin, Write,
+    "Compare cache and database and correct",
+    ReconcileArgs => ReconcileDto,
+    |app, ctx, req| {
+        let season = opt_id(req.season, SeasonId::new)?;
+        let sample = req.sample_size.unwrap_or(10_000);
+        let r = app
+            .admin()
+            .trigger_reconciliation(Some(ctx.actor()?), sample, season.as_ref())
+            .await?;
+        Ok(ReconcileDto {
+            sample_size: r.sample_size,
+            discrepancies_found: r.discrepancies_found,
+            discrepancy_rate: r.discrepancy_rate,
+            auto_corrected: r.auto_corrected,
+            kept_newer_in_cache: r.kept_newer_in_cache,
+            not_cached: r.not_cached,
+            alert_triggered: r.alert_triggered,
+        })
+    }
+);
+
+/// Arguments of `archive_season`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ArchiveArgs {
+    /// Season id (also `season`).
+    #[serde(alias = "season", deserialize_with = "de::string")]
+    pub season_name: String,
+    /// Must be true: archiving moves every tracker of the season.
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    pub confirm: Option<bool>,
+}
+
+/// Result of `archive_season`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ArchiveDto {
+    /// Always true.
+    pub success: bool,
+    /// Always `completed`.
+    pub status: String,
+    /// Season.
+    pub season: String,
+    /// Rows archived.
+    pub archived_count: u64,
+    /// Same as `archived_count`.
+    pub records_archived: u64,
+    /// Cache keys removed.
+    pub cache_keys_deleted: u64,
+}
+
+method!(
+    /// `archive_season`.
+    ArchiveSeason = "archive_season" in "srs", Admin, Write,
+    "Archive a finished season (confirm=true)",
+    ArchiveArgs => ArchiveDto,
+    |app, ctx, req| {
+        let season = id(SeasonId::new(req.season_name))?;
+        let out = app
+            .admin()
+            .archive_season(Some(ctx.actor()?), &season, req.confirm.unwrap_or(false))
+            .await?;
+        Ok(ArchiveDto {
+            success: true,
+            status: "completed".into(),
+            season: season.as_str().to_owned(),
+            archived_count: out.records_archived,
+            records_archived: out.records_archived,
+            cache_keys_deleted: out.cache_keys_deleted,
+        })
+    }
+);
+
+/// Result of `get_archive_status`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ArchiveStatusDto {
+    /// Season.
+    pub season: String,
+    /// Active.
+    pub is_active: bool,
+    /// Archived automatically.
+    pub auto_archive: bool,
+    /// Last day.
+    pub end_date: String,
+    /// Archived.
+    pub archived: bool,
+    /// Live rows.
+    pub active_records: u64,
+    /// Archived rows.
+    pub archived_records: u64,
+    /// Archived rows past retention.
+    pub eligible_for_deletion: u64,
+    /// All rows.
+    pub total_records: u64,
+}
+
+method!(
+    /// `get_archive_status`.
+    GetArchiveStatus = "get_archive_status" in "srs", Admin, Read,
+    "Archive counts of a season",
+    SeasonArg => ArchiveStatusDto,
+    |app, ctx, req| {
+        let season = id(SeasonId::new(req.season_name))?;
+        let s = app.admin().get_archive_status(ctx.actor()?, &season).await?;
+        Ok(ArchiveStatusDto {
+            season: s.season.id.as_str().to_owned(),
+            is_active: s.season.is_active,
+            auto_archive: s.season.auto_archive,
+            end_date: s.season.end_date.to_string(),
+            archived: s.season.archived,
+            active_records: s.counts.active_records,
+            archived_records: s.counts.archived_records,
+            eligible_for_deletion: s.counts.eligible_for_deletion,
+            total_records: s.counts.active_records + s.counts.archived_records,
+        })
+    }
+);
+
+/// Arguments of `delete_eligible_archived_records`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DeleteArchivedArgs {
+    /// Only this season (also `season`).
+    #[serde(default, alias = "season", deserialize_with = "de::opt_string")]
+    pub season_name: Option<String>,
+    /// Must be true.
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    pub confirm: Option<bool>,
+}
+
+/// Result of `delete_eligible_archived_records`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeletedDto {
+    /// Always true.
+    pub success: bool,
+    /// Rows deleted.
+    pub deleted_count: u64,
+}
+
+method!(
+    /// `delete_eligible_archived_records`.
+    DeleteEligibleArchivedRecords = "delete_eligible_archived_records" in "srs", Admin, Write,
+    "Delete archived rows past retention (confirm=true)",
+    DeleteArchivedArgs => DeletedDto,
+    |app, ctx, req| {
+        let season = opt_id(req.season_name, SeasonId::new)?;
+        let n = app
+            .admin()
+            .delete_eligible_archived_records(ctx.actor()?, season.as_ref(), req.confirm.unwrap_or(false))
+            .await?;
+        Ok(DeletedDto { success: true, deleted_count: n })
+    }
+);
+
+/// Arguments naming a user.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UserArg {
+    /// User id (e-mail).
+    #[serde(deserialize_with = "de::string")]
+    pub user: String,
+}
+
+/// Result of `refit_fsrs_params`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefitDto {
+    /// Learner.
+    pub user: String,
+    /// Reviews used.
+    pub reviews: u64,
+    /// Items used.
+    pub items: usize,
+    /// Too little history: defaults kept.
+    pub fell_back: bool,
+    /// Log loss with the old parameters.
+    pub loss_before: f64,
+    /// Log loss with the new parameters.
+    pub loss_after: f64,
+    /// The 21 FSRS-6 parameters.
+    pub params: Vec<f64>,
+}
+
+method!(
+    /// `refit_fsrs_params`.
+    RefitFsrsParams = "refit_fsrs_params" in "srs", Admin, Write,
+    "Fit a learner's FSRS-6 parameters",
+    UserArg => RefitDto,
+    |app, ctx, req| {
+        let user = id(UserId::new(req.user))?;
+        let r = app.admin().refit_fsrs_params(Some(ctx.actor()?), &user).await?;
+        Ok(RefitDto {
+            user: r.user.as_str().to_owned(),
+            reviews: r.reviews,
+            items: r.items,
+            fell_back: r.fell_back,
+            loss_before: r.loss_before,
+            loss_after: r.loss_after,
+            params: r.params.clone(),
+        })
+    }
+);
+
+method!(
+    /// `list_seasons`.
+    ListSeasons = "list_seasons" in "admin", Admin, Read,
+    "All seasons",
+    NoArgs => Vec<SeasonDto>,
+    |app, ctx, _req| {
+        let v = app.admin().list_seasons(ctx.actor()?).await?;
+        Ok(v.iter().map(SeasonDto::from).collect())
+    }
+);
+
+/// Scheduler of a season (case-insensitive; `fsrs6` and `fsrs-6` are
+/// accepted for `fsrs`).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheduler {
+    /// The original review ladder.
+    Ladder,
+    /// FSRS-6.
+    Fsrs,
+}
+
+impl<'de> Deserialize<'de> for Scheduler {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match SchedulerKind::parse(&s).map_err(serde::de::Error::custom)? {
+            SchedulerKind::Ladder => Ok(Scheduler::Ladder),
+            SchedulerKind::Fsrs6 => Ok(Scheduler::Fsrs),
+        }
+    }
+}
+
+impl Scheduler {
+    fn kind(self) -> Result<SchedulerKind, ApiError> {
+        Ok(match self {
+            Scheduler::Ladder => SchedulerKind::Ladder,
+            Scheduler::Fsrs => SchedulerKind::Fsrs6,
+        })
+    }
+}
+
+/// Arguments of `create_season`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateSeasonArgs {
+    /// Season id `SEASON-YYYY[-X]` (also `season`).
+    #[serde(alias = "season", deserialize_with = "de::string")]
+    pub season_name: String,
+    /// Title.
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub title: Option<String>,
+    /// First day.
+    #[schema(format = Date, value_type = String)]
+    pub start_date: chrono::NaiveDate,
+    /// Last day.
+    #[schema(format = Date, value_type = String)]
+    pub end_date: chrono::NaiveDate,
+    /// Scheduler (default ladder).
+    #[serde(default)]
+    pub scheduler: Option<Scheduler>,
+    /// FSRS desired retention (0.7–0.99).
+    #[serde(default, deserialize_with = "de::opt_f64")]
+    pub desired_retention: Option<f64>,
+    /// Archive automatically after the end.
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    pub auto_archive: Option<bool>,
+}
+
+method!(
+    /// `create_season`.
+    CreateSeason = "create_season" in "admin", Admin, Write,
+    "Create a season and its partition",
+    CreateSeasonArgs => SeasonDto,
+    |app, ctx, req| {
+        let input = SeasonInput {
+            id: id(SeasonId::new(req.season_name))?,
+            title: req.title,
+            start_date: req.start_date,
+            end_date: req.end_date,
+            scheduler: req.scheduler.map(Scheduler::kind).transpose()?,
+            desired_retention: req.desired_retention,
+            auto_archive: req.auto_archive.unwrap_or(false),
+        };
+        let s = app.admin().create_season(ctx.actor()?, &input).await?;
+        Ok(SeasonDto::from(&s))
+    }
+);
+
+method!(
+    /// `activate_season`.
+    ActivateSeason = "activate_season" in "admin", Admin, Write,
+    "Make a season the active one",
+    SeasonArg => SeasonDto,
+    |app, ctx, req| {
+        let season = id(SeasonId::new(req.season_name))?;
+        Ok(SeasonDto::from(&app.admin().activate_season(ctx.actor()?, &season).await?))
+    }
+);
+
+/// Arguments of `update_season`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateSeasonArgs {
+    /// Season id (also `season`).
+    #[serde(alias = "season", deserialize_with = "de::string")]
+    pub season_name: String,
+    /// Scheduler.
+    #[serde(default)]
+    pub scheduler: Option<Scheduler>,
+    /// FSRS desired retention.
+    #[serde(default, deserialize_with = "de::opt_f64")]
+    pub desired_retention: Option<f64>,
+    /// Use the Redis due cache.
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    pub enable_redis: Option<bool>,
+    /// Archive automatically.
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    pub auto_archive: Option<bool>,
+}
+
+method!(
+    /// `update_season`.
+    UpdateSeason = "update_season" in "admin", Admin, Write,
+    "Change season settings",
+    UpdateSeasonArgs => SeasonDto,
+    |app, ctx, req| {
+        let season = id(SeasonId::new(req.season_name))?;
+        let s = app
+            .admin()
+            .update_season_settings(
+                ctx.actor()?,
+                &season,
+                req.scheduler.map(Scheduler::kind).transpose()?,
+                req.desired_retention,
+                req.enable_redis,
+                req.auto_archive,
+            )
+            .await?;
+        Ok(SeasonDto::from(&s))
+    }
+);
+
+/// Arguments of `import_content`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ImportArgs {
+    /// Content bundle (see docs/CONTENT.md; also `content`; may be a JSON string).
+    #[serde(alias = "content", deserialize_with = "de::json_or_string")]
+    #[schema(value_type = Object)]
+    pub bundle: Catalog,
+}
+
+/// Result of `import_content`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportedDto {
+    /// Always `success`.
+    pub status: String,
+    /// Subjects in the catalog now.
+    pub subjects: usize,
+    /// Lessons in the catalog now.
+    pub lessons: usize,
+}
+
+method!(
+    /// `import_content`.
+    ImportContent = "import_content" in "admin", Admin, Write,
+    "Import (merge) a content bundle",
+    ImportArgs => ImportedDto,
+    |app, ctx, req| {
+        let idx = app.admin().import_content(ctx.actor()?, &req.bundle).await?;
+        Ok(ImportedDto {
+            status: "success".into(),
+            subjects: idx.catalog().subjects.len(),
+            lessons: idx.catalog().lessons.len(),
+        })
+    }
+);
+
+/// Roles, as a list or a comma-separated string.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum RolesArg {
+    /// `["Student"]`.
+    List(Vec<String>),
+    /// `"Student,System Manager"`.
+    Csv(String),
+}
+
+/// Arguments of `create_user`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateUserArgs {
+    /// User id: an e-mail address (also `user`).
+    #[serde(alias = "user", deserialize_with = "de::string")]
+    pub email: String,
+    /// Full name (also `name`).
+    #[serde(alias = "name", deserialize_with = "de::string")]
+    pub full_name: String,
+    /// Roles: `Student` (default) and/or `System Manager`.
+    #[serde(default)]
+    pub roles: Option<RolesArg>,
+    /// Password (checked for strength; never trimmed; also `new_password`).
+    #[serde(default, alias = "new_password")]
+    pub password: Option<String>,
+}
+
+/// Result of `create_user`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserDto {
+    /// User id.
+    pub name: String,
+    /// Full name.
+    pub full_name: String,
+    /// Roles.
+    pub roles: Vec<String>,
+}
+
+method!(
+    /// `create_user`.
+    CreateUser = "create_user" in "admin", Admin, Write,
+    "Create a user",
+    CreateUserArgs => UserDto,
+    |app, ctx, req| {
+        let user = id(UserId::new(req.email))?;
+        let roles = match req.roles {
+            None => vec![Role::Student],
+            Some(RolesArg::List(v)) => v.iter().map(|r| Role::parse(r.trim())).collect::<Result<Vec<_>, _>>()?,
+            Some(RolesArg::Csv(s)) => s.split(',').map(|r| Role::parse(r.trim())).collect::<Result<Vec<_>, _>>()?,
+        };
+        let u = app
+            .auth()
+            .create_user(Some(ctx.actor()?), &user, &req.full_name, roles, req.password.as_deref())
+            .await?;
+        Ok(UserDto {
+            name: u.id.as_str().to_owned(),
+            full_name: u.full_name.clone(),
+            roles: u.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+        })
+    }
+);
+
+/// Result of `create_api_key`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyDto {
+    /// Key (public part).
+    pub api_key: String,
+    /// Secret (shown once).
+    pub api_secret: String,
+}
+
+method!(
+    /// `create_api_key`.
+    CreateApiKey = "create_api_key" in "admin", Admin, Write,
+    "Create an API key (secret shown once)",
+    UserArg => ApiKeyDto,
+    |app, ctx, req| {
+        let user = id(UserId::new(req.user))?;
+        let k = app.auth().create_api_key(Some(ctx.actor()?), &user).await?;
+        Ok(ApiKeyDto { api_key: k.key, api_secret: k.secret })
+    }
+);

@@ -1,0 +1,170 @@
+//! Every API method: request type, response type and handler, grouped by
+//! area. [`METHODS`] is the registry (see [`super`]).
+
+mod admin;
+mod commerce;
+mod gamification;
+mod learning;
+mod reviews;
+mod session;
+
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::{MethodSpec, spec};
+
+/// Declares one method: a unit type implementing [`super::ApiMethod`].
+macro_rules! method {
+    (
+        $(#[$doc:meta])*
+        $ty:ident = $name:literal at $path:literal, $access:ident, $verbs:ident,
+        $summary:literal,
+        $req:ty => $resp:ty,
+        |$app:pat_param, $ctx:pat_param, $r:pat_param| $body:block
+    ) => {
+        $(#[$doc])*
+        pub struct $ty;
+        impl $crate::api::ApiMethod for $ty {
+            const NAME: &'static str = $name;
+            const MODULE: &'static str = "auth";
+            const PATH: Option<&'static str> = Some($path);
+            const ACCESS: $crate::api::Access = $crate::api::Access::$access;
+            const VERBS: $crate::api::Verbs = $crate::api::Verbs::$verbs;
+            const SUMMARY: &'static str = $summary;
+            type Req = $req;
+            type Resp = $resp;
+            async fn call(
+                $app: &std::sync::Arc<memora_core::Memora>,
+                $ctx: &$crate::api::Ctx,
+                $r: $req,
+            ) -> Result<$resp, $crate::error::ApiError> $body
+        }
+    };
+    (
+        $(#[$doc:meta])*
+        $ty:ident = $name:literal in $module:literal, $access:ident, $verbs:ident,
+        $summary:literal,
+        $req:ty => $resp:ty,
+        |$app:pat_param, $ctx:pat_param, $r:pat_param| $body:block
+    ) => {
+        $(#[$doc])*
+        pub struct $ty;
+        impl $crate::api::ApiMethod for $ty {
+            const NAME: &'static str = $name;
+            const MODULE: &'static str = $module;
+            const ACCESS: $crate::api::Access = $crate::api::Access::$access;
+            const VERBS: $crate::api::Verbs = $crate::api::Verbs::$verbs;
+            const SUMMARY: &'static str = $summary;
+            type Req = $req;
+            type Resp = $resp;
+            async fn call(
+                $app: &std::sync::Arc<memora_core::Memora>,
+                $ctx: &$crate::api::Ctx,
+                $r: $req,
+            ) -> Result<$resp, $crate::error::ApiError> $body
+        }
+    };
+}
+pub(crate) use method;
+
+/// Arguments of a method that takes none (stray arguments such as
+/// Frappe's `cmd` are ignored).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct NoArgs {}
+
+/// Every method the server answers: the one list behind dispatch, roles,
+/// CSRF and the OpenAPI document.
+pub const METHODS: &[MethodSpec] = &[
+    spec::<session::Login>(),
+    spec::<session::Logout>(),
+    spec::<session::GetLoggedUser>(),
+    spec::<learning::GetSubjects>(),
+    spec::<learning::GetMySubjects>(),
+    spec::<learning::GetGameTracks>(),
+    spec::<learning::GetMapData>(),
+    spec::<learning::GetTrackDetails>(),
+    spec::<learning::GetTopicDetails>(),
+    spec::<learning::GetUnitTopics>(),
+    spec::<learning::GetLessonDetails>(),
+    spec::<learning::SubmitSession>(),
+    spec::<reviews::GetReviewSession>(),
+    spec::<reviews::SubmitReviewSession>(),
+    spec::<reviews::GetPersistenceStatus>(),
+    spec::<gamification::GetPlayerProfile>(),
+    spec::<gamification::GetFullProfileStats>(),
+    spec::<gamification::GetPlayerLoginInfo>(),
+    spec::<gamification::SetTimeZone>(),
+    spec::<gamification::GetDailyQuests>(),
+    spec::<gamification::ClaimQuestReward>(),
+    spec::<gamification::GetLeaderboard>(),
+    spec::<gamification::GetAcademicMasters>(),
+    spec::<gamification::SetAcademicProfile>(),
+    spec::<commerce::GetStoreItems>(),
+    spec::<commerce::RequestPurchase>(),
+    spec::<commerce::ListPurchaseRequests>(),
+    spec::<commerce::ApprovePurchaseRequest>(),
+    spec::<commerce::RejectPurchaseRequest>(),
+    spec::<commerce::GetUserAccessKeys>(),
+    spec::<commerce::GetStudentPlanVersion>(),
+    spec::<commerce::GetPlanVersion>(),
+    spec::<admin::GetCacheStatus>(),
+    spec::<admin::RebuildSeasonCache>(),
+    spec::<admin::GetRebuildStatus>(),
+    spec::<admin::TriggerReconciliation>(),
+    spec::<admin::ArchiveSeason>(),
+    spec::<admin::GetArchiveStatus>(),
+    spec::<admin::DeleteEligibleArchivedRecords>(),
+    spec::<admin::RefitFsrsParams>(),
+    spec::<admin::ListSeasons>(),
+    spec::<admin::CreateSeason>(),
+    spec::<admin::ActivateSeason>(),
+    spec::<admin::UpdateSeason>(),
+    spec::<admin::ImportContent>(),
+    spec::<admin::CreateUser>(),
+    spec::<admin::CreateApiKey>(),
+];
+
+/// Parses an id newtype, mapping its validation error to a 400.
+pub(crate) fn id<T>(r: Result<T, memora_core::CoreError>) -> Result<T, crate::error::ApiError> {
+    r.map_err(crate::error::ApiError::from)
+}
+
+/// Parses an optional id.
+pub(crate) fn opt_id<T>(
+    v: Option<String>,
+    f: fn(String) -> Result<T, memora_core::CoreError>,
+) -> Result<Option<T>, crate::error::ApiError> {
+    v.map(f).transpose().map_err(crate::error::ApiError::from)
+}
+
+/// Temporary: the per-area accessors of the core facade, until the core
+/// split lands (each returns the facade itself).
+pub(crate) trait Areas {
+    fn learning(&self) -> &Self;
+    fn reviews(&self) -> &Self;
+    fn gamification(&self) -> &Self;
+    fn commerce(&self) -> &Self;
+    fn admin(&self) -> &Self;
+    fn auth(&self) -> &Self;
+}
+
+impl Areas for memora_core::Memora {
+    fn learning(&self) -> &Self {
+        self
+    }
+    fn reviews(&self) -> &Self {
+        self
+    }
+    fn gamification(&self) -> &Self {
+        self
+    }
+    fn commerce(&self) -> &Self {
+        self
+    }
+    fn admin(&self) -> &Self {
+        self
+    }
+    fn auth(&self) -> &Self {
+        self
+    }
+}
