@@ -203,6 +203,20 @@ impl RedisConn {
         }
     }
 
+    /// Whether every master writes an append-only file (`INFO persistence`
+    /// reports `aof_enabled:1`). Without it, a Redis restart loses the
+    /// queued answers that were acknowledged but not yet written to the
+    /// store, so the server warns at start-up.
+    pub async fn aof_enabled(&self) -> Result<bool> {
+        let mut cmd = redis::cmd("INFO");
+        cmd.arg("persistence");
+        let infos: Vec<String> = self.on_each_master(Duration::from_secs(1), &cmd).await?;
+        Ok(!infos.is_empty()
+            && infos
+                .iter()
+                .all(|i| i.lines().any(|l| l.trim() == "aof_enabled:1")))
+    }
+
     /// `PING` (any node).
     pub async fn ping(&self) -> Result<()> {
         let mut c = self.clone();

@@ -150,6 +150,9 @@ pub struct StartupReport {
     /// Redis and the reason it could not be reached at start-up (the server
     /// then starts in safe mode).
     pub redis_down: Option<RedisStart>,
+    /// Whether Redis persists to its append-only file (None: no Redis, or
+    /// unknown because it was down or refused `INFO`).
+    pub redis_aof: Option<bool>,
 }
 
 /// Redis was unreachable when the process started.
@@ -172,6 +175,7 @@ impl StartupReport {
             cache: "in-process".into(),
             queue: "none (embedded: answers are kept in memory)".into(),
             redis_down: None,
+            redis_aof: None,
         }
     }
 }
@@ -344,6 +348,7 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
         cache: "in-process".into(),
         queue: "none: answers are written to PostgreSQL before they are acknowledged".into(),
         redis_down: None,
+        redis_aof: None,
     };
     let store = Arc::new(pg);
     let (redis, redis_shown) = match (&cfg.redis_url, &cfg.redis_cluster_nodes) {
@@ -435,6 +440,9 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
                 Ok(c) => c,
                 Err(e) => return Err(redis_error(e.to_string())),
             };
+            if down.is_none() {
+                report.redis_aof = conn.aof_enabled().await.ok();
+            }
             let due = memora_cache_redis::RedisDueCache::with_connection(conn.clone(), rc.clone());
             let board =
                 memora_cache_redis::RedisLeaderboard::with_connection(conn.clone(), rc.clone());
@@ -698,4 +706,40 @@ pub enum BackendError {
         /// What is wrong.
         problem: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{redact, redact_list};
+
+    #[test]
+    fn redact_hides_passwords_and_keeps_what_an_operator_needs() {
+        let cases = [
+            (
+                "postgres://app:s3cret@db:5432/memora",
+                "postgres://app:***@db:5432/memora",
+            ),
+            (
+                "postgres://app@db:5432/memora",
+                "postgres://app@db:5432/memora",
+            ),
+            (
+                "postgres://app:p@ss/w0rd@db/memora?sslmode=require&password=x1",
+                "postgres://app:***@db/memora?sslmode=require&password=***",
+            ),
+            (
+                "redis://:s3cret@127.0.0.1:6379/0",
+                "redis://:***@127.0.0.1:6379/0",
+            ),
+            ("mysql://root:s3cret@h/m", "mysql://root:***@h/m"),
+            ("127.0.0.1:5432", "127.0.0.1:5432"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(redact(url), want, "{url}");
+        }
+        assert_eq!(
+            redact_list("redis://:a1@h1:7000, redis://:b2@h2:7001"),
+            "redis://:***@h1:7000,redis://:***@h2:7001"
+        );
+    }
 }

@@ -213,6 +213,9 @@ async fn readyz(State(st): State<Arc<AppState>>) -> Response {
     let db = ports.seasons.list_seasons().await.is_ok();
     let cache = ports.cache.ping().await.is_ok();
     if cache {
+        if st.memora.cache_health().is_degraded() {
+            tracing::info!("cache is back: leaving safe mode");
+        }
         st.memora.cache_health().mark_ok();
     }
     let body = json!({

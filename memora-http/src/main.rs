@@ -891,6 +891,12 @@ fn log_startup(report: &StartupReport) {
             );
         }
     }
+    if report.redis_aof == Some(false) {
+        tracing::warn!(
+            redis = %report.cache,
+            "Redis runs without an append-only file (appendonly no): answers acknowledged but still in the queue are lost if Redis restarts; set `appendonly yes` and `appendfsync everysec` (or always)"
+        );
+    }
     if let Some(down) = &report.redis_down {
         tracing::warn!(
             redis = %down.url,
