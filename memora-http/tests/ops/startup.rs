@@ -26,7 +26,13 @@ fn assert_refused(args: &[&str], url: &str, url_shown: &str, cause: &str, secret
 
 #[test]
 fn refused_port_is_named_at_once() {
-    for cmd in [&["serve"][..], &["migrate"], &["user", "api-key", "a@b.c"]] {
+    // No subcommand = serve, configured from the environment.
+    for cmd in [
+        &[][..],
+        &["serve"],
+        &["migrate"],
+        &["user", "api-key", "a@b.c"],
+    ] {
         assert_refused(
             cmd,
             "postgres://memora:hunter2-secret@127.0.0.1:1/memora",
