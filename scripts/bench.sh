@@ -33,7 +33,7 @@ if [ "${SKIP_MICRO:-0}" != 1 ]; then
   log "core micro-benchmarks (criterion)"
   cargo bench -p memora-bench --bench core -- --noplot 2>&1 | tee "$OUT/core-bench.txt" | grep -E '^[a-z_0-9/]+ +time:' || true
   log "FSRS evaluation on the real review log"
-  ./target/release/memora eval-revlog ../shared/data/py-fsrs-josh-revlog/review_logs_josh_1711744352250_to_1728234780857.csv | tee "$OUT/eval-revlog.txt"
+  ./target/release/memora eval-revlog data/py-fsrs-josh-revlog/review_logs_josh_1711744352250_to_1728234780857.csv | tee "$OUT/eval-revlog.txt"
   log "Redis adapter benchmarks"
   ./target/release/examples/redis_bench redis://127.0.0.1:6379 | tee "$OUT/redis-bench.txt"
 fi

@@ -3,6 +3,7 @@
 //! master).
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -22,6 +23,51 @@ pub enum RedisConn {
     Single(ConnectionManager),
     /// Cluster (routes by slot, follows MOVED/ASK).
     Cluster(ClusterConnection),
+    /// Opened on first use: Redis was unreachable when the process started.
+    /// Every call tries to connect until one succeeds (each attempt bounded
+    /// by the caller's timeout), so a server that starts in safe mode
+    /// leaves it as soon as Redis appears, without a restart.
+    Lazy(Arc<LazyConn>),
+}
+
+/// The state behind [`RedisConn::Lazy`].
+pub struct LazyConn {
+    config: RedisConfig,
+    cell: tokio::sync::OnceCell<RedisConn>,
+    db: i64,
+}
+
+impl LazyConn {
+    /// The connection, opening it if this is the first successful use.
+    async fn get(&self) -> redis::RedisResult<RedisConn> {
+        self.cell
+            .get_or_try_init(|| async {
+                // No retry: the caller's next call is the retry, and a probe
+                // must not wait a back-off while Redis refuses connections.
+                RedisConn::connect_with_retries(&self.config, 0)
+                    .await
+                    .map_err(into_redis_error)
+            })
+            .await
+            .cloned()
+    }
+}
+
+/// Back to the driver's error type (the [`ConnectionLike`] signature needs
+/// it), keeping I/O failures I/O failures so they still map to
+/// "unavailable".
+fn into_redis_error(e: Error) -> redis::RedisError {
+    match e {
+        Error::Redis(r) => r,
+        Error::Timeout(t) => std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("connecting timed out after {t:?}"),
+        )
+        .into(),
+        Error::Config(m) | Error::Decode(m) => {
+            (redis::ErrorKind::InvalidClientConfig, "configuration", m).into()
+        }
+    }
 }
 
 impl ConnectionLike for RedisConn {
@@ -29,6 +75,13 @@ impl ConnectionLike for RedisConn {
         match self {
             RedisConn::Single(c) => c.req_packed_command(cmd),
             RedisConn::Cluster(c) => c.req_packed_command(cmd),
+            RedisConn::Lazy(l) => {
+                let l = Arc::clone(l);
+                Box::pin(async move {
+                    let mut c = l.get().await?;
+                    c.req_packed_command(cmd).await
+                })
+            }
         }
     }
 
@@ -41,6 +94,13 @@ impl ConnectionLike for RedisConn {
         match self {
             RedisConn::Single(c) => c.req_packed_commands(cmd, offset, count),
             RedisConn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+            RedisConn::Lazy(l) => {
+                let l = Arc::clone(l);
+                Box::pin(async move {
+                    let mut c = l.get().await?;
+                    c.req_packed_commands(cmd, offset, count).await
+                })
+            }
         }
     }
 
@@ -48,6 +108,7 @@ impl ConnectionLike for RedisConn {
         match self {
             RedisConn::Single(c) => c.get_db(),
             RedisConn::Cluster(c) => c.get_db(),
+            RedisConn::Lazy(l) => l.cell.get().map_or(l.db, |c| c.get_db()),
         }
     }
 }
@@ -68,6 +129,13 @@ impl RedisConn {
     /// connection is needed for blocking reads (the queue worker), because a
     /// blocked multiplexed connection would stall every other caller.
     pub async fn connect(config: &RedisConfig) -> Result<Self> {
+        Self::connect_with_retries(config, 1).await
+    }
+
+    /// [`RedisConn::connect`] with `retries` connection retries on a single
+    /// server (the driver waits about a second before a retry). A cluster
+    /// client keeps one retry: it also serves slot redirections.
+    async fn connect_with_retries(config: &RedisConfig, retries: usize) -> Result<Self> {
         config.validate()?;
         let limit = config.bulk_timeout;
         match &config.topology {
@@ -75,7 +143,7 @@ impl RedisConn {
                 let client = redis::Client::open(url.as_str())?;
                 let cfg = ConnectionManagerConfig::new()
                     .set_connection_timeout(config.call_timeout.max(Duration::from_millis(500)))
-                    .set_number_of_retries(1);
+                    .set_number_of_retries(retries);
                 let cm = bounded(limit, client.get_connection_manager_with_config(cfg)).await?;
                 Ok(RedisConn::Single(cm))
             }
@@ -88,6 +156,65 @@ impl RedisConn {
                 Ok(RedisConn::Cluster(c))
             }
         }
+    }
+
+    /// A connection that is opened on first use instead of now: for a
+    /// server that must start while Redis is down. The configuration and the
+    /// URLs are still checked now, so a typo fails at start-up.
+    pub fn lazy(config: &RedisConfig) -> Result<Self> {
+        config.validate()?;
+        let db = match &config.topology {
+            Topology::Single(url) => {
+                redis::Client::open(url.as_str())?
+                    .get_connection_info()
+                    .redis
+                    .db
+            }
+            Topology::Cluster(nodes) => {
+                for n in nodes {
+                    redis::Client::open(n.as_str())?;
+                }
+                0
+            }
+        };
+        Ok(RedisConn::Lazy(Arc::new(LazyConn {
+            config: config.clone(),
+            cell: tokio::sync::OnceCell::new(),
+            db,
+        })))
+    }
+
+    /// Whether the connection is open: always for a connection made by
+    /// [`RedisConn::connect`], and for a [lazy](RedisConn::lazy) one once a
+    /// call has reached Redis.
+    pub fn is_open(&self) -> bool {
+        match self {
+            RedisConn::Lazy(l) => l.cell.initialized(),
+            _ => true,
+        }
+    }
+
+    /// The underlying single-server or cluster connection (opening a lazy
+    /// one).
+    async fn resolved(&self) -> Result<RedisConn> {
+        match self {
+            RedisConn::Lazy(l) => Ok(l.get().await?),
+            other => Ok(other.clone()),
+        }
+    }
+
+    /// Whether every master writes an append-only file (`INFO persistence`
+    /// reports `aof_enabled:1`). Without it, a Redis restart loses the
+    /// queued answers that were acknowledged but not yet written to the
+    /// store, so the server warns at start-up.
+    pub async fn aof_enabled(&self) -> Result<bool> {
+        let mut cmd = redis::cmd("INFO");
+        cmd.arg("persistence");
+        let infos: Vec<String> = self.on_each_master(Duration::from_secs(1), &cmd).await?;
+        Ok(!infos.is_empty()
+            && infos
+                .iter()
+                .all(|i| i.lines().any(|l| l.trim() == "aof_enabled:1")))
     }
 
     /// `PING` (any node).
@@ -125,7 +252,7 @@ impl RedisConn {
 
     /// Addresses of the masters (`None` for a single server).
     async fn masters(&self, limit: Duration) -> Result<Option<Vec<(String, u16)>>> {
-        let RedisConn::Cluster(_) = self else {
+        let RedisConn::Cluster(_) = bounded_resolve(self, limit).await? else {
             return Ok(None);
         };
         let nodes: String = self
@@ -176,10 +303,9 @@ impl RedisConn {
         host: &str,
         port: u16,
     ) -> Result<T> {
-        match self {
-            RedisConn::Single(_) => self.query(limit, cmd).await,
-            RedisConn::Cluster(c) => {
-                let mut c = c.clone();
+        match bounded_resolve(self, limit).await? {
+            RedisConn::Single(_) | RedisConn::Lazy(_) => self.query(limit, cmd).await,
+            RedisConn::Cluster(mut c) => {
                 let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
                     host: host.to_owned(),
                     port,
@@ -218,6 +344,14 @@ impl RedisConn {
             }
         }
         Ok(keys)
+    }
+}
+
+/// [`RedisConn::resolved`] within `limit`.
+async fn bounded_resolve(conn: &RedisConn, limit: Duration) -> Result<RedisConn> {
+    match tokio::time::timeout(limit, conn.resolved()).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::Timeout(limit)),
     }
 }
 

@@ -309,6 +309,21 @@ impl RedisQueue {
         })
     }
 
+    /// Uses `conn` without talking to Redis now (for a server starting
+    /// while Redis is down, with a [lazy](RedisConn::lazy) connection). The
+    /// consumer group is not created here: `XADD` creates the stream, and the
+    /// [`PersistenceWorker`] creates the group from the stream's first entry
+    /// (`0`) when it starts, so jobs enqueued before that are not skipped.
+    pub fn with_connection_unchecked(conn: RedisConn, config: RedisConfig) -> Self {
+        RedisQueue {
+            keys: Keys::new(&config.namespace),
+            conn,
+            cfg: Arc::new(config),
+            enqueue: Arc::new(Script::new(ENQUEUE)),
+            replay: Arc::new(Script::new(REPLAY)),
+        }
+    }
+
     /// Name of the job stream key.
     pub fn stream_key(&self) -> &str {
         &self.keys.stream

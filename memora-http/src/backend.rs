@@ -1,13 +1,30 @@
 //! Wiring ports from configuration: the embedded in-memory backend (with the
 //! demo dataset) when no database is configured, PostgreSQL (+ Redis when
 //! configured) otherwise.
+//!
+//! Start-up checks live here too, because an operator's first contact with
+//! Memora is usually a wrong URL: the database is tried once with a short
+//! timeout and a failure names the (redacted) URL and the cause — refused,
+//! unknown host, authentication, missing database, wrong scheme — instead of
+//! a pool timeout. Redis being down is not fatal: the server starts in safe
+//! mode on a lazily opened connection and leaves safe mode when Redis
+//! answers (see [`RedisStart`]).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use memora_core::memory::{InMemoryBackend, SystemClock};
 use memora_core::ports::Ports;
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
 
 use crate::security::{Argon2Hasher, RandomIds};
+
+/// How long the first database connection may take before start-up fails.
+pub const DB_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the first Redis connection may take before the server starts in
+/// safe mode without it.
+pub const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Where the data lives.
 #[derive(Clone, Default)]
@@ -38,7 +55,7 @@ impl std::fmt::Debug for BackendConfig {
             .field("redis_url", &self.redis_url.as_ref().map(|u| redact(u)))
             .field(
                 "redis_cluster_nodes",
-                &self.redis_cluster_nodes.as_ref().map(|_| "<set>"),
+                &self.redis_cluster_nodes.as_ref().map(|n| redact_list(n)),
             )
             .field("db_pool_size", &self.db_pool_size)
             .field("queue_reclaim_idle", &self.queue_reclaim_idle)
@@ -46,12 +63,57 @@ impl std::fmt::Debug for BackendConfig {
     }
 }
 
-/// `scheme://user:secret@host/…` → `scheme://***@host/…`.
+/// A URL fit for logs and error messages: the password of the user part and
+/// secret-looking query parameters (`password`, `sslpassword`, `token`, …)
+/// become `***`; user, host, port and database stay, because they are what
+/// an operator needs to see to fix a wrong URL.
+/// `postgres://app:s3cret@db:5432/memora` → `postgres://app:***@db:5432/memora`.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(a)) if a > s => format!("{}://***{}", &url[..s], &url[a..]),
-        _ => url.to_owned(),
-    }
+    let Some(s) = url.find("://") else {
+        return url.to_owned();
+    };
+    let (scheme, rest) = (&url[..s], &url[s + 3..]);
+    let query_at = rest.find('?').unwrap_or(rest.len());
+    let (before_query, query) = rest.split_at(query_at);
+    let before_query = match before_query.rfind('@') {
+        Some(at) => {
+            let (userinfo, host) = before_query.split_at(at);
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:***{host}"),
+                None => before_query.to_owned(),
+            }
+        }
+        None => before_query.to_owned(),
+    };
+    let query = match query.strip_prefix('?') {
+        Some(q) => {
+            let parts: Vec<String> = q
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if is_secret_param(k) => format!("{k}=***"),
+                    _ => kv.to_owned(),
+                })
+                .collect();
+            format!("?{}", parts.join("&"))
+        }
+        None => String::new(),
+    };
+    format!("{scheme}://{before_query}{query}")
+}
+
+fn is_secret_param(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["pass", "pwd", "secret", "token", "key"]
+        .iter()
+        .any(|s| k.contains(s))
+}
+
+/// [`redact`] for a comma-separated list of URLs.
+pub fn redact_list(urls: &str) -> String {
+    urls.split(',')
+        .map(|u| redact(u.trim()))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// What was built, and what background work it needs.
@@ -62,6 +124,60 @@ pub struct Built {
     pub memory: Option<InMemoryBackend>,
     /// Handles the server keeps alive (workers etc.).
     pub extras: crate::jobs::Extras,
+    /// What the server runs on, for the start-up log.
+    pub report: StartupReport,
+}
+
+/// What [`build`] chose and found, for the start-up log and the CLI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartupReport {
+    /// `embedded` (in-memory, demo data, nothing survives a restart) or
+    /// `postgres`.
+    pub backend: &'static str,
+    /// The database URL, redacted (None when embedded).
+    pub database: Option<String>,
+    /// Migrations this start applied (0: the schema was up to date).
+    pub migrations_applied: usize,
+    /// Migrations the binary knows (the schema version it needs).
+    pub migrations_known: usize,
+    /// The database holds no season yet (nothing to serve: run
+    /// `memora seed-demo` or create a season).
+    pub database_empty: bool,
+    /// The due-schedule cache: `in-process` or the redacted Redis URL(s).
+    pub cache: String,
+    /// Where acknowledged answers go first.
+    pub queue: String,
+    /// Redis and the reason it could not be reached at start-up (the server
+    /// then starts in safe mode).
+    pub redis_down: Option<RedisStart>,
+    /// Whether Redis persists to its append-only file (None: no Redis, or
+    /// unknown because it was down or refused `INFO`).
+    pub redis_aof: Option<bool>,
+}
+
+/// Redis was unreachable when the process started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisStart {
+    /// Redacted URL (or node list).
+    pub url: String,
+    /// Why the first connection failed.
+    pub cause: String,
+}
+
+impl StartupReport {
+    fn embedded() -> Self {
+        StartupReport {
+            backend: "embedded",
+            database: None,
+            migrations_applied: 0,
+            migrations_known: 0,
+            database_empty: false,
+            cache: "in-process".into(),
+            queue: "none (embedded: answers are kept in memory)".into(),
+            redis_down: None,
+            redis_aof: None,
+        }
+    }
 }
 
 /// In-memory ports with production ids, clock and hashing.
@@ -75,7 +191,109 @@ pub fn in_memory() -> Built {
         ports,
         memory: Some(backend),
         extras: crate::jobs::Extras::default(),
+        report: StartupReport::embedded(),
     }
+}
+
+/// Checks that `url` names a PostgreSQL database this process can use, with
+/// one connection bounded by [`DB_CONNECT_TIMEOUT`], and explains a failure
+/// in the operator's terms. Returns the parsed options and the connection.
+pub async fn check_database(url: &str) -> Result<(PgConnectOptions, PgConnection), BackendError> {
+    let shown = redact(url);
+    let fail = |problem: String| BackendError::Database {
+        url: shown.clone(),
+        problem,
+    };
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("postgres" | "postgresql") => {}
+        Some(other) => {
+            return Err(fail(format!(
+                "`{other}://` is not a PostgreSQL URL; Memora stores its data in PostgreSQL only (postgres://user:password@host:5432/database)"
+            )));
+        }
+        None => {
+            return Err(fail(
+                "not a URL; expected postgres://user:password@host:5432/database".into(),
+            ));
+        }
+    }
+    let opts: PgConnectOptions = url
+        .parse()
+        .map_err(|e| fail(format!("the URL cannot be parsed: {e}")))?;
+    let (host, port) = (opts.get_host().to_owned(), opts.get_port());
+    let user = opts.get_username().to_owned();
+    let database = opts.get_database().unwrap_or(&user).to_owned();
+    if opts.get_socket().is_none() && !host.starts_with('/') {
+        match tokio::time::timeout(
+            DB_CONNECT_TIMEOUT,
+            tokio::net::lookup_host((host.as_str(), port)),
+        )
+        .await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                return Err(fail(format!(
+                    "unknown host `{host}`: its name does not resolve ({e})"
+                )));
+            }
+            Err(_) => {
+                return Err(fail(format!(
+                    "unknown host `{host}`: no DNS answer within {DB_CONNECT_TIMEOUT:?}"
+                )));
+            }
+        }
+    }
+    let conn = match tokio::time::timeout(DB_CONNECT_TIMEOUT, PgConnection::connect_with(&opts))
+        .await
+    {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => return Err(fail(explain_pg_error(&e, &host, port, &user, &database))),
+        Err(_) => {
+            return Err(fail(format!(
+                "no answer from {host}:{port} within {DB_CONNECT_TIMEOUT:?} (wrong address, or a firewall drops the connection?)"
+            )));
+        }
+    };
+    Ok((opts, conn))
+}
+
+/// The cause of a failed first connection, in the operator's terms.
+fn explain_pg_error(e: &sqlx::Error, host: &str, port: u16, user: &str, database: &str) -> String {
+    match e {
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => format!(
+            "connection refused: nothing listens on {host}:{port} (is PostgreSQL running, and on this port?)"
+        ),
+        sqlx::Error::Io(io) => format!("cannot reach {host}:{port}: {io}"),
+        sqlx::Error::Tls(t) => format!("TLS with {host}:{port} failed: {t}"),
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some("28P01") => format!("authentication failed: wrong password for user `{user}`"),
+            Some("28000") => format!(
+                "authentication failed: the server does not let user `{user}` in (check the user name and pg_hba.conf): {}",
+                db.message()
+            ),
+            Some("3D000") => format!(
+                "database `{database}` does not exist on {host}:{port} (create it first, e.g. `createdb -h {host} -p {port} -U {user} {database}`)"
+            ),
+            Some(code) => format!(
+                "the server refused the connection ({code}): {}",
+                db.message()
+            ),
+            None => format!("the server refused the connection: {}", db.message()),
+        },
+        other => format!("connecting to {host}:{port} failed: {other}"),
+    }
+}
+
+/// How many migrations `conn`'s database has applied (0 for a fresh one).
+async fn applied_migrations(conn: &mut PgConnection) -> usize {
+    // The table belongs to sqlx's migrator; before the first migration it
+    // does not exist, which reads as "none applied".
+    sqlx::query_scalar::<_, i64>("SELECT count(*) FROM _sqlx_migrations WHERE success")
+        .fetch_one(conn)
+        .await
+        .map(|n| usize::try_from(n).unwrap_or(0))
+        .unwrap_or(0)
 }
 
 /// Builds the ports for `cfg`: in-memory when no database is configured;
@@ -83,6 +301,11 @@ pub fn in_memory() -> Built {
 /// leaderboards, the durable queue, the fast served-set ledger and the shared
 /// failed-login counters when a Redis URL or cluster is set. The durable
 /// served ledger is always the store's.
+///
+/// Redis that does not answer is no reason to refuse to start: the ports get
+/// a lazily opened connection, the report says so ([`StartupReport::redis_down`])
+/// and the caller starts in safe mode. The queue is then unreachable too, so
+/// the core writes answers synchronously to PostgreSQL until Redis is back.
 pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
     let Some(url) = &cfg.database_url else {
         if cfg.redis_url.is_some() || cfg.redis_cluster_nodes.is_some() {
@@ -92,27 +315,62 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
         }
         return Ok(in_memory());
     };
-    let pg = memora_store_postgres::PgStore::connect(url, cfg.db_pool_size.max(2))
+    let (opts, mut first) = check_database(url).await?;
+    let before = applied_migrations(&mut first).await;
+    let _ = first.close().await;
+    let pg = memora_store_postgres::PgStore::connect_with(opts, cfg.db_pool_size.max(2))
         .await
-        .map_err(|e| BackendError::Connect(format!("PostgreSQL at {}: {e}", redact(url))))?;
-    pg.migrate()
-        .await
-        .map_err(|e| BackendError::Connect(format!("migrations: {e}")))?;
+        .map_err(|e| BackendError::Database {
+            url: redact(url),
+            problem: format!("opening the connection pool: {e}"),
+        })?;
+    pg.migrate().await.map_err(|e| BackendError::Database {
+        url: redact(url),
+        problem: format!("applying the migrations: {e}"),
+    })?;
+    let known = memora_store_postgres::MIGRATOR
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .count();
+    let database_empty = {
+        use memora_core::ports::SeasonStore;
+        pg.list_seasons()
+            .await
+            .map(|s| s.is_empty())
+            .unwrap_or(false)
+    };
+    let mut report = StartupReport {
+        backend: "postgres",
+        database: Some(redact(url)),
+        migrations_applied: known.saturating_sub(before),
+        migrations_known: known,
+        database_empty,
+        cache: "in-process".into(),
+        queue: "none: answers are written to PostgreSQL before they are acknowledged".into(),
+        redis_down: None,
+        redis_aof: None,
+    };
     let store = Arc::new(pg);
-    let redis = match (&cfg.redis_url, &cfg.redis_cluster_nodes) {
+    let (redis, redis_shown) = match (&cfg.redis_url, &cfg.redis_cluster_nodes) {
         (Some(_), Some(_)) => {
             return Err(BackendError::Config(
                 "set either MEMORA_REDIS_URL or MEMORA_REDIS_CLUSTER_NODES, not both".into(),
             ));
         }
-        (Some(u), None) => Some(memora_cache_redis::RedisConfig::single(u.clone())),
-        (None, Some(nodes)) => Some(memora_cache_redis::RedisConfig::cluster(
-            nodes
-                .split(',')
-                .map(|n| n.trim().to_owned())
-                .filter(|n| !n.is_empty()),
-        )),
-        (None, None) => None,
+        (Some(u), None) => (
+            Some(memora_cache_redis::RedisConfig::single(u.clone())),
+            redact(u),
+        ),
+        (None, Some(nodes)) => (
+            Some(memora_cache_redis::RedisConfig::cluster(
+                nodes
+                    .split(',')
+                    .map(|n| n.trim().to_owned())
+                    .filter(|n| !n.is_empty()),
+            )),
+            redact_list(nodes),
+        ),
+        (None, None) => (None, String::new()),
     };
     let redis = match (redis, &cfg.redis_namespace) {
         (Some(rc), Some(ns)) => Some(rc.namespace(ns.clone())),
@@ -146,9 +404,45 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
             )
         }
         Some(rc) => {
-            let conn = memora_cache_redis::RedisConn::connect(&rc)
-                .await
-                .map_err(|e| BackendError::Connect(format!("Redis: {e}")))?;
+            report.cache = format!("Redis {redis_shown}");
+            report.queue = format!(
+                "Redis stream on {redis_shown} (durable with appendonly yes), drained into PostgreSQL"
+            );
+            let redis_error = |problem: String| BackendError::Redis {
+                url: redis_shown.clone(),
+                problem,
+            };
+            let first = tokio::time::timeout(
+                REDIS_CONNECT_TIMEOUT,
+                memora_cache_redis::RedisConn::connect(&rc),
+            )
+            .await;
+            let (conn, down) = match first {
+                Ok(Ok(conn)) => (Ok(conn), None),
+                Ok(Err(e)) => {
+                    let cause = e.to_string();
+                    if matches!(
+                        memora_core::PortError::from(e),
+                        memora_core::PortError::Unavailable(_)
+                    ) {
+                        (memora_cache_redis::RedisConn::lazy(&rc), Some(cause))
+                    } else {
+                        // Wrong password, bad URL, …: waiting will not help.
+                        return Err(redis_error(cause));
+                    }
+                }
+                Err(_) => (
+                    memora_cache_redis::RedisConn::lazy(&rc),
+                    Some(format!("no answer within {REDIS_CONNECT_TIMEOUT:?}")),
+                ),
+            };
+            let conn = match conn {
+                Ok(c) => c,
+                Err(e) => return Err(redis_error(e.to_string())),
+            };
+            if down.is_none() {
+                report.redis_aof = conn.aof_enabled().await.ok();
+            }
             let due = memora_cache_redis::RedisDueCache::with_connection(conn.clone(), rc.clone());
             let board =
                 memora_cache_redis::RedisLeaderboard::with_connection(conn.clone(), rc.clone());
@@ -156,42 +450,19 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
                 memora_cache_redis::RedisServedLedger::with_connection(conn.clone(), rc.clone());
             let attempts =
                 memora_cache_redis::RedisAttempts::with_connection(conn.clone(), rc.clone());
-            let queue = memora_cache_redis::RedisQueue::with_connection(conn, rc.clone())
-                .await
-                .map_err(|e| BackendError::Connect(format!("Redis queue: {e}")))?;
-            extras.spawners.push(Box::new(move |app, mut stop| {
-                tokio::spawn(async move {
-                    // Keep trying to start the worker: Redis may be down now.
-                    loop {
-                        match memora_cache_redis::PersistenceWorker::new(
-                            rc.clone(),
-                            Arc::clone(&app),
-                            memora_cache_redis::WorkerConfig {
-                                min_idle: reclaim_idle,
-                                ..memora_cache_redis::WorkerConfig::default()
-                            },
-                        )
-                        .await
-                        {
-                            Ok(worker) => {
-                                let mut stop2 = stop.clone();
-                                worker
-                                    .run(async move {
-                                        let _ = stop2.changed().await;
-                                    })
-                                    .await;
-                                return;
-                            }
-                            Err(e) => {
-                                tracing::warn!(error = %e, "persistence worker cannot start yet");
-                                tokio::select! {
-                                    _ = stop.changed() => return,
-                                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-                                }
-                            }
-                        }
-                    }
-                })
+            let queue = if down.is_some() {
+                memora_cache_redis::RedisQueue::with_connection_unchecked(conn, rc.clone())
+            } else {
+                memora_cache_redis::RedisQueue::with_connection(conn, rc.clone())
+                    .await
+                    .map_err(|e| redis_error(format!("preparing the queue: {e}")))?
+            };
+            report.redis_down = down.map(|cause| RedisStart {
+                url: redis_shown.clone(),
+                cause,
+            });
+            extras.spawners.push(Box::new(move |app, stop| {
+                tokio::spawn(run_persistence_worker(app, rc, reclaim_idle, stop))
             }));
             let rebuild_board = board.clone();
             extras.spawners.push(Box::new(move |app, stop| {
@@ -230,24 +501,76 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
         ports,
         memory: None,
         extras,
+        report,
     })
+}
+
+/// Runs the persistence worker, starting it when Redis answers (it may be
+/// down at start-up). The first failure is a warning; repeats are debug
+/// lines, so a long outage does not flood the log.
+async fn run_persistence_worker(
+    app: Arc<memora_core::Memora>,
+    rc: memora_cache_redis::RedisConfig,
+    reclaim_idle: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut failures = 0u64;
+    loop {
+        match memora_cache_redis::PersistenceWorker::new(
+            rc.clone(),
+            Arc::clone(&app),
+            memora_cache_redis::WorkerConfig {
+                min_idle: reclaim_idle,
+                ..memora_cache_redis::WorkerConfig::default()
+            },
+        )
+        .await
+        {
+            Ok(worker) => {
+                if failures > 0 {
+                    tracing::info!("persistence worker started: Redis answers again");
+                }
+                let mut stop2 = stop.clone();
+                worker
+                    .run(async move {
+                        let _ = stop2.changed().await;
+                    })
+                    .await;
+                return;
+            }
+            Err(e) => {
+                if failures == 0 {
+                    tracing::warn!(error = %e, "persistence worker cannot start yet (retrying every second; answers go to PostgreSQL directly meanwhile)");
+                } else {
+                    tracing::debug!(error = %e, "persistence worker cannot start yet");
+                }
+                failures += 1;
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
 }
 
 /// Keeps the Redis leaderboards built: shortly after start-up and then every
 /// ten minutes, every board (global and per subject, each period) is filled
 /// from the store. Boards hold every player with XP, so the caller's own
-/// rank stays exact; between rebuilds the core adds XP incrementally.
+/// rank stays exact; between rebuilds the core adds XP incrementally. A
+/// round that fails (Redis down) stops at the first error and is retried
+/// after [`LEADERBOARD_RETRY`], so boards are back soon after Redis is.
 async fn rebuild_leaderboards(
     app: Arc<memora_core::Memora>,
     board: memora_cache_redis::RedisLeaderboard,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     use memora_core::gamification::LeaderboardPeriod;
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+    let mut wait = Duration::ZERO;
     loop {
         tokio::select! {
             _ = stop.changed() => return,
-            _ = tick.tick() => {}
+            _ = tokio::time::sleep(wait) => {}
         }
         let today = chrono::Utc::now().date_naive();
         let subjects: Vec<Option<memora_core::ids::SubjectId>> = match app.catalog().await {
@@ -258,7 +581,8 @@ async fn rebuild_leaderboards(
         };
         let started = std::time::Instant::now();
         let mut filled = 0usize;
-        for subject in &subjects {
+        let mut failed = None;
+        'round: for subject in &subjects {
             for period in [
                 LeaderboardPeriod::Daily,
                 LeaderboardPeriod::Weekly,
@@ -276,17 +600,34 @@ async fn rebuild_leaderboards(
                     .await
                 {
                     Ok(n) => filled += n,
-                    Err(e) => tracing::warn!(error = %e, "leaderboard rebuild failed"),
+                    Err(e) => {
+                        failed = Some(e);
+                        break 'round;
+                    }
                 }
             }
         }
-        tracing::info!(
-            entries = filled,
-            ms = started.elapsed().as_millis() as u64,
-            "leaderboards rebuilt"
-        );
+        match failed {
+            None => {
+                tracing::info!(
+                    entries = filled,
+                    ms = started.elapsed().as_millis() as u64,
+                    "leaderboards rebuilt"
+                );
+                wait = LEADERBOARD_PERIOD;
+            }
+            Some(e) => {
+                tracing::warn!(error = %e, retry_in_s = LEADERBOARD_RETRY.as_secs(), "leaderboard rebuild failed");
+                wait = LEADERBOARD_RETRY;
+            }
+        }
     }
 }
+
+/// Period of the leaderboard rebuild.
+const LEADERBOARD_PERIOD: Duration = Duration::from_secs(600);
+/// Retry delay of a failed leaderboard rebuild.
+const LEADERBOARD_RETRY: Duration = Duration::from_secs(30);
 
 /// The queue used without Redis: persists synchronously into PostgreSQL, so
 /// an acknowledged answer is already committed. Job ids are remembered in
@@ -348,7 +689,57 @@ pub enum BackendError {
     /// Bad configuration.
     #[error("configuration: {0}")]
     Config(String),
-    /// A dependency could not be reached or set up.
-    #[error("{0}")]
-    Connect(String),
+    /// The database cannot be used (the URL is shown redacted).
+    #[error("database {url}: {problem}")]
+    Database {
+        /// The redacted URL.
+        url: String,
+        /// What is wrong, in the operator's terms.
+        problem: String,
+    },
+    /// Redis cannot be used and waiting will not help (wrong password, bad
+    /// URL). Redis that is merely down is not an error: see [`build`].
+    #[error("Redis {url}: {problem}")]
+    Redis {
+        /// The redacted URL (or node list).
+        url: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{redact, redact_list};
+
+    #[test]
+    fn redact_hides_passwords_and_keeps_what_an_operator_needs() {
+        let cases = [
+            (
+                "postgres://app:s3cret@db:5432/memora",
+                "postgres://app:***@db:5432/memora",
+            ),
+            (
+                "postgres://app@db:5432/memora",
+                "postgres://app@db:5432/memora",
+            ),
+            (
+                "postgres://app:p@ss/w0rd@db/memora?sslmode=require&password=x1",
+                "postgres://app:***@db/memora?sslmode=require&password=***",
+            ),
+            (
+                "redis://:s3cret@127.0.0.1:6379/0",
+                "redis://:***@127.0.0.1:6379/0",
+            ),
+            ("mysql://root:s3cret@h/m", "mysql://root:***@h/m"),
+            ("127.0.0.1:5432", "127.0.0.1:5432"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(redact(url), want, "{url}");
+        }
+        assert_eq!(
+            redact_list("redis://:a1@h1:7000, redis://:b2@h2:7001"),
+            "redis://:***@h1:7000,redis://:***@h2:7001"
+        );
+    }
 }

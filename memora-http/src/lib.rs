@@ -57,10 +57,16 @@ pub const CSRF_HEADER: &str = "x-frappe-csrf-token";
 /// Per-request timeout.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Builds the router with its middleware stack.
+/// Builds the router with its middleware stack (outermost first): request
+/// id → request log → id propagation → metrics → timeout.
+///
+/// The request log is one INFO line per answered request with method, path
+/// (never the query string: Frappe clients may put secrets there), status,
+/// latency and request id — no headers, so no cookie or token.
 pub fn router(state: Arc<AppState>) -> Router {
     let x_request_id = axum::http::HeaderName::from_static("x-request-id");
     Router::new()
+        .route("/", get(index))
         .route("/api/method/{*method}", any(method_call))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -87,14 +93,33 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(axum::middleware::from_fn(record_metrics))
         .layer(axum::middleware::from_fn(limit_uri))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-            let id = req
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-");
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::http::Request<_>| {
+                    let id = req
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!(
+                        "request",
+                        method = %req.method(),
+                        path = %req.uri().path(),
+                        request_id = %id
+                    )
+                })
+                .on_request(())
+                .on_response(
+                    |resp: &Response, latency: Duration, _span: &tracing::Span| {
+                        tracing::info!(
+                            target: ACCESS_LOG_TARGET,
+                            status = resp.status().as_u16(),
+                            latency_ms = latency.as_micros() as f64 / 1000.0,
+                            "request"
+                        );
+                    },
+                ),
+        )
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
 }
 
@@ -139,6 +164,28 @@ async fn docs_asset(Path(asset): Path<String>) -> Response {
         body,
     )
         .into_response()
+}
+
+/// `tracing` target of the request log lines (filter them with
+/// `RUST_LOG=memora::access=warn` to turn them off).
+pub const ACCESS_LOG_TARGET: &str = "memora::access";
+
+/// `GET /`: what this server is and where to go next (a web console will
+/// replace it).
+async fn index() -> Response {
+    axum::Json(json!({
+        "name": "Memora",
+        "version": env!("CARGO_PKG_VERSION"),
+        "description": "Spaced repetition and gamification for schools (Frappe-compatible API)",
+        "links": {
+            "openapi": "/api/openapi.json",
+            "docs": "/api/docs/",
+            "health": "/healthz",
+            "ready": "/readyz",
+            "methods": "/api/method/{method}",
+        },
+    }))
+    .into_response()
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then drains
@@ -193,11 +240,13 @@ async fn metrics(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Respons
     let health = st.memora.cache_health();
     let c = health.counters();
     metrics::gauge!("memora_safe_mode").set(if health.is_degraded() { 1.0 } else { 0.0 });
-    metrics::gauge!("memora_cache_failures_total").set(c.failures as f64);
-    metrics::gauge!("memora_cache_hits_total").set(c.hits as f64);
-    metrics::gauge!("memora_cache_misses_total").set(c.misses as f64);
-    metrics::gauge!("memora_rehydrations_total").set(c.misses as f64);
-    metrics::gauge!("memora_safe_mode_requests_total").set(c.safe_mode_requests as f64);
+    // The core counts; these mirror its totals into Prometheus counters
+    // (`absolute` never goes backwards, as a counter must not).
+    metrics::counter!("memora_cache_failures_total").absolute(c.failures);
+    metrics::counter!("memora_cache_hits_total").absolute(c.hits);
+    metrics::counter!("memora_cache_misses_total").absolute(c.misses);
+    metrics::counter!("memora_rehydrations_total").absolute(c.misses);
+    metrics::counter!("memora_safe_mode_requests_total").absolute(c.safe_mode_requests);
     if let Ok(depth) = st.memora.ports().queue.depth().await {
         metrics::gauge!("memora_persistence_queue_depth").set(depth as f64);
     }
@@ -216,6 +265,9 @@ async fn readyz(State(st): State<Arc<AppState>>) -> Response {
     let db = ports.seasons.list_seasons().await.is_ok();
     let cache = ports.cache.ping().await.is_ok();
     if cache {
+        if st.memora.cache_health().is_degraded() {
+            tracing::info!("cache is back: leaving safe mode");
+        }
         st.memora.cache_health().mark_ok();
     }
     let body = json!({

@@ -1,130 +1,163 @@
 //! The `memora` binary: serves the API (default) and runs admin commands.
+//!
+//! Output is for people by default (sentences and aligned tables on stdout;
+//! logs and warnings on stderr) and for machines with `--json` on every
+//! command that reports something. Each subcommand takes only the flags it
+//! uses: the database flags where it needs the database, the Redis flags
+//! where it touches the cache, the listener flags on `serve`.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use memora_core::Memora;
 use memora_core::domain::{Actor, Role};
 use memora_core::ids::{SeasonId, UserId};
 use memora_core::services::Config;
-use memora_http::backend::{self, BackendConfig};
+use memora_http::backend::{self, BackendConfig, StartupReport};
 use memora_http::jobs;
+use serde_json::json;
 use tokio::sync::watch;
 
 /// Memora: spaced repetition and gamification for schools.
-///
-/// Environment: MEMORA_BIND, MEMORA_DATABASE_URL (unset = embedded in-memory
-/// demo), MEMORA_REDIS_URL or MEMORA_REDIS_CLUSTER_NODES (unset = in-process
-/// cache), MEMORA_DEMO_PASSWORD, MEMORA_LOG_FORMAT (pretty|json), RUST_LOG.
 #[derive(Parser, Debug)]
 #[command(
     name = "memora",
     version,
-    about = "Memora: spaced repetition and gamification for schools (Frappe-compatible API server and admin CLI)"
+    about = "Memora: spaced repetition and gamification for schools (Frappe-compatible API server and admin CLI)",
+    after_help = "With no subcommand, `memora` runs `serve`, configured from the MEMORA_* environment variables (see `memora serve --help`)."
 )]
 struct Cli {
-    /// Address to listen on.
-    #[arg(
-        long,
-        env = "MEMORA_BIND",
-        default_value = "127.0.0.1:8000",
-        global = true
-    )]
-    bind: SocketAddr,
-    /// PostgreSQL URL; unset = embedded in-memory backend with the demo dataset.
-    #[arg(
-        long,
-        env = "MEMORA_DATABASE_URL",
-        global = true,
-        hide_env_values = true
-    )]
-    database_url: Option<String>,
-    /// Redis URL (single node); unset = in-process cache.
-    #[arg(long, env = "MEMORA_REDIS_URL", global = true, hide_env_values = true)]
-    redis_url: Option<String>,
-    /// Redis Cluster nodes, comma-separated (instead of --redis-url).
-    #[arg(
-        long,
-        env = "MEMORA_REDIS_CLUSTER_NODES",
-        global = true,
-        hide_env_values = true
-    )]
-    redis_cluster_nodes: Option<String>,
-    /// Database connection pool size.
-    #[arg(long, env = "MEMORA_DB_POOL_SIZE", default_value_t = 16, global = true)]
-    db_pool_size: u32,
-    /// Queue entries left pending this long by a crashed worker are reclaimed (ms).
-    #[arg(
-        long,
-        env = "MEMORA_QUEUE_RECLAIM_IDLE_MS",
-        default_value_t = 30_000,
-        global = true
-    )]
-    queue_reclaim_idle_ms: u64,
-    /// Password of the demo accounts (random and printed once if unset).
-    #[arg(
-        long,
-        env = "MEMORA_DEMO_PASSWORD",
-        global = true,
-        hide_env_values = true
-    )]
-    demo_password: Option<String>,
-    /// Log format.
+    /// Log format: pretty or json (logs go to stdout for `serve`, to stderr
+    /// for the other commands; RUST_LOG filters them).
     #[arg(
         long,
         env = "MEMORA_LOG_FORMAT",
         default_value = "pretty",
+        value_parser = ["pretty", "json"],
         global = true
     )]
     log_format: String,
-    /// Mark the session cookie Secure (when served over HTTPS).
-    #[arg(
-        long,
-        env = "MEMORA_SECURE_COOKIES",
-        default_value_t = false,
-        global = true
-    )]
-    secure_cookies: bool,
-    /// Redis key namespace (lets several deployments share one Redis).
-    #[arg(long, env = "MEMORA_REDIS_NAMESPACE", global = true)]
-    redis_namespace: Option<String>,
-    /// Require `Authorization: Bearer <token>` on /metrics.
-    #[arg(
-        long,
-        env = "MEMORA_METRICS_TOKEN",
-        global = true,
-        hide_env_values = true
-    )]
-    metrics_token: Option<String>,
-    /// Serve /metrics on this separate address only (e.g. 127.0.0.1:9100),
-    /// not on the public listener.
-    #[arg(long, env = "MEMORA_METRICS_BIND", global = true)]
-    metrics_bind: Option<SocketAddr>,
     #[command(subcommand)]
     command: Option<Command>,
 }
 
+/// Where the database is.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Database")]
+struct DbArgs {
+    /// PostgreSQL URL, e.g. postgres://memora:secret@127.0.0.1:5432/memora.
+    /// For `serve`, unset = the embedded in-memory demo backend.
+    #[arg(long, env = "MEMORA_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Size of the database connection pool.
+    #[arg(long, env = "MEMORA_DB_POOL_SIZE", default_value_t = 16)]
+    db_pool_size: u32,
+}
+
+/// Where Redis is.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Redis")]
+struct RedisArgs {
+    /// Redis URL (single server); unset = in-process cache and synchronous
+    /// writes to PostgreSQL.
+    #[arg(long, env = "MEMORA_REDIS_URL", hide_env_values = true)]
+    redis_url: Option<String>,
+    /// Redis Cluster seed nodes, comma-separated (instead of --redis-url).
+    #[arg(long, env = "MEMORA_REDIS_CLUSTER_NODES", hide_env_values = true)]
+    redis_cluster_nodes: Option<String>,
+    /// Prefix of every Redis key (lets several deployments share one Redis).
+    #[arg(long, env = "MEMORA_REDIS_NAMESPACE")]
+    redis_namespace: Option<String>,
+}
+
+/// How results are printed.
+#[derive(Args, Debug, Clone, Copy)]
+#[command(next_help_heading = "Output")]
+struct OutputArgs {
+    /// Print the result as one JSON document (for scripts) instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `memora serve`.
+#[derive(Args, Debug, Clone)]
+struct ServeCmd {
+    /// Address to listen on.
+    #[arg(long, env = "MEMORA_BIND", default_value = "127.0.0.1:8000")]
+    bind: SocketAddr,
+    /// Password of the demo accounts (embedded mode; random and printed once
+    /// if unset).
+    #[arg(long, env = "MEMORA_DEMO_PASSWORD", hide_env_values = true)]
+    demo_password: Option<String>,
+    /// Mark the session cookie Secure (when served over HTTPS).
+    #[arg(long, env = "MEMORA_SECURE_COOKIES", default_value_t = false)]
+    secure_cookies: bool,
+    /// Require `Authorization: Bearer <token>` on /metrics.
+    #[arg(long, env = "MEMORA_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
+    /// Serve /metrics on this separate address only (e.g. 127.0.0.1:9100),
+    /// not on the public listener.
+    #[arg(long, env = "MEMORA_METRICS_BIND")]
+    metrics_bind: Option<SocketAddr>,
+    /// Queue entries left pending this long by a crashed worker are
+    /// reclaimed (milliseconds).
+    #[arg(long, env = "MEMORA_QUEUE_RECLAIM_IDLE_MS", default_value_t = 30_000)]
+    queue_reclaim_idle_ms: u64,
+    #[command(flatten)]
+    db: DbArgs,
+    #[command(flatten)]
+    redis: RedisArgs,
+}
+
+/// Parses [`ServeCmd`] from the environment alone (`memora` without a
+/// subcommand).
+#[derive(Parser, Debug)]
+struct ServeFromEnv {
+    #[command(flatten)]
+    cmd: ServeCmd,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Serve the HTTP API (the default).
-    Serve,
-    /// Apply database migrations.
-    Migrate,
-    /// Load the demo dataset into the database.
-    SeedDemo,
+    /// Serve the HTTP API (the default). Applies pending migrations first.
+    Serve(Box<ServeCmd>),
+    /// Apply pending database migrations and report the schema version.
+    Migrate {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Load the demo dataset (season, lessons, two accounts) into the database.
+    SeedDemo {
+        /// Password of the demo accounts (random and printed once if unset).
+        #[arg(long, env = "MEMORA_DEMO_PASSWORD", hide_env_values = true)]
+        demo_password: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        redis: RedisArgs,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
     /// Import a content bundle (JSON catalog).
     ImportContent {
         /// The bundle file.
         file: std::path::PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        out: OutputArgs,
     },
-    /// Users.
+    /// Users: create them, set passwords, issue API keys.
     User {
         #[command(subcommand)]
         cmd: UserCmd,
     },
-    /// Seasons.
+    /// Seasons (academic years).
     Season {
         #[command(subcommand)]
         cmd: SeasonCmd,
@@ -134,7 +167,7 @@ enum Command {
         #[command(subcommand)]
         cmd: CacheCmd,
     },
-    /// Compare cache and database and correct stale cache entries.
+    /// Compare cache and database on a sample and correct stale cache entries.
     Reconcile {
         /// Rows to sample (100..=100000).
         #[arg(long, default_value_t = 10_000)]
@@ -142,18 +175,31 @@ enum Command {
         /// Only this season.
         #[arg(long)]
         season: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        redis: RedisArgs,
+        #[command(flatten)]
+        out: OutputArgs,
     },
-    /// Archive a finished season.
+    /// Archive a finished, inactive season (moves its review rows out of the
+    /// live tables and deletes its cache keys).
     Archive {
-        /// Season name.
+        /// Season name, e.g. SEASON-2025.
         season: String,
-        /// Required: confirm the archive.
-        #[arg(long)]
-        confirm: bool,
+        /// Confirm: archiving cannot be undone from the CLI.
+        #[arg(long, short = 'y', visible_alias = "confirm")]
+        yes: bool,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        redis: RedisArgs,
+        #[command(flatten)]
+        out: OutputArgs,
     },
     /// Evaluate schedulers on a review-log CSV (card_id,review_rating,review_time,review_duration).
     EvalRevlog {
-        /// The CSV file.
+        /// The CSV file, e.g. data/py-fsrs-josh-revlog/review_logs_josh_1711744352250_to_1728234780857.csv.
         file: std::path::PathBuf,
         /// UTC offset of the learner, e.g. +03:00 (default UTC).
         #[arg(long, default_value = "UTC")]
@@ -161,14 +207,18 @@ enum Command {
         /// Hour at which the learner's day rolls over.
         #[arg(long, default_value_t = 4)]
         rollover_hour: u8,
+        #[command(flatten)]
+        out: OutputArgs,
     },
 }
 
 #[derive(Subcommand, Debug)]
 enum UserCmd {
-    /// Create a user.
+    /// Create a user. The password comes from --password-stdin, from
+    /// MEMORA_NEW_USER_PASSWORD, or from a prompt (in a terminal); without
+    /// any, the user is created without one and the command says how to set it.
     Add {
-        /// E-mail (login).
+        /// E-mail (the login).
         email: String,
         /// Full name.
         #[arg(long)]
@@ -176,14 +226,39 @@ enum UserCmd {
         /// Role: student or admin.
         #[arg(long, default_value = "student")]
         role: String,
-        /// Password (at least 8 characters).
-        #[arg(long, env = "MEMORA_NEW_USER_PASSWORD", hide_env_values = true)]
-        password: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long, conflicts_with = "no_password")]
+        password_stdin: bool,
+        /// Create the user without a password (API key only, or set one
+        /// later with `memora user set-password`).
+        #[arg(long)]
+        no_password: bool,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Set (or reset) a user's password.
+    SetPassword {
+        /// E-mail.
+        email: String,
+        /// Read the password from the first line of standard input (else a
+        /// prompt, in a terminal).
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        out: OutputArgs,
     },
     /// Create an API key for a user (the secret is printed once).
     ApiKey {
         /// E-mail.
         email: String,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        out: OutputArgs,
     },
 }
 
@@ -202,11 +277,19 @@ enum SeasonCmd {
         /// Scheduler: ladder or fsrs6.
         #[arg(long, default_value = "ladder")]
         scheduler: String,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        out: OutputArgs,
     },
     /// Make a season the active one.
     Activate {
         /// Name.
         name: String,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        out: OutputArgs,
     },
 }
 
@@ -216,17 +299,33 @@ enum CacheCmd {
     Rebuild {
         /// Season name.
         season: String,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        redis: RedisArgs,
+        #[command(flatten)]
+        out: OutputArgs,
     },
 }
 
-fn init_tracing(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if format == "json" {
-        builder.json().init();
+/// Logs to stdout for the server, to stderr for commands (whose stdout is
+/// their result).
+fn init_tracing(format: &str, server: bool) {
+    // sqlx warns about unknown URL parameters with their values, which may
+    // be secrets: keep that module quiet.
+    let default = if server {
+        "info,sqlx=warn,sqlx_postgres::options=error"
     } else {
-        builder.init();
+        "warn,sqlx_postgres::options=error"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match (format == "json", server) {
+        (true, true) => builder.json().init(),
+        (true, false) => builder.json().with_writer(std::io::stderr).init(),
+        (false, true) => builder.init(),
+        (false, false) => builder.with_writer(std::io::stderr).init(),
     }
 }
 
@@ -235,29 +334,35 @@ fn random_password() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    init_tracing(&cli.log_format);
-    let cfg = BackendConfig {
-        database_url: cli.database_url.clone(),
-        redis_url: cli.redis_url.clone(),
-        redis_cluster_nodes: cli.redis_cluster_nodes.clone(),
-        redis_namespace: cli.redis_namespace.clone(),
-        db_pool_size: cli.db_pool_size,
-        queue_reclaim_idle: std::time::Duration::from_millis(cli.queue_reclaim_idle_ms),
-    };
-    if let Some(Command::EvalRevlog {
-        file,
-        tz,
-        rollover_hour,
-    }) = &cli.command
-    {
-        return eval_revlog(file, tz, *rollover_hour);
+/// Prints either the human text or the JSON document.
+fn emit(out: OutputArgs, human: impl FnOnce() -> String, machine: serde_json::Value) {
+    if out.json {
+        println!("{machine:#}");
+    } else {
+        println!("{}", human());
     }
-    let command = cli.command.unwrap_or(Command::Serve);
-    let built = backend::build(&cfg).await?;
-    let embedded = built.memory.is_some();
+}
+
+fn backend_config(db: &DbArgs, redis: Option<&RedisArgs>, reclaim_ms: u64) -> BackendConfig {
+    BackendConfig {
+        database_url: db.database_url.clone(),
+        redis_url: redis.and_then(|r| r.redis_url.clone()),
+        redis_cluster_nodes: redis.and_then(|r| r.redis_cluster_nodes.clone()),
+        redis_namespace: redis.and_then(|r| r.redis_namespace.clone()),
+        db_pool_size: db.db_pool_size,
+        queue_reclaim_idle: std::time::Duration::from_millis(reclaim_ms),
+    }
+}
+
+/// The application over `cfg`'s backend. Commands need a real database:
+/// the embedded backend lives only inside `memora serve`.
+async fn open(cfg: &BackendConfig, server: bool) -> anyhow::Result<(Arc<Memora>, backend::Built)> {
+    if !server && cfg.database_url.is_none() {
+        bail!(
+            "this command needs a database: set MEMORA_DATABASE_URL or pass --database-url (the embedded demo backend lives only inside `memora serve`)"
+        );
+    }
+    let built = backend::build(cfg).await?;
     // The server's health probe (every second) restores normal mode, so
     // requests need not retry a down cache inline (which would make one
     // request per interval pay the cache timeout).
@@ -266,153 +371,490 @@ async fn main() -> anyhow::Result<()> {
         ..Config::default()
     };
     let app = Arc::new(Memora::new(built.ports.clone(), config));
-    let admin = Actor {
-        user: UserId::new("cli@memora")?,
-        roles: vec![Role::SystemManager],
-    };
-    if embedded && !matches!(command, Command::Serve) {
+    if built.report.redis_down.is_some() {
+        app.cache_health().mark_failed(chrono::Utc::now());
+    }
+    Ok((app, built))
+}
+
+/// Commands that work on the cache refuse to run without it.
+fn require_redis(report: &StartupReport, what: &str) -> anyhow::Result<()> {
+    if let Some(down) = &report.redis_down {
         bail!(
-            "this command needs a database: set MEMORA_DATABASE_URL (the embedded backend lives only while `memora serve` runs)"
+            "{what} needs Redis, and Redis {} does not answer: {}",
+            down.url,
+            down.cause
         );
     }
+    Ok(())
+}
+
+fn cli_admin() -> anyhow::Result<Actor> {
+    Ok(Actor {
+        user: UserId::new("cli@memora")?,
+        roles: vec![Role::SystemManager],
+    })
+}
+
+/// Errors are printed as one line with their causes (`error: a: b`), never
+/// as a Debug dump or a backtrace: they are meant for the operator.
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let command = match cli.command {
+        Some(c) => c,
+        None => Command::Serve(Box::new(ServeFromEnv::try_parse_from(["memora"])?.cmd)),
+    };
+    init_tracing(&cli.log_format, matches!(command, Command::Serve(_)));
     match command {
-        Command::Serve => {
-            let metrics = MetricsAccess {
-                token: cli.metrics_token.clone(),
-                bind: cli.metrics_bind,
-            };
-            serve(
-                cli.bind,
-                app,
-                built,
-                cli.demo_password,
-                cli.secure_cookies,
-                metrics,
-            )
-            .await
-        }
-        Command::Migrate => {
-            println!("migrations applied");
-            Ok(())
-        }
-        Command::SeedDemo => {
-            let pwd = cli.demo_password.unwrap_or_else(random_password);
-            let info = memora_core::demo::seed_demo(&app, &pwd).await?;
-            println!(
-                "demo loaded: season {}, {} reviews due; password: {pwd}",
-                info.season, info.due_now
+        Command::Serve(cmd) => serve(*cmd).await,
+        Command::EvalRevlog {
+            file,
+            tz,
+            rollover_hour,
+            out,
+        } => eval_revlog(&file, &tz, rollover_hour, out),
+        Command::Migrate { db, out } => {
+            let (_app, built) = open(&backend_config(&db, None, 0), false).await?;
+            let r = &built.report;
+            emit(
+                out,
+                || {
+                    let mut s = if r.migrations_applied == 0 {
+                        format!(
+                            "Database {}: schema up to date ({} migrations), nothing to apply.",
+                            r.database.as_deref().unwrap_or("-"),
+                            r.migrations_known
+                        )
+                    } else {
+                        format!(
+                            "Database {}: applied {} migration(s); the schema is at {} of {}.",
+                            r.database.as_deref().unwrap_or("-"),
+                            r.migrations_applied,
+                            r.migrations_known,
+                            r.migrations_known
+                        )
+                    };
+                    if r.database_empty {
+                        s.push_str("\nThe database has no season yet: load the demo with `memora seed-demo` or create one with `memora season create`.");
+                    }
+                    s
+                },
+                json!({
+                    "database": r.database,
+                    "migrations_applied": r.migrations_applied,
+                    "migrations_total": r.migrations_known,
+                    "empty": r.database_empty,
+                }),
             );
             Ok(())
         }
-        Command::ImportContent { file } => {
+        Command::SeedDemo {
+            demo_password,
+            db,
+            redis,
+            out,
+        } => {
+            let (app, built) = open(&backend_config(&db, Some(&redis), 30_000), false).await?;
+            warn_redis_down(&built.report);
+            let (pwd, generated) = match demo_password {
+                Some(p) => (p, false),
+                None => (random_password(), true),
+            };
+            let info = memora_core::demo::seed_demo(&app, &pwd).await?;
+            emit(
+                out,
+                || {
+                    let mut s = format!(
+                        "Loaded the demo into {}: season {} (active), accounts {} and {}, {} reviews due now for the student.",
+                        built.report.database.as_deref().unwrap_or("-"),
+                        info.season,
+                        info.student,
+                        info.admin,
+                        info.due_now
+                    );
+                    if generated {
+                        s.push_str(&format!("\nDemo password (generated, shown once): {pwd}"));
+                    } else {
+                        s.push_str("\nDemo password: the one given (MEMORA_DEMO_PASSWORD).");
+                    }
+                    s
+                },
+                json!({
+                    "season": info.season.as_str(),
+                    "student": info.student.as_str(),
+                    "admin": info.admin.as_str(),
+                    "due_now": info.due_now,
+                    "password": if generated { Some(pwd.as_str()) } else { None },
+                }),
+            );
+            Ok(())
+        }
+        Command::ImportContent { file, db, out } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            let catalog = serde_json::from_str(&text).context("parsing the content bundle")?;
-            let idx = app.import_content(&admin, &catalog).await?;
-            println!(
-                "imported: {} subjects, {} lessons in the catalog",
-                idx.catalog().subjects.len(),
-                idx.catalog().lessons.len()
+            let catalog = serde_json::from_str(&text)
+                .with_context(|| format!("parsing the content bundle {}", file.display()))?;
+            let (app, _built) = open(&backend_config(&db, None, 0), false).await?;
+            let idx = app.import_content(&cli_admin()?, &catalog).await?;
+            let (subjects, lessons) = (idx.catalog().subjects.len(), idx.catalog().lessons.len());
+            emit(
+                out,
+                || {
+                    format!(
+                        "Imported {}; the catalog now has {subjects} subjects and {lessons} lessons.",
+                        file.display()
+                    )
+                },
+                json!({"subjects": subjects, "lessons": lessons}),
             );
             Ok(())
         }
-        Command::User {
-            cmd:
-                UserCmd::Add {
-                    email,
-                    name,
-                    role,
-                    password,
-                },
-        } => {
-            let u = app
-                .create_user(
-                    None,
-                    &UserId::new(&email)?,
-                    &name,
-                    vec![Role::parse(&role)?],
-                    password.as_deref(),
-                )
-                .await?;
-            println!("created {} ({:?})", u.id, u.roles);
-            Ok(())
-        }
-        Command::User {
-            cmd: UserCmd::ApiKey { email },
-        } => {
-            let k = app.create_api_key(None, &UserId::new(&email)?).await?;
-            println!("Authorization: token {}:{}", k.key, k.secret);
-            Ok(())
-        }
-        Command::Season {
-            cmd:
-                SeasonCmd::Create {
-                    name,
-                    start,
-                    end,
-                    scheduler,
-                },
-        } => {
-            let s = app
-                .create_season(
-                    &admin,
-                    &memora_core::services::admin::SeasonInput {
-                        id: SeasonId::new(&name)?,
-                        title: None,
-                        start_date: start,
-                        end_date: end,
-                        scheduler: Some(memora_core::srs::SchedulerKind::parse(&scheduler)?),
-                        desired_retention: None,
-                        auto_archive: false,
-                    },
-                )
-                .await?;
-            println!("created season {}", s.id);
-            Ok(())
-        }
-        Command::Season {
-            cmd: SeasonCmd::Activate { name },
-        } => {
-            let s = app.activate_season(&admin, &SeasonId::new(&name)?).await?;
-            println!("active season: {}", s.id);
-            Ok(())
-        }
+        Command::User { cmd } => user(cmd).await,
+        Command::Season { cmd } => season(cmd).await,
         Command::Cache {
-            cmd: CacheCmd::Rebuild { season },
+            cmd:
+                CacheCmd::Rebuild {
+                    season,
+                    db,
+                    redis,
+                    out,
+                },
         } => {
-            let job = app
-                .start_season_rebuild(&admin, &SeasonId::new(&season)?)
-                .await?;
+            let (app, built) = open(&backend_config(&db, Some(&redis), 30_000), false).await?;
+            require_redis(&built.report, "rebuilding the cache")?;
+            let id = SeasonId::new(&season)?;
+            let job = app.start_season_rebuild(&cli_admin()?, &id).await?;
             let done = app.run_season_rebuild(&job.id, 1000).await?;
-            println!(
-                "rebuilt {}: {} rows, {} schedules",
-                season, done.processed, done.users
+            emit(
+                out,
+                || {
+                    format!(
+                        "Rebuilt the cache of {season} in {}: {} rows loaded into {} schedules.",
+                        built.report.cache, done.processed, done.users
+                    )
+                },
+                json!({
+                    "season": season,
+                    "rows": done.processed,
+                    "schedules": done.users,
+                    "status": done.status,
+                }),
             );
             Ok(())
         }
         Command::Reconcile {
             sample_size,
             season,
+            db,
+            redis,
+            out,
         } => {
+            let (app, built) = open(&backend_config(&db, Some(&redis), 30_000), false).await?;
+            require_redis(&built.report, "reconciling the cache")?;
             let season = season.map(SeasonId::new).transpose()?;
             let r = app
-                .trigger_reconciliation(Some(&admin), sample_size, season.as_ref())
+                .trigger_reconciliation(Some(&cli_admin()?), sample_size, season.as_ref())
                 .await?;
-            println!("{r:?}");
-            Ok(())
-        }
-        Command::Archive { season, confirm } => {
-            let out = app
-                .archive_season(Some(&admin), &SeasonId::new(&season)?, confirm)
-                .await?;
-            println!(
-                "archived {} rows, deleted {} cache keys",
-                out.records_archived, out.cache_keys_deleted
+            let scope = season
+                .as_ref()
+                .map_or_else(|| "all seasons".to_owned(), |s| s.to_string());
+            emit(
+                out,
+                || {
+                    table(
+                        &format!("Reconciliation of {scope} ({})", built.report.cache),
+                        &[
+                            ("rows sampled", r.sample_size.to_string()),
+                            (
+                                "discrepancies",
+                                format!(
+                                    "{} ({:.3} %)",
+                                    r.discrepancies_found,
+                                    r.discrepancy_rate * 100.0
+                                ),
+                            ),
+                            ("corrected from the database", r.auto_corrected.to_string()),
+                            ("kept (cache is newer)", r.kept_newer_in_cache.to_string()),
+                            ("not cached (nothing to compare)", r.not_cached.to_string()),
+                            (
+                                "alert (rate above 0.1 %)",
+                                if r.alert_triggered { "YES" } else { "no" }.to_owned(),
+                            ),
+                        ],
+                    )
+                },
+                json!({
+                    "season": season.as_ref().map(|s| s.as_str()),
+                    "sample_size": r.sample_size,
+                    "discrepancies_found": r.discrepancies_found,
+                    "discrepancy_rate": r.discrepancy_rate,
+                    "auto_corrected": r.auto_corrected,
+                    "kept_newer_in_cache": r.kept_newer_in_cache,
+                    "not_cached": r.not_cached,
+                    "alert_triggered": r.alert_triggered,
+                }),
             );
             Ok(())
         }
-        Command::EvalRevlog { .. } => Ok(()),
+        Command::Archive {
+            season,
+            yes,
+            db,
+            redis,
+            out,
+        } => {
+            let id = SeasonId::new(&season)?;
+            if !yes {
+                bail!(
+                    "archiving {season} moves its review rows out of the live tables and deletes its cache keys, which cannot be undone from the CLI; run `memora archive {season} --yes` to confirm"
+                );
+            }
+            let (app, built) = open(&backend_config(&db, Some(&redis), 30_000), false).await?;
+            require_redis(&built.report, "archiving a season")?;
+            let o = app.archive_season(Some(&cli_admin()?), &id, true).await?;
+            emit(
+                out,
+                || {
+                    format!(
+                        "Archived {season}: {} review rows moved to the archive, {} cache keys deleted.",
+                        o.records_archived, o.cache_keys_deleted
+                    )
+                },
+                json!({
+                    "season": season,
+                    "records_archived": o.records_archived,
+                    "cache_keys_deleted": o.cache_keys_deleted,
+                }),
+            );
+            Ok(())
+        }
     }
+}
+
+fn warn_redis_down(report: &StartupReport) {
+    if let Some(down) = &report.redis_down {
+        eprintln!(
+            "warning: Redis {} does not answer ({}); writing to PostgreSQL directly, cache updates are skipped",
+            down.url, down.cause
+        );
+    }
+}
+
+/// A title and aligned `name  value` lines.
+fn table(title: &str, rows: &[(&str, String)]) -> String {
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    let mut s = format!("{title}\n");
+    for (k, v) in rows {
+        s.push_str(&format!("  {k:<width$}  {v}\n"));
+    }
+    s.trim_end().to_owned()
+}
+
+/// Where a new password comes from.
+fn read_password(from_stdin: bool, confirm_prompt: bool) -> anyhow::Result<Option<String>> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        let p = line.trim_end_matches(['\r', '\n']).to_owned();
+        if p.is_empty() {
+            bail!("--password-stdin: standard input held no password");
+        }
+        return Ok(Some(p));
+    }
+    if let Ok(p) = std::env::var("MEMORA_NEW_USER_PASSWORD") {
+        if !p.is_empty() {
+            return Ok(Some(p));
+        }
+    }
+    if std::io::stdin().is_terminal() {
+        // rpassword reads from the terminal with echo off.
+        let p = rpassword::prompt_password("Password: ").context("reading the password")?;
+        if confirm_prompt {
+            let again =
+                rpassword::prompt_password("Repeat it: ").context("reading the password")?;
+            if again != p {
+                bail!("the two passwords differ; nothing was changed");
+            }
+        }
+        return Ok(Some(p));
+    }
+    Ok(None)
+}
+
+async fn user(cmd: UserCmd) -> anyhow::Result<()> {
+    match cmd {
+        UserCmd::Add {
+            email,
+            name,
+            role,
+            password_stdin,
+            no_password,
+            db,
+            out,
+        } => {
+            let id = UserId::new(&email)?;
+            let role = Role::parse(&role)?;
+            let password = if no_password {
+                None
+            } else {
+                read_password(password_stdin, true)?
+            };
+            let (app, _built) = open(&backend_config(&db, None, 0), false).await?;
+            let u = app
+                .create_user(None, &id, &name, vec![role], password.as_deref())
+                .await?;
+            let roles: Vec<&str> = u.roles.iter().map(|r| r.as_str()).collect();
+            emit(
+                out,
+                || {
+                    let mut s = format!(
+                        "Created user {} ({}), role: {}.",
+                        u.id,
+                        u.full_name,
+                        roles.join(", ")
+                    );
+                    if password.is_some() {
+                        s.push_str(" Password set.");
+                    } else {
+                        s.push_str(&format!(
+                            "\nNo password is set, so {0} cannot log in yet. Set one with:\n  memora user set-password {0}                   (prompts, in a terminal)\n  printf '%s\\n' \"$PASSWORD\" | memora user set-password {0} --password-stdin",
+                            u.id
+                        ));
+                    }
+                    s
+                },
+                json!({
+                    "user": u.id.as_str(),
+                    "full_name": u.full_name,
+                    "roles": roles,
+                    "password_set": password.is_some(),
+                }),
+            );
+            Ok(())
+        }
+        UserCmd::SetPassword {
+            email,
+            password_stdin,
+            db,
+            out,
+        } => {
+            let id = UserId::new(&email)?;
+            let Some(password) = read_password(password_stdin, true)? else {
+                bail!(
+                    "no password given: pass --password-stdin (and the password on standard input), set MEMORA_NEW_USER_PASSWORD, or run in a terminal to be prompted"
+                );
+            };
+            let (app, _built) = open(&backend_config(&db, None, 0), false).await?;
+            app.set_password(None, &id, &password).await?;
+            emit(
+                out,
+                || format!("Password of {id} set."),
+                json!({"user": id.as_str(), "password_set": true}),
+            );
+            Ok(())
+        }
+        UserCmd::ApiKey { email, db, out } => {
+            let id = UserId::new(&email)?;
+            let (app, _built) = open(&backend_config(&db, None, 0), false).await?;
+            let k = app.create_api_key(None, &id).await?;
+            emit(
+                out,
+                || {
+                    format!(
+                        "API key for {id} (the secret is shown once; store it now):\n  Authorization: token {}:{}",
+                        k.key, k.secret
+                    )
+                },
+                json!({"user": id.as_str(), "key": k.key, "secret": k.secret}),
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn season(cmd: SeasonCmd) -> anyhow::Result<()> {
+    match cmd {
+        SeasonCmd::Create {
+            name,
+            start,
+            end,
+            scheduler,
+            db,
+            out,
+        } => {
+            let input = memora_core::services::admin::SeasonInput {
+                id: SeasonId::new(&name)?,
+                title: None,
+                start_date: start,
+                end_date: end,
+                scheduler: Some(memora_core::srs::SchedulerKind::parse(&scheduler)?),
+                desired_retention: None,
+                auto_archive: false,
+            };
+            let (app, _built) = open(&backend_config(&db, None, 0), false).await?;
+            let s = app.create_season(&cli_admin()?, &input).await?;
+            emit(
+                out,
+                || {
+                    format!(
+                        "Created season {} ({} to {}, scheduler {}), inactive: make it the active one with `memora season activate {}`.",
+                        s.id,
+                        s.start_date,
+                        s.end_date,
+                        s.scheduler.as_str(),
+                        s.id
+                    )
+                },
+                season_json(&s),
+            );
+            Ok(())
+        }
+        SeasonCmd::Activate { name, db, out } => {
+            let (app, _built) = open(&backend_config(&db, None, 0), false).await?;
+            let s = app
+                .activate_season(&cli_admin()?, &SeasonId::new(&name)?)
+                .await?;
+            emit(
+                out,
+                || format!("{} is now the active season.", s.id),
+                season_json(&s),
+            );
+            Ok(())
+        }
+    }
+}
+
+fn season_json(s: &memora_core::domain::Season) -> serde_json::Value {
+    json!({
+        "season": s.id.as_str(),
+        "start_date": s.start_date.to_string(),
+        "end_date": s.end_date.to_string(),
+        "scheduler": s.scheduler.as_str(),
+        "active": s.is_active,
+        "archived": s.archived,
+    })
 }
 
 /// Who may read /metrics.
@@ -421,21 +863,63 @@ struct MetricsAccess {
     bind: Option<SocketAddr>,
 }
 
-async fn serve(
-    bind: SocketAddr,
-    app: Arc<Memora>,
-    built: backend::Built,
-    demo_password: Option<String>,
-    secure_cookies: bool,
-    metrics_access: MetricsAccess,
-) -> anyhow::Result<()> {
+/// Logs what the server runs on, and what the operator may want to do next.
+fn log_startup(report: &StartupReport) {
+    tracing::info!(
+        backend = report.backend,
+        database = report.database.as_deref().unwrap_or("in-memory (nothing survives a restart)"),
+        cache = %report.cache,
+        queue = %report.queue,
+        "starting Memora"
+    );
+    if report.backend == "postgres" {
+        if report.migrations_applied > 0 {
+            tracing::info!(
+                applied = report.migrations_applied,
+                total = report.migrations_known,
+                "database migrated"
+            );
+        } else {
+            tracing::info!(
+                total = report.migrations_known,
+                "database schema up to date"
+            );
+        }
+        if report.database_empty {
+            tracing::warn!(
+                "the database has no season yet, so there is nothing to serve: load the demo with `memora seed-demo` (or create a season with `memora season create`)"
+            );
+        }
+    }
+    if report.redis_aof == Some(false) {
+        tracing::warn!(
+            redis = %report.cache,
+            "Redis runs without an append-only file (appendonly no): answers acknowledged but still in the queue are lost if Redis restarts; set `appendonly yes` and `appendfsync everysec` (or always)"
+        );
+    }
+    if let Some(down) = &report.redis_down {
+        tracing::warn!(
+            redis = %down.url,
+            cause = %down.cause,
+            "Redis does not answer at start-up: starting in SAFE MODE (reviews are served from PostgreSQL under rate limits, answers are written to PostgreSQL before they are acknowledged); Memora leaves safe mode by itself once Redis answers"
+        );
+    }
+}
+
+async fn serve(cmd: ServeCmd) -> anyhow::Result<()> {
+    let cfg = backend_config(&cmd.db, Some(&cmd.redis), cmd.queue_reclaim_idle_ms);
+    let (app, built) = open(&cfg, true).await?;
+    log_startup(&built.report);
     if built.memory.is_some() {
-        let (pwd, generated) = match demo_password {
+        let (pwd, generated) = match cmd.demo_password {
             Some(p) => (p, false),
             None => (random_password(), true),
         };
         let info = memora_core::demo::seed_demo(&app, &pwd).await?;
-        println!("Memora (embedded in-memory backend, demo dataset) on http://{bind}");
+        println!(
+            "Memora (embedded in-memory backend, demo dataset) on http://{}",
+            cmd.bind
+        );
         println!(
             "  demo accounts: {} and {}",
             memora_core::demo::DEMO_STUDENT,
@@ -449,6 +933,10 @@ async fn serve(
             info.due_now, info.season
         );
     }
+    let metrics_access = MetricsAccess {
+        token: cmd.metrics_token,
+        bind: cmd.metrics_bind,
+    };
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .ok();
@@ -462,14 +950,14 @@ async fn serve(
         memora: Arc::clone(&app),
         // With a separate metrics address the public listener has none.
         metrics: if separate { None } else { metrics.clone() },
-        secure_cookies,
+        secure_cookies: cmd.secure_cookies,
         metrics_token: metrics_access.token.clone(),
     });
     if let Some(mbind) = metrics_access.bind {
         let mstate = Arc::new(memora_http::AppState {
             memora: Arc::clone(&app),
             metrics,
-            secure_cookies,
+            secure_cookies: cmd.secure_cookies,
             metrics_token: metrics_access.token,
         });
         let mlistener = tokio::net::TcpListener::bind(mbind)
@@ -485,10 +973,10 @@ async fn serve(
                 .await;
         }));
     }
-    let listener = tokio::net::TcpListener::bind(bind)
+    let listener = tokio::net::TcpListener::bind(cmd.bind)
         .await
-        .with_context(|| format!("binding {bind}"))?;
-    tracing::info!(%bind, "listening");
+        .with_context(|| format!("binding {} (MEMORA_BIND)", cmd.bind))?;
+    tracing::info!(bind = %cmd.bind, "listening");
     memora_http::serve(listener, memora_http::router(state), shutdown_signal()).await?;
     tracing::info!("draining background work");
     let _ = stop_tx.send(true);
@@ -519,7 +1007,12 @@ async fn shutdown_signal() {
     }
 }
 
-fn eval_revlog(file: &std::path::Path, tz: &str, rollover_hour: u8) -> anyhow::Result<()> {
+fn eval_revlog(
+    file: &std::path::Path,
+    tz: &str,
+    rollover_hour: u8,
+    out: OutputArgs,
+) -> anyhow::Result<()> {
     use memora_core::srs::{evaluate, optimizer::FitConfig, revlog};
     if rollover_hour > 23 {
         bail!("--rollover-hour must be 0..=23");
@@ -535,14 +1028,50 @@ fn eval_revlog(file: &std::path::Path, tz: &str, rollover_hour: u8) -> anyhow::R
         rollover_hour,
         &FitConfig::default(),
     );
-    println!(
-        "{} reviews, UTC offset {offset_minutes} min, rollover {rollover_hour} h, 5-fold time-series split\n",
-        entries.len()
-    );
-    println!("{report}");
-    println!(
-        "(evaluated in {:.0} ms)",
-        start.elapsed().as_secs_f64() * 1000.0
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    emit(
+        out,
+        || {
+            let name_w = report
+                .rows
+                .iter()
+                .map(|r| r.model.len())
+                .max()
+                .unwrap_or(5)
+                .max(5);
+            let mut s = format!(
+                "{} reviews, UTC offset {offset_minutes} min, rollover {rollover_hour} h, 5-fold time-series split\n\n",
+                entries.len()
+            );
+            s.push_str(&format!(
+                "{:<name_w$}  {:>8}  {:>10}  {:>6}  {:>6}\n",
+                "model", "log loss", "RMSE(bins)", "AUC", "n"
+            ));
+            for r in &report.rows {
+                s.push_str(&format!(
+                    "{:<name_w$}  {:>8.4}  {:>10.4}  {:>6.4}  {:>6}\n",
+                    r.model, r.log_loss, r.rmse_bins, r.auc, r.n
+                ));
+            }
+            s.push_str(&format!(
+                "\nLower log loss and RMSE are better, higher AUC is better. Evaluated in {ms:.0} ms."
+            ));
+            s
+        },
+        json!({
+            "reviews": entries.len(),
+            "items": report.items,
+            "utc_offset_minutes": offset_minutes,
+            "rollover_hour": rollover_hour,
+            "models": report.rows.iter().map(|r| json!({
+                "model": r.model,
+                "log_loss": r.log_loss,
+                "rmse_bins": r.rmse_bins,
+                "auc": if r.auc.is_finite() { Some(r.auc) } else { None },
+                "n": r.n,
+            })).collect::<Vec<_>>(),
+            "elapsed_ms": ms,
+        }),
     );
     Ok(())
 }

@@ -214,7 +214,9 @@ impl DueCache for InMemoryCache {
             members += s.len() as u64;
         }
         Ok(CacheStats {
-            connected: true,
+            // No cache server: nothing is "connected" (get_cache_status
+            // reports redis_connected = false in embedded mode).
+            connected: false,
             memory_used_bytes: members * 160,
             total_keys: map.len() as u64,
             keys_by_season: by_season,

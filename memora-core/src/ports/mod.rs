@@ -475,7 +475,8 @@ pub struct DueSlice {
 /// Global cache statistics.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CacheStats {
-    /// Reachable.
+    /// A cache server (Redis) answered. Always false for the in-process
+    /// cache, which has no server to connect to.
     pub connected: bool,
     /// Memory used by the cache server (bytes).
     pub memory_used_bytes: u64,

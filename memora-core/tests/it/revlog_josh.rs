@@ -1,4 +1,4 @@
-//! The evaluator on the real py-fsrs review log (../shared/data): FSRS-6
+//! The evaluator on the real py-fsrs review log (data/ in the repository): FSRS-6
 //! fitted per fold must meet the fsrs 6.6.2 anchors of srs-algorithms.md §4.3.
 
 use memora_core::srs::evaluate::evaluate_revlog;
@@ -10,7 +10,7 @@ const FILE: &str = "review_logs_josh_1711744352250_to_1728234780857.csv";
 #[test]
 fn josh_revlog_meets_the_fsrs_anchors() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/py-fsrs-josh-revlog")
+        .join("../data/py-fsrs-josh-revlog")
         .join(FILE);
     let Ok(text) = std::fs::read_to_string(&path) else {
         assert!(

@@ -454,7 +454,8 @@ pub async fn stats_count(c: Arc<dyn DueCache>) {
         .expect("present");
     assert_eq!((st.total, st.due_now), (3, 2));
     let g = c.stats().await.expect("stats");
-    assert!(g.connected);
+    // `connected` says whether a cache *server* answered: true for Redis,
+    // false for the in-process cache, so it is not part of this contract.
     assert_eq!(g.total_keys, 3);
     assert_eq!(g.keys_by_season.get("SEASON-2026"), Some(&2));
     assert_eq!(g.keys_by_season.get("SEASON-2027"), Some(&1));

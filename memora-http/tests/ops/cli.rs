@@ -1,0 +1,210 @@
+//! The admin CLI: each subcommand's own flags, output for people and
+//! `--json` for machines, passwords, confirmation.
+
+use crate::support::{DEMO_PASSWORD, Db, run};
+
+fn help(args: &[&str]) -> String {
+    let mut a = args.to_vec();
+    a.push("--help");
+    let r = run(&a, &[], None);
+    assert!(r.success, "{a:?}: {}", r.stderr);
+    r.stdout
+}
+
+#[test]
+fn subcommands_show_only_their_own_flags() {
+    let user_add = help(&["user", "add"]);
+    for own in ["--name", "--password-stdin", "--database-url", "--json"] {
+        assert!(user_add.contains(own), "user add lacks {own}:\n{user_add}");
+    }
+    for foreign in [
+        "--bind",
+        "--redis-url",
+        "--metrics-token",
+        "--demo-password",
+        "--secure-cookies",
+    ] {
+        assert!(
+            !user_add.contains(foreign),
+            "user add shows {foreign}:\n{user_add}"
+        );
+    }
+    let migrate = help(&["migrate"]);
+    assert!(migrate.contains("--database-url"), "{migrate}");
+    assert!(!migrate.contains("--redis-url"), "{migrate}");
+    assert!(!migrate.contains("--bind"), "{migrate}");
+    let serve = help(&["serve"]);
+    for own in [
+        "--bind",
+        "--database-url",
+        "--redis-url",
+        "--metrics-token",
+        "--metrics-bind",
+    ] {
+        assert!(serve.contains(own), "serve lacks {own}:\n{serve}");
+    }
+    let eval = help(&["eval-revlog"]);
+    assert!(!eval.contains("--database-url"), "{eval}");
+    assert!(eval.contains("--json"), "{eval}");
+    let archive = help(&["archive"]);
+    assert!(archive.contains("--yes"), "{archive}");
+    assert!(archive.contains("--redis-url"), "archive clears cache keys");
+}
+
+#[test]
+fn archive_asks_for_the_yes_flag() {
+    // Checked before any connection: the refused URL is never reached.
+    let r = run(
+        &["archive", "SEASON-2025"],
+        &[("MEMORA_DATABASE_URL", "postgres://x@127.0.0.1:1/x")],
+        None,
+    );
+    assert!(!r.success);
+    assert!(r.stderr.contains("--yes"), "{}", r.stderr);
+    assert!(!r.stderr.contains("confirm=true"), "{}", r.stderr);
+    assert!(!r.stderr.contains("127.0.0.1:1"), "{}", r.stderr);
+}
+
+#[test]
+fn commands_need_a_database() {
+    let r = run(
+        &["user", "add", "a@b.c", "--name", "A", "--no-password"],
+        &[],
+        None,
+    );
+    assert!(!r.success);
+    assert!(
+        r.stderr
+            .contains("needs a database: set MEMORA_DATABASE_URL or pass --database-url"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn eval_revlog_prints_a_table_or_json() {
+    let csv = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../data/py-fsrs-josh-revlog/review_logs_josh_1711744352250_to_1728234780857.csv"
+    );
+    let r = run(&["eval-revlog", csv, "--json"], &[], None);
+    assert!(r.success, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(v["reviews"], 12_580);
+    let models = v["models"].as_array().expect("models");
+    assert!(models.iter().any(|m| m["model"] == "FSRS-6 fitted"), "{v}");
+    let r = run(&["eval-revlog", csv], &[], None);
+    assert!(r.success, "{}", r.stderr);
+    assert!(r.stdout.contains("log loss"), "{}", r.stdout);
+    assert!(!r.stdout.contains("EvalReport"), "{}", r.stdout);
+}
+
+#[tokio::test]
+async fn admin_commands_report_in_sentences_and_json() {
+    let Some(db) = Db::create().await else { return };
+    let env = [("MEMORA_DATABASE_URL", db.url.as_str())];
+
+    let r = run(&["migrate", "--json"], &env, None);
+    assert!(r.success, "{}", r.stderr);
+    let v = r.json();
+    assert!(v["migrations_applied"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert_eq!(v["empty"], true, "{v}");
+    let r = run(&["migrate"], &env, None);
+    assert!(r.success, "{}", r.stderr);
+    assert!(r.stdout.contains("schema up to date"), "{}", r.stdout);
+    assert!(r.stdout.contains("memora seed-demo"), "{}", r.stdout);
+
+    // A password on stdin.
+    let r = run(
+        &[
+            "user",
+            "add",
+            "alice@ops.test",
+            "--name",
+            "Alice Ops",
+            "--password-stdin",
+            "--json",
+        ],
+        &env,
+        Some("Correct-Horse-Battery-9!\n"),
+    );
+    assert!(r.success, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(v["user"], "alice@ops.test");
+    assert_eq!(v["password_set"], true);
+    assert_eq!(v["roles"], serde_json::json!(["Student"]));
+    let hashes = "SELECT count(*) FROM password_hashes WHERE user_id = $1";
+    assert_eq!(db.count(hashes, "alice@ops.test").await, 1);
+
+    // No password and no terminal: created, and told how to set one.
+    let r = run(
+        &["user", "add", "bob@ops.test", "--name", "Bob Ops"],
+        &env,
+        None,
+    );
+    assert!(r.success, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .starts_with("Created user bob@ops.test (Bob Ops), role: Student."),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("No password is set"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("memora user set-password bob@ops.test"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !r.stdout.contains("[Student]"),
+        "no Debug output: {}",
+        r.stdout
+    );
+    assert_eq!(db.count(hashes, "bob@ops.test").await, 0);
+    let r = run(
+        &["user", "set-password", "bob@ops.test", "--password-stdin"],
+        &env,
+        Some("Another-Long-Pass-77\n"),
+    );
+    assert!(r.success, "{}", r.stderr);
+    assert_eq!(r.stdout.trim(), "Password of bob@ops.test set.");
+    assert_eq!(db.count(hashes, "bob@ops.test").await, 1);
+
+    // The demo, then a reconciliation in words and in JSON.
+    let demo = [
+        ("MEMORA_DATABASE_URL", db.url.as_str()),
+        ("MEMORA_DEMO_PASSWORD", DEMO_PASSWORD),
+    ];
+    let r = run(&["seed-demo", "--json"], &demo, None);
+    assert!(r.success, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(v["password"], serde_json::Value::Null, "given, not shown");
+    assert!(v["season"].as_str().is_some_and(|s| !s.is_empty()), "{v}");
+    let r = run(&["reconcile", "--sample-size", "100"], &env, None);
+    assert!(r.success, "{}", r.stderr);
+    assert!(r.stdout.contains("rows sampled"), "{}", r.stdout);
+    assert!(!r.stdout.contains("ReconcileReport"), "{}", r.stdout);
+    let r = run(&["reconcile", "--sample-size", "100", "--json"], &env, None);
+    assert!(r.success, "{}", r.stderr);
+    assert!(r.json()["discrepancies_found"].is_u64(), "{}", r.stdout);
+
+    let r = run(
+        &[
+            "season",
+            "create",
+            "SEASON-2031",
+            "--start",
+            "2030-09-01",
+            "--end",
+            "2031-06-30",
+        ],
+        &env,
+        None,
+    );
+    assert!(r.success, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("memora season activate SEASON-2031"),
+        "{}",
+        r.stdout
+    );
+}
