@@ -465,7 +465,7 @@ pub async fn seed_demo(app: &Memora, password: &str) -> CoreResult<DemoInfo> {
     let admin_id = UserId::new(DEMO_ADMIN)?;
     let student_id = UserId::new(DEMO_STUDENT)?;
     app.create_user(
-        None,
+        &Actor::system(),
         &admin_id,
         "Demo Admin",
         vec![Role::SystemManager],
@@ -484,7 +484,7 @@ pub async fn seed_demo(app: &Memora, password: &str) -> CoreResult<DemoInfo> {
     app.activate_season(&admin, &season_id).await?;
 
     app.create_user(
-        None,
+        &Actor::system(),
         &student_id,
         "Demo Student",
         vec![Role::Student],

@@ -114,7 +114,7 @@ pub async fn run_job(app: &Memora, name: &str) {
     let result = match name {
         "reconcile" => {
             app.run_exclusive(name, || async {
-                app.trigger_reconciliation(None, 10_000, None)
+                app.trigger_reconciliation(&memora_core::domain::Actor::system(), None, None)
                     .await
                     .map(|r| {
                         format!(

@@ -266,10 +266,7 @@ async fn main() -> anyhow::Result<()> {
         ..Config::default()
     };
     let app = Arc::new(Memora::new(built.ports.clone(), config));
-    let admin = Actor {
-        user: UserId::new("cli@memora")?,
-        roles: vec![Role::SystemManager],
-    };
+    let admin = Actor::system();
     if embedded && !matches!(command, Command::Serve) {
         bail!(
             "this command needs a database: set MEMORA_DATABASE_URL (the embedded backend lives only while `memora serve` runs)"
@@ -327,7 +324,7 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let u = app
                 .create_user(
-                    None,
+                    &admin,
                     &UserId::new(&email)?,
                     &name,
                     vec![Role::parse(&role)?],
@@ -340,7 +337,7 @@ async fn main() -> anyhow::Result<()> {
         Command::User {
             cmd: UserCmd::ApiKey { email },
         } => {
-            let k = app.create_api_key(None, &UserId::new(&email)?).await?;
+            let k = app.create_api_key(&admin, &UserId::new(&email)?).await?;
             println!("Authorization: token {}:{}", k.key, k.secret);
             Ok(())
         }
@@ -383,7 +380,7 @@ async fn main() -> anyhow::Result<()> {
             let job = app
                 .start_season_rebuild(&admin, &SeasonId::new(&season)?)
                 .await?;
-            let done = app.run_season_rebuild(&job.id, 1000).await?;
+            let done = app.run_season_rebuild(&job.id).await?;
             println!(
                 "rebuilt {}: {} rows, {} schedules",
                 season, done.processed, done.users
@@ -396,14 +393,14 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let season = season.map(SeasonId::new).transpose()?;
             let r = app
-                .trigger_reconciliation(Some(&admin), sample_size, season.as_ref())
+                .trigger_reconciliation(&admin, Some(sample_size), season.as_ref())
                 .await?;
             println!("{r:?}");
             Ok(())
         }
         Command::Archive { season, confirm } => {
             let out = app
-                .archive_season(Some(&admin), &SeasonId::new(&season)?, confirm)
+                .archive_season(&admin, &SeasonId::new(&season)?, confirm)
                 .await?;
             println!(
                 "archived {} rows, deleted {} cache keys",

@@ -436,7 +436,10 @@ pub trait AuthStore: Send + Sync {
 pub struct AuditEvent {
     /// When.
     pub at: DateTime<Utc>,
-    /// Who (None = system job).
+    /// Who: the caller's user id, or the reserved
+    /// [`SYSTEM_USER_ID`](crate::domain::SYSTEM_USER_ID) for the server's own
+    /// work (CLI, scheduled jobs, internal bookkeeping). `None` only in
+    /// records written before the system caller existed.
     pub actor: Option<UserId>,
     /// What, e.g. `season.archive`.
     pub action: String,

@@ -14,7 +14,7 @@ use crate::lifecycle::{self, ReconcileAction};
 use crate::ports::CacheStats;
 use crate::srs::SchedulerKind;
 
-use super::{ContentIndex, Memora};
+use super::{ContentIndex, Memora, RECONCILIATION_SAMPLE_MIN};
 
 /// Progress of a background job (cache rebuild).
 #[derive(Debug, Clone, PartialEq)]
@@ -143,7 +143,7 @@ impl Memora {
         self.ports.seasons.create_season(&season).await?;
         self.invalidate_seasons();
         self.audit(
-            Some(actor),
+            actor,
             "season.create",
             serde_json::json!({"season": season.id.as_str()}),
         )
@@ -156,7 +156,7 @@ impl Memora {
         actor.require_admin()?;
         let season = self.fresh_season(id).await?;
         if season.archived {
-            return Err(CoreError::conflict(format!("season {id} is archived")));
+            return Err(CoreError::invalid_state(format!("season {id} is archived")));
         }
         if season.auto_archive {
             let mut s = season.clone();
@@ -166,7 +166,7 @@ impl Memora {
         self.ports.seasons.activate_season(id).await?;
         self.invalidate_seasons();
         self.audit(
-            Some(actor),
+            actor,
             "season.activate",
             serde_json::json!({"season": id.as_str()}),
         )
@@ -233,7 +233,7 @@ impl Memora {
         ContentIndex::build(merged)?;
         self.ports.content.import_catalog(bundle).await?;
         self.audit(
-            Some(actor),
+            actor,
             "content.import",
             serde_json::json!({"lessons": bundle.lessons.len(), "subjects": bundle.subjects.len()}),
         )
@@ -271,7 +271,9 @@ impl Memora {
         actor.require_admin()?;
         let s = self.fresh_season(season).await?;
         if s.archived {
-            return Err(CoreError::conflict(format!("season {season} is archived")));
+            return Err(CoreError::invalid_state(format!(
+                "season {season} is archived"
+            )));
         }
         let estimated = self.ports.memory.count_season(season).await?;
         let progress = JobProgress {
@@ -285,7 +287,7 @@ impl Memora {
         };
         self.jobs.put(progress.clone());
         self.audit(
-            Some(actor),
+            actor,
             "cache.rebuild",
             serde_json::json!({"season": season.as_str(), "job": progress.id.as_str()}),
         )
@@ -298,20 +300,18 @@ impl Memora {
         self.jobs.get(job)
     }
 
-    /// `rebuild_season_cache`, step 2: keyset-scans the season in pages and
-    /// loads each user's complete schedule. Resumable: it starts after the
-    /// job's `resume_after` key.
-    pub async fn run_season_rebuild(
-        &self,
-        job: &JobId,
-        batch_size: usize,
-    ) -> CoreResult<JobProgress> {
+    /// `rebuild_season_cache`, step 2: keyset-scans the season in pages of
+    /// `Config::rebuild_batch_size` rows and loads each user's complete
+    /// schedule. Resumable: it starts after the job's `resume_after` key.
+    /// Authorised by [`Memora::start_season_rebuild`], which registered the
+    /// job.
+    pub async fn run_season_rebuild(&self, job: &JobId) -> CoreResult<JobProgress> {
         let mut p = self
             .jobs
             .get(job)
             .ok_or_else(|| CoreError::not_found(format!("job {job} not found")))?;
         p.status = "running".to_owned();
-        let batch = batch_size.clamp(1, 100_000);
+        let batch = self.config.rebuild_batch_size.clamp(1, 100_000);
         let mut after = p.resume_after.clone();
         let mut current: Vec<MemoryTracker> = Vec::new();
         let result: CoreResult<()> = async {
@@ -369,19 +369,21 @@ impl Memora {
     /// `trigger_reconciliation`: samples database rows (of one season or of
     /// every live season) and compares them with the cache, correcting stale
     /// cache entries but never overwriting one that is newer than the row.
+    /// `sample_size` defaults to `Config::reconciliation_sample_default` and
+    /// must lie in `RECONCILIATION_SAMPLE_MIN..=Config::reconciliation_sample_max`.
     pub async fn trigger_reconciliation(
         &self,
-        actor: Option<&Actor>,
-        sample_size: u64,
+        actor: &Actor,
+        sample_size: Option<u64>,
         season: Option<&SeasonId>,
     ) -> CoreResult<ReconcileReport> {
-        if let Some(a) = actor {
-            a.require_admin()?;
-        }
-        if !(100..=100_000).contains(&sample_size) {
-            return Err(CoreError::invalid(
-                "sample_size must be between 100 and 100000",
-            ));
+        actor.require_admin()?;
+        let sample_size = sample_size.unwrap_or(self.config.reconciliation_sample_default);
+        let max = self.config.reconciliation_sample_max;
+        if !(RECONCILIATION_SAMPLE_MIN..=max).contains(&sample_size) {
+            return Err(CoreError::invalid(format!(
+                "sample_size must be between {RECONCILIATION_SAMPLE_MIN} and {max} (got {sample_size})"
+            )));
         }
         let seasons: Vec<Season> = match season {
             Some(id) => vec![self.fresh_season(id).await?],
@@ -497,13 +499,11 @@ impl Memora {
     /// season is refused.
     pub async fn archive_season(
         &self,
-        actor: Option<&Actor>,
+        actor: &Actor,
         season: &SeasonId,
         confirm: bool,
     ) -> CoreResult<ArchiveOutcome> {
-        if let Some(a) = actor {
-            a.require_admin()?;
-        }
+        actor.require_admin()?;
         if !confirm {
             return Err(CoreError::invalid(
                 "Confirmation required: pass confirm=true to archive a season",
@@ -511,7 +511,7 @@ impl Memora {
         }
         let mut s = self.fresh_season(season).await?;
         if s.is_active {
-            return Err(CoreError::conflict(format!(
+            return Err(CoreError::invalid_state(format!(
                 "season {season} is active; deactivate it (activate another season) first"
             )));
         }
@@ -572,7 +572,7 @@ impl Memora {
         }
         let n = self.ports.memory.delete_flagged(season).await?;
         self.audit(
-            Some(actor),
+            actor,
             "archive.delete",
             serde_json::json!({"season": season.map(|s| s.as_str()), "deleted": n}),
         )
@@ -580,16 +580,22 @@ impl Memora {
         Ok(n)
     }
 
-    /// Weekly job: flags archived rows older than the retention period.
+    /// Weekly job: flags archived rows older than the retention period (as
+    /// the system caller).
     pub async fn run_retention_flagging(&self) -> CoreResult<u64> {
         let cutoff = lifecycle::retention_cutoff(self.now());
         let n = self.ports.memory.flag_archived_before(cutoff).await?;
-        self.audit(None, "archive.flag", serde_json::json!({"flagged": n}))
-            .await;
+        self.audit(
+            &Actor::system(),
+            "archive.flag",
+            serde_json::json!({"flagged": n}),
+        )
+        .await;
         Ok(n)
     }
 
-    /// Daily job: archives every season eligible for auto-archive. Returns
+    /// Daily job: archives every season eligible for auto-archive (as the
+    /// system caller). Returns
     /// (archived seasons, failed seasons with reasons).
     pub async fn run_auto_archive(&self) -> CoreResult<(Vec<SeasonId>, Vec<(SeasonId, String)>)> {
         let today = self.now().date_naive();
@@ -606,7 +612,7 @@ impl Memora {
             {
                 continue;
             }
-            match self.archive_season(None, &s.id, true).await {
+            match self.archive_season(&Actor::system(), &s.id, true).await {
                 Ok(_) => ok.push(s.id),
                 Err(e) => failed.push((s.id, e.to_string())),
             }

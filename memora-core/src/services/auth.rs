@@ -255,7 +255,8 @@ impl Memora {
     }
 
     fn actor_of(user: User) -> CoreResult<Actor> {
-        if !user.enabled {
+        // A stored account never authenticates as the system caller.
+        if !user.enabled || user.id.is_system() {
             return Err(CoreError::Unauthenticated);
         }
         Ok(Actor {
@@ -328,17 +329,21 @@ impl Memora {
         Ok(actor)
     }
 
-    /// Creates a user (admin, or bootstrap when `actor` is `None`).
+    /// Creates a user (an admin, or [`Actor::system`] for the CLI and
+    /// bootstrap). The system caller's reserved id cannot be taken.
     pub async fn create_user(
         &self,
-        actor: Option<&Actor>,
+        actor: &Actor,
         id: &UserId,
         full_name: &str,
         roles: Vec<Role>,
         password: Option<&str>,
     ) -> CoreResult<User> {
-        if let Some(a) = actor {
-            a.require_admin()?;
+        actor.require_admin()?;
+        if id.is_system() {
+            return Err(CoreError::invalid(format!(
+                "user id {id} is reserved for the system caller"
+            )));
         }
         if full_name.trim().is_empty() {
             return Err(CoreError::invalid("full_name must not be empty"));
@@ -376,16 +381,9 @@ impl Memora {
         Ok(user)
     }
 
-    /// Sets a user's password (admin or bootstrap).
-    pub async fn set_password(
-        &self,
-        actor: Option<&Actor>,
-        id: &UserId,
-        password: &str,
-    ) -> CoreResult<()> {
-        if let Some(a) = actor {
-            a.require_admin()?;
-        }
+    /// Sets a user's password (an admin, or [`Actor::system`]).
+    pub async fn set_password(&self, actor: &Actor, id: &UserId, password: &str) -> CoreResult<()> {
+        actor.require_admin()?;
         self.check_password(password, &[id.as_str()])?;
         if self.ports.auth.get_user(id).await?.is_none() {
             return Err(CoreError::not_found(format!("user {id} not found")));
@@ -394,15 +392,9 @@ impl Memora {
         Ok(self.ports.auth.set_password_hash(id, &hash).await?)
     }
 
-    /// Creates an API key for a user (admin, or bootstrap).
-    pub async fn create_api_key(
-        &self,
-        actor: Option<&Actor>,
-        user: &UserId,
-    ) -> CoreResult<NewApiKey> {
-        if let Some(a) = actor {
-            a.require_admin()?;
-        }
+    /// Creates an API key for a user (an admin, or [`Actor::system`]).
+    pub async fn create_api_key(&self, actor: &Actor, user: &UserId) -> CoreResult<NewApiKey> {
+        actor.require_admin()?;
         if self.ports.auth.get_user(user).await?.is_none() {
             return Err(CoreError::not_found(format!("user {user} not found")));
         }

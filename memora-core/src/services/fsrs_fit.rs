@@ -40,12 +40,10 @@ impl Memora {
     /// Fits and stores a learner's FSRS-6 parameters from their review log.
     pub async fn refit_fsrs_params(
         &self,
-        actor: Option<&Actor>,
+        actor: &Actor,
         user: &UserId,
     ) -> CoreResult<RefitOutcome> {
-        if let Some(a) = actor {
-            a.require_admin()?;
-        }
+        actor.require_admin()?;
         if self.ports.auth.get_user(user).await?.is_none()
             && self.ports.players.get_profile(user).await?.is_none()
         {
@@ -98,7 +96,7 @@ impl Memora {
         })
     }
 
-    /// Scheduled job: re-fits every learner with at least
+    /// Scheduled job (as the system caller): re-fits every learner with at least
     /// `fsrs_min_reviews_to_fit` reviews and at least `min_new_reviews`
     /// reviews since the last fit. Returns how many were re-fitted.
     pub async fn run_fsrs_refit_job(&self, min_new_reviews: u64) -> CoreResult<u64> {
@@ -118,7 +116,7 @@ impl Memora {
             if count.saturating_sub(fitted_on) < min_new_reviews {
                 continue;
             }
-            self.refit_fsrs_params(None, &u.id).await?;
+            self.refit_fsrs_params(&Actor::system(), &u.id).await?;
             n += 1;
         }
         Ok(n)

@@ -208,7 +208,7 @@ impl Memora {
                 .collect();
             if let Err(e) = self.ledger(*source).release(user, season, &part).await {
                 self.audit(
-                    None,
+                    &Actor::system(),
                     "integrity.release_failed",
                     serde_json::json!({"user": user.as_str(), "error": e.to_string()}),
                 )

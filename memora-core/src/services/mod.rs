@@ -78,7 +78,23 @@ pub struct Config {
     pub login_max_backoff: Duration,
     /// Smallest accepted password strength (zxcvbn-style score 0–4).
     pub min_password_score: u8,
+    /// Rows read per page by the season cache rebuild
+    /// (`admin().run_season_rebuild`); clamped to `1..=100_000`.
+    pub rebuild_batch_size: usize,
+    /// Rows sampled by `admin().trigger_reconciliation` when the caller
+    /// gives no `sample_size` (the daily job always uses it).
+    pub reconciliation_sample_default: u64,
+    /// Largest accepted reconciliation `sample_size` (the smallest is
+    /// [`RECONCILIATION_SAMPLE_MIN`]).
+    pub reconciliation_sample_max: u64,
+    /// Day-rollover hour (0–23) of `gamification().set_time_zone` when the
+    /// caller gives none.
+    pub default_rollover_hour: u8,
 }
+
+/// Smallest accepted reconciliation `sample_size`: fewer rows say nothing
+/// about a 0.1 % discrepancy threshold.
+pub const RECONCILIATION_SAMPLE_MIN: u64 = 100;
 
 impl Default for Config {
     fn default() -> Self {
@@ -101,6 +117,10 @@ impl Default for Config {
             login_free_failures: 5,
             login_max_backoff: Duration::from_secs(15 * 60),
             min_password_score: 2,
+            rebuild_batch_size: 1000,
+            reconciliation_sample_default: 10_000,
+            reconciliation_sample_max: 1_000_000,
+            default_rollover_hour: 4,
         }
     }
 }
@@ -223,7 +243,7 @@ impl Memora {
 
     pub(crate) async fn require_active_season(&self) -> CoreResult<Season> {
         self.active_season().await?.ok_or_else(|| {
-            CoreError::conflict(
+            CoreError::invalid_state(
                 "no active season: an administrator must create and activate a season first",
             )
         })
@@ -277,15 +297,10 @@ impl Memora {
     }
 
     /// Best-effort audit record (failures are logged by adapters, never fatal).
-    pub(crate) async fn audit(
-        &self,
-        actor: Option<&Actor>,
-        action: &str,
-        detail: serde_json::Value,
-    ) {
+    pub(crate) async fn audit(&self, actor: &Actor, action: &str, detail: serde_json::Value) {
         let event = crate::ports::AuditEvent {
             at: self.now(),
-            actor: actor.map(|a| a.user.clone()),
+            actor: Some(actor.user.clone()),
             action: action.to_owned(),
             detail,
         };

@@ -120,15 +120,17 @@ impl Memora {
         Ok(profile)
     }
 
-    /// Sets a learner's time zone and day-rollover hour.
+    /// Sets a learner's time zone and day-rollover hour (default
+    /// `Config::default_rollover_hour`).
     pub async fn set_time_zone(
         &self,
         actor: &Actor,
         tz: &str,
-        rollover_hour: u8,
+        rollover_hour: Option<u8>,
     ) -> CoreResult<PlayerProfile> {
         crate::text::check_text("time_zone", tz, 64)?;
         crate::time::DayBoundary::parse_tz(tz).map_err(|e| CoreError::invalid(e.to_string()))?;
+        let rollover_hour = rollover_hour.unwrap_or(self.config.default_rollover_hour);
         if rollover_hour > 23 {
             return Err(CoreError::invalid("rollover_hour must be 0..=23"));
         }

@@ -157,7 +157,7 @@ impl Memora {
             })?;
         match quest.status {
             QuestStatus::Active => {
-                return Err(CoreError::conflict(format!(
+                return Err(CoreError::invalid_state(format!(
                     "quest {quest_id} is not completed yet"
                 )));
             }

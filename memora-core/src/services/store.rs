@@ -296,7 +296,9 @@ impl Memora {
                     .commerce
                     .get_sales_item(&req.item)
                     .await?
-                    .ok_or_else(|| CoreError::conflict("the requested item no longer exists"))?;
+                    .ok_or_else(|| {
+                        CoreError::invalid_state("the requested item no longer exists")
+                    })?;
                 Some(Subscription {
                     id: SubscriptionId::new(self.ports.ids.next_id("SUB"))?,
                     user: req.user.clone(),
@@ -314,7 +316,7 @@ impl Memora {
             .decide_purchase(&req, grant.as_ref())
             .await?;
         self.audit(
-            Some(actor),
+            actor,
             "purchase.decide",
             serde_json::json!({"request": req.id.as_str(), "status": req.status.as_str()}),
         )

@@ -29,11 +29,15 @@ struct H {
 }
 
 async fn harness() -> H {
+    harness_with(Config::default()).await
+}
+
+async fn harness_with(config: Config) -> H {
     let backend = InMemoryBackend::new();
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap());
     let mut ports = backend.ports();
     ports.clock = clock.clone();
-    let app = Memora::new(ports, Config::default());
+    let app = Memora::new(ports, config);
     let info = seed_demo(&app, PASSWORD).await.unwrap();
     H {
         student: Actor::student(info.student.clone()),
@@ -443,7 +447,7 @@ async fn quests_are_granted_once() {
     assert_eq!(streak.status, QuestStatus::Active);
     assert!(matches!(
         h.app.claim_quest_reward(&h.student, "quest_streak").await,
-        Err(CoreError::Conflict(_))
+        Err(CoreError::InvalidState(_))
     ));
     let s = h
         .app
@@ -595,10 +599,8 @@ async fn onboarding_validates_grade_stream_and_season() {
 async fn season_lifecycle_archive_retention_and_deletion() {
     let h = harness().await;
     assert!(matches!(
-        h.app
-            .archive_season(Some(&h.admin), &h.info.season, true)
-            .await,
-        Err(CoreError::Conflict(_))
+        h.app.archive_season(&h.admin, &h.info.season, true).await,
+        Err(CoreError::InvalidState(_))
     ));
     let next = SeasonId::new("SEASON-2027").unwrap();
     h.app
@@ -618,20 +620,16 @@ async fn season_lifecycle_archive_retention_and_deletion() {
         .unwrap();
     h.app.activate_season(&h.admin, &next).await.unwrap();
     assert!(matches!(
-        h.app
-            .archive_season(Some(&h.admin), &h.info.season, false)
-            .await,
+        h.app.archive_season(&h.admin, &h.info.season, false).await,
         Err(CoreError::Invalid(_))
     ));
     assert!(matches!(
-        h.app
-            .archive_season(Some(&h.student), &h.info.season, true)
-            .await,
+        h.app.archive_season(&h.student, &h.info.season, true).await,
         Err(CoreError::Forbidden(_))
     ));
     let out = h
         .app
-        .archive_season(Some(&h.admin), &h.info.season, true)
+        .archive_season(&h.admin, &h.info.season, true)
         .await
         .unwrap();
     assert!(out.records_archived >= 20);
@@ -664,14 +662,19 @@ async fn season_lifecycle_archive_retention_and_deletion() {
 
 #[tokio::test]
 async fn cache_rebuild_and_reconciliation() {
-    let h = harness().await;
+    // A small page size so the rebuild crosses page boundaries.
+    let h = harness_with(Config {
+        rebuild_batch_size: 7,
+        ..Config::default()
+    })
+    .await;
     let job = h
         .app
         .start_season_rebuild(&h.admin, &h.info.season)
         .await
         .unwrap();
     assert!(job.estimated >= 20);
-    let done = h.app.run_season_rebuild(&job.id, 7).await.unwrap();
+    let done = h.app.run_season_rebuild(&job.id).await.unwrap();
     assert_eq!(done.status, "completed");
     assert_eq!(done.processed, job.estimated);
     assert_eq!(done.users, 1);
@@ -687,15 +690,38 @@ async fn cache_rebuild_and_reconciliation() {
     );
     let report = h
         .app
-        .trigger_reconciliation(Some(&h.admin), 100, None)
+        .trigger_reconciliation(&h.admin, Some(100), None)
         .await
         .unwrap();
     assert_eq!(report.discrepancies_found, 0);
     assert!(report.sample_size >= 20);
     assert!(!report.alert_triggered);
     assert!(matches!(
-        h.app.trigger_reconciliation(Some(&h.admin), 50, None).await,
+        h.app.trigger_reconciliation(&h.admin, Some(50), None).await,
         Err(CoreError::Invalid(_))
+    ));
+    // Without a sample size the configured default (10 000) is used.
+    let report = h
+        .app
+        .trigger_reconciliation(&h.admin, None, None)
+        .await
+        .unwrap();
+    assert_eq!(report.discrepancies_found, 0);
+    assert!(report.sample_size >= 20);
+    match h
+        .app
+        .trigger_reconciliation(&h.admin, Some(1_000_001), None)
+        .await
+    {
+        Err(CoreError::Invalid(m)) => {
+            assert!(m.contains("sample_size"), "{m}");
+            assert!(m.contains("between 100 and 1000000"), "{m}");
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    assert!(matches!(
+        h.app.trigger_reconciliation(&h.student, None, None).await,
+        Err(CoreError::Forbidden(_))
     ));
 }
 
@@ -733,15 +759,13 @@ async fn fsrs_season_schedules_with_fsrs_and_refits() {
     assert!(rows.iter().all(|r| r.state.kind == SchedulerKind::Fsrs6));
     let fit = h
         .app
-        .refit_fsrs_params(Some(&h.admin), &h.info.student)
+        .refit_fsrs_params(&h.admin, &h.info.student)
         .await
         .unwrap();
     assert!(fit.fell_back, "a handful of reviews is too little to fit");
     assert_eq!(fit.params.len(), 21);
     assert!(matches!(
-        h.app
-            .refit_fsrs_params(Some(&h.student), &h.info.student)
-            .await,
+        h.app.refit_fsrs_params(&h.student, &h.info.student).await,
         Err(CoreError::Forbidden(_))
     ));
 }
@@ -805,7 +829,7 @@ async fn login_sessions_and_api_keys() {
     assert!(h.app.authenticate_session(&login.sid).await.is_err());
     let key = h
         .app
-        .create_api_key(Some(&h.admin), &h.info.student)
+        .create_api_key(&h.admin, &h.info.student)
         .await
         .unwrap();
     let actor = h
@@ -874,4 +898,109 @@ async fn map_endpoints_report_statuses() {
         h.app.get_topic_details(&h.student, "missing").await,
         Err(CoreError::NotFound(_))
     ));
+}
+
+#[tokio::test]
+async fn the_system_caller_passes_admin_checks_and_is_audited_distinctly() {
+    let h = harness().await;
+    let system = Actor::system();
+    let new_user = UserId::new("made-by-cli@x").unwrap();
+    h.app
+        .create_user(&system, &new_user, "Made By CLI", vec![], None)
+        .await
+        .unwrap();
+    // Admin checks are performed for every caller: a student is refused.
+    assert!(matches!(
+        h.app
+            .create_user(
+                &h.student,
+                &UserId::new("other@x").unwrap(),
+                "Other",
+                vec![],
+                None
+            )
+            .await,
+        Err(CoreError::Forbidden(_))
+    ));
+    assert!(matches!(
+        h.app.create_api_key(&h.student, &new_user).await,
+        Err(CoreError::Forbidden(_))
+    ));
+    // Nobody can take the system caller's reserved id.
+    assert!(matches!(
+        h.app
+            .create_user(&system, &UserId::system(), "Impostor", vec![], None)
+            .await,
+        Err(CoreError::Invalid(_))
+    ));
+    h.app.create_api_key(&system, &new_user).await.unwrap();
+    let recent = h.app.ports().audit.recent(10).await.unwrap();
+    let by_system: Vec<&str> = recent
+        .iter()
+        .filter(|e| e.actor.as_ref().is_some_and(|a| a.is_system()))
+        .map(|e| e.action.as_str())
+        .collect();
+    assert!(by_system.contains(&"user.create"), "{recent:?}");
+    assert!(by_system.contains(&"user.api_key"), "{recent:?}");
+    assert!(
+        recent.iter().all(|e| e
+            .actor
+            .as_ref()
+            .is_some_and(|a| a.is_system() || a == &h.info.admin)),
+        "every record names its caller: {recent:?}"
+    );
+}
+
+#[tokio::test]
+async fn scheduled_jobs_run_as_the_system_caller() {
+    let h = harness().await;
+    h.app.run_retention_flagging().await.unwrap();
+    let recent = h.app.ports().audit.recent(1).await.unwrap();
+    assert_eq!(recent[0].action, "archive.flag");
+    assert_eq!(recent[0].actor, Some(UserId::system()));
+}
+
+#[tokio::test]
+async fn set_time_zone_defaults_the_rollover_hour_from_config() {
+    let h = harness_with(Config {
+        default_rollover_hour: 6,
+        ..Config::default()
+    })
+    .await;
+    let fresh = Actor::student(UserId::new("tz-learner@x").unwrap());
+    let p = h
+        .app
+        .set_time_zone(&fresh, "Asia/Amman", None)
+        .await
+        .unwrap();
+    assert_eq!((p.time_zone.as_str(), p.rollover_hour), ("Asia/Amman", 6));
+    let p = h
+        .app
+        .set_time_zone(&fresh, "Asia/Amman", Some(2))
+        .await
+        .unwrap();
+    assert_eq!(p.rollover_hour, 2);
+    assert!(matches!(
+        h.app.set_time_zone(&fresh, "Asia/Amman", Some(24)).await,
+        Err(CoreError::Invalid(_))
+    ));
+}
+
+#[tokio::test]
+async fn review_limit_outside_the_allowed_range_is_refused() {
+    let h = harness().await;
+    for limit in [0, 51] {
+        match h.app.get_review_session(&h.student, &query(limit)).await {
+            Err(CoreError::Invalid(m)) => {
+                assert_eq!(m, "limit must be between 1 and 50", "limit {limit}")
+            }
+            other => panic!("limit {limit}: expected Invalid, got {other:?}"),
+        }
+    }
+    assert!(
+        h.app
+            .get_review_session(&h.student, &query(50))
+            .await
+            .is_ok()
+    );
 }

@@ -219,9 +219,10 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
         }
         "set_time_zone" => {
             let tz = a.req_str(&["time_zone", "tz"])?;
-            let hour = a.opt_u64("rollover_hour")?.unwrap_or(4);
-            let hour =
-                u8::try_from(hour).map_err(|_| ApiError::bad("rollover_hour must be 0..=23"))?;
+            let hour = a
+                .opt_u64("rollover_hour")?
+                .map(|h| u8::try_from(h).map_err(|_| ApiError::bad("rollover_hour must be 0..=23")))
+                .transpose()?;
             let p = app.set_time_zone(actor(&call)?, &tz, hour).await?;
             Ok(json!({
                 "status": "success",
@@ -389,7 +390,7 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
             let bg = Arc::clone(app);
             let job_id = job.id.clone();
             tokio::spawn(async move {
-                if let Err(e) = bg.run_season_rebuild(&job_id, 1000).await {
+                if let Err(e) = bg.run_season_rebuild(&job_id).await {
                     tracing::error!(job = %job_id, error = %e, "season cache rebuild failed");
                 }
             });
@@ -408,10 +409,10 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
             }))
         }
         "trigger_reconciliation" => {
-            let sample = a.opt_u64("sample_size")?.unwrap_or(10_000);
+            let sample = a.opt_u64("sample_size")?;
             let season = opt_id(a, &["season", "season_name"], SeasonId::new)?;
             let r = app
-                .trigger_reconciliation(call.actor, sample, season.as_ref())
+                .trigger_reconciliation(actor(&call)?, sample, season.as_ref())
                 .await?;
             Ok(json!({
                 "sample_size": r.sample_size,
@@ -426,7 +427,7 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
         "archive_season" => {
             let season = req_id(a, &["season_name", "season"], SeasonId::new)?;
             let confirm = a.opt_bool("confirm")?.unwrap_or(false);
-            let out = app.archive_season(call.actor, &season, confirm).await?;
+            let out = app.archive_season(actor(&call)?, &season, confirm).await?;
             Ok(json!({
                 "success": true,
                 "status": "completed",
@@ -461,7 +462,7 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
         }
         "refit_fsrs_params" => {
             let user = req_id(a, &["user"], UserId::new)?;
-            let r = app.refit_fsrs_params(call.actor, &user).await?;
+            let r = app.refit_fsrs_params(actor(&call)?, &user).await?;
             Ok(json!({
                 "user": r.user.as_str(), "reviews": r.reviews, "items": r.items,
                 "fell_back": r.fell_back, "loss_before": r.loss_before, "loss_after": r.loss_after,
@@ -545,7 +546,7 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
             };
             let pwd = a.opt_secret(&["password", "new_password"])?;
             let u = app
-                .create_user(Some(actor(&call)?), &user, &name, roles, pwd.as_deref())
+                .create_user(actor(&call)?, &user, &name, roles, pwd.as_deref())
                 .await?;
             Ok(
                 json!({"name": u.id.as_str(), "full_name": u.full_name, "roles": u.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>()}),
@@ -553,7 +554,7 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
         }
         "create_api_key" => {
             let user = req_id(a, &["user"], UserId::new)?;
-            let k = app.create_api_key(Some(actor(&call)?), &user).await?;
+            let k = app.create_api_key(actor(&call)?, &user).await?;
             Ok(json!({"api_key": k.key, "api_secret": k.secret}))
         }
         other => Err(ApiError::UnknownMethod(format!(

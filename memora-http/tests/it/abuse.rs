@@ -717,7 +717,7 @@ pub async fn login_is_throttled_and_does_not_enumerate(s: &Stack) {
     let (status, v, headers) = s.try_login(STUDENT, PWD).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{v}");
     assert!(headers.contains_key(header::RETRY_AFTER));
-    assert_eq!(v["exc_type"], "RateLimitExceededError");
+    assert_eq!(v["exc_type"], "TooManyRequestsError");
     assert_eq!(
         s.hasher.verifies.load(Ordering::SeqCst),
         before,
