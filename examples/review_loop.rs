@@ -76,7 +76,7 @@ async fn main() -> Result<(), CoreError> {
         let ids: Vec<_> = answers.iter().map(|a| a.question_id.clone()).collect();
         let rows = app
             .ports()
-            .memory
+            .trackers
             .get_trackers(&demo.student, &demo.season, &ids)
             .await?;
         let mut hist: BTreeMap<i64, usize> = BTreeMap::new();

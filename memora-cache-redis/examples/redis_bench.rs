@@ -15,7 +15,7 @@ use memora_core::domain::{
 };
 use memora_core::ids::{JobId, QuestionId, ReviewId, SeasonId, SubjectId, UserId};
 use memora_core::memory::InMemoryBackend;
-use memora_core::ports::{DueCache, MemoryStore, PersistJob, PersistenceQueue, SeasonStore};
+use memora_core::ports::{DueCache, PersistJob, PersistenceQueue, SeasonStore, TrackerStore};
 use memora_core::srs::{CardState, Grade, Phase, SchedulerKind};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;

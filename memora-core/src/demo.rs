@@ -601,11 +601,11 @@ pub async fn seed_demo(app: &Memora, password: &str) -> CoreResult<DemoInfo> {
         .iter()
         .filter(|r| r.tracker.state.due <= now)
         .count();
-    ports.memory.persist_batch(&records).await?;
+    ports.trackers.persist_batch(&records).await?;
 
     // Three days of activity for a visible streak and weekly chart.
     let profile = ports
-        .players
+        .profiles
         .get_profile(&student_id)
         .await?
         .unwrap_or_else(|| PlayerProfile::new(student_id.clone(), "Demo Student"));
@@ -613,7 +613,7 @@ pub async fn seed_demo(app: &Memora, password: &str) -> CoreResult<DemoInfo> {
     for d in 1..=3i64 {
         let at = now - Duration::days(d);
         ports
-            .players
+            .activity
             .record_session(&GameplaySession {
                 id: SessionId::new(format!("demo-gs-{d}"))?,
                 user: student_id.clone(),

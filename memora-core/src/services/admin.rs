@@ -275,7 +275,7 @@ impl Memora {
                 "season {season} is archived"
             )));
         }
-        let estimated = self.ports.memory.count_season(season).await?;
+        let estimated = self.ports.scans.count_season(season).await?;
         let progress = JobProgress {
             id: JobId::new(self.ports.ids.next_id("rebuild"))?,
             season: season.clone(),
@@ -318,7 +318,7 @@ impl Memora {
             loop {
                 let page = self
                     .ports
-                    .memory
+                    .scans
                     .scan_season(&p.season, after.as_ref(), batch)
                     .await?;
                 let done = page.len() < batch;
@@ -412,7 +412,7 @@ impl Memora {
             let seed = crate::srs::stable_hash(&[s.id.as_str()], now.timestamp() as u64);
             let rows = self
                 .ports
-                .memory
+                .scans
                 .sample_trackers(&s.id, per_season, seed)
                 .await?;
             let mut by_user: BTreeMap<UserId, Vec<MemoryTracker>> = BTreeMap::new();
@@ -515,7 +515,11 @@ impl Memora {
                 "season {season} is active; deactivate it (activate another season) first"
             )));
         }
-        let records = self.ports.memory.archive_season(season, self.now()).await?;
+        let records = self
+            .ports
+            .archive
+            .archive_season(season, self.now())
+            .await?;
         let keys = match self.ports.cache.clear_season(season).await {
             Ok(n) => n,
             Err(_) => {
@@ -548,7 +552,7 @@ impl Memora {
         actor.require_admin()?;
         let s = self.fresh_season(season).await?;
         Ok(ArchiveStatus {
-            counts: self.ports.memory.archive_counts(season).await?,
+            counts: self.ports.archive.archive_counts(season).await?,
             season: s,
         })
     }
@@ -570,7 +574,7 @@ impl Memora {
         if let Some(s) = season {
             self.fresh_season(s).await?;
         }
-        let n = self.ports.memory.delete_flagged(season).await?;
+        let n = self.ports.archive.delete_flagged(season).await?;
         self.audit(
             actor,
             "archive.delete",
@@ -584,7 +588,7 @@ impl Memora {
     /// the system caller).
     pub async fn run_retention_flagging(&self) -> CoreResult<u64> {
         let cutoff = lifecycle::retention_cutoff(self.now());
-        let n = self.ports.memory.flag_archived_before(cutoff).await?;
+        let n = self.ports.archive.flag_archived_before(cutoff).await?;
         self.audit(
             &Actor::system(),
             "archive.flag",

@@ -371,7 +371,7 @@ impl Memora {
         if let Some(season) = self.active_season().await? {
             profile.season = Some(season.id);
         }
-        self.ports.players.upsert_profile(&profile).await?;
+        self.ports.profiles.upsert_profile(&profile).await?;
         self.audit(
             actor,
             "user.create",

@@ -774,7 +774,7 @@ impl Memora {
     ) -> CoreResult<Vec<MapSubject>> {
         let idx = self.catalog().await?;
         let keys = self.access_keys(&actor.user).await?;
-        let completed = self.ports.players.completed_lessons(&actor.user).await?;
+        let completed = self.ports.activity.completed_lessons(&actor.user).await?;
         let mut out = Vec::new();
         for (ps, s) in self.plan_subjects(actor).await? {
             if subject.is_some_and(|want| want != &s.id) {
@@ -849,7 +849,7 @@ impl Memora {
             }
         }
         let keys = self.access_keys(&actor.user).await?;
-        let completed = self.ports.players.completed_lessons(&actor.user).await?;
+        let completed = self.ports.activity.completed_lessons(&actor.user).await?;
         let profile = self.profile_or_default(&actor.user).await?;
         let level = level_for_xp(profile.total_xp);
         let units: Vec<&Unit> = match &track_row {
@@ -887,7 +887,7 @@ impl Memora {
         crate::text::check_text("topic_id", topic_id, crate::ids::MAX_ID_LEN)?;
         let idx = self.catalog().await?;
         let keys = self.access_keys(&actor.user).await?;
-        let completed = self.ports.players.completed_lessons(&actor.user).await?;
+        let completed = self.ports.activity.completed_lessons(&actor.user).await?;
         if let Some(unit_id) = topic_id.strip_suffix("-default") {
             let unit = UnitId::new(unit_id)
                 .ok()
@@ -937,7 +937,7 @@ impl Memora {
             .filter(|u| u.is_published)
             .ok_or_else(|| CoreError::not_found("Unit not found"))?;
         let keys = self.access_keys(&actor.user).await?;
-        let completed = self.ports.players.completed_lessons(&actor.user).await?;
+        let completed = self.ports.activity.completed_lessons(&actor.user).await?;
         Ok(UnitTopics {
             unit_title: unit.title.clone(),
             topics: Self::topic_nodes(&idx, unit, &keys, &completed, false),

@@ -45,13 +45,13 @@ impl Memora {
     ) -> CoreResult<RefitOutcome> {
         actor.require_admin()?;
         if self.ports.auth.get_user(user).await?.is_none()
-            && self.ports.players.get_profile(user).await?.is_none()
+            && self.ports.profiles.get_profile(user).await?.is_none()
         {
             return Err(CoreError::not_found(format!("user {user} not found")));
         }
         let log = self
             .ports
-            .memory
+            .revlog
             .review_log(user, None, MAX_REVIEWS_PER_FIT)
             .await?;
         let entries: Vec<RevlogEntry> = log
@@ -76,7 +76,7 @@ impl Memora {
         let result = fit(&items, &FitConfig::default());
         let params: Vec<f64> = result.params.as_array().to_vec();
         self.ports
-            .players
+            .fsrs
             .set_fsrs_params(user, &params, log.len() as u64)
             .await?;
         self.audit(
@@ -102,13 +102,13 @@ impl Memora {
     pub async fn run_fsrs_refit_job(&self, min_new_reviews: u64) -> CoreResult<u64> {
         let mut n = 0;
         for u in self.ports.auth.list_users().await? {
-            let count = self.ports.memory.count_reviews(&u.id).await?;
+            let count = self.ports.revlog.count_reviews(&u.id).await?;
             if count < self.config.fsrs_min_reviews_to_fit as u64 {
                 continue;
             }
             let fitted_on = self
                 .ports
-                .players
+                .fsrs
                 .fsrs_params(&u.id)
                 .await?
                 .map(|(_, n)| n)

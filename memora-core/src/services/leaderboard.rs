@@ -104,13 +104,13 @@ impl Memora {
                     subject: subject.cloned(),
                     since: period.window_start(today),
                 };
-                let top = self.ports.players.top_players(&query, limit).await?;
-                let me = self.ports.players.player_rank(&actor.user, &query).await?;
+                let top = self.ports.activity.top_players(&query, limit).await?;
+                let me = self.ports.activity.player_rank(&actor.user, &query).await?;
                 (top, me)
             }
         };
         let users: Vec<UserId> = top.iter().map(|e| e.user.clone()).collect();
-        let profiles = self.ports.players.get_profiles(&users).await?;
+        let profiles = self.ports.profiles.get_profiles(&users).await?;
         let name_of = |u: &UserId| {
             profiles
                 .iter()

@@ -260,7 +260,7 @@ impl Memora {
 
     /// The caller's profile, or a fresh default one (not stored) if none.
     pub(crate) async fn profile_or_default(&self, user: &UserId) -> CoreResult<PlayerProfile> {
-        if let Some(p) = self.ports.players.get_profile(user).await? {
+        if let Some(p) = self.ports.profiles.get_profile(user).await? {
             return Ok(p);
         }
         let name = match self.ports.auth.get_user(user).await? {
@@ -272,11 +272,11 @@ impl Memora {
 
     /// The profile, created and stored if missing.
     pub(crate) async fn ensure_profile(&self, user: &UserId) -> CoreResult<PlayerProfile> {
-        if let Some(p) = self.ports.players.get_profile(user).await? {
+        if let Some(p) = self.ports.profiles.get_profile(user).await? {
             return Ok(p);
         }
         let p = self.profile_or_default(user).await?;
-        self.ports.players.upsert_profile(&p).await?;
+        self.ports.profiles.upsert_profile(&p).await?;
         Ok(p)
     }
 

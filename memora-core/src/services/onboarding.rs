@@ -116,7 +116,7 @@ impl Memora {
         profile.grade = Some(grade.clone());
         profile.stream = stream.cloned();
         profile.season = Some(season);
-        self.ports.players.upsert_profile(&profile).await?;
+        self.ports.profiles.upsert_profile(&profile).await?;
         Ok(profile)
     }
 
@@ -154,7 +154,7 @@ impl Memora {
         let since = current.local_day(now) - chrono::Duration::days(1);
         let active = !self
             .ports
-            .players
+            .activity
             .active_days(&actor.user, since)
             .await?
             .is_empty()
@@ -177,7 +177,7 @@ impl Memora {
                 effective_at: current.day_end(current.local_day(now)),
             });
         }
-        self.ports.players.upsert_profile(&profile).await?;
+        self.ports.profiles.upsert_profile(&profile).await?;
         Ok(profile)
     }
 }

@@ -85,7 +85,7 @@ impl Memora {
         let job = PersistJob { id, records };
         let status = match self.ports.queue.enqueue(&job).await {
             Ok(status) => status,
-            Err(queue_err) => match self.ports.memory.persist_batch(&job.records).await {
+            Err(queue_err) => match self.ports.trackers.persist_batch(&job.records).await {
                 Ok(_) => {
                     let _ = self
                         .ports
@@ -165,7 +165,7 @@ impl Memora {
     /// cache converge on what was persisted (never overwriting newer cache
     /// entries). Errors are returned for the queue's retry policy.
     pub async fn process_persist_job(&self, job: &PersistJob) -> CoreResult<PersistOutcome> {
-        let outcome = self.ports.memory.persist_batch(&job.records).await?;
+        let outcome = self.ports.trackers.persist_batch(&job.records).await?;
         self.refresh_cache(&job.records).await;
         Ok(outcome)
     }

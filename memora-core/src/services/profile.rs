@@ -39,7 +39,11 @@ impl Memora {
         let mut window = 400i64;
         loop {
             let since = today - chrono::Duration::days(window);
-            let days = self.ports.players.active_days(&profile.user, since).await?;
+            let days = self
+                .ports
+                .activity
+                .active_days(&profile.user, since)
+                .await?;
             let streak = gamification::streak(&days, today);
             // A streak reaching the window edge may continue before it.
             if i64::from(streak) < window - 1 {
@@ -57,7 +61,7 @@ impl Memora {
     ) -> CoreResult<ProfileStats> {
         let profile = self.profile_or_default(&actor.user).await?;
         let xp = match subject {
-            Some(s) => self.ports.players.subject_xp(&actor.user, s).await?,
+            Some(s) => self.ports.activity.subject_xp(&actor.user, s).await?,
             None => profile.total_xp,
         };
         let day = self.day_boundary(&profile);
@@ -65,13 +69,13 @@ impl Memora {
         let streak = self.streak_of(&profile).await?;
         let by_day = self
             .ports
-            .players
+            .activity
             .xp_by_day(&actor.user, today - chrono::Duration::days(6), today)
             .await?;
         let season = self.active_season().await?;
         let mastery = self
             .ports
-            .memory
+            .trackers
             .mastery_counts(&actor.user, season.as_ref().map(|s| &s.id), subject)
             .await?;
         let level = gamification::level_progress(xp);

@@ -34,13 +34,13 @@ impl Memora {
         let now = self.now();
         let day = self.day_boundary(&profile);
         let today = day.local_day(now);
-        let summary = self.ports.players.day_summary(&actor.user, today).await?;
+        let summary = self.ports.activity.day_summary(&actor.user, today).await?;
         let claimed = self.ports.quests.claimed(&actor.user, today).await?;
         let mut quests = Vec::new();
         let due = match self.active_season().await? {
             Some(season) => {
                 self.ports
-                    .memory
+                    .trackers
                     .due_counts_by_subject(&actor.user, &season.id, now)
                     .await?
             }

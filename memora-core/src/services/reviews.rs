@@ -127,7 +127,7 @@ impl Memora {
         Ok(match season.scheduler {
             SchedulerKind::Ladder => Box::new(Ladder),
             SchedulerKind::Fsrs6 => {
-                let params = self.ports.players.fsrs_params(user).await?;
+                let params = self.ports.fsrs.fsrs_params(user).await?;
                 Box::new(Fsrs6::for_learner(
                     &self.config.fsrs,
                     params.as_ref().map(|(p, _)| p.as_slice()),
@@ -330,7 +330,7 @@ impl Memora {
             subject: subject.cloned(),
             topic: None,
         };
-        let memory = &self.ports.memory;
+        let memory = &self.ports.trackers;
         let rows = memory
             .due_trackers(user, &season.id, &filter, now, limit)
             .await?;
@@ -372,7 +372,7 @@ impl Memora {
         day_start: DateTime<Utc>,
         today: &str,
     ) -> CoreResult<ReviewSession> {
-        let memory = &self.ports.memory;
+        let memory = &self.ports.trackers;
         let total = memory.count_topic(user, &season.id, topic).await?;
         let filter = DueFilter {
             subject: None,
@@ -441,7 +441,7 @@ impl Memora {
                 }
                 let rows = self
                     .ports
-                    .memory
+                    .trackers
                     .all_trackers(user, season)
                     .await
                     .map_err(DueError::Store)?;
@@ -494,7 +494,7 @@ impl Memora {
         unique.dedup();
         let stored = self
             .ports
-            .memory
+            .trackers
             .get_trackers(user, &season.id, &unique)
             .await?;
         let mut current: HashMap<QuestionId, MemoryTracker> = stored
@@ -595,7 +595,7 @@ impl Memora {
     ) -> CoreResult<MasteryCounts> {
         let mut counts = self
             .ports
-            .memory
+            .trackers
             .mastery_counts(user, Some(season), None)
             .await?;
         if *status == JobStatus::Queued {
@@ -920,7 +920,7 @@ impl Memora {
             local_day,
             raw_data: serde_json::json!({ "answers": answers, "correct": correct }),
         };
-        match self.ports.players.record_session(&session).await {
+        match self.ports.activity.record_session(&session).await {
             Ok(()) => {
                 self.leaderboard_add(user, subject, local_day, xp).await;
                 Ok(())
@@ -972,7 +972,7 @@ impl Memora {
             .unwrap_or(JobStatus::Done);
         let mastery = self
             .ports
-            .memory
+            .trackers
             .mastery_counts(user, Some(&season.id), None)
             .await?;
         let remaining = self
@@ -1019,7 +1019,7 @@ impl Memora {
         };
         Ok(self
             .ports
-            .memory
+            .trackers
             .count_due(user, &season.id, &filter, now)
             .await?)
     }

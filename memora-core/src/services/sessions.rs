@@ -128,7 +128,7 @@ impl Memora {
         let today = day.local_day(now);
         let plays = self
             .ports
-            .players
+            .activity
             .lesson_plays_on(user, &lesson.id, today)
             .await?;
         let xp = gamification::lesson_xp(lesson.xp_reward, sub.claimed_xp, plays);
@@ -219,7 +219,7 @@ impl Memora {
             local_day: today,
             raw_data: sub.raw.clone(),
         };
-        if let Err(e) = self.ports.players.record_session(&session).await {
+        if let Err(e) = self.ports.activity.record_session(&session).await {
             if job.is_none() {
                 // Nothing was made durable: the opening can be submitted again.
                 self.release_claims(user, &season.id, &claims, &[source])

@@ -359,7 +359,7 @@ async fn lesson_xp_is_capped_and_reduced_on_same_day_replays() {
     let rows = h
         .app
         .ports()
-        .memory
+        .trackers
         .get_trackers(&h.info.student, &h.info.season, &[q("hist-l3-rv:0")])
         .await
         .unwrap();
@@ -752,7 +752,7 @@ async fn fsrs_season_schedules_with_fsrs_and_refits() {
     let rows = h
         .app
         .ports()
-        .memory
+        .trackers
         .get_trackers(&h.info.student, &h.info.season, &ids)
         .await
         .unwrap();

@@ -230,7 +230,7 @@ impl Stack {
         self.drain().await;
         self.memora
             .ports()
-            .memory
+            .revlog
             .review_log(&UserId::new(user).unwrap(), None, 100_000)
             .await
             .unwrap()
@@ -240,7 +240,7 @@ impl Stack {
     async fn tracker_count(&self, user: &str) -> usize {
         self.memora
             .ports()
-            .memory
+            .trackers
             .all_trackers(&UserId::new(user).unwrap(), &self.season)
             .await
             .unwrap()
@@ -348,7 +348,7 @@ pub async fn replayed_submissions_earn_nothing(s: &Stack) {
     let before = s
         .memora
         .ports()
-        .memory
+        .trackers
         .get_trackers(
             &UserId::new(STUDENT).unwrap(),
             &s.season,
@@ -384,7 +384,7 @@ pub async fn replayed_submissions_earn_nothing(s: &Stack) {
     let after = s
         .memora
         .ports()
-        .memory
+        .trackers
         .get_trackers(
             &UserId::new(STUDENT).unwrap(),
             &s.season,
@@ -458,7 +458,7 @@ pub async fn review_ids_are_scoped_per_learner(s: &Stack) {
     let rows = s
         .memora
         .ports()
-        .memory
+        .revlog
         .review_log(&UserId::new(STUDENT).unwrap(), None, 1000)
         .await
         .unwrap();
