@@ -37,6 +37,7 @@ async fn main() -> Result<(), CoreError> {
 
     for day in 1..=7 {
         let session = app
+            .reviews()
             .get_review_session(
                 &student,
                 &ReviewQuery {
@@ -63,6 +64,7 @@ async fn main() -> Result<(), CoreError> {
         } else {
             let correct = answers.iter().filter(|a| a.signals.is_correct).count();
             let out = app
+                .reviews()
                 .submit_review_session(
                     &student,
                     &ReviewSubmission {
@@ -92,7 +94,10 @@ async fn main() -> Result<(), CoreError> {
         );
         clock.advance(Duration::days(1));
     }
-    let stats = app.get_full_profile_stats(&student, None).await?;
+    let stats = app
+        .gamification()
+        .get_full_profile_stats(&student, None)
+        .await?;
     println!(
         "\nafter a week: {} XP, level {} ({}), streak {} days, mastery new/learning/mature = {}/{}/{}",
         stats.xp,

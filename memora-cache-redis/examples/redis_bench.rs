@@ -161,9 +161,9 @@ async fn main() -> Res<()> {
     };
     let app = Arc::new(Memora::new(ports, config));
     let admin = Actor::admin(UserId::new("admin")?);
-    let job = app.start_season_rebuild(&admin, &s).await?;
+    let job = app.admin().start_season_rebuild(&admin, &s).await?;
     let t = Instant::now();
-    let p = app.run_season_rebuild(&job.id).await?;
+    let p = app.admin().run_season_rebuild(&job.id).await?;
     let el = t.elapsed();
     println!(
         "season rebuild: {} records / {} users in {:?} = {:.0} records/s",

@@ -255,12 +255,13 @@ async fn rebuild_leaderboards(
             _ = tick.tick() => {}
         }
         let today = chrono::Utc::now().date_naive();
-        let subjects: Vec<Option<memora_core::ids::SubjectId>> = match app.catalog().await {
-            Ok(idx) => std::iter::once(None)
-                .chain(idx.catalog().subjects.iter().map(|s| Some(s.id.clone())))
-                .collect(),
-            Err(_) => vec![None],
-        };
+        let subjects: Vec<Option<memora_core::ids::SubjectId>> =
+            match app.learning().catalog().await {
+                Ok(idx) => std::iter::once(None)
+                    .chain(idx.catalog().subjects.iter().map(|s| Some(s.id.clone())))
+                    .collect(),
+                Err(_) => vec![None],
+            };
         let started = std::time::Instant::now();
         let mut filled = 0usize;
         for subject in &subjects {

@@ -234,11 +234,11 @@ async fn authenticate(
             .trim()
             .split_once(':')
             .ok_or(ApiError::Core(CoreError::Unauthenticated))?;
-        let actor = app.authenticate_api_key(key, secret).await?;
+        let actor = app.auth().authenticate_api_key(key, secret).await?;
         return Ok(Some((actor, Credential::Token)));
     }
     match cookie(headers, "sid") {
-        Some(sid) => match app.authenticate_session(&sid).await {
+        Some(sid) => match app.auth().authenticate_session(&sid).await {
             Ok(a) => Ok(Some((a, Credential::Cookie(sid)))),
             Err(CoreError::Unauthenticated) => Ok(None),
             Err(e) => Err(e.into()),
@@ -342,7 +342,7 @@ async fn handle(st: &Arc<AppState>, req: Incoming<'_>) -> Result<Response, ApiEr
             // always end its session (a forged logout harms nobody).
             only_post(http_method, "logout")?;
             if let Some(sid) = cookie(headers, "sid") {
-                app.logout(&sid).await?;
+                app.auth().logout(&sid).await?;
             }
             let mut resp = ok(json!(null));
             set_cookie(
@@ -435,7 +435,7 @@ fn set_cookie(resp: &mut Response, value: &str) {
 async fn login(st: &AppState, args: &Args, client: Option<&str>) -> Result<Response, ApiError> {
     let usr = args.req_str(&["usr", "username", "email"])?;
     let pwd = args.req_secret(&["pwd", "password"])?;
-    let out = st.memora.login(&usr, &pwd, client).await?;
+    let out = st.memora.auth().login(&usr, &pwd, client).await?;
     let max_age = (out.expires_at - chrono::Utc::now()).num_seconds().max(0);
     let csrf = csrf_token(&out.sid);
     let body = json!({

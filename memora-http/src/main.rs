@@ -305,7 +305,7 @@ async fn main() -> anyhow::Result<()> {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
             let catalog = serde_json::from_str(&text).context("parsing the content bundle")?;
-            let idx = app.import_content(&admin, &catalog).await?;
+            let idx = app.admin().import_content(&admin, &catalog).await?;
             println!(
                 "imported: {} subjects, {} lessons in the catalog",
                 idx.catalog().subjects.len(),
@@ -323,6 +323,7 @@ async fn main() -> anyhow::Result<()> {
                 },
         } => {
             let u = app
+                .auth()
                 .create_user(
                     &admin,
                     &UserId::new(&email)?,
@@ -337,7 +338,10 @@ async fn main() -> anyhow::Result<()> {
         Command::User {
             cmd: UserCmd::ApiKey { email },
         } => {
-            let k = app.create_api_key(&admin, &UserId::new(&email)?).await?;
+            let k = app
+                .auth()
+                .create_api_key(&admin, &UserId::new(&email)?)
+                .await?;
             println!("Authorization: token {}:{}", k.key, k.secret);
             Ok(())
         }
@@ -351,6 +355,7 @@ async fn main() -> anyhow::Result<()> {
                 },
         } => {
             let s = app
+                .admin()
                 .create_season(
                     &admin,
                     &memora_core::services::admin::SeasonInput {
@@ -370,7 +375,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Season {
             cmd: SeasonCmd::Activate { name },
         } => {
-            let s = app.activate_season(&admin, &SeasonId::new(&name)?).await?;
+            let s = app
+                .admin()
+                .activate_season(&admin, &SeasonId::new(&name)?)
+                .await?;
             println!("active season: {}", s.id);
             Ok(())
         }
@@ -378,9 +386,10 @@ async fn main() -> anyhow::Result<()> {
             cmd: CacheCmd::Rebuild { season },
         } => {
             let job = app
+                .admin()
                 .start_season_rebuild(&admin, &SeasonId::new(&season)?)
                 .await?;
-            let done = app.run_season_rebuild(&job.id).await?;
+            let done = app.admin().run_season_rebuild(&job.id).await?;
             println!(
                 "rebuilt {}: {} rows, {} schedules",
                 season, done.processed, done.users
@@ -393,6 +402,7 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let season = season.map(SeasonId::new).transpose()?;
             let r = app
+                .admin()
                 .trigger_reconciliation(&admin, Some(sample_size), season.as_ref())
                 .await?;
             println!("{r:?}");
@@ -400,6 +410,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Archive { season, confirm } => {
             let out = app
+                .admin()
                 .archive_season(&admin, &SeasonId::new(&season)?, confirm)
                 .await?;
             println!(

@@ -487,7 +487,7 @@ pub struct AuditEvent {
     /// When.
     pub at: DateTime<Utc>,
     /// Who: the caller's user id, or the reserved
-    /// [`SYSTEM_USER_ID`](crate::domain::SYSTEM_USER_ID) for the server's own
+    /// [`SYSTEM_USER_ID`] for the server's own
     /// work (CLI, scheduled jobs, internal bookkeeping). `None` only in
     /// records written before the system caller existed.
     pub actor: Option<UserId>,

@@ -52,22 +52,23 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
     let a = call.args;
     match spec.name {
         "get_subjects" => {
-            let v = app.get_subjects(actor(&call)?).await?;
+            let v = app.learning().get_subjects(actor(&call)?).await?;
             Ok(Value::Array(v.iter().map(views::subject_basic).collect()))
         }
         "get_my_subjects" => {
-            let v = app.get_subjects(actor(&call)?).await?;
+            let v = app.learning().get_subjects(actor(&call)?).await?;
             Ok(Value::Array(v.iter().map(views::subject_mine).collect()))
         }
         "get_game_tracks" => {
             let subject = req_id(a, &["subject"], SubjectId::new)?;
-            let v = app.get_game_tracks(&subject).await?;
+            let v = app.learning().get_game_tracks(&subject).await?;
             Ok(Value::Array(v.iter().map(views::track).collect()))
         }
         "get_map_data" => {
             let subject = opt_id(a, &["subject"], SubjectId::new)?;
             let track = opt_id(a, &["track"], TrackId::new)?;
             let map = app
+                .learning()
                 .get_map_data(actor(&call)?, subject.as_ref(), track.as_ref())
                 .await?;
             Ok(Value::Array(
@@ -87,6 +88,7 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
             let track = opt_id(a, &["track"], TrackId::new)?;
             let linear = a.opt_bool("is_track_linear")?;
             let d = app
+                .learning()
                 .get_track_details(actor(&call)?, subject.as_ref(), track.as_ref(), linear)
                 .await?;
             Ok(json!({
@@ -101,7 +103,10 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
         }
         "get_topic_details" => {
             let topic = a.req_str(&["topic_id", "topic"])?;
-            let d = app.get_topic_details(actor(&call)?, &topic).await?;
+            let d = app
+                .learning()
+                .get_topic_details(actor(&call)?, &topic)
+                .await?;
             Ok(json!({
                 "topic_id": d.topic_id,
                 "title": d.title,
@@ -112,7 +117,7 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
         }
         "get_unit_topics" => {
             let unit = req_id(a, &["unit_id", "unit"], UnitId::new)?;
-            let d = app.get_unit_topics(actor(&call)?, &unit).await?;
+            let d = app.learning().get_unit_topics(actor(&call)?, &unit).await?;
             Ok(json!({
                 "unit_title": d.unit_title,
                 "topics": d.topics.iter().map(|t| {
@@ -132,7 +137,10 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
                 a.opt_str_any(&["lesson_id", "lesson"])?
                     .ok_or_else(|| ApiError::bad("Lesson ID is missing"))?,
             ))?;
-            let d = app.get_lesson_details(actor(&call)?, &lesson).await?;
+            let d = app
+                .learning()
+                .get_lesson_details(actor(&call)?, &lesson)
+                .await?;
             Ok(json!({
                 "name": d.lesson.id.as_str(),
                 "title": d.lesson.title,
@@ -148,7 +156,7 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
                 topic: opt_id(a, &["topic_id", "topic"], TopicId::new)?,
                 limit: limit.map(|l| usize::try_from(l).unwrap_or(usize::MAX)),
             };
-            let s = app.get_review_session(actor(&call)?, &q).await?;
+            let s = app.reviews().get_review_session(actor(&call)?, &q).await?;
             Ok(json!({
                 "questions": s.questions.iter().map(views::card).collect::<Vec<_>>(),
                 "total_due": s.total_due,
@@ -159,7 +167,10 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
         "submit_review_session" => submit_review(app, &call).await,
         "get_persistence_status" => {
             let job = req_id(a, &["job_id"], JobId::new)?;
-            let s = app.get_persistence_status(actor(&call)?, &job).await?;
+            let s = app
+                .reviews()
+                .get_persistence_status(actor(&call)?, &job)
+                .await?;
             let mut v = json!({"job_id": job.as_str(), "status": s.as_str()});
             if let memora_core::ports::JobStatus::Failed(reason) = &s {
                 v["error"] = json!(reason);
@@ -167,7 +178,7 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
             Ok(v)
         }
         "get_player_profile" => {
-            let p = app.get_player_profile(actor(&call)?).await?;
+            let p = app.gamification().get_player_profile(actor(&call)?).await?;
             Ok(json!({
                 "xp": p.total_xp,
                 "gems": p.gems,
@@ -180,6 +191,7 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
         "get_full_profile_stats" => {
             let subject = opt_id(a, &["subject"], SubjectId::new)?;
             let s = app
+                .gamification()
                 .get_full_profile_stats(actor(&call)?, subject.as_ref())
                 .await?;
             Ok(json!({
@@ -205,7 +217,7 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
         }
         "get_player_login_info" => {
             let who = actor(&call)?;
-            let p = app.get_player_profile(who).await?;
+            let p = app.gamification().get_player_profile(who).await?;
             Ok(json!({
                 "total_xp": p.total_xp,
                 "current_grade": p.grade.as_ref().map(|g| g.as_str()),
@@ -223,7 +235,10 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
                 .opt_u64("rollover_hour")?
                 .map(|h| u8::try_from(h).map_err(|_| ApiError::bad("rollover_hour must be 0..=23")))
                 .transpose()?;
-            let p = app.set_time_zone(actor(&call)?, &tz, hour).await?;
+            let p = app
+                .gamification()
+                .set_time_zone(actor(&call)?, &tz, hour)
+                .await?;
             Ok(json!({
                 "status": "success",
                 "time_zone": p.time_zone,
@@ -236,13 +251,17 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
         "get_daily_quests" => {
             let subject = opt_id(a, &["subject"], SubjectId::new)?;
             let q = app
+                .gamification()
                 .get_daily_quests(actor(&call)?, subject.as_ref())
                 .await?;
             Ok(Value::Array(q.iter().map(views::quest).collect()))
         }
         "claim_quest_reward" => {
             let quest = a.req_str(&["quest_id"])?;
-            let out = app.claim_quest_reward(actor(&call)?, &quest).await?;
+            let out = app
+                .gamification()
+                .claim_quest_reward(actor(&call)?, &quest)
+                .await?;
             Ok(
                 json!({"status": "success", "quest": views::quest(&out.quest), "xp_awarded": out.xp_awarded}),
             )
@@ -258,6 +277,7 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
             };
             let subject = opt_id(a, &["subject"], SubjectId::new)?;
             let b = app
+                .gamification()
                 .get_leaderboard(actor(&call)?, subject.as_ref(), period)
                 .await?;
             let rows: Vec<Value> = b.rows.iter().map(views::leaderboard_row).collect();
@@ -270,7 +290,7 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
             }))
         }
         "get_academic_masters" => {
-            let m = app.get_academic_masters().await?;
+            let m = app.gamification().get_academic_masters().await?;
             Ok(json!({
                 "grades": m.grades.iter().map(|g| json!({
                     "id": g.grade.id.as_str(),
@@ -287,6 +307,7 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
             let stream = opt_id(a, &["stream"], StreamId::new)?;
             let season = opt_id(a, &["season", "academic_year"], SeasonId::new)?;
             let p = app
+                .gamification()
                 .set_academic_profile(actor(&call)?, &grade, stream.as_ref(), season.as_ref())
                 .await?;
             Ok(json!({
@@ -297,12 +318,13 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
             }))
         }
         "get_store_items" => {
-            let v = app.get_store_items(actor(&call)?).await?;
+            let v = app.commerce().get_store_items(actor(&call)?).await?;
             Ok(Value::Array(v.iter().map(views::sales_item).collect()))
         }
         "request_purchase" => {
             let item = req_id(a, &["item_id", "item"], SalesItemId::new)?;
             let out = app
+                .commerce()
                 .request_purchase(
                     actor(&call)?,
                     &item,
@@ -336,7 +358,10 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
                 Some("rejected") => Some(PurchaseStatus::Rejected),
                 Some(other) => return Err(ApiError::bad(format!("unknown status '{other}'"))),
             };
-            let v = app.list_purchase_requests(actor(&call)?, status).await?;
+            let v = app
+                .commerce()
+                .list_purchase_requests(actor(&call)?, status)
+                .await?;
             Ok(Value::Array(v.iter().map(views::purchase).collect()))
         }
         "approve_purchase_request" | "reject_purchase_request" => {
@@ -346,7 +371,10 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
             } else {
                 PurchaseDecision::Reject
             };
-            let (r, sub) = app.decide_purchase(actor(&call)?, &req, decision).await?;
+            let (r, sub) = app
+                .commerce()
+                .decide_purchase(actor(&call)?, &req, decision)
+                .await?;
             Ok(json!({
                 "status": r.status.as_str(),
                 "request": views::purchase(&r),
@@ -354,7 +382,7 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
             }))
         }
         "get_user_access_keys" => {
-            let (keys, version) = app.get_user_access_keys(actor(&call)?).await?;
+            let (keys, version) = app.commerce().get_user_access_keys(actor(&call)?).await?;
             Ok(json!({
                 "subjects": keys.subjects.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
                 "tracks": keys.tracks.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
@@ -365,16 +393,20 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
         "get_student_plan_version" => {
             let who = actor(&call)?;
             let user = opt_id(a, &["user"], UserId::new)?.unwrap_or_else(|| who.user.clone());
-            Ok(json!(app.get_student_plan_version(who, &user).await?))
+            Ok(json!(
+                app.commerce().get_student_plan_version(who, &user).await?
+            ))
         }
         "get_plan_version" => {
             let grade = req_id(a, &["grade"], GradeId::new)?;
             let season = req_id(a, &["season", "academic_year"], SeasonId::new)?;
             let stream = opt_id(a, &["stream"], StreamId::new)?;
-            Ok(json!({"version": app.get_plan_version(&grade, &season, stream.as_ref()).await?}))
+            Ok(
+                json!({"version": app.commerce().get_plan_version(&grade, &season, stream.as_ref()).await?}),
+            )
         }
         "get_cache_status" => {
-            let s = app.get_cache_status(actor(&call)?).await?;
+            let s = app.admin().get_cache_status(actor(&call)?).await?;
             Ok(json!({
                 "redis_connected": s.stats.connected,
                 "is_safe_mode": s.is_safe_mode,
@@ -386,11 +418,14 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
         }
         "rebuild_season_cache" => {
             let season = req_id(a, &["season_name", "season"], SeasonId::new)?;
-            let job = app.start_season_rebuild(actor(&call)?, &season).await?;
+            let job = app
+                .admin()
+                .start_season_rebuild(actor(&call)?, &season)
+                .await?;
             let bg = Arc::clone(app);
             let job_id = job.id.clone();
             tokio::spawn(async move {
-                if let Err(e) = bg.run_season_rebuild(&job_id).await {
+                if let Err(e) = bg.admin().run_season_rebuild(&job_id).await {
                     tracing::error!(job = %job_id, error = %e, "season cache rebuild failed");
                 }
             });
@@ -400,7 +435,7 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
         }
         "get_rebuild_status" => {
             let job = req_id(a, &["job_id"], JobId::new)?;
-            let p = app.rebuild_progress(&job).ok_or_else(|| {
+            let p = app.admin().rebuild_progress(&job).ok_or_else(|| {
                 ApiError::Core(CoreError::not_found(format!("job {job} not found")))
             })?;
             Ok(json!({
@@ -412,6 +447,7 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
             let sample = a.opt_u64("sample_size")?;
             let season = opt_id(a, &["season", "season_name"], SeasonId::new)?;
             let r = app
+                .admin()
                 .trigger_reconciliation(actor(&call)?, sample, season.as_ref())
                 .await?;
             Ok(json!({
@@ -427,7 +463,10 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
         "archive_season" => {
             let season = req_id(a, &["season_name", "season"], SeasonId::new)?;
             let confirm = a.opt_bool("confirm")?.unwrap_or(false);
-            let out = app.archive_season(actor(&call)?, &season, confirm).await?;
+            let out = app
+                .admin()
+                .archive_season(actor(&call)?, &season, confirm)
+                .await?;
             Ok(json!({
                 "success": true,
                 "status": "completed",
@@ -439,7 +478,10 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
         }
         "get_archive_status" => {
             let season = req_id(a, &["season_name", "season"], SeasonId::new)?;
-            let s = app.get_archive_status(actor(&call)?, &season).await?;
+            let s = app
+                .admin()
+                .get_archive_status(actor(&call)?, &season)
+                .await?;
             Ok(json!({
                 "season": s.season.id.as_str(),
                 "is_active": s.season.is_active,
@@ -456,13 +498,14 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
             let season = opt_id(a, &["season_name", "season"], SeasonId::new)?;
             let confirm = a.opt_bool("confirm")?.unwrap_or(false);
             let n = app
+                .admin()
                 .delete_eligible_archived_records(actor(&call)?, season.as_ref(), confirm)
                 .await?;
             Ok(json!({"success": true, "deleted_count": n}))
         }
         "refit_fsrs_params" => {
             let user = req_id(a, &["user"], UserId::new)?;
-            let r = app.refit_fsrs_params(actor(&call)?, &user).await?;
+            let r = app.admin().refit_fsrs_params(actor(&call)?, &user).await?;
             Ok(json!({
                 "user": r.user.as_str(), "reviews": r.reviews, "items": r.items,
                 "fell_back": r.fell_back, "loss_before": r.loss_before, "loss_after": r.loss_after,
@@ -470,7 +513,7 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
             }))
         }
         "list_seasons" => {
-            let v = app.list_seasons(actor(&call)?).await?;
+            let v = app.admin().list_seasons(actor(&call)?).await?;
             Ok(Value::Array(v.iter().map(views::season).collect()))
         }
         "create_season" => {
@@ -486,18 +529,19 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
                 desired_retention: a.opt_f64("desired_retention")?,
                 auto_archive: a.opt_bool("auto_archive")?.unwrap_or(false),
             };
-            let s = app.create_season(actor(&call)?, &input).await?;
+            let s = app.admin().create_season(actor(&call)?, &input).await?;
             Ok(views::season(&s))
         }
         "activate_season" => {
             let season = req_id(a, &["season_name", "season"], SeasonId::new)?;
             Ok(views::season(
-                &app.activate_season(actor(&call)?, &season).await?,
+                &app.admin().activate_season(actor(&call)?, &season).await?,
             ))
         }
         "update_season" => {
             let season = req_id(a, &["season_name", "season"], SeasonId::new)?;
             let s = app
+                .admin()
                 .update_season_settings(
                     actor(&call)?,
                     &season,
@@ -517,7 +561,7 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
                 .ok_or_else(|| ApiError::bad("missing required argument 'bundle'"))?;
             let catalog: Catalog = serde_json::from_value(bundle)
                 .map_err(|e| ApiError::bad(format!("invalid content bundle: {e}")))?;
-            let idx = app.import_content(actor(&call)?, &catalog).await?;
+            let idx = app.admin().import_content(actor(&call)?, &catalog).await?;
             Ok(json!({
                 "status": "success",
                 "subjects": idx.catalog().subjects.len(),
@@ -546,6 +590,7 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
             };
             let pwd = a.opt_secret(&["password", "new_password"])?;
             let u = app
+                .auth()
                 .create_user(actor(&call)?, &user, &name, roles, pwd.as_deref())
                 .await?;
             Ok(
@@ -554,7 +599,7 @@ pub async fn dispatch(app: &Arc<Memora>, spec: &MethodSpec, call: Call<'_>) -> R
         }
         "create_api_key" => {
             let user = req_id(a, &["user"], UserId::new)?;
-            let k = app.create_api_key(actor(&call)?, &user).await?;
+            let k = app.auth().create_api_key(actor(&call)?, &user).await?;
             Ok(json!({"api_key": k.key, "api_secret": k.secret}))
         }
         other => Err(ApiError::UnknownMethod(format!(
@@ -717,7 +762,10 @@ async fn submit_review(app: &Arc<Memora>, call: &Call<'_>) -> R {
             .transpose()?,
         claimed_combo: combo.map(|c| u32::try_from(c).unwrap_or(u32::MAX)),
     };
-    let out = app.submit_review_session(actor(call)?, &sub).await?;
+    let out = app
+        .reviews()
+        .submit_review_session(actor(call)?, &sub)
+        .await?;
     Ok(json!({
         "status": "success",
         "processed": out.processed,
@@ -785,7 +833,7 @@ async fn submit_session(app: &Arc<Memora>, call: &Call<'_>) -> R {
         interactions,
         raw: json!({"interactions": interactions_raw, "gamification_results": results}),
     };
-    let out = app.submit_session(actor(call)?, &sub).await?;
+    let out = app.learning().submit_session(actor(call)?, &sub).await?;
     Ok(json!({
         "status": "success",
         "message": "Session Saved ✅",

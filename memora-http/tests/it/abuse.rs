@@ -574,6 +574,7 @@ pub async fn state_changes_need_post(s: &Stack) {
     assert_eq!(v["exc_type"], "MethodNotAllowedError");
     assert!(
         s.memora
+            .auth()
             .get_user(&UserId::new("evil@x.y").unwrap())
             .await
             .unwrap()
@@ -645,6 +646,7 @@ pub async fn csrf_is_required_for_cookie_mutations(s: &Stack) {
     for e in ["c1@x.y", "c2@x.y", "c3@x.y"] {
         assert!(
             s.memora
+                .auth()
                 .get_user(&UserId::new(e).unwrap())
                 .await
                 .unwrap()
@@ -747,6 +749,7 @@ pub async fn password_policy_and_no_trimming(s: &Stack) {
         assert!(v["exception"].as_str().unwrap().contains("password"), "{v}");
         assert!(
             s.memora
+                .auth()
                 .get_user(&UserId::new(email).unwrap())
                 .await
                 .unwrap()
