@@ -5,9 +5,6 @@
 
 use std::sync::Arc;
 
-use chrono::NaiveDate;
-
-use crate::ids::{SubjectId, UserId};
 use crate::ports::{ActivityStore, LeaderboardCache, Ports, QuestStore, TrackerStore};
 
 use super::shared::{Profiles, Shared};
@@ -34,24 +31,5 @@ impl GamificationService {
             trackers: Arc::clone(&ports.trackers),
             leaderboard: ports.leaderboard.clone(),
         }
-    }
-
-    /// Adds XP to the leaderboard cache (see [`super::leaderboard::add_xp`]).
-    pub(crate) async fn leaderboard_add(
-        &self,
-        user: &UserId,
-        subject: Option<&SubjectId>,
-        day: NaiveDate,
-        xp: i64,
-    ) {
-        super::leaderboard::add_xp(
-            &self.shared,
-            self.leaderboard.as_ref(),
-            user,
-            subject,
-            day,
-            xp,
-        )
-        .await
     }
 }

@@ -5,10 +5,7 @@
 
 use std::sync::Arc;
 
-use chrono::NaiveDate;
-
 use crate::error::CoreResult;
-use crate::ids::{SubjectId, UserId};
 use crate::ports::{ActivityStore, LeaderboardCache, Ports};
 
 use super::integrity::ServedSet;
@@ -59,24 +56,5 @@ impl LearningService {
     /// outside this process or straight through the content port).
     pub async fn reload_catalog(&self) -> CoreResult<Arc<ContentIndex>> {
         self.shared.reload_catalog().await
-    }
-
-    /// Adds XP to the leaderboard cache (see [`super::leaderboard::add_xp`]).
-    pub(crate) async fn leaderboard_add(
-        &self,
-        user: &UserId,
-        subject: Option<&SubjectId>,
-        day: NaiveDate,
-        xp: i64,
-    ) {
-        super::leaderboard::add_xp(
-            &self.shared,
-            self.leaderboard.as_ref(),
-            user,
-            subject,
-            day,
-            xp,
-        )
-        .await
     }
 }

@@ -191,8 +191,15 @@ impl GamificationService {
                 "quest {quest_id} was already claimed today"
             )));
         }
-        self.leaderboard_add(&actor.user, None, today, quest.reward_xp)
-            .await;
+        super::leaderboard::add_xp(
+            &self.shared,
+            self.leaderboard.as_ref(),
+            &actor.user,
+            None,
+            today,
+            quest.reward_xp,
+        )
+        .await;
         quest.status = QuestStatus::Claimed;
         Ok(ClaimOutcome {
             xp_awarded: quest.reward_xp,

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::domain::*;
 use crate::error::{CoreError, CoreResult, PortError};
@@ -171,25 +171,6 @@ impl ReviewService {
             rehydrations: SingleFlight::default(),
             stale_schedules: Mutex::new(HashSet::new()),
         }
-    }
-
-    /// Adds XP to the leaderboard cache (see [`super::leaderboard::add_xp`]).
-    async fn leaderboard_add(
-        &self,
-        user: &UserId,
-        subject: Option<&SubjectId>,
-        day: NaiveDate,
-        xp: i64,
-    ) {
-        super::leaderboard::add_xp(
-            &self.shared,
-            self.leaderboard.as_ref(),
-            user,
-            subject,
-            day,
-            xp,
-        )
-        .await
     }
 
     /// Access keys of the actor, fetched only if some question needs them.
@@ -1020,7 +1001,15 @@ impl ReviewService {
         };
         match self.activity.record_session(&session).await {
             Ok(()) => {
-                self.leaderboard_add(user, subject, local_day, xp).await;
+                super::leaderboard::add_xp(
+                    &self.shared,
+                    self.leaderboard.as_ref(),
+                    user,
+                    subject,
+                    local_day,
+                    xp,
+                )
+                .await;
                 Ok(())
             }
             Err(crate::error::PortError::Conflict(_)) => Ok(()),

@@ -236,8 +236,15 @@ impl LearningService {
             }
             return Err(e.into());
         }
-        self.leaderboard_add(user, Some(&unit.subject), today, xp)
-            .await;
+        super::leaderboard::add_xp(
+            &self.shared,
+            self.leaderboard.as_ref(),
+            user,
+            Some(&unit.subject),
+            today,
+            xp,
+        )
+        .await;
         Ok(LessonOutcome {
             xp_earned: xp,
             completed,
