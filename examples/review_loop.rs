@@ -37,6 +37,7 @@ async fn main() -> Result<(), CoreError> {
 
     for day in 1..=7 {
         let session = app
+            .reviews()
             .get_review_session(
                 &student,
                 &ReviewQuery {
@@ -63,6 +64,7 @@ async fn main() -> Result<(), CoreError> {
         } else {
             let correct = answers.iter().filter(|a| a.signals.is_correct).count();
             let out = app
+                .reviews()
                 .submit_review_session(
                     &student,
                     &ReviewSubmission {
@@ -76,7 +78,7 @@ async fn main() -> Result<(), CoreError> {
         let ids: Vec<_> = answers.iter().map(|a| a.question_id.clone()).collect();
         let rows = app
             .ports()
-            .memory
+            .trackers
             .get_trackers(&demo.student, &demo.season, &ids)
             .await?;
         let mut hist: BTreeMap<i64, usize> = BTreeMap::new();
@@ -92,7 +94,10 @@ async fn main() -> Result<(), CoreError> {
         );
         clock.advance(Duration::days(1));
     }
-    let stats = app.get_full_profile_stats(&student, None).await?;
+    let stats = app
+        .gamification()
+        .get_full_profile_stats(&student, None)
+        .await?;
     println!(
         "\nafter a week: {} XP, level {} ({}), streak {} days, mastery new/learning/mature = {}/{}/{}",
         stats.xp,

@@ -15,7 +15,7 @@ use memora_core::domain::{
 };
 use memora_core::ids::{JobId, QuestionId, ReviewId, SeasonId, SubjectId, UserId};
 use memora_core::memory::InMemoryBackend;
-use memora_core::ports::{DueCache, MemoryStore, PersistJob, PersistenceQueue, SeasonStore};
+use memora_core::ports::{DueCache, PersistJob, PersistenceQueue, SeasonStore, TrackerStore};
 use memora_core::srs::{CardState, Grade, Phase, SchedulerKind};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -155,11 +155,15 @@ async fn main() -> Res<()> {
     }
     let mut ports = backend.ports();
     ports.cache = Arc::new(cache.clone());
-    let app = Arc::new(Memora::new(ports, memora_core::services::Config::default()));
+    let config = memora_core::services::Config {
+        rebuild_batch_size: 5000,
+        ..memora_core::services::Config::default()
+    };
+    let app = Arc::new(Memora::new(ports, config));
     let admin = Actor::admin(UserId::new("admin")?);
-    let job = app.start_season_rebuild(&admin, &s).await?;
+    let job = app.admin().start_season_rebuild(&admin, &s).await?;
     let t = Instant::now();
-    let p = app.run_season_rebuild(&job.id, 5000).await?;
+    let p = app.admin().run_season_rebuild(&job.id).await?;
     let el = t.elapsed();
     println!(
         "season rebuild: {} records / {} users in {:?} = {:.0} records/s",

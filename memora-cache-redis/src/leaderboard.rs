@@ -22,7 +22,7 @@ use chrono::NaiveDate;
 use memora_core::PortResult;
 use memora_core::gamification::LeaderboardPeriod;
 use memora_core::ids::{SubjectId, UserId};
-use memora_core::ports::{BoardEntry, BoardQuery, LeaderboardCache, PlayerStore};
+use memora_core::ports::{ActivityStore, BoardEntry, BoardQuery, LeaderboardCache};
 use redis::Script;
 
 use crate::config::RedisConfig;
@@ -155,7 +155,7 @@ impl RedisLeaderboard {
     /// number of players written.
     pub async fn rebuild(
         &self,
-        players: &dyn PlayerStore,
+        players: &dyn ActivityStore,
         subject: Option<&SubjectId>,
         period: LeaderboardPeriod,
         today: NaiveDate,

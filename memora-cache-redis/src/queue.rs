@@ -635,7 +635,7 @@ impl PersistenceWorker {
                 .flat_map(|(_, j)| j.records.iter().cloned())
                 .collect(),
         };
-        match self.app.process_persist_job(&merged).await {
+        match self.app.reviews().process_persist_job(&merged).await {
             Ok(_) => {
                 for (e, job) in &jobs {
                     let mut inv = self.ack.key(&self.keys.stream);
@@ -709,7 +709,7 @@ impl PersistenceWorker {
         };
         let mut attempt = 0u32;
         loop {
-            match self.app.process_persist_job(&job).await {
+            match self.app.reviews().process_persist_job(&job).await {
                 Ok(_) => {
                     let mut inv = self.ack.key(&self.keys.stream);
                     inv.key(self.keys.status(job.id.as_str()))

@@ -460,18 +460,19 @@ pub async fn seed_demo(app: &Memora, password: &str) -> CoreResult<DemoInfo> {
     let catalog = demo_catalog(&season_id)?;
     crate::services::ContentIndex::build(catalog.clone())?;
     ports.content.import_catalog(&catalog).await?;
-    app.reload_catalog().await?;
+    app.learning().reload_catalog().await?;
 
     let admin_id = UserId::new(DEMO_ADMIN)?;
     let student_id = UserId::new(DEMO_STUDENT)?;
-    app.create_user(
-        None,
-        &admin_id,
-        "Demo Admin",
-        vec![Role::SystemManager],
-        Some(password),
-    )
-    .await?;
+    app.auth()
+        .create_user(
+            &Actor::system(),
+            &admin_id,
+            "Demo Admin",
+            vec![Role::SystemManager],
+            Some(password),
+        )
+        .await?;
     let admin = Actor::admin(admin_id.clone());
     let mut season = Season::new(
         season_id.clone(),
@@ -481,24 +482,26 @@ pub async fn seed_demo(app: &Memora, password: &str) -> CoreResult<DemoInfo> {
     )?;
     season.is_active = false;
     ports.seasons.create_season(&season).await?;
-    app.activate_season(&admin, &season_id).await?;
+    app.admin().activate_season(&admin, &season_id).await?;
 
-    app.create_user(
-        None,
-        &student_id,
-        "Demo Student",
-        vec![Role::Student],
-        Some(password),
-    )
-    .await?;
+    app.auth()
+        .create_user(
+            &Actor::system(),
+            &student_id,
+            "Demo Student",
+            vec![Role::Student],
+            Some(password),
+        )
+        .await?;
     let student = Actor::student(student_id.clone());
-    app.set_academic_profile(
-        &student,
-        &GradeId::new("G12")?,
-        Some(&StreamId::new("SCI")?),
-        Some(&season_id),
-    )
-    .await?;
+    app.gamification()
+        .set_academic_profile(
+            &student,
+            &GradeId::new("G12")?,
+            Some(&StreamId::new("SCI")?),
+            Some(&season_id),
+        )
+        .await?;
 
     for (sid, name, price, grants) in [
         (
@@ -537,7 +540,7 @@ pub async fn seed_demo(app: &Memora, password: &str) -> CoreResult<DemoInfo> {
 
     // History: the student met every Reveal/Matching element of the first
     // lessons of both subjects some days ago; the ladder makes them due now.
-    let idx = app.catalog().await?;
+    let idx = app.learning().catalog().await?;
     let mut records = Vec::new();
     let lessons = [
         "hist-l1", "hist-l2", "hist-l4", "sci-l1", "sci-l2", "sci-l3",
@@ -601,11 +604,11 @@ pub async fn seed_demo(app: &Memora, password: &str) -> CoreResult<DemoInfo> {
         .iter()
         .filter(|r| r.tracker.state.due <= now)
         .count();
-    ports.memory.persist_batch(&records).await?;
+    ports.trackers.persist_batch(&records).await?;
 
     // Three days of activity for a visible streak and weekly chart.
     let profile = ports
-        .players
+        .profiles
         .get_profile(&student_id)
         .await?
         .unwrap_or_else(|| PlayerProfile::new(student_id.clone(), "Demo Student"));
@@ -613,7 +616,7 @@ pub async fn seed_demo(app: &Memora, password: &str) -> CoreResult<DemoInfo> {
     for d in 1..=3i64 {
         let at = now - Duration::days(d);
         ports
-            .players
+            .activity
             .record_session(&GameplaySession {
                 id: SessionId::new(format!("demo-gs-{d}"))?,
                 user: student_id.clone(),

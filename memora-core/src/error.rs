@@ -1,6 +1,10 @@
 //! The core's single error type. Every use case returns [`CoreError`]; the HTTP
 //! layer maps each variant to exactly one status code, so the variant chosen
-//! here *is* the API contract (400/401/403/404/409/429/503/500).
+//! here *is* the API contract (400/401/403/404/409/429/503/500). Two kinds
+//! of 409 are kept apart so clients can tell them apart: [`CoreError::Conflict`]
+//! (the thing already exists or already happened: a duplicate) and
+//! [`CoreError::InvalidState`] (the request is well-formed but the current
+//! state does not allow it yet, or any more).
 
 use std::time::Duration;
 
@@ -12,7 +16,8 @@ pub enum PortError {
     /// exhausted). Callers may fall back (safe mode) or retry.
     #[error("dependency unavailable: {0}")]
     Unavailable(String),
-    /// A uniqueness or foreign-key rule of the store was violated.
+    /// A uniqueness rule of the store was violated, or a compare-and-set
+    /// lost (the row already exists, or was already changed): a duplicate.
     #[error("conflict: {0}")]
     Conflict(String),
     /// The store rejected the data as invalid (e.g. a row for a season that
@@ -39,9 +44,18 @@ pub enum CoreError {
     /// The named thing does not exist. (HTTP 404)
     #[error("{0}")]
     NotFound(String),
-    /// The request conflicts with current state (duplicate, wrong state). (HTTP 409)
+    /// A duplicate: the thing already exists or already happened (already
+    /// claimed, already pending, already decided, id taken). (HTTP 409,
+    /// `exc_type` `DuplicateEntryError`)
     #[error("{0}")]
     Conflict(String),
+    /// A state precondition does not hold: the request is valid but the
+    /// current state does not allow it (quest not completed yet, season
+    /// archived or still active, no active season). Retrying the same
+    /// request can succeed once the state changes. (HTTP 409, `exc_type`
+    /// `InvalidStateError`)
+    #[error("{0}")]
+    InvalidState(String),
     /// An answer for something the server did not serve to this learner,
     /// or already answered, or whose serving expired; nothing was changed.
     /// (HTTP 409, `exc_type` `AnswerNotServedError`)
@@ -77,6 +91,10 @@ impl CoreError {
     /// Shorthand for [`CoreError::Conflict`].
     pub fn conflict(msg: impl Into<String>) -> Self {
         CoreError::Conflict(msg.into())
+    }
+    /// Shorthand for [`CoreError::InvalidState`].
+    pub fn invalid_state(msg: impl Into<String>) -> Self {
+        CoreError::InvalidState(msg.into())
     }
 }
 

@@ -81,6 +81,19 @@ string_id!(
     /// A user (login identity, usually an e-mail address).
     UserId, "user"
 );
+impl UserId {
+    /// The reserved id of the system caller
+    /// ([`Actor::system`](crate::domain::Actor::system)):
+    /// [`SYSTEM_USER_ID`](crate::domain::SYSTEM_USER_ID).
+    pub fn system() -> Self {
+        UserId(crate::domain::SYSTEM_USER_ID.to_owned())
+    }
+    /// Whether this is the reserved id of the system caller.
+    pub fn is_system(&self) -> bool {
+        self.0 == crate::domain::SYSTEM_USER_ID
+    }
+}
+
 string_id!(
     /// A subject (e.g. "History of Jordan").
     SubjectId, "subject"

@@ -3,7 +3,9 @@
 //! The pure domain of Memora, a spaced-repetition and gamification backend
 //! for schools: SRS schedulers (Memora's ladder and FSRS-6), level / streak /
 //! XP math, the safe-mode rate limiter, archival and reconciliation policy,
-//! the use cases behind every endpoint ([`Memora`]), the ports (async traits)
+//! the use cases behind every endpoint (one service per area behind the
+//! [`Memora`] facade: `learning()`, `reviews()`, `gamification()`,
+//! `commerce()`, `admin()`, `auth()`; see [`services`]), the ports (async traits)
 //! for storage, cache, queue and clock ([`ports`]), and in-memory adapters
 //! for all of them ([`memory`]).
 //!
@@ -17,6 +19,9 @@
 //! let backend = InMemoryBackend::new();
 //! let app = Memora::new(backend.ports(), Config::default());
 //! assert!(!app.cache_health().is_degraded());
+//! // Each area is a service: app.reviews().get_review_session(&actor, &query),
+//! // app.admin().run_season_rebuild(&job), …
+//! assert_eq!(app.config().review_limit_max, 50);
 //! ```
 
 pub mod demo;

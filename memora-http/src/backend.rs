@@ -483,8 +483,13 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
         hasher: Arc::new(Argon2Hasher),
         content: store.clone(),
         seasons: store.clone(),
-        memory: store.clone(),
-        players: store.clone(),
+        trackers: store.clone(),
+        revlog: store.clone(),
+        scans: store.clone(),
+        archive: store.clone(),
+        profiles: store.clone(),
+        activity: store.clone(),
+        fsrs: store.clone(),
         commerce: store.clone(),
         quests: store.clone(),
         auth: store.clone(),
@@ -573,12 +578,13 @@ async fn rebuild_leaderboards(
             _ = tokio::time::sleep(wait) => {}
         }
         let today = chrono::Utc::now().date_naive();
-        let subjects: Vec<Option<memora_core::ids::SubjectId>> = match app.catalog().await {
-            Ok(idx) => std::iter::once(None)
-                .chain(idx.catalog().subjects.iter().map(|s| Some(s.id.clone())))
-                .collect(),
-            Err(_) => vec![None],
-        };
+        let subjects: Vec<Option<memora_core::ids::SubjectId>> =
+            match app.learning().catalog().await {
+                Ok(idx) => std::iter::once(None)
+                    .chain(idx.catalog().subjects.iter().map(|s| Some(s.id.clone())))
+                    .collect(),
+                Err(_) => vec![None],
+            };
         let started = std::time::Instant::now();
         let mut filled = 0usize;
         let mut failed = None;
@@ -591,7 +597,7 @@ async fn rebuild_leaderboards(
             ] {
                 match board
                     .rebuild(
-                        app.ports().players.as_ref(),
+                        app.ports().activity.as_ref(),
                         subject.as_ref(),
                         period,
                         today,
@@ -656,7 +662,7 @@ impl memora_core::ports::PersistenceQueue for SyncQueue {
         &self,
         job: &memora_core::ports::PersistJob,
     ) -> memora_core::PortResult<memora_core::ports::JobStatus> {
-        use memora_core::ports::MemoryStore;
+        use memora_core::ports::TrackerStore;
         self.store.persist_batch(&job.records).await?;
         self.remember(&job.id);
         Ok(memora_core::ports::JobStatus::Done)

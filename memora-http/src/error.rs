@@ -82,12 +82,15 @@ impl ApiError {
                 CoreError::Forbidden(m) => (StatusCode::FORBIDDEN, "PermissionError", m.clone()),
                 CoreError::NotFound(m) => (StatusCode::NOT_FOUND, "DoesNotExistError", m.clone()),
                 CoreError::Conflict(m) => (StatusCode::CONFLICT, "DuplicateEntryError", m.clone()),
+                CoreError::InvalidState(m) => {
+                    (StatusCode::CONFLICT, "InvalidStateError", m.clone())
+                }
                 CoreError::NotServed(m) => {
                     (StatusCode::CONFLICT, "AnswerNotServedError", m.clone())
                 }
                 CoreError::RateLimited { retry_after } => (
                     StatusCode::TOO_MANY_REQUESTS,
-                    "RateLimitExceededError",
+                    "TooManyRequestsError",
                     format!(
                         "Too many requests. Please wait {} seconds before trying again.",
                         retry_after.as_secs().max(1)
@@ -135,5 +138,43 @@ impl IntoResponse for ApiError {
             }
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_and_type(e: CoreError) -> (StatusCode, &'static str) {
+        let (status, exc_type, _) = ApiError::Core(e).parts();
+        (status, exc_type)
+    }
+
+    #[test]
+    fn duplicates_and_state_preconditions_are_told_apart() {
+        assert_eq!(
+            status_and_type(CoreError::conflict("quest already claimed")),
+            (StatusCode::CONFLICT, "DuplicateEntryError")
+        );
+        assert_eq!(
+            status_and_type(CoreError::invalid_state("quest not completed yet")),
+            (StatusCode::CONFLICT, "InvalidStateError")
+        );
+    }
+
+    #[test]
+    fn rate_limiting_is_a_429_too_many_requests_with_retry_after() {
+        let e = CoreError::RateLimited {
+            retry_after: std::time::Duration::from_secs(3),
+        };
+        assert_eq!(
+            status_and_type(e.clone()),
+            (StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsError")
+        );
+        let resp = ApiError::Core(e).into_response();
+        assert_eq!(
+            resp.headers().get(header::RETRY_AFTER),
+            Some(&HeaderValue::from_static("3"))
+        );
     }
 }

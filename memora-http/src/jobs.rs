@@ -113,55 +113,64 @@ pub fn spawn_all(
 pub async fn run_job(app: &Memora, name: &str) {
     let result = match name {
         "reconcile" => {
-            app.run_exclusive(name, || async {
-                app.trigger_reconciliation(None, 10_000, None)
-                    .await
-                    .map(|r| {
-                        format!(
-                            "sampled {} discrepancies {}",
-                            r.sample_size, r.discrepancies_found
-                        )
-                    })
-            })
-            .await
+            app.admin()
+                .run_exclusive(name, || async {
+                    app.admin()
+                        .trigger_reconciliation(&memora_core::domain::Actor::system(), None, None)
+                        .await
+                        .map(|r| {
+                            format!(
+                                "sampled {} discrepancies {}",
+                                r.sample_size, r.discrepancies_found
+                            )
+                        })
+                })
+                .await
         }
         "auto_archive" => {
-            app.run_exclusive(name, || async {
-                app.run_auto_archive()
-                    .await
-                    .map(|(ok, failed)| format!("archived {ok:?} failed {failed:?}"))
-            })
-            .await
+            app.admin()
+                .run_exclusive(name, || async {
+                    app.admin()
+                        .run_auto_archive()
+                        .await
+                        .map(|(ok, failed)| format!("archived {ok:?} failed {failed:?}"))
+                })
+                .await
         }
         "retention" => {
-            app.run_exclusive(name, || async {
-                app.run_retention_flagging()
-                    .await
-                    .map(|n| format!("flagged {n}"))
-            })
-            .await
+            app.admin()
+                .run_exclusive(name, || async {
+                    app.admin()
+                        .run_retention_flagging()
+                        .await
+                        .map(|n| format!("flagged {n}"))
+                })
+                .await
         }
         "fsrs_refit" => {
-            app.run_exclusive(name, || async {
-                app.run_fsrs_refit_job(100)
-                    .await
-                    .map(|n| format!("refitted {n}"))
-            })
-            .await
+            app.admin()
+                .run_exclusive(name, || async {
+                    app.admin()
+                        .run_fsrs_refit_job(100)
+                        .await
+                        .map(|n| format!("refitted {n}"))
+                })
+                .await
         }
         "served_purge" => {
             // The store ledger does not expire rows by itself (the Redis
             // one does); entries past retain_until are deleted in batches.
-            app.run_exclusive(name, || async {
-                let now = app.ports().clock.now();
-                app.ports()
-                    .served
-                    .purge_expired(now)
-                    .await
-                    .map(|n| format!("purged {n} served entries"))
-                    .map_err(memora_core::CoreError::from)
-            })
-            .await
+            app.admin()
+                .run_exclusive(name, || async {
+                    let now = app.ports().clock.now();
+                    app.ports()
+                        .served
+                        .purge_expired(now)
+                        .await
+                        .map(|n| format!("purged {n} served entries"))
+                        .map_err(memora_core::CoreError::from)
+                })
+                .await
         }
         _ => return,
     };

@@ -71,9 +71,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route("/api/openapi.json", get(|| async { axum::Json(openapi::document()) }))
-        .route("/api/docs", get(|| async { axum::response::Redirect::permanent("/api/docs/") }))
-        .route("/api/docs/", get(|| async { axum::response::Html(openapi::DOCS_HTML) }))
+        .route(
+            "/api/openapi.json",
+            get(|| async { axum::Json(openapi::document()) }),
+        )
+        .route(
+            "/api/docs",
+            get(|| async { axum::response::Redirect::permanent("/api/docs/") }),
+        )
+        .route(
+            "/api/docs/",
+            get(|| async { axum::response::Html(openapi::DOCS_HTML) }),
+        )
         .route("/api/docs/{asset}", get(docs_asset))
         .fallback(|uri: Uri| async move {
             ApiError::NotFound(format!("no route for {}", uri.path())).into_response()
@@ -341,11 +350,11 @@ async fn authenticate(
             .trim()
             .split_once(':')
             .ok_or(ApiError::Core(CoreError::Unauthenticated))?;
-        let actor = app.authenticate_api_key(key, secret).await?;
+        let actor = app.auth().authenticate_api_key(key, secret).await?;
         return Ok(Some((actor, Credential::Token)));
     }
     match cookie(headers, "sid") {
-        Some(sid) => match app.authenticate_session(&sid).await {
+        Some(sid) => match app.auth().authenticate_session(&sid).await {
             Ok(a) => Ok(Some((a, Credential::Cookie(sid)))),
             Err(CoreError::Unauthenticated) => Ok(None),
             Err(e) => Err(e.into()),

@@ -169,9 +169,10 @@ enum Command {
     },
     /// Compare cache and database on a sample and correct stale cache entries.
     Reconcile {
-        /// Rows to sample (100..=100000).
-        #[arg(long, default_value_t = 10_000)]
-        sample_size: u64,
+        /// Rows to sample (100 to 1 000 000; default 10 000, the server's
+        /// `Config::reconciliation_sample_default`).
+        #[arg(long)]
+        sample_size: Option<u64>,
         /// Only this season.
         #[arg(long)]
         season: Option<String>,
@@ -389,11 +390,9 @@ fn require_redis(report: &StartupReport, what: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The CLI acts as the server itself (the explicit system caller).
 fn cli_admin() -> anyhow::Result<Actor> {
-    Ok(Actor {
-        user: UserId::new("cli@memora")?,
-        roles: vec![Role::SystemManager],
-    })
+    Ok(Actor::system())
 }
 
 /// Errors are printed as one line with their causes (`error: a: b`), never
@@ -515,7 +514,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let catalog = serde_json::from_str(&text)
                 .with_context(|| format!("parsing the content bundle {}", file.display()))?;
             let (app, _built) = open(&backend_config(&db, None, 0), false).await?;
-            let idx = app.import_content(&cli_admin()?, &catalog).await?;
+            let idx = app.admin().import_content(&cli_admin()?, &catalog).await?;
             let (subjects, lessons) = (idx.catalog().subjects.len(), idx.catalog().lessons.len());
             emit(
                 out,
@@ -543,8 +542,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let (app, built) = open(&backend_config(&db, Some(&redis), 30_000), false).await?;
             require_redis(&built.report, "rebuilding the cache")?;
             let id = SeasonId::new(&season)?;
-            let job = app.start_season_rebuild(&cli_admin()?, &id).await?;
-            let done = app.run_season_rebuild(&job.id, 1000).await?;
+            let job = app.admin().start_season_rebuild(&cli_admin()?, &id).await?;
+            let done = app.admin().run_season_rebuild(&job.id).await?;
             emit(
                 out,
                 || {
@@ -573,7 +572,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             require_redis(&built.report, "reconciling the cache")?;
             let season = season.map(SeasonId::new).transpose()?;
             let r = app
-                .trigger_reconciliation(Some(&cli_admin()?), sample_size, season.as_ref())
+                .admin()
+                .trigger_reconciliation(&cli_admin()?, sample_size, season.as_ref())
                 .await?;
             let scope = season
                 .as_ref()
@@ -631,7 +631,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let (app, built) = open(&backend_config(&db, Some(&redis), 30_000), false).await?;
             require_redis(&built.report, "archiving a season")?;
-            let o = app.archive_season(Some(&cli_admin()?), &id, true).await?;
+            let o = app.admin().archive_season(&cli_admin()?, &id, true).await?;
             emit(
                 out,
                 || {
@@ -723,7 +723,8 @@ async fn user(cmd: UserCmd) -> anyhow::Result<()> {
             };
             let (app, _built) = open(&backend_config(&db, None, 0), false).await?;
             let u = app
-                .create_user(None, &id, &name, vec![role], password.as_deref())
+                .auth()
+                .create_user(&cli_admin()?, &id, &name, vec![role], password.as_deref())
                 .await?;
             let roles: Vec<&str> = u.roles.iter().map(|r| r.as_str()).collect();
             emit(
@@ -767,7 +768,9 @@ async fn user(cmd: UserCmd) -> anyhow::Result<()> {
                 );
             };
             let (app, _built) = open(&backend_config(&db, None, 0), false).await?;
-            app.set_password(None, &id, &password).await?;
+            app.auth()
+                .set_password(&cli_admin()?, &id, &password)
+                .await?;
             emit(
                 out,
                 || format!("Password of {id} set."),
@@ -778,7 +781,7 @@ async fn user(cmd: UserCmd) -> anyhow::Result<()> {
         UserCmd::ApiKey { email, db, out } => {
             let id = UserId::new(&email)?;
             let (app, _built) = open(&backend_config(&db, None, 0), false).await?;
-            let k = app.create_api_key(None, &id).await?;
+            let k = app.auth().create_api_key(&cli_admin()?, &id).await?;
             emit(
                 out,
                 || {
@@ -814,7 +817,7 @@ async fn season(cmd: SeasonCmd) -> anyhow::Result<()> {
                 auto_archive: false,
             };
             let (app, _built) = open(&backend_config(&db, None, 0), false).await?;
-            let s = app.create_season(&cli_admin()?, &input).await?;
+            let s = app.admin().create_season(&cli_admin()?, &input).await?;
             emit(
                 out,
                 || {
@@ -834,6 +837,7 @@ async fn season(cmd: SeasonCmd) -> anyhow::Result<()> {
         SeasonCmd::Activate { name, db, out } => {
             let (app, _built) = open(&backend_config(&db, None, 0), false).await?;
             let s = app
+                .admin()
                 .activate_season(&cli_admin()?, &SeasonId::new(&name)?)
                 .await?;
             emit(

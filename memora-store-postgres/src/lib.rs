@@ -9,7 +9,7 @@
 //!   the season in every key. Creating a season creates its partitions
 //!   (idempotently); there is no default partition, so a row for an unknown
 //!   season is refused by PostgreSQL and reported as [`PortError::Rejected`].
-//! * [`MemoryStore::persist_batch`](memora_core::ports::MemoryStore::persist_batch)
+//! * [`TrackerStore::persist_batch`](memora_core::ports::TrackerStore::persist_batch)
 //!   writes a whole batch in one statement built from `UNNEST` arrays; it is
 //!   idempotent (review ids are claimed in the unpartitioned `review_ids`
 //!   table) and never regresses a tracker row (`ON CONFLICT … WHERE newer`).

@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use memora_core::domain::*;
 use memora_core::error::{PortError, PortResult};
 use memora_core::ids::*;
-use memora_core::ports::{DueFilter, MemoryStore, PersistOutcome};
+use memora_core::ports::{
+    ArchiveStore, DueFilter, PersistOutcome, ReviewLogStore, SeasonScanStore, TrackerStore,
+};
 use memora_core::util::SplitMix64;
 use sqlx::Row;
 
@@ -305,7 +307,7 @@ impl PgStore {
 const SAMPLE_SCAN_THRESHOLD: f64 = 20_000.0;
 
 #[async_trait]
-impl MemoryStore for PgStore {
+impl TrackerStore for PgStore {
     async fn get_trackers(
         &self,
         user: &UserId,
@@ -499,6 +501,123 @@ impl MemoryStore for PgStore {
         Ok(trackers(rows)?)
     }
 
+    async fn mastery_counts(
+        &self,
+        user: &UserId,
+        season: Option<&SeasonId>,
+        subject: Option<&SubjectId>,
+    ) -> PortResult<MasteryCounts> {
+        let rows: Vec<(i16, i64)> = sqlx::query_as(
+            "SELECT mastery, count(*) FROM memory_tracker \
+             WHERE user_id = $1 AND ($2::text IS NULL OR season = $2) \
+               AND ($3::text IS NULL OR subject_id = $3) AND mastery IS NOT NULL \
+             GROUP BY mastery",
+        )
+        .bind(user.as_str())
+        .bind(season.map(|s| s.as_str()))
+        .bind(subject.map(|s| s.as_str()))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(port)?;
+        let mut c = MasteryCounts::default();
+        for (m, n) in rows {
+            match m {
+                0 => c.new = n64(n),
+                1 => c.learning = n64(n),
+                2 => c.mature = n64(n),
+                _ => {}
+            }
+        }
+        Ok(c)
+    }
+
+    async fn persist_batch(&self, records: &[ReviewRecord]) -> PortResult<PersistOutcome> {
+        if records.is_empty() {
+            return Ok(PersistOutcome::default());
+        }
+        let cols = columns(records);
+        let mut attempt = 0;
+        loop {
+            match self.persist_once(&cols).await {
+                Ok(o) => return Ok(o),
+                Err(e) if is_retryable(&e) && attempt < 5 => {
+                    attempt += 1;
+                    tracing::debug!(attempt, "persist_batch retry after deadlock");
+                    tokio::time::sleep(std::time::Duration::from_millis(5 * attempt)).await;
+                }
+                Err(e) => {
+                    let mapped = port(e);
+                    if let PortError::Rejected(msg) = &mapped {
+                        let mut seasons: Vec<&str> =
+                            cols.t_season.iter().map(String::as_str).collect();
+                        seasons.dedup();
+                        return Err(PortError::Rejected(format!(
+                            "{msg} (batch seasons: {})",
+                            seasons.join(", ")
+                        )));
+                    }
+                    return Err(mapped);
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl ReviewLogStore for PgStore {
+    async fn review_log(
+        &self,
+        user: &UserId,
+        season: Option<&SeasonId>,
+        limit: usize,
+    ) -> PortResult<Vec<ReviewLogEntry>> {
+        let sql = format!(
+            "SELECT {LOG_COLS} FROM review_log \
+             WHERE user_id = $1 AND ($2::text IS NULL OR season = $2) \
+             ORDER BY reviewed_at, review_id LIMIT $3"
+        );
+        let rows: Vec<LogRow> = sqlx::query_as(&sql)
+            .bind(user.as_str())
+            .bind(season.map(|s| s.as_str()))
+            .bind(lim(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(port)?;
+        rows.into_iter()
+            .map(LogRow::into_domain)
+            .collect::<Result<_>>()
+            .map_err(PortError::from)
+    }
+
+    async fn count_reviews(&self, user: &UserId) -> PortResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM review_log WHERE user_id = $1")
+            .bind(user.as_str())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(port)?;
+        Ok(n64(n))
+    }
+
+    async fn has_review(&self, review_id: &ReviewId) -> PortResult<bool> {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM review_ids WHERE review_id = $1)")
+            .bind(review_id.as_str())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(port)
+    }
+}
+
+#[async_trait]
+impl SeasonScanStore for PgStore {
+    async fn count_season(&self, season: &SeasonId) -> PortResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM memory_tracker WHERE season = $1")
+            .bind(season.as_str())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(port)?;
+        Ok(n64(n))
+    }
+
     async fn scan_season(
         &self,
         season: &SeasonId,
@@ -589,118 +708,10 @@ impl MemoryStore for PgStore {
         v.truncate(n);
         Ok(v)
     }
+}
 
-    async fn mastery_counts(
-        &self,
-        user: &UserId,
-        season: Option<&SeasonId>,
-        subject: Option<&SubjectId>,
-    ) -> PortResult<MasteryCounts> {
-        let rows: Vec<(i16, i64)> = sqlx::query_as(
-            "SELECT mastery, count(*) FROM memory_tracker \
-             WHERE user_id = $1 AND ($2::text IS NULL OR season = $2) \
-               AND ($3::text IS NULL OR subject_id = $3) AND mastery IS NOT NULL \
-             GROUP BY mastery",
-        )
-        .bind(user.as_str())
-        .bind(season.map(|s| s.as_str()))
-        .bind(subject.map(|s| s.as_str()))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(port)?;
-        let mut c = MasteryCounts::default();
-        for (m, n) in rows {
-            match m {
-                0 => c.new = n64(n),
-                1 => c.learning = n64(n),
-                2 => c.mature = n64(n),
-                _ => {}
-            }
-        }
-        Ok(c)
-    }
-
-    async fn persist_batch(&self, records: &[ReviewRecord]) -> PortResult<PersistOutcome> {
-        if records.is_empty() {
-            return Ok(PersistOutcome::default());
-        }
-        let cols = columns(records);
-        let mut attempt = 0;
-        loop {
-            match self.persist_once(&cols).await {
-                Ok(o) => return Ok(o),
-                Err(e) if is_retryable(&e) && attempt < 5 => {
-                    attempt += 1;
-                    tracing::debug!(attempt, "persist_batch retry after deadlock");
-                    tokio::time::sleep(std::time::Duration::from_millis(5 * attempt)).await;
-                }
-                Err(e) => {
-                    let mapped = port(e);
-                    if let PortError::Rejected(msg) = &mapped {
-                        let mut seasons: Vec<&str> =
-                            cols.t_season.iter().map(String::as_str).collect();
-                        seasons.dedup();
-                        return Err(PortError::Rejected(format!(
-                            "{msg} (batch seasons: {})",
-                            seasons.join(", ")
-                        )));
-                    }
-                    return Err(mapped);
-                }
-            }
-        }
-    }
-
-    async fn review_log(
-        &self,
-        user: &UserId,
-        season: Option<&SeasonId>,
-        limit: usize,
-    ) -> PortResult<Vec<ReviewLogEntry>> {
-        let sql = format!(
-            "SELECT {LOG_COLS} FROM review_log \
-             WHERE user_id = $1 AND ($2::text IS NULL OR season = $2) \
-             ORDER BY reviewed_at, review_id LIMIT $3"
-        );
-        let rows: Vec<LogRow> = sqlx::query_as(&sql)
-            .bind(user.as_str())
-            .bind(season.map(|s| s.as_str()))
-            .bind(lim(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(port)?;
-        rows.into_iter()
-            .map(LogRow::into_domain)
-            .collect::<Result<_>>()
-            .map_err(PortError::from)
-    }
-
-    async fn count_reviews(&self, user: &UserId) -> PortResult<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM review_log WHERE user_id = $1")
-            .bind(user.as_str())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(port)?;
-        Ok(n64(n))
-    }
-
-    async fn has_review(&self, review_id: &ReviewId) -> PortResult<bool> {
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM review_ids WHERE review_id = $1)")
-            .bind(review_id.as_str())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(port)
-    }
-
-    async fn count_season(&self, season: &SeasonId) -> PortResult<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM memory_tracker WHERE season = $1")
-            .bind(season.as_str())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(port)?;
-        Ok(n64(n))
-    }
-
+#[async_trait]
+impl ArchiveStore for PgStore {
     async fn archive_season(&self, season: &SeasonId, now: DateTime<Utc>) -> PortResult<u64> {
         let mut tx = self.pool.begin().await.map_err(port)?;
         let exists: bool =

@@ -8,7 +8,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use memora_core::domain::*;
 use memora_core::error::{PortError, PortResult};
 use memora_core::ids::*;
-use memora_core::ports::{BoardEntry, BoardQuery, DaySummary, PlayerStore};
+use memora_core::ports::{
+    ActivityStore, BoardEntry, BoardQuery, DaySummary, FsrsParamStore, ProfileStore,
+};
 use sqlx::{PgConnection, Row};
 
 use crate::error::port;
@@ -152,7 +154,7 @@ fn board_sql(q: &BoardQuery) -> &'static str {
 }
 
 #[async_trait]
-impl PlayerStore for PgStore {
+impl ProfileStore for PgStore {
     async fn get_profile(&self, user: &UserId) -> PortResult<Option<PlayerProfile>> {
         let sql = format!("SELECT {PROFILE_COLS} FROM player_profiles WHERE user_id = $1");
         let row: Option<ProfileRow> = sqlx::query_as(&sql)
@@ -214,7 +216,10 @@ impl PlayerStore for PgStore {
         .map_err(port)?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl ActivityStore for PgStore {
     async fn record_session(&self, session: &GameplaySession) -> PortResult<()> {
         let mut conn = self.pool.acquire().await.map_err(port)?;
         record_session_on(&mut conn, session).await
@@ -384,7 +389,10 @@ impl PlayerStore for PgStore {
             .map_err(port)?;
         Ok((xp, rank.map(n64)))
     }
+}
 
+#[async_trait]
+impl FsrsParamStore for PgStore {
     async fn fsrs_params(&self, user: &UserId) -> PortResult<Option<(Vec<f64>, u64)>> {
         let row: Option<(Vec<f64>, i64)> =
             sqlx::query_as("SELECT params, fitted_on_reviews FROM fsrs_params WHERE user_id = $1")

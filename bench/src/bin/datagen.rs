@@ -13,7 +13,7 @@ use anyhow::Context;
 use clap::Parser;
 use memora_core::domain::*;
 use memora_core::ids::*;
-use memora_core::ports::{AuthStore, ContentStore, PasswordHasher, PlayerStore, SeasonStore};
+use memora_core::ports::{AuthStore, ContentStore, PasswordHasher, ProfileStore, SeasonStore};
 use memora_store_postgres::{PgStore, bench_question, bench_user};
 use sqlx::Connection;
 

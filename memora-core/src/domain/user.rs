@@ -43,6 +43,13 @@ pub struct User {
     pub enabled: bool,
 }
 
+/// The user id of [`Actor::system`]: the server itself (CLI commands,
+/// scheduled jobs, internal bookkeeping). The angle brackets make it
+/// impossible to confuse with an account (accounts are e-mail addresses or
+/// plain names, and `create_user` refuses this id), so audit records show
+/// the system caller distinctly.
+pub const SYSTEM_USER_ID: &str = "<system>";
+
 /// The authenticated caller of a use case.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Actor {
@@ -67,6 +74,21 @@ impl Actor {
             roles: vec![Role::SystemManager],
         }
     }
+    /// The server itself: CLI commands, scheduled jobs and internal
+    /// bookkeeping. It has the System Manager role, so admin checks are
+    /// performed (never skipped) and pass; its user id is the reserved
+    /// [`SYSTEM_USER_ID`], which no account can have, so audit records name
+    /// it distinctly. Authentication never yields it.
+    pub fn system() -> Self {
+        Actor {
+            user: UserId::system(),
+            roles: vec![Role::SystemManager],
+        }
+    }
+    /// True for [`Actor::system`].
+    pub fn is_system(&self) -> bool {
+        self.user.is_system()
+    }
     /// True for System Managers.
     pub fn is_admin(&self) -> bool {
         self.roles.contains(&Role::SystemManager)
@@ -90,5 +112,22 @@ impl Actor {
                 "students may only access their own data",
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_system_caller_is_an_admin_with_a_reserved_id() {
+        let s = Actor::system();
+        assert!(s.is_system());
+        assert!(s.is_admin());
+        assert!(s.require_admin().is_ok());
+        assert_eq!(s.user.as_str(), SYSTEM_USER_ID);
+        let a = Actor::admin(UserId::new("admin@x").expect("id"));
+        assert!(!a.is_system());
+        assert!(!Actor::student(UserId::new("s@x").expect("id")).is_system());
     }
 }

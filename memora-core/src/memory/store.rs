@@ -95,8 +95,13 @@ impl InMemoryBackend {
             hasher: Arc::new(Sha256Hasher),
             content: this.clone(),
             seasons: this.clone(),
-            memory: this.clone(),
-            players: this.clone(),
+            trackers: this.clone(),
+            revlog: this.clone(),
+            scans: this.clone(),
+            archive: this.clone(),
+            profiles: this.clone(),
+            activity: this.clone(),
+            fsrs: this.clone(),
             commerce: this.clone(),
             quests: this.clone(),
             auth: this.clone(),
@@ -224,7 +229,7 @@ impl SeasonStore for InMemoryBackend {
 }
 
 #[async_trait]
-impl MemoryStore for InMemoryBackend {
+impl TrackerStore for InMemoryBackend {
     async fn get_trackers(
         &self,
         user: &UserId,
@@ -357,45 +362,6 @@ impl MemoryStore for InMemoryBackend {
         Ok(user_rows(&st, user, season).cloned().collect())
     }
 
-    async fn scan_season(
-        &self,
-        season: &SeasonId,
-        after: Option<&TrackerKey>,
-        limit: usize,
-    ) -> PortResult<Vec<MemoryTracker>> {
-        let st = self.memory_lock()?;
-        let Some(rows) = st.trackers.get(season) else {
-            return Ok(Vec::new());
-        };
-        let out = match after {
-            Some(k) => rows
-                .range((
-                    std::ops::Bound::Excluded((k.user.clone(), k.question.clone())),
-                    std::ops::Bound::Unbounded,
-                ))
-                .take(limit)
-                .map(|(_, v)| v.clone())
-                .collect(),
-            None => rows.values().take(limit).cloned().collect(),
-        };
-        Ok(out)
-    }
-
-    async fn sample_trackers(
-        &self,
-        season: &SeasonId,
-        n: usize,
-        seed: u64,
-    ) -> PortResult<Vec<MemoryTracker>> {
-        let st = self.memory_lock()?;
-        let Some(rows) = st.trackers.get(season) else {
-            return Ok(Vec::new());
-        };
-        let mut all: Vec<&MemoryTracker> = rows.values().collect();
-        SplitMix64::new(seed).shuffle(&mut all);
-        Ok(all.into_iter().take(n).cloned().collect())
-    }
-
     async fn mastery_counts(
         &self,
         user: &UserId,
@@ -458,7 +424,10 @@ impl MemoryStore for InMemoryBackend {
         }
         Ok(out)
     }
+}
 
+#[async_trait]
+impl ReviewLogStore for InMemoryBackend {
     async fn review_log(
         &self,
         user: &UserId,
@@ -486,12 +455,57 @@ impl MemoryStore for InMemoryBackend {
     async fn has_review(&self, review_id: &ReviewId) -> PortResult<bool> {
         Ok(self.memory_lock()?.log.contains_key(review_id))
     }
+}
 
+#[async_trait]
+impl SeasonScanStore for InMemoryBackend {
     async fn count_season(&self, season: &SeasonId) -> PortResult<u64> {
         let st = self.memory_lock()?;
         Ok(st.trackers.get(season).map(|r| r.len() as u64).unwrap_or(0))
     }
 
+    async fn scan_season(
+        &self,
+        season: &SeasonId,
+        after: Option<&TrackerKey>,
+        limit: usize,
+    ) -> PortResult<Vec<MemoryTracker>> {
+        let st = self.memory_lock()?;
+        let Some(rows) = st.trackers.get(season) else {
+            return Ok(Vec::new());
+        };
+        let out = match after {
+            Some(k) => rows
+                .range((
+                    std::ops::Bound::Excluded((k.user.clone(), k.question.clone())),
+                    std::ops::Bound::Unbounded,
+                ))
+                .take(limit)
+                .map(|(_, v)| v.clone())
+                .collect(),
+            None => rows.values().take(limit).cloned().collect(),
+        };
+        Ok(out)
+    }
+
+    async fn sample_trackers(
+        &self,
+        season: &SeasonId,
+        n: usize,
+        seed: u64,
+    ) -> PortResult<Vec<MemoryTracker>> {
+        let st = self.memory_lock()?;
+        let Some(rows) = st.trackers.get(season) else {
+            return Ok(Vec::new());
+        };
+        let mut all: Vec<&MemoryTracker> = rows.values().collect();
+        SplitMix64::new(seed).shuffle(&mut all);
+        Ok(all.into_iter().take(n).cloned().collect())
+    }
+}
+
+#[async_trait]
+impl ArchiveStore for InMemoryBackend {
     async fn archive_season(&self, season: &SeasonId, now: DateTime<Utc>) -> PortResult<u64> {
         let mut st = self.memory_lock()?;
         let rows = match st.trackers.get_mut(season) {
@@ -588,10 +602,11 @@ fn board(st: &State, q: &BoardQuery) -> Vec<BoardEntry> {
 }
 
 #[async_trait]
-impl PlayerStore for InMemoryBackend {
+impl ProfileStore for InMemoryBackend {
     async fn get_profile(&self, user: &UserId) -> PortResult<Option<PlayerProfile>> {
         Ok(self.lock().profiles.get(user).cloned())
     }
+
     async fn get_profiles(&self, users: &[UserId]) -> PortResult<Vec<PlayerProfile>> {
         let st = self.lock();
         Ok(users
@@ -599,6 +614,7 @@ impl PlayerStore for InMemoryBackend {
             .filter_map(|u| st.profiles.get(u).cloned())
             .collect())
     }
+
     async fn upsert_profile(&self, profile: &PlayerProfile) -> PortResult<()> {
         let mut st = self.lock();
         let xp = st
@@ -611,6 +627,10 @@ impl PlayerStore for InMemoryBackend {
         st.profiles.insert(p.user.clone(), p);
         Ok(())
     }
+}
+
+#[async_trait]
+impl ActivityStore for InMemoryBackend {
     async fn record_session(&self, session: &GameplaySession) -> PortResult<()> {
         let mut st = self.lock();
         if !st.session_ids.insert(session.id.clone()) {
@@ -633,6 +653,7 @@ impl PlayerStore for InMemoryBackend {
         st.sessions.push(session.clone());
         Ok(())
     }
+
     async fn active_days(&self, user: &UserId, since: NaiveDate) -> PortResult<Vec<NaiveDate>> {
         let st = self.lock();
         let mut days: Vec<NaiveDate> = st
@@ -645,6 +666,7 @@ impl PlayerStore for InMemoryBackend {
         days.dedup();
         Ok(days)
     }
+
     async fn xp_by_day(
         &self,
         user: &UserId,
@@ -660,6 +682,7 @@ impl PlayerStore for InMemoryBackend {
         }
         Ok(m.into_iter().collect())
     }
+
     async fn day_summary(&self, user: &UserId, day: NaiveDate) -> PortResult<DaySummary> {
         let st = self.lock();
         let mut d = DaySummary::default();
@@ -677,6 +700,7 @@ impl PlayerStore for InMemoryBackend {
         }
         Ok(d)
     }
+
     async fn lesson_plays_on(
         &self,
         user: &UserId,
@@ -690,6 +714,7 @@ impl PlayerStore for InMemoryBackend {
             .filter(|s| &s.user == user && s.lesson.as_ref() == Some(lesson) && s.local_day == day)
             .count() as u32)
     }
+
     async fn completed_lessons(&self, user: &UserId) -> PortResult<HashSet<LessonId>> {
         let st = self.lock();
         Ok(st
@@ -699,6 +724,7 @@ impl PlayerStore for InMemoryBackend {
             .filter_map(|s| s.lesson.clone())
             .collect())
     }
+
     async fn subject_xp(&self, user: &UserId, subject: &SubjectId) -> PortResult<i64> {
         Ok(self
             .lock()
@@ -707,12 +733,14 @@ impl PlayerStore for InMemoryBackend {
             .copied()
             .unwrap_or(0))
     }
+
     async fn top_players(&self, query: &BoardQuery, limit: usize) -> PortResult<Vec<BoardEntry>> {
         let st = self.lock();
         let mut v = board(&st, query);
         v.truncate(limit);
         Ok(v)
     }
+
     async fn player_rank(
         &self,
         user: &UserId,
@@ -726,9 +754,14 @@ impl PlayerStore for InMemoryBackend {
             .map(|i| i as u64 + 1);
         Ok((xp, rank))
     }
+}
+
+#[async_trait]
+impl FsrsParamStore for InMemoryBackend {
     async fn fsrs_params(&self, user: &UserId) -> PortResult<Option<(Vec<f64>, u64)>> {
         Ok(self.lock().fsrs.get(user).cloned())
     }
+
     async fn set_fsrs_params(&self, user: &UserId, params: &[f64], n: u64) -> PortResult<()> {
         self.lock().fsrs.insert(user.clone(), (params.to_vec(), n));
         Ok(())

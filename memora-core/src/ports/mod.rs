@@ -98,11 +98,21 @@ pub struct PersistOutcome {
     pub trackers_written: u64,
 }
 
-/// Learner memory: tracker rows, review log and their lifecycle. Tracker rows
+/// Learner memory on the request path: one learner's tracker rows (reads by
+/// question, due, topic; counts; mastery) and the one write, `persist_batch`,
+/// which stores answers and their review-log entries together. Tracker rows
 /// are unique per (user, season, question); writes for a season that does
 /// not exist are `Rejected`, never silently routed.
+///
+/// The memory ports are split by concern so that each service holds only
+/// what it uses and a backend can place each concern where it scales:
+/// [`TrackerStore`] (per-learner, latency-bound, reviews and lessons),
+/// [`ReviewLogStore`] (review-history reads for the FSRS optimizer),
+/// [`SeasonScanStore`] (whole-season reads feeding cache maintenance) and
+/// [`ArchiveStore`] (season archival and retention). All four see the same
+/// rows.
 #[async_trait]
-pub trait MemoryStore: Send + Sync {
+pub trait TrackerStore: Send + Sync {
     /// Rows for the given questions (missing questions are simply absent).
     async fn get_trackers(
         &self,
@@ -180,6 +190,54 @@ pub trait MemoryStore: Send + Sync {
         season: &SeasonId,
     ) -> PortResult<Vec<MemoryTracker>>;
 
+    /// Mastery bucket counts for a user, optionally one season / subject.
+    async fn mastery_counts(
+        &self,
+        user: &UserId,
+        season: Option<&SeasonId>,
+        subject: Option<&SubjectId>,
+    ) -> PortResult<MasteryCounts>;
+
+    /// Persists answers idempotently in one round trip: each log entry is
+    /// inserted once per review id (replays change nothing); each tracker is
+    /// inserted, or updated only if its `last_review` is not older than the
+    /// stored row's (so late or replayed batches never regress a card).
+    async fn persist_batch(&self, records: &[ReviewRecord]) -> PortResult<PersistOutcome>;
+}
+
+/// Review-history reads (the FSRS optimizer's input, audits). The log is
+/// written only by [`TrackerStore::persist_batch`], together with the
+/// trackers, so a logged review always has its tracker row.
+#[async_trait]
+pub trait ReviewLogStore: Send + Sync {
+    /// Review-log entries of a user (all seasons when `None`), oldest first
+    /// (by `reviewed_at`, then review id), at most `limit` (optimizer input
+    /// and audit).
+    async fn review_log(
+        &self,
+        user: &UserId,
+        season: Option<&SeasonId>,
+        limit: usize,
+    ) -> PortResult<Vec<ReviewLogEntry>>;
+
+    /// Number of review-log entries of a user (all seasons).
+    async fn count_reviews(&self, user: &UserId) -> PortResult<u64>;
+
+    /// Whether a review id is already logged.
+    async fn has_review(&self, review_id: &ReviewId) -> PortResult<bool>;
+}
+
+/// Whole-season reads for cache maintenance, never on the request path: the
+/// keyset scan behind the season cache rebuild and the pseudo-random sample
+/// behind reconciliation (both read live rows only). Sampling lives here,
+/// beside the scan, because both are season-wide reads whose cost a backend
+/// must bound (keyset pages, block sampling) and both feed the admin
+/// service's cache jobs.
+#[async_trait]
+pub trait SeasonScanStore: Send + Sync {
+    /// Live tracker rows of a season.
+    async fn count_season(&self, season: &SeasonId) -> PortResult<u64>;
+
     /// Keyset page of a season ordered by (user, question), strictly after
     /// `after`: constant cost per page at any table size.
     async fn scan_season(
@@ -197,39 +255,13 @@ pub trait MemoryStore: Send + Sync {
         n: usize,
         seed: u64,
     ) -> PortResult<Vec<MemoryTracker>>;
+}
 
-    /// Mastery bucket counts for a user, optionally one season / subject.
-    async fn mastery_counts(
-        &self,
-        user: &UserId,
-        season: Option<&SeasonId>,
-        subject: Option<&SubjectId>,
-    ) -> PortResult<MasteryCounts>;
-
-    /// Persists answers idempotently in one round trip: each log entry is
-    /// inserted once per review id (replays change nothing); each tracker is
-    /// inserted, or updated only if its `last_review` is not older than the
-    /// stored row's (so late or replayed batches never regress a card).
-    async fn persist_batch(&self, records: &[ReviewRecord]) -> PortResult<PersistOutcome>;
-
-    /// Review-log entries of a user (all seasons when `None`), oldest first
-    /// (by `reviewed_at`, then review id), at most `limit` (optimizer input
-    /// and audit).
-    async fn review_log(
-        &self,
-        user: &UserId,
-        season: Option<&SeasonId>,
-        limit: usize,
-    ) -> PortResult<Vec<ReviewLogEntry>>;
-
-    /// Number of review-log entries of a user (all seasons).
-    async fn count_reviews(&self, user: &UserId) -> PortResult<u64>;
-    /// Whether a review id is already logged.
-    async fn has_review(&self, review_id: &ReviewId) -> PortResult<bool>;
-
-    /// Live tracker rows of a season.
-    async fn count_season(&self, season: &SeasonId) -> PortResult<u64>;
-
+/// Season archival and retention: moving a finished season's live rows to
+/// the archive, flagging archived rows past retention, deleting flagged
+/// rows, and the counts an administrator checks before and after.
+#[async_trait]
+pub trait ArchiveStore: Send + Sync {
     /// Moves every live row of the season to the archive (stamped
     /// `archived_at = now`) atomically: either all rows move or none.
     async fn archive_season(&self, season: &SeasonId, now: DateTime<Utc>) -> PortResult<u64>;
@@ -274,10 +306,16 @@ pub struct BoardEntry {
     pub xp: i64,
 }
 
-/// Players: profiles, the activity ledger, subject scores and leaderboard
-/// sources.
+/// Player profiles: the descriptive fields (name, avatar, academic profile,
+/// time zone). The XP total is read here but written only by
+/// [`ActivityStore::record_session`].
+///
+/// The player ports are split by concern: [`ProfileStore`] (who the learner
+/// is), [`ActivityStore`] (what they did: the session ledger and everything
+/// aggregated from it, leaderboards included) and [`FsrsParamStore`] (their
+/// fitted scheduler parameters).
 #[async_trait]
-pub trait PlayerStore: Send + Sync {
+pub trait ProfileStore: Send + Sync {
     /// A profile.
     async fn get_profile(&self, user: &UserId) -> PortResult<Option<PlayerProfile>>;
     /// Profiles of several users (missing ones are absent).
@@ -285,6 +323,13 @@ pub trait PlayerStore: Send + Sync {
     /// Creates or replaces a profile's descriptive fields (name, avatar,
     /// grade, stream, season, time zone). Never changes `total_xp`.
     async fn upsert_profile(&self, profile: &PlayerProfile) -> PortResult<()>;
+}
+
+/// The activity ledger: gameplay sessions (lessons, reviews, quest rewards)
+/// and what is aggregated from them — XP totals and per subject, active
+/// days, day summaries, lesson plays and completions, leaderboard sources.
+#[async_trait]
+pub trait ActivityStore: Send + Sync {
     /// Atomically: inserts the session, adds its XP to the profile total and
     /// (if `subject`) to the subject score, creating rows as needed.
     /// `Conflict` if the session id exists.
@@ -322,6 +367,11 @@ pub trait PlayerStore: Send + Sync {
         user: &UserId,
         query: &BoardQuery,
     ) -> PortResult<(i64, Option<u64>)>;
+}
+
+/// Per-learner FSRS-6 parameters and the review count they were fitted on.
+#[async_trait]
+pub trait FsrsParamStore: Send + Sync {
     /// Stored FSRS parameters of a learner and the number of logged reviews
     /// they were fitted on.
     async fn fsrs_params(&self, user: &UserId) -> PortResult<Option<(Vec<f64>, u64)>>;
@@ -436,7 +486,10 @@ pub trait AuthStore: Send + Sync {
 pub struct AuditEvent {
     /// When.
     pub at: DateTime<Utc>,
-    /// Who (None = system job).
+    /// Who: the caller's user id, or the reserved
+    /// [`SYSTEM_USER_ID`] for the server's own
+    /// work (CLI, scheduled jobs, internal bookkeeping). `None` only in
+    /// records written before the system caller existed.
     pub actor: Option<UserId>,
     /// What, e.g. `season.archive`.
     pub action: String,
@@ -646,10 +699,20 @@ pub struct Ports {
     pub content: Arc<dyn ContentStore>,
     /// Seasons.
     pub seasons: Arc<dyn SeasonStore>,
-    /// Memory trackers and review log.
-    pub memory: Arc<dyn MemoryStore>,
-    /// Players.
-    pub players: Arc<dyn PlayerStore>,
+    /// Learner memory on the request path (trackers, `persist_batch`).
+    pub trackers: Arc<dyn TrackerStore>,
+    /// Review-log reads.
+    pub revlog: Arc<dyn ReviewLogStore>,
+    /// Whole-season scans and samples (cache rebuild, reconciliation).
+    pub scans: Arc<dyn SeasonScanStore>,
+    /// Season archival and retention.
+    pub archive: Arc<dyn ArchiveStore>,
+    /// Player profiles.
+    pub profiles: Arc<dyn ProfileStore>,
+    /// Sessions, XP and leaderboard sources.
+    pub activity: Arc<dyn ActivityStore>,
+    /// Per-learner FSRS parameters.
+    pub fsrs: Arc<dyn FsrsParamStore>,
     /// Store and subscriptions.
     pub commerce: Arc<dyn CommerceStore>,
     /// Quests.

@@ -11,10 +11,14 @@ use crate::domain::*;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::*;
 use crate::lifecycle::{self, ReconcileAction};
-use crate::ports::CacheStats;
+use crate::ports::{
+    ArchiveStore, AuthStore, CacheStats, ContentStore, DueCache, FsrsParamStore, JobLock,
+    PersistenceQueue, Ports, ReviewLogStore, SeasonScanStore, SeasonStore,
+};
 use crate::srs::SchedulerKind;
 
-use super::{ContentIndex, Memora};
+use super::shared::{Profiles, Shared};
+use super::{ContentIndex, RECONCILIATION_SAMPLE_MIN};
 
 /// Progress of a background job (cache rebuild).
 #[derive(Debug, Clone, PartialEq)]
@@ -119,7 +123,47 @@ pub struct ArchiveStatus {
     pub counts: ArchiveCounts,
 }
 
-impl Memora {
+/// Administration and the scheduled jobs. Every use case checks the
+/// System Manager role of its caller; the jobs run as [`Actor::system`].
+/// Holds the season and content stores (writes), the whole-season scan and
+/// archive stores, the due cache (rebuild, reconciliation, status), the
+/// queue (depth), the job lock, and for the FSRS re-fit the user list, the
+/// review log and the parameter store.
+pub struct AdminService {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) profiles: Profiles,
+    pub(crate) seasons: Arc<dyn SeasonStore>,
+    pub(crate) content: Arc<dyn ContentStore>,
+    pub(crate) scans: Arc<dyn SeasonScanStore>,
+    pub(crate) archive: Arc<dyn ArchiveStore>,
+    pub(crate) cache: Arc<dyn DueCache>,
+    pub(crate) queue: Arc<dyn PersistenceQueue>,
+    pub(crate) locks: Arc<dyn JobLock>,
+    pub(crate) users: Arc<dyn AuthStore>,
+    pub(crate) revlog: Arc<dyn ReviewLogStore>,
+    pub(crate) fsrs: Arc<dyn FsrsParamStore>,
+    jobs: JobRegistry,
+}
+
+impl AdminService {
+    pub(crate) fn new(ports: &Ports, shared: &Arc<Shared>, profiles: Profiles) -> Self {
+        AdminService {
+            shared: Arc::clone(shared),
+            profiles,
+            seasons: Arc::clone(&ports.seasons),
+            content: Arc::clone(&ports.content),
+            scans: Arc::clone(&ports.scans),
+            archive: Arc::clone(&ports.archive),
+            cache: Arc::clone(&ports.cache),
+            queue: Arc::clone(&ports.queue),
+            locks: Arc::clone(&ports.locks),
+            users: Arc::clone(&ports.auth),
+            revlog: Arc::clone(&ports.revlog),
+            fsrs: Arc::clone(&ports.fsrs),
+            jobs: JobRegistry::default(),
+        }
+    }
+
     /// Creates a season and its storage partition.
     pub async fn create_season(&self, actor: &Actor, input: &SeasonInput) -> CoreResult<Season> {
         actor.require_admin()?;
@@ -140,14 +184,15 @@ impl Memora {
         }
         season.auto_archive = input.auto_archive;
         season.validate()?;
-        self.ports.seasons.create_season(&season).await?;
-        self.invalidate_seasons();
-        self.audit(
-            Some(actor),
-            "season.create",
-            serde_json::json!({"season": season.id.as_str()}),
-        )
-        .await;
+        self.seasons.create_season(&season).await?;
+        self.shared.invalidate_seasons();
+        self.shared
+            .audit(
+                actor,
+                "season.create",
+                serde_json::json!({"season": season.id.as_str()}),
+            )
+            .await;
         Ok(season)
     }
 
@@ -156,21 +201,22 @@ impl Memora {
         actor.require_admin()?;
         let season = self.fresh_season(id).await?;
         if season.archived {
-            return Err(CoreError::conflict(format!("season {id} is archived")));
+            return Err(CoreError::invalid_state(format!("season {id} is archived")));
         }
         if season.auto_archive {
             let mut s = season.clone();
             s.auto_archive = false;
-            self.ports.seasons.update_season(&s).await?;
+            self.seasons.update_season(&s).await?;
         }
-        self.ports.seasons.activate_season(id).await?;
-        self.invalidate_seasons();
-        self.audit(
-            Some(actor),
-            "season.activate",
-            serde_json::json!({"season": id.as_str()}),
-        )
-        .await;
+        self.seasons.activate_season(id).await?;
+        self.shared.invalidate_seasons();
+        self.shared
+            .audit(
+                actor,
+                "season.activate",
+                serde_json::json!({"season": id.as_str()}),
+            )
+            .await;
         self.fresh_season(id).await
     }
 
@@ -199,14 +245,13 @@ impl Memora {
             season.auto_archive = a;
         }
         season.validate()?;
-        self.ports.seasons.update_season(&season).await?;
-        self.invalidate_seasons();
+        self.seasons.update_season(&season).await?;
+        self.shared.invalidate_seasons();
         Ok(season)
     }
 
     async fn fresh_season(&self, id: &SeasonId) -> CoreResult<Season> {
-        self.ports
-            .seasons
+        self.seasons
             .get_season(id)
             .await?
             .ok_or_else(|| CoreError::not_found(format!("season {id} not found")))
@@ -215,7 +260,7 @@ impl Memora {
     /// All seasons (admin listing).
     pub async fn list_seasons(&self, actor: &Actor) -> CoreResult<Vec<Season>> {
         actor.require_admin()?;
-        Ok(self.ports.seasons.list_seasons().await?)
+        Ok(self.seasons.list_seasons().await?)
     }
 
     /// Imports a content bundle: merged with the current catalog by id,
@@ -228,41 +273,41 @@ impl Memora {
     ) -> CoreResult<Arc<ContentIndex>> {
         actor.require_admin()?;
         check_bundle_text(bundle)?;
-        let current = self.ports.content.load_catalog().await?;
+        let current = self.content.load_catalog().await?;
         let merged = merge_catalog(current, bundle.clone());
         ContentIndex::build(merged)?;
-        self.ports.content.import_catalog(bundle).await?;
-        self.audit(
-            Some(actor),
+        self.content.import_catalog(bundle).await?;
+        self.shared.audit(
+            actor,
             "content.import",
             serde_json::json!({"lessons": bundle.lessons.len(), "subjects": bundle.subjects.len()}),
         )
         .await;
-        self.reload_catalog().await
+        self.shared.reload_catalog().await
     }
 
     /// `get_cache_status`.
     pub async fn get_cache_status(&self, actor: &Actor) -> CoreResult<CacheStatus> {
         actor.require_admin()?;
-        let stats = match self.ports.cache.stats().await {
+        let stats = match self.cache.stats().await {
             Ok(s) => {
-                self.health.mark_ok();
+                self.shared.health.mark_ok();
                 s
             }
             Err(_) => {
-                self.health.mark_failed(self.now());
+                self.shared.health.mark_failed(self.shared.now());
                 CacheStats::default()
             }
         };
         Ok(CacheStatus {
             stats,
-            is_safe_mode: self.health.is_degraded(),
-            queue_depth: self.ports.queue.depth().await.ok(),
+            is_safe_mode: self.shared.health.is_degraded(),
+            queue_depth: self.queue.depth().await.ok(),
         })
     }
 
     /// `rebuild_season_cache`, step 1: registers the job and returns its id
-    /// and the number of rows to load. Run it with [`Memora::run_season_rebuild`].
+    /// and the number of rows to load. Run it with [`AdminService::run_season_rebuild`].
     pub async fn start_season_rebuild(
         &self,
         actor: &Actor,
@@ -271,11 +316,13 @@ impl Memora {
         actor.require_admin()?;
         let s = self.fresh_season(season).await?;
         if s.archived {
-            return Err(CoreError::conflict(format!("season {season} is archived")));
+            return Err(CoreError::invalid_state(format!(
+                "season {season} is archived"
+            )));
         }
-        let estimated = self.ports.memory.count_season(season).await?;
+        let estimated = self.scans.count_season(season).await?;
         let progress = JobProgress {
-            id: JobId::new(self.ports.ids.next_id("rebuild"))?,
+            id: JobId::new(self.shared.ids.next_id("rebuild"))?,
             season: season.clone(),
             estimated,
             processed: 0,
@@ -284,12 +331,13 @@ impl Memora {
             resume_after: None,
         };
         self.jobs.put(progress.clone());
-        self.audit(
-            Some(actor),
-            "cache.rebuild",
-            serde_json::json!({"season": season.as_str(), "job": progress.id.as_str()}),
-        )
-        .await;
+        self.shared
+            .audit(
+                actor,
+                "cache.rebuild",
+                serde_json::json!({"season": season.as_str(), "job": progress.id.as_str()}),
+            )
+            .await;
         Ok(progress)
     }
 
@@ -298,27 +346,24 @@ impl Memora {
         self.jobs.get(job)
     }
 
-    /// `rebuild_season_cache`, step 2: keyset-scans the season in pages and
-    /// loads each user's complete schedule. Resumable: it starts after the
-    /// job's `resume_after` key.
-    pub async fn run_season_rebuild(
-        &self,
-        job: &JobId,
-        batch_size: usize,
-    ) -> CoreResult<JobProgress> {
+    /// `rebuild_season_cache`, step 2: keyset-scans the season in pages of
+    /// `Config::rebuild_batch_size` rows and loads each user's complete
+    /// schedule. Resumable: it starts after the job's `resume_after` key.
+    /// Authorised by [`AdminService::start_season_rebuild`], which registered the
+    /// job.
+    pub async fn run_season_rebuild(&self, job: &JobId) -> CoreResult<JobProgress> {
         let mut p = self
             .jobs
             .get(job)
             .ok_or_else(|| CoreError::not_found(format!("job {job} not found")))?;
         p.status = "running".to_owned();
-        let batch = batch_size.clamp(1, 100_000);
+        let batch = self.shared.config.rebuild_batch_size.clamp(1, 100_000);
         let mut after = p.resume_after.clone();
         let mut current: Vec<MemoryTracker> = Vec::new();
         let result: CoreResult<()> = async {
             loop {
                 let page = self
-                    .ports
-                    .memory
+                    .scans
                     .scan_season(&p.season, after.as_ref(), batch)
                     .await?;
                 let done = page.len() < batch;
@@ -354,8 +399,7 @@ impl Memora {
             return Ok(());
         };
         let user = first.key.user.clone();
-        self.ports
-            .cache
+        self.cache
             .load(&user, &p.season, rows)
             .await
             .map_err(|e| CoreError::Unavailable(format!("cache: {e}")))?;
@@ -369,24 +413,25 @@ impl Memora {
     /// `trigger_reconciliation`: samples database rows (of one season or of
     /// every live season) and compares them with the cache, correcting stale
     /// cache entries but never overwriting one that is newer than the row.
+    /// `sample_size` defaults to `Config::reconciliation_sample_default` and
+    /// must lie in `RECONCILIATION_SAMPLE_MIN..=Config::reconciliation_sample_max`.
     pub async fn trigger_reconciliation(
         &self,
-        actor: Option<&Actor>,
-        sample_size: u64,
+        actor: &Actor,
+        sample_size: Option<u64>,
         season: Option<&SeasonId>,
     ) -> CoreResult<ReconcileReport> {
-        if let Some(a) = actor {
-            a.require_admin()?;
-        }
-        if !(100..=100_000).contains(&sample_size) {
-            return Err(CoreError::invalid(
-                "sample_size must be between 100 and 100000",
-            ));
+        actor.require_admin()?;
+        let sample_size = sample_size.unwrap_or(self.shared.config.reconciliation_sample_default);
+        let max = self.shared.config.reconciliation_sample_max;
+        if !(RECONCILIATION_SAMPLE_MIN..=max).contains(&sample_size) {
+            return Err(CoreError::invalid(format!(
+                "sample_size must be between {RECONCILIATION_SAMPLE_MIN} and {max} (got {sample_size})"
+            )));
         }
         let seasons: Vec<Season> = match season {
             Some(id) => vec![self.fresh_season(id).await?],
             None => self
-                .ports
                 .seasons
                 .list_seasons()
                 .await?
@@ -403,16 +448,12 @@ impl Memora {
             not_cached: 0,
             alert_triggered: false,
         };
-        let now = self.now();
+        let now = self.shared.now();
         let per_season =
             usize::try_from(sample_size / seasons.len().max(1) as u64).unwrap_or(usize::MAX);
         for s in &seasons {
             let seed = crate::srs::stable_hash(&[s.id.as_str()], now.timestamp() as u64);
-            let rows = self
-                .ports
-                .memory
-                .sample_trackers(&s.id, per_season, seed)
-                .await?;
+            let rows = self.scans.sample_trackers(&s.id, per_season, seed).await?;
             let mut by_user: BTreeMap<UserId, Vec<MemoryTracker>> = BTreeMap::new();
             for r in rows {
                 by_user.entry(r.key.user.clone()).or_default().push(r);
@@ -421,7 +462,6 @@ impl Memora {
                 report.sample_size += rows.len() as u64;
                 let cache_err = |e| CoreError::Unavailable(format!("cache: {e}"));
                 if self
-                    .ports
                     .cache
                     .user_stats(&user, &s.id, now)
                     .await
@@ -433,7 +473,6 @@ impl Memora {
                 }
                 let qs: Vec<QuestionId> = rows.iter().map(|r| r.key.question.clone()).collect();
                 let cached = self
-                    .ports
                     .cache
                     .states(&user, &s.id, &qs)
                     .await
@@ -462,8 +501,7 @@ impl Memora {
                     }
                 }
                 if !fixes.is_empty() {
-                    self.ports
-                        .cache
+                    self.cache
                         .put(&user, &s.id, &fixes)
                         .await
                         .map_err(cache_err)?;
@@ -479,16 +517,17 @@ impl Memora {
             found as f64 / sampled as f64
         };
         report.alert_triggered = lifecycle::discrepancy_alert(found, sampled);
-        self.audit(
-            actor,
-            "cache.reconcile",
-            serde_json::json!({
-                "sampled": report.sample_size,
-                "discrepancies": report.discrepancies_found,
-                "alert": report.alert_triggered,
-            }),
-        )
-        .await;
+        self.shared
+            .audit(
+                actor,
+                "cache.reconcile",
+                serde_json::json!({
+                    "sampled": report.sample_size,
+                    "discrepancies": report.discrepancies_found,
+                    "alert": report.alert_triggered,
+                }),
+            )
+            .await;
         Ok(report)
     }
 
@@ -497,13 +536,11 @@ impl Memora {
     /// season is refused.
     pub async fn archive_season(
         &self,
-        actor: Option<&Actor>,
+        actor: &Actor,
         season: &SeasonId,
         confirm: bool,
     ) -> CoreResult<ArchiveOutcome> {
-        if let Some(a) = actor {
-            a.require_admin()?;
-        }
+        actor.require_admin()?;
         if !confirm {
             return Err(CoreError::invalid(
                 "Confirmation required: pass confirm=true to archive a season",
@@ -511,23 +548,26 @@ impl Memora {
         }
         let mut s = self.fresh_season(season).await?;
         if s.is_active {
-            return Err(CoreError::conflict(format!(
+            return Err(CoreError::invalid_state(format!(
                 "season {season} is active; deactivate it (activate another season) first"
             )));
         }
-        let records = self.ports.memory.archive_season(season, self.now()).await?;
-        let keys = match self.ports.cache.clear_season(season).await {
+        let records = self
+            .archive
+            .archive_season(season, self.shared.now())
+            .await?;
+        let keys = match self.cache.clear_season(season).await {
             Ok(n) => n,
             Err(_) => {
-                self.health.mark_failed(self.now());
+                self.shared.health.mark_failed(self.shared.now());
                 0
             }
         };
         s.archived = true;
         s.auto_archive = false;
-        self.ports.seasons.update_season(&s).await?;
-        self.invalidate_seasons();
-        self.audit(
+        self.seasons.update_season(&s).await?;
+        self.shared.invalidate_seasons();
+        self.shared.audit(
             actor,
             "season.archive",
             serde_json::json!({"season": season.as_str(), "records": records, "cache_keys": keys}),
@@ -548,7 +588,7 @@ impl Memora {
         actor.require_admin()?;
         let s = self.fresh_season(season).await?;
         Ok(ArchiveStatus {
-            counts: self.ports.memory.archive_counts(season).await?,
+            counts: self.archive.archive_counts(season).await?,
             season: s,
         })
     }
@@ -570,32 +610,40 @@ impl Memora {
         if let Some(s) = season {
             self.fresh_season(s).await?;
         }
-        let n = self.ports.memory.delete_flagged(season).await?;
-        self.audit(
-            Some(actor),
-            "archive.delete",
-            serde_json::json!({"season": season.map(|s| s.as_str()), "deleted": n}),
-        )
-        .await;
-        Ok(n)
-    }
-
-    /// Weekly job: flags archived rows older than the retention period.
-    pub async fn run_retention_flagging(&self) -> CoreResult<u64> {
-        let cutoff = lifecycle::retention_cutoff(self.now());
-        let n = self.ports.memory.flag_archived_before(cutoff).await?;
-        self.audit(None, "archive.flag", serde_json::json!({"flagged": n}))
+        let n = self.archive.delete_flagged(season).await?;
+        self.shared
+            .audit(
+                actor,
+                "archive.delete",
+                serde_json::json!({"season": season.map(|s| s.as_str()), "deleted": n}),
+            )
             .await;
         Ok(n)
     }
 
-    /// Daily job: archives every season eligible for auto-archive. Returns
+    /// Weekly job: flags archived rows older than the retention period (as
+    /// the system caller).
+    pub async fn run_retention_flagging(&self) -> CoreResult<u64> {
+        let cutoff = lifecycle::retention_cutoff(self.shared.now());
+        let n = self.archive.flag_archived_before(cutoff).await?;
+        self.shared
+            .audit(
+                &Actor::system(),
+                "archive.flag",
+                serde_json::json!({"flagged": n}),
+            )
+            .await;
+        Ok(n)
+    }
+
+    /// Daily job: archives every season eligible for auto-archive (as the
+    /// system caller). Returns
     /// (archived seasons, failed seasons with reasons).
     pub async fn run_auto_archive(&self) -> CoreResult<(Vec<SeasonId>, Vec<(SeasonId, String)>)> {
-        let today = self.now().date_naive();
+        let today = self.shared.now().date_naive();
         let mut ok = Vec::new();
         let mut failed = Vec::new();
-        for s in self.ports.seasons.list_seasons().await? {
+        for s in self.seasons.list_seasons().await? {
             if s.archived
                 || !lifecycle::archive_eligible(
                     s.is_active,
@@ -606,7 +654,7 @@ impl Memora {
             {
                 continue;
             }
-            match self.archive_season(None, &s.id, true).await {
+            match self.archive_season(&Actor::system(), &s.id, true).await {
                 Ok(_) => ok.push(s.id),
                 Err(e) => failed.push((s.id, e.to_string())),
             }
@@ -621,11 +669,11 @@ impl Memora {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = CoreResult<T>>,
     {
-        if !self.ports.locks.try_acquire(job).await? {
+        if !self.locks.try_acquire(job).await? {
             return Ok(None);
         }
         let out = work().await;
-        let _ = self.ports.locks.release(job).await;
+        let _ = self.locks.release(job).await;
         out.map(Some)
     }
 }

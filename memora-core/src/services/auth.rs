@@ -3,14 +3,17 @@
 //! users and roles. Hashing goes through the [`crate::ports::PasswordHasher`]
 //! port (argon2 in the server).
 
+use std::sync::{Arc, OnceLock};
+
 use chrono::{DateTime, Utc};
 
 use crate::domain::*;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::UserId;
-use crate::ports::{ApiKeyRecord, AttemptCounter};
+use crate::memory::LocalAttempts;
+use crate::ports::{ApiKeyRecord, AttemptCounter, AuthStore, PasswordHasher, Ports, ProfileStore};
 
-use super::Memora;
+use super::shared::Shared;
 
 /// How long a verified credential is trusted without re-checking the store.
 /// Bounded so a disabled user or a logout in another process takes effect
@@ -78,7 +81,34 @@ fn session_hash(sid: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-impl Memora {
+/// Login, sessions, API keys and users. Holds the auth store, the password
+/// hasher, the shared failed-login counters (with a bounded in-process
+/// fallback) and the profile store (a new user gets a profile).
+pub struct AuthService {
+    shared: Arc<Shared>,
+    users: Arc<dyn AuthStore>,
+    hasher: Arc<dyn PasswordHasher>,
+    attempts: Option<Arc<dyn AttemptCounter>>,
+    profiles: Arc<dyn ProfileStore>,
+    auth_cache: AuthCache,
+    local_attempts: LocalAttempts,
+    dummy_hash: OnceLock<String>,
+}
+
+impl AuthService {
+    pub(crate) fn new(ports: &Ports, shared: &Arc<Shared>) -> Self {
+        AuthService {
+            shared: Arc::clone(shared),
+            users: Arc::clone(&ports.auth),
+            hasher: Arc::clone(&ports.hasher),
+            attempts: ports.attempts.clone(),
+            profiles: Arc::clone(&ports.profiles),
+            auth_cache: AuthCache::default(),
+            local_attempts: LocalAttempts::default(),
+            dummy_hash: OnceLock::new(),
+        }
+    }
+
     /// `login`: checks the password and opens a session.
     ///
     /// * Unknown accounts, disabled accounts and wrong passwords get the same
@@ -98,7 +128,7 @@ impl Memora {
         client: Option<&str>,
     ) -> CoreResult<LoginOutcome> {
         let invalid = || CoreError::Unauthenticated;
-        let now = self.now();
+        let now = self.shared.now();
         let account_key = format!("login:u:{}", usr.trim().to_lowercase());
         let mut keys = vec![account_key.clone()];
         if let Some(c) = client.filter(|c| !c.is_empty()) {
@@ -118,27 +148,22 @@ impl Memora {
             }
         }
         let found = match UserId::new(usr) {
-            Ok(id) => match self.ports.auth.get_user(&id).await? {
-                Some(user) => self
-                    .ports
-                    .auth
-                    .password_hash(&id)
-                    .await?
-                    .map(|h| (id, user, h)),
+            Ok(id) => match self.users.get_user(&id).await? {
+                Some(user) => self.users.password_hash(&id).await?.map(|h| (id, user, h)),
                 None => None,
             },
             Err(_) => None,
         };
         let verified = match &found {
             Some((_, user, hash)) => {
-                let ok = self.ports.hasher.verify(pwd, hash).await?;
+                let ok = self.hasher.verify(pwd, hash).await?;
                 ok && user.enabled
             }
             None => {
                 // Same work as a real check, so timing does not reveal
                 // whether the account exists.
                 let dummy = self.dummy_hash().await?;
-                let _ = self.ports.hasher.verify(pwd, &dummy).await?;
+                let _ = self.hasher.verify(pwd, &dummy).await?;
                 false
             }
         };
@@ -149,12 +174,11 @@ impl Memora {
             return Err(invalid());
         };
         self.attempt_reset(&account_key).await;
-        let sid = self.ports.ids.secret();
+        let sid = self.shared.ids.secret();
         let expires_at = now
-            + chrono::Duration::from_std(self.config.login_session_ttl)
+            + chrono::Duration::from_std(self.shared.config.login_session_ttl)
                 .unwrap_or(chrono::Duration::days(7));
-        self.ports
-            .auth
+        self.users
             .create_login_session(&session_hash(&sid), &id, expires_at)
             .await?;
         Ok(LoginOutcome {
@@ -166,9 +190,9 @@ impl Memora {
 
     /// Backoff after `failures` failed logins (`None`: still free).
     fn login_backoff(&self, failures: u32) -> Option<std::time::Duration> {
-        let over = failures.checked_sub(self.config.login_free_failures)?;
+        let over = failures.checked_sub(self.shared.config.login_free_failures)?;
         let secs = 1u64.checked_shl(over.min(30)).unwrap_or(u64::MAX);
-        Some(std::time::Duration::from_secs(secs).min(self.config.login_max_backoff))
+        Some(std::time::Duration::from_secs(secs).min(self.shared.config.login_max_backoff))
     }
 
     async fn attempt_failures(
@@ -176,7 +200,7 @@ impl Memora {
         key: &str,
         now: DateTime<Utc>,
     ) -> Option<(u32, DateTime<Utc>)> {
-        if let Some(shared) = &self.ports.attempts {
+        if let Some(shared) = &self.attempts {
             if let Ok(v) = shared.failures(key, now).await {
                 return v;
             }
@@ -185,8 +209,8 @@ impl Memora {
     }
 
     async fn attempt_record(&self, key: &str, now: DateTime<Utc>) {
-        let ttl = self.config.login_max_backoff * 4;
-        if let Some(shared) = &self.ports.attempts {
+        let ttl = self.shared.config.login_max_backoff * 4;
+        if let Some(shared) = &self.attempts {
             if shared.record_failure(key, now, ttl).await.is_ok() {
                 return;
             }
@@ -195,7 +219,7 @@ impl Memora {
     }
 
     async fn attempt_reset(&self, key: &str) {
-        if let Some(shared) = &self.ports.attempts {
+        if let Some(shared) = &self.attempts {
             let _ = shared.reset(key).await;
         }
         let _ = self.local_attempts.reset(key).await;
@@ -206,7 +230,6 @@ impl Memora {
             return Ok(h.clone());
         }
         let h = self
-            .ports
             .hasher
             .hash("memora: no such account, constant-time login")
             .await?;
@@ -233,11 +256,11 @@ impl Memora {
                 "password must not contain control characters",
             ));
         }
-        let (score, hint) = self.ports.hasher.strength(password, user_inputs);
-        if score < self.config.min_password_score {
+        let (score, hint) = self.hasher.strength(password, user_inputs);
+        if score < self.shared.config.min_password_score {
             return Err(CoreError::invalid(format!(
                 "password is too easy to guess (strength {score} of 4, at least {} needed){}",
-                self.config.min_password_score,
+                self.shared.config.min_password_score,
                 hint.map(|h| format!(": {h}")).unwrap_or_default()
             )));
         }
@@ -247,15 +270,12 @@ impl Memora {
     /// Ends a session.
     pub async fn logout(&self, sid: &str) -> CoreResult<()> {
         self.auth_cache.remove(&format!("s:{}", session_hash(sid)));
-        Ok(self
-            .ports
-            .auth
-            .delete_login_session(&session_hash(sid))
-            .await?)
+        Ok(self.users.delete_login_session(&session_hash(sid)).await?)
     }
 
     fn actor_of(user: User) -> CoreResult<Actor> {
-        if !user.enabled {
+        // A stored account never authenticates as the system caller.
+        if !user.enabled || user.id.is_system() {
             return Err(CoreError::Unauthenticated);
         }
         Ok(Actor {
@@ -266,28 +286,22 @@ impl Memora {
 
     /// Resolves a session cookie to the caller.
     pub async fn authenticate_session(&self, sid: &str) -> CoreResult<Actor> {
-        let now = self.now();
+        let now = self.shared.now();
         let cache_key = format!("s:{}", session_hash(sid));
         if let Some(a) = self.auth_cache.get(&cache_key, now) {
             return Ok(a);
         }
         let (user, expires) = self
-            .ports
-            .auth
+            .users
             .get_login_session(&session_hash(sid))
             .await?
             .ok_or(CoreError::Unauthenticated)?;
-        if expires <= self.now() {
-            let _ = self
-                .ports
-                .auth
-                .delete_login_session(&session_hash(sid))
-                .await;
+        if expires <= self.shared.now() {
+            let _ = self.users.delete_login_session(&session_hash(sid)).await;
             return Err(CoreError::Unauthenticated);
         }
         let user = self
-            .ports
-            .auth
+            .users
             .get_user(&user)
             .await?
             .ok_or(CoreError::Unauthenticated)?;
@@ -299,23 +313,21 @@ impl Memora {
 
     /// Resolves `Authorization: token key:secret` to the caller.
     pub async fn authenticate_api_key(&self, key: &str, secret: &str) -> CoreResult<Actor> {
-        let now = self.now();
+        let now = self.shared.now();
         let cache_key = format!("k:{}", session_hash(&format!("{key}:{secret}")));
         if let Some(a) = self.auth_cache.get(&cache_key, now) {
             return Ok(a);
         }
         let rec = self
-            .ports
-            .auth
+            .users
             .get_api_key(key)
             .await?
             .ok_or(CoreError::Unauthenticated)?;
-        if !self.ports.hasher.verify(secret, &rec.secret_hash).await? {
+        if !self.hasher.verify(secret, &rec.secret_hash).await? {
             return Err(CoreError::Unauthenticated);
         }
         let user = self
-            .ports
-            .auth
+            .users
             .get_user(&rec.user)
             .await?
             .ok_or(CoreError::Unauthenticated)?;
@@ -328,17 +340,21 @@ impl Memora {
         Ok(actor)
     }
 
-    /// Creates a user (admin, or bootstrap when `actor` is `None`).
+    /// Creates a user (an admin, or [`Actor::system`] for the CLI and
+    /// bootstrap). The system caller's reserved id cannot be taken.
     pub async fn create_user(
         &self,
-        actor: Option<&Actor>,
+        actor: &Actor,
         id: &UserId,
         full_name: &str,
         roles: Vec<Role>,
         password: Option<&str>,
     ) -> CoreResult<User> {
-        if let Some(a) = actor {
-            a.require_admin()?;
+        actor.require_admin()?;
+        if id.is_system() {
+            return Err(CoreError::invalid(format!(
+                "user id {id} is reserved for the system caller"
+            )));
         }
         if full_name.trim().is_empty() {
             return Err(CoreError::invalid("full_name must not be empty"));
@@ -358,77 +374,65 @@ impl Memora {
             enabled: true,
         };
         let hash = match password {
-            Some(p) => Some(self.ports.hasher.hash(p).await?),
+            Some(p) => Some(self.hasher.hash(p).await?),
             None => None,
         };
-        self.ports.auth.create_user(&user, hash.as_deref()).await?;
+        self.users.create_user(&user, hash.as_deref()).await?;
         let mut profile = PlayerProfile::new(id.clone(), user.full_name.clone());
-        if let Some(season) = self.active_season().await? {
+        if let Some(season) = self.shared.active_season().await? {
             profile.season = Some(season.id);
         }
-        self.ports.players.upsert_profile(&profile).await?;
-        self.audit(
-            actor,
-            "user.create",
-            serde_json::json!({"user": id.as_str()}),
-        )
-        .await;
+        self.profiles.upsert_profile(&profile).await?;
+        self.shared
+            .audit(
+                actor,
+                "user.create",
+                serde_json::json!({"user": id.as_str()}),
+            )
+            .await;
         Ok(user)
     }
 
-    /// Sets a user's password (admin or bootstrap).
-    pub async fn set_password(
-        &self,
-        actor: Option<&Actor>,
-        id: &UserId,
-        password: &str,
-    ) -> CoreResult<()> {
-        if let Some(a) = actor {
-            a.require_admin()?;
-        }
+    /// Sets a user's password (an admin, or [`Actor::system`]).
+    pub async fn set_password(&self, actor: &Actor, id: &UserId, password: &str) -> CoreResult<()> {
+        actor.require_admin()?;
         self.check_password(password, &[id.as_str()])?;
-        if self.ports.auth.get_user(id).await?.is_none() {
+        if self.users.get_user(id).await?.is_none() {
             return Err(CoreError::not_found(format!("user {id} not found")));
         }
-        let hash = self.ports.hasher.hash(password).await?;
-        Ok(self.ports.auth.set_password_hash(id, &hash).await?)
+        let hash = self.hasher.hash(password).await?;
+        Ok(self.users.set_password_hash(id, &hash).await?)
     }
 
-    /// Creates an API key for a user (admin, or bootstrap).
-    pub async fn create_api_key(
-        &self,
-        actor: Option<&Actor>,
-        user: &UserId,
-    ) -> CoreResult<NewApiKey> {
-        if let Some(a) = actor {
-            a.require_admin()?;
-        }
-        if self.ports.auth.get_user(user).await?.is_none() {
+    /// Creates an API key for a user (an admin, or [`Actor::system`]).
+    pub async fn create_api_key(&self, actor: &Actor, user: &UserId) -> CoreResult<NewApiKey> {
+        actor.require_admin()?;
+        if self.users.get_user(user).await?.is_none() {
             return Err(CoreError::not_found(format!("user {user} not found")));
         }
-        let key = self.ports.ids.secret()[..20].to_owned();
-        let secret = self.ports.ids.secret();
-        let hash = self.ports.hasher.hash(&secret).await?;
-        self.ports
-            .auth
+        let key = self.shared.ids.secret()[..20].to_owned();
+        let secret = self.shared.ids.secret();
+        let hash = self.hasher.hash(&secret).await?;
+        self.users
             .create_api_key(&ApiKeyRecord {
                 key: key.clone(),
                 user: user.clone(),
                 secret_hash: hash,
             })
             .await?;
-        self.audit(
-            actor,
-            "user.api_key",
-            serde_json::json!({"user": user.as_str()}),
-        )
-        .await;
+        self.shared
+            .audit(
+                actor,
+                "user.api_key",
+                serde_json::json!({"user": user.as_str()}),
+            )
+            .await;
         Ok(NewApiKey { key, secret })
     }
 
     /// The user record of the caller.
     pub async fn get_user(&self, id: &UserId) -> CoreResult<Option<User>> {
-        Ok(self.ports.auth.get_user(id).await?)
+        Ok(self.users.get_user(id).await?)
     }
 }
 

@@ -11,7 +11,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::gamification::level_for_xp;
 use crate::ids::*;
 
-use super::Memora;
+use super::LearningService;
 
 /// Indexed content and academic structure.
 #[derive(Debug, Default)]
@@ -576,10 +576,10 @@ fn lesson_statuses(
         .collect()
 }
 
-impl Memora {
+impl LearningService {
     async fn plan_subjects(&self, actor: &Actor) -> CoreResult<Vec<(PlanSubject, Subject)>> {
         let idx = self.catalog().await?;
-        let profile = self.profile_or_default(&actor.user).await?;
+        let profile = self.profiles.or_default(&actor.user).await?;
         let (Some(grade), Some(season)) = (profile.grade.as_ref(), profile.season.as_ref()) else {
             return Ok(Vec::new());
         };
@@ -773,8 +773,8 @@ impl Memora {
         track: Option<&TrackId>,
     ) -> CoreResult<Vec<MapSubject>> {
         let idx = self.catalog().await?;
-        let keys = self.access_keys(&actor.user).await?;
-        let completed = self.ports.players.completed_lessons(&actor.user).await?;
+        let keys = self.commerce.access_keys(&actor.user).await?;
+        let completed = self.activity.completed_lessons(&actor.user).await?;
         let mut out = Vec::new();
         for (ps, s) in self.plan_subjects(actor).await? {
             if subject.is_some_and(|want| want != &s.id) {
@@ -848,9 +848,9 @@ impl Memora {
                 )));
             }
         }
-        let keys = self.access_keys(&actor.user).await?;
-        let completed = self.ports.players.completed_lessons(&actor.user).await?;
-        let profile = self.profile_or_default(&actor.user).await?;
+        let keys = self.commerce.access_keys(&actor.user).await?;
+        let completed = self.activity.completed_lessons(&actor.user).await?;
+        let profile = self.profiles.or_default(&actor.user).await?;
         let level = level_for_xp(profile.total_xp);
         let units: Vec<&Unit> = match &track_row {
             Some(t) => idx.units_of_track(&t.id),
@@ -886,8 +886,8 @@ impl Memora {
     ) -> CoreResult<TopicDetails> {
         crate::text::check_text("topic_id", topic_id, crate::ids::MAX_ID_LEN)?;
         let idx = self.catalog().await?;
-        let keys = self.access_keys(&actor.user).await?;
-        let completed = self.ports.players.completed_lessons(&actor.user).await?;
+        let keys = self.commerce.access_keys(&actor.user).await?;
+        let completed = self.activity.completed_lessons(&actor.user).await?;
         if let Some(unit_id) = topic_id.strip_suffix("-default") {
             let unit = UnitId::new(unit_id)
                 .ok()
@@ -936,8 +936,8 @@ impl Memora {
             .unit(unit)
             .filter(|u| u.is_published)
             .ok_or_else(|| CoreError::not_found("Unit not found"))?;
-        let keys = self.access_keys(&actor.user).await?;
-        let completed = self.ports.players.completed_lessons(&actor.user).await?;
+        let keys = self.commerce.access_keys(&actor.user).await?;
+        let completed = self.activity.completed_lessons(&actor.user).await?;
         Ok(UnitTopics {
             unit_title: unit.title.clone(),
             topics: Self::topic_nodes(&idx, unit, &keys, &completed, false),
@@ -955,14 +955,15 @@ impl Memora {
         let lesson = self.accessible_lesson(&idx, actor, lesson).await?;
         // Remember the opening: a play of this lesson is accepted only for
         // a lesson this learner opened (see `services::integrity`).
-        if let Some(season) = self.active_season().await? {
-            self.record_served(
-                &actor.user,
-                &season.id,
-                &[super::integrity::lesson_key(&lesson.id)],
-                self.config.lesson_answer_window,
-            )
-            .await?;
+        if let Some(season) = self.shared.active_season().await? {
+            self.ledger
+                .record_served(
+                    &actor.user,
+                    &season.id,
+                    &[super::integrity::lesson_key(&lesson.id)],
+                    self.shared.config.lesson_answer_window,
+                )
+                .await?;
         }
         Ok(LessonDetails {
             lesson: lesson.clone(),
@@ -987,7 +988,7 @@ impl Memora {
         if actor.is_admin() {
             return Ok(l);
         }
-        let keys = self.access_keys(&actor.user).await?;
+        let keys = self.commerce.access_keys(&actor.user).await?;
         if !has_financial_access(idx, &keys, unit, topic) {
             return Err(CoreError::forbidden(
                 "this lesson needs a subscription that covers its subject or track",

@@ -1,7 +1,7 @@
 //! Per-learner FSRS-6 parameter fitting in the product: the admin use case
 //! and the scheduled job that re-fit learners with enough new reviews. The
 //! review path picks the stored parameters up automatically
-//! (`Memora::scheduler_for`).
+//! (`ReviewService::scheduler_for`).
 
 use chrono::Offset;
 
@@ -12,7 +12,7 @@ use crate::srs::optimizer::{FitConfig, fit};
 use crate::srs::revlog::{RevlogEntry, build_items};
 use crate::srs::stable_hash;
 
-use super::Memora;
+use super::AdminService;
 
 /// Most review-log entries read for one fit (bounded memory).
 pub const MAX_REVIEWS_PER_FIT: usize = 200_000;
@@ -36,24 +36,21 @@ pub struct RefitOutcome {
     pub loss_after: f64,
 }
 
-impl Memora {
+impl AdminService {
     /// Fits and stores a learner's FSRS-6 parameters from their review log.
     pub async fn refit_fsrs_params(
         &self,
-        actor: Option<&Actor>,
+        actor: &Actor,
         user: &UserId,
     ) -> CoreResult<RefitOutcome> {
-        if let Some(a) = actor {
-            a.require_admin()?;
-        }
-        if self.ports.auth.get_user(user).await?.is_none()
-            && self.ports.players.get_profile(user).await?.is_none()
+        actor.require_admin()?;
+        if self.users.get_user(user).await?.is_none()
+            && self.profiles.store.get_profile(user).await?.is_none()
         {
             return Err(CoreError::not_found(format!("user {user} not found")));
         }
         let log = self
-            .ports
-            .memory
+            .revlog
             .review_log(user, None, MAX_REVIEWS_PER_FIT)
             .await?;
         let entries: Vec<RevlogEntry> = log
@@ -65,9 +62,10 @@ impl Memora {
                 duration_ms: e.duration_ms,
             })
             .collect();
-        let profile = self.profile_or_default(user).await?;
-        let day = self.day_boundary(&profile);
+        let profile = self.profiles.or_default(user).await?;
+        let day = self.shared.day_boundary(&profile);
         let offset_minutes = self
+            .shared
             .now()
             .with_timezone(&day.tz)
             .offset()
@@ -77,11 +75,10 @@ impl Memora {
         let items = build_items(&entries, offset_minutes, day.rollover_hour);
         let result = fit(&items, &FitConfig::default());
         let params: Vec<f64> = result.params.as_array().to_vec();
-        self.ports
-            .players
+        self.fsrs
             .set_fsrs_params(user, &params, log.len() as u64)
             .await?;
-        self.audit(
+        self.shared.audit(
             actor,
             "fsrs.refit",
             serde_json::json!({"user": user.as_str(), "reviews": log.len(), "fell_back": result.fell_back}),
@@ -98,19 +95,18 @@ impl Memora {
         })
     }
 
-    /// Scheduled job: re-fits every learner with at least
+    /// Scheduled job (as the system caller): re-fits every learner with at least
     /// `fsrs_min_reviews_to_fit` reviews and at least `min_new_reviews`
     /// reviews since the last fit. Returns how many were re-fitted.
     pub async fn run_fsrs_refit_job(&self, min_new_reviews: u64) -> CoreResult<u64> {
         let mut n = 0;
-        for u in self.ports.auth.list_users().await? {
-            let count = self.ports.memory.count_reviews(&u.id).await?;
-            if count < self.config.fsrs_min_reviews_to_fit as u64 {
+        for u in self.users.list_users().await? {
+            let count = self.revlog.count_reviews(&u.id).await?;
+            if count < self.shared.config.fsrs_min_reviews_to_fit as u64 {
                 continue;
             }
             let fitted_on = self
-                .ports
-                .players
+                .fsrs
                 .fsrs_params(&u.id)
                 .await?
                 .map(|(_, n)| n)
@@ -118,7 +114,7 @@ impl Memora {
             if count.saturating_sub(fitted_on) < min_new_reviews {
                 continue;
             }
-            self.refit_fsrs_params(None, &u.id).await?;
+            self.refit_fsrs_params(&Actor::system(), &u.id).await?;
             n += 1;
         }
         Ok(n)

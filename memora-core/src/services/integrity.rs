@@ -3,7 +3,7 @@
 //!
 //! * **Served-set binding.** Every card `get_review_session` hands out and
 //!   every lesson `get_lesson_details` hands out is recorded in the
-//!   [`ServedLedger`](crate::ports::ServedLedger) for a short time. An answer
+//!   [`ServedLedger`] for a short time. An answer
 //!   counts only for an item served to this learner, in the active season,
 //!   not yet answered, and still accessible to the learner now (published,
 //!   free or covered by a current subscription). Anything else is rejected
@@ -32,9 +32,10 @@ use crate::ids::{JobId, LessonId, QuestionId, ReviewId, SeasonId, UserId};
 use crate::ports::{ServedLedger, Serving, ServingClaim};
 use crate::srs::stable_hash;
 
-use super::Memora;
 use super::content::{ContentIndex, has_financial_access};
+use super::shared::Shared;
 use crate::domain::AccessKeys;
+use crate::ports::Ports;
 
 /// Ledger key of a review card.
 pub fn question_key(q: &QuestionId) -> String {
@@ -76,16 +77,33 @@ pub(crate) enum LedgerSource {
 /// One looked-up entry and where it lives.
 pub(crate) type Located = Option<(Serving, LedgerSource)>;
 
-impl Memora {
+/// The served-set ledger as the services use it: the cache ledger (fast
+/// path) composed with the store ledger (durable fallback). Shared by the
+/// review and learning services.
+pub(crate) struct ServedSet {
+    shared: Arc<Shared>,
+    served: Arc<dyn ServedLedger>,
+    served_cache: Option<Arc<dyn ServedLedger>>,
+}
+
+impl ServedSet {
+    pub(crate) fn new(ports: &Ports, shared: &Arc<Shared>) -> Self {
+        ServedSet {
+            shared: Arc::clone(shared),
+            served: Arc::clone(&ports.served),
+            served_cache: ports.served_cache.clone(),
+        }
+    }
+
     fn ledger(&self, source: LedgerSource) -> &Arc<dyn ServedLedger> {
-        match (source, &self.ports.served_cache) {
+        match (source, &self.served_cache) {
             (LedgerSource::Cache, Some(c)) => c,
-            _ => &self.ports.served,
+            _ => &self.served,
         }
     }
 
     fn cache_ledger_usable(&self, now: DateTime<Utc>) -> bool {
-        self.ports.served_cache.is_some() && self.health.should_try(now)
+        self.served_cache.is_some() && self.shared.health.should_try(now)
     }
 
     /// Records that `items` were served to `user` in `season` now.
@@ -99,10 +117,11 @@ impl Memora {
         if items.is_empty() {
             return Ok(());
         }
-        let now = self.now();
+        let now = self.shared.now();
         let until = now + chrono::Duration::from_std(answerable).unwrap_or_default();
         let retain = until.max(
-            now + chrono::Duration::from_std(self.config.served_retention).unwrap_or_default(),
+            now + chrono::Duration::from_std(self.shared.config.served_retention)
+                .unwrap_or_default(),
         );
         if self.cache_ledger_usable(now) {
             match self
@@ -111,11 +130,10 @@ impl Memora {
                 .await
             {
                 Ok(()) => return Ok(()),
-                Err(_) => self.health.mark_failed(now),
+                Err(_) => self.shared.health.mark_failed(now),
             }
         }
-        self.ports
-            .served
+        self.served
             .record_served(user, season, items, now, until, retain)
             .await?;
         Ok(())
@@ -142,13 +160,13 @@ impl Memora {
                         *slot = f.map(|s| (s, LedgerSource::Cache));
                     }
                 }
-                Err(_) => self.health.mark_failed(now),
+                Err(_) => self.shared.health.mark_failed(now),
             }
         }
         let missing: Vec<usize> = (0..items.len()).filter(|i| out[*i].is_none()).collect();
         if !missing.is_empty() {
             let keys: Vec<String> = missing.iter().map(|i| items[*i].clone()).collect();
-            let found = self.ports.served.lookup(user, season, &keys, now).await?;
+            let found = self.served.lookup(user, season, &keys, now).await?;
             for (i, f) in missing.into_iter().zip(found) {
                 out[i] = f.map(|s| (s, LedgerSource::Store));
             }
@@ -207,74 +225,50 @@ impl Memora {
                 .map(|(c, _)| c.clone())
                 .collect();
             if let Err(e) = self.ledger(*source).release(user, season, &part).await {
-                self.audit(
-                    None,
-                    "integrity.release_failed",
-                    serde_json::json!({"user": user.as_str(), "error": e.to_string()}),
-                )
-                .await;
+                self.shared
+                    .audit(
+                        &Actor::system(),
+                        "integrity.release_failed",
+                        serde_json::json!({"user": user.as_str(), "error": e.to_string()}),
+                    )
+                    .await;
             }
         }
     }
+}
 
-    /// A new persistence job id owned by `user` (its owner can be checked
-    /// from the id alone).
-    pub(crate) fn new_job_id(&self, user: &UserId) -> CoreResult<JobId> {
-        JobId::new(
-            self.ports
-                .ids
-                .next_id(&format!("job-{}", learner_tag(user))),
-        )
-    }
+/// A new persistence job id owned by `user` (its owner can be checked
+/// from the id alone).
+pub(crate) fn new_job_id(shared: &Shared, user: &UserId) -> CoreResult<JobId> {
+    JobId::new(shared.ids.next_id(&format!("job-{}", learner_tag(user))))
+}
 
-    /// Whether `job` belongs to `user`.
-    pub(crate) fn owns_job(user: &UserId, job: &JobId) -> bool {
-        job.as_str()
-            .strip_prefix("job-")
-            .and_then(|rest| rest.strip_prefix(learner_tag(user).as_str()))
-            .is_some_and(|rest| rest.starts_with('-'))
-    }
+/// Whether `job` belongs to `user`.
+pub(crate) fn owns_job(user: &UserId, job: &JobId) -> bool {
+    job.as_str()
+        .strip_prefix("job-")
+        .and_then(|rest| rest.strip_prefix(learner_tag(user).as_str()))
+        .is_some_and(|rest| rest.starts_with('-'))
+}
 
-    /// Access keys of the actor, fetched only if some question needs them.
-    pub(crate) async fn keys_if_needed(
-        &self,
-        idx: &ContentIndex,
-        actor: &Actor,
-        questions: &[&QuestionId],
-    ) -> CoreResult<Option<AccessKeys>> {
-        if actor.is_admin() {
-            return Ok(None);
-        }
-        let empty = AccessKeys::default();
-        let needs = questions
-            .iter()
-            .any(|q| question_open(idx, &empty, q) == Some(false));
-        if needs {
-            Ok(Some(self.access_keys(&actor.user).await?))
-        } else {
-            Ok(None)
-        }
-    }
-
-    /// Whether the actor may answer (or be shown) `q` now.
-    pub(crate) fn may_access(
-        idx: &ContentIndex,
-        actor: &Actor,
-        keys: Option<&AccessKeys>,
-        q: &QuestionId,
-    ) -> bool {
-        let empty = AccessKeys::default();
-        match question_open(idx, keys.unwrap_or(&empty), q) {
-            None => false,
-            Some(open) => open || actor.is_admin(),
-        }
+/// Whether the actor may answer (or be shown) `q` now.
+pub(crate) fn may_access(
+    idx: &ContentIndex,
+    actor: &Actor,
+    keys: Option<&AccessKeys>,
+    q: &QuestionId,
+) -> bool {
+    let empty = AccessKeys::default();
+    match question_open(idx, keys.unwrap_or(&empty), q) {
+        None => false,
+        Some(open) => open || actor.is_admin(),
     }
 }
 
 /// `None` if the question does not exist or its lesson is unpublished;
 /// otherwise whether the access keys open it (free preview, free subject,
 /// or covered by a subscription).
-fn question_open(idx: &ContentIndex, keys: &AccessKeys, q: &QuestionId) -> Option<bool> {
+pub(crate) fn question_open(idx: &ContentIndex, keys: &AccessKeys, q: &QuestionId) -> Option<bool> {
     let (_, _, lesson, _) = idx.question_placement(q)?;
     if !lesson.is_published {
         return None;
@@ -301,9 +295,9 @@ mod tests {
             scoped_review_id(&b, &r).unwrap()
         );
         let job = JobId::new(format!("job-{}-0001", learner_tag(&a))).unwrap();
-        assert!(Memora::owns_job(&a, &job));
-        assert!(!Memora::owns_job(&b, &job));
-        assert!(!Memora::owns_job(&a, &JobId::new("job-0001").unwrap()));
+        assert!(owns_job(&a, &job));
+        assert!(!owns_job(&b, &job));
+        assert!(!owns_job(&a, &JobId::new("job-0001").unwrap()));
         let long = ReviewId::new("x".repeat(crate::ids::MAX_ID_LEN)).unwrap();
         assert!(matches!(
             scoped_review_id(&a, &long),

@@ -4,15 +4,18 @@
 //! user id so the order is stable. The leaderboard cache, when configured
 //! and built, serves reads; the store is the source of truth.
 
+use std::sync::Arc;
+
 use chrono::NaiveDate;
 
 use crate::domain::Actor;
 use crate::error::CoreResult;
 use crate::gamification::{LeaderboardPeriod, level_for_xp};
 use crate::ids::{SubjectId, UserId};
-use crate::ports::{BoardEntry, BoardQuery};
+use crate::ports::{BoardEntry, BoardQuery, LeaderboardCache};
 
-use super::Memora;
+use super::GamificationService;
+use super::shared::Shared;
 
 /// One leaderboard row.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,7 +25,7 @@ pub struct LeaderboardRow {
     /// Opaque, stable player handle (never the account id or e-mail).
     pub player_id: String,
     /// Display name (never an e-mail address: a name that looks like one is
-    /// replaced by "Learner <handle>").
+    /// replaced by `"Learner <handle>"`).
     pub name: String,
     /// Avatar.
     pub avatar: Option<String>,
@@ -32,6 +35,29 @@ pub struct LeaderboardRow {
     pub level: u32,
     /// The caller's own row.
     pub is_current_user: bool,
+}
+
+/// Adds XP to every period bucket of the global board and, if given, of
+/// the subject board of the leaderboard cache, when there is one and the
+/// cache is healthy. Best effort: the store is the source of truth and the
+/// boards are rebuilt from it; a failure switches to safe mode.
+pub(crate) async fn add_xp(
+    shared: &Shared,
+    board: Option<&Arc<dyn LeaderboardCache>>,
+    user: &UserId,
+    subject: Option<&SubjectId>,
+    day: NaiveDate,
+    xp: i64,
+) {
+    if xp <= 0 {
+        return;
+    }
+    if let Some(board) = board {
+        let now = shared.now();
+        if shared.health.should_try(now) && board.add_xp(user, subject, day, xp).await.is_err() {
+            shared.health.mark_failed(now);
+        }
+    }
 }
 
 /// `get_leaderboard` output.
@@ -45,25 +71,7 @@ pub struct Leaderboard {
     pub me: LeaderboardRow,
 }
 
-impl Memora {
-    pub(crate) async fn leaderboard_add(
-        &self,
-        user: &UserId,
-        subject: Option<&SubjectId>,
-        day: NaiveDate,
-        xp: i64,
-    ) {
-        if xp <= 0 {
-            return;
-        }
-        if let Some(board) = &self.ports.leaderboard {
-            let now = self.now();
-            if self.health.should_try(now) && board.add_xp(user, subject, day, xp).await.is_err() {
-                self.health.mark_failed(now);
-            }
-        }
-    }
-
+impl GamificationService {
     /// `get_leaderboard`.
     pub async fn get_leaderboard(
         &self,
@@ -72,28 +80,31 @@ impl Memora {
         period: LeaderboardPeriod,
     ) -> CoreResult<Leaderboard> {
         if let Some(s) = subject {
-            let idx = self.catalog().await?;
+            let idx = self.shared.catalog().await?;
             if idx.subject(s).is_none() {
                 return Err(crate::error::CoreError::not_found(format!(
                     "subject {s} not found"
                 )));
             }
         }
-        let profile = self.profile_or_default(&actor.user).await?;
-        let today = self.day_boundary(&profile).local_day(self.now());
-        let limit = self.config.leaderboard_size;
+        let profile = self.profiles.or_default(&actor.user).await?;
+        let today = self
+            .shared
+            .day_boundary(&profile)
+            .local_day(self.shared.now());
+        let limit = self.shared.config.leaderboard_size;
         let bucket = period.bucket(today);
         type Board = (Vec<BoardEntry>, (i64, Option<u64>));
         let mut from_cache: Option<Board> = None;
-        if let Some(board) = &self.ports.leaderboard {
-            let now = self.now();
-            if self.health.should_try(now) {
+        if let Some(board) = &self.leaderboard {
+            let now = self.shared.now();
+            if self.shared.health.should_try(now) {
                 let top = board.top(subject, &bucket, limit).await;
                 let me = board.rank(&actor.user, subject, &bucket).await;
                 match (top, me) {
                     (Ok(Some(t)), Ok(Some(m))) => from_cache = Some((t, m)),
                     (Ok(_), Ok(_)) => {}
-                    _ => self.health.mark_failed(now),
+                    _ => self.shared.health.mark_failed(now),
                 }
             }
         }
@@ -104,13 +115,13 @@ impl Memora {
                     subject: subject.cloned(),
                     since: period.window_start(today),
                 };
-                let top = self.ports.players.top_players(&query, limit).await?;
-                let me = self.ports.players.player_rank(&actor.user, &query).await?;
+                let top = self.activity.top_players(&query, limit).await?;
+                let me = self.activity.player_rank(&actor.user, &query).await?;
                 (top, me)
             }
         };
         let users: Vec<UserId> = top.iter().map(|e| e.user.clone()).collect();
-        let profiles = self.ports.players.get_profiles(&users).await?;
+        let profiles = self.profiles.store.get_profiles(&users).await?;
         let name_of = |u: &UserId| {
             profiles
                 .iter()

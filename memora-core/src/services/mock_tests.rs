@@ -44,13 +44,17 @@ async fn unavailable_cache_uses_the_database_and_rate_limits() {
     ports.cache = Arc::new(cache);
     let app = Memora::new(ports, Config::default());
     let actor = Actor::student(student);
-    let s = app.get_review_session(&actor, &q10()).await.unwrap();
+    let s = app
+        .reviews()
+        .get_review_session(&actor, &q10())
+        .await
+        .unwrap();
     assert!(s.is_degraded);
     assert_eq!(s.mode, ReviewMode::SafeMode);
     assert_eq!(s.questions.len(), 10);
     // Second request: the cache is not called again (times(1)) and the
     // per-user limit answers 429.
-    let second = app.get_review_session(&actor, &q10()).await;
+    let second = app.reviews().get_review_session(&actor, &q10()).await;
     assert!(
         matches!(second, Err(CoreError::RateLimited { .. })),
         "{second:?}"
@@ -88,10 +92,18 @@ async fn cache_miss_rehydrates_exactly_once() {
     ports.cache = Arc::new(cache);
     let app = Memora::new(ports, Config::default());
     let actor = Actor::student(student);
-    let first = app.get_review_session(&actor, &q10()).await.unwrap();
+    let first = app
+        .reviews()
+        .get_review_session(&actor, &q10())
+        .await
+        .unwrap();
     assert_eq!(first.mode, ReviewMode::Rehydrated);
     assert_eq!(first.questions.len(), 10);
-    let second = app.get_review_session(&actor, &q10()).await.unwrap();
+    let second = app
+        .reviews()
+        .get_review_session(&actor, &q10())
+        .await
+        .unwrap();
     assert_eq!(second.mode, ReviewMode::Normal);
 }
 
@@ -109,7 +121,11 @@ async fn queue_failure_surfaces_as_an_error_not_silent_loss() {
     backend.set_store_available(true);
     let app = Memora::new(ports, Config::default());
     let actor = Actor::student(student);
-    let s = app.get_review_session(&actor, &q10()).await.unwrap();
+    let s = app
+        .reviews()
+        .get_review_session(&actor, &q10())
+        .await
+        .unwrap();
     let sub = ReviewSubmission {
         answers: vec![AnswerInput {
             question_id: s.questions[0].id.clone(),
@@ -120,7 +136,11 @@ async fn queue_failure_surfaces_as_an_error_not_silent_loss() {
     };
     // The store is up: the synchronous fallback persists the answer.
     let logs = backend.review_log_len();
-    let out = app.submit_review_session(&actor, &sub).await.unwrap();
+    let out = app
+        .reviews()
+        .submit_review_session(&actor, &sub)
+        .await
+        .unwrap();
     assert_eq!(out.job_status, crate::ports::JobStatus::Done);
     assert_eq!(backend.review_log_len(), logs + 1);
 }
@@ -136,7 +156,11 @@ async fn queue_and_store_failure_is_a_503() {
     ports.queue = Arc::new(queue);
     let app = Memora::new(ports, Config::default());
     let actor = Actor::student(student);
-    let s = app.get_review_session(&actor, &q10()).await.unwrap();
+    let s = app
+        .reviews()
+        .get_review_session(&actor, &q10())
+        .await
+        .unwrap();
     let sub = ReviewSubmission {
         answers: vec![AnswerInput {
             question_id: s.questions[0].id.clone(),
@@ -146,9 +170,14 @@ async fn queue_and_store_failure_is_a_503() {
         ..Default::default()
     };
     let logs = backend.review_log_len();
-    let xp = app.get_player_profile(&actor).await.unwrap().total_xp;
+    let xp = app
+        .gamification()
+        .get_player_profile(&actor)
+        .await
+        .unwrap()
+        .total_xp;
     backend.set_store_available(false);
-    let result = app.submit_review_session(&actor, &sub).await;
+    let result = app.reviews().submit_review_session(&actor, &sub).await;
     assert!(
         matches!(result, Err(CoreError::Unavailable(_))),
         "{result:?}"
@@ -159,5 +188,12 @@ async fn queue_and_store_failure_is_a_503() {
         logs,
         "nothing acknowledged, nothing written"
     );
-    assert_eq!(app.get_player_profile(&actor).await.unwrap().total_xp, xp);
+    assert_eq!(
+        app.gamification()
+            .get_player_profile(&actor)
+            .await
+            .unwrap()
+            .total_xp,
+        xp
+    );
 }

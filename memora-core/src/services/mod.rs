@@ -1,40 +1,67 @@
-//! Use cases: the behaviour of every endpoint. [`Memora`] is the facade an
-//! embedding application (or the HTTP server) holds; each module adds one
-//! group of use cases to it. Use cases take an [`Actor`] (the authenticated
-//! caller), validate input, apply the domain rules and talk to the world only
-//! through [`Ports`].
+//! Use cases: the behaviour of every endpoint, grouped in one service per
+//! area. [`Memora`] is the thin facade an embedding application (or the
+//! HTTP server) holds; it builds the services and hands them out:
+//!
+//! | accessor | service | ports it holds |
+//! |---|---|---|
+//! | [`Memora::learning`] | [`LearningService`]: map, content, lesson plays | `ActivityStore`, `LeaderboardCache`; profiles; commerce (access keys), reviews (answer engine) and the served-set ledger |
+//! | [`Memora::reviews`] | [`ReviewService`]: review sessions, answers, the durable write path | `TrackerStore`, `DueCache`, `ActivityStore`, `FsrsParamStore`, `PersistenceQueue`, `LeaderboardCache`; profiles; commerce (access keys) and the ledger |
+//! | [`Memora::gamification`] | [`GamificationService`]: profile, quests, leaderboards, onboarding | `ActivityStore`, `QuestStore`, `TrackerStore` (due and mastery counts), `LeaderboardCache`; profiles |
+//! | [`Memora::commerce`] | [`CommerceService`]: store, purchases, access keys | `CommerceStore`; profiles |
+//! | [`Memora::admin`] | [`AdminService`]: seasons, imports, cache jobs, archival, FSRS re-fit | `SeasonStore`, `ContentStore`, `SeasonScanStore`, `ArchiveStore`, `DueCache`, `PersistenceQueue`, `JobLock`, `AuthStore`, `ReviewLogStore`, `FsrsParamStore`; profiles |
+//! | [`Memora::auth`] | [`AuthService`]: login, sessions, API keys, users | `AuthStore`, `PasswordHasher`, `AttemptCounter`, `ProfileStore` |
+//!
+//! Every service also holds the shared internals (`shared::Shared`: config,
+//! clock, ids, audit log, cache health, catalog and season caches). "Profiles"
+//! is the shared profile reader (`ProfileStore` + `AuthStore` for names).
+//! Services that need another area's behaviour hold that service (learning
+//! holds reviews and commerce, reviews holds commerce); nothing goes back
+//! through `Memora`, so there are no cycles.
+//!
+//! Use cases take an [`Actor`](crate::domain::Actor) (the authenticated
+//! caller, or [`Actor::system`](crate::domain::Actor::system) for the
+//! server's own work), validate input, apply the
+//! domain rules and talk to the world only through their ports.
 
 pub mod admin;
 pub mod auth;
 pub mod cards;
 pub mod content;
 pub mod fsrs_fit;
+pub mod gamification;
 pub mod health;
 pub mod integrity;
 pub mod leaderboard;
+pub mod learning;
 pub mod onboarding;
 pub mod persistence;
 pub mod profile;
 pub mod quests;
 pub mod reviews;
 pub mod sessions;
+mod shared;
 pub mod store;
 
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-
-use crate::domain::{Actor, PlayerProfile, Season};
-use crate::error::{CoreError, CoreResult};
-use crate::ids::{SeasonId, UserId};
+use crate::domain::Season;
+use crate::error::CoreResult;
 use crate::ports::Ports;
-use crate::safe_mode::{SafeModeLimiter, SafeModeLimits};
+use crate::safe_mode::SafeModeLimits;
 use crate::srs::fsrs::FsrsConfig;
-use crate::time::DayBoundary;
 
+pub use admin::AdminService;
+pub use auth::AuthService;
 pub use content::ContentIndex;
+pub use gamification::GamificationService;
 pub use health::CacheHealth;
+pub use learning::LearningService;
+pub use reviews::ReviewService;
+pub use store::CommerceService;
+
+use integrity::ServedSet;
+use shared::{Profiles, Shared};
 
 /// Tunables of the use cases, with production defaults.
 #[derive(Debug, Clone)]
@@ -78,7 +105,23 @@ pub struct Config {
     pub login_max_backoff: Duration,
     /// Smallest accepted password strength (zxcvbn-style score 0–4).
     pub min_password_score: u8,
+    /// Rows read per page by the season cache rebuild
+    /// (`admin().run_season_rebuild`); clamped to `1..=100_000`.
+    pub rebuild_batch_size: usize,
+    /// Rows sampled by `admin().trigger_reconciliation` when the caller
+    /// gives no `sample_size` (the daily job always uses it).
+    pub reconciliation_sample_default: u64,
+    /// Largest accepted reconciliation `sample_size` (the smallest is
+    /// [`RECONCILIATION_SAMPLE_MIN`]).
+    pub reconciliation_sample_max: u64,
+    /// Day-rollover hour (0–23) of `gamification().set_time_zone` when the
+    /// caller gives none.
+    pub default_rollover_hour: u8,
 }
+
+/// Smallest accepted reconciliation `sample_size`: fewer rows say nothing
+/// about a 0.1 % discrepancy threshold.
+pub const RECONCILIATION_SAMPLE_MIN: u64 = 100;
 
 impl Default for Config {
     fn default() -> Self {
@@ -101,50 +144,63 @@ impl Default for Config {
             login_free_failures: 5,
             login_max_backoff: Duration::from_secs(15 * 60),
             min_password_score: 2,
+            rebuild_batch_size: 1000,
+            reconciliation_sample_default: 10_000,
+            reconciliation_sample_max: 1_000_000,
+            default_rollover_hour: 4,
         }
     }
 }
 
-struct SeasonCache {
-    loaded_at: Option<DateTime<Utc>>,
-    seasons: Arc<Vec<Season>>,
-}
-
-/// The Memora application: every use case, over a set of ports.
+/// The Memora application: a thin facade over the per-area services, all
+/// built over one set of ports. Hold it in an `Arc` to spawn background
+/// work: `let bg = Arc::clone(&app); tokio::spawn(async move {
+/// bg.admin().run_season_rebuild(&job).await })`.
 pub struct Memora {
-    pub(crate) ports: Ports,
-    pub(crate) config: Config,
-    pub(crate) limiter: SafeModeLimiter,
-    pub(crate) health: CacheHealth,
-    catalog: RwLock<Option<Arc<ContentIndex>>>,
-    seasons: Mutex<SeasonCache>,
-    pub(crate) rehydrations: persistence::SingleFlight,
-    pub(crate) jobs: admin::JobRegistry,
-    pub(crate) auth_cache: auth::AuthCache,
-    pub(crate) stale_schedules: Mutex<std::collections::HashSet<(UserId, SeasonId)>>,
-    pub(crate) local_attempts: crate::memory::LocalAttempts,
-    pub(crate) dummy_hash: std::sync::OnceLock<String>,
+    ports: Ports,
+    shared: Arc<Shared>,
+    learning: Arc<LearningService>,
+    reviews: Arc<ReviewService>,
+    gamification: Arc<GamificationService>,
+    commerce: Arc<CommerceService>,
+    admin: Arc<AdminService>,
+    auth: Arc<AuthService>,
 }
 
 impl Memora {
     /// Builds the application over `ports`.
     pub fn new(ports: Ports, config: Config) -> Self {
+        let shared = Arc::new(Shared::new(&ports, config));
+        let profiles = Profiles::new(&ports);
+        let ledger = Arc::new(ServedSet::new(&ports, &shared));
+        let commerce = Arc::new(CommerceService::new(&ports, &shared, profiles.clone()));
+        let reviews = Arc::new(ReviewService::new(
+            &ports,
+            &shared,
+            profiles.clone(),
+            Arc::clone(&commerce),
+            Arc::clone(&ledger),
+        ));
+        let learning = Arc::new(LearningService::new(
+            &ports,
+            &shared,
+            profiles.clone(),
+            Arc::clone(&commerce),
+            Arc::clone(&reviews),
+            ledger,
+        ));
+        let gamification = Arc::new(GamificationService::new(&ports, &shared, profiles.clone()));
+        let admin = Arc::new(AdminService::new(&ports, &shared, profiles));
+        let auth = Arc::new(AuthService::new(&ports, &shared));
         Memora {
-            limiter: SafeModeLimiter::new(config.safe_mode.clone()),
-            health: CacheHealth::new(config.cache_retry_interval),
             ports,
-            config,
-            catalog: RwLock::new(None),
-            seasons: Mutex::new(SeasonCache {
-                loaded_at: None,
-                seasons: Arc::new(Vec::new()),
-            }),
-            rehydrations: persistence::SingleFlight::default(),
-            jobs: admin::JobRegistry::default(),
-            auth_cache: auth::AuthCache::default(),
-            stale_schedules: Mutex::new(std::collections::HashSet::new()),
-            local_attempts: crate::memory::LocalAttempts::default(),
-            dummy_hash: std::sync::OnceLock::new(),
+            shared,
+            learning,
+            reviews,
+            gamification,
+            commerce,
+            admin,
+            auth,
         }
     }
 
@@ -155,141 +211,49 @@ impl Memora {
 
     /// The configuration.
     pub fn config(&self) -> &Config {
-        &self.config
+        &self.shared.config
     }
 
     /// Cache health (safe-mode state).
     pub fn cache_health(&self) -> &CacheHealth {
-        &self.health
+        &self.shared.health
     }
 
-    /// Now, truncated to microseconds: the precision PostgreSQL stores, so
-    /// a time written to the store and to the cache compares equal.
-    pub(crate) fn now(&self) -> DateTime<Utc> {
-        use chrono::SubsecRound;
-        self.ports.clock.now().trunc_subsecs(6)
-    }
-
-    /// The in-process content index, loaded on first use.
-    pub async fn catalog(&self) -> CoreResult<Arc<ContentIndex>> {
-        if let Ok(guard) = self.catalog.read() {
-            if let Some(idx) = guard.as_ref() {
-                return Ok(Arc::clone(idx));
-            }
-        }
-        self.reload_catalog().await
-    }
-
-    /// Reloads the content index from the store (after imports).
-    pub async fn reload_catalog(&self) -> CoreResult<Arc<ContentIndex>> {
-        let catalog = self.ports.content.load_catalog().await?;
-        let idx = Arc::new(ContentIndex::build(catalog)?);
-        if let Ok(mut guard) = self.catalog.write() {
-            *guard = Some(Arc::clone(&idx));
-        }
-        Ok(idx)
-    }
-
-    /// All seasons, cached in process for `season_cache_ttl`.
-    pub(crate) async fn seasons(&self) -> CoreResult<Arc<Vec<Season>>> {
-        let now = self.now();
-        if let Ok(cache) = self.seasons.lock() {
-            if let Some(at) = cache.loaded_at {
-                let age = (now - at).to_std().unwrap_or(Duration::ZERO);
-                if age < self.config.season_cache_ttl {
-                    return Ok(Arc::clone(&cache.seasons));
-                }
-            }
-        }
-        let list = Arc::new(self.ports.seasons.list_seasons().await?);
-        if let Ok(mut cache) = self.seasons.lock() {
-            cache.loaded_at = Some(now);
-            cache.seasons = Arc::clone(&list);
-        }
-        Ok(list)
-    }
-
-    /// Forgets the cached season list (after admin changes).
-    pub(crate) fn invalidate_seasons(&self) {
-        if let Ok(mut cache) = self.seasons.lock() {
-            cache.loaded_at = None;
-        }
-    }
-
-    /// The active season, if any.
+    /// The active season, if any (cached in process for
+    /// `Config::season_cache_ttl`).
     pub async fn active_season(&self) -> CoreResult<Option<Season>> {
-        Ok(self.seasons().await?.iter().find(|s| s.is_active).cloned())
+        self.shared.active_season().await
     }
 
-    pub(crate) async fn require_active_season(&self) -> CoreResult<Season> {
-        self.active_season().await?.ok_or_else(|| {
-            CoreError::conflict(
-                "no active season: an administrator must create and activate a season first",
-            )
-        })
+    /// Map, content and lesson plays.
+    pub fn learning(&self) -> &LearningService {
+        &self.learning
     }
 
-    pub(crate) async fn season(&self, id: &SeasonId) -> CoreResult<Season> {
-        self.seasons()
-            .await?
-            .iter()
-            .find(|s| &s.id == id)
-            .cloned()
-            .ok_or_else(|| CoreError::not_found(format!("season {id} not found")))
+    /// Review sessions, answers and their persistence.
+    pub fn reviews(&self) -> &ReviewService {
+        &self.reviews
     }
 
-    /// The caller's profile, or a fresh default one (not stored) if none.
-    pub(crate) async fn profile_or_default(&self, user: &UserId) -> CoreResult<PlayerProfile> {
-        if let Some(p) = self.ports.players.get_profile(user).await? {
-            return Ok(p);
-        }
-        let name = match self.ports.auth.get_user(user).await? {
-            Some(u) => u.full_name,
-            None => user.as_str().to_owned(),
-        };
-        Ok(PlayerProfile::new(user.clone(), name))
+    /// Profile, quests, leaderboards and onboarding.
+    pub fn gamification(&self) -> &GamificationService {
+        &self.gamification
     }
 
-    /// The profile, created and stored if missing.
-    pub(crate) async fn ensure_profile(&self, user: &UserId) -> CoreResult<PlayerProfile> {
-        if let Some(p) = self.ports.players.get_profile(user).await? {
-            return Ok(p);
-        }
-        let p = self.profile_or_default(user).await?;
-        self.ports.players.upsert_profile(&p).await?;
-        Ok(p)
+    /// Store, purchases and access keys.
+    pub fn commerce(&self) -> &CommerceService {
+        &self.commerce
     }
 
-    /// The learner's day boundary now (falls back to UTC for an unknown
-    /// zone). A pending time-zone change counts once it is effective.
-    pub(crate) fn day_boundary(&self, profile: &PlayerProfile) -> DayBoundary {
-        Self::day_boundary_at(profile, self.now())
+    /// Administration and scheduled jobs (System Manager or
+    /// [`Actor::system`](crate::domain::Actor::system)).
+    pub fn admin(&self) -> &AdminService {
+        &self.admin
     }
 
-    /// The learner's day boundary at `at`.
-    pub(crate) fn day_boundary_at(profile: &PlayerProfile, at: DateTime<Utc>) -> DayBoundary {
-        let (zone, hour) = match &profile.pending_zone {
-            Some(p) if p.effective_at <= at => (p.time_zone.as_str(), p.rollover_hour),
-            _ => (profile.time_zone.as_str(), profile.rollover_hour),
-        };
-        let tz = DayBoundary::parse_tz(zone).unwrap_or(chrono_tz::UTC);
-        DayBoundary::new(tz, hour.min(23)).unwrap_or_else(|_| DayBoundary::utc())
-    }
-
-    /// Best-effort audit record (failures are logged by adapters, never fatal).
-    pub(crate) async fn audit(
-        &self,
-        actor: Option<&Actor>,
-        action: &str,
-        detail: serde_json::Value,
-    ) {
-        let event = crate::ports::AuditEvent {
-            at: self.now(),
-            actor: actor.map(|a| a.user.clone()),
-            action: action.to_owned(),
-            detail,
-        };
-        let _ = self.ports.audit.record(&event).await;
+    /// Login, sessions, API keys and users.
+    pub fn auth(&self) -> &AuthService {
+        &self.auth
     }
 }
 

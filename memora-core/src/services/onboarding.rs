@@ -7,7 +7,7 @@ use crate::domain::*;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{GradeId, SeasonId, StreamId};
 
-use super::Memora;
+use super::GamificationService;
 
 /// One grade in the masters listing.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,10 +29,10 @@ pub struct AcademicMasters {
     pub seasons: Vec<Season>,
 }
 
-impl Memora {
+impl GamificationService {
     /// `get_academic_masters`.
     pub async fn get_academic_masters(&self) -> CoreResult<AcademicMasters> {
-        let idx = self.catalog().await?;
+        let idx = self.shared.catalog().await?;
         let cat = idx.catalog();
         let grades = cat
             .grades
@@ -53,6 +53,7 @@ impl Memora {
             })
             .collect();
         let seasons = self
+            .shared
             .seasons()
             .await?
             .iter()
@@ -74,7 +75,7 @@ impl Memora {
         stream: Option<&StreamId>,
         season: Option<&SeasonId>,
     ) -> CoreResult<PlayerProfile> {
-        let idx = self.catalog().await?;
+        let idx = self.shared.catalog().await?;
         let g = idx
             .grade(grade)
             .ok_or_else(|| CoreError::invalid("Invalid Grade Selected"))?;
@@ -102,6 +103,7 @@ impl Memora {
         let season = match season {
             Some(id) => {
                 let s = self
+                    .shared
                     .season(id)
                     .await
                     .map_err(|_| CoreError::invalid(format!("Invalid season '{id}'")))?;
@@ -110,30 +112,32 @@ impl Memora {
                 }
                 s.id
             }
-            None => self.require_active_season().await?.id,
+            None => self.shared.require_active_season().await?.id,
         };
-        let mut profile = self.profile_or_default(&actor.user).await?;
+        let mut profile = self.profiles.or_default(&actor.user).await?;
         profile.grade = Some(grade.clone());
         profile.stream = stream.cloned();
         profile.season = Some(season);
-        self.ports.players.upsert_profile(&profile).await?;
+        self.profiles.store.upsert_profile(&profile).await?;
         Ok(profile)
     }
 
-    /// Sets a learner's time zone and day-rollover hour.
+    /// Sets a learner's time zone and day-rollover hour (default
+    /// `Config::default_rollover_hour`).
     pub async fn set_time_zone(
         &self,
         actor: &Actor,
         tz: &str,
-        rollover_hour: u8,
+        rollover_hour: Option<u8>,
     ) -> CoreResult<PlayerProfile> {
         crate::text::check_text("time_zone", tz, 64)?;
         crate::time::DayBoundary::parse_tz(tz).map_err(|e| CoreError::invalid(e.to_string()))?;
+        let rollover_hour = rollover_hour.unwrap_or(self.shared.config.default_rollover_hour);
         if rollover_hour > 23 {
             return Err(CoreError::invalid("rollover_hour must be 0..=23"));
         }
-        let now = self.now();
-        let mut profile = self.profile_or_default(&actor.user).await?;
+        let now = self.shared.now();
+        let mut profile = self.profiles.or_default(&actor.user).await?;
         // Fold a pending change that is already in force.
         if let Some(p) = profile.pending_zone.take() {
             if p.effective_at <= now {
@@ -143,7 +147,7 @@ impl Memora {
                 profile.pending_zone = Some(p);
             }
         }
-        let current = self.day_boundary(&profile);
+        let current = self.shared.day_boundary(&profile);
         let unchanged = profile.time_zone == tz && profile.rollover_hour == rollover_hour;
         // A learner with no activity in the last two days (e.g. at
         // onboarding) switches at once; anyone else at the start of their
@@ -151,13 +155,11 @@ impl Memora {
         // second "today" (quests, streaks and daily XP stay once per day).
         let since = current.local_day(now) - chrono::Duration::days(1);
         let active = !self
-            .ports
-            .players
+            .activity
             .active_days(&actor.user, since)
             .await?
             .is_empty()
             || !self
-                .ports
                 .quests
                 .claimed(&actor.user, current.local_day(now))
                 .await?
@@ -175,7 +177,7 @@ impl Memora {
                 effective_at: current.day_end(current.local_day(now)),
             });
         }
-        self.ports.players.upsert_profile(&profile).await?;
+        self.profiles.store.upsert_profile(&profile).await?;
         Ok(profile)
     }
 }

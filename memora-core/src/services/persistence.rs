@@ -15,7 +15,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::ids::{JobId, SeasonId, UserId};
 use crate::ports::{JobStatus, PersistJob, PersistOutcome};
 
-use super::Memora;
+use super::ReviewService;
 
 /// Collapses concurrent identical work (e.g. 100 simultaneous cache misses
 /// of one schedule) into one execution: callers with the same key run one
@@ -74,7 +74,7 @@ pub(crate) fn latest_rows(
     grouped
 }
 
-impl Memora {
+impl ReviewService {
     /// Makes a batch of answers durable (queue, or store when the queue is
     /// down), then refreshes the cache. Returns the job id and status.
     pub(crate) async fn persist_records(
@@ -83,15 +83,11 @@ impl Memora {
         records: Vec<ReviewRecord>,
     ) -> CoreResult<(JobId, JobStatus)> {
         let job = PersistJob { id, records };
-        let status = match self.ports.queue.enqueue(&job).await {
+        let status = match self.queue.enqueue(&job).await {
             Ok(status) => status,
-            Err(queue_err) => match self.ports.memory.persist_batch(&job.records).await {
+            Err(queue_err) => match self.trackers.persist_batch(&job.records).await {
                 Ok(_) => {
-                    let _ = self
-                        .ports
-                        .queue
-                        .record_status(&job.id, &JobStatus::Done)
-                        .await;
+                    let _ = self.queue.record_status(&job.id, &JobStatus::Done).await;
                     JobStatus::Done
                 }
                 Err(store_err) => {
@@ -108,9 +104,9 @@ impl Memora {
     /// Writes the newest state of each record into the cache (best effort;
     /// a failure switches to safe mode, the data is already durable).
     pub(crate) async fn refresh_cache(&self, records: &[ReviewRecord]) {
-        let now = self.now();
+        let now = self.shared.now();
         let groups = latest_rows(records);
-        if !self.health.should_try(now) {
+        if !self.shared.health.should_try(now) {
             self.mark_stale(groups.into_keys());
             return;
         }
@@ -120,10 +116,10 @@ impl Memora {
                 failed.push((user, season));
                 continue;
             }
-            match self.ports.cache.put(&user, &season, &rows).await {
-                Ok(()) => self.health.mark_ok(),
+            match self.cache.put(&user, &season, &rows).await {
+                Ok(()) => self.shared.health.mark_ok(),
                 Err(_) => {
-                    self.health.mark_failed(now);
+                    self.shared.health.mark_failed(now);
                     failed.push((user, season));
                 }
             }
@@ -153,7 +149,7 @@ impl Memora {
             .map(|set| set.contains(&key))
             .unwrap_or(false);
         if stale {
-            self.ports.cache.clear_user(user, season).await?;
+            self.cache.clear_user(user, season).await?;
             if let Ok(mut set) = self.stale_schedules.lock() {
                 set.remove(&key);
             }
@@ -165,7 +161,7 @@ impl Memora {
     /// cache converge on what was persisted (never overwriting newer cache
     /// entries). Errors are returned for the queue's retry policy.
     pub async fn process_persist_job(&self, job: &PersistJob) -> CoreResult<PersistOutcome> {
-        let outcome = self.ports.memory.persist_batch(&job.records).await?;
+        let outcome = self.trackers.persist_batch(&job.records).await?;
         self.refresh_cache(&job.records).await;
         Ok(outcome)
     }

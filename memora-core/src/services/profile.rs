@@ -5,7 +5,7 @@ use crate::domain::*;
 use crate::error::CoreResult;
 use crate::gamification::{self, LevelProgress, WeeklyDay};
 
-use super::Memora;
+use super::GamificationService;
 
 /// `get_full_profile_stats` output.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,20 +26,20 @@ pub struct ProfileStats {
     pub mastery: MasteryCounts,
 }
 
-impl Memora {
+impl GamificationService {
     /// `get_player_profile`: the profile (defaults if none yet).
     pub async fn get_player_profile(&self, actor: &Actor) -> CoreResult<PlayerProfile> {
-        self.profile_or_default(&actor.user).await
+        self.profiles.or_default(&actor.user).await
     }
 
     /// Current streak of a user, computed in their time zone, without cap.
     pub(crate) async fn streak_of(&self, profile: &PlayerProfile) -> CoreResult<u32> {
-        let day = self.day_boundary(profile);
-        let today = day.local_day(self.now());
+        let day = self.shared.day_boundary(profile);
+        let today = day.local_day(self.shared.now());
         let mut window = 400i64;
         loop {
             let since = today - chrono::Duration::days(window);
-            let days = self.ports.players.active_days(&profile.user, since).await?;
+            let days = self.activity.active_days(&profile.user, since).await?;
             let streak = gamification::streak(&days, today);
             // A streak reaching the window edge may continue before it.
             if i64::from(streak) < window - 1 {
@@ -55,23 +55,21 @@ impl Memora {
         actor: &Actor,
         subject: Option<&crate::ids::SubjectId>,
     ) -> CoreResult<ProfileStats> {
-        let profile = self.profile_or_default(&actor.user).await?;
+        let profile = self.profiles.or_default(&actor.user).await?;
         let xp = match subject {
-            Some(s) => self.ports.players.subject_xp(&actor.user, s).await?,
+            Some(s) => self.activity.subject_xp(&actor.user, s).await?,
             None => profile.total_xp,
         };
-        let day = self.day_boundary(&profile);
-        let today = day.local_day(self.now());
+        let day = self.shared.day_boundary(&profile);
+        let today = day.local_day(self.shared.now());
         let streak = self.streak_of(&profile).await?;
         let by_day = self
-            .ports
-            .players
+            .activity
             .xp_by_day(&actor.user, today - chrono::Duration::days(6), today)
             .await?;
-        let season = self.active_season().await?;
+        let season = self.shared.active_season().await?;
         let mastery = self
-            .ports
-            .memory
+            .trackers
             .mastery_counts(&actor.user, season.as_ref().map(|s| &s.id), subject)
             .await?;
         let level = gamification::level_progress(xp);

@@ -10,7 +10,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::gamification::{self, STREAK_QUEST_REWARD, XP_QUEST_REWARD, XP_QUEST_TARGET};
 use crate::ids::{SessionId, SubjectId};
 
-use super::Memora;
+use super::GamificationService;
 
 /// Reward of the "reviews done for today" quest.
 pub const REVIEW_DONE_REWARD: i64 = 50;
@@ -24,23 +24,22 @@ pub struct ClaimOutcome {
     pub xp_awarded: i64,
 }
 
-impl Memora {
+impl GamificationService {
     async fn compute_quests(
         &self,
         actor: &Actor,
         subject: Option<&SubjectId>,
     ) -> CoreResult<(NaiveDate, PlayerProfile, Vec<DailyQuest>)> {
-        let profile = self.profile_or_default(&actor.user).await?;
-        let now = self.now();
-        let day = self.day_boundary(&profile);
+        let profile = self.profiles.or_default(&actor.user).await?;
+        let now = self.shared.now();
+        let day = self.shared.day_boundary(&profile);
         let today = day.local_day(now);
-        let summary = self.ports.players.day_summary(&actor.user, today).await?;
-        let claimed = self.ports.quests.claimed(&actor.user, today).await?;
+        let summary = self.activity.day_summary(&actor.user, today).await?;
+        let claimed = self.quests.claimed(&actor.user, today).await?;
         let mut quests = Vec::new();
-        let due = match self.active_season().await? {
+        let due = match self.shared.active_season().await? {
             Some(season) => {
-                self.ports
-                    .memory
+                self.trackers
                     .due_counts_by_subject(&actor.user, &season.id, now)
                     .await?
             }
@@ -65,7 +64,7 @@ impl Memora {
                 subject: None,
             });
         }
-        let idx = self.catalog().await?;
+        let idx = self.shared.catalog().await?;
         for (s, n) in due {
             let name = s
                 .as_ref()
@@ -157,7 +156,7 @@ impl Memora {
             })?;
         match quest.status {
             QuestStatus::Active => {
-                return Err(CoreError::conflict(format!(
+                return Err(CoreError::invalid_state(format!(
                     "quest {quest_id} is not completed yet"
                 )));
             }
@@ -168,9 +167,9 @@ impl Memora {
             }
             QuestStatus::Completed => {}
         }
-        let now = self.now();
+        let now = self.shared.now();
         let reward = GameplaySession {
-            id: SessionId::new(self.ports.ids.next_id("gs"))?,
+            id: SessionId::new(self.shared.ids.next_id("gs"))?,
             user: actor.user.clone(),
             kind: SessionKind::QuestReward,
             lesson: None,
@@ -184,7 +183,6 @@ impl Memora {
             raw_data: serde_json::json!({ "quest": quest_id }),
         };
         let granted = self
-            .ports
             .quests
             .claim(&actor.user, today, quest_id, &reward)
             .await?;
@@ -193,8 +191,15 @@ impl Memora {
                 "quest {quest_id} was already claimed today"
             )));
         }
-        self.leaderboard_add(&actor.user, None, today, quest.reward_xp)
-            .await;
+        super::leaderboard::add_xp(
+            &self.shared,
+            self.leaderboard.as_ref(),
+            &actor.user,
+            None,
+            today,
+            quest.reward_xp,
+        )
+        .await;
         quest.status = QuestStatus::Claimed;
         Ok(ClaimOutcome {
             xp_awarded: quest.reward_xp,

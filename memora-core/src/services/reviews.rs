@@ -2,7 +2,8 @@
 //! on a miss, safe mode from the database under rate limits, topic focus
 //! mode) and submitting answers (scheduling, XP, durable persistence).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
@@ -10,16 +11,21 @@ use crate::domain::*;
 use crate::error::{CoreError, CoreResult, PortError};
 use crate::gamification;
 use crate::ids::*;
-use crate::ports::{DueFilter, DueSlice, JobStatus};
-use crate::safe_mode::Admission;
+use crate::ports::{
+    ActivityStore, DueCache, DueFilter, DueSlice, FsrsParamStore, JobStatus, LeaderboardCache,
+    PersistenceQueue, Ports, TrackerStore,
+};
+use crate::safe_mode::{Admission, SafeModeLimiter};
 use crate::srs::{
     AnswerPath, AnswerSignals, Fsrs6, Ladder, ReviewContext, Scheduler, SchedulerKind, stable_hash,
 };
 
-use super::Memora;
+use super::CommerceService;
 use super::cards::{Card, build_card};
 use super::content::ContentIndex;
-use super::integrity::{self, LedgerSource};
+use super::integrity::{self, LedgerSource, ServedSet};
+use super::persistence::SingleFlight;
+use super::shared::{Profiles, Shared};
 
 /// How a review session was served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,7 +124,76 @@ enum DueError {
     Store(PortError),
 }
 
-impl Memora {
+/// Review sessions and answers: the due path (cache, rehydration, safe
+/// mode, topic focus), the one answer engine (scheduling, XP, served-set
+/// binding) that lesson plays reuse, and the durable write path with the
+/// persistence worker step ([`super::persistence`]). Holds the tracker
+/// store, the due cache, the activity ledger (review XP), FSRS parameters,
+/// the persistence queue and the leaderboard cache; reads access keys
+/// through [`CommerceService`].
+pub struct ReviewService {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) profiles: Profiles,
+    pub(crate) commerce: Arc<CommerceService>,
+    pub(crate) ledger: Arc<ServedSet>,
+    pub(crate) trackers: Arc<dyn TrackerStore>,
+    pub(crate) cache: Arc<dyn DueCache>,
+    pub(crate) activity: Arc<dyn ActivityStore>,
+    pub(crate) fsrs: Arc<dyn FsrsParamStore>,
+    pub(crate) queue: Arc<dyn PersistenceQueue>,
+    pub(crate) leaderboard: Option<Arc<dyn LeaderboardCache>>,
+    limiter: SafeModeLimiter,
+    rehydrations: SingleFlight,
+    /// Schedules that missed a write while the cache was down.
+    pub(crate) stale_schedules: Mutex<HashSet<(UserId, SeasonId)>>,
+}
+
+impl ReviewService {
+    pub(crate) fn new(
+        ports: &Ports,
+        shared: &Arc<Shared>,
+        profiles: Profiles,
+        commerce: Arc<CommerceService>,
+        ledger: Arc<ServedSet>,
+    ) -> Self {
+        ReviewService {
+            limiter: SafeModeLimiter::new(shared.config.safe_mode.clone()),
+            shared: Arc::clone(shared),
+            profiles,
+            commerce,
+            ledger,
+            trackers: Arc::clone(&ports.trackers),
+            cache: Arc::clone(&ports.cache),
+            activity: Arc::clone(&ports.activity),
+            fsrs: Arc::clone(&ports.fsrs),
+            queue: Arc::clone(&ports.queue),
+            leaderboard: ports.leaderboard.clone(),
+            rehydrations: SingleFlight::default(),
+            stale_schedules: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Access keys of the actor, fetched only if some question needs them.
+    pub(crate) async fn keys_if_needed(
+        &self,
+        idx: &ContentIndex,
+        actor: &Actor,
+        questions: &[&QuestionId],
+    ) -> CoreResult<Option<AccessKeys>> {
+        if actor.is_admin() {
+            return Ok(None);
+        }
+        let empty = AccessKeys::default();
+        let needs = questions
+            .iter()
+            .any(|q| integrity::question_open(idx, &empty, q) == Some(false));
+        if needs {
+            Ok(Some(self.commerce.access_keys(&actor.user).await?))
+        } else {
+            Ok(None)
+        }
+    }
+
     pub(crate) async fn scheduler_for(
         &self,
         season: &Season,
@@ -127,9 +202,9 @@ impl Memora {
         Ok(match season.scheduler {
             SchedulerKind::Ladder => Box::new(Ladder),
             SchedulerKind::Fsrs6 => {
-                let params = self.ports.players.fsrs_params(user).await?;
+                let params = self.fsrs.fsrs_params(user).await?;
                 Box::new(Fsrs6::for_learner(
-                    &self.config.fsrs,
+                    &self.shared.config.fsrs,
                     params.as_ref().map(|(p, _)| p.as_slice()),
                     season.desired_retention,
                 ))
@@ -185,24 +260,25 @@ impl Memora {
         if session.questions.is_empty() {
             return Ok(session);
         }
-        let idx = self.catalog().await?;
+        let idx = self.shared.catalog().await?;
         let ids: Vec<&QuestionId> = session.questions.iter().map(|c| &c.id).collect();
         let keys = self.keys_if_needed(&idx, actor, &ids).await?;
         session
             .questions
-            .retain(|c| Self::may_access(&idx, actor, keys.as_ref(), &c.id));
+            .retain(|c| integrity::may_access(&idx, actor, keys.as_ref(), &c.id));
         let items: Vec<String> = session
             .questions
             .iter()
             .map(|c| integrity::question_key(&c.id))
             .collect();
-        self.record_served(
-            &actor.user,
-            &season,
-            &items,
-            self.config.review_answer_window,
-        )
-        .await?;
+        self.ledger
+            .record_served(
+                &actor.user,
+                &season,
+                &items,
+                self.shared.config.review_answer_window,
+            )
+            .await?;
         Ok(session)
     }
 
@@ -211,16 +287,18 @@ impl Memora {
         actor: &Actor,
         query: &ReviewQuery,
     ) -> CoreResult<ReviewSession> {
-        let limit = query.limit.unwrap_or(self.config.review_limit_default);
-        if limit == 0 || limit > self.config.review_limit_max {
+        let limit = query
+            .limit
+            .unwrap_or(self.shared.config.review_limit_default);
+        if limit == 0 || limit > self.shared.config.review_limit_max {
             return Err(CoreError::invalid(format!(
                 "limit must be between 1 and {}",
-                self.config.review_limit_max
+                self.shared.config.review_limit_max
             )));
         }
-        let idx = self.catalog().await?;
+        let idx = self.shared.catalog().await?;
         Self::validate_filters(&idx, query.subject.as_ref(), query.topic.as_ref())?;
-        let Some(season) = self.active_season().await? else {
+        let Some(season) = self.shared.active_season().await? else {
             return Ok(ReviewSession {
                 questions: Vec::new(),
                 total_due: 0,
@@ -229,14 +307,14 @@ impl Memora {
                 mode: ReviewMode::NoSeason,
             });
         };
-        let now = self.now();
-        let profile = self.profile_or_default(&actor.user).await?;
-        let day = self.day_boundary(&profile);
+        let now = self.shared.now();
+        let profile = self.profiles.or_default(&actor.user).await?;
+        let day = self.shared.day_boundary(&profile);
         let today = day.local_day(now).to_string();
         let user = &actor.user;
 
         if let Some(topic) = &query.topic {
-            if self.health.is_degraded() {
+            if self.shared.health.is_degraded() {
                 self.admit_safe_mode(user, now)?;
             }
             return self
@@ -253,17 +331,17 @@ impl Memora {
         }
 
         // Normal mode, unless the cache is known to be down.
-        if season.enable_cache && self.health.should_try(now) {
+        if season.enable_cache && self.shared.health.should_try(now) {
             match self
                 .due_with_rehydration(user, &season.id, query.subject.as_ref(), now, limit)
                 .await
             {
                 Ok((slice, rehydrated)) => {
-                    self.health.mark_ok();
+                    self.shared.health.mark_ok();
                     if rehydrated {
-                        self.health.record_miss();
+                        self.shared.health.record_miss();
                     } else {
-                        self.health.record_hit();
+                        self.shared.health.record_hit();
                     }
                     return Ok(ReviewSession {
                         questions: Self::cards_for(&idx, user, slice.items, limit, &today),
@@ -277,7 +355,7 @@ impl Memora {
                         },
                     });
                 }
-                Err(DueError::Cache) => self.health.mark_failed(now),
+                Err(DueError::Cache) => self.shared.health.mark_failed(now),
                 Err(DueError::Store(e)) => return Err(e.into()),
             }
         }
@@ -298,8 +376,8 @@ impl Memora {
         }
         // Safe mode: database, rate limited, fewer items.
         self.admit_safe_mode(user, now)?;
-        self.health.record_safe_mode();
-        let limit = limit.min(self.config.safe_mode.max_items);
+        self.shared.health.record_safe_mode();
+        let limit = limit.min(self.shared.config.safe_mode.max_items);
         self.session_from_store(
             &idx,
             user,
@@ -330,7 +408,7 @@ impl Memora {
             subject: subject.cloned(),
             topic: None,
         };
-        let memory = &self.ports.memory;
+        let memory = &self.trackers;
         let rows = memory
             .due_trackers(user, &season.id, &filter, now, limit)
             .await?;
@@ -372,7 +450,7 @@ impl Memora {
         day_start: DateTime<Utc>,
         today: &str,
     ) -> CoreResult<ReviewSession> {
-        let memory = &self.ports.memory;
+        let memory = &self.trackers;
         let total = memory.count_topic(user, &season.id, topic).await?;
         let filter = DueFilter {
             subject: None,
@@ -402,7 +480,7 @@ impl Memora {
                 today,
             ),
             total_due,
-            is_degraded: self.health.is_degraded(),
+            is_degraded: self.shared.health.is_degraded(),
             season: Some(season.id.clone()),
             mode: ReviewMode::Topic,
         })
@@ -418,7 +496,7 @@ impl Memora {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<(DueSlice, bool), DueError> {
-        let cache = &self.ports.cache;
+        let cache = &self.cache;
         self.heal_stale_schedule(user, season)
             .await
             .map_err(|_| DueError::Cache)?;
@@ -440,8 +518,7 @@ impl Memora {
                     return Ok((slice, false));
                 }
                 let rows = self
-                    .ports
-                    .memory
+                    .trackers
                     .all_trackers(user, season)
                     .await
                     .map_err(DueError::Store)?;
@@ -493,8 +570,7 @@ impl Memora {
         unique.sort();
         unique.dedup();
         let stored = self
-            .ports
-            .memory
+            .trackers
             .get_trackers(user, &season.id, &unique)
             .await?;
         let mut current: HashMap<QuestionId, MemoryTracker> = stored
@@ -505,10 +581,10 @@ impl Memora {
             .iter()
             .map(|q| (q.clone(), current.get(q).cloned()))
             .collect();
-        if season.enable_cache && self.health.should_try(now) {
-            match self.ports.cache.states(user, &season.id, &unique).await {
+        if season.enable_cache && self.shared.health.should_try(now) {
+            match self.cache.states(user, &season.id, &unique).await {
                 Ok(cached) => {
-                    self.health.mark_ok();
+                    self.shared.health.mark_ok();
                     for row in cached.into_iter().flatten() {
                         let newer = current
                             .get(&row.key.question)
@@ -518,12 +594,12 @@ impl Memora {
                         }
                     }
                 }
-                Err(_) => self.health.mark_failed(now),
+                Err(_) => self.shared.health.mark_failed(now),
             }
         }
         let scheduler = self.scheduler_for(season, user).await?;
-        let day = self.day_boundary(profile);
-        let batch = self.ports.ids.next_id("rv");
+        let day = self.shared.day_boundary(profile);
+        let batch = self.shared.ids.next_id("rv");
         let mut records = Vec::with_capacity(answers.len());
         for (i, a) in answers.iter().enumerate() {
             let (subject, topic, _, _) =
@@ -594,8 +670,7 @@ impl Memora {
         status: &JobStatus,
     ) -> CoreResult<MasteryCounts> {
         let mut counts = self
-            .ports
-            .memory
+            .trackers
             .mastery_counts(user, Some(season), None)
             .await?;
         if *status == JobStatus::Queued {
@@ -642,13 +717,13 @@ impl Memora {
         if n == 0 {
             return Err(CoreError::invalid("no answers submitted"));
         }
-        if n > self.config.max_answers_per_submit {
+        if n > self.shared.config.max_answers_per_submit {
             return Err(CoreError::invalid(format!(
                 "at most {} answers per submission (got {n})",
-                self.config.max_answers_per_submit
+                self.shared.config.max_answers_per_submit
             )));
         }
-        let idx = self.catalog().await?;
+        let idx = self.shared.catalog().await?;
         Self::validate_filters(&idx, submission.subject.as_ref(), submission.topic.as_ref())?;
         let mut seen = std::collections::HashSet::new();
         for a in &submission.answers {
@@ -676,25 +751,28 @@ impl Memora {
                     .transpose()
             })
             .collect::<CoreResult<_>>()?;
-        let season = self.require_active_season().await?;
+        let season = self.shared.require_active_season().await?;
         let ids: Vec<&QuestionId> = submission.answers.iter().map(|a| &a.question_id).collect();
         let keys = self.keys_if_needed(&idx, actor, &ids).await?;
         if let Some(q) = ids
             .iter()
-            .find(|q| !Self::may_access(&idx, actor, keys.as_ref(), q))
+            .find(|q| !integrity::may_access(&idx, actor, keys.as_ref(), q))
         {
             return Err(CoreError::forbidden(format!(
                 "question {q} is not accessible to you (unpublished, or needs a subscription)"
             )));
         }
-        let profile = self.ensure_profile(user).await?;
+        let profile = self.profiles.ensure(user).await?;
         let items: Vec<String> = ids.iter().map(|q| integrity::question_key(q)).collect();
         // Optimistic: look the servings up, decide, commit with
         // compare-and-set; a concurrent submission that won makes us look
         // again (and usually see our own answers as replays).
         for _attempt in 0..3 {
-            let now = self.now();
-            let servings = self.lookup_served(user, &season.id, &items, now).await?;
+            let now = self.shared.now();
+            let servings = self
+                .ledger
+                .lookup_served(user, &season.id, &items, now)
+                .await?;
             let mut fresh: Vec<usize> = Vec::new();
             let mut replays: Vec<crate::ports::AnswerReceipt> = Vec::new();
             for (i, located) in servings.iter().enumerate() {
@@ -767,10 +845,10 @@ impl Memora {
         replayed: usize,
         now: DateTime<Utc>,
     ) -> CoreResult<Option<SubmitOutcome>> {
-        let day = self.day_boundary(profile);
+        let day = self.shared.day_boundary(profile);
         let today = day.local_day(now);
-        let job_id = self.new_job_id(user)?;
-        let batch = self.ports.ids.next_id("rv");
+        let job_id = integrity::new_job_id(&self.shared, user)?;
+        let batch = self.shared.ids.next_id("rv");
         let answers: Vec<AnswerInput> = fresh
             .iter()
             .map(|&i| {
@@ -837,7 +915,7 @@ impl Memora {
                 now,
             )
             .await?;
-        if !self.commit_claims(user, &season.id, &claims).await? {
+        if !self.ledger.commit_claims(user, &season.id, &claims).await? {
             return Ok(None);
         }
         let sources: Vec<LedgerSource> = {
@@ -849,7 +927,8 @@ impl Memora {
         {
             Ok(done) => done,
             Err(e) => {
-                self.release_claims(user, &season.id, &claims, &sources)
+                self.ledger
+                    .release_claims(user, &season.id, &claims, &sources)
                     .await;
                 return Err(e);
             }
@@ -920,9 +999,17 @@ impl Memora {
             local_day,
             raw_data: serde_json::json!({ "answers": answers, "correct": correct }),
         };
-        match self.ports.players.record_session(&session).await {
+        match self.activity.record_session(&session).await {
             Ok(()) => {
-                self.leaderboard_add(user, subject, local_day, xp).await;
+                super::leaderboard::add_xp(
+                    &self.shared,
+                    self.leaderboard.as_ref(),
+                    user,
+                    subject,
+                    local_day,
+                    xp,
+                )
+                .await;
                 Ok(())
             }
             Err(crate::error::PortError::Conflict(_)) => Ok(()),
@@ -948,8 +1035,8 @@ impl Memora {
         let same_job: Vec<&crate::ports::AnswerReceipt> =
             receipts.iter().filter(|r| r.job_id == job_id).collect();
         let xp: i64 = same_job.iter().map(|r| r.xp).sum();
-        let profile = self.profile_or_default(user).await?;
-        let day = Self::day_boundary_at(&profile, first.answered_at);
+        let profile = self.profiles.or_default(user).await?;
+        let day = Shared::day_boundary_at(&profile, first.answered_at);
         self.record_review_xp(
             user,
             submission.subject.as_ref(),
@@ -963,7 +1050,6 @@ impl Memora {
         )
         .await?;
         let job_status = self
-            .ports
             .queue
             .status(&job_id)
             .await
@@ -971,8 +1057,7 @@ impl Memora {
             .flatten()
             .unwrap_or(JobStatus::Done);
         let mastery = self
-            .ports
-            .memory
+            .trackers
             .mastery_counts(user, Some(&season.id), None)
             .await?;
         let remaining = self
@@ -1003,13 +1088,8 @@ impl Memora {
         topic: Option<&TopicId>,
         now: DateTime<Utc>,
     ) -> CoreResult<u64> {
-        if topic.is_none() && season.enable_cache && self.health.should_try(now) {
-            if let Ok(Some(slice)) = self
-                .ports
-                .cache
-                .due(user, &season.id, subject, now, 0)
-                .await
-            {
+        if topic.is_none() && season.enable_cache && self.shared.health.should_try(now) {
+            if let Ok(Some(slice)) = self.cache.due(user, &season.id, subject, now, 0).await {
                 return Ok(slice.total_due);
             }
         }
@@ -1018,8 +1098,7 @@ impl Memora {
             topic: topic.cloned(),
         };
         Ok(self
-            .ports
-            .memory
+            .trackers
             .count_due(user, &season.id, &filter, now)
             .await?)
     }
@@ -1031,13 +1110,12 @@ impl Memora {
         actor: &Actor,
         job: &JobId,
     ) -> CoreResult<JobStatus> {
-        if !actor.is_admin() && !Self::owns_job(&actor.user, job) {
+        if !actor.is_admin() && !integrity::owns_job(&actor.user, job) {
             return Err(CoreError::not_found(format!(
                 "persistence job {job} not found"
             )));
         }
-        self.ports
-            .queue
+        self.queue
             .status(job)
             .await?
             .ok_or_else(|| CoreError::not_found(format!("persistence job {job} not found")))

@@ -11,7 +11,7 @@ use crate::ids::*;
 use crate::ports::JobStatus;
 use crate::srs::{AnswerPath, AnswerSignals};
 
-use super::Memora;
+use super::LearningService;
 use super::integrity;
 use super::reviews::AnswerInput;
 use crate::ports::{AnswerReceipt, ServingClaim};
@@ -57,7 +57,7 @@ pub struct LessonOutcome {
     pub job: Option<(JobId, JobStatus)>,
 }
 
-impl Memora {
+impl LearningService {
     /// `submit_session`.
     pub async fn submit_session(
         &self,
@@ -74,10 +74,10 @@ impl Memora {
                 return Err(CoreError::invalid("xp_earned must not be negative"));
             }
         }
-        if sub.interactions.len() > self.config.max_interactions_per_lesson {
+        if sub.interactions.len() > self.shared.config.max_interactions_per_lesson {
             return Err(CoreError::invalid(format!(
                 "at most {} interactions per lesson",
-                self.config.max_interactions_per_lesson
+                self.shared.config.max_interactions_per_lesson
             )));
         }
         let idx = self.catalog().await?;
@@ -96,11 +96,12 @@ impl Memora {
         // Lesson plays are bound like review answers: the lesson must have
         // been opened (get_lesson_details) by this learner, and each opening
         // pays for one submitted play.
-        let season = self.require_active_season().await?;
+        let season = self.shared.require_active_season().await?;
         let user = &actor.user;
         let item = integrity::lesson_key(&lesson.id);
-        let now = self.now();
+        let now = self.shared.now();
         let located = self
+            .ledger
             .lookup_served(user, &season.id, std::slice::from_ref(&item), now)
             .await?
             .pop()
@@ -123,16 +124,17 @@ impl Memora {
                 lesson.id
             )));
         }
-        let profile = self.ensure_profile(user).await?;
-        let day = self.day_boundary(&profile);
+        let profile = self.profiles.ensure(user).await?;
+        let day = self.shared.day_boundary(&profile);
         let today = day.local_day(now);
         let plays = self
-            .ports
-            .players
+            .activity
             .lesson_plays_on(user, &lesson.id, today)
             .await?;
         let xp = gamification::lesson_xp(lesson.xp_reward, sub.claimed_xp, plays);
-        let completed = sub.score.is_none_or(|s| s >= self.config.lesson_pass_score);
+        let completed = sub
+            .score
+            .is_none_or(|s| s >= self.shared.config.lesson_pass_score);
         let unit = idx
             .unit(&lesson.unit)
             .ok_or_else(|| CoreError::Internal(format!("lesson {} has no unit", lesson.id)))?;
@@ -158,20 +160,21 @@ impl Memora {
                 })
                 .collect();
             Some(
-                self.apply_answers(
-                    &idx,
-                    user,
-                    &season,
-                    &profile,
-                    &answers,
-                    AnswerPath::Lesson,
-                    ReviewSource::Lesson,
-                    now,
-                )
-                .await?,
+                self.reviews
+                    .apply_answers(
+                        &idx,
+                        user,
+                        &season,
+                        &profile,
+                        &answers,
+                        AnswerPath::Lesson,
+                        ReviewSource::Lesson,
+                        now,
+                    )
+                    .await?,
             )
         };
-        let job_id = self.new_job_id(user)?;
+        let job_id = integrity::new_job_id(&self.shared, user)?;
         let claim = (
             ServingClaim {
                 item,
@@ -188,17 +191,22 @@ impl Memora {
             source,
         );
         let claims = [claim];
-        if !self.commit_claims(user, &season.id, &claims).await? {
+        if !self.ledger.commit_claims(user, &season.id, &claims).await? {
             return Err(CoreError::NotServed(format!(
                 "this opening of lesson {} was already submitted; open the lesson again to replay it",
                 lesson.id
             )));
         }
         let job = match applied {
-            Some(a) => match self.persist_records(job_id.clone(), a.records).await {
+            Some(a) => match self
+                .reviews
+                .persist_records(job_id.clone(), a.records)
+                .await
+            {
                 Ok(j) => Some(j),
                 Err(e) => {
-                    self.release_claims(user, &season.id, &claims, &[source])
+                    self.ledger
+                        .release_claims(user, &season.id, &claims, &[source])
                         .await;
                     return Err(e);
                 }
@@ -219,16 +227,24 @@ impl Memora {
             local_day: today,
             raw_data: sub.raw.clone(),
         };
-        if let Err(e) = self.ports.players.record_session(&session).await {
+        if let Err(e) = self.activity.record_session(&session).await {
             if job.is_none() {
                 // Nothing was made durable: the opening can be submitted again.
-                self.release_claims(user, &season.id, &claims, &[source])
+                self.ledger
+                    .release_claims(user, &season.id, &claims, &[source])
                     .await;
             }
             return Err(e.into());
         }
-        self.leaderboard_add(user, Some(&unit.subject), today, xp)
-            .await;
+        super::leaderboard::add_xp(
+            &self.shared,
+            self.leaderboard.as_ref(),
+            user,
+            Some(&unit.subject),
+            today,
+            xp,
+        )
+        .await;
         Ok(LessonOutcome {
             xp_earned: xp,
             completed,

@@ -8,12 +8,14 @@
 //! subscription in the same transaction.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use crate::domain::*;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::*;
+use crate::ports::{CommerceStore, Ports};
 
-use super::Memora;
+use super::shared::{Profiles, Shared};
 
 /// Result of `request_purchase`.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,15 +35,32 @@ pub enum PurchaseDecision {
     Reject,
 }
 
-impl Memora {
+/// Store, purchases, subscriptions and access keys. Holds the commerce
+/// store only; the review and learning services read access keys through
+/// it.
+pub struct CommerceService {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) profiles: Profiles,
+    pub(crate) commerce: Arc<dyn CommerceStore>,
+}
+
+impl CommerceService {
+    pub(crate) fn new(ports: &Ports, shared: &Arc<Shared>, profiles: Profiles) -> Self {
+        CommerceService {
+            shared: Arc::clone(shared),
+            profiles,
+            commerce: Arc::clone(&ports.commerce),
+        }
+    }
+
     /// Access keys of a user: active subscriptions whose season covers today.
     pub async fn access_keys(&self, user: &UserId) -> CoreResult<AccessKeys> {
-        let subs = self.ports.commerce.subscriptions_of(user).await?;
+        let subs = self.commerce.subscriptions_of(user).await?;
         if subs.is_empty() {
             return Ok(AccessKeys::default());
         }
-        let seasons = self.seasons().await?;
-        let today = self.now().date_naive();
+        let seasons = self.shared.seasons().await?;
+        let today = self.shared.now().date_naive();
         let mut keys = AccessKeys::default();
         let mut subjects = BTreeSet::new();
         let mut tracks = BTreeSet::new();
@@ -86,8 +105,8 @@ impl Memora {
     }
 
     async fn student_plan_version(&self, user: &UserId) -> CoreResult<i64> {
-        let profile = self.profile_or_default(user).await?;
-        let idx = self.catalog().await?;
+        let profile = self.profiles.or_default(user).await?;
+        let idx = self.shared.catalog().await?;
         Ok(match (&profile.grade, &profile.season) {
             (Some(g), Some(s)) => idx
                 .plan_for(g, profile.stream.as_ref(), s)
@@ -110,7 +129,7 @@ impl Memora {
         season: &SeasonId,
         stream: Option<&StreamId>,
     ) -> CoreResult<i64> {
-        let idx = self.catalog().await?;
+        let idx = self.shared.catalog().await?;
         Ok(idx
             .plan_for(grade, stream, season)
             .map(|p| p.version.max(1))
@@ -138,20 +157,18 @@ impl Memora {
         if keys.is_global {
             return Ok(Vec::new());
         }
-        let profile = self.profile_or_default(&actor.user).await?;
+        let profile = self.profiles.or_default(&actor.user).await?;
         let pending: Vec<SalesItemId> = self
-            .ports
             .commerce
             .list_purchase_requests(Some(&actor.user), Some(PurchaseStatus::Pending))
             .await?
             .into_iter()
             .map(|r| r.item)
             .collect();
-        let seasons = self.seasons().await?;
-        let today = self.now().date_naive();
-        let idx = self.catalog().await?;
+        let seasons = self.shared.seasons().await?;
+        let today = self.shared.now().date_naive();
+        let idx = self.shared.catalog().await?;
         let mut items: Vec<SalesItem> = self
-            .ports
             .commerce
             .list_sales_items()
             .await?
@@ -186,7 +203,6 @@ impl Memora {
         transaction_id: Option<String>,
     ) -> CoreResult<PurchaseOutcome> {
         let item = self
-            .ports
             .commerce
             .get_sales_item(item)
             .await?
@@ -200,7 +216,6 @@ impl Memora {
             }
         }
         if let Some(existing) = self
-            .ports
             .commerce
             .list_purchase_requests(Some(&actor.user), Some(PurchaseStatus::Pending))
             .await?
@@ -210,30 +225,29 @@ impl Memora {
             return Ok(PurchaseOutcome::AlreadyPending(existing));
         }
         let keys = self.access_keys(&actor.user).await?;
-        let idx = self.catalog().await?;
+        let idx = self.shared.catalog().await?;
         if keys.is_global || Self::owns_all(&idx, &keys, &item) {
             return Err(CoreError::conflict(
                 "you already have access to everything in this item",
             ));
         }
         let req = PurchaseRequest {
-            id: PurchaseRequestId::new(self.ports.ids.next_id("PUR-REQ"))?,
+            id: PurchaseRequestId::new(self.shared.ids.next_id("PUR-REQ"))?,
             user: actor.user.clone(),
             item: item.id.clone(),
             status: PurchaseStatus::Pending,
             price: item.effective_price(),
             payment_method,
             transaction_id,
-            created_at: self.now(),
+            created_at: self.shared.now(),
             decided_at: None,
             decided_by: None,
         };
-        match self.ports.commerce.create_purchase_request(&req).await {
+        match self.commerce.create_purchase_request(&req).await {
             Ok(()) => Ok(PurchaseOutcome::Created(req)),
             Err(crate::error::PortError::Conflict(_)) => {
                 // A concurrent request won the race: report the pending one.
                 let existing = self
-                    .ports
                     .commerce
                     .list_purchase_requests(Some(&actor.user), Some(PurchaseStatus::Pending))
                     .await?
@@ -253,11 +267,7 @@ impl Memora {
         status: Option<PurchaseStatus>,
     ) -> CoreResult<Vec<PurchaseRequest>> {
         actor.require_admin()?;
-        Ok(self
-            .ports
-            .commerce
-            .list_purchase_requests(None, status)
-            .await?)
+        Ok(self.commerce.list_purchase_requests(None, status).await?)
     }
 
     /// Admin: approve (granting a subscription for the item's season and
@@ -270,7 +280,6 @@ impl Memora {
     ) -> CoreResult<(PurchaseRequest, Option<Subscription>)> {
         actor.require_admin()?;
         let mut req = self
-            .ports
             .commerce
             .get_purchase_request(request)
             .await?
@@ -281,7 +290,7 @@ impl Memora {
                 req.status.as_str().to_lowercase()
             )));
         }
-        let now = self.now();
+        let now = self.shared.now();
         req.decided_at = Some(now);
         req.decided_by = Some(actor.user.clone());
         let grant = match decision {
@@ -292,13 +301,14 @@ impl Memora {
             PurchaseDecision::Approve => {
                 req.status = PurchaseStatus::Approved;
                 let item = self
-                    .ports
                     .commerce
                     .get_sales_item(&req.item)
                     .await?
-                    .ok_or_else(|| CoreError::conflict("the requested item no longer exists"))?;
+                    .ok_or_else(|| {
+                        CoreError::invalid_state("the requested item no longer exists")
+                    })?;
                 Some(Subscription {
-                    id: SubscriptionId::new(self.ports.ids.next_id("SUB"))?,
+                    id: SubscriptionId::new(self.shared.ids.next_id("SUB"))?,
                     user: req.user.clone(),
                     season: item.season.clone(),
                     kind: SubscriptionKind::Specific,
@@ -309,16 +319,14 @@ impl Memora {
                 })
             }
         };
-        self.ports
-            .commerce
-            .decide_purchase(&req, grant.as_ref())
-            .await?;
-        self.audit(
-            Some(actor),
-            "purchase.decide",
-            serde_json::json!({"request": req.id.as_str(), "status": req.status.as_str()}),
-        )
-        .await;
+        self.commerce.decide_purchase(&req, grant.as_ref()).await?;
+        self.shared
+            .audit(
+                actor,
+                "purchase.decide",
+                serde_json::json!({"request": req.id.as_str(), "status": req.status.as_str()}),
+            )
+            .await;
         Ok((req, grant))
     }
 }

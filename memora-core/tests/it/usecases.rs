@@ -29,11 +29,15 @@ struct H {
 }
 
 async fn harness() -> H {
+    harness_with(Config::default()).await
+}
+
+async fn harness_with(config: Config) -> H {
     let backend = InMemoryBackend::new();
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap());
     let mut ports = backend.ports();
     ports.clock = clock.clone();
-    let app = Memora::new(ports, Config::default());
+    let app = Memora::new(ports, config);
     let info = seed_demo(&app, PASSWORD).await.unwrap();
     H {
         student: Actor::student(info.student.clone()),
@@ -76,6 +80,7 @@ async fn demo_student_has_due_reviews_and_the_cache_rehydrates_once() {
     assert!(h.info.due_now >= 20, "demo leaves {} due", h.info.due_now);
     let first = h
         .app
+        .reviews()
         .get_review_session(&h.student, &query(50))
         .await
         .unwrap();
@@ -85,6 +90,7 @@ async fn demo_student_has_due_reviews_and_the_cache_rehydrates_once() {
     assert_eq!(first.questions.len(), h.info.due_now.min(50));
     let second = h
         .app
+        .reviews()
         .get_review_session(&h.student, &query(15))
         .await
         .unwrap();
@@ -105,6 +111,7 @@ async fn subject_filter_returns_that_subjects_items() {
     for subject in ["history", "science"] {
         let s = h
             .app
+            .reviews()
             .get_review_session(
                 &h.student,
                 &ReviewQuery {
@@ -125,6 +132,7 @@ async fn submitting_answers_schedules_awards_xp_and_persists() {
     let h = harness().await;
     let session = h
         .app
+        .reviews()
         .get_review_session(&h.student, &query(50))
         .await
         .unwrap();
@@ -135,10 +143,17 @@ async fn submitting_answers_schedules_awards_xp_and_persists() {
         .take(3)
         .map(|c| c.id.clone())
         .collect();
-    let xp_before = h.app.get_player_profile(&h.student).await.unwrap().total_xp;
+    let xp_before = h
+        .app
+        .gamification()
+        .get_player_profile(&h.student)
+        .await
+        .unwrap()
+        .total_xp;
     let logs_before = h.backend.review_log_len();
     let out = h
         .app
+        .reviews()
         .submit_review_session(&h.student, &answers(&ids, true, 1500))
         .await
         .unwrap();
@@ -147,16 +162,24 @@ async fn submitting_answers_schedules_awards_xp_and_persists() {
     assert_eq!(out.job_status, JobStatus::Done);
     assert_eq!(out.remaining_items, before_total - 3);
     assert_eq!(h.backend.review_log_len(), logs_before + 3);
-    let xp_after = h.app.get_player_profile(&h.student).await.unwrap().total_xp;
+    let xp_after = h
+        .app
+        .gamification()
+        .get_player_profile(&h.student)
+        .await
+        .unwrap()
+        .total_xp;
     assert_eq!(xp_after, xp_before + out.xp_earned);
     let after = h
         .app
+        .reviews()
         .get_review_session(&h.student, &query(50))
         .await
         .unwrap();
     assert!(after.questions.iter().all(|c| !ids.contains(&c.id)));
     assert_eq!(
         h.app
+            .reviews()
             .get_persistence_status(&h.student, &out.job_id)
             .await
             .unwrap(),
@@ -171,6 +194,7 @@ async fn claimed_combo_cannot_exceed_the_server_combo() {
     let h = harness().await;
     let s = h
         .app
+        .reviews()
         .get_review_session(&h.student, &query(4))
         .await
         .unwrap();
@@ -178,7 +202,12 @@ async fn claimed_combo_cannot_exceed_the_server_combo() {
     let mut sub = answers(&ids, true, 3000);
     sub.answers[1].signals.is_correct = false;
     sub.claimed_combo = Some(1000);
-    let out = h.app.submit_review_session(&h.student, &sub).await.unwrap();
+    let out = h
+        .app
+        .reviews()
+        .submit_review_session(&h.student, &sub)
+        .await
+        .unwrap();
     // 3 correct, longest run 2 → 30 + 4.
     assert_eq!(out.xp_earned, 34);
 }
@@ -187,38 +216,67 @@ async fn claimed_combo_cannot_exceed_the_server_combo() {
 async fn bad_submissions_are_rejected_and_change_nothing() {
     let h = harness().await;
     let logs = h.backend.review_log_len();
-    let xp = h.app.get_player_profile(&h.student).await.unwrap().total_xp;
+    let xp = h
+        .app
+        .gamification()
+        .get_player_profile(&h.student)
+        .await
+        .unwrap()
+        .total_xp;
     let unknown = answers(&[q("no-such-stage:0")], true, 1000);
     assert!(matches!(
-        h.app.submit_review_session(&h.student, &unknown).await,
+        h.app
+            .reviews()
+            .submit_review_session(&h.student, &unknown)
+            .await,
         Err(CoreError::Invalid(_))
     ));
     let out_of_range = answers(&[q("hist-l1-rv:99")], true, 1000);
     assert!(matches!(
-        h.app.submit_review_session(&h.student, &out_of_range).await,
+        h.app
+            .reviews()
+            .submit_review_session(&h.student, &out_of_range)
+            .await,
         Err(CoreError::Invalid(_))
     ));
     let empty = ReviewSubmission::default();
     assert!(matches!(
-        h.app.submit_review_session(&h.student, &empty).await,
+        h.app
+            .reviews()
+            .submit_review_session(&h.student, &empty)
+            .await,
         Err(CoreError::Invalid(_))
     ));
     let too_many = answers(&vec![q("hist-l1-rv:0"); 51], true, 1000);
     assert!(matches!(
-        h.app.submit_review_session(&h.student, &too_many).await,
+        h.app
+            .reviews()
+            .submit_review_session(&h.student, &too_many)
+            .await,
         Err(CoreError::Invalid(_))
     ));
     assert!(matches!(
-        h.app.get_review_session(&h.student, &query(51)).await,
+        h.app
+            .reviews()
+            .get_review_session(&h.student, &query(51))
+            .await,
         Err(CoreError::Invalid(_))
     ));
     assert!(matches!(
-        h.app.get_review_session(&h.student, &query(0)).await,
+        h.app
+            .reviews()
+            .get_review_session(&h.student, &query(0))
+            .await,
         Err(CoreError::Invalid(_))
     ));
     assert_eq!(h.backend.review_log_len(), logs);
     assert_eq!(
-        h.app.get_player_profile(&h.student).await.unwrap().total_xp,
+        h.app
+            .gamification()
+            .get_player_profile(&h.student)
+            .await
+            .unwrap()
+            .total_xp,
         xp
     );
 }
@@ -229,6 +287,7 @@ async fn cache_outage_switches_to_rate_limited_safe_mode_and_back() {
     // Load the schedule into the cache first, so it exists during the outage.
     let warm = h
         .app
+        .reviews()
         .get_review_session(&h.student, &query(1))
         .await
         .unwrap();
@@ -236,6 +295,7 @@ async fn cache_outage_switches_to_rate_limited_safe_mode_and_back() {
     h.backend.cache().set_available(false);
     let s = h
         .app
+        .reviews()
         .get_review_session(&h.student, &query(50))
         .await
         .unwrap();
@@ -243,7 +303,11 @@ async fn cache_outage_switches_to_rate_limited_safe_mode_and_back() {
     assert_eq!(s.mode, ReviewMode::SafeMode);
     assert!(!s.questions.is_empty());
     assert!(s.questions.len() <= 15, "safe mode caps items");
-    let again = h.app.get_review_session(&h.student, &query(10)).await;
+    let again = h
+        .app
+        .reviews()
+        .get_review_session(&h.student, &query(10))
+        .await;
     match again {
         Err(CoreError::RateLimited { retry_after }) => {
             assert!(retry_after.as_secs() >= 1 && retry_after.as_secs() <= 30)
@@ -254,6 +318,7 @@ async fn cache_outage_switches_to_rate_limited_safe_mode_and_back() {
     let ids = vec![s.questions[0].id.clone()];
     let logs = h.backend.review_log_len();
     h.app
+        .reviews()
         .submit_review_session(&h.student, &answers(&ids, true, 2500))
         .await
         .unwrap();
@@ -264,6 +329,7 @@ async fn cache_outage_switches_to_rate_limited_safe_mode_and_back() {
     h.clock.advance(Duration::seconds(31));
     let back = h
         .app
+        .reviews()
         .get_review_session(&h.student, &query(50))
         .await
         .unwrap();
@@ -282,6 +348,7 @@ async fn queue_outage_falls_back_to_synchronous_persistence() {
     h.backend.set_queue_available(false);
     let s = h
         .app
+        .reviews()
         .get_review_session(&h.student, &query(2))
         .await
         .unwrap();
@@ -289,6 +356,7 @@ async fn queue_outage_falls_back_to_synchronous_persistence() {
     let logs = h.backend.review_log_len();
     let out = h
         .app
+        .reviews()
         .submit_review_session(&h.student, &answers(&ids, false, 3000))
         .await
         .unwrap();
@@ -298,6 +366,7 @@ async fn queue_outage_falls_back_to_synchronous_persistence() {
     h.backend.set_store_available(false);
     let err = h
         .app
+        .reviews()
         .submit_review_session(&h.student, &answers(&ids, true, 3000))
         .await;
     assert!(matches!(err, Err(CoreError::Unavailable(_))), "{err:?}");
@@ -330,9 +399,14 @@ async fn lesson_xp_is_capped_and_reduced_on_same_day_replays() {
     };
     let lesson = LessonId::new("hist-l3").unwrap();
     // Each play is of an opening of the lesson (served-set binding).
-    h.app.get_lesson_details(&h.student, &lesson).await.unwrap();
+    h.app
+        .learning()
+        .get_lesson_details(&h.student, &lesson)
+        .await
+        .unwrap();
     let first = h
         .app
+        .learning()
         .submit_session(&h.student, &play(10_000))
         .await
         .unwrap();
@@ -340,22 +414,40 @@ async fn lesson_xp_is_capped_and_reduced_on_same_day_replays() {
     assert!(first.completed);
     assert!(
         matches!(
-            h.app.submit_session(&h.student, &play(40)).await,
+            h.app.learning().submit_session(&h.student, &play(40)).await,
             Err(CoreError::NotServed(_))
         ),
         "one play per opening"
     );
-    h.app.get_lesson_details(&h.student, &lesson).await.unwrap();
-    let second = h.app.submit_session(&h.student, &play(40)).await.unwrap();
+    h.app
+        .learning()
+        .get_lesson_details(&h.student, &lesson)
+        .await
+        .unwrap();
+    let second = h
+        .app
+        .learning()
+        .submit_session(&h.student, &play(40))
+        .await
+        .unwrap();
     assert_eq!(second.xp_earned, 20);
-    h.app.get_lesson_details(&h.student, &lesson).await.unwrap();
-    let third = h.app.submit_session(&h.student, &play(40)).await.unwrap();
+    h.app
+        .learning()
+        .get_lesson_details(&h.student, &lesson)
+        .await
+        .unwrap();
+    let third = h
+        .app
+        .learning()
+        .submit_session(&h.student, &play(40))
+        .await
+        .unwrap();
     assert_eq!(third.xp_earned, 4);
     // New atoms were created in the active season (the original failed here).
     let rows = h
         .app
         .ports()
-        .memory
+        .trackers
         .get_trackers(&h.info.student, &h.info.season, &[q("hist-l3-rv:0")])
         .await
         .unwrap();
@@ -364,13 +456,13 @@ async fn lesson_xp_is_capped_and_reduced_on_same_day_replays() {
     let mut foreign = play(10);
     foreign.interactions[0].question_id = q("sci-l1-rv:0");
     assert!(matches!(
-        h.app.submit_session(&h.student, &foreign).await,
+        h.app.learning().submit_session(&h.student, &foreign).await,
         Err(CoreError::Invalid(_))
     ));
     let mut negative = play(10);
     negative.claimed_xp = Some(-5);
     assert!(matches!(
-        h.app.submit_session(&h.student, &negative).await,
+        h.app.learning().submit_session(&h.student, &negative).await,
         Err(CoreError::Invalid(_))
     ));
 }
@@ -380,21 +472,26 @@ async fn premium_lessons_need_a_subscription_granted_by_approval() {
     let h = harness().await;
     let premium = LessonId::new("sci-l5").unwrap();
     assert!(matches!(
-        h.app.get_lesson_details(&h.student, &premium).await,
+        h.app
+            .learning()
+            .get_lesson_details(&h.student, &premium)
+            .await,
         Err(CoreError::Forbidden(_))
     ));
     assert!(
         h.app
+            .learning()
             .get_lesson_details(&h.student, &LessonId::new("sci-l1").unwrap())
             .await
             .is_ok(),
         "free preview unit"
     );
-    let items = h.app.get_store_items(&h.student).await.unwrap();
+    let items = h.app.commerce().get_store_items(&h.student).await.unwrap();
     assert_eq!(items.len(), 2);
     let item = SalesItemId::new("item-science").unwrap();
     let req = match h
         .app
+        .commerce()
         .request_purchase(&h.student, &item, Some("cash".into()), None)
         .await
         .unwrap()
@@ -404,75 +501,125 @@ async fn premium_lessons_need_a_subscription_granted_by_approval() {
     };
     assert!(matches!(
         h.app
+            .commerce()
             .request_purchase(&h.student, &item, None, None)
             .await
             .unwrap(),
         PurchaseOutcome::AlreadyPending(_)
     ));
     assert_eq!(
-        h.app.get_store_items(&h.student).await.unwrap().len(),
+        h.app
+            .commerce()
+            .get_store_items(&h.student)
+            .await
+            .unwrap()
+            .len(),
         1,
         "pending item hidden"
     );
     assert!(matches!(
         h.app
+            .commerce()
             .decide_purchase(&h.student, &req.id, PurchaseDecision::Approve)
             .await,
         Err(CoreError::Forbidden(_))
     ));
     h.app
+        .commerce()
         .decide_purchase(&h.admin, &req.id, PurchaseDecision::Approve)
         .await
         .unwrap();
     assert!(matches!(
         h.app
+            .commerce()
             .decide_purchase(&h.admin, &req.id, PurchaseDecision::Approve)
             .await,
         Err(CoreError::Conflict(_))
     ));
-    assert!(h.app.get_lesson_details(&h.student, &premium).await.is_ok());
-    let (keys, _) = h.app.get_user_access_keys(&h.student).await.unwrap();
+    assert!(
+        h.app
+            .learning()
+            .get_lesson_details(&h.student, &premium)
+            .await
+            .is_ok()
+    );
+    let (keys, _) = h
+        .app
+        .commerce()
+        .get_user_access_keys(&h.student)
+        .await
+        .unwrap();
     assert_eq!(keys.subjects, vec![SubjectId::new("science").unwrap()]);
 }
 
 #[tokio::test]
 async fn quests_are_granted_once() {
     let h = harness().await;
-    let quests = h.app.get_daily_quests(&h.student, None).await.unwrap();
+    let quests = h
+        .app
+        .gamification()
+        .get_daily_quests(&h.student, None)
+        .await
+        .unwrap();
     let streak = quests.iter().find(|q| q.id == "quest_streak").unwrap();
     assert_eq!(streak.status, QuestStatus::Active);
     assert!(matches!(
-        h.app.claim_quest_reward(&h.student, "quest_streak").await,
-        Err(CoreError::Conflict(_))
+        h.app
+            .gamification()
+            .claim_quest_reward(&h.student, "quest_streak")
+            .await,
+        Err(CoreError::InvalidState(_))
     ));
     let s = h
         .app
+        .reviews()
         .get_review_session(&h.student, &query(1))
         .await
         .unwrap();
     h.app
+        .reviews()
         .submit_review_session(
             &h.student,
             &answers(&[s.questions[0].id.clone()], true, 3000),
         )
         .await
         .unwrap();
-    let xp = h.app.get_player_profile(&h.student).await.unwrap().total_xp;
+    let xp = h
+        .app
+        .gamification()
+        .get_player_profile(&h.student)
+        .await
+        .unwrap()
+        .total_xp;
     let claim = h
         .app
+        .gamification()
         .claim_quest_reward(&h.student, "quest_streak")
         .await
         .unwrap();
     assert_eq!(claim.xp_awarded, 100);
     assert_eq!(
-        h.app.get_player_profile(&h.student).await.unwrap().total_xp,
+        h.app
+            .gamification()
+            .get_player_profile(&h.student)
+            .await
+            .unwrap()
+            .total_xp,
         xp + 100
     );
     assert!(matches!(
-        h.app.claim_quest_reward(&h.student, "quest_streak").await,
+        h.app
+            .gamification()
+            .claim_quest_reward(&h.student, "quest_streak")
+            .await,
         Err(CoreError::Conflict(_))
     ));
-    let quests = h.app.get_daily_quests(&h.student, None).await.unwrap();
+    let quests = h
+        .app
+        .gamification()
+        .get_daily_quests(&h.student, None)
+        .await
+        .unwrap();
     assert_eq!(
         quests
             .iter()
@@ -491,6 +638,7 @@ async fn streak_and_profile_stats() {
     let h = harness().await;
     let stats = h
         .app
+        .gamification()
         .get_full_profile_stats(&h.student, None)
         .await
         .unwrap();
@@ -498,10 +646,12 @@ async fn streak_and_profile_stats() {
     assert_eq!(stats.weekly.len(), 7);
     let s = h
         .app
+        .reviews()
         .get_review_session(&h.student, &query(1))
         .await
         .unwrap();
     h.app
+        .reviews()
         .submit_review_session(
             &h.student,
             &answers(&[s.questions[0].id.clone()], true, 3000),
@@ -510,6 +660,7 @@ async fn streak_and_profile_stats() {
         .unwrap();
     let stats = h
         .app
+        .gamification()
         .get_full_profile_stats(&h.student, None)
         .await
         .unwrap();
@@ -519,6 +670,7 @@ async fn streak_and_profile_stats() {
     h.clock.advance(Duration::days(2));
     let stats = h
         .app
+        .gamification()
         .get_full_profile_stats(&h.student, None)
         .await
         .unwrap();
@@ -530,6 +682,7 @@ async fn leaderboard_ranks_are_numbers() {
     let h = harness().await;
     let board = h
         .app
+        .gamification()
         .get_leaderboard(&h.admin, None, LeaderboardPeriod::AllTime)
         .await
         .unwrap();
@@ -544,6 +697,7 @@ async fn leaderboard_ranks_are_numbers() {
     assert_eq!(board.me.rank, None, "admin has no XP");
     let mine = h
         .app
+        .gamification()
         .get_leaderboard(&h.student, None, LeaderboardPeriod::Weekly)
         .await
         .unwrap();
@@ -562,18 +716,22 @@ async fn onboarding_validates_grade_stream_and_season() {
     };
     bad(h
         .app
+        .gamification()
         .set_academic_profile(&h.student, &GradeId::new("G99").unwrap(), None, None)
         .await);
     bad(h
         .app
+        .gamification()
         .set_academic_profile(&h.student, &g12, None, None)
         .await);
     bad(h
         .app
+        .gamification()
         .set_academic_profile(&h.student, &g10, Some(&sci), None)
         .await);
     bad(h
         .app
+        .gamification()
         .set_academic_profile(
             &h.student,
             &g12,
@@ -583,11 +741,12 @@ async fn onboarding_validates_grade_stream_and_season() {
         .await);
     let p = h
         .app
+        .gamification()
         .set_academic_profile(&h.student, &g10, None, None)
         .await
         .unwrap();
     assert_eq!(p.season.as_ref(), Some(&h.info.season));
-    let subjects = h.app.get_subjects(&h.student).await.unwrap();
+    let subjects = h.app.learning().get_subjects(&h.student).await.unwrap();
     assert_eq!(subjects.len(), 1, "G10 plan has only history");
 }
 
@@ -596,12 +755,14 @@ async fn season_lifecycle_archive_retention_and_deletion() {
     let h = harness().await;
     assert!(matches!(
         h.app
-            .archive_season(Some(&h.admin), &h.info.season, true)
+            .admin()
+            .archive_season(&h.admin, &h.info.season, true)
             .await,
-        Err(CoreError::Conflict(_))
+        Err(CoreError::InvalidState(_))
     ));
     let next = SeasonId::new("SEASON-2027").unwrap();
     h.app
+        .admin()
         .create_season(
             &h.admin,
             &SeasonInput {
@@ -616,46 +777,56 @@ async fn season_lifecycle_archive_retention_and_deletion() {
         )
         .await
         .unwrap();
-    h.app.activate_season(&h.admin, &next).await.unwrap();
+    h.app
+        .admin()
+        .activate_season(&h.admin, &next)
+        .await
+        .unwrap();
     assert!(matches!(
         h.app
-            .archive_season(Some(&h.admin), &h.info.season, false)
+            .admin()
+            .archive_season(&h.admin, &h.info.season, false)
             .await,
         Err(CoreError::Invalid(_))
     ));
     assert!(matches!(
         h.app
-            .archive_season(Some(&h.student), &h.info.season, true)
+            .admin()
+            .archive_season(&h.student, &h.info.season, true)
             .await,
         Err(CoreError::Forbidden(_))
     ));
     let out = h
         .app
-        .archive_season(Some(&h.admin), &h.info.season, true)
+        .admin()
+        .archive_season(&h.admin, &h.info.season, true)
         .await
         .unwrap();
     assert!(out.records_archived >= 20);
     let status = h
         .app
+        .admin()
         .get_archive_status(&h.admin, &h.info.season)
         .await
         .unwrap();
     assert_eq!(status.counts.active_records, 0);
     assert_eq!(status.counts.archived_records, out.records_archived);
-    assert_eq!(h.app.run_retention_flagging().await.unwrap(), 0);
+    assert_eq!(h.app.admin().run_retention_flagging().await.unwrap(), 0);
     h.clock.advance(Duration::days(1096));
     assert_eq!(
-        h.app.run_retention_flagging().await.unwrap(),
+        h.app.admin().run_retention_flagging().await.unwrap(),
         out.records_archived
     );
     assert!(matches!(
         h.app
+            .admin()
             .delete_eligible_archived_records(&h.admin, None, false)
             .await,
         Err(CoreError::Invalid(_))
     ));
     let deleted = h
         .app
+        .admin()
         .delete_eligible_archived_records(&h.admin, Some(&h.info.season), true)
         .await
         .unwrap();
@@ -664,19 +835,26 @@ async fn season_lifecycle_archive_retention_and_deletion() {
 
 #[tokio::test]
 async fn cache_rebuild_and_reconciliation() {
-    let h = harness().await;
+    // A small page size so the rebuild crosses page boundaries.
+    let h = harness_with(Config {
+        rebuild_batch_size: 7,
+        ..Config::default()
+    })
+    .await;
     let job = h
         .app
+        .admin()
         .start_season_rebuild(&h.admin, &h.info.season)
         .await
         .unwrap();
     assert!(job.estimated >= 20);
-    let done = h.app.run_season_rebuild(&job.id, 7).await.unwrap();
+    let done = h.app.admin().run_season_rebuild(&job.id).await.unwrap();
     assert_eq!(done.status, "completed");
     assert_eq!(done.processed, job.estimated);
     assert_eq!(done.users, 1);
     let s = h
         .app
+        .reviews()
         .get_review_session(&h.student, &query(5))
         .await
         .unwrap();
@@ -687,15 +865,47 @@ async fn cache_rebuild_and_reconciliation() {
     );
     let report = h
         .app
-        .trigger_reconciliation(Some(&h.admin), 100, None)
+        .admin()
+        .trigger_reconciliation(&h.admin, Some(100), None)
         .await
         .unwrap();
     assert_eq!(report.discrepancies_found, 0);
     assert!(report.sample_size >= 20);
     assert!(!report.alert_triggered);
     assert!(matches!(
-        h.app.trigger_reconciliation(Some(&h.admin), 50, None).await,
+        h.app
+            .admin()
+            .trigger_reconciliation(&h.admin, Some(50), None)
+            .await,
         Err(CoreError::Invalid(_))
+    ));
+    // Without a sample size the configured default (10 000) is used.
+    let report = h
+        .app
+        .admin()
+        .trigger_reconciliation(&h.admin, None, None)
+        .await
+        .unwrap();
+    assert_eq!(report.discrepancies_found, 0);
+    assert!(report.sample_size >= 20);
+    match h
+        .app
+        .admin()
+        .trigger_reconciliation(&h.admin, Some(1_000_001), None)
+        .await
+    {
+        Err(CoreError::Invalid(m)) => {
+            assert!(m.contains("sample_size"), "{m}");
+            assert!(m.contains("between 100 and 1000000"), "{m}");
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    assert!(matches!(
+        h.app
+            .admin()
+            .trigger_reconciliation(&h.student, None, None)
+            .await,
+        Err(CoreError::Forbidden(_))
     ));
 }
 
@@ -703,6 +913,7 @@ async fn cache_rebuild_and_reconciliation() {
 async fn fsrs_season_schedules_with_fsrs_and_refits() {
     let h = harness().await;
     h.app
+        .admin()
         .update_season_settings(
             &h.admin,
             &h.info.season,
@@ -715,32 +926,36 @@ async fn fsrs_season_schedules_with_fsrs_and_refits() {
         .unwrap();
     let s = h
         .app
+        .reviews()
         .get_review_session(&h.student, &query(3))
         .await
         .unwrap();
     let ids: Vec<QuestionId> = s.questions.iter().map(|c| c.id.clone()).collect();
     h.app
+        .reviews()
         .submit_review_session(&h.student, &answers(&ids, true, 3000))
         .await
         .unwrap();
     let rows = h
         .app
         .ports()
-        .memory
+        .trackers
         .get_trackers(&h.info.student, &h.info.season, &ids)
         .await
         .unwrap();
     assert!(rows.iter().all(|r| r.state.kind == SchedulerKind::Fsrs6));
     let fit = h
         .app
-        .refit_fsrs_params(Some(&h.admin), &h.info.student)
+        .admin()
+        .refit_fsrs_params(&h.admin, &h.info.student)
         .await
         .unwrap();
     assert!(fit.fell_back, "a handful of reviews is too little to fit");
     assert_eq!(fit.params.len(), 21);
     assert!(matches!(
         h.app
-            .refit_fsrs_params(Some(&h.student), &h.info.student)
+            .admin()
+            .refit_fsrs_params(&h.student, &h.info.student)
             .await,
         Err(CoreError::Forbidden(_))
     ));
@@ -751,6 +966,7 @@ async fn topic_focus_mode_sizes_the_session() {
     let h = harness().await;
     let s = h
         .app
+        .reviews()
         .get_review_session(
             &h.student,
             &ReviewQuery {
@@ -769,6 +985,7 @@ async fn topic_focus_mode_sizes_the_session() {
     );
     assert!(matches!(
         h.app
+            .reviews()
             .get_review_session(
                 &h.student,
                 &ReviewQuery {
@@ -786,49 +1003,65 @@ async fn login_sessions_and_api_keys() {
     let h = harness().await;
     let login = h
         .app
+        .auth()
         .login("student@demo.memora", PASSWORD, None)
         .await
         .unwrap();
-    let actor = h.app.authenticate_session(&login.sid).await.unwrap();
+    let actor = h.app.auth().authenticate_session(&login.sid).await.unwrap();
     assert_eq!(actor.user, h.info.student);
     assert!(matches!(
         h.app
+            .auth()
             .login("student@demo.memora", "wrong-password", None)
             .await,
         Err(CoreError::Unauthenticated)
     ));
     assert!(matches!(
-        h.app.login("nobody@x", PASSWORD, None).await,
+        h.app.auth().login("nobody@x", PASSWORD, None).await,
         Err(CoreError::Unauthenticated)
     ));
-    h.app.logout(&login.sid).await.unwrap();
-    assert!(h.app.authenticate_session(&login.sid).await.is_err());
+    h.app.auth().logout(&login.sid).await.unwrap();
+    assert!(h.app.auth().authenticate_session(&login.sid).await.is_err());
     let key = h
         .app
-        .create_api_key(Some(&h.admin), &h.info.student)
+        .auth()
+        .create_api_key(&h.admin, &h.info.student)
         .await
         .unwrap();
     let actor = h
         .app
+        .auth()
         .authenticate_api_key(&key.key, &key.secret)
         .await
         .unwrap();
     assert_eq!(actor.user, h.info.student);
-    assert!(h.app.authenticate_api_key(&key.key, "bad").await.is_err());
+    assert!(
+        h.app
+            .auth()
+            .authenticate_api_key(&key.key, "bad")
+            .await
+            .is_err()
+    );
     // Sessions expire.
     let login = h
         .app
+        .auth()
         .login("student@demo.memora", PASSWORD, None)
         .await
         .unwrap();
     h.clock.advance(Duration::days(8));
-    assert!(h.app.authenticate_session(&login.sid).await.is_err());
+    assert!(h.app.auth().authenticate_session(&login.sid).await.is_err());
 }
 
 #[tokio::test]
 async fn map_endpoints_report_statuses() {
     let h = harness().await;
-    let map = h.app.get_map_data(&h.student, None, None).await.unwrap();
+    let map = h
+        .app
+        .learning()
+        .get_map_data(&h.student, None, None)
+        .await
+        .unwrap();
     assert_eq!(map.len(), 2);
     let science = map
         .iter()
@@ -842,6 +1075,7 @@ async fn map_endpoints_report_statuses() {
     assert_eq!(matter.status.as_str(false), "locked_premium");
     let topic = h
         .app
+        .learning()
         .get_topic_details(&h.student, "hist-u1-default")
         .await
         .unwrap();
@@ -855,6 +1089,7 @@ async fn map_endpoints_report_statuses() {
     );
     let track = h
         .app
+        .learning()
         .get_track_details(
             &h.student,
             None,
@@ -866,12 +1101,139 @@ async fn map_endpoints_report_statuses() {
     assert_eq!(track.units.len(), 2);
     let topics = h
         .app
+        .learning()
         .get_unit_topics(&h.student, &UnitId::new("hist-u2").unwrap())
         .await
         .unwrap();
     assert_eq!(topics.topics.len(), 2);
     assert!(matches!(
-        h.app.get_topic_details(&h.student, "missing").await,
+        h.app
+            .learning()
+            .get_topic_details(&h.student, "missing")
+            .await,
         Err(CoreError::NotFound(_))
     ));
+}
+
+#[tokio::test]
+async fn the_system_caller_passes_admin_checks_and_is_audited_distinctly() {
+    let h = harness().await;
+    let system = Actor::system();
+    let new_user = UserId::new("made-by-cli@x").unwrap();
+    h.app
+        .auth()
+        .create_user(&system, &new_user, "Made By CLI", vec![], None)
+        .await
+        .unwrap();
+    // Admin checks are performed for every caller: a student is refused.
+    assert!(matches!(
+        h.app
+            .auth()
+            .create_user(
+                &h.student,
+                &UserId::new("other@x").unwrap(),
+                "Other",
+                vec![],
+                None
+            )
+            .await,
+        Err(CoreError::Forbidden(_))
+    ));
+    assert!(matches!(
+        h.app.auth().create_api_key(&h.student, &new_user).await,
+        Err(CoreError::Forbidden(_))
+    ));
+    // Nobody can take the system caller's reserved id.
+    assert!(matches!(
+        h.app
+            .auth()
+            .create_user(&system, &UserId::system(), "Impostor", vec![], None)
+            .await,
+        Err(CoreError::Invalid(_))
+    ));
+    h.app
+        .auth()
+        .create_api_key(&system, &new_user)
+        .await
+        .unwrap();
+    let recent = h.app.ports().audit.recent(10).await.unwrap();
+    let by_system: Vec<&str> = recent
+        .iter()
+        .filter(|e| e.actor.as_ref().is_some_and(|a| a.is_system()))
+        .map(|e| e.action.as_str())
+        .collect();
+    assert!(by_system.contains(&"user.create"), "{recent:?}");
+    assert!(by_system.contains(&"user.api_key"), "{recent:?}");
+    assert!(
+        recent.iter().all(|e| e
+            .actor
+            .as_ref()
+            .is_some_and(|a| a.is_system() || a == &h.info.admin)),
+        "every record names its caller: {recent:?}"
+    );
+}
+
+#[tokio::test]
+async fn scheduled_jobs_run_as_the_system_caller() {
+    let h = harness().await;
+    h.app.admin().run_retention_flagging().await.unwrap();
+    let recent = h.app.ports().audit.recent(1).await.unwrap();
+    assert_eq!(recent[0].action, "archive.flag");
+    assert_eq!(recent[0].actor, Some(UserId::system()));
+}
+
+#[tokio::test]
+async fn set_time_zone_defaults_the_rollover_hour_from_config() {
+    let h = harness_with(Config {
+        default_rollover_hour: 6,
+        ..Config::default()
+    })
+    .await;
+    let fresh = Actor::student(UserId::new("tz-learner@x").unwrap());
+    let p = h
+        .app
+        .gamification()
+        .set_time_zone(&fresh, "Asia/Amman", None)
+        .await
+        .unwrap();
+    assert_eq!((p.time_zone.as_str(), p.rollover_hour), ("Asia/Amman", 6));
+    let p = h
+        .app
+        .gamification()
+        .set_time_zone(&fresh, "Asia/Amman", Some(2))
+        .await
+        .unwrap();
+    assert_eq!(p.rollover_hour, 2);
+    assert!(matches!(
+        h.app
+            .gamification()
+            .set_time_zone(&fresh, "Asia/Amman", Some(24))
+            .await,
+        Err(CoreError::Invalid(_))
+    ));
+}
+
+#[tokio::test]
+async fn review_limit_outside_the_allowed_range_is_refused() {
+    let h = harness().await;
+    for limit in [0, 51] {
+        match h
+            .app
+            .reviews()
+            .get_review_session(&h.student, &query(limit))
+            .await
+        {
+            Err(CoreError::Invalid(m)) => {
+                assert_eq!(m, "limit must be between 1 and 50", "limit {limit}")
+            }
+            other => panic!("limit {limit}: expected Invalid, got {other:?}"),
+        }
+    }
+    assert!(
+        h.app
+            .reviews()
+            .get_review_session(&h.student, &query(50))
+            .await
+            .is_ok()
+    );
 }

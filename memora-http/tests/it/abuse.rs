@@ -230,7 +230,7 @@ impl Stack {
         self.drain().await;
         self.memora
             .ports()
-            .memory
+            .revlog
             .review_log(&UserId::new(user).unwrap(), None, 100_000)
             .await
             .unwrap()
@@ -240,7 +240,7 @@ impl Stack {
     async fn tracker_count(&self, user: &str) -> usize {
         self.memora
             .ports()
-            .memory
+            .trackers
             .all_trackers(&UserId::new(user).unwrap(), &self.season)
             .await
             .unwrap()
@@ -348,7 +348,7 @@ pub async fn replayed_submissions_earn_nothing(s: &Stack) {
     let before = s
         .memora
         .ports()
-        .memory
+        .trackers
         .get_trackers(
             &UserId::new(STUDENT).unwrap(),
             &s.season,
@@ -384,7 +384,7 @@ pub async fn replayed_submissions_earn_nothing(s: &Stack) {
     let after = s
         .memora
         .ports()
-        .memory
+        .trackers
         .get_trackers(
             &UserId::new(STUDENT).unwrap(),
             &s.season,
@@ -458,7 +458,7 @@ pub async fn review_ids_are_scoped_per_learner(s: &Stack) {
     let rows = s
         .memora
         .ports()
-        .memory
+        .revlog
         .review_log(&UserId::new(STUDENT).unwrap(), None, 1000)
         .await
         .unwrap();
@@ -574,6 +574,7 @@ pub async fn state_changes_need_post(s: &Stack) {
     assert_eq!(v["exc_type"], "MethodNotAllowedError");
     assert!(
         s.memora
+            .auth()
             .get_user(&UserId::new("evil@x.y").unwrap())
             .await
             .unwrap()
@@ -645,6 +646,7 @@ pub async fn csrf_is_required_for_cookie_mutations(s: &Stack) {
     for e in ["c1@x.y", "c2@x.y", "c3@x.y"] {
         assert!(
             s.memora
+                .auth()
                 .get_user(&UserId::new(e).unwrap())
                 .await
                 .unwrap()
@@ -717,7 +719,7 @@ pub async fn login_is_throttled_and_does_not_enumerate(s: &Stack) {
     let (status, v, headers) = s.try_login(STUDENT, PWD).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{v}");
     assert!(headers.contains_key(header::RETRY_AFTER));
-    assert_eq!(v["exc_type"], "RateLimitExceededError");
+    assert_eq!(v["exc_type"], "TooManyRequestsError");
     assert_eq!(
         s.hasher.verifies.load(Ordering::SeqCst),
         before,
@@ -747,6 +749,7 @@ pub async fn password_policy_and_no_trimming(s: &Stack) {
         assert!(v["exception"].as_str().unwrap().contains("password"), "{v}");
         assert!(
             s.memora
+                .auth()
                 .get_user(&UserId::new(email).unwrap())
                 .await
                 .unwrap()

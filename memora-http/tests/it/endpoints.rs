@@ -360,7 +360,7 @@ async fn store_purchase_and_admin_approval() {
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    let (s, _) = call(
+    let (s, v) = call(
         &t.app,
         &path("approve_purchase_request"),
         Some(&t.admin),
@@ -368,6 +368,10 @@ async fn store_purchase_and_admin_approval() {
     )
     .await;
     assert_eq!(s, StatusCode::CONFLICT);
+    assert_eq!(
+        v["exc_type"], "DuplicateEntryError",
+        "a second decision is a duplicate"
+    );
     let (s, v) = call(
         &t.app,
         &path("sessions.get_lesson_details"),
@@ -552,4 +556,30 @@ async fn lesson_session_and_onboarding() {
     .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["message"][0]["subject_id"], "history");
+}
+
+#[tokio::test]
+async fn unmet_state_preconditions_are_invalid_state_errors() {
+    let t = setup().await;
+    // Nothing done today: the streak quest is not completed yet.
+    let (s, v) = call(
+        &t.app,
+        &path("quests.claim_quest_reward"),
+        Some(&t.student),
+        json!({"quest_id": "quest_streak"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["exc_type"], "InvalidStateError", "{v}");
+    // The active season (the demo's, named after this year) cannot be archived.
+    let season = format!("SEASON-{}", chrono::Datelike::year(&chrono::Utc::now()));
+    let (s, v) = call(
+        &t.app,
+        &path("archive_season"),
+        Some(&t.admin),
+        json!({"season_name": season, "confirm": true}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["exc_type"], "InvalidStateError", "{v}");
 }

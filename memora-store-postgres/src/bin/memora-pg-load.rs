@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use memora_core::domain::{ReviewLogEntry, ReviewRecord, ReviewSource, TrackerKey};
 use memora_core::ids::{QuestionId, ReviewId, SeasonId, UserId};
-use memora_core::ports::{DueFilter, MemoryStore};
+use memora_core::ports::{ArchiveStore, DueFilter, SeasonScanStore, TrackerStore};
 use memora_core::srs::{Grade, SchedulerKind};
 use memora_core::util::SplitMix64;
 use memora_store_postgres::{PgStore, bench_question, bench_user};

@@ -264,11 +264,12 @@ async fn rehydration_stampede_loads_once() {
     for _ in 0..100 {
         let (app, actor) = (app.clone(), actor.clone());
         tasks.push(tokio::spawn(async move {
-            app.get_review_session(
-                &actor,
-                &memora_core::services::reviews::ReviewQuery::default(),
-            )
-            .await
+            app.reviews()
+                .get_review_session(
+                    &actor,
+                    &memora_core::services::reviews::ReviewQuery::default(),
+                )
+                .await
         }));
     }
     let mut totals = Vec::new();

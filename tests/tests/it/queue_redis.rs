@@ -162,7 +162,8 @@ async fn crashed_consumer_entries_are_reclaimed_and_persisted_once() {
         .await
         .expect("read");
     assert!(!matches!(read, redis::Value::Nil));
-    app.process_persist_job(&j1)
+    app.reviews()
+        .process_persist_job(&j1)
         .await
         .expect("crashed worker committed job-a");
     assert_eq!(backend.review_log_len(), 3);

@@ -63,7 +63,7 @@ async fn due_query_prunes_to_one_partition() {
                 recs.push(record(&t, &format!("r-{y}-{i}")));
             }
         }
-        s.memory.persist_batch(&recs).await.expect("persist");
+        s.trackers.persist_batch(&recs).await.expect("persist");
         let plan = pg
             .explain_due_query(&user("u1"), &season(2026), t0())
             .await
@@ -76,7 +76,7 @@ async fn due_query_prunes_to_one_partition() {
         }
         // And the query answers correctly.
         let due = s
-            .memory
+            .trackers
             .due_trackers(&user("u1"), &season(2026), &DueFilter::default(), t0(), 100)
             .await
             .expect("due");
@@ -93,12 +93,15 @@ async fn due_query_prunes_to_one_partition() {
             .expect("drop is idempotent");
         assert_eq!(pg.list_partitions().await.expect("list").len(), 4);
         let t = tracker("u1", 2027, "q0", 2, at(1), Some(at(0)), None, None);
-        let r = s.memory.persist_batch(&[record(&t, "r-after-drop")]).await;
+        let r = s
+            .trackers
+            .persist_batch(&[record(&t, "r-after-drop")])
+            .await;
         assert!(matches!(r, Err(PortError::Rejected(_))), "{r:?}");
         pg.ensure_season_partitions(&season(2027))
             .await
             .expect("recreate");
-        s.memory
+        s.trackers
             .persist_batch(&[record(&t, "r-after-drop")])
             .await
             .expect("persist");
@@ -120,7 +123,7 @@ async fn concurrent_identical_batches_write_once() {
         let recs = Arc::new(recs);
         let mut tasks = Vec::new();
         for _ in 0..8 {
-            let mem = s.memory.clone();
+            let mem = s.trackers.clone();
             let recs = recs.clone();
             tasks.push(tokio::spawn(async move { mem.persist_batch(&recs).await }));
         }
@@ -141,8 +144,8 @@ async fn concurrent_identical_batches_write_once() {
         .await
         .expect("dups");
         assert_eq!(dup, 0);
-        assert_eq!(s.memory.count_season(&season(2026)).await.expect("count"), 200);
-        let rows = s.memory.all_trackers(&user("u3"), &season(2026)).await.expect("rows");
+        assert_eq!(s.scans.count_season(&season(2026)).await.expect("count"), 200);
+        let rows = s.trackers.all_trackers(&user("u3"), &season(2026)).await.expect("rows");
         let expected: Vec<_> = recs.iter().filter(|r| r.tracker.key.user == user("u3")).map(|r| r.tracker.clone()).collect();
         assert_eq!(rows, expected);
     })
@@ -167,7 +170,7 @@ async fn archive_failure_leaves_season_untouched() {
             );
             recs.push(record(&t, &format!("r-{i}")));
         }
-        s.memory.persist_batch(&recs).await.expect("persist");
+        s.trackers.persist_batch(&recs).await.expect("persist");
         // Inject a failure in the middle of the move: the 50th archived row
         // raises, after earlier rows were already deleted and copied.
         sqlx::query(
@@ -185,10 +188,10 @@ async fn archive_failure_leaves_season_untouched() {
         .execute(pg.pool())
         .await
         .expect("trigger");
-        let r = s.memory.archive_season(&season(2025), at(0)).await;
+        let r = s.archive.archive_season(&season(2025), at(0)).await;
         assert!(r.is_err(), "archive must fail: {r:?}");
         let counts = s
-            .memory
+            .archive
             .archive_counts(&season(2025))
             .await
             .expect("counts");
@@ -199,16 +202,13 @@ async fn archive_failure_leaves_season_untouched() {
             .await
             .expect("drop trigger");
         assert_eq!(
-            s.memory
+            s.archive
                 .archive_season(&season(2025), at(0))
                 .await
                 .expect("archive"),
             100
         );
-        assert_eq!(
-            s.memory.count_season(&season(2025)).await.expect("count"),
-            0
-        );
+        assert_eq!(s.scans.count_season(&season(2025)).await.expect("count"), 0);
         assert!(
             s.seasons
                 .get_season(&season(2025))
@@ -230,12 +230,12 @@ async fn bulk_loader_fills_a_season() {
         assert_eq!(report.trackers, 1000);
         assert_eq!(report.reviews, 1000);
         assert_eq!(
-            s.memory.count_season(&season(2026)).await.expect("count"),
+            s.scans.count_season(&season(2026)).await.expect("count"),
             1000
         );
         let u = user(&memora_store_postgres::bench_user(3));
         let due = s
-            .memory
+            .trackers
             .count_due(&u, &season(2026), &DueFilter::default(), chrono::Utc::now())
             .await
             .expect("due");
@@ -243,9 +243,9 @@ async fn bulk_loader_fills_a_season() {
             due > 0 && due < 50,
             "due dates spread past and future: {due}"
         );
-        assert_eq!(s.memory.count_reviews(&u).await.expect("reviews"), 50);
+        assert_eq!(s.revlog.count_reviews(&u).await.expect("reviews"), 50);
         let sample = s
-            .memory
+            .scans
             .sample_trackers(&season(2026), 10, 1)
             .await
             .expect("sample");

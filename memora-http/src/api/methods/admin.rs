@@ -11,7 +11,7 @@ use memora_core::srs::SchedulerKind;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Areas, NoArgs, id, method, opt_id};
+use super::{NoArgs, id, method, opt_id};
 use crate::api::de;
 use crate::api::dto::*;
 use crate::error::ApiError;
@@ -81,7 +81,7 @@ method!(
         let bg = Arc::clone(app);
         let job_id = job.id.clone();
         tokio::spawn(async move {
-            if let Err(e) = bg.admin().run_season_rebuild(&job_id, 1000).await {
+            if let Err(e) = bg.admin().run_season_rebuild(&job_id).await {
                 tracing::error!(job = %job_id, error = %e, "season cache rebuild failed");
             }
         });
@@ -144,7 +144,7 @@ method!(
 pub struct ReconcileArgs {
     /// Trackers to sample (default 10 000).
     #[serde(default, deserialize_with = "de::opt_u64")]
-    #[schema(minimum = 1, maximum = 1000000)]
+    #[schema(minimum = 100, maximum = 1000000)]
     pub sample_size: Option<u64>,
     /// Season (the active one if absent; also `season_name`).
     #[serde(default, alias = "season_name", deserialize_with = "de::opt_string")]
@@ -177,10 +177,9 @@ method!(
     ReconcileArgs => ReconcileDto,
     |app, ctx, req| {
         let season = opt_id(req.season, SeasonId::new)?;
-        let sample = req.sample_size.unwrap_or(10_000);
         let r = app
             .admin()
-            .trigger_reconciliation(Some(ctx.actor()?), sample, season.as_ref())
+            .trigger_reconciliation(ctx.actor()?, req.sample_size, season.as_ref())
             .await?;
         Ok(ReconcileDto {
             sample_size: r.sample_size,
@@ -231,7 +230,7 @@ method!(
         let season = id(SeasonId::new(req.season_name))?;
         let out = app
             .admin()
-            .archive_season(Some(ctx.actor()?), &season, req.confirm.unwrap_or(false))
+            .archive_season(ctx.actor()?, &season, req.confirm.unwrap_or(false))
             .await?;
         Ok(ArchiveDto {
             success: true,
@@ -358,7 +357,7 @@ method!(
     UserArg => RefitDto,
     |app, ctx, req| {
         let user = id(UserId::new(req.user))?;
-        let r = app.admin().refit_fsrs_params(Some(ctx.actor()?), &user).await?;
+        let r = app.admin().refit_fsrs_params(ctx.actor()?, &user).await?;
         Ok(RefitDto {
             user: r.user.as_str().to_owned(),
             reviews: r.reviews,
@@ -598,7 +597,7 @@ method!(
         };
         let u = app
             .auth()
-            .create_user(Some(ctx.actor()?), &user, &req.full_name, roles, req.password.as_deref())
+            .create_user(ctx.actor()?, &user, &req.full_name, roles, req.password.as_deref())
             .await?;
         Ok(UserDto {
             name: u.id.as_str().to_owned(),
@@ -624,7 +623,7 @@ method!(
     UserArg => ApiKeyDto,
     |app, ctx, req| {
         let user = id(UserId::new(req.user))?;
-        let k = app.auth().create_api_key(Some(ctx.actor()?), &user).await?;
+        let k = app.auth().create_api_key(ctx.actor()?, &user).await?;
         Ok(ApiKeyDto { api_key: k.key, api_secret: k.secret })
     }
 );

@@ -6,7 +6,7 @@ use memora_core::services::store::{PurchaseDecision, PurchaseOutcome};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Areas, NoArgs, id, method, opt_id};
+use super::{NoArgs, id, method, opt_id};
 use crate::api::de;
 use crate::api::dto::*;
 use crate::error::ApiError;

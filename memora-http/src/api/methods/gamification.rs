@@ -5,7 +5,7 @@ use memora_core::ids::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Areas, NoArgs, id, method, opt_id};
+use super::{NoArgs, id, method, opt_id};
 use crate::api::de;
 use crate::api::dto::*;
 use crate::error::ApiError;
@@ -186,7 +186,7 @@ pub struct TimeZoneArgs {
     /// IANA time zone (`Asia/Riyadh`) or `UTC` (also `tz`).
     #[serde(alias = "tz", deserialize_with = "de::string")]
     pub time_zone: String,
-    /// Hour (0–23) at which the learner's day starts (default 4).
+    /// Hour (0–23) at which the learner's day starts (default: the server's `Config::default_rollover_hour`, 4).
     #[serde(default, deserialize_with = "de::opt_u64")]
     #[schema(maximum = 23)]
     pub rollover_hour: Option<u64>,
@@ -215,10 +215,16 @@ method!(
     "Set the learner's time zone and day rollover (effective next learner day once active)",
     TimeZoneArgs => TimeZoneDto,
     |app, ctx, req| {
-        let hour = req.rollover_hour.unwrap_or(4);
-        let hour = u8::try_from(hour).ok().filter(|h| *h <= 23).ok_or_else(|| {
-            ApiError::bad(format!("argument 'rollover_hour' must be an integer from 0 to 23 (got {hour})"))
-        })?;
+        let hour = req
+            .rollover_hour
+            .map(|h| {
+                u8::try_from(h).ok().filter(|h| *h <= 23).ok_or_else(|| {
+                    ApiError::bad(format!(
+                        "argument 'rollover_hour' must be an integer from 0 to 23 (got {h})"
+                    ))
+                })
+            })
+            .transpose()?;
         let p = app
             .gamification()
             .set_time_zone(ctx.actor()?, &req.time_zone, hour)

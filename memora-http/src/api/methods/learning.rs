@@ -5,7 +5,7 @@ use memora_core::services::sessions::{Interaction, LessonSubmission};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Areas, NoArgs, id, method, opt_id};
+use super::{NoArgs, id, method, opt_id};
 use crate::api::de;
 use crate::api::dto::*;
 use crate::error::ApiError;

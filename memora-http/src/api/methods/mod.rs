@@ -136,35 +136,3 @@ pub(crate) fn opt_id<T>(
 ) -> Result<Option<T>, crate::error::ApiError> {
     v.map(f).transpose().map_err(crate::error::ApiError::from)
 }
-
-/// Temporary: the per-area accessors of the core facade, until the core
-/// split lands (each returns the facade itself).
-pub(crate) trait Areas {
-    fn learning(&self) -> &Self;
-    fn reviews(&self) -> &Self;
-    fn gamification(&self) -> &Self;
-    fn commerce(&self) -> &Self;
-    fn admin(&self) -> &Self;
-    fn auth(&self) -> &Self;
-}
-
-impl Areas for memora_core::Memora {
-    fn learning(&self) -> &Self {
-        self
-    }
-    fn reviews(&self) -> &Self {
-        self
-    }
-    fn gamification(&self) -> &Self {
-        self
-    }
-    fn commerce(&self) -> &Self {
-        self
-    }
-    fn admin(&self) -> &Self {
-        self
-    }
-    fn auth(&self) -> &Self {
-        self
-    }
-}

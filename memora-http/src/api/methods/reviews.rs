@@ -6,7 +6,7 @@ use memora_core::srs::AnswerSignals;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Areas, id, method, opt_id};
+use super::{id, method, opt_id};
 use crate::api::de;
 use crate::api::dto::*;
 use crate::error::ApiError;

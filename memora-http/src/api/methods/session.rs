@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Areas, NoArgs, method};
+use super::{NoArgs, method};
 use crate::api::{Access, ApiMethod, Ctx, SessionEffect, Verbs};
 use crate::error::ApiError;
 
