@@ -1,7 +1,7 @@
 //! Frappe-style arguments: merged from the query string, a form body or a
-//! JSON body, with sensible coercion ("1"/"true" → true, numeric strings →
-//! numbers, JSON-in-a-string for object arguments). Every accessor returns a
-//! 400 with the argument's name when the value has the wrong shape.
+//! JSON body into one map (later sources win: query, then body). Typed
+//! decoding of that map into a method's request type, with coercion of form
+//! strings and errors naming the argument, is [`crate::api::de`].
 
 use serde_json::{Map, Value};
 
@@ -62,151 +62,9 @@ impl Args {
         self.map
     }
 
-    /// Builds directly from a map (tests).
-    pub fn from_map(map: Map<String, Value>) -> Self {
-        Args { map }
-    }
-
-    /// Raw value (None for absent, null or empty string).
-    pub fn value(&self, name: &str) -> Option<&Value> {
-        match self.map.get(name) {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) if s.trim().is_empty() => None,
-            Some(v) => Some(v),
-        }
-    }
-
-    /// First present of several names.
-    pub fn first<'n>(&self, names: &[&'n str]) -> Option<(&'n str, &Value)> {
-        names.iter().find_map(|n| self.value(n).map(|v| (*n, v)))
-    }
-
-    /// Optional string.
-    pub fn opt_str(&self, name: &str) -> Result<Option<String>, ApiError> {
-        self.opt_str_any(&[name])
-    }
-
-    /// Optional string from the first present name.
-    pub fn opt_str_any(&self, names: &[&str]) -> Result<Option<String>, ApiError> {
-        match self.first(names) {
-            None => Ok(None),
-            Some((_, Value::String(s))) => Ok(Some(s.trim().to_owned())),
-            Some((_, Value::Number(n))) => Ok(Some(n.to_string())),
-            Some((n, _)) => Err(ApiError::bad(format!("argument '{n}' must be a string"))),
-        }
-    }
-
-    /// Optional secret (a password), exactly as sent: never trimmed, and a
-    /// whitespace-only value is passed on (for the policy to refuse), not
-    /// treated as absent.
-    pub fn opt_secret(&self, names: &[&str]) -> Result<Option<String>, ApiError> {
-        match names.iter().find_map(|n| self.map.get(*n).map(|v| (*n, v))) {
-            None | Some((_, Value::Null)) => Ok(None),
-            Some((_, Value::String(s))) => Ok(Some(s.clone())),
-            Some((n, _)) => Err(ApiError::bad(format!("argument '{n}' must be a string"))),
-        }
-    }
-
-    /// Required secret (a password), exactly as sent: never trimmed.
-    pub fn req_secret(&self, names: &[&str]) -> Result<String, ApiError> {
-        match names.iter().find_map(|n| self.map.get(*n).map(|v| (*n, v))) {
-            Some((_, Value::String(s))) if !s.is_empty() => Ok(s.clone()),
-            Some((n, Value::String(_))) => {
-                Err(ApiError::bad(format!("argument '{n}' must not be empty")))
-            }
-            Some((n, _)) => Err(ApiError::bad(format!("argument '{n}' must be a string"))),
-            None => Err(ApiError::bad(format!(
-                "missing required argument '{}'",
-                names[0]
-            ))),
-        }
-    }
-
-    /// Required string.
-    pub fn req_str(&self, names: &[&str]) -> Result<String, ApiError> {
-        self.opt_str_any(names)?
-            .ok_or_else(|| ApiError::bad(format!("missing required argument '{}'", names[0])))
-    }
-
-    /// Optional boolean ("1"/"true"/"yes"/"on" or 0/1 or true/false).
-    pub fn opt_bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
-        match self.value(name) {
-            None => Ok(None),
-            Some(v) => memora_core::lifecycle::parse_bool_json(v)
-                .map(Some)
-                .map_err(|_| ApiError::bad(format!("argument '{name}' must be a boolean"))),
-        }
-    }
-
-    /// Optional unsigned integer.
-    pub fn opt_u64(&self, name: &str) -> Result<Option<u64>, ApiError> {
-        self.opt_u64_any(&[name])
-    }
-
-    /// Optional unsigned integer from the first present name.
-    pub fn opt_u64_any(&self, names: &[&str]) -> Result<Option<u64>, ApiError> {
-        match self.first(names) {
-            None => Ok(None),
-            Some((n, v)) => as_u64(v).map(Some).ok_or_else(|| {
-                ApiError::bad(format!("argument '{n}' must be a non-negative integer"))
-            }),
-        }
-    }
-
-    /// Optional float.
-    pub fn opt_f64(&self, name: &str) -> Result<Option<f64>, ApiError> {
-        match self.value(name) {
-            None => Ok(None),
-            Some(Value::Number(n)) => n
-                .as_f64()
-                .map(Some)
-                .ok_or_else(|| ApiError::bad(format!("argument '{name}' must be a number"))),
-            Some(Value::String(s)) => s
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|f| f.is_finite())
-                .map(Some)
-                .ok_or_else(|| ApiError::bad(format!("argument '{name}' must be a number"))),
-            Some(_) => Err(ApiError::bad(format!("argument '{name}' must be a number"))),
-        }
-    }
-
-    /// Optional JSON object/array, accepting a JSON-encoded string (form posts).
-    pub fn opt_json(&self, names: &[&str]) -> Result<Option<Value>, ApiError> {
-        match self.first(names) {
-            None => Ok(None),
-            Some((n, Value::String(s))) => serde_json::from_str::<Value>(s)
-                .map(Some)
-                .map_err(|e| ApiError::bad(format!("argument '{n}' is not valid JSON: {e}"))),
-            Some((_, v)) => Ok(Some(v.clone())),
-        }
-    }
-}
-
-/// Integer from a JSON number or numeric string.
-pub fn as_u64(v: &Value) -> Option<u64> {
-    match v {
-        Value::Number(n) => n.as_u64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64)
-                .map(|f| f as u64)
-        }),
-        Value::String(s) => s.trim().parse::<u64>().ok(),
-        _ => None,
-    }
-}
-
-/// Signed integer from a JSON number or numeric string.
-pub fn as_i64(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n.as_i64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
-                .map(|f| f as i64)
-        }),
-        Value::String(s) => s.trim().parse::<i64>().ok(),
-        _ => None,
+    /// The value of one argument, if sent (tests and diagnostics).
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.map.get(name)
     }
 }
 
@@ -254,34 +112,32 @@ fn decode(raw: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
-    fn merges_query_form_and_json_with_coercion() {
+    fn merges_query_form_and_json() {
         let a = Args::parse(Some("limit=10&subject=a%20b&x=1"), None, b"").unwrap();
-        assert_eq!(a.opt_u64("limit").unwrap(), Some(10));
-        assert_eq!(a.opt_str("subject").unwrap().as_deref(), Some("a b"));
-        assert_eq!(a.opt_bool("x").unwrap(), Some(true));
+        assert_eq!(a.get("limit"), Some(&json!("10")));
+        assert_eq!(a.get("subject"), Some(&json!("a b")));
         let f = Args::parse(
-            None,
+            Some("confirm=true"),
             Some("application/x-www-form-urlencoded"),
             b"confirm=false&n=+3",
         )
         .unwrap();
-        assert_eq!(f.opt_bool("confirm").unwrap(), Some(false));
+        assert_eq!(f.get("confirm"), Some(&json!("false")), "the body wins");
+        assert_eq!(f.get("n"), Some(&json!(" 3")));
         let j = Args::parse(
             None,
-            Some("application/json"),
-            br#"{"confirm":"0","data":"{\"a\":1}"}"#,
+            Some("application/json; charset=utf-8"),
+            br#"{"confirm":"0","data":{"a":1}}"#,
         )
         .unwrap();
-        assert_eq!(j.opt_bool("confirm").unwrap(), Some(false));
-        assert_eq!(j.opt_json(&["data"]).unwrap().unwrap()["a"], 1);
+        assert_eq!(j.into_map()["data"]["a"], 1);
         assert!(Args::parse(None, Some("application/json"), b"[1]").is_err());
         assert!(Args::parse(None, Some("application/json"), b"{").is_err());
-        assert!(a.opt_u64("subject").is_err());
-        let bad = Args::parse(Some("confirm=maybe"), None, b"").unwrap();
-        assert!(bad.opt_bool("confirm").is_err());
+        assert!(Args::parse(None, Some("text/plain"), b"a=1").is_err());
         let pct = Args::parse(Some("q=%zz%4"), None, b"").unwrap();
-        assert_eq!(pct.opt_str("q").unwrap().as_deref(), Some("%zz%4"));
+        assert_eq!(pct.get("q"), Some(&json!("%zz%4")));
     }
 }

@@ -17,32 +17,19 @@ use super::{MethodSpec, spec};
 macro_rules! method {
     (
         $(#[$doc:meta])*
-        $ty:ident = $name:literal at $path:literal, $access:ident, $verbs:ident,
-        $summary:literal,
-        $req:ty => $resp:ty,
-        |$app:pat_param, $ctx:pat_param, $r:pat_param| $body:block
+        $ty:ident = $name:literal in $module:literal, $($rest:tt)*
     ) => {
-        $(#[$doc])*
-        pub struct $ty;
-        impl $crate::api::ApiMethod for $ty {
-            const NAME: &'static str = $name;
-            const MODULE: &'static str = "auth";
-            const PATH: Option<&'static str> = Some($path);
-            const ACCESS: $crate::api::Access = $crate::api::Access::$access;
-            const VERBS: $crate::api::Verbs = $crate::api::Verbs::$verbs;
-            const SUMMARY: &'static str = $summary;
-            type Req = $req;
-            type Resp = $resp;
-            async fn call(
-                $app: &std::sync::Arc<memora_core::Memora>,
-                $ctx: &$crate::api::Ctx,
-                $r: $req,
-            ) -> Result<$resp, $crate::error::ApiError> $body
-        }
+        $crate::api::methods::method!(@impl $(#[$doc])* $ty, $name, $module, None, $($rest)*);
     };
     (
         $(#[$doc:meta])*
-        $ty:ident = $name:literal in $module:literal, $access:ident, $verbs:ident,
+        $ty:ident = $name:literal at $path:literal, $($rest:tt)*
+    ) => {
+        $crate::api::methods::method!(@impl $(#[$doc])* $ty, $name, "auth", Some($path), $($rest)*);
+    };
+    (
+        @impl $(#[$doc:meta])* $ty:ident, $name:literal, $module:literal, $path:expr,
+        $access:ident, $verbs:ident,
         $summary:literal,
         $req:ty => $resp:ty,
         |$app:pat_param, $ctx:pat_param, $r:pat_param| $body:block
@@ -52,6 +39,7 @@ macro_rules! method {
         impl $crate::api::ApiMethod for $ty {
             const NAME: &'static str = $name;
             const MODULE: &'static str = $module;
+            const PATH: Option<&'static str> = $path;
             const ACCESS: $crate::api::Access = $crate::api::Access::$access;
             const VERBS: $crate::api::Verbs = $crate::api::Verbs::$verbs;
             const SUMMARY: &'static str = $summary;

@@ -115,7 +115,9 @@ pub struct SessionData {
 }
 
 /// Arguments of `submit_review_session`: `session_data.answers[]` or
-/// `responses[]` (objects may also be sent as JSON strings).
+/// `responses[]` (objects may also be sent as JSON strings). The top-level
+/// fields repeat [`SessionData`]'s on purpose: `#[serde(flatten)]` would
+/// lose the argument names in error messages.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SubmitReviewArgs {
     /// The original client's envelope.
