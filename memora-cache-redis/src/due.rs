@@ -209,6 +209,16 @@ redis.call('DEL', b, b .. ':h')
 return n
 ";
 
+/// KEYS = B:h, B:m; ARGV = n. Up to n entries (field, value, …) of a
+/// present schedule: all of them when it holds no more, else `HRANDFIELD`
+/// (Redis ≥ 6.2). `false` if the schedule is absent.
+const SAMPLE: &str = r"
+if redis.call('EXISTS', KEYS[2]) == 0 then return false end
+local n = tonumber(ARGV[1])
+if redis.call('HLEN', KEYS[1]) <= n then return redis.call('HGETALL', KEYS[1]) end
+return redis.call('HRANDFIELD', KEYS[1], n, 'WITHVALUES')
+";
+
 /// Rows per command inside a load pipeline.
 const CHUNK: usize = 1000;
 /// Questions per `states` script call (Lua `unpack` limit is ~8000).
@@ -224,6 +234,7 @@ struct Scripts {
     states: Script,
     remove: Script,
     clear: Script,
+    sample: Script,
 }
 
 /// The [`DueCache`] on Redis or Redis Cluster. Clones share the connection.
@@ -273,6 +284,7 @@ impl RedisDueCache {
                 states: Script::new(STATES),
                 remove: Script::new(REMOVE),
                 clear: Script::new(CLEAR),
+                sample: Script::new(SAMPLE),
             }),
         }
     }
@@ -724,6 +736,58 @@ impl DueCache for RedisDueCache {
 
     async fn stats(&self) -> PortResult<CacheStats> {
         Ok(self.stats_inner().await?)
+    }
+
+    async fn sample_schedules(
+        &self,
+        season: &SeasonId,
+        n: usize,
+        seed: u64,
+    ) -> PortResult<Vec<UserId>> {
+        let prefix = self.prefix();
+        let pattern = format!(
+            "{}*}}:{}:m",
+            glob_escape(&prefix),
+            glob_escape(season.as_str())
+        );
+        let keys = self.conn.scan_all(self.cfg.bulk_timeout, &pattern).await?;
+        let mut users: Vec<(u64, UserId)> = keys
+            .iter()
+            .filter_map(|k| match parse_key(&prefix, k) {
+                Some((user, s, "m")) if s == season.as_str() => UserId::new(user).ok(),
+                _ => None,
+            })
+            .map(|u| (memora_core::srs::stable_hash(&[u.as_str()], seed), u))
+            .collect();
+        users.sort();
+        users.dedup();
+        Ok(users.into_iter().take(n).map(|(_, u)| u).collect())
+    }
+
+    async fn sample_entries(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        n: usize,
+    ) -> PortResult<Vec<MemoryTracker>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let base = self.schedule_key(user, season);
+        let mut inv = self.scripts.sample.key(format!("{base}:h"));
+        inv.key(format!("{base}:m")).arg(n);
+        let r: Option<Vec<String>> = self
+            .conn
+            .script(self.cfg.bulk_timeout, &inv)
+            .await
+            .map_err(PortError::from)?;
+        let flat = r.unwrap_or_default();
+        let mut out = Vec::with_capacity(flat.len() / 2);
+        for pair in flat.chunks_exact(2) {
+            let q = QuestionId::parse(&pair[0]).map_err(|e| Error::Decode(e.to_string()))?;
+            out.push(codec::decode(user, season, &q, &pair[1])?);
+        }
+        Ok(out)
     }
 
     async fn ping(&self) -> PortResult<()> {

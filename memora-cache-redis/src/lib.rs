@@ -41,7 +41,7 @@ pub use conn::RedisConn;
 pub use due::RedisDueCache;
 pub use error::{Error, Result};
 pub use leaderboard::RedisLeaderboard;
-pub use queue::{DeadLetter, PersistenceWorker, RedisQueue, WorkerConfig};
+pub use queue::{PersistenceWorker, RedisQueue, WorkerConfig};
 pub use served::RedisServedLedger;
 
 /// Name of the persistence workers' consumer group.

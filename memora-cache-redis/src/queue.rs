@@ -20,17 +20,27 @@
 //! Because acknowledged and dead-lettered entries are deleted from the
 //! stream, `XLEN` is exactly the number of jobs not yet persisted (unread +
 //! pending): that is [`PersistenceQueue::depth`].
+//!
+//! Dead letters (entries of `…:dead`: `job`, `error`, `attempts`, `origin` =
+//! the id the job was first enqueued under) are listed by entry id (keyset:
+//! `XRANGE (<after> +`), replayed (one script: `XADD` to the job stream with
+//! the `origin` kept, `XDEL` from `…:dead`, status `queued`) or discarded
+//! (`XDEL`, status `failed:discarded`). An id that is not a stream id is
+//! answered as unknown without asking Redis. The entry ids encode their
+//! enqueue time, which gives [`PersistenceQueue::oldest_unpersisted`] in two
+//! `XRANGE … COUNT 1` calls.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use memora_core::Memora;
 use memora_core::domain::{ReviewLogEntry, ReviewRecord, ReviewSource, TrackerKey};
 use memora_core::ids::{JobId, QuestionId, ReviewId, SeasonId, UserId};
 use memora_core::lifecycle::RetryPolicy;
-use memora_core::ports::{JobStatus, PersistJob, PersistenceQueue};
+use memora_core::ports::{DeadLetter, JobStatus, PersistJob, PersistenceQueue};
 use memora_core::srs::{Grade, SchedulerKind};
 use memora_core::{PortError, PortResult};
 use redis::Script;
@@ -60,27 +70,39 @@ redis.call('SET', KEYS[2], 'done', 'PX', ARGV[3])
 return 1
 ";
 
-/// KEYS = stream, dead, status; ARGV = group, id, job, error, attempts, ttl.
+/// KEYS = stream, dead, status; ARGV = group, id, origin, job, error,
+/// attempts, ttl.
 const DEAD: &str = r"
-redis.call('XADD', KEYS[2], '*', 'job', ARGV[3], 'error', ARGV[4], 'attempts', ARGV[5], 'origin', ARGV[2])
+redis.call('XADD', KEYS[2], '*', 'job', ARGV[4], 'error', ARGV[5], 'attempts', ARGV[6], 'origin', ARGV[3])
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
-redis.call('SET', KEYS[3], 'failed:' .. ARGV[4], 'PX', ARGV[6])
+redis.call('SET', KEYS[3], 'failed:' .. ARGV[5], 'PX', ARGV[7])
 return 1
 ";
 
-/// KEYS = stream, dead, status; ARGV = dead id, ttl.
+/// KEYS = stream, dead, status; ARGV = dead id, ttl. The replayed entry
+/// keeps the original entry id as `origin` (see `oldest_unpersisted`).
 const REPLAY: &str = r"
 local e = redis.call('XRANGE', KEYS[2], ARGV[1], ARGV[1])
 if #e == 0 then return false end
 local f = e[1][2]
-local job = nil
-for i = 1, #f, 2 do if f[i] == 'job' then job = f[i + 1] end end
+local job, origin = nil, ARGV[1]
+for i = 1, #f, 2 do
+  if f[i] == 'job' then job = f[i + 1] end
+  if f[i] == 'origin' then origin = f[i + 1] end
+end
 if not job then return false end
-local id = redis.call('XADD', KEYS[1], '*', 'job', job)
+local id = redis.call('XADD', KEYS[1], '*', 'job', job, 'origin', origin)
 redis.call('XDEL', KEYS[2], ARGV[1])
 redis.call('SET', KEYS[3], 'queued', 'PX', ARGV[2])
 return id
+";
+
+/// KEYS = dead, status; ARGV = dead id, ttl. The job stays `failed`.
+const DISCARD: &str = r"
+if redis.call('XDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('SET', KEYS[2], 'failed:discarded', 'PX', ARGV[2])
+return 1
 ";
 
 // ---------------------------------------------------------------------------
@@ -261,20 +283,7 @@ fn status_value(s: &JobStatus) -> String {
 // The port
 // ---------------------------------------------------------------------------
 
-/// One dead-lettered job.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeadLetter {
-    /// Entry id in the dead-letter stream (pass it to [`RedisQueue::replay`]).
-    pub id: String,
-    /// The job (`None` if its payload could not be decoded).
-    pub job: Option<PersistJob>,
-    /// The last error.
-    pub error: String,
-    /// Attempts made.
-    pub attempts: u32,
-}
-
-/// The [`PersistenceQueue`] on a Redis Stream, plus dead-letter admin.
+/// The [`PersistenceQueue`] on a Redis Stream, dead letters included.
 #[derive(Clone)]
 pub struct RedisQueue {
     conn: RedisConn,
@@ -282,6 +291,7 @@ pub struct RedisQueue {
     keys: Keys,
     enqueue: Arc<Script>,
     replay: Arc<Script>,
+    discard: Arc<Script>,
 }
 
 impl RedisQueue {
@@ -306,6 +316,7 @@ impl RedisQueue {
             cfg: Arc::new(config),
             enqueue: Arc::new(Script::new(ENQUEUE)),
             replay: Arc::new(Script::new(REPLAY)),
+            discard: Arc::new(Script::new(DISCARD)),
         })
     }
 
@@ -321,6 +332,7 @@ impl RedisQueue {
             cfg: Arc::new(config),
             enqueue: Arc::new(Script::new(ENQUEUE)),
             replay: Arc::new(Script::new(REPLAY)),
+            discard: Arc::new(Script::new(DISCARD)),
         }
     }
 
@@ -329,87 +341,76 @@ impl RedisQueue {
         &self.keys.stream
     }
 
-    /// Dead-lettered jobs, oldest first, at most `limit`.
-    pub async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>> {
+    /// Entries of the dead-letter stream from `start` (an XRANGE bound).
+    async fn dead_range(&self, start: &str, end: &str, limit: usize) -> Result<Vec<StreamId>> {
         let r: StreamRangeReply = self
             .conn
             .query(
                 self.cfg.bulk_timeout,
                 redis::cmd("XRANGE")
                     .arg(&self.keys.dead)
-                    .arg("-")
-                    .arg("+")
+                    .arg(start)
+                    .arg(end)
                     .arg("COUNT")
                     .arg(limit),
             )
             .await?;
-        Ok(r.ids
-            .iter()
-            .map(|e| DeadLetter {
-                id: e.id.clone(),
-                job: field(e, "job").and_then(|j| decode_job(&j).ok()),
-                error: field(e, "error").unwrap_or_default(),
-                attempts: field(e, "attempts")
-                    .and_then(|a| a.parse().ok())
-                    .unwrap_or(0),
-            })
-            .collect())
+        Ok(r.ids)
     }
 
-    /// Number of dead-lettered jobs.
-    pub async fn dead_letter_count(&self) -> Result<u64> {
-        self.conn
-            .query(
-                self.cfg.call_timeout,
-                redis::cmd("XLEN").arg(&self.keys.dead),
-            )
-            .await
+    /// The job id a dead letter's status key is named after.
+    async fn dead_job_id(&self, dead_id: &str) -> Result<Option<String>> {
+        let found = self.dead_range(dead_id, dead_id, 1).await?;
+        Ok(found.first().map(|e| {
+            field(e, "job")
+                .and_then(|j| decode_job(&j).ok())
+                .map(|j| j.id.as_str().to_owned())
+                .unwrap_or_else(|| "unknown".to_owned())
+        }))
     }
 
-    /// Moves one dead letter back to the job stream (status `queued`).
-    /// `false` if there is no such entry.
-    pub async fn replay(&self, dead_id: &str) -> Result<bool> {
-        let r: StreamRangeReply = self
-            .conn
-            .query(
-                self.cfg.call_timeout,
-                redis::cmd("XRANGE")
-                    .arg(&self.keys.dead)
-                    .arg(dead_id)
-                    .arg(dead_id),
-            )
-            .await?;
-        let Some(entry) = r.ids.first() else {
-            return Ok(false);
-        };
-        let job_id = field(entry, "job")
-            .and_then(|j| decode_job(&j).ok())
-            .map(|j| j.id.as_str().to_owned())
-            .unwrap_or_else(|| "unknown".to_owned());
-        let mut inv = self.replay.key(&self.keys.stream);
-        inv.key(&self.keys.dead)
-            .key(self.keys.status(&job_id))
-            .arg(dead_id)
-            .arg(STATUS_TTL_MS);
-        let id: Option<String> = self.conn.script(self.cfg.call_timeout, &inv).await?;
-        Ok(id.is_some())
-    }
-
-    /// Replays every dead letter; returns how many were moved.
-    pub async fn replay_all(&self) -> Result<u64> {
-        let mut n = 0;
-        loop {
-            let batch = self.dead_letters(100).await?;
-            if batch.is_empty() {
-                return Ok(n);
-            }
-            for d in batch {
-                if self.replay(&d.id).await? {
-                    n += 1;
-                }
-            }
+    /// When the entry `e` was first enqueued: its `origin` (replayed and
+    /// dead-lettered entries carry the original id), else its own id.
+    fn enqueued_at(e: &StreamId) -> Option<DateTime<Utc>> {
+        let own = stream_id_time(&e.id);
+        let origin = field(e, "origin").and_then(|o| stream_id_time(&o));
+        match (own, origin) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
+}
+
+/// Whether `id` is a stream entry id (`<ms>-<seq>`): anything else is
+/// answered as "no such dead letter" rather than sent to Redis.
+fn is_stream_id(id: &str) -> bool {
+    id.split_once('-').is_some_and(|(ms, seq)| {
+        !ms.is_empty()
+            && !seq.is_empty()
+            && ms.len() <= 20
+            && seq.len() <= 20
+            && ms.bytes().all(|b| b.is_ascii_digit())
+            && seq.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+/// The time part of a stream entry id.
+fn stream_id_time(id: &str) -> Option<DateTime<Utc>> {
+    let ms: i64 = id.split_once('-')?.0.parse().ok()?;
+    DateTime::<Utc>::from_timestamp_millis(ms)
+}
+
+fn dead_letter_of(e: &StreamId) -> DeadLetter {
+    let job = field(e, "job").and_then(|j| decode_job(&j).ok());
+    DeadLetter::new(
+        e.id.clone(),
+        job.as_ref(),
+        field(e, "error").unwrap_or_default(),
+        field(e, "attempts")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(0),
+        stream_id_time(&e.id),
+    )
 }
 
 fn field(e: &StreamId, name: &str) -> Option<String> {
@@ -462,6 +463,106 @@ impl PersistenceQueue for RedisQueue {
                 redis::cmd("XLEN").arg(&self.keys.stream),
             )
             .await?)
+    }
+
+    /// The first entry of the job stream (acknowledged entries are deleted,
+    /// so it is the oldest unpersisted one, except that an entry replayed
+    /// from the dead letters goes to the end with its `origin` kept) and
+    /// the first dead letter's origin.
+    async fn oldest_unpersisted(&self) -> PortResult<Option<DateTime<Utc>>> {
+        let first: StreamRangeReply = self
+            .conn
+            .query(
+                self.cfg.call_timeout,
+                redis::cmd("XRANGE")
+                    .arg(&self.keys.stream)
+                    .arg("-")
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(1),
+            )
+            .await?;
+        let dead = self.dead_range("-", "+", 1).await?;
+        Ok(first
+            .ids
+            .first()
+            .and_then(Self::enqueued_at)
+            .into_iter()
+            .chain(dead.first().and_then(Self::enqueued_at))
+            .min())
+    }
+
+    async fn dead_letters<'a>(
+        &self,
+        after: Option<&'a str>,
+        limit: usize,
+    ) -> PortResult<Vec<DeadLetter>> {
+        let start = match after {
+            None => "-".to_owned(),
+            Some(a) if is_stream_id(a) => format!("({a}"),
+            Some(_) => return Ok(Vec::new()),
+        };
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .dead_range(&start, "+", limit)
+            .await?
+            .iter()
+            .map(dead_letter_of)
+            .collect())
+    }
+
+    async fn dead_letter(&self, id: &str) -> PortResult<Option<DeadLetter>> {
+        if !is_stream_id(id) {
+            return Ok(None);
+        }
+        Ok(self
+            .dead_range(id, id, 1)
+            .await?
+            .first()
+            .map(dead_letter_of))
+    }
+
+    async fn dead_letter_count(&self) -> PortResult<u64> {
+        Ok(self
+            .conn
+            .query(
+                self.cfg.call_timeout,
+                redis::cmd("XLEN").arg(&self.keys.dead),
+            )
+            .await?)
+    }
+
+    async fn replay_dead_letter(&self, id: &str) -> PortResult<bool> {
+        if !is_stream_id(id) {
+            return Ok(false);
+        }
+        let Some(job_id) = self.dead_job_id(id).await? else {
+            return Ok(false);
+        };
+        let mut inv = self.replay.key(&self.keys.stream);
+        inv.key(&self.keys.dead)
+            .key(self.keys.status(&job_id))
+            .arg(id)
+            .arg(STATUS_TTL_MS);
+        let new_id: Option<String> = self.conn.script(self.cfg.call_timeout, &inv).await?;
+        Ok(new_id.is_some())
+    }
+
+    async fn discard_dead_letter(&self, id: &str) -> PortResult<bool> {
+        if !is_stream_id(id) {
+            return Ok(false);
+        }
+        let Some(job_id) = self.dead_job_id(id).await? else {
+            return Ok(false);
+        };
+        let mut inv = self.discard.key(&self.keys.dead);
+        inv.key(self.keys.status(&job_id))
+            .arg(id)
+            .arg(STATUS_TTL_MS);
+        let n: i64 = self.conn.script(self.cfg.call_timeout, &inv).await?;
+        Ok(n == 1)
     }
 }
 
@@ -760,11 +861,14 @@ impl PersistenceWorker {
         let job_id = decode_job(raw)
             .map(|j| j.id.as_str().to_owned())
             .unwrap_or_else(|_| "unknown".to_owned());
+        // The first enqueue time survives replays (`oldest_unpersisted`).
+        let origin = field(e, "origin").unwrap_or_else(|| e.id.clone());
         let mut inv = self.dead.key(&self.keys.stream);
         inv.key(&self.keys.dead)
             .key(self.keys.status(&job_id))
             .arg(GROUP)
             .arg(&e.id)
+            .arg(&origin)
             .arg(raw)
             .arg(error)
             .arg(attempts)

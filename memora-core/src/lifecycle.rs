@@ -7,7 +7,9 @@
 //! confirmation flags are parsed strictly so the string `"false"` never
 //! confirms a destructive action (§7 #15); reconciliation never overwrites a
 //! cache entry that is newer than the database row and also removes entries
-//! that no longer have a due date (§7 #8); the retry back-off is actually a
+//! that no longer have a due date (§7 #8), and it also looks at entries only
+//! the cache holds, which the original never saw (§4.6), removing them unless
+//! a write for them may still be pending; the retry back-off is actually a
 //! delay to apply (§7 #5); and replayed review writes are recognised by their
 //! event time instead of a 300-second "recently modified" heuristic.
 
@@ -191,6 +193,49 @@ pub fn reconcile_decision(
         (Some(_), Some(d)) => ReconcileAction::UpdateCache(d),
     };
     ReconcileDecision { action, drift_secs }
+}
+
+/// What reconciliation does with a cache entry whose tracker is not in the
+/// database (a member found only by sampling the cache).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CacheOnlyAction {
+    /// The entry may belong to an answer still on its way to the database
+    /// (a queued, or dead-lettered and replayable, write-behind job): keep
+    /// it; it is write-behind lag like [`ReconcileAction::KeepCacheNewer`],
+    /// not a discrepancy.
+    KeepPending,
+    /// No write can be pending for it: the entry is stale (its row was
+    /// deleted or archived, or its write was discarded). Remove it; it is a
+    /// discrepancy.
+    RemoveStale,
+}
+
+/// Decides the fate of a cache-only entry last reviewed at
+/// `cache_last_review`.
+///
+/// An answer reaches the cache only after its job was durably enqueued, so
+/// every job holding an answer reviewed at `t` was enqueued at or after `t`
+/// (give or take clock skew between processes). If the oldest job that may
+/// not be in the database yet (`oldest_unpersisted`, pending or dead-
+/// lettered) was enqueued at `o`, an answer reviewed before `o − grace` is
+/// either in the database or nowhere. The same bound is applied to `now`,
+/// so an answer from the last `grace` is always kept (it may be between
+/// enqueue and the queue's bookkeeping). An entry never reviewed (loaded
+/// from a row that no longer exists) is stale.
+pub fn cache_only_action(
+    cache_last_review: Option<DateTime<Utc>>,
+    oldest_unpersisted: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    grace: TimeDelta,
+) -> CacheOnlyAction {
+    let horizon = oldest_unpersisted.map_or(now, |o| o.min(now));
+    let cutoff = horizon
+        .checked_sub_signed(grace)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    match cache_last_review {
+        Some(at) if at >= cutoff => CacheOnlyAction::KeepPending,
+        _ => CacheOnlyAction::RemoveStale,
+    }
 }
 
 /// Discrepancy rate above which an alert is raised (0.1 %).
@@ -491,6 +536,42 @@ mod tests {
         assert_eq!(
             reconcile_entry(Some(i64::MIN), Some(due), db_updated, None),
             UpdateCache(ts)
+        );
+    }
+
+    #[test]
+    fn cache_only_entries() {
+        use CacheOnlyAction::*;
+        let now = utc("2026-11-22T12:00:00Z");
+        let grace = TimeDelta::minutes(10);
+        let ago = |m: i64| Some(now - TimeDelta::minutes(m));
+        // Nothing pending: only the last `grace` is kept.
+        assert_eq!(cache_only_action(ago(0), None, now, grace), KeepPending);
+        assert_eq!(cache_only_action(ago(10), None, now, grace), KeepPending);
+        assert_eq!(cache_only_action(ago(11), None, now, grace), RemoveStale);
+        assert_eq!(cache_only_action(None, None, now, grace), RemoveStale);
+        // A job enqueued two hours ago is not persisted yet: anything
+        // answered since (less the grace) may be in it.
+        let pending = ago(120);
+        assert_eq!(cache_only_action(ago(60), pending, now, grace), KeepPending);
+        assert_eq!(
+            cache_only_action(ago(125), pending, now, grace),
+            KeepPending
+        );
+        assert_eq!(
+            cache_only_action(ago(131), pending, now, grace),
+            RemoveStale
+        );
+        assert_eq!(cache_only_action(None, pending, now, grace), RemoveStale);
+        // A pending time in the future (clock skew) never widens past now.
+        assert_eq!(
+            cache_only_action(ago(11), Some(now + TimeDelta::hours(1)), now, grace),
+            RemoveStale
+        );
+        // Unknown queue state is passed as the earliest time: keep all.
+        assert_eq!(
+            cache_only_action(ago(100_000), Some(DateTime::<Utc>::MIN_UTC), now, grace),
+            KeepPending
         );
     }
 

@@ -498,6 +498,7 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
         cache,
         leaderboard,
         queue,
+        job_progress: store.clone(),
         served: store.clone(),
         served_cache,
         attempts,
@@ -686,6 +687,36 @@ impl memora_core::ports::PersistenceQueue for SyncQueue {
     }
     async fn depth(&self) -> memora_core::PortResult<u64> {
         Ok(0)
+    }
+    // Write-through: a write that fails reaches the caller (and so the
+    // learner, unacknowledged) instead of a dead letter; nothing is ever
+    // pending or dead-lettered.
+    async fn oldest_unpersisted(
+        &self,
+    ) -> memora_core::PortResult<Option<chrono::DateTime<chrono::Utc>>> {
+        Ok(None)
+    }
+    async fn dead_letters<'a>(
+        &self,
+        _after: Option<&'a str>,
+        _limit: usize,
+    ) -> memora_core::PortResult<Vec<memora_core::ports::DeadLetter>> {
+        Ok(Vec::new())
+    }
+    async fn dead_letter(
+        &self,
+        _id: &str,
+    ) -> memora_core::PortResult<Option<memora_core::ports::DeadLetter>> {
+        Ok(None)
+    }
+    async fn dead_letter_count(&self) -> memora_core::PortResult<u64> {
+        Ok(0)
+    }
+    async fn replay_dead_letter(&self, _id: &str) -> memora_core::PortResult<bool> {
+        Ok(false)
+    }
+    async fn discard_dead_letter(&self, _id: &str) -> memora_core::PortResult<bool> {
+        Ok(false)
     }
 }
 

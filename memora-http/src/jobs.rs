@@ -109,6 +109,37 @@ pub fn spawn_all(
     handles
 }
 
+/// `tracing` target of events an operator should alert on.
+pub const ALERT_TARGET: &str = "memora::alert";
+
+/// Value of the `alert` field of the event logged when reconciliation finds
+/// more than 0.1 % discrepancies (stable: alert rules match on it).
+pub const RECONCILIATION_ALERT: &str = "reconciliation_discrepancy";
+
+/// Exports a reconciliation's outcome wherever one runs (HTTP method,
+/// scheduled job, CLI): the gauge `memora_reconciliation_discrepancy_rate`
+/// (last run), the counters `memora_reconciliation_runs_total` and, above
+/// the 0.1 % threshold, `memora_reconciliation_alerts_total`, plus a WARN
+/// event on target [`ALERT_TARGET`] with `alert = "reconciliation_discrepancy"`.
+pub fn record_reconciliation(r: &memora_core::services::admin::ReconcileReport, trigger: &str) {
+    metrics::gauge!("memora_reconciliation_discrepancy_rate").set(r.discrepancy_rate);
+    metrics::counter!("memora_reconciliation_runs_total").increment(1);
+    if r.alert_triggered {
+        metrics::counter!("memora_reconciliation_alerts_total").increment(1);
+        tracing::warn!(
+            target: ALERT_TARGET,
+            alert = RECONCILIATION_ALERT,
+            trigger,
+            rate = r.discrepancy_rate,
+            threshold = memora_core::lifecycle::DISCREPANCY_ALERT_RATE,
+            discrepancies = r.discrepancies_found,
+            sampled = r.sample_size,
+            cache_only_removed = r.cache_only_removed,
+            "cache and database disagree on more than 0.1 % of the sampled entries (stale entries were corrected)"
+        );
+    }
+}
+
 /// Runs one scheduled job under the leader lock.
 pub async fn run_job(app: &Memora, name: &str) {
     let result = match name {
@@ -119,6 +150,7 @@ pub async fn run_job(app: &Memora, name: &str) {
                         .trigger_reconciliation(&memora_core::domain::Actor::system(), None, None)
                         .await
                         .map(|r| {
+                            record_reconciliation(&r, "schedule");
                             format!(
                                 "sampled {} discrepancies {}",
                                 r.sample_size, r.discrepancies_found
@@ -184,7 +216,130 @@ pub async fn run_job(app: &Memora, name: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use memora_core::ids::{SeasonId, UserId};
+    use memora_core::domain::{ReviewLogEntry, ReviewRecord, ReviewSource};
+    use memora_core::ids::{ReviewId, SeasonId, UserId};
+    use std::sync::Mutex;
+
+    /// Log lines written by the test's subscriber.
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lines").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The demo, with its student's schedule cached and then `n` rows moved
+    /// on in the store only (stale cache entries).
+    async fn stale_demo(n: usize) -> Memora {
+        let app = Memora::new(
+            crate::backend::in_memory().ports,
+            memora_core::services::Config::default(),
+        );
+        let demo = memora_core::demo::seed_demo(&app, "quiet-walrus-lantern-42")
+            .await
+            .expect("seed");
+        let rows = app
+            .ports()
+            .trackers
+            .all_trackers(&demo.student, &demo.season)
+            .await
+            .expect("rows");
+        app.ports()
+            .cache
+            .load(&demo.student, &demo.season, &rows)
+            .await
+            .expect("load");
+        let now = app.ports().clock.now();
+        let records: Vec<ReviewRecord> = rows
+            .iter()
+            .take(n)
+            .enumerate()
+            .map(|(i, r)| {
+                let mut t = r.clone();
+                t.state.last_review = Some(now);
+                t.state.due = now + chrono::Duration::days(2);
+                ReviewRecord {
+                    log: ReviewLogEntry {
+                        review_id: ReviewId::new(format!("jobs-stale-{i}")).expect("id"),
+                        key: t.key.clone(),
+                        source: ReviewSource::Review,
+                        grade: memora_core::srs::Grade::Good,
+                        is_correct: true,
+                        duration_ms: 700,
+                        attempts: 1,
+                        reviewed_at: now,
+                        elapsed_days: 1,
+                        scheduler: t.state.kind,
+                        state_after: t.state.clone(),
+                    },
+                    tracker: t,
+                }
+            })
+            .collect();
+        app.ports()
+            .trackers
+            .persist_batch(&records)
+            .await
+            .expect("persist");
+        app
+    }
+
+    #[tokio::test]
+    async fn scheduled_reconciliation_exports_the_alert_as_metric_and_log_event() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let _metrics = metrics::set_default_local_recorder(&recorder);
+        let lines = Lines::default();
+        let sink = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_writer(move || sink.clone())
+            .finish();
+        let _log = tracing::subscriber::set_default(subscriber);
+        let app = stale_demo(3).await;
+
+        run_job(&app, "reconcile").await;
+        let page = recorder.handle().render();
+        assert!(
+            page.contains("memora_reconciliation_alerts_total 1"),
+            "{page}"
+        );
+        assert!(
+            page.contains("memora_reconciliation_runs_total 1"),
+            "{page}"
+        );
+        let text = String::from_utf8(lines.0.lock().expect("lines").clone()).expect("utf8");
+        let alert: serde_json::Value = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["target"] == ALERT_TARGET)
+            .unwrap_or_else(|| panic!("no alert event in:\n{text}"));
+        assert_eq!(alert["level"], "WARN");
+        assert_eq!(alert["fields"]["alert"], RECONCILIATION_ALERT);
+        assert_eq!(alert["fields"]["trigger"], "schedule");
+        assert_eq!(alert["fields"]["discrepancies"], 3);
+
+        // Corrected: the next run raises nothing, the rate gauge drops to 0.
+        run_job(&app, "reconcile").await;
+        let page = recorder.handle().render();
+        assert!(
+            page.contains("memora_reconciliation_alerts_total 1"),
+            "{page}"
+        );
+        assert!(
+            page.contains("memora_reconciliation_discrepancy_rate 0"),
+            "{page}"
+        );
+        assert!(
+            page.contains("memora_reconciliation_runs_total 2"),
+            "{page}"
+        );
+    }
 
     #[tokio::test]
     async fn served_purge_deletes_expired_entries() {

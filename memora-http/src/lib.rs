@@ -259,6 +259,9 @@ async fn metrics(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Respons
     if let Ok(depth) = st.memora.ports().queue.depth().await {
         metrics::gauge!("memora_persistence_queue_depth").set(depth as f64);
     }
+    if let Ok(dead) = st.memora.ports().queue.dead_letter_count().await {
+        metrics::gauge!("memora_persistence_dead_letters").set(dead as f64);
+    }
     match &st.metrics {
         Some(h) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

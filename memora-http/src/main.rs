@@ -167,6 +167,11 @@ enum Command {
         #[command(subcommand)]
         cmd: CacheCmd,
     },
+    /// The persistence queue's dead letters: jobs that failed every retry.
+    Queue {
+        #[command(subcommand)]
+        cmd: QueueCmd,
+    },
     /// Compare cache and database on a sample and correct stale cache entries.
     Reconcile {
         /// Rows to sample (100 to 1 000 000; default 10 000, the server's
@@ -295,15 +300,88 @@ enum SeasonCmd {
 }
 
 #[derive(Subcommand, Debug)]
+enum QueueCmd {
+    /// List dead letters, oldest first.
+    DeadLetters {
+        /// Start after this dead-letter id (the previous page's last).
+        #[arg(long)]
+        after: Option<String>,
+        /// How many to list (1 to 500).
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        redis: RedisArgs,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Show one dead letter.
+    Show {
+        /// Dead-letter id.
+        id: String,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        redis: RedisArgs,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Put a dead letter (or all of them) back into the queue; persisting
+    /// is idempotent, so a replayed answer is never stored twice.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["id", "all"])))]
+    Replay {
+        /// Dead-letter id.
+        id: Option<String>,
+        /// Replay every dead letter.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        redis: RedisArgs,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Delete a dead letter without persisting its answers.
+    Discard {
+        /// Dead-letter id.
+        id: String,
+        /// Confirm: the job's answers are lost for good.
+        #[arg(long, short = 'y', visible_alias = "confirm")]
+        yes: bool,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        redis: RedisArgs,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum CacheCmd {
     /// Rebuild a season's cache from the database.
     Rebuild {
         /// Season name.
         season: String,
+        /// Resume this stale or failed rebuild job of the season (from where
+        /// it stopped) instead of starting a new one.
+        #[arg(long, value_name = "JOB")]
+        resume: Option<String>,
         #[command(flatten)]
         db: DbArgs,
         #[command(flatten)]
         redis: RedisArgs,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Progress of a rebuild job, whichever process runs it.
+    RebuildStatus {
+        /// Job id.
+        job: String,
+        #[command(flatten)]
+        db: DbArgs,
         #[command(flatten)]
         out: OutputArgs,
     },
@@ -530,37 +608,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User { cmd } => user(cmd).await,
         Command::Season { cmd } => season(cmd).await,
-        Command::Cache {
-            cmd:
-                CacheCmd::Rebuild {
-                    season,
-                    db,
-                    redis,
-                    out,
-                },
-        } => {
-            let (app, built) = open(&backend_config(&db, Some(&redis), 30_000), false).await?;
-            require_redis(&built.report, "rebuilding the cache")?;
-            let id = SeasonId::new(&season)?;
-            let job = app.admin().start_season_rebuild(&cli_admin()?, &id).await?;
-            let done = app.admin().run_season_rebuild(&job.id).await?;
-            emit(
-                out,
-                || {
-                    format!(
-                        "Rebuilt the cache of {season} in {}: {} rows loaded into {} schedules.",
-                        built.report.cache, done.processed, done.users
-                    )
-                },
-                json!({
-                    "season": season,
-                    "rows": done.processed,
-                    "schedules": done.users,
-                    "status": done.status,
-                }),
-            );
-            Ok(())
-        }
+        Command::Cache { cmd } => cache(cmd).await,
+        Command::Queue { cmd } => queue(cmd).await,
         Command::Reconcile {
             sample_size,
             season,
@@ -575,6 +624,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .admin()
                 .trigger_reconciliation(&cli_admin()?, sample_size, season.as_ref())
                 .await?;
+            jobs::record_reconciliation(&r, "cli");
             let scope = season
                 .as_ref()
                 .map_or_else(|| "all seasons".to_owned(), |s| s.to_string());
@@ -596,6 +646,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                             ("corrected from the database", r.auto_corrected.to_string()),
                             ("kept (cache is newer)", r.kept_newer_in_cache.to_string()),
                             ("not cached (nothing to compare)", r.not_cached.to_string()),
+                            ("sampled from the cache side", r.cache_sampled.to_string()),
+                            (
+                                "only in the cache (removed)",
+                                format!("{} ({})", r.cache_only_found, r.cache_only_removed),
+                            ),
                             (
                                 "alert (rate above 0.1 %)",
                                 if r.alert_triggered { "YES" } else { "no" }.to_owned(),
@@ -611,6 +666,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "auto_corrected": r.auto_corrected,
                     "kept_newer_in_cache": r.kept_newer_in_cache,
                     "not_cached": r.not_cached,
+                    "cache_sampled": r.cache_sampled,
+                    "cache_only_found": r.cache_only_found,
+                    "cache_only_removed": r.cache_only_removed,
                     "alert_triggered": r.alert_triggered,
                 }),
             );
@@ -649,6 +707,316 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn cache(cmd: CacheCmd) -> anyhow::Result<()> {
+    match cmd {
+        CacheCmd::Rebuild {
+            season,
+            resume,
+            db,
+            redis,
+            out,
+        } => {
+            let (app, built) = open(&backend_config(&db, Some(&redis), 30_000), false).await?;
+            require_redis(&built.report, "rebuilding the cache")?;
+            let id = SeasonId::new(&season)?;
+            let job = match resume {
+                None => app.admin().start_season_rebuild(&cli_admin()?, &id).await?,
+                Some(j) => {
+                    let j = memora_core::ids::JobId::new(&j)?;
+                    let current = app.admin().rebuild_status(&cli_admin()?, &j).await?;
+                    if current.progress.season != id {
+                        bail!("job {j} rebuilds {}, not {season}", current.progress.season);
+                    }
+                    app.admin().resume_season_rebuild(&cli_admin()?, &j).await?
+                }
+            };
+            let resumed_at = job.processed;
+            let done = app.admin().run_season_rebuild(&job.id).await?;
+            emit(
+                out,
+                || {
+                    let mut s = format!(
+                        "Rebuilt the cache of {season} in {}: {} rows loaded into {} schedules (job {}).",
+                        built.report.cache, done.processed, done.users, done.id
+                    );
+                    if resumed_at > 0 {
+                        s.push_str(&format!(
+                            "\nResumed after {resumed_at} rows loaded by an earlier run."
+                        ));
+                    }
+                    s
+                },
+                json!({
+                    "season": season,
+                    "job_id": done.id.as_str(),
+                    "rows": done.processed,
+                    "schedules": done.users,
+                    "status": done.status,
+                }),
+            );
+            Ok(())
+        }
+        CacheCmd::RebuildStatus { job, db, out } => {
+            let (app, _built) = open(&backend_config(&db, None, 0), false).await?;
+            let job = memora_core::ids::JobId::new(&job)?;
+            let s = app.admin().rebuild_status(&cli_admin()?, &job).await?;
+            let p = &s.progress;
+            emit(
+                out,
+                || {
+                    let mut t = table(
+                        &format!("Rebuild {} of {}", p.id, p.season),
+                        &[
+                            ("status", s.state().to_owned()),
+                            ("rows loaded", format!("{} of {}", p.processed, p.estimated)),
+                            ("schedules", p.users.to_string()),
+                            ("started", p.started_at.to_rfc3339()),
+                            ("last progress", p.updated_at.to_rfc3339()),
+                        ],
+                    );
+                    if let Some(e) = p.status.strip_prefix("failed: ") {
+                        t.push_str(&format!("\n  error  {e}"));
+                    }
+                    if s.resumable() {
+                        t.push_str(&format!(
+                            "\nResume it with `memora cache rebuild {} --resume {}`.",
+                            p.season, p.id
+                        ));
+                    }
+                    t
+                },
+                json!({
+                    "job_id": p.id.as_str(),
+                    "season": p.season.as_str(),
+                    "status": s.state(),
+                    "error": p.status.strip_prefix("failed: "),
+                    "resumable": s.resumable(),
+                    "estimated_records": p.estimated,
+                    "processed": p.processed,
+                    "users": p.users,
+                    "started_at": p.started_at.to_rfc3339(),
+                    "updated_at": p.updated_at.to_rfc3339(),
+                }),
+            );
+            Ok(())
+        }
+    }
+}
+
+fn dead_letter_json(d: &memora_core::ports::DeadLetter) -> serde_json::Value {
+    json!({
+        "id": d.id,
+        "job_id": d.job.as_ref().map(|j| j.as_str()),
+        "user": d.user.as_ref().map(|u| u.as_str()),
+        "season": d.season.as_ref().map(|s| s.as_str()),
+        "records": d.records,
+        "error": d.error,
+        "attempts": d.attempts,
+        "failed_at": d.failed_at.map(|t| t.to_rfc3339()),
+    })
+}
+
+fn dead_letter_table(d: &memora_core::ports::DeadLetter) -> String {
+    let or_dash = |v: Option<&str>| v.unwrap_or("-").to_owned();
+    table(
+        &format!("Dead letter {}", d.id),
+        &[
+            ("job", or_dash(d.job.as_ref().map(|j| j.as_str()))),
+            ("learner", or_dash(d.user.as_ref().map(|u| u.as_str()))),
+            ("season", or_dash(d.season.as_ref().map(|s| s.as_str()))),
+            ("answers", d.records.to_string()),
+            ("attempts", d.attempts.to_string()),
+            (
+                "failed at",
+                d.failed_at
+                    .map_or_else(|| "-".to_owned(), |t| t.to_rfc3339()),
+            ),
+            ("error", d.error.clone()),
+        ],
+    )
+}
+
+async fn queue(cmd: QueueCmd) -> anyhow::Result<()> {
+    let open_queue = |db: &DbArgs, redis: &RedisArgs| {
+        let cfg = backend_config(db, Some(redis), 30_000);
+        async move {
+            let (app, built) = open(&cfg, false).await?;
+            require_redis(&built.report, "the persistence queue")?;
+            anyhow::Ok(app)
+        }
+    };
+    match cmd {
+        QueueCmd::DeadLetters {
+            after,
+            limit,
+            db,
+            redis,
+            out,
+        } => {
+            let app = open_queue(&db, &redis).await?;
+            let page = app
+                .admin()
+                .list_dead_letters(&cli_admin()?, after.as_deref(), limit)
+                .await?;
+            emit(
+                out,
+                || {
+                    if page.items.is_empty() {
+                        return if page.total == 0 {
+                            "No dead letters: every failed persistence job has been replayed or discarded.".to_owned()
+                        } else {
+                            format!("No dead letters after that id ({} in all).", page.total)
+                        };
+                    }
+                    let rows: Vec<Vec<String>> = page
+                        .items
+                        .iter()
+                        .map(|d| {
+                            vec![
+                                d.id.clone(),
+                                d.job.as_ref().map_or("-".into(), |j| j.to_string()),
+                                d.user.as_ref().map_or("-".into(), |u| u.to_string()),
+                                d.records.to_string(),
+                                d.attempts.to_string(),
+                                d.failed_at.map_or("-".into(), |t| {
+                                    t.format("%Y-%m-%d %H:%M:%S").to_string()
+                                }),
+                                d.error.clone(),
+                            ]
+                        })
+                        .collect();
+                    let mut s = format!("{} dead letter(s) in all, oldest first:\n", page.total);
+                    s.push_str(&columns(
+                        &[
+                            "ID",
+                            "JOB",
+                            "LEARNER",
+                            "ANSWERS",
+                            "ATTEMPTS",
+                            "FAILED (UTC)",
+                            "ERROR",
+                        ],
+                        &rows,
+                    ));
+                    if let Some(next) = &page.next_after {
+                        s.push_str(&format!("\nMore: memora queue dead-letters --after {next}"));
+                    }
+                    s.push_str("\nReplay with `memora queue replay <id>` (or --all), drop with `memora queue discard <id> --yes`.");
+                    s
+                },
+                json!({
+                    "total": page.total,
+                    "next_after": page.next_after,
+                    "dead_letters": page.items.iter().map(dead_letter_json).collect::<Vec<_>>(),
+                }),
+            );
+            Ok(())
+        }
+        QueueCmd::Show { id, db, redis, out } => {
+            let app = open_queue(&db, &redis).await?;
+            let d = app.admin().get_dead_letter(&cli_admin()?, &id).await?;
+            emit(out, || dead_letter_table(&d), dead_letter_json(&d));
+            Ok(())
+        }
+        QueueCmd::Replay {
+            id,
+            all,
+            db,
+            redis,
+            out,
+        } => {
+            let app = open_queue(&db, &redis).await?;
+            match (id, all) {
+                (Some(id), false) => {
+                    let d = app.admin().replay_dead_letter(&cli_admin()?, &id).await?;
+                    emit(
+                        out,
+                        || {
+                            format!(
+                                "Replayed dead letter {} (job {}, {} answers): it is queued again and the worker will persist it.",
+                                d.id,
+                                d.job.as_ref().map_or("-".into(), |j| j.to_string()),
+                                d.records
+                            )
+                        },
+                        json!({"replayed": 1, "dead_letter": dead_letter_json(&d)}),
+                    );
+                }
+                _ => {
+                    let n = app.admin().replay_all_dead_letters(&cli_admin()?).await?;
+                    emit(
+                        out,
+                        || format!("Replayed {n} dead letter(s): they are queued again."),
+                        json!({"replayed": n}),
+                    );
+                }
+            }
+            Ok(())
+        }
+        QueueCmd::Discard {
+            id,
+            yes,
+            db,
+            redis,
+            out,
+        } => {
+            if !yes {
+                bail!(
+                    "discarding dead letter {id} deletes its answers without storing them, which cannot be undone; run `memora queue discard {id} --yes` to confirm"
+                );
+            }
+            let app = open_queue(&db, &redis).await?;
+            let d = app
+                .admin()
+                .discard_dead_letter(&cli_admin()?, &id, true)
+                .await?;
+            emit(
+                out,
+                || {
+                    format!(
+                        "Discarded dead letter {} (job {}, {} answers of {}); the job stays failed.",
+                        d.id,
+                        d.job.as_ref().map_or("-".into(), |j| j.to_string()),
+                        d.records,
+                        d.user.as_ref().map_or("-".into(), |u| u.to_string()),
+                    )
+                },
+                json!({"discarded": dead_letter_json(&d)}),
+            );
+            Ok(())
+        }
+    }
+}
+
+/// A header line and aligned columns (the last column is not padded).
+fn columns(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let n = cells.len();
+        let mut s = String::from(" ");
+        for (i, (c, w)) in cells.into_iter().zip(&widths).enumerate() {
+            s.push(' ');
+            if i + 1 == n {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$} "));
+            }
+        }
+        s.trim_end().to_owned()
+    };
+    let mut out = vec![line(headers.to_vec())];
+    out.extend(
+        rows.iter()
+            .map(|r| line(r.iter().map(String::as_str).collect())),
+    );
+    out.join("\n")
 }
 
 fn warn_redis_down(report: &StartupReport) {

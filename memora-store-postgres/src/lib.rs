@@ -1,7 +1,7 @@
 //! PostgreSQL adapter for every Memora store port (content, seasons, learner
-//! memory, players, commerce, quests, auth, audit, the job leader lock and
-//! the durable served-set ledger), built on sqlx with embedded, never-edited
-//! SQL migrations.
+//! memory, players, commerce, quests, auth, audit, the job leader lock, the
+//! shared progress of background jobs and the durable served-set ledger),
+//! built on sqlx with embedded, never-edited SQL migrations.
 //!
 //! Design points (see `migrations/` for the commented schema):
 //!
@@ -26,6 +26,7 @@ mod bulk;
 mod commerce;
 mod content;
 mod error;
+mod jobs;
 mod memory;
 mod partitions;
 mod player;

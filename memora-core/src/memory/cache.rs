@@ -223,6 +223,37 @@ impl DueCache for InMemoryCache {
         })
     }
 
+    async fn sample_schedules(
+        &self,
+        season: &SeasonId,
+        n: usize,
+        seed: u64,
+    ) -> PortResult<Vec<UserId>> {
+        self.check()?;
+        let mut users: Vec<(u64, UserId)> = self
+            .map()
+            .keys()
+            .filter(|(_, s)| s == season)
+            .map(|(u, _)| (crate::srs::stable_hash(&[u.as_str()], seed), u.clone()))
+            .collect();
+        users.sort();
+        Ok(users.into_iter().take(n).map(|(_, u)| u).collect())
+    }
+
+    async fn sample_entries(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        n: usize,
+    ) -> PortResult<Vec<MemoryTracker>> {
+        self.check()?;
+        Ok(self
+            .map()
+            .get(&(user.clone(), season.clone()))
+            .map(|s| s.values().take(n).cloned().collect())
+            .unwrap_or_default())
+    }
+
     async fn ping(&self) -> PortResult<()> {
         self.check()
     }

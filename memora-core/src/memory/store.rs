@@ -42,6 +42,30 @@ struct State {
     audit: Vec<AuditEvent>,
     locks: HashSet<String>,
     served: HashMap<(UserId, SeasonId, String), Serving>,
+    dead_letters: BTreeMap<u64, MemDeadLetter>,
+    dead_seq: u64,
+    job_progress: HashMap<JobId, JobProgress>,
+}
+
+/// A dead letter of the in-memory queue.
+#[derive(Clone)]
+struct MemDeadLetter {
+    job: PersistJob,
+    error: String,
+    attempts: u32,
+    at: DateTime<Utc>,
+}
+
+impl MemDeadLetter {
+    fn summary(&self, id: u64) -> DeadLetter {
+        DeadLetter::new(
+            id.to_string(),
+            Some(&self.job),
+            self.error.clone(),
+            self.attempts,
+            Some(self.at),
+        )
+    }
 }
 
 /// All store ports in memory. Cloning shares the state.
@@ -110,6 +134,7 @@ impl InMemoryBackend {
             cache: Arc::new(self.cache.clone()),
             leaderboard: None,
             queue: Arc::new(self.queue()),
+            job_progress: this.clone(),
             served: this,
             served_cache: None,
             attempts: None,
@@ -1023,6 +1048,149 @@ impl PersistenceQueue for InlineQueue {
     }
     async fn depth(&self) -> PortResult<u64> {
         Ok(0)
+    }
+    async fn oldest_unpersisted(&self) -> PortResult<Option<DateTime<Utc>>> {
+        // Write-through: only dead letters can hold unpersisted answers.
+        Ok(self
+            .backend
+            .lock()
+            .dead_letters
+            .values()
+            .map(|d| d.at)
+            .min())
+    }
+    async fn dead_letters<'a>(
+        &self,
+        after: Option<&'a str>,
+        limit: usize,
+    ) -> PortResult<Vec<DeadLetter>> {
+        let start = match after {
+            None => 0,
+            Some(a) => match a.parse::<u64>() {
+                Ok(n) => n.saturating_add(1),
+                Err(_) => return Ok(Vec::new()),
+            },
+        };
+        Ok(self
+            .backend
+            .lock()
+            .dead_letters
+            .range(start..)
+            .take(limit)
+            .map(|(id, d)| d.summary(*id))
+            .collect())
+    }
+    async fn dead_letter(&self, id: &str) -> PortResult<Option<DeadLetter>> {
+        let Ok(n) = id.parse::<u64>() else {
+            return Ok(None);
+        };
+        Ok(self
+            .backend
+            .lock()
+            .dead_letters
+            .get(&n)
+            .map(|d| d.summary(n)))
+    }
+    async fn dead_letter_count(&self) -> PortResult<u64> {
+        Ok(self.backend.lock().dead_letters.len() as u64)
+    }
+    async fn replay_dead_letter(&self, id: &str) -> PortResult<bool> {
+        let Ok(n) = id.parse::<u64>() else {
+            return Ok(false);
+        };
+        // Taken out first, so two concurrent replays persist it once; put
+        // back if the store refuses.
+        let Some(d) = self.backend.lock().dead_letters.remove(&n) else {
+            return Ok(false);
+        };
+        if let Err(e) = self.backend.persist_batch(&d.job.records).await {
+            self.backend.lock().dead_letters.insert(n, d);
+            return Err(e);
+        }
+        self.set_status(&d.job.id, JobStatus::Done);
+        Ok(true)
+    }
+    async fn discard_dead_letter(&self, id: &str) -> PortResult<bool> {
+        let Ok(n) = id.parse::<u64>() else {
+            return Ok(false);
+        };
+        Ok(self.backend.lock().dead_letters.remove(&n).is_some())
+    }
+}
+
+impl InlineQueue {
+    fn set_status(&self, job: &JobId, status: JobStatus) {
+        self.statuses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(job.clone(), status);
+    }
+
+    /// Fault injection: records `job` as a dead letter (a write-through
+    /// queue never dead-letters by itself: a failed write fails `enqueue`).
+    /// Returns its id; ids are increasing decimal numbers.
+    pub fn inject_dead_letter(
+        &self,
+        job: &PersistJob,
+        error: &str,
+        attempts: u32,
+        at: DateTime<Utc>,
+    ) -> String {
+        let n = {
+            let mut st = self.backend.lock();
+            st.dead_seq += 1;
+            let n = st.dead_seq;
+            st.dead_letters.insert(
+                n,
+                MemDeadLetter {
+                    job: job.clone(),
+                    error: error.to_owned(),
+                    attempts,
+                    at,
+                },
+            );
+            n
+        };
+        self.set_status(&job.id, JobStatus::Failed(error.to_owned()));
+        n.to_string()
+    }
+}
+
+#[async_trait]
+impl JobProgressStore for InMemoryBackend {
+    async fn save_progress(&self, progress: &JobProgress) -> PortResult<bool> {
+        let mut st = self.memory_lock()?;
+        if st
+            .job_progress
+            .get(&progress.id)
+            .is_some_and(|p| p.owner != progress.owner)
+        {
+            return Ok(false);
+        }
+        st.job_progress
+            .insert(progress.id.clone(), progress.clone());
+        Ok(true)
+    }
+    async fn get_progress(&self, id: &JobId) -> PortResult<Option<JobProgress>> {
+        Ok(self.memory_lock()?.job_progress.get(id).cloned())
+    }
+    async fn claim_progress(
+        &self,
+        id: &JobId,
+        seen: DateTime<Utc>,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> PortResult<Option<JobProgress>> {
+        let mut st = self.memory_lock()?;
+        match st.job_progress.get_mut(id) {
+            Some(p) if p.updated_at == seen => {
+                p.owner = owner.to_owned();
+                p.status = "running".to_owned();
+                p.updated_at = now;
+                Ok(Some(p.clone()))
+            }
+            _ => Ok(None),
+        }
     }
 }
 

@@ -605,6 +605,24 @@ pub trait DueCache: Send + Sync {
     ) -> PortResult<Option<UserCacheStats>>;
     /// Global statistics.
     async fn stats(&self) -> PortResult<CacheStats>;
+    /// Up to `n` users whose schedule of `season` is present, chosen
+    /// pseudo-randomly by `seed`: the cache side of reconciliation. May
+    /// walk the whole key space (never on the request path).
+    async fn sample_schedules(
+        &self,
+        season: &SeasonId,
+        n: usize,
+        seed: u64,
+    ) -> PortResult<Vec<UserId>>;
+    /// Up to `n` cached entries of one schedule (all of them when it holds
+    /// no more than `n`; otherwise which ones is the adapter's choice);
+    /// empty if the schedule is absent.
+    async fn sample_entries(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        n: usize,
+    ) -> PortResult<Vec<MemoryTracker>>;
     /// Health probe.
     async fn ping(&self) -> PortResult<()>;
 }
@@ -684,6 +702,131 @@ pub trait PersistenceQueue: Send + Sync {
     async fn record_status(&self, job: &JobId, status: &JobStatus) -> PortResult<()>;
     /// Jobs not yet persisted (queue depth).
     async fn depth(&self) -> PortResult<u64>;
+    /// When the oldest job whose records may not be in the store yet was
+    /// enqueued: the oldest pending job, or the oldest dead letter (its
+    /// records are not in the store either). `None` when every acknowledged
+    /// job is persisted (always, for write-through queues). Reconciliation
+    /// keeps cache entries written since then: they may be on their way.
+    async fn oldest_unpersisted(&self) -> PortResult<Option<DateTime<Utc>>>;
+    /// Dead letters, oldest first, strictly after the entry `after` (keyset
+    /// paging), at most `limit`. An id the adapter cannot have issued is
+    /// treated as unknown, never as an error.
+    async fn dead_letters<'a>(
+        &self,
+        after: Option<&'a str>,
+        limit: usize,
+    ) -> PortResult<Vec<DeadLetter>>;
+    /// One dead letter (`None`: unknown or malformed id).
+    async fn dead_letter(&self, id: &str) -> PortResult<Option<DeadLetter>>;
+    /// Number of dead letters.
+    async fn dead_letter_count(&self) -> PortResult<u64>;
+    /// Moves a dead letter back into the queue (status `queued`), or, for a
+    /// write-through queue, persists it now (status `done`). `false` if
+    /// there is no such dead letter. Persisting is idempotent per review id,
+    /// so replaying a job that was partly or wholly persisted before
+    /// duplicates nothing.
+    async fn replay_dead_letter(&self, id: &str) -> PortResult<bool>;
+    /// Deletes a dead letter without persisting it (its job's status stays
+    /// `failed`). `false` if there is no such dead letter.
+    async fn discard_dead_letter(&self, id: &str) -> PortResult<bool>;
+}
+
+/// A persistence job that failed every retry, as an operator sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    /// Id of the dead letter (the adapter's; pass it back to replay or
+    /// discard).
+    pub id: String,
+    /// The job (`None` if its payload could not be decoded).
+    pub job: Option<JobId>,
+    /// The learner whose answers the job holds (a job holds one learner's
+    /// answers of one season; `None` if undecodable or empty).
+    pub user: Option<UserId>,
+    /// The season of those answers.
+    pub season: Option<SeasonId>,
+    /// Number of answers (review records) in the job.
+    pub records: u64,
+    /// The last error.
+    pub error: String,
+    /// Attempts made before giving up.
+    pub attempts: u32,
+    /// When the job was dead-lettered (`None` if unknown).
+    pub failed_at: Option<DateTime<Utc>>,
+}
+
+impl DeadLetter {
+    /// Summarizes a dead letter from its job (`None`: undecodable payload).
+    pub fn new(
+        id: String,
+        job: Option<&PersistJob>,
+        error: String,
+        attempts: u32,
+        failed_at: Option<DateTime<Utc>>,
+    ) -> Self {
+        let first = job.and_then(|j| j.records.first()).map(|r| &r.tracker.key);
+        DeadLetter {
+            id,
+            job: job.map(|j| j.id.clone()),
+            user: first.map(|k| k.user.clone()),
+            season: first.map(|k| k.season.clone()),
+            records: job.map_or(0, |j| j.records.len() as u64),
+            error,
+            attempts,
+            failed_at,
+        }
+    }
+}
+
+/// Progress of a background job (a season cache rebuild), kept in a
+/// [`JobProgressStore`] so every process can read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobProgress {
+    /// Job id.
+    pub id: JobId,
+    /// Season.
+    pub season: SeasonId,
+    /// Rows expected.
+    pub estimated: u64,
+    /// Rows processed.
+    pub processed: u64,
+    /// Schedules written.
+    pub users: u64,
+    /// `running`, `completed` or `failed: …`.
+    pub status: String,
+    /// Resume point: last row key whose user was fully written.
+    pub resume_after: Option<TrackerKey>,
+    /// The process running the job (or that ran it last).
+    pub owner: String,
+    /// When the job was registered.
+    pub started_at: DateTime<Utc>,
+    /// When its runner last wrote progress (after every page): a `running`
+    /// job whose runner stopped writing is stale.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Progress records of background jobs, shared by every server process (a
+/// rebuild started by one process is watched, and resumed if its process
+/// died, from any other). Adapters store and compare; what counts as stale
+/// is decided by the core.
+#[async_trait]
+pub trait JobProgressStore: Send + Sync {
+    /// Writes the record if there is none for `progress.id` or its stored
+    /// `owner` is `progress.owner`; returns `false` (nothing written) when
+    /// another process has taken the job over.
+    async fn save_progress(&self, progress: &JobProgress) -> PortResult<bool>;
+    /// One job's record.
+    async fn get_progress(&self, id: &JobId) -> PortResult<Option<JobProgress>>;
+    /// Hands the job to `owner` (status `running`, `updated_at = now`) if its
+    /// record still has `updated_at == seen`: of two processes taking over
+    /// the same job, exactly one succeeds. Returns the new record, or `None`
+    /// if the record changed or does not exist.
+    async fn claim_progress(
+        &self,
+        id: &JobId,
+        seen: DateTime<Utc>,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> PortResult<Option<JobProgress>>;
 }
 
 /// Every port the use cases need, as shared trait objects.
@@ -729,6 +872,8 @@ pub struct Ports {
     pub leaderboard: Option<Arc<dyn LeaderboardCache>>,
     /// Durable write queue.
     pub queue: Arc<dyn PersistenceQueue>,
+    /// Progress of background jobs, shared by every process.
+    pub job_progress: Arc<dyn JobProgressStore>,
     /// Served-set ledger in the store (durable; the fallback in safe mode).
     pub served: Arc<dyn ServedLedger>,
     /// Served-set ledger in the cache (fast path), if there is a cache

@@ -2,57 +2,52 @@
 //! status, season cache rebuild, reconciliation, archival, retention and
 //! deletion — plus the scheduled jobs that run them.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 
 use crate::domain::*;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::*;
-use crate::lifecycle::{self, ReconcileAction};
+use crate::lifecycle::{self, CacheOnlyAction, ReconcileAction};
 use crate::ports::{
     ArchiveStore, AuthStore, CacheStats, ContentStore, DueCache, FsrsParamStore, JobLock,
-    PersistenceQueue, Ports, ReviewLogStore, SeasonScanStore, SeasonStore,
+    JobProgressStore, PersistenceQueue, Ports, ReviewLogStore, SeasonScanStore, SeasonStore,
+    TrackerStore,
 };
 use crate::srs::SchedulerKind;
 
 use super::shared::{Profiles, Shared};
 use super::{ContentIndex, RECONCILIATION_SAMPLE_MIN};
 
-/// Progress of a background job (cache rebuild).
+pub use crate::ports::JobProgress;
+
+/// A rebuild's progress as `get_rebuild_status` reports it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct JobProgress {
-    /// Job id.
-    pub id: JobId,
-    /// Season.
-    pub season: SeasonId,
-    /// Rows expected.
-    pub estimated: u64,
-    /// Rows processed.
-    pub processed: u64,
-    /// Schedules written.
-    pub users: u64,
-    /// `running`, `completed` or `failed: …`.
-    pub status: String,
-    /// Resume point: last row key whose user was fully written.
-    pub resume_after: Option<TrackerKey>,
+pub struct RebuildStatus {
+    /// The stored progress.
+    pub progress: JobProgress,
+    /// `running`, but its runner has not written progress for
+    /// `Config::rebuild_stale_after`: its process most likely died. Resume it
+    /// with [`AdminService::resume_season_rebuild`].
+    pub stale: bool,
 }
 
-/// In-process registry of background jobs.
-#[derive(Default)]
-pub struct JobRegistry {
-    jobs: Mutex<HashMap<JobId, JobProgress>>,
-}
-
-impl JobRegistry {
-    fn put(&self, p: JobProgress) {
-        if let Ok(mut m) = self.jobs.lock() {
-            m.insert(p.id.clone(), p);
+impl RebuildStatus {
+    /// `running`, `completed`, `failed` or `stale`.
+    pub fn state(&self) -> &str {
+        if self.stale {
+            "stale"
+        } else if self.progress.status.starts_with("failed") {
+            "failed"
+        } else {
+            &self.progress.status
         }
     }
-    fn get(&self, id: &JobId) -> Option<JobProgress> {
-        self.jobs.lock().ok().and_then(|m| m.get(id).cloned())
+
+    /// Whether [`AdminService::resume_season_rebuild`] accepts the job.
+    pub fn resumable(&self) -> bool {
+        self.stale || self.progress.status.starts_with("failed")
     }
 }
 
@@ -84,6 +79,8 @@ pub struct CacheStatus {
     pub is_safe_mode: bool,
     /// Persistence queue depth (None if unknown).
     pub queue_depth: Option<u64>,
+    /// Dead-lettered persistence jobs (None if unknown).
+    pub dead_letters: Option<u64>,
 }
 
 /// `trigger_reconciliation` output.
@@ -97,10 +94,20 @@ pub struct ReconcileReport {
     pub discrepancy_rate: f64,
     /// Cache entries corrected from the database.
     pub auto_corrected: u64,
-    /// Cache entries left alone because they are newer than the database.
+    /// Cache entries left alone because they are newer than the database
+    /// (write-behind lag, including cache-only entries whose write may still
+    /// be pending). Not discrepancies.
     pub kept_newer_in_cache: u64,
     /// Sampled rows whose user has no cached schedule (nothing to compare).
     pub not_cached: u64,
+    /// Entries sampled from the cache side (schedules picked in the cache,
+    /// entries not already compared from the database sample); included in
+    /// `sample_size`.
+    pub cache_sampled: u64,
+    /// Cache entries without a tracker in the database.
+    pub cache_only_found: u64,
+    /// Of those, stale ones removed from the cache (discrepancies).
+    pub cache_only_removed: u64,
     /// Rate above the 0.1 % threshold.
     pub alert_triggered: bool,
 }
@@ -126,9 +133,10 @@ pub struct ArchiveStatus {
 /// Administration and the scheduled jobs. Every use case checks the
 /// System Manager role of its caller; the jobs run as [`Actor::system`].
 /// Holds the season and content stores (writes), the whole-season scan and
-/// archive stores, the due cache (rebuild, reconciliation, status), the
-/// queue (depth), the job lock, and for the FSRS re-fit the user list, the
-/// review log and the parameter store.
+/// archive stores, the tracker store (reconciliation's cache-side lookups),
+/// the due cache (rebuild, reconciliation, status), the queue (depth, dead
+/// letters), the shared job-progress store, the job lock, and for the FSRS
+/// re-fit the user list, the review log and the parameter store.
 pub struct AdminService {
     pub(crate) shared: Arc<Shared>,
     pub(crate) profiles: Profiles,
@@ -142,7 +150,10 @@ pub struct AdminService {
     pub(crate) users: Arc<dyn AuthStore>,
     pub(crate) revlog: Arc<dyn ReviewLogStore>,
     pub(crate) fsrs: Arc<dyn FsrsParamStore>,
-    jobs: JobRegistry,
+    pub(crate) trackers: Arc<dyn TrackerStore>,
+    pub(crate) progress: Arc<dyn JobProgressStore>,
+    /// This process's name as the owner of the jobs it runs.
+    instance: String,
 }
 
 impl AdminService {
@@ -160,7 +171,14 @@ impl AdminService {
             users: Arc::clone(&ports.auth),
             revlog: Arc::clone(&ports.revlog),
             fsrs: Arc::clone(&ports.fsrs),
-            jobs: JobRegistry::default(),
+            trackers: Arc::clone(&ports.trackers),
+            progress: Arc::clone(&ports.job_progress),
+            // Unique per process (ids are only unique per generator, and
+            // every process has its own): the secret is random.
+            instance: format!(
+                "proc-{}",
+                shared.ids.secret().chars().take(16).collect::<String>()
+            ),
         }
     }
 
@@ -303,11 +321,14 @@ impl AdminService {
             stats,
             is_safe_mode: self.shared.health.is_degraded(),
             queue_depth: self.queue.depth().await.ok(),
+            dead_letters: self.queue.dead_letter_count().await.ok(),
         })
     }
 
-    /// `rebuild_season_cache`, step 1: registers the job and returns its id
-    /// and the number of rows to load. Run it with [`AdminService::run_season_rebuild`].
+    /// `rebuild_season_cache`, step 1: registers the job in the shared
+    /// [`JobProgressStore`] (owned by this process) and returns its id and
+    /// the number of rows to load. Run it with
+    /// [`AdminService::run_season_rebuild`].
     pub async fn start_season_rebuild(
         &self,
         actor: &Actor,
@@ -321,6 +342,7 @@ impl AdminService {
             )));
         }
         let estimated = self.scans.count_season(season).await?;
+        let now = self.shared.now();
         let progress = JobProgress {
             id: JobId::new(self.shared.ids.next_id("rebuild"))?,
             season: season.clone(),
@@ -329,8 +351,16 @@ impl AdminService {
             users: 0,
             status: "running".to_owned(),
             resume_after: None,
+            owner: self.instance.clone(),
+            started_at: now,
+            updated_at: now,
         };
-        self.jobs.put(progress.clone());
+        if !self.progress.save_progress(&progress).await? {
+            return Err(CoreError::Conflict(format!(
+                "job {} already exists",
+                progress.id
+            )));
+        }
         self.shared
             .audit(
                 actor,
@@ -341,21 +371,94 @@ impl AdminService {
         Ok(progress)
     }
 
-    /// Progress of a rebuild job.
-    pub fn rebuild_progress(&self, job: &JobId) -> Option<JobProgress> {
-        self.jobs.get(job)
+    /// `get_rebuild_status`: a rebuild's progress as stored by whichever
+    /// process runs it, and whether it is stale (its runner stopped writing
+    /// progress while `running`).
+    pub async fn rebuild_status(&self, actor: &Actor, job: &JobId) -> CoreResult<RebuildStatus> {
+        actor.require_admin()?;
+        let progress = self
+            .progress
+            .get_progress(job)
+            .await?
+            .ok_or_else(|| CoreError::not_found(format!("job {job} not found")))?;
+        Ok(self.status_of(progress))
+    }
+
+    fn status_of(&self, progress: JobProgress) -> RebuildStatus {
+        let stale_after =
+            TimeDelta::from_std(self.shared.config.rebuild_stale_after).unwrap_or(TimeDelta::MAX);
+        let stale = progress.status == "running"
+            && self.shared.now().signed_duration_since(progress.updated_at) > stale_after;
+        RebuildStatus { progress, stale }
+    }
+
+    /// Takes over a stale or failed rebuild (from any process): the job
+    /// becomes this process's, `running`, and continues after its
+    /// `resume_after` key when run with [`AdminService::run_season_rebuild`].
+    /// A job that is still making progress is a conflict; a completed one is
+    /// an invalid state. Of two processes resuming the same job, one wins.
+    pub async fn resume_season_rebuild(
+        &self,
+        actor: &Actor,
+        job: &JobId,
+    ) -> CoreResult<JobProgress> {
+        let status = self.rebuild_status(actor, job).await?;
+        if status.progress.status == "completed" {
+            return Err(CoreError::invalid_state(format!(
+                "job {job} is completed; start a new rebuild instead"
+            )));
+        }
+        if !status.resumable() {
+            return Err(CoreError::Conflict(format!(
+                "job {job} is still running (last progress at {}); it can be resumed once stale",
+                status.progress.updated_at
+            )));
+        }
+        let claimed = self
+            .progress
+            .claim_progress(
+                job,
+                status.progress.updated_at,
+                &self.instance,
+                self.shared.now(),
+            )
+            .await?
+            .ok_or_else(|| {
+                CoreError::Conflict(format!("job {job} was resumed by another process"))
+            })?;
+        self.shared
+            .audit(
+                actor,
+                "cache.rebuild.resume",
+                serde_json::json!({
+                    "season": claimed.season.as_str(),
+                    "job": job.as_str(),
+                    "resume_after": claimed.resume_after.as_ref().map(|k| k.user.as_str()),
+                }),
+            )
+            .await;
+        Ok(claimed)
     }
 
     /// `rebuild_season_cache`, step 2: keyset-scans the season in pages of
     /// `Config::rebuild_batch_size` rows and loads each user's complete
-    /// schedule. Resumable: it starts after the job's `resume_after` key.
-    /// Authorised by [`AdminService::start_season_rebuild`], which registered the
-    /// job.
+    /// schedule, writing progress to the shared store after every page.
+    /// Resumable: it starts after the job's `resume_after` key. Runs only a
+    /// job this process owns (registered by
+    /// [`AdminService::start_season_rebuild`] or taken over by
+    /// [`AdminService::resume_season_rebuild`], which authorised it); stops
+    /// with a conflict if another process takes the job over meanwhile.
     pub async fn run_season_rebuild(&self, job: &JobId) -> CoreResult<JobProgress> {
         let mut p = self
-            .jobs
-            .get(job)
+            .progress
+            .get_progress(job)
+            .await?
             .ok_or_else(|| CoreError::not_found(format!("job {job} not found")))?;
+        if p.owner != self.instance {
+            return Err(CoreError::Conflict(format!(
+                "job {job} belongs to another process; resume it first"
+            )));
+        }
         p.status = "running".to_owned();
         let batch = self.shared.config.rebuild_batch_size.clamp(1, 100_000);
         let mut after = p.resume_after.clone();
@@ -374,7 +477,7 @@ impl AdminService {
                     after = Some(row.key.clone());
                     current.push(row);
                 }
-                self.jobs.put(p.clone());
+                self.save_own_progress(&mut p).await?;
                 if done {
                     break;
                 }
@@ -382,12 +485,34 @@ impl AdminService {
             self.flush_user(&mut current, &mut p).await
         }
         .await;
+        let taken_over = matches!(result, Err(CoreError::Conflict(_)));
         p.status = match &result {
             Ok(()) => "completed".to_owned(),
             Err(e) => format!("failed: {e}"),
         };
-        self.jobs.put(p.clone());
+        if !taken_over {
+            // The final state must be recorded: a job left `running` would
+            // only be reported once stale. The job's own error comes first.
+            let saved = self.save_own_progress(&mut p).await;
+            if result.is_ok() {
+                saved?;
+            }
+        }
         result.map(|()| p)
+    }
+
+    /// Writes progress as the job's owner (heartbeat included); a conflict
+    /// if another process took the job over.
+    async fn save_own_progress(&self, p: &mut JobProgress) -> CoreResult<()> {
+        p.updated_at = self.shared.now();
+        if self.progress.save_progress(p).await? {
+            Ok(())
+        } else {
+            Err(CoreError::Conflict(format!(
+                "job {} was taken over by another process",
+                p.id
+            )))
+        }
     }
 
     async fn flush_user(
@@ -410,11 +535,26 @@ impl AdminService {
         Ok(())
     }
 
-    /// `trigger_reconciliation`: samples database rows (of one season or of
-    /// every live season) and compares them with the cache, correcting stale
-    /// cache entries but never overwriting one that is newer than the row.
-    /// `sample_size` defaults to `Config::reconciliation_sample_default` and
-    /// must lie in `RECONCILIATION_SAMPLE_MIN..=Config::reconciliation_sample_max`.
+    /// `trigger_reconciliation`: compares the cache with the database on a
+    /// sample, from both sides, and corrects the cache.
+    ///
+    /// * Database side: up to `sample_size` tracker rows (of one season or
+    ///   split over every live cached season) are compared with their cache
+    ///   entries ([`lifecycle::reconcile_entry`]): stale or missing entries of
+    ///   a present schedule are corrected and counted; entries newer than the
+    ///   row (write-behind lag) are kept and counted in
+    ///   `kept_newer_in_cache` only.
+    /// * Cache side: schedules picked in the cache, and entries of each not
+    ///   already compared, are looked up in the database. Entries with a row
+    ///   are compared as above; entries without one are cache-only: kept if
+    ///   their write may still be pending, removed otherwise
+    ///   ([`lifecycle::cache_only_action`]).
+    ///
+    /// The rate is discrepancies over every entry compared; above 0.1 % the
+    /// report's `alert_triggered` is set (the caller exports it as a metric
+    /// and a log event). `sample_size` defaults to
+    /// `Config::reconciliation_sample_default` and must lie in
+    /// `RECONCILIATION_SAMPLE_MIN..=Config::reconciliation_sample_max`.
     pub async fn trigger_reconciliation(
         &self,
         actor: &Actor,
@@ -446,68 +586,33 @@ impl AdminService {
             auto_corrected: 0,
             kept_newer_in_cache: 0,
             not_cached: 0,
+            cache_sampled: 0,
+            cache_only_found: 0,
+            cache_only_removed: 0,
             alert_triggered: false,
         };
         let now = self.shared.now();
+        // Where unknown (queue unreachable), every cache-only entry is
+        // treated as possibly pending: nothing is removed on a guess.
+        let pending_since = match self.queue.oldest_unpersisted().await {
+            Ok(t) => t,
+            Err(_) => Some(DateTime::<Utc>::MIN_UTC),
+        };
+        let ctx = ReconcileCtx {
+            now,
+            pending_since,
+            grace: TimeDelta::from_std(self.shared.config.reconcile_pending_grace)
+                .unwrap_or(TimeDelta::MAX),
+        };
         let per_season =
             usize::try_from(sample_size / seasons.len().max(1) as u64).unwrap_or(usize::MAX);
         for s in &seasons {
             let seed = crate::srs::stable_hash(&[s.id.as_str()], now.timestamp() as u64);
-            let rows = self.scans.sample_trackers(&s.id, per_season, seed).await?;
-            let mut by_user: BTreeMap<UserId, Vec<MemoryTracker>> = BTreeMap::new();
-            for r in rows {
-                by_user.entry(r.key.user.clone()).or_default().push(r);
-            }
-            for (user, rows) in by_user {
-                report.sample_size += rows.len() as u64;
-                let cache_err = |e| CoreError::Unavailable(format!("cache: {e}"));
-                if self
-                    .cache
-                    .user_stats(&user, &s.id, now)
-                    .await
-                    .map_err(cache_err)?
-                    .is_none()
-                {
-                    report.not_cached += rows.len() as u64;
-                    continue;
-                }
-                let qs: Vec<QuestionId> = rows.iter().map(|r| r.key.question.clone()).collect();
-                let cached = self
-                    .cache
-                    .states(&user, &s.id, &qs)
-                    .await
-                    .map_err(cache_err)?;
-                let mut fixes = Vec::new();
-                for (row, c) in rows.iter().zip(cached) {
-                    let action = lifecycle::reconcile_entry(
-                        c.as_ref().map(|c| c.state.due.timestamp()),
-                        Some(row.state.due),
-                        row.state.last_review.unwrap_or(row.state.due),
-                        c.as_ref().and_then(|c| c.state.last_review),
-                    );
-                    match action {
-                        ReconcileAction::InSync => {}
-                        ReconcileAction::KeepCacheNewer => {
-                            report.discrepancies_found += 1;
-                            report.kept_newer_in_cache += 1;
-                        }
-                        ReconcileAction::AddToCache(_) | ReconcileAction::UpdateCache(_) => {
-                            report.discrepancies_found += 1;
-                            fixes.push(row.clone());
-                        }
-                        ReconcileAction::RemoveFromCache => {
-                            report.discrepancies_found += 1;
-                        }
-                    }
-                }
-                if !fixes.is_empty() {
-                    self.cache
-                        .put(&user, &s.id, &fixes)
-                        .await
-                        .map_err(cache_err)?;
-                    report.auto_corrected += fixes.len() as u64;
-                }
-            }
+            let seen = self
+                .reconcile_db_side(&s.id, per_season, seed, &mut report)
+                .await?;
+            self.reconcile_cache_side(&s.id, per_season, seed, &seen, &ctx, &mut report)
+                .await?;
         }
         let sampled = usize::try_from(report.sample_size).unwrap_or(usize::MAX);
         let found = usize::try_from(report.discrepancies_found).unwrap_or(usize::MAX);
@@ -524,11 +629,175 @@ impl AdminService {
                 serde_json::json!({
                     "sampled": report.sample_size,
                     "discrepancies": report.discrepancies_found,
+                    "cache_only_removed": report.cache_only_removed,
+                    "kept_newer_in_cache": report.kept_newer_in_cache,
                     "alert": report.alert_triggered,
                 }),
             )
             .await;
         Ok(report)
+    }
+
+    /// Database side of one season; returns the (user, question) pairs it
+    /// compared, so the cache side does not count them twice.
+    async fn reconcile_db_side(
+        &self,
+        season: &SeasonId,
+        n: usize,
+        seed: u64,
+        report: &mut ReconcileReport,
+    ) -> CoreResult<BTreeSet<(UserId, QuestionId)>> {
+        let now = self.shared.now();
+        let rows = self.scans.sample_trackers(season, n, seed).await?;
+        let mut by_user: BTreeMap<UserId, Vec<MemoryTracker>> = BTreeMap::new();
+        for r in rows {
+            by_user.entry(r.key.user.clone()).or_default().push(r);
+        }
+        let mut seen = BTreeSet::new();
+        for (user, rows) in by_user {
+            report.sample_size += rows.len() as u64;
+            if self
+                .cache
+                .user_stats(&user, season, now)
+                .await
+                .map_err(cache_err)?
+                .is_none()
+            {
+                report.not_cached += rows.len() as u64;
+                continue;
+            }
+            let qs: Vec<QuestionId> = rows.iter().map(|r| r.key.question.clone()).collect();
+            let cached = self
+                .cache
+                .states(&user, season, &qs)
+                .await
+                .map_err(cache_err)?;
+            let pairs: Vec<(MemoryTracker, Option<MemoryTracker>)> =
+                rows.into_iter().zip(cached).collect();
+            seen.extend(
+                pairs
+                    .iter()
+                    .map(|(r, _)| (user.clone(), r.key.question.clone())),
+            );
+            self.compare(&user, season, &pairs, report).await?;
+        }
+        Ok(seen)
+    }
+
+    /// Compares database rows with their cache entries (of a present
+    /// schedule), corrects stale entries, counts.
+    async fn compare(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        pairs: &[(MemoryTracker, Option<MemoryTracker>)],
+        report: &mut ReconcileReport,
+    ) -> CoreResult<()> {
+        let mut fixes = Vec::new();
+        for (row, c) in pairs {
+            let action = lifecycle::reconcile_entry(
+                c.as_ref().map(|c| c.state.due.timestamp()),
+                Some(row.state.due),
+                row.state.last_review.unwrap_or(row.state.due),
+                c.as_ref().and_then(|c| c.state.last_review),
+            );
+            if action.is_discrepancy() {
+                report.discrepancies_found += 1;
+            }
+            match action {
+                ReconcileAction::InSync => {}
+                ReconcileAction::KeepCacheNewer => report.kept_newer_in_cache += 1,
+                ReconcileAction::AddToCache(_) | ReconcileAction::UpdateCache(_) => {
+                    fixes.push(row.clone());
+                }
+                // The row has a due date, so this cannot happen here;
+                // nothing to correct from a row that has none.
+                ReconcileAction::RemoveFromCache => {}
+            }
+        }
+        if !fixes.is_empty() {
+            self.cache
+                .put(user, season, &fixes)
+                .await
+                .map_err(cache_err)?;
+            report.auto_corrected += fixes.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// Cache side of one season: about `n` entries, spread over schedules
+    /// picked in the cache (so learners the database sample missed, and
+    /// entries the database does not have, are seen too).
+    async fn reconcile_cache_side(
+        &self,
+        season: &SeasonId,
+        n: usize,
+        seed: u64,
+        seen: &BTreeSet<(UserId, QuestionId)>,
+        ctx: &ReconcileCtx,
+        report: &mut ReconcileReport,
+    ) -> CoreResult<()> {
+        let users = self
+            .cache
+            .sample_schedules(season, n.div_ceil(CACHE_ENTRIES_PER_SCHEDULE).max(1), seed)
+            .await
+            .map_err(cache_err)?;
+        if users.is_empty() {
+            return Ok(());
+        }
+        let per_user = (n / users.len()).max(CACHE_ENTRIES_PER_SCHEDULE);
+        for user in users {
+            let entries: Vec<MemoryTracker> = self
+                .cache
+                .sample_entries(&user, season, per_user)
+                .await
+                .map_err(cache_err)?
+                .into_iter()
+                .filter(|e| !seen.contains(&(user.clone(), e.key.question.clone())))
+                .collect();
+            if entries.is_empty() {
+                continue;
+            }
+            report.cache_sampled += entries.len() as u64;
+            report.sample_size += entries.len() as u64;
+            let qs: Vec<QuestionId> = entries.iter().map(|e| e.key.question.clone()).collect();
+            let mut rows: BTreeMap<QuestionId, MemoryTracker> = self
+                .trackers
+                .get_trackers(&user, season, &qs)
+                .await?
+                .into_iter()
+                .map(|r| (r.key.question.clone(), r))
+                .collect();
+            let mut pairs = Vec::new();
+            let mut stale = Vec::new();
+            for e in entries {
+                match rows.remove(&e.key.question) {
+                    Some(row) => pairs.push((row, Some(e))),
+                    None => {
+                        report.cache_only_found += 1;
+                        match lifecycle::cache_only_action(
+                            e.state.last_review,
+                            ctx.pending_since,
+                            ctx.now,
+                            ctx.grace,
+                        ) {
+                            CacheOnlyAction::KeepPending => report.kept_newer_in_cache += 1,
+                            CacheOnlyAction::RemoveStale => stale.push(e.key.question),
+                        }
+                    }
+                }
+            }
+            self.compare(&user, season, &pairs, report).await?;
+            if !stale.is_empty() {
+                self.cache
+                    .remove(&user, season, &stale)
+                    .await
+                    .map_err(cache_err)?;
+                report.discrepancies_found += stale.len() as u64;
+                report.cache_only_removed += stale.len() as u64;
+            }
+        }
+        Ok(())
     }
 
     /// `archive_season`: moves a finished season's rows to the archive
@@ -679,6 +948,22 @@ impl AdminService {
 }
 
 use std::sync::Arc;
+
+/// Entries the cache side of reconciliation reads per schedule at least
+/// (one round trip each), so a sample reaches many learners.
+const CACHE_ENTRIES_PER_SCHEDULE: usize = 20;
+
+/// What reconciliation needs to judge cache-only entries.
+struct ReconcileCtx {
+    now: DateTime<Utc>,
+    /// When the oldest unpersisted queue job was enqueued.
+    pending_since: Option<DateTime<Utc>>,
+    grace: TimeDelta,
+}
+
+fn cache_err(e: crate::error::PortError) -> CoreError {
+    CoreError::Unavailable(format!("cache: {e}"))
+}
 
 /// Merges a bundle into a catalog: entities with the same id are replaced,
 /// new ones appended.

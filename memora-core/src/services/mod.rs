@@ -8,7 +8,7 @@
 //! | [`Memora::reviews`] | [`ReviewService`]: review sessions, answers, the durable write path | `TrackerStore`, `DueCache`, `ActivityStore`, `FsrsParamStore`, `PersistenceQueue`, `LeaderboardCache`; profiles; commerce (access keys) and the ledger |
 //! | [`Memora::gamification`] | [`GamificationService`]: profile, quests, leaderboards, onboarding | `ActivityStore`, `QuestStore`, `TrackerStore` (due and mastery counts), `LeaderboardCache`; profiles |
 //! | [`Memora::commerce`] | [`CommerceService`]: store, purchases, access keys | `CommerceStore`; profiles |
-//! | [`Memora::admin`] | [`AdminService`]: seasons, imports, cache jobs, archival, FSRS re-fit | `SeasonStore`, `ContentStore`, `SeasonScanStore`, `ArchiveStore`, `DueCache`, `PersistenceQueue`, `JobLock`, `AuthStore`, `ReviewLogStore`, `FsrsParamStore`; profiles |
+//! | [`Memora::admin`] | [`AdminService`]: seasons, imports, cache jobs, dead letters, archival, FSRS re-fit | `SeasonStore`, `ContentStore`, `SeasonScanStore`, `TrackerStore` (reconciliation's cache-side lookups), `ArchiveStore`, `DueCache`, `PersistenceQueue` (depth, dead letters), `JobProgressStore`, `JobLock`, `AuthStore`, `ReviewLogStore`, `FsrsParamStore`; profiles |
 //! | [`Memora::auth`] | [`AuthService`]: login, sessions, API keys, users | `AuthStore`, `PasswordHasher`, `AttemptCounter`, `ProfileStore` |
 //!
 //! Every service also holds the shared internals (`shared::Shared`: config,
@@ -27,6 +27,7 @@ pub mod admin;
 pub mod auth;
 pub mod cards;
 pub mod content;
+pub mod dead_letters;
 pub mod fsrs_fit;
 pub mod gamification;
 pub mod health;
@@ -117,6 +118,16 @@ pub struct Config {
     /// Day-rollover hour (0–23) of `gamification().set_time_zone` when the
     /// caller gives none.
     pub default_rollover_hour: u8,
+    /// Reconciliation keeps a cache-only entry (no tracker in the store)
+    /// reviewed within this margin of the oldest unpersisted queue job, or
+    /// of now: its write may still be on its way
+    /// ([`lifecycle::cache_only_action`](crate::lifecycle::cache_only_action)).
+    /// Covers clock skew between processes and the enqueue-to-cache gap.
+    pub reconcile_pending_grace: Duration,
+    /// A `running` cache rebuild whose runner has not written progress for
+    /// this long is reported stale and may be resumed by any process.
+    /// Must exceed the time one page of `rebuild_batch_size` rows takes.
+    pub rebuild_stale_after: Duration,
 }
 
 /// Smallest accepted reconciliation `sample_size`: fewer rows say nothing
@@ -148,6 +159,8 @@ impl Default for Config {
             reconciliation_sample_default: 10_000,
             reconciliation_sample_max: 1_000_000,
             default_rollover_hour: 4,
+            reconcile_pending_grace: Duration::from_secs(10 * 60),
+            rebuild_stale_after: Duration::from_secs(5 * 60),
         }
     }
 }

@@ -208,3 +208,143 @@ async fn admin_commands_report_in_sentences_and_json() {
         r.stdout
     );
 }
+
+#[test]
+fn queue_commands_take_their_own_flags_and_confirmation() {
+    let dead = help(&["queue", "dead-letters"]);
+    for own in [
+        "--after",
+        "--limit",
+        "--redis-url",
+        "--database-url",
+        "--json",
+    ] {
+        assert!(
+            dead.contains(own),
+            "queue dead-letters lacks {own}:\n{dead}"
+        );
+    }
+    assert!(!dead.contains("--bind"), "{dead}");
+    // Neither an id nor --all, or both: refused by the parser.
+    let r = run(&["queue", "replay"], &[], None);
+    assert!(!r.success);
+    assert!(r.stderr.contains("--all"), "{}", r.stderr);
+    let r = run(&["queue", "replay", "1-0", "--all"], &[], None);
+    assert!(!r.success);
+    // Discard asks for --yes before any connection.
+    let r = run(
+        &["queue", "discard", "1-0"],
+        &[("MEMORA_DATABASE_URL", "postgres://x@127.0.0.1:1/x")],
+        None,
+    );
+    assert!(!r.success);
+    assert!(r.stderr.contains("--yes"), "{}", r.stderr);
+    assert!(!r.stderr.contains("127.0.0.1:1"), "{}", r.stderr);
+}
+
+#[tokio::test]
+async fn dead_letters_are_listed_shown_discarded_and_replayed_from_the_cli() {
+    let Some(db) = Db::create().await else { return };
+    let redis_url =
+        std::env::var("MEMORA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let mut conn = match redis::Client::open(redis_url.as_str()) {
+        Ok(c) => match c.get_multiplexed_async_connection().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                crate::support::skip(&format!("Redis unreachable at {redis_url}: {e}"));
+                return;
+            }
+        },
+        Err(e) => panic!("bad Redis URL {redis_url}: {e}"),
+    };
+    let ns = format!("cli-dl-{}-{}:", std::process::id(), db.name);
+    let dead_key = format!("{{{ns}queue}}:dead");
+    let stream_key = format!("{{{ns}queue}}:stream");
+    // Two dead letters as the worker writes them (an undecodable payload:
+    // the CLI must still list, show, discard and replay it).
+    let mut ids = Vec::new();
+    for error in ["unavailable: database down", "rejected: no partition"] {
+        let id: String = redis::cmd("XADD")
+            .arg(&dead_key)
+            .arg("*")
+            .arg("job")
+            .arg("not-a-job")
+            .arg("error")
+            .arg(error)
+            .arg("attempts")
+            .arg(4)
+            .arg("origin")
+            .arg("1-0")
+            .query_async(&mut conn)
+            .await
+            .expect("xadd");
+        ids.push(id);
+    }
+    let env = [
+        ("MEMORA_DATABASE_URL", db.url.as_str()),
+        ("MEMORA_REDIS_URL", redis_url.as_str()),
+        ("MEMORA_REDIS_NAMESPACE", ns.as_str()),
+    ];
+
+    let r = run(&["queue", "dead-letters", "--json"], &env, None);
+    assert!(r.success, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(v["total"], 2, "{v}");
+    assert_eq!(v["dead_letters"][0]["id"], ids[0].as_str(), "{v}");
+    assert_eq!(v["dead_letters"][0]["error"], "unavailable: database down");
+    assert_eq!(v["dead_letters"][0]["attempts"], 4);
+    let r = run(&["queue", "dead-letters", "--limit", "1"], &env, None);
+    assert!(r.success, "{}", r.stderr);
+    assert!(r.stdout.contains("2 dead letter(s)"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(&ids[0]) && !r.stdout.contains(&ids[1]),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(&format!("--after {}", ids[0])),
+        "{}",
+        r.stdout
+    );
+    let r = run(&["queue", "show", &ids[1]], &env, None);
+    assert!(r.success, "{}", r.stderr);
+    assert!(r.stdout.contains("rejected: no partition"), "{}", r.stdout);
+    let r = run(&["queue", "show", "nope"], &env, None);
+    assert!(!r.success);
+    assert!(r.stderr.contains("not found"), "{}", r.stderr);
+
+    let r = run(
+        &["queue", "discard", &ids[1], "--yes", "--json"],
+        &env,
+        None,
+    );
+    assert!(r.success, "{}", r.stderr);
+    assert_eq!(r.json()["discarded"]["id"], ids[1].as_str());
+    let r = run(&["queue", "replay", "--all"], &env, None);
+    assert!(r.success, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("Replayed 1 dead letter(s)"),
+        "{}",
+        r.stdout
+    );
+    let (dead, stream): (u64, u64) = redis::pipe()
+        .cmd("XLEN")
+        .arg(&dead_key)
+        .cmd("XLEN")
+        .arg(&stream_key)
+        .query_async(&mut conn)
+        .await
+        .expect("xlen");
+    assert_eq!((dead, stream), (0, 1), "discarded one, replayed the other");
+    let r = run(&["queue", "dead-letters"], &env, None);
+    assert!(r.success, "{}", r.stderr);
+    assert!(r.stdout.starts_with("No dead letters"), "{}", r.stdout);
+    let audited = "SELECT count(*) FROM audit_log WHERE action = $1";
+    assert_eq!(db.count(audited, "queue.discard").await, 1);
+    assert_eq!(db.count(audited, "queue.replay_all").await, 1);
+    let _: redis::RedisResult<i64> = redis::cmd("DEL")
+        .arg(&dead_key)
+        .arg(&stream_key)
+        .query_async(&mut conn)
+        .await;
+}

@@ -461,6 +461,83 @@ pub async fn stats_count(c: Arc<dyn DueCache>) {
     assert_eq!(g.keys_by_season.get("SEASON-2027"), Some(&1));
 }
 
+/// `sample_schedules` picks only present schedules of the season, at most
+/// `n`, the same ones for the same seed; `sample_entries` returns every
+/// entry of a small schedule exactly, at most `n` of a larger one (each a
+/// real entry), and nothing for an absent schedule. Reconciliation's cache
+/// side is built on these.
+pub async fn sampling_for_reconciliation(c: Arc<dyn DueCache>) {
+    let (s1, s2) = (season(2026), season(2027));
+    let mut all = Vec::new();
+    for i in 0..7 {
+        let u = user(&format!("learner-{i}"));
+        c.load(&u, &s1, &[row(&u, &s1, "x", Some("math"), -1, Some(-5))])
+            .await
+            .expect("load");
+        all.push(u);
+    }
+    let elsewhere = user("other-season");
+    c.load(&elsewhere, &s2, &[row(&elsewhere, &s2, "x", None, 1, None)])
+        .await
+        .expect("load");
+    // Stray entries without a present schedule are not a schedule.
+    c.put(
+        &user("never-loaded"),
+        &s1,
+        &[row(&user("never-loaded"), &s1, "x", None, 1, None)],
+    )
+    .await
+    .expect("put");
+
+    let mut picked = c.sample_schedules(&s1, 100, 9).await.expect("sample");
+    picked.sort();
+    let mut want = all.clone();
+    want.sort();
+    assert_eq!(
+        picked, want,
+        "every present schedule of the season, no other"
+    );
+    let three = c.sample_schedules(&s1, 3, 9).await.expect("sample");
+    assert_eq!(three.len(), 3);
+    assert!(three.iter().all(|u| all.contains(u)));
+    assert_eq!(c.sample_schedules(&s1, 3, 9).await.expect("sample"), three);
+    assert!(
+        c.sample_schedules(&season(2030), 5, 1)
+            .await
+            .expect("sample")
+            .is_empty()
+    );
+
+    let u = user("big");
+    let rows: Vec<MemoryTracker> = (0..30)
+        .map(|i| row(&u, &s1, &format!("q-{i:02}"), Some("math"), i, Some(i - 60)))
+        .collect();
+    c.load(&u, &s1, &rows).await.expect("load");
+    let mut every = c.sample_entries(&u, &s1, 30).await.expect("entries");
+    every.sort_by(|a, b| a.key.question.cmp(&b.key.question));
+    assert_eq!(
+        every, rows,
+        "a schedule within n comes back whole and exact"
+    );
+    let some = c.sample_entries(&u, &s1, 10).await.expect("entries");
+    assert_eq!(some.len(), 10);
+    for e in &some {
+        assert!(rows.contains(e), "{e:?} is a cached entry");
+    }
+    assert!(
+        c.sample_entries(&u, &s2, 10)
+            .await
+            .expect("entries")
+            .is_empty()
+    );
+    assert!(
+        c.sample_entries(&u, &s1, 0)
+            .await
+            .expect("entries")
+            .is_empty()
+    );
+}
+
 /// Rows repeated inside one `load` or `put` batch: the newest wins.
 pub async fn duplicate_rows_in_batch(c: Arc<dyn DueCache>) {
     let (u, s) = (user("alice"), season(2026));
@@ -498,7 +575,8 @@ macro_rules! due_cache_conformance {
         $crate::due_cache_conformance!(@ $fixture;
             absent_is_none, load_then_due_order_limit_total, subject_filter_never_lies,
             put_newer_wins, load_replaces_but_keeps_newer, remove_questions,
-            clear_user_only, clear_season_counts, stats_count, duplicate_rows_in_batch);
+            clear_user_only, clear_season_counts, stats_count, duplicate_rows_in_batch,
+            sampling_for_reconciliation);
     };
     (@ $fixture:path; $($check:ident),*) => {
         $(

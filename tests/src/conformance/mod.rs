@@ -8,6 +8,7 @@ pub mod archive;
 pub mod attempts;
 pub mod cache;
 pub mod fsrs_params;
+pub mod job_progress;
 pub mod profile;
 pub mod queue;
 pub mod review_log;

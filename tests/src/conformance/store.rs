@@ -5,8 +5,8 @@
 //! suite — these and one module per split memory / player port
 //! ([`super::tracker`], [`super::review_log`], [`super::season_scan`],
 //! [`super::archive`], [`super::profile`], [`super::activity`],
-//! [`super::fsrs_params`]) — against one adapter, pinned once and run
-//! against the in-memory reference and PostgreSQL.
+//! [`super::fsrs_params`], [`super::job_progress`]) — against one adapter,
+//! pinned once and run against the in-memory reference and PostgreSQL.
 //!
 //! Each check takes fresh, empty [`Stores`] and panics on a violation.
 //! Times are whole seconds (PostgreSQL keeps microseconds, Rust
@@ -49,6 +49,8 @@ pub struct Stores {
     pub auth: Arc<dyn AuthStore>,
     /// Audit.
     pub audit: Arc<dyn AuditStore>,
+    /// Shared progress of background jobs.
+    pub job_progress: Arc<dyn JobProgressStore>,
     /// Job lock of this "process".
     pub locks: Arc<dyn JobLock>,
     /// Job lock of a second "process" sharing the same data.
@@ -72,6 +74,7 @@ impl Stores {
             + QuestStore
             + AuthStore
             + AuditStore
+            + JobProgressStore
             + JobLock
             + 'static,
     {
@@ -89,6 +92,7 @@ impl Stores {
             quests: b.clone(),
             auth: b.clone(),
             audit: b.clone(),
+            job_progress: b.clone(),
             locks: b,
             other_locks,
         }
@@ -826,6 +830,8 @@ macro_rules! store_conformance {
             sessions_and_activity, leaderboards);
         $crate::store_conformance!(@suite $setup; fsrs_param_store, fsrs_params;
             fsrs_params_round_trip);
+        $crate::store_conformance!(@suite $setup; job_progress_store, job_progress;
+            progress_round_trip_owner_and_takeover);
         $crate::store_conformance!(@suite $setup; other_stores, store;
             seasons_lifecycle, commerce_rules, quest_claim_once, auth_records,
             audit_recent, job_lock_exclusive, content_round_trip);

@@ -73,3 +73,10 @@ async fn queue_conforms_on_cluster() {
     memora_tests::conformance::queue::enqueue_status_depth(q.clone(), &season(2026)).await;
     memora_tests::conformance::queue::record_and_read_status(q).await;
 }
+
+#[tokio::test]
+async fn dead_letters_conform_on_cluster() {
+    let Some(cfg) = config() else { return };
+    let h = memora_tests::conformance::queue::RedisDeadLetters::connect(cfg).await;
+    memora_tests::conformance::queue::dead_letters_list_replay_discard(&h, &season(2026)).await;
+}

@@ -231,6 +231,17 @@ impl DueCache for CountingCache {
     async fn stats(&self) -> PortResult<CacheStats> {
         self.inner.stats().await
     }
+    async fn sample_schedules(&self, s: &SeasonId, n: usize, seed: u64) -> PortResult<Vec<UserId>> {
+        self.inner.sample_schedules(s, n, seed).await
+    }
+    async fn sample_entries(
+        &self,
+        u: &UserId,
+        s: &SeasonId,
+        n: usize,
+    ) -> PortResult<Vec<MemoryTracker>> {
+        self.inner.sample_entries(u, s, n).await
+    }
     async fn ping(&self) -> PortResult<()> {
         self.inner.ping().await
     }

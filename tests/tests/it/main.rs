@@ -7,6 +7,8 @@ mod cache_redis;
 mod integrity_memory;
 mod integrity_postgres;
 mod integrity_redis;
+mod ops_postgres;
 mod queue_redis;
+mod reconcile_redis;
 mod store_memory;
 mod store_postgres;

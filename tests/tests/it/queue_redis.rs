@@ -1,6 +1,7 @@
-//! The queue conformance suite (Redis Streams and the in-memory
-//! write-through queue) and the worker's fault behaviour on a real Redis:
-//! reclaim after a crash, retries, dead letter, replay.
+//! The queue conformance suites (Redis Streams and the in-memory
+//! write-through queue: jobs, dead letters) and the worker's fault
+//! behaviour on a real Redis: reclaim after a crash, retries, dead letter,
+//! replay.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,6 +90,64 @@ async fn inline_queue_conforms() {
     backend.create_season(&s).await.expect("season");
     suite::enqueue_status_depth(Arc::new(backend.queue()), &season(2026)).await;
     suite::record_and_read_status(Arc::new(backend.queue())).await;
+}
+
+#[tokio::test]
+async fn redis_dead_letters_conform() {
+    let Some(cfg) = config().await else { return };
+    let h = suite::RedisDeadLetters::connect(cfg.clone()).await;
+    suite::dead_letters_list_replay_discard(&h, &season(2026)).await;
+    memora_tests::redis_delete_namespace(&cfg).await;
+}
+
+/// The in-memory write-through queue never dead-letters by itself; its
+/// dead letters are injected (the store is the one the queue writes to).
+struct MemDead {
+    backend: InMemoryBackend,
+    q: memora_core::memory::InlineQueue,
+}
+
+#[async_trait::async_trait]
+impl suite::DeadLetterHarness for MemDead {
+    fn queue(&self) -> Arc<dyn PersistenceQueue> {
+        Arc::new(self.q.clone())
+    }
+    async fn dead_letter(&self, job: &memora_core::ports::PersistJob) {
+        self.q
+            .inject_dead_letter(job, "unavailable: store down", 4, chrono::Utc::now());
+    }
+    async fn drain(&self) {}
+    fn logged(&self) -> usize {
+        self.backend.review_log_len()
+    }
+}
+
+#[tokio::test]
+async fn inline_dead_letters_conform() {
+    let (backend, _app) = app_with_backend().await;
+    let h = MemDead {
+        q: backend.queue(),
+        backend,
+    };
+    suite::dead_letters_list_replay_discard(&h, &season(2026)).await;
+}
+
+/// A backend with the season.
+async fn app_with_backend() -> (InMemoryBackend, Arc<Memora>) {
+    let backend = InMemoryBackend::new();
+    let s = Season::new(
+        season(2026),
+        "test",
+        chrono::NaiveDate::from_ymd_opt(2025, 9, 1).expect("date"),
+        chrono::NaiveDate::from_ymd_opt(2026, 8, 31).expect("date"),
+    )
+    .expect("season");
+    backend.create_season(&s).await.expect("create season");
+    let app = Arc::new(Memora::new(
+        backend.ports(),
+        memora_core::services::Config::default(),
+    ));
+    (backend, app)
 }
 
 #[tokio::test]
@@ -220,15 +279,16 @@ async fn store_failure_retries_then_dead_letters_then_replays() {
         Some(JobStatus::Failed(_))
     ));
     assert_eq!(q.depth().await.expect("depth"), 0);
-    let dead = q.dead_letters(10).await.expect("dead letters");
+    let dead = q.dead_letters(None, 10).await.expect("dead letters");
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].attempts, 4);
-    assert_eq!(dead[0].job.as_ref(), Some(&j));
+    assert_eq!(dead[0].job.as_ref(), Some(&j.id));
+    assert_eq!(dead[0].records, 3);
     assert!(dead[0].error.contains("unavailable"), "{}", dead[0].error);
     assert_eq!(backend.review_log_len(), 0);
 
     backend.set_store_available(true);
-    assert_eq!(q.replay_all().await.expect("replay"), 1);
+    assert!(q.replay_dead_letter(&dead[0].id).await.expect("replay"));
     assert_eq!(
         q.status(&j.id).await.expect("status"),
         Some(JobStatus::Queued)
@@ -240,6 +300,6 @@ async fn store_failure_retries_then_dead_letters_then_replays() {
         Some(JobStatus::Done)
     );
     assert_eq!(backend.review_log_len(), 3);
-    assert!(!q.replay("0-1").await.expect("replay unknown"));
+    assert!(!q.replay_dead_letter("0-1").await.expect("replay unknown"));
     cleanup(&cfg, &q).await;
 }

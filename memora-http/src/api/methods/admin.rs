@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use memora_core::CoreError;
 use memora_core::domain::{Catalog, Role};
 use memora_core::ids::*;
 use memora_core::services::admin::SeasonInput;
@@ -31,6 +30,9 @@ pub struct CacheStatusDto {
     pub keys_by_season: BTreeMap<String, u64>,
     /// Write-behind queue depth (null when unknown).
     pub queue_depth: Option<u64>,
+    /// Dead-lettered persistence jobs (null when unknown); see
+    /// `list_dead_letters`.
+    pub dead_letters: Option<u64>,
 }
 
 method!(
@@ -47,6 +49,7 @@ method!(
             total_keys: s.stats.total_keys,
             keys_by_season: s.stats.keys_by_season.clone(),
             queue_depth: s.queue_depth,
+            dead_letters: s.dead_letters,
         })
     }
 );
@@ -59,10 +62,22 @@ pub struct SeasonArg {
     pub season_name: String,
 }
 
+/// Arguments of `rebuild_season_cache`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RebuildArgs {
+    /// Season id `SEASON-YYYY[-X]` (also `season`).
+    #[serde(alias = "season", deserialize_with = "de::string")]
+    pub season_name: String,
+    /// Resume this stale or failed rebuild of the season (from where it
+    /// stopped) instead of starting a new one.
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub resume_job_id: Option<String>,
+}
+
 /// Result of `rebuild_season_cache`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RebuildStartedDto {
-    /// Always `started`.
+    /// `started` or `resumed`.
     pub status: String,
     /// Job id for `get_rebuild_status`.
     pub job_id: String,
@@ -73,11 +88,24 @@ pub struct RebuildStartedDto {
 method!(
     /// `rebuild_season_cache`.
     RebuildSeasonCache = "rebuild_season_cache" in "srs", Admin, Write,
-    "Rebuild a season's cache in the background",
-    SeasonArg => RebuildStartedDto,
+    "Rebuild a season's cache in the background (or resume a stale rebuild)",
+    RebuildArgs => RebuildStartedDto,
     |app, ctx, req| {
         let season = id(SeasonId::new(req.season_name))?;
-        let job = app.admin().start_season_rebuild(ctx.actor()?, &season).await?;
+        let (job, status) = match req.resume_job_id {
+            None => (app.admin().start_season_rebuild(ctx.actor()?, &season).await?, "started"),
+            Some(j) => {
+                let j = id(JobId::new(j))?;
+                let current = app.admin().rebuild_status(ctx.actor()?, &j).await?;
+                if current.progress.season != season {
+                    return Err(ApiError::bad(format!(
+                        "job {j} rebuilds {}, not {season}",
+                        current.progress.season
+                    )));
+                }
+                (app.admin().resume_season_rebuild(ctx.actor()?, &j).await?, "resumed")
+            }
+        };
         let bg = Arc::clone(app);
         let job_id = job.id.clone();
         tokio::spawn(async move {
@@ -86,7 +114,7 @@ method!(
             }
         });
         Ok(RebuildStartedDto {
-            status: "started".into(),
+            status: status.into(),
             job_id: job.id.as_str().to_owned(),
             estimated_records: job.estimated,
         })
@@ -108,33 +136,46 @@ pub struct RebuildStatusDto {
     pub job_id: String,
     /// Season.
     pub season: String,
-    /// `running`, `completed` or `failed`.
+    /// `running`, `completed`, `failed` or `stale` (running, but its
+    /// process stopped reporting progress: resume it with
+    /// `rebuild_season_cache` and `resume_job_id`).
     pub status: String,
+    /// The failure, for a failed job.
+    pub error: Option<String>,
+    /// `rebuild_season_cache` with `resume_job_id` accepts this job.
+    pub resumable: bool,
     /// Rows to load.
     pub estimated_records: u64,
     /// Rows loaded.
     pub processed: u64,
     /// Learners loaded.
     pub users: u64,
+    /// When it was started (RFC 3339).
+    pub started_at: String,
+    /// Last progress written (RFC 3339).
+    pub updated_at: String,
 }
 
 method!(
     /// `get_rebuild_status`.
     GetRebuildStatus = "get_rebuild_status" in "srs", Admin, Read,
-    "Progress of a cache rebuild",
+    "Progress of a cache rebuild (from any server process)",
     JobArg => RebuildStatusDto,
-    |app, _ctx, req| {
+    |app, ctx, req| {
         let job = id(JobId::new(req.job_id))?;
-        let p = app.admin().rebuild_progress(&job).ok_or_else(|| {
-            ApiError::Core(CoreError::not_found(format!("job {job} not found")))
-        })?;
+        let s = app.admin().rebuild_status(ctx.actor()?, &job).await?;
+        let p = &s.progress;
         Ok(RebuildStatusDto {
             job_id: p.id.as_str().to_owned(),
             season: p.season.as_str().to_owned(),
-            status: p.status.clone(),
+            status: s.state().to_owned(),
+            error: p.status.strip_prefix("failed: ").map(str::to_owned),
+            resumable: s.resumable(),
             estimated_records: p.estimated,
             processed: p.processed,
             users: p.users,
+            started_at: p.started_at.to_rfc3339(),
+            updated_at: p.updated_at.to_rfc3339(),
         })
     }
 );
@@ -154,9 +195,10 @@ pub struct ReconcileArgs {
 /// Result of `trigger_reconciliation`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReconcileDto {
-    /// Trackers compared.
+    /// Entries compared (database rows sampled plus cache entries sampled).
     pub sample_size: u64,
-    /// Cache entries older than the database.
+    /// Cache entries older than the database, missing from a cached
+    /// schedule, or stale cache-only entries (write-behind lag excluded).
     pub discrepancies_found: u64,
     /// `discrepancies_found / sample_size`.
     pub discrepancy_rate: f64,
@@ -166,7 +208,14 @@ pub struct ReconcileDto {
     pub kept_newer_in_cache: u64,
     /// Trackers not cached (loaded on next use).
     pub not_cached: u64,
-    /// The rate crossed the alert threshold.
+    /// Entries sampled from the cache side (included in `sample_size`).
+    pub cache_sampled: u64,
+    /// Cache entries without a database row.
+    pub cache_only_found: u64,
+    /// Of those, stale ones removed (no write pending for them).
+    pub cache_only_removed: u64,
+    /// The rate crossed the alert threshold (0.1 %); also exported as
+    /// `memora_reconciliation_alerts_total` and logged.
     pub alert_triggered: bool,
 }
 
@@ -181,6 +230,7 @@ method!(
             .admin()
             .trigger_reconciliation(ctx.actor()?, req.sample_size, season.as_ref())
             .await?;
+        crate::jobs::record_reconciliation(&r, "http");
         Ok(ReconcileDto {
             sample_size: r.sample_size,
             discrepancies_found: r.discrepancies_found,
@@ -188,6 +238,9 @@ method!(
             auto_corrected: r.auto_corrected,
             kept_newer_in_cache: r.kept_newer_in_cache,
             not_cached: r.not_cached,
+            cache_sampled: r.cache_sampled,
+            cache_only_found: r.cache_only_found,
+            cache_only_removed: r.cache_only_removed,
             alert_triggered: r.alert_triggered,
         })
     }

@@ -5,6 +5,7 @@ mod admin;
 mod commerce;
 mod gamification;
 mod learning;
+mod queue;
 mod reviews;
 mod session;
 
@@ -99,6 +100,10 @@ pub const METHODS: &[MethodSpec] = &[
     spec::<admin::RebuildSeasonCache>(),
     spec::<admin::GetRebuildStatus>(),
     spec::<admin::TriggerReconciliation>(),
+    spec::<queue::ListDeadLetters>(),
+    spec::<queue::GetDeadLetter>(),
+    spec::<queue::ReplayDeadLetters>(),
+    spec::<queue::DiscardDeadLetter>(),
     spec::<admin::ArchiveSeason>(),
     spec::<admin::GetArchiveStatus>(),
     spec::<admin::DeleteEligibleArchivedRecords>(),
