@@ -29,6 +29,7 @@ struct State {
     profiles: HashMap<UserId, PlayerProfile>,
     sessions: Vec<GameplaySession>,
     session_ids: HashSet<SessionId>,
+    pending_batches: BTreeMap<JobId, (DateTime<Utc>, PersistJob)>,
     subject_xp: HashMap<(UserId, SubjectId), i64>,
     fsrs: HashMap<UserId, (Vec<f64>, u64)>,
     items: BTreeMap<SalesItemId, SalesItem>,
@@ -601,6 +602,29 @@ fn board(st: &State, q: &BoardQuery) -> Vec<BoardEntry> {
     v
 }
 
+/// The session insert and XP credit of `record_session`, on locked state.
+fn record_session_in(st: &mut State, session: &GameplaySession) -> PortResult<()> {
+    if !st.session_ids.insert(session.id.clone()) {
+        return Err(PortError::Conflict(format!(
+            "session {} exists",
+            session.id
+        )));
+    }
+    let xp = session.xp_earned.max(0);
+    let profile = st
+        .profiles
+        .entry(session.user.clone())
+        .or_insert_with(|| PlayerProfile::new(session.user.clone(), session.user.as_str()));
+    profile.total_xp = profile.total_xp.saturating_add(xp);
+    if let Some(s) = &session.subject {
+        *st.subject_xp
+            .entry((session.user.clone(), s.clone()))
+            .or_default() += xp;
+    }
+    st.sessions.push(session.clone());
+    Ok(())
+}
+
 #[async_trait]
 impl ProfileStore for InMemoryBackend {
     async fn get_profile(&self, user: &UserId) -> PortResult<Option<PlayerProfile>> {
@@ -632,25 +656,48 @@ impl ProfileStore for InMemoryBackend {
 #[async_trait]
 impl ActivityStore for InMemoryBackend {
     async fn record_session(&self, session: &GameplaySession) -> PortResult<()> {
+        record_session_in(&mut self.lock(), session)
+    }
+
+    async fn record_session_with_batch(
+        &self,
+        session: &GameplaySession,
+        batch: &PersistJob,
+    ) -> PortResult<()> {
         let mut st = self.lock();
-        if !st.session_ids.insert(session.id.clone()) {
+        if st.pending_batches.contains_key(&batch.id) {
             return Err(PortError::Conflict(format!(
-                "session {} exists",
-                session.id
+                "pending batch {} exists",
+                batch.id
             )));
         }
-        let xp = session.xp_earned.max(0);
-        let profile = st
-            .profiles
-            .entry(session.user.clone())
-            .or_insert_with(|| PlayerProfile::new(session.user.clone(), session.user.as_str()));
-        profile.total_xp = profile.total_xp.saturating_add(xp);
-        if let Some(s) = &session.subject {
-            *st.subject_xp
-                .entry((session.user.clone(), s.clone()))
-                .or_default() += xp;
-        }
-        st.sessions.push(session.clone());
+        record_session_in(&mut st, session)?;
+        st.pending_batches
+            .insert(batch.id.clone(), (session.created_at, batch.clone()));
+        Ok(())
+    }
+
+    async fn pending_batch(&self, job: &JobId) -> PortResult<Option<PersistJob>> {
+        Ok(self.lock().pending_batches.get(job).map(|(_, b)| b.clone()))
+    }
+
+    async fn pending_batches(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> PortResult<Vec<PersistJob>> {
+        let st = self.lock();
+        let mut v: Vec<&(DateTime<Utc>, PersistJob)> = st
+            .pending_batches
+            .values()
+            .filter(|(at, _)| *at <= before)
+            .collect();
+        v.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
+        Ok(v.into_iter().take(limit).map(|(_, b)| b.clone()).collect())
+    }
+
+    async fn clear_pending_batch(&self, job: &JobId) -> PortResult<()> {
+        self.lock().pending_batches.remove(job);
         Ok(())
     }
 

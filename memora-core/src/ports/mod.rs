@@ -334,6 +334,29 @@ pub trait ActivityStore: Send + Sync {
     /// (if `subject`) to the subject score, creating rows as needed.
     /// `Conflict` if the session id exists.
     async fn record_session(&self, session: &GameplaySession) -> PortResult<()>;
+    /// Atomically: [`ActivityStore::record_session`] plus the session's
+    /// tracker batch, kept as *pending* (stamped with the session's
+    /// `created_at`) until [`ActivityStore::clear_pending_batch`]. A lesson
+    /// play and its tracker updates are thereby one outcome: both are
+    /// recorded, or neither. `Conflict`, storing nothing, if the session id
+    /// or the batch's job id exists.
+    async fn record_session_with_batch(
+        &self,
+        session: &GameplaySession,
+        batch: &PersistJob,
+    ) -> PortResult<()>;
+    /// A pending batch, by job id (`None` if never recorded or cleared).
+    async fn pending_batch(&self, job: &JobId) -> PortResult<Option<PersistJob>>;
+    /// Pending batches recorded at or before `before`, oldest first (then
+    /// by job id), at most `limit`.
+    async fn pending_batches(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> PortResult<Vec<PersistJob>>;
+    /// Forgets a pending batch once it is durable elsewhere (queued or
+    /// persisted). Idempotent: clearing an unknown job is not an error.
+    async fn clear_pending_batch(&self, job: &JobId) -> PortResult<()>;
     /// Distinct learner days with a lesson or review session on or after
     /// `since`, newest first.
     async fn active_days(&self, user: &UserId, since: NaiveDate) -> PortResult<Vec<NaiveDate>>;

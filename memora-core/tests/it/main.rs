@@ -3,5 +3,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod deps;
+mod lesson_crash;
 mod revlog_josh;
 mod usecases;

@@ -823,7 +823,7 @@ macro_rules! store_conformance {
         $crate::store_conformance!(@suite $setup; profile_store, profile;
             profiles_round_trip);
         $crate::store_conformance!(@suite $setup; activity_store, activity;
-            sessions_and_activity, leaderboards);
+            sessions_and_activity, leaderboards, sessions_with_pending_batches);
         $crate::store_conformance!(@suite $setup; fsrs_param_store, fsrs_params;
             fsrs_params_round_trip);
         $crate::store_conformance!(@suite $setup; other_stores, store;
