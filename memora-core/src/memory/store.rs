@@ -908,6 +908,57 @@ impl CommerceStore for InMemoryBackend {
         st.subscriptions.push(s.clone());
         Ok(())
     }
+    async fn create_sales_item(&self, item: &SalesItem) -> PortResult<()> {
+        let mut st = self.lock();
+        if st.items.contains_key(&item.id) {
+            return Err(PortError::Conflict(format!(
+                "store item {} exists",
+                item.id
+            )));
+        }
+        st.items.insert(item.id.clone(), item.clone());
+        Ok(())
+    }
+    async fn get_subscription(&self, id: &SubscriptionId) -> PortResult<Option<Subscription>> {
+        Ok(self
+            .lock()
+            .subscriptions
+            .iter()
+            .find(|s| &s.id == id)
+            .cloned())
+    }
+    async fn list_subscriptions(&self, q: &SubscriptionQuery) -> PortResult<Vec<Subscription>> {
+        let st = self.lock();
+        let mut v: Vec<Subscription> = st
+            .subscriptions
+            .iter()
+            .filter(|s| q.user.as_ref().is_none_or(|u| &s.user == u))
+            .filter(|s| q.status.is_none_or(|x| s.status == x))
+            .filter(|s| q.after.as_ref().is_none_or(|a| &s.id > a))
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        v.truncate(q.limit);
+        Ok(v)
+    }
+    async fn set_subscription_status(
+        &self,
+        id: &SubscriptionId,
+        from: SubscriptionStatus,
+        to: SubscriptionStatus,
+    ) -> PortResult<bool> {
+        let mut st = self.lock();
+        let Some(s) = st.subscriptions.iter_mut().find(|s| &s.id == id) else {
+            return Err(PortError::Rejected(format!(
+                "subscription {id} does not exist"
+            )));
+        };
+        if s.status != from {
+            return Ok(false);
+        }
+        s.status = to;
+        Ok(true)
+    }
 }
 
 #[async_trait]
@@ -1018,6 +1069,30 @@ impl AuditStore for InMemoryBackend {
     async fn recent(&self, limit: usize) -> PortResult<Vec<AuditEvent>> {
         let st = self.lock();
         Ok(st.audit.iter().rev().take(limit).cloned().collect())
+    }
+    async fn query(&self, q: &AuditQuery) -> PortResult<Vec<AuditRecord>> {
+        let st = self.lock();
+        Ok(st
+            .audit
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, e)| (i as u64 + 1, e))
+            .filter(|(seq, _)| q.before.is_none_or(|b| *seq < b))
+            .filter(|(_, e)| {
+                q.action
+                    .as_ref()
+                    .is_none_or(|a| e.action.starts_with(a.as_str()))
+            })
+            .filter(|(_, e)| q.actor.is_none() || e.actor == q.actor)
+            .filter(|(_, e)| q.since.is_none_or(|t| e.at >= t))
+            .filter(|(_, e)| q.until.is_none_or(|t| e.at < t))
+            .take(q.limit)
+            .map(|(seq, e)| AuditRecord {
+                seq,
+                event: e.clone(),
+            })
+            .collect())
     }
 }
 

@@ -442,6 +442,35 @@ pub trait CommerceStore: Send + Sync {
     async fn subscriptions_of(&self, user: &UserId) -> PortResult<Vec<Subscription>>;
     /// Inserts a subscription (admin grant).
     async fn create_subscription(&self, subscription: &Subscription) -> PortResult<()>;
+    /// Inserts a new item; `Conflict` if the id exists.
+    async fn create_sales_item(&self, item: &SalesItem) -> PortResult<()>;
+    /// One subscription.
+    async fn get_subscription(&self, id: &SubscriptionId) -> PortResult<Option<Subscription>>;
+    /// Subscriptions matching the query, by id ascending, strictly after
+    /// `query.after`, at most `query.limit` (keyset pages).
+    async fn list_subscriptions(&self, query: &SubscriptionQuery) -> PortResult<Vec<Subscription>>;
+    /// Compare-and-set of a subscription's status: sets `to` and returns
+    /// `true` only if the status is still `from`; `false` (nothing changed)
+    /// if it is not; `Rejected` if the subscription does not exist.
+    async fn set_subscription_status(
+        &self,
+        id: &SubscriptionId,
+        from: SubscriptionStatus,
+        to: SubscriptionStatus,
+    ) -> PortResult<bool>;
+}
+
+/// Which subscriptions [`CommerceStore::list_subscriptions`] returns.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SubscriptionQuery {
+    /// Only this user's.
+    pub user: Option<UserId>,
+    /// Only with this status.
+    pub status: Option<SubscriptionStatus>,
+    /// Keyset cursor: ids strictly greater than this.
+    pub after: Option<SubscriptionId>,
+    /// Page size.
+    pub limit: usize,
 }
 
 /// Daily quest claims.
@@ -520,6 +549,35 @@ pub struct AuditEvent {
     pub detail: serde_json::Value,
 }
 
+/// A stored audit event and its position in the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    /// Position in the log: strictly increasing in insertion order (the
+    /// keyset cursor of [`AuditQuery::before`]).
+    pub seq: u64,
+    /// The event.
+    pub event: AuditEvent,
+}
+
+/// Which audit events [`AuditStore::query`] returns. Every filter is
+/// optional; results are newest first.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AuditQuery {
+    /// Only actions starting with this (`subscription.` or
+    /// `season.archive`).
+    pub action: Option<String>,
+    /// Only events of this actor.
+    pub actor: Option<UserId>,
+    /// Only events at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only events strictly before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// Keyset cursor: only events with `seq` strictly below this.
+    pub before: Option<u64>,
+    /// Page size.
+    pub limit: usize,
+}
+
 /// Append-only audit log of admin actions and persistence failures.
 #[async_trait]
 pub trait AuditStore: Send + Sync {
@@ -527,6 +585,9 @@ pub trait AuditStore: Send + Sync {
     async fn record(&self, event: &AuditEvent) -> PortResult<()>;
     /// Most recent events, newest first.
     async fn recent(&self, limit: usize) -> PortResult<Vec<AuditEvent>>;
+    /// Events matching `query`, newest first (by `seq` descending), at most
+    /// `query.limit`.
+    async fn query(&self, query: &AuditQuery) -> PortResult<Vec<AuditRecord>>;
 }
 
 /// Leader election for scheduled jobs across server processes.

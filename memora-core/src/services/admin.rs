@@ -1,6 +1,6 @@
 //! Administration (System Manager only): seasons, content import, cache
 //! status, season cache rebuild, reconciliation, archival, retention and
-//! deletion — plus the scheduled jobs that run them.
+//! deletion, the audit log reader — plus the scheduled jobs that run them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -12,13 +12,17 @@ use crate::error::{CoreError, CoreResult};
 use crate::ids::*;
 use crate::lifecycle::{self, ReconcileAction};
 use crate::ports::{
-    ArchiveStore, AuthStore, CacheStats, ContentStore, DueCache, FsrsParamStore, JobLock,
-    PersistenceQueue, Ports, ReviewLogStore, SeasonScanStore, SeasonStore,
+    ArchiveStore, AuditQuery, AuditRecord, AuditStore, AuthStore, CacheStats, ContentStore,
+    DueCache, FsrsParamStore, JobLock, PersistenceQueue, Ports, ReviewLogStore, SeasonScanStore,
+    SeasonStore,
 };
 use crate::srs::SchedulerKind;
 
 use super::shared::{Profiles, Shared};
 use super::{ContentIndex, RECONCILIATION_SAMPLE_MIN};
+
+/// Largest page of `get_audit_log`.
+pub const MAX_AUDIT_PAGE: usize = 500;
 
 /// Progress of a background job (cache rebuild).
 #[derive(Debug, Clone, PartialEq)]
@@ -142,6 +146,7 @@ pub struct AdminService {
     pub(crate) users: Arc<dyn AuthStore>,
     pub(crate) revlog: Arc<dyn ReviewLogStore>,
     pub(crate) fsrs: Arc<dyn FsrsParamStore>,
+    pub(crate) audit_log: Arc<dyn AuditStore>,
     jobs: JobRegistry,
 }
 
@@ -160,6 +165,7 @@ impl AdminService {
             users: Arc::clone(&ports.auth),
             revlog: Arc::clone(&ports.revlog),
             fsrs: Arc::clone(&ports.fsrs),
+            audit_log: Arc::clone(&ports.audit),
             jobs: JobRegistry::default(),
         }
     }
@@ -284,6 +290,31 @@ impl AdminService {
         )
         .await;
         self.shared.reload_catalog().await
+    }
+
+    /// `get_audit_log`: audit events, newest first, filtered by action
+    /// prefix, actor and time, a keyset page before `query.before`
+    /// (`limit` 1–500).
+    pub async fn get_audit_log(
+        &self,
+        actor: &Actor,
+        query: &AuditQuery,
+    ) -> CoreResult<Vec<AuditRecord>> {
+        actor.require_admin()?;
+        if !(1..=MAX_AUDIT_PAGE).contains(&query.limit) {
+            return Err(CoreError::invalid(format!(
+                "limit must be between 1 and {MAX_AUDIT_PAGE}"
+            )));
+        }
+        if let Some(a) = &query.action {
+            crate::text::check_text("action", a, 140)?;
+        }
+        if let (Some(since), Some(until)) = (query.since, query.until) {
+            if until <= since {
+                return Err(CoreError::invalid("until must be after since"));
+            }
+        }
+        Ok(self.audit_log.query(query).await?)
     }
 
     /// `get_cache_status`.

@@ -5,4 +5,5 @@
 mod deps;
 mod lesson_crash;
 mod revlog_josh;
+mod store_admin;
 mod usecases;

@@ -6,3 +6,4 @@
 mod abuse;
 mod contract;
 mod endpoints;
+mod store_admin;

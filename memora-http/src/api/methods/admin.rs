@@ -1,4 +1,5 @@
-//! Operations and administration: cache, archive, seasons, content, users.
+//! Operations and administration: cache, archive, seasons, content, users,
+//! the audit log.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -6,6 +7,7 @@ use std::sync::Arc;
 use memora_core::CoreError;
 use memora_core::domain::{Catalog, Role};
 use memora_core::ids::*;
+use memora_core::ports::AuditQuery;
 use memora_core::services::admin::SeasonInput;
 use memora_core::srs::SchedulerKind;
 use serde::{Deserialize, Serialize};
@@ -625,5 +627,106 @@ method!(
         let user = id(UserId::new(req.user))?;
         let k = app.auth().create_api_key(ctx.actor()?, &user).await?;
         Ok(ApiKeyDto { api_key: k.key, api_secret: k.secret })
+    }
+);
+
+/// Arguments of `get_audit_log`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AuditArgs {
+    /// Only actions starting with this (`subscription.`, `season.archive`).
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub action: Option<String>,
+    /// Only this actor (a user id, or `<system>` for the server's own work).
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub actor: Option<String>,
+    /// From this time on (RFC 3339, or a date = its start in UTC).
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub since: Option<String>,
+    /// Before this time (RFC 3339, or a date = its start in UTC).
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub until: Option<String>,
+    /// Page before this `seq` (`next_before` of the previous page).
+    #[serde(default, deserialize_with = "de::opt_u64")]
+    pub before: Option<u64>,
+    /// Page size (1–500, default 50).
+    #[serde(default, deserialize_with = "de::opt_u64")]
+    #[schema(minimum = 1, maximum = 500)]
+    pub limit: Option<u64>,
+}
+
+/// One audit event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEventDto {
+    /// Position in the log (newer events have larger values).
+    pub seq: u64,
+    /// When (RFC 3339).
+    pub at: String,
+    /// Who (`<system>` for the server's own work; null in old records).
+    pub actor: Option<String>,
+    /// What, e.g. `subscription.suspend`.
+    pub action: String,
+    /// Details.
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+}
+
+/// A page of the audit log, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPageDto {
+    /// Events, newest first.
+    pub events: Vec<AuditEventDto>,
+    /// Pass as `before` for the next (older) page; null on the last page.
+    pub next_before: Option<u64>,
+}
+
+fn time_arg(
+    name: &str,
+    v: Option<String>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    let Some(s) = v else { return Ok(None) };
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&s) {
+        return Ok(Some(t.with_timezone(&chrono::Utc)));
+    }
+    chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| Some(t.and_utc()))
+        .ok_or_else(|| {
+            ApiError::bad(format!(
+                "argument '{name}': expected an RFC 3339 time or a YYYY-MM-DD date"
+            ))
+        })
+}
+
+method!(
+    /// `get_audit_log`.
+    GetAuditLog = "get_audit_log" in "admin", Admin, Read,
+    "Audit log, newest first (filters; keyset pages)",
+    AuditArgs => AuditPageDto,
+    |app, ctx, req| {
+        let limit = usize::try_from(req.limit.unwrap_or(50)).unwrap_or(usize::MAX);
+        let query = AuditQuery {
+            action: req.action,
+            actor: opt_id(req.actor, UserId::new)?,
+            since: time_arg("since", req.since)?,
+            until: time_arg("until", req.until)?,
+            before: req.before,
+            limit,
+        };
+        let v = app.admin().get_audit_log(ctx.actor()?, &query).await?;
+        let next_before = (v.len() == limit).then(|| v.last().map(|r| r.seq)).flatten();
+        Ok(AuditPageDto {
+            events: v
+                .into_iter()
+                .map(|r| AuditEventDto {
+                    seq: r.seq,
+                    at: r.event.at.to_rfc3339(),
+                    actor: r.event.actor.map(|a| a.as_str().to_owned()),
+                    action: r.event.action,
+                    detail: r.event.detail,
+                })
+                .collect(),
+            next_before,
+        })
     }
 );

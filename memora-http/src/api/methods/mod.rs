@@ -107,6 +107,15 @@ pub const METHODS: &[MethodSpec] = &[
     spec::<commerce::GetUserAccessKeys>(),
     spec::<commerce::GetStudentPlanVersion>(),
     spec::<commerce::GetPlanVersion>(),
+    spec::<commerce::ListStoreItems>(),
+    spec::<commerce::CreateStoreItem>(),
+    spec::<commerce::UpdateStoreItem>(),
+    spec::<commerce::UnpublishStoreItem>(),
+    spec::<commerce::ListSubscriptions>(),
+    spec::<commerce::GrantSubscription>(),
+    spec::<commerce::SuspendSubscription>(),
+    spec::<commerce::ResumeSubscription>(),
+    spec::<commerce::ExpireSubscription>(),
     spec::<admin::GetCacheStatus>(),
     spec::<admin::RebuildSeasonCache>(),
     spec::<admin::GetRebuildStatus>(),
@@ -122,6 +131,7 @@ pub const METHODS: &[MethodSpec] = &[
     spec::<admin::ImportContent>(),
     spec::<admin::CreateUser>(),
     spec::<admin::CreateApiKey>(),
+    spec::<admin::GetAuditLog>(),
 ];
 
 /// Parses an id newtype, mapping its validation error to a 400.
