@@ -21,6 +21,7 @@ type SeasonRows = BTreeMap<(UserId, QuestionId), MemoryTracker>;
 #[derive(Default)]
 struct State {
     catalog: Catalog,
+    catalog_version: u64,
     seasons: BTreeMap<SeasonId, Season>,
     trackers: HashMap<SeasonId, SeasonRows>,
     log: HashMap<ReviewId, ReviewLogEntry>,
@@ -163,7 +164,7 @@ impl ContentStore for InMemoryBackend {
     async fn load_catalog(&self) -> PortResult<Catalog> {
         Ok(self.lock().catalog.clone())
     }
-    async fn import_catalog(&self, bundle: &Catalog) -> PortResult<()> {
+    async fn import_catalog(&self, bundle: &Catalog) -> PortResult<u64> {
         let mut st = self.lock();
         let mut bundle = bundle.clone();
         for p in &mut bundle.plans {
@@ -178,7 +179,11 @@ impl ContentStore for InMemoryBackend {
         }
         let merged = crate::services::admin::merge_catalog(std::mem::take(&mut st.catalog), bundle);
         st.catalog = merged;
-        Ok(())
+        st.catalog_version += 1;
+        Ok(st.catalog_version)
+    }
+    async fn catalog_version(&self) -> PortResult<u64> {
+        Ok(self.lock().catalog_version)
     }
 }
 

@@ -59,9 +59,13 @@ pub trait PasswordHasher: Send + Sync {
 pub trait ContentStore: Send + Sync {
     /// The whole catalog (content is small; it is indexed in process).
     async fn load_catalog(&self) -> PortResult<Catalog>;
-    /// Inserts or replaces every entity of the bundle (by id) in one
-    /// transaction. Plans get their version bumped.
-    async fn import_catalog(&self, bundle: &Catalog) -> PortResult<()>;
+    /// Inserts or replaces every entity of the bundle (by id) and makes a
+    /// new catalog version, in one transaction. Plans get their version
+    /// bumped. Returns the new catalog version: the previous one + 1 (1 for
+    /// the first import); concurrent imports get distinct versions.
+    async fn import_catalog(&self, bundle: &Catalog) -> PortResult<u64>;
+    /// The current catalog version (0 = nothing imported yet).
+    async fn catalog_version(&self) -> PortResult<u64>;
 }
 
 /// Seasons (and the storage partitions behind them).

@@ -18,8 +18,10 @@ use crate::ports::{
 };
 use crate::srs::SchedulerKind;
 
+use super::RECONCILIATION_SAMPLE_MIN;
 use super::shared::{Profiles, Shared};
-use super::{ContentIndex, RECONCILIATION_SAMPLE_MIN};
+
+pub use super::content_import::{ChangeSet, ImportMode, ImportReport, ImportRequest};
 
 /// Largest page of `get_audit_log`.
 pub const MAX_AUDIT_PAGE: usize = 500;
@@ -267,29 +269,6 @@ impl AdminService {
     pub async fn list_seasons(&self, actor: &Actor) -> CoreResult<Vec<Season>> {
         actor.require_admin()?;
         Ok(self.seasons.list_seasons().await?)
-    }
-
-    /// Imports a content bundle: merged with the current catalog by id,
-    /// validated as a whole (dangling references are a 400 and change
-    /// nothing), then stored and re-indexed.
-    pub async fn import_content(
-        &self,
-        actor: &Actor,
-        bundle: &Catalog,
-    ) -> CoreResult<Arc<ContentIndex>> {
-        actor.require_admin()?;
-        check_bundle_text(bundle)?;
-        let current = self.content.load_catalog().await?;
-        let merged = merge_catalog(current, bundle.clone());
-        ContentIndex::build(merged)?;
-        self.content.import_catalog(bundle).await?;
-        self.shared.audit(
-            actor,
-            "content.import",
-            serde_json::json!({"lessons": bundle.lessons.len(), "subjects": bundle.subjects.len()}),
-        )
-        .await;
-        self.shared.reload_catalog().await
     }
 
     /// `get_audit_log`: audit events, newest first, filtered by action
@@ -712,7 +691,7 @@ impl AdminService {
 use std::sync::Arc;
 
 /// Merges a bundle into a catalog: entities with the same id are replaced,
-/// new ones appended.
+/// new ones appended (the import's write, see `services::content_import`).
 pub fn merge_catalog(mut base: Catalog, bundle: Catalog) -> Catalog {
     fn merge<T, K: PartialEq>(base: &mut Vec<T>, new: Vec<T>, key: impl Fn(&T) -> &K) {
         for item in new {
@@ -736,7 +715,7 @@ pub fn merge_catalog(mut base: Catalog, bundle: Catalog) -> Catalog {
 /// Content text may be multi-line but never carries NUL or other control
 /// characters (PostgreSQL cannot store NUL; the in-memory store must refuse
 /// what PostgreSQL refuses).
-fn check_bundle_text(bundle: &Catalog) -> CoreResult<()> {
+pub(crate) fn check_bundle_text(bundle: &Catalog) -> CoreResult<()> {
     let json = serde_json::to_value(bundle)
         .map_err(|e| CoreError::invalid(format!("content bundle: {e}")))?;
     fn walk(v: &serde_json::Value, path: &mut String) -> CoreResult<()> {

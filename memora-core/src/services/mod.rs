@@ -27,6 +27,7 @@ pub mod admin;
 pub mod auth;
 pub mod cards;
 pub mod content;
+pub mod content_import;
 pub mod fsrs_fit;
 pub mod gamification;
 pub mod health;

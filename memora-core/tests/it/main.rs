@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod content_import;
 mod deps;
 mod lesson_crash;
 mod revlog_josh;

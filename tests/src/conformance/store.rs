@@ -1037,21 +1037,24 @@ fn catalog(title: &str) -> Catalog {
 }
 
 /// Import then load returns the same catalog; re-import replaces by id and
-/// bumps plan versions.
+/// bumps plan versions; every import makes the next catalog version.
 pub async fn content_round_trip(s: &Stores) {
     assert_eq!(
         s.content.load_catalog().await.expect("empty"),
         Catalog::default()
     );
+    assert_eq!(s.content.catalog_version().await.expect("version"), 0);
     let c1 = catalog("Mathematics");
-    s.content.import_catalog(&c1).await.expect("import");
+    assert_eq!(s.content.import_catalog(&c1).await.expect("import"), 1);
+    assert_eq!(s.content.catalog_version().await.expect("version"), 1);
     let mut expected = c1.clone();
     expected.plans[0].version = 1;
     assert_eq!(s.content.load_catalog().await.expect("load"), expected);
     let mut c2 = catalog("Maths v2");
     c2.lessons[0].stages.remove(0);
     c2.plans[0].subjects[0].selection = UnitSelection::AllUnits;
-    s.content.import_catalog(&c2).await.expect("re-import");
+    assert_eq!(s.content.import_catalog(&c2).await.expect("re-import"), 2);
+    assert_eq!(s.content.catalog_version().await.expect("version"), 2);
     let loaded = s.content.load_catalog().await.expect("load");
     assert_eq!(loaded.subjects[0].title, "Maths v2");
     assert_eq!(loaded.lessons[0].stages.len(), 1);

@@ -5,10 +5,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use memora_core::CoreError;
-use memora_core::domain::{Catalog, Role};
+use memora_core::domain::{ContentBundle, Role};
 use memora_core::ids::*;
 use memora_core::ports::AuditQuery;
-use memora_core::services::admin::SeasonInput;
+use memora_core::services::admin::{
+    ChangeSet, ImportMode, ImportReport, ImportRequest, SeasonInput,
+};
 use memora_core::srs::SchedulerKind;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -512,37 +514,147 @@ method!(
     }
 );
 
+/// How `import_content` treats content the bundle does not list.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ImportModeArg {
+    /// Keep it (the default).
+    Merge,
+    /// Unpublish every subject, track, unit, topic and lesson not in the
+    /// bundle (nothing is deleted).
+    Replace,
+}
+
 /// Arguments of `import_content`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ImportArgs {
-    /// Content bundle (see docs/CONTENT.md; also `content`; may be a JSON string).
+    /// Content bundle (see docs/CONTENT.md; also `content`; may be a JSON
+    /// string): catalog entities to insert or replace, and `unpublish`.
     #[serde(alias = "content", deserialize_with = "de::json_or_string")]
     #[schema(value_type = Object)]
-    pub bundle: Catalog,
+    pub bundle: ContentBundle,
+    /// `merge` (default) or `replace`.
+    #[serde(default)]
+    pub mode: Option<ImportModeArg>,
+    /// Report the diff and the validation errors; import nothing.
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    pub dry_run: Option<bool>,
+}
+
+/// Entity ids by kind.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContentIdsDto {
+    /// Subjects.
+    pub subjects: Vec<String>,
+    /// Tracks.
+    pub tracks: Vec<String>,
+    /// Units.
+    pub units: Vec<String>,
+    /// Topics.
+    pub topics: Vec<String>,
+    /// Lessons.
+    pub lessons: Vec<String>,
+    /// Grades.
+    pub grades: Vec<String>,
+    /// Streams.
+    pub streams: Vec<String>,
+    /// Academic plans.
+    pub plans: Vec<String>,
+}
+
+impl From<&ChangeSet> for ContentIdsDto {
+    fn from(c: &ChangeSet) -> Self {
+        let get = |k: &str| c.get(k).cloned().unwrap_or_default();
+        ContentIdsDto {
+            subjects: get("subjects"),
+            tracks: get("tracks"),
+            units: get("units"),
+            topics: get("topics"),
+            lessons: get("lessons"),
+            grades: get("grades"),
+            streams: get("streams"),
+            plans: get("plans"),
+        }
+    }
 }
 
 /// Result of `import_content`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImportedDto {
-    /// Always `success`.
+    /// `success` (imported) or `dry_run`.
     pub status: String,
-    /// Subjects in the catalog now.
+    /// The import was written.
+    pub applied: bool,
+    /// Catalog version after the call (the new one when applied).
+    pub version: u64,
+    /// Entities new to the catalog.
+    pub added: ContentIdsDto,
+    /// Existing entities changed.
+    pub changed: ContentIdsDto,
+    /// Entities published before and not after (never deleted).
+    pub unpublished: ContentIdsDto,
+    /// Number of added entities.
+    pub added_count: usize,
+    /// Number of changed entities.
+    pub changed_count: usize,
+    /// Number of unpublished entities.
+    pub unpublished_count: usize,
+    /// Validation errors (a dry run lists them; an import with any is a 400).
+    pub errors: Vec<String>,
+    /// Subjects in the catalog (after the import, or as it would be).
     pub subjects: usize,
-    /// Lessons in the catalog now.
+    /// Lessons in the catalog (after the import, or as it would be).
     pub lessons: usize,
 }
 
 method!(
     /// `import_content`.
     ImportContent = "import_content" in "admin", Admin, Write,
-    "Import (merge) a content bundle",
+    "Import a content bundle (merge or replace; dry_run previews; new catalog version)",
     ImportArgs => ImportedDto,
     |app, ctx, req| {
-        let idx = app.admin().import_content(ctx.actor()?, &req.bundle).await?;
+        let dry_run = req.dry_run.unwrap_or(false);
+        let request = ImportRequest {
+            bundle: req.bundle,
+            mode: match req.mode {
+                Some(ImportModeArg::Replace) => ImportMode::Replace,
+                _ => ImportMode::Merge,
+            },
+            dry_run,
+        };
+        let r = app.admin().import_content(ctx.actor()?, &request).await?;
         Ok(ImportedDto {
-            status: "success".into(),
-            subjects: idx.catalog().subjects.len(),
-            lessons: idx.catalog().lessons.len(),
+            status: if dry_run { "dry_run" } else { "success" }.into(),
+            applied: r.applied,
+            version: r.version,
+            added_count: ImportReport::count(&r.added),
+            changed_count: ImportReport::count(&r.changed),
+            unpublished_count: ImportReport::count(&r.unpublished),
+            added: ContentIdsDto::from(&r.added),
+            changed: ContentIdsDto::from(&r.changed),
+            unpublished: ContentIdsDto::from(&r.unpublished),
+            errors: r.errors,
+            subjects: r.subjects,
+            lessons: r.lessons,
+        })
+    }
+);
+
+/// Result of `get_catalog_version`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CatalogVersionDto {
+    /// Bumped by every applied import (0 before the first).
+    pub version: u64,
+}
+
+method!(
+    /// `get_catalog_version`.
+    GetCatalogVersion = "get_catalog_version" in "admin", Admin, Read,
+    "Current content catalog version",
+    NoArgs => CatalogVersionDto,
+    |app, ctx, _req| {
+        Ok(CatalogVersionDto {
+            version: app.admin().catalog_version(ctx.actor()?).await?,
         })
     }
 );

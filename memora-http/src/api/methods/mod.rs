@@ -129,6 +129,7 @@ pub const METHODS: &[MethodSpec] = &[
     spec::<admin::ActivateSeason>(),
     spec::<admin::UpdateSeason>(),
     spec::<admin::ImportContent>(),
+    spec::<admin::GetCatalogVersion>(),
     spec::<admin::CreateUser>(),
     spec::<admin::CreateApiKey>(),
     spec::<admin::GetAuditLog>(),
