@@ -534,6 +534,7 @@ pub async fn seed_demo(app: &Memora, password: &str) -> CoreResult<DemoInfo> {
                 target_grade: None,
                 target_streams: vec![],
                 contents: grants,
+                is_active: true,
             })
             .await?;
     }

@@ -1,7 +1,8 @@
 //! Background work in the server process: the cache health probe, the
 //! persistence workers (Redis mode) and the scheduled jobs (daily
 //! reconciliation, daily auto-archive, weekly retention flagging, nightly
-//! FSRS re-fit, hourly purge of expired served-ledger entries), each guarded
+//! FSRS re-fit, hourly purge of expired served-ledger entries, the per-minute
+//! hand-over of interrupted lesson plays' tracker batches), each guarded
 //! by the store's leader lock so only one process runs it at a time.
 
 use std::sync::Arc;
@@ -36,6 +37,9 @@ pub struct Schedule {
     pub refit: Duration,
     /// Period of the purge of expired served-ledger entries in the store.
     pub served_purge: Duration,
+    /// Period of the hand-over of lesson plays' tracker batches left
+    /// pending by an interrupted request.
+    pub pending_batches: Duration,
 }
 
 impl Default for Schedule {
@@ -47,6 +51,7 @@ impl Default for Schedule {
             retention: Duration::from_secs(7 * 24 * 3600),
             refit: Duration::from_secs(24 * 3600),
             served_purge: Duration::from_secs(3600),
+            pending_batches: Duration::from_secs(60),
         }
     }
 }
@@ -85,12 +90,13 @@ pub fn spawn_all(
             }
         }));
     }
-    let jobs: [(&'static str, Duration); 5] = [
+    let jobs: [(&'static str, Duration); 6] = [
         ("reconcile", schedule.reconcile),
         ("auto_archive", schedule.auto_archive),
         ("retention", schedule.retention),
         ("fsrs_refit", schedule.refit),
         ("served_purge", schedule.served_purge),
+        ("pending_batches", schedule.pending_batches),
     ];
     for (name, period) in jobs {
         let app = Arc::clone(&app);
@@ -201,6 +207,18 @@ pub async fn run_job(app: &Memora, name: &str) {
                         .await
                         .map(|n| format!("purged {n} served entries"))
                         .map_err(memora_core::CoreError::from)
+                })
+                .await
+        }
+        "pending_batches" => {
+            // A play's batch is handed over within its own request; one
+            // still pending after a minute was interrupted.
+            app.admin()
+                .run_exclusive(name, || async {
+                    app.reviews()
+                        .resume_pending_batches(chrono::Duration::seconds(60), 500)
+                        .await
+                        .map(|n| format!("handed over {n} pending tracker batches"))
                 })
                 .await
         }

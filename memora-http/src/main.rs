@@ -143,10 +143,19 @@ enum Command {
         #[command(flatten)]
         out: OutputArgs,
     },
-    /// Import a content bundle (JSON catalog).
+    /// Import a content bundle (JSON catalog, optionally with ids to
+    /// `unpublish`); content is unpublished, never deleted.
     ImportContent {
         /// The bundle file.
         file: std::path::PathBuf,
+        /// merge: insert or replace the bundle's entities, keep the rest;
+        /// replace: also unpublish every subject, track, unit, topic and
+        /// lesson the bundle does not list.
+        #[arg(long, default_value = "merge", value_parser = ["merge", "replace"])]
+        mode: String,
+        /// Show what would change and the validation errors; import nothing.
+        #[arg(long)]
+        dry_run: bool,
         #[command(flatten)]
         db: DbArgs,
         #[command(flatten)]
@@ -586,26 +595,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::ImportContent { file, db, out } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            let catalog = serde_json::from_str(&text)
-                .with_context(|| format!("parsing the content bundle {}", file.display()))?;
-            let (app, _built) = open(&backend_config(&db, None, 0), false).await?;
-            let idx = app.admin().import_content(&cli_admin()?, &catalog).await?;
-            let (subjects, lessons) = (idx.catalog().subjects.len(), idx.catalog().lessons.len());
-            emit(
-                out,
-                || {
-                    format!(
-                        "Imported {}; the catalog now has {subjects} subjects and {lessons} lessons.",
-                        file.display()
-                    )
-                },
-                json!({"subjects": subjects, "lessons": lessons}),
-            );
-            Ok(())
-        }
+        Command::ImportContent {
+            file,
+            mode,
+            dry_run,
+            db,
+            out,
+        } => import_content(&file, &mode, dry_run, &db, out).await,
         Command::User { cmd } => user(cmd).await,
         Command::Season { cmd } => season(cmd).await,
         Command::Cache { cmd } => cache(cmd).await,
@@ -1017,6 +1013,119 @@ fn columns(headers: &[&str], rows: &[Vec<String>]) -> String {
             .map(|r| line(r.iter().map(String::as_str).collect())),
     );
     out.join("\n")
+}
+
+/// `memora import-content`: a report of the diff either way; a dry run
+/// with validation errors prints them and fails.
+async fn import_content(
+    file: &std::path::Path,
+    mode: &str,
+    dry_run: bool,
+    db: &DbArgs,
+    out: OutputArgs,
+) -> anyhow::Result<()> {
+    use memora_core::services::admin::{ImportMode, ImportReport, ImportRequest};
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let bundle = serde_json::from_str(&text)
+        .with_context(|| format!("parsing the content bundle {}", file.display()))?;
+    let request = ImportRequest {
+        bundle,
+        mode: if mode == "replace" {
+            ImportMode::Replace
+        } else {
+            ImportMode::Merge
+        },
+        dry_run,
+    };
+    let (app, _built) = open(&backend_config(db, None, 0), false).await?;
+    let r = app.admin().import_content(&cli_admin()?, &request).await?;
+    let ids = |set: &memora_core::services::admin::ChangeSet| {
+        serde_json::Value::Object(
+            set.iter()
+                .map(|(k, v)| ((*k).to_owned(), json!(v)))
+                .collect(),
+        )
+    };
+    let lines = |set: &memora_core::services::admin::ChangeSet| {
+        let parts: Vec<String> = set
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k}: {}", v.join(", ")))
+            .collect();
+        if parts.is_empty() {
+            "-".to_owned()
+        } else {
+            parts.join("; ")
+        }
+    };
+    emit(
+        out,
+        || {
+            let head = if r.applied {
+                format!(
+                    "Imported {} (mode {mode}): catalog version {}; the catalog now has {} subjects and {} lessons.",
+                    file.display(),
+                    r.version,
+                    r.subjects,
+                    r.lessons
+                )
+            } else {
+                format!(
+                    "Dry run of {} (mode {mode}) against catalog version {}: nothing imported.",
+                    file.display(),
+                    r.version
+                )
+            };
+            let mut s = table(
+                &head,
+                &[
+                    (
+                        "added",
+                        format!("{:>4}  {}", ImportReport::count(&r.added), lines(&r.added)),
+                    ),
+                    (
+                        "changed",
+                        format!(
+                            "{:>4}  {}",
+                            ImportReport::count(&r.changed),
+                            lines(&r.changed)
+                        ),
+                    ),
+                    (
+                        "unpublished",
+                        format!(
+                            "{:>4}  {}",
+                            ImportReport::count(&r.unpublished),
+                            lines(&r.unpublished)
+                        ),
+                    ),
+                ],
+            );
+            for e in &r.errors {
+                s.push_str(&format!("\nerror: {e}"));
+            }
+            s
+        },
+        json!({
+            "applied": r.applied,
+            "version": r.version,
+            "mode": mode,
+            "added": ids(&r.added),
+            "changed": ids(&r.changed),
+            "unpublished": ids(&r.unpublished),
+            "errors": r.errors,
+            "subjects": r.subjects,
+            "lessons": r.lessons,
+        }),
+    );
+    if !r.errors.is_empty() {
+        bail!(
+            "the bundle has {} validation error(s); an import would be refused",
+            r.errors.len()
+        );
+    }
+    Ok(())
 }
 
 fn warn_redis_down(report: &StartupReport) {

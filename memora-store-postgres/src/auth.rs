@@ -6,7 +6,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use memora_core::domain::*;
 use memora_core::error::{PortError, PortResult};
 use memora_core::ids::*;
-use memora_core::ports::{ApiKeyRecord, AuditEvent, AuditStore, AuthStore, JobLock, QuestStore};
+use memora_core::ports::{
+    ApiKeyRecord, AuditEvent, AuditQuery, AuditRecord, AuditStore, AuthStore, JobLock, QuestStore,
+};
 use memora_core::srs::stable_hash;
 
 use crate::error::port;
@@ -188,6 +190,48 @@ impl AuditStore for PgStore {
             .await
             .map_err(port)?;
         Ok(())
+    }
+
+    async fn query(&self, q: &AuditQuery) -> PortResult<Vec<AuditRecord>> {
+        let rows: Vec<(
+            i64,
+            DateTime<Utc>,
+            Option<String>,
+            String,
+            serde_json::Value,
+        )> = sqlx::query_as(
+            "SELECT id, at, actor, action, detail FROM audit_log \
+                 WHERE ($1::bigint IS NULL OR id < $1) \
+                 AND ($2::text IS NULL OR left(action, length($2)) = $2) \
+                 AND ($3::text IS NULL OR actor = $3) \
+                 AND ($4::timestamptz IS NULL OR at >= $4) \
+                 AND ($5::timestamptz IS NULL OR at < $5) \
+                 ORDER BY id DESC LIMIT $6",
+        )
+        .bind(q.before.map(|b| i64::try_from(b).unwrap_or(i64::MAX)))
+        .bind(q.action.as_deref())
+        .bind(q.actor.as_ref().map(|a| a.as_str()))
+        .bind(q.since)
+        .bind(q.until)
+        .bind(i64::try_from(q.limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(port)?;
+        rows.into_iter()
+            .map(|(seq, at, actor, action, detail)| {
+                Ok(AuditRecord {
+                    seq: u64::try_from(seq)
+                        .map_err(|_| PgStoreError::Corrupt(format!("audit id {seq}")))?,
+                    event: AuditEvent {
+                        at,
+                        actor: opt_id(actor.as_deref(), UserId::new)?,
+                        action,
+                        detail,
+                    },
+                })
+            })
+            .collect::<Result<_>>()
+            .map_err(PortError::from)
     }
 
     async fn recent(&self, limit: usize) -> PortResult<Vec<AuditEvent>> {

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use memora_core::domain::*;
 use memora_core::error::{PortError, PortResult};
 use memora_core::ids::*;
-use memora_core::ports::CommerceStore;
+use memora_core::ports::{CommerceStore, SubscriptionQuery};
 use sqlx::{PgConnection, Row};
 
 use crate::error::port;
@@ -30,15 +30,11 @@ fn sub_kind(k: SubscriptionKind) -> &'static str {
 }
 
 fn sub_status(s: SubscriptionStatus) -> &'static str {
-    match s {
-        SubscriptionStatus::Active => "active",
-        SubscriptionStatus::Suspended => "suspended",
-        SubscriptionStatus::Expired => "expired",
-    }
+    s.as_str()
 }
 
 const ITEM_SQL: &str = "SELECT i.id, i.name, i.description, i.price, i.discounted_price, \
-    i.image, i.sku, i.season_id, i.target_grade, i.target_streams, \
+    i.image, i.sku, i.season_id, i.target_grade, i.target_streams, i.is_active, \
     coalesce((SELECT array_agg(c.kind ORDER BY c.position) FROM sales_item_contents c \
               WHERE c.item_id = i.id), '{}') AS kinds, \
     coalesce((SELECT array_agg(c.target_id ORDER BY c.position) FROM sales_item_contents c \
@@ -68,6 +64,7 @@ fn item_of(r: &sqlx::postgres::PgRow) -> Result<SalesItem> {
             .zip(&targets)
             .map(|(k, t)| grant_of(k, t))
             .collect::<Result<_>>()?,
+        is_active: r.try_get("is_active")?,
     })
 }
 
@@ -108,7 +105,7 @@ impl RequestRow {
 async fn insert_subscription(conn: &mut PgConnection, s: &Subscription) -> PortResult<()> {
     sqlx::query(
         "INSERT INTO subscriptions (id, user_id, season_id, kind, status, source_request, \
-             created_at) VALUES ($1,$2,$3,$4,$5,$6,$7)",
+             created_at, ends_on) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
     )
     .bind(s.id.as_str())
     .bind(s.user.as_str())
@@ -117,6 +114,7 @@ async fn insert_subscription(conn: &mut PgConnection, s: &Subscription) -> PortR
     .bind(sub_status(s.status))
     .bind(s.source_request.as_ref().map(|x| x.as_str()))
     .bind(s.created_at)
+    .bind(s.ends_on)
     .execute(&mut *conn)
     .await
     .map_err(|e| match port(e) {
@@ -136,6 +134,100 @@ async fn insert_subscription(conn: &mut PgConnection, s: &Subscription) -> PortR
     .await
     .map_err(port)?;
     Ok(())
+}
+
+/// Inserts an item (replacing an existing one when `replace`, else
+/// `Conflict`) and its contents, in one transaction.
+async fn write_item(pool: &sqlx::PgPool, item: &SalesItem, replace: bool) -> PortResult<()> {
+    let mut tx = pool.begin().await.map_err(port)?;
+    let streams: Vec<&str> = item.target_streams.iter().map(|s| s.as_str()).collect();
+    let on_conflict = if replace {
+        "ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, \
+         description = EXCLUDED.description, price = EXCLUDED.price, \
+         discounted_price = EXCLUDED.discounted_price, image = EXCLUDED.image, \
+         sku = EXCLUDED.sku, season_id = EXCLUDED.season_id, \
+         target_grade = EXCLUDED.target_grade, target_streams = EXCLUDED.target_streams, \
+         is_active = EXCLUDED.is_active"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "INSERT INTO sales_items (id, name, description, price, discounted_price, image, sku, \
+             season_id, target_grade, target_streams, is_active) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) {on_conflict}"
+    );
+    sqlx::query(&sql)
+        .bind(item.id.as_str())
+        .bind(&item.name)
+        .bind(&item.description)
+        .bind(item.price)
+        .bind(item.discounted_price)
+        .bind(&item.image)
+        .bind(&item.sku)
+        .bind(item.season.as_str())
+        .bind(item.target_grade.as_ref().map(|g| g.as_str()))
+        .bind(&streams)
+        .bind(item.is_active)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match port(e) {
+            PortError::Conflict(_) => PortError::Conflict(format!("store item {} exists", item.id)),
+            other => other,
+        })?;
+    sqlx::query("DELETE FROM sales_item_contents WHERE item_id = $1")
+        .bind(item.id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(port)?;
+    let (kinds, targets): (Vec<&str>, Vec<&str>) = item.contents.iter().map(grant_kind).unzip();
+    sqlx::query(
+        "INSERT INTO sales_item_contents (item_id, position, kind, target_id) \
+         SELECT $1, g.ord::int4 - 1, g.kind, g.target \
+         FROM UNNEST($2::text[], $3::text[]) WITH ORDINALITY AS g(kind, target, ord)",
+    )
+    .bind(item.id.as_str())
+    .bind(&kinds)
+    .bind(&targets)
+    .execute(&mut *tx)
+    .await
+    .map_err(port)?;
+    tx.commit().await.map_err(port)?;
+    Ok(())
+}
+
+const SUBSCRIPTION_SQL: &str = "SELECT s.id, s.user_id, s.season_id, s.kind, s.status, \
+       s.source_request, s.created_at, s.ends_on, \
+       coalesce((SELECT array_agg(g.kind ORDER BY g.position) FROM subscription_grants g \
+                 WHERE g.subscription_id = s.id), '{}') AS kinds, \
+       coalesce((SELECT array_agg(g.target_id ORDER BY g.position) \
+                 FROM subscription_grants g WHERE g.subscription_id = s.id), '{}') AS targets \
+     FROM subscriptions s";
+
+fn subscription_of(r: &sqlx::postgres::PgRow) -> Result<Subscription> {
+    let kind: String = r.try_get("kind")?;
+    let status: String = r.try_get("status")?;
+    let kinds: Vec<String> = r.try_get("kinds")?;
+    let targets: Vec<String> = r.try_get("targets")?;
+    Ok(Subscription {
+        id: id(r.try_get("id")?, SubscriptionId::new)?,
+        user: id(r.try_get("user_id")?, UserId::new)?,
+        season: id(r.try_get("season_id")?, SeasonId::new)?,
+        kind: match kind.as_str() {
+            "global" => SubscriptionKind::Global,
+            "specific" => SubscriptionKind::Specific,
+            o => return Err(PgStoreError::Corrupt(format!("subscription kind {o}"))),
+        },
+        status: SubscriptionStatus::parse(&status)
+            .ok_or_else(|| PgStoreError::Corrupt(format!("subscription status {status}")))?,
+        grants: kinds
+            .iter()
+            .zip(&targets)
+            .map(|(k, t)| grant_of(k, t))
+            .collect::<Result<_>>()?,
+        source_request: opt_id(r.try_get("source_request")?, PurchaseRequestId::new)?,
+        created_at: r.try_get("created_at")?,
+        ends_on: r.try_get("ends_on")?,
+    })
 }
 
 #[async_trait]
@@ -163,49 +255,7 @@ impl CommerceStore for PgStore {
     }
 
     async fn upsert_sales_item(&self, item: &SalesItem) -> PortResult<()> {
-        let mut tx = self.pool.begin().await.map_err(port)?;
-        let streams: Vec<&str> = item.target_streams.iter().map(|s| s.as_str()).collect();
-        sqlx::query(
-            "INSERT INTO sales_items (id, name, description, price, discounted_price, image, sku, \
-                 season_id, target_grade, target_streams) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) \
-             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, \
-             description = EXCLUDED.description, price = EXCLUDED.price, \
-             discounted_price = EXCLUDED.discounted_price, image = EXCLUDED.image, \
-             sku = EXCLUDED.sku, season_id = EXCLUDED.season_id, \
-             target_grade = EXCLUDED.target_grade, target_streams = EXCLUDED.target_streams",
-        )
-        .bind(item.id.as_str())
-        .bind(&item.name)
-        .bind(&item.description)
-        .bind(item.price)
-        .bind(item.discounted_price)
-        .bind(&item.image)
-        .bind(&item.sku)
-        .bind(item.season.as_str())
-        .bind(item.target_grade.as_ref().map(|g| g.as_str()))
-        .bind(&streams)
-        .execute(&mut *tx)
-        .await
-        .map_err(port)?;
-        sqlx::query("DELETE FROM sales_item_contents WHERE item_id = $1")
-            .bind(item.id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(port)?;
-        let (kinds, targets): (Vec<&str>, Vec<&str>) = item.contents.iter().map(grant_kind).unzip();
-        sqlx::query(
-            "INSERT INTO sales_item_contents (item_id, position, kind, target_id) \
-             SELECT $1, g.ord::int4 - 1, g.kind, g.target \
-             FROM UNNEST($2::text[], $3::text[]) WITH ORDINALITY AS g(kind, target, ord)",
-        )
-        .bind(item.id.as_str())
-        .bind(&kinds)
-        .bind(&targets)
-        .execute(&mut *tx)
-        .await
-        .map_err(port)?;
-        tx.commit().await.map_err(port)?;
-        Ok(())
+        write_item(&self.pool, item, true).await
     }
 
     async fn create_purchase_request(&self, r: &PurchaseRequest) -> PortResult<()> {
@@ -318,49 +368,14 @@ impl CommerceStore for PgStore {
     }
 
     async fn subscriptions_of(&self, user: &UserId) -> PortResult<Vec<Subscription>> {
-        let rows = sqlx::query(
-            "SELECT s.id, s.user_id, s.season_id, s.kind, s.status, s.source_request, s.created_at, \
-               coalesce((SELECT array_agg(g.kind ORDER BY g.position) FROM subscription_grants g \
-                         WHERE g.subscription_id = s.id), '{}') AS kinds, \
-               coalesce((SELECT array_agg(g.target_id ORDER BY g.position) \
-                         FROM subscription_grants g WHERE g.subscription_id = s.id), '{}') AS targets \
-             FROM subscriptions s WHERE s.user_id = $1 ORDER BY s.created_at, s.id",
-        )
-        .bind(user.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(port)?;
-        let conv = |r: &sqlx::postgres::PgRow| -> Result<Subscription> {
-            let kind: String = r.try_get("kind")?;
-            let status: String = r.try_get("status")?;
-            let kinds: Vec<String> = r.try_get("kinds")?;
-            let targets: Vec<String> = r.try_get("targets")?;
-            Ok(Subscription {
-                id: id(r.try_get("id")?, SubscriptionId::new)?,
-                user: id(r.try_get("user_id")?, UserId::new)?,
-                season: id(r.try_get("season_id")?, SeasonId::new)?,
-                kind: match kind.as_str() {
-                    "global" => SubscriptionKind::Global,
-                    "specific" => SubscriptionKind::Specific,
-                    o => return Err(PgStoreError::Corrupt(format!("subscription kind {o}"))),
-                },
-                status: match status.as_str() {
-                    "active" => SubscriptionStatus::Active,
-                    "suspended" => SubscriptionStatus::Suspended,
-                    "expired" => SubscriptionStatus::Expired,
-                    o => return Err(PgStoreError::Corrupt(format!("subscription status {o}"))),
-                },
-                grants: kinds
-                    .iter()
-                    .zip(&targets)
-                    .map(|(k, t)| grant_of(k, t))
-                    .collect::<Result<_>>()?,
-                source_request: opt_id(r.try_get("source_request")?, PurchaseRequestId::new)?,
-                created_at: r.try_get("created_at")?,
-            })
-        };
+        let sql = format!("{SUBSCRIPTION_SQL} WHERE s.user_id = $1 ORDER BY s.created_at, s.id");
+        let rows = sqlx::query(&sql)
+            .bind(user.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(port)?;
         rows.iter()
-            .map(conv)
+            .map(subscription_of)
             .collect::<Result<_>>()
             .map_err(PortError::from)
     }
@@ -370,5 +385,72 @@ impl CommerceStore for PgStore {
         insert_subscription(&mut tx, s).await?;
         tx.commit().await.map_err(port)?;
         Ok(())
+    }
+
+    async fn create_sales_item(&self, item: &SalesItem) -> PortResult<()> {
+        write_item(&self.pool, item, false).await
+    }
+
+    async fn get_subscription(&self, sid: &SubscriptionId) -> PortResult<Option<Subscription>> {
+        let sql = format!("{SUBSCRIPTION_SQL} WHERE s.id = $1");
+        let row = sqlx::query(&sql)
+            .bind(sid.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(port)?;
+        Ok(row.as_ref().map(subscription_of).transpose()?)
+    }
+
+    async fn list_subscriptions(&self, q: &SubscriptionQuery) -> PortResult<Vec<Subscription>> {
+        let sql = format!(
+            "{SUBSCRIPTION_SQL} WHERE ($1::text IS NULL OR s.user_id = $1) \
+             AND ($2::text IS NULL OR s.status = $2) AND ($3::text IS NULL OR s.id > $3) \
+             ORDER BY s.id LIMIT $4"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(q.user.as_ref().map(|u| u.as_str()))
+            .bind(q.status.map(sub_status))
+            .bind(q.after.as_ref().map(|a| a.as_str()))
+            .bind(i64::try_from(q.limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(port)?;
+        rows.iter()
+            .map(subscription_of)
+            .collect::<Result<_>>()
+            .map_err(PortError::from)
+    }
+
+    async fn set_subscription_status(
+        &self,
+        sid: &SubscriptionId,
+        from: SubscriptionStatus,
+        to: SubscriptionStatus,
+    ) -> PortResult<bool> {
+        // The WHERE clause is the compare-and-set: a concurrent change
+        // leaves no row to update.
+        let r = sqlx::query("UPDATE subscriptions SET status = $3 WHERE id = $1 AND status = $2")
+            .bind(sid.as_str())
+            .bind(sub_status(from))
+            .bind(sub_status(to))
+            .execute(&self.pool)
+            .await
+            .map_err(port)?;
+        if r.rows_affected() == 1 {
+            return Ok(true);
+        }
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM subscriptions WHERE id = $1)")
+                .bind(sid.as_str())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(port)?;
+        if exists {
+            Ok(false)
+        } else {
+            Err(PortError::Rejected(format!(
+                "subscription {sid} does not exist"
+            )))
+        }
     }
 }

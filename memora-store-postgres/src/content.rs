@@ -400,10 +400,33 @@ impl ContentStore for PgStore {
         Ok(c)
     }
 
-    async fn import_catalog(&self, bundle: &Catalog) -> PortResult<()> {
+    async fn import_catalog(&self, bundle: &Catalog) -> PortResult<u64> {
         let mut tx = self.pool.begin().await.map_err(port)?;
+        // Taken first: the row lock orders concurrent imports, and the
+        // version commits (or not) with the entities.
+        let version: i64 = sqlx::query_scalar(
+            "INSERT INTO catalog_version (singleton, version, imported_at) VALUES (true, 1, now()) \
+             ON CONFLICT (singleton) DO UPDATE \
+                 SET version = catalog_version.version + 1, imported_at = now() \
+             RETURNING version",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(port)?;
         import(&mut tx, bundle).await.map_err(PortError::from)?;
         tx.commit().await.map_err(port)?;
-        Ok(())
+        u64::try_from(version).map_err(|_| {
+            PortError::from(PgStoreError::Corrupt(format!("catalog version {version}")))
+        })
+    }
+
+    async fn catalog_version(&self) -> PortResult<u64> {
+        let v: Option<i64> = sqlx::query_scalar("SELECT version FROM catalog_version")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(port)?;
+        let v = v.unwrap_or(0);
+        u64::try_from(v)
+            .map_err(|_| PortError::from(PgStoreError::Corrupt(format!("catalog version {v}"))))
     }
 }

@@ -9,12 +9,12 @@ use memora_core::domain::*;
 use memora_core::error::{PortError, PortResult};
 use memora_core::ids::*;
 use memora_core::ports::{
-    ActivityStore, BoardEntry, BoardQuery, DaySummary, FsrsParamStore, ProfileStore,
+    ActivityStore, BoardEntry, BoardQuery, DaySummary, FsrsParamStore, PersistJob, ProfileStore,
 };
 use sqlx::{PgConnection, Row};
 
 use crate::error::port;
-use crate::rows::{id, opt_id};
+use crate::rows::{decode_records, encode_records, id, opt_id};
 use crate::{PgStore, PgStoreError, Result};
 
 fn n64(v: i64) -> u64 {
@@ -223,6 +223,86 @@ impl ActivityStore for PgStore {
     async fn record_session(&self, session: &GameplaySession) -> PortResult<()> {
         let mut conn = self.pool.acquire().await.map_err(port)?;
         record_session_on(&mut conn, session).await
+    }
+
+    async fn record_session_with_batch(
+        &self,
+        session: &GameplaySession,
+        batch: &PersistJob,
+    ) -> PortResult<()> {
+        let records = encode_records(&batch.records)?;
+        let mut tx = self.pool.begin().await.map_err(port)?;
+        record_session_on(&mut tx, session).await?;
+        sqlx::query(
+            "INSERT INTO pending_tracker_batches (job_id, session_id, user_id, recorded_at, \
+                 records) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(batch.id.as_str())
+        .bind(session.id.as_str())
+        .bind(session.user.as_str())
+        .bind(session.created_at)
+        .bind(&records)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match port(e) {
+            PortError::Conflict(_) => {
+                PortError::Conflict(format!("pending batch {} exists", batch.id))
+            }
+            other => other,
+        })?;
+        tx.commit().await.map_err(port)?;
+        Ok(())
+    }
+
+    async fn pending_batch(&self, job: &JobId) -> PortResult<Option<PersistJob>> {
+        let row: Option<serde_json::Value> =
+            sqlx::query_scalar("SELECT records FROM pending_tracker_batches WHERE job_id = $1")
+                .bind(job.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(port)?;
+        Ok(row
+            .map(|v| {
+                Ok::<_, PgStoreError>(PersistJob {
+                    id: job.clone(),
+                    records: decode_records(v)?,
+                })
+            })
+            .transpose()?)
+    }
+
+    async fn pending_batches(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> PortResult<Vec<PersistJob>> {
+        let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(
+            "SELECT job_id, records FROM pending_tracker_batches WHERE recorded_at <= $1 \
+             ORDER BY recorded_at, job_id LIMIT $2",
+        )
+        .bind(before)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(port)?;
+        rows.into_iter()
+            .map(|(job, v)| {
+                Ok(PersistJob {
+                    id: id(&job, JobId::new)?,
+                    records: decode_records(v)?,
+                })
+            })
+            .collect::<Result<_>>()
+            .map_err(PortError::from)
+    }
+
+    async fn clear_pending_batch(&self, job: &JobId) -> PortResult<()> {
+        sqlx::query("DELETE FROM pending_tracker_batches WHERE job_id = $1")
+            .bind(job.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(port)?;
+        Ok(())
     }
 
     async fn active_days(&self, user: &UserId, since: NaiveDate) -> PortResult<Vec<NaiveDate>> {

@@ -178,3 +178,151 @@ pub(crate) fn grant_of(kind: &str, target: &str) -> Result<AccessGrant> {
         o => Err(PgStoreError::Corrupt(format!("grant kind {o}"))),
     }
 }
+
+// ─────────────── pending tracker batches (JSON owned by this adapter) ───────────────
+
+/// A card state as stored inside a pending batch.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StateJson {
+    kind: String,
+    phase: i16,
+    step: u32,
+    stability: f64,
+    difficulty: f64,
+    reps: u32,
+    lapses: u32,
+    last_review: Option<DateTime<Utc>>,
+    due: DateTime<Utc>,
+    scheduled_days: u32,
+}
+
+impl StateJson {
+    fn of(s: &CardState) -> Self {
+        StateJson {
+            kind: s.kind.as_str().to_owned(),
+            phase: s.phase.code(),
+            step: s.step,
+            stability: s.stability,
+            difficulty: s.difficulty,
+            reps: s.reps,
+            lapses: s.lapses,
+            last_review: s.last_review,
+            due: s.due,
+            scheduled_days: s.scheduled_days,
+        }
+    }
+    fn into_domain(self) -> Result<CardState> {
+        Ok(CardState {
+            kind: scheduler_of(&self.kind)?,
+            phase: phase_of(self.phase)?,
+            step: self.step,
+            stability: self.stability,
+            difficulty: self.difficulty,
+            reps: self.reps,
+            lapses: self.lapses,
+            last_review: self.last_review,
+            due: self.due,
+            scheduled_days: self.scheduled_days,
+        })
+    }
+}
+
+/// One `ReviewRecord` of a pending batch: the tracker row and its log
+/// entry, each with its own key and state (they agree in practice, but the
+/// batch is stored exactly as given).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RecordJson {
+    user: String,
+    season: String,
+    question: String,
+    subject: Option<String>,
+    topic: Option<String>,
+    state: StateJson,
+    review_id: String,
+    log_user: String,
+    log_season: String,
+    log_question: String,
+    source: String,
+    grade: u8,
+    is_correct: bool,
+    duration_ms: u32,
+    attempts: u32,
+    reviewed_at: DateTime<Utc>,
+    elapsed_days: u32,
+    scheduler: String,
+    state_after: StateJson,
+}
+
+fn key_of(user: &str, season: &str, question: &str) -> Result<TrackerKey> {
+    Ok(TrackerKey {
+        user: id(user, UserId::new)?,
+        season: id(season, SeasonId::new)?,
+        question: id(question, QuestionId::parse)?,
+    })
+}
+
+/// Encodes a batch's records for the `pending_tracker_batches.records`
+/// column.
+pub(crate) fn encode_records(records: &[ReviewRecord]) -> Result<serde_json::Value> {
+    let rows: Vec<RecordJson> = records
+        .iter()
+        .map(|r| RecordJson {
+            user: r.tracker.key.user.as_str().to_owned(),
+            season: r.tracker.key.season.as_str().to_owned(),
+            question: r.tracker.key.question.as_str().to_owned(),
+            subject: r.tracker.subject.as_ref().map(|s| s.as_str().to_owned()),
+            topic: r.tracker.topic.as_ref().map(|t| t.as_str().to_owned()),
+            state: StateJson::of(&r.tracker.state),
+            review_id: r.log.review_id.as_str().to_owned(),
+            log_user: r.log.key.user.as_str().to_owned(),
+            log_season: r.log.key.season.as_str().to_owned(),
+            log_question: r.log.key.question.as_str().to_owned(),
+            source: r.log.source.as_str().to_owned(),
+            grade: r.log.grade.as_u8(),
+            is_correct: r.log.is_correct,
+            duration_ms: r.log.duration_ms,
+            attempts: r.log.attempts,
+            reviewed_at: r.log.reviewed_at,
+            elapsed_days: r.log.elapsed_days,
+            scheduler: r.log.scheduler.as_str().to_owned(),
+            state_after: StateJson::of(&r.log.state_after),
+        })
+        .collect();
+    serde_json::to_value(rows).map_err(|e| PgStoreError::Invalid(format!("cannot encode: {e}")))
+}
+
+/// Decodes what [`encode_records`] stored, re-validating every id.
+pub(crate) fn decode_records(v: serde_json::Value) -> Result<Vec<ReviewRecord>> {
+    let rows: Vec<RecordJson> = serde_json::from_value(v)
+        .map_err(|e| PgStoreError::Corrupt(format!("pending batch JSON: {e}")))?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(ReviewRecord {
+                tracker: MemoryTracker {
+                    key: key_of(&r.user, &r.season, &r.question)?,
+                    subject: opt_id(r.subject.as_deref(), SubjectId::new)?,
+                    topic: opt_id(r.topic.as_deref(), TopicId::new)?,
+                    state: r.state.into_domain()?,
+                },
+                log: ReviewLogEntry {
+                    review_id: id(&r.review_id, ReviewId::new)?,
+                    key: key_of(&r.log_user, &r.log_season, &r.log_question)?,
+                    source: match r.source.as_str() {
+                        "review" => ReviewSource::Review,
+                        "lesson" => ReviewSource::Lesson,
+                        o => return Err(PgStoreError::Corrupt(format!("review source {o}"))),
+                    },
+                    grade: Grade::from_u8(r.grade)
+                        .ok_or_else(|| PgStoreError::Corrupt(format!("grade {}", r.grade)))?,
+                    is_correct: r.is_correct,
+                    duration_ms: r.duration_ms,
+                    attempts: r.attempts,
+                    reviewed_at: r.reviewed_at,
+                    elapsed_days: r.elapsed_days,
+                    scheduler: scheduler_of(&r.scheduler)?,
+                    state_after: r.state_after.into_domain()?,
+                },
+            })
+        })
+        .collect()
+}

@@ -1,7 +1,7 @@
 //! Store and access: sales items (bundles), purchase requests, subscriptions
 //! and the access keys derived from them.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::ids::{
     GradeId, PurchaseRequestId, SalesItemId, SeasonId, StreamId, SubjectId, SubscriptionId,
@@ -42,6 +42,9 @@ pub struct SalesItem {
     pub target_streams: Vec<StreamId>,
     /// What the bundle opens.
     pub contents: Vec<AccessGrant>,
+    /// On sale: listed to learners and purchasable. Unpublishing clears it;
+    /// the item stays (purchase requests and subscriptions refer to it).
+    pub is_active: bool,
 }
 
 impl SalesItem {
@@ -121,6 +124,28 @@ pub enum SubscriptionStatus {
     Expired,
 }
 
+impl SubscriptionStatus {
+    /// Stable lowercase name (`active`, `suspended`, `expired`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubscriptionStatus::Active => "active",
+            SubscriptionStatus::Suspended => "suspended",
+            SubscriptionStatus::Expired => "expired",
+        }
+    }
+
+    /// Parses [`SubscriptionStatus::as_str`] (case-insensitive).
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            SubscriptionStatus::Active,
+            SubscriptionStatus::Suspended,
+            SubscriptionStatus::Expired,
+        ]
+        .into_iter()
+        .find(|x| x.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+}
+
 /// A player's subscription.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Subscription {
@@ -140,6 +165,19 @@ pub struct Subscription {
     pub source_request: Option<PurchaseRequestId>,
     /// Created.
     pub created_at: DateTime<Utc>,
+    /// Last day of access when it ends before its season does (admin
+    /// grants); `None` = the season's end.
+    pub ends_on: Option<NaiveDate>,
+}
+
+impl Subscription {
+    /// Whether it opens content on `today` given its season: active, the
+    /// season has started and not ended, and its own end date not passed.
+    pub fn in_force(&self, season: Option<&crate::domain::Season>, today: NaiveDate) -> bool {
+        self.status == SubscriptionStatus::Active
+            && season.is_some_and(|s| s.id == self.season && s.covers(today))
+            && self.ends_on.is_none_or(|end| today <= end)
+    }
 }
 
 /// What a user may open right now.

@@ -368,3 +368,48 @@ pub struct Catalog {
     #[serde(default)]
     pub plans: Vec<crate::domain::AcademicPlan>,
 }
+
+/// Ids of content entities, by kind (what an import unpublishes).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ContentIds {
+    /// Subjects.
+    #[serde(default)]
+    pub subjects: Vec<SubjectId>,
+    /// Tracks.
+    #[serde(default)]
+    pub tracks: Vec<TrackId>,
+    /// Units.
+    #[serde(default)]
+    pub units: Vec<UnitId>,
+    /// Topics.
+    #[serde(default)]
+    pub topics: Vec<TopicId>,
+    /// Lessons.
+    #[serde(default)]
+    pub lessons: Vec<LessonId>,
+}
+
+impl ContentIds {
+    /// No id at all.
+    pub fn is_empty(&self) -> bool {
+        self.subjects.is_empty()
+            && self.tracks.is_empty()
+            && self.units.is_empty()
+            && self.topics.is_empty()
+            && self.lessons.is_empty()
+    }
+}
+
+/// The JSON format of `import-content`: catalog entities to insert or
+/// replace (by id) — the [`Catalog`] fields at the top level — plus
+/// `unpublish`, content ids to take off the published catalog. Content is
+/// never deleted by an import (see `services::admin::import_content`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ContentBundle {
+    /// Entities to insert or replace.
+    #[serde(flatten)]
+    pub catalog: Catalog,
+    /// Content to unpublish (must exist, must not also be in the bundle).
+    #[serde(default)]
+    pub unpublish: ContentIds,
+}

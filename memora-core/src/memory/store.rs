@@ -21,6 +21,7 @@ type SeasonRows = BTreeMap<(UserId, QuestionId), MemoryTracker>;
 #[derive(Default)]
 struct State {
     catalog: Catalog,
+    catalog_version: u64,
     seasons: BTreeMap<SeasonId, Season>,
     trackers: HashMap<SeasonId, SeasonRows>,
     log: HashMap<ReviewId, ReviewLogEntry>,
@@ -29,6 +30,7 @@ struct State {
     profiles: HashMap<UserId, PlayerProfile>,
     sessions: Vec<GameplaySession>,
     session_ids: HashSet<SessionId>,
+    pending_batches: BTreeMap<JobId, (DateTime<Utc>, PersistJob)>,
     subject_xp: HashMap<(UserId, SubjectId), i64>,
     fsrs: HashMap<UserId, (Vec<f64>, u64)>,
     items: BTreeMap<SalesItemId, SalesItem>,
@@ -187,7 +189,7 @@ impl ContentStore for InMemoryBackend {
     async fn load_catalog(&self) -> PortResult<Catalog> {
         Ok(self.lock().catalog.clone())
     }
-    async fn import_catalog(&self, bundle: &Catalog) -> PortResult<()> {
+    async fn import_catalog(&self, bundle: &Catalog) -> PortResult<u64> {
         let mut st = self.lock();
         let mut bundle = bundle.clone();
         for p in &mut bundle.plans {
@@ -202,7 +204,11 @@ impl ContentStore for InMemoryBackend {
         }
         let merged = crate::services::admin::merge_catalog(std::mem::take(&mut st.catalog), bundle);
         st.catalog = merged;
-        Ok(())
+        st.catalog_version += 1;
+        Ok(st.catalog_version)
+    }
+    async fn catalog_version(&self) -> PortResult<u64> {
+        Ok(self.lock().catalog_version)
     }
 }
 
@@ -626,6 +632,29 @@ fn board(st: &State, q: &BoardQuery) -> Vec<BoardEntry> {
     v
 }
 
+/// The session insert and XP credit of `record_session`, on locked state.
+fn record_session_in(st: &mut State, session: &GameplaySession) -> PortResult<()> {
+    if !st.session_ids.insert(session.id.clone()) {
+        return Err(PortError::Conflict(format!(
+            "session {} exists",
+            session.id
+        )));
+    }
+    let xp = session.xp_earned.max(0);
+    let profile = st
+        .profiles
+        .entry(session.user.clone())
+        .or_insert_with(|| PlayerProfile::new(session.user.clone(), session.user.as_str()));
+    profile.total_xp = profile.total_xp.saturating_add(xp);
+    if let Some(s) = &session.subject {
+        *st.subject_xp
+            .entry((session.user.clone(), s.clone()))
+            .or_default() += xp;
+    }
+    st.sessions.push(session.clone());
+    Ok(())
+}
+
 #[async_trait]
 impl ProfileStore for InMemoryBackend {
     async fn get_profile(&self, user: &UserId) -> PortResult<Option<PlayerProfile>> {
@@ -657,25 +686,48 @@ impl ProfileStore for InMemoryBackend {
 #[async_trait]
 impl ActivityStore for InMemoryBackend {
     async fn record_session(&self, session: &GameplaySession) -> PortResult<()> {
+        record_session_in(&mut self.lock(), session)
+    }
+
+    async fn record_session_with_batch(
+        &self,
+        session: &GameplaySession,
+        batch: &PersistJob,
+    ) -> PortResult<()> {
         let mut st = self.lock();
-        if !st.session_ids.insert(session.id.clone()) {
+        if st.pending_batches.contains_key(&batch.id) {
             return Err(PortError::Conflict(format!(
-                "session {} exists",
-                session.id
+                "pending batch {} exists",
+                batch.id
             )));
         }
-        let xp = session.xp_earned.max(0);
-        let profile = st
-            .profiles
-            .entry(session.user.clone())
-            .or_insert_with(|| PlayerProfile::new(session.user.clone(), session.user.as_str()));
-        profile.total_xp = profile.total_xp.saturating_add(xp);
-        if let Some(s) = &session.subject {
-            *st.subject_xp
-                .entry((session.user.clone(), s.clone()))
-                .or_default() += xp;
-        }
-        st.sessions.push(session.clone());
+        record_session_in(&mut st, session)?;
+        st.pending_batches
+            .insert(batch.id.clone(), (session.created_at, batch.clone()));
+        Ok(())
+    }
+
+    async fn pending_batch(&self, job: &JobId) -> PortResult<Option<PersistJob>> {
+        Ok(self.lock().pending_batches.get(job).map(|(_, b)| b.clone()))
+    }
+
+    async fn pending_batches(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> PortResult<Vec<PersistJob>> {
+        let st = self.lock();
+        let mut v: Vec<&(DateTime<Utc>, PersistJob)> = st
+            .pending_batches
+            .values()
+            .filter(|(at, _)| *at <= before)
+            .collect();
+        v.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
+        Ok(v.into_iter().take(limit).map(|(_, b)| b.clone()).collect())
+    }
+
+    async fn clear_pending_batch(&self, job: &JobId) -> PortResult<()> {
+        self.lock().pending_batches.remove(job);
         Ok(())
     }
 
@@ -886,6 +938,57 @@ impl CommerceStore for InMemoryBackend {
         st.subscriptions.push(s.clone());
         Ok(())
     }
+    async fn create_sales_item(&self, item: &SalesItem) -> PortResult<()> {
+        let mut st = self.lock();
+        if st.items.contains_key(&item.id) {
+            return Err(PortError::Conflict(format!(
+                "store item {} exists",
+                item.id
+            )));
+        }
+        st.items.insert(item.id.clone(), item.clone());
+        Ok(())
+    }
+    async fn get_subscription(&self, id: &SubscriptionId) -> PortResult<Option<Subscription>> {
+        Ok(self
+            .lock()
+            .subscriptions
+            .iter()
+            .find(|s| &s.id == id)
+            .cloned())
+    }
+    async fn list_subscriptions(&self, q: &SubscriptionQuery) -> PortResult<Vec<Subscription>> {
+        let st = self.lock();
+        let mut v: Vec<Subscription> = st
+            .subscriptions
+            .iter()
+            .filter(|s| q.user.as_ref().is_none_or(|u| &s.user == u))
+            .filter(|s| q.status.is_none_or(|x| s.status == x))
+            .filter(|s| q.after.as_ref().is_none_or(|a| &s.id > a))
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        v.truncate(q.limit);
+        Ok(v)
+    }
+    async fn set_subscription_status(
+        &self,
+        id: &SubscriptionId,
+        from: SubscriptionStatus,
+        to: SubscriptionStatus,
+    ) -> PortResult<bool> {
+        let mut st = self.lock();
+        let Some(s) = st.subscriptions.iter_mut().find(|s| &s.id == id) else {
+            return Err(PortError::Rejected(format!(
+                "subscription {id} does not exist"
+            )));
+        };
+        if s.status != from {
+            return Ok(false);
+        }
+        s.status = to;
+        Ok(true)
+    }
 }
 
 #[async_trait]
@@ -996,6 +1099,30 @@ impl AuditStore for InMemoryBackend {
     async fn recent(&self, limit: usize) -> PortResult<Vec<AuditEvent>> {
         let st = self.lock();
         Ok(st.audit.iter().rev().take(limit).cloned().collect())
+    }
+    async fn query(&self, q: &AuditQuery) -> PortResult<Vec<AuditRecord>> {
+        let st = self.lock();
+        Ok(st
+            .audit
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, e)| (i as u64 + 1, e))
+            .filter(|(seq, _)| q.before.is_none_or(|b| *seq < b))
+            .filter(|(_, e)| {
+                q.action
+                    .as_ref()
+                    .is_none_or(|a| e.action.starts_with(a.as_str()))
+            })
+            .filter(|(_, e)| q.actor.is_none() || e.actor == q.actor)
+            .filter(|(_, e)| q.since.is_none_or(|t| e.at >= t))
+            .filter(|(_, e)| q.until.is_none_or(|t| e.at < t))
+            .take(q.limit)
+            .map(|(seq, e)| AuditRecord {
+                seq,
+                event: e.clone(),
+            })
+            .collect())
     }
 }
 

@@ -59,9 +59,13 @@ pub trait PasswordHasher: Send + Sync {
 pub trait ContentStore: Send + Sync {
     /// The whole catalog (content is small; it is indexed in process).
     async fn load_catalog(&self) -> PortResult<Catalog>;
-    /// Inserts or replaces every entity of the bundle (by id) in one
-    /// transaction. Plans get their version bumped.
-    async fn import_catalog(&self, bundle: &Catalog) -> PortResult<()>;
+    /// Inserts or replaces every entity of the bundle (by id) and makes a
+    /// new catalog version, in one transaction. Plans get their version
+    /// bumped. Returns the new catalog version: the previous one + 1 (1 for
+    /// the first import); concurrent imports get distinct versions.
+    async fn import_catalog(&self, bundle: &Catalog) -> PortResult<u64>;
+    /// The current catalog version (0 = nothing imported yet).
+    async fn catalog_version(&self) -> PortResult<u64>;
 }
 
 /// Seasons (and the storage partitions behind them).
@@ -334,6 +338,29 @@ pub trait ActivityStore: Send + Sync {
     /// (if `subject`) to the subject score, creating rows as needed.
     /// `Conflict` if the session id exists.
     async fn record_session(&self, session: &GameplaySession) -> PortResult<()>;
+    /// Atomically: [`ActivityStore::record_session`] plus the session's
+    /// tracker batch, kept as *pending* (stamped with the session's
+    /// `created_at`) until [`ActivityStore::clear_pending_batch`]. A lesson
+    /// play and its tracker updates are thereby one outcome: both are
+    /// recorded, or neither. `Conflict`, storing nothing, if the session id
+    /// or the batch's job id exists.
+    async fn record_session_with_batch(
+        &self,
+        session: &GameplaySession,
+        batch: &PersistJob,
+    ) -> PortResult<()>;
+    /// A pending batch, by job id (`None` if never recorded or cleared).
+    async fn pending_batch(&self, job: &JobId) -> PortResult<Option<PersistJob>>;
+    /// Pending batches recorded at or before `before`, oldest first (then
+    /// by job id), at most `limit`.
+    async fn pending_batches(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> PortResult<Vec<PersistJob>>;
+    /// Forgets a pending batch once it is durable elsewhere (queued or
+    /// persisted). Idempotent: clearing an unknown job is not an error.
+    async fn clear_pending_batch(&self, job: &JobId) -> PortResult<()>;
     /// Distinct learner days with a lesson or review session on or after
     /// `since`, newest first.
     async fn active_days(&self, user: &UserId, since: NaiveDate) -> PortResult<Vec<NaiveDate>>;
@@ -419,6 +446,35 @@ pub trait CommerceStore: Send + Sync {
     async fn subscriptions_of(&self, user: &UserId) -> PortResult<Vec<Subscription>>;
     /// Inserts a subscription (admin grant).
     async fn create_subscription(&self, subscription: &Subscription) -> PortResult<()>;
+    /// Inserts a new item; `Conflict` if the id exists.
+    async fn create_sales_item(&self, item: &SalesItem) -> PortResult<()>;
+    /// One subscription.
+    async fn get_subscription(&self, id: &SubscriptionId) -> PortResult<Option<Subscription>>;
+    /// Subscriptions matching the query, by id ascending, strictly after
+    /// `query.after`, at most `query.limit` (keyset pages).
+    async fn list_subscriptions(&self, query: &SubscriptionQuery) -> PortResult<Vec<Subscription>>;
+    /// Compare-and-set of a subscription's status: sets `to` and returns
+    /// `true` only if the status is still `from`; `false` (nothing changed)
+    /// if it is not; `Rejected` if the subscription does not exist.
+    async fn set_subscription_status(
+        &self,
+        id: &SubscriptionId,
+        from: SubscriptionStatus,
+        to: SubscriptionStatus,
+    ) -> PortResult<bool>;
+}
+
+/// Which subscriptions [`CommerceStore::list_subscriptions`] returns.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SubscriptionQuery {
+    /// Only this user's.
+    pub user: Option<UserId>,
+    /// Only with this status.
+    pub status: Option<SubscriptionStatus>,
+    /// Keyset cursor: ids strictly greater than this.
+    pub after: Option<SubscriptionId>,
+    /// Page size.
+    pub limit: usize,
 }
 
 /// Daily quest claims.
@@ -497,6 +553,35 @@ pub struct AuditEvent {
     pub detail: serde_json::Value,
 }
 
+/// A stored audit event and its position in the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    /// Position in the log: strictly increasing in insertion order (the
+    /// keyset cursor of [`AuditQuery::before`]).
+    pub seq: u64,
+    /// The event.
+    pub event: AuditEvent,
+}
+
+/// Which audit events [`AuditStore::query`] returns. Every filter is
+/// optional; results are newest first.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AuditQuery {
+    /// Only actions starting with this (`subscription.` or
+    /// `season.archive`).
+    pub action: Option<String>,
+    /// Only events of this actor.
+    pub actor: Option<UserId>,
+    /// Only events at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only events strictly before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// Keyset cursor: only events with `seq` strictly below this.
+    pub before: Option<u64>,
+    /// Page size.
+    pub limit: usize,
+}
+
 /// Append-only audit log of admin actions and persistence failures.
 #[async_trait]
 pub trait AuditStore: Send + Sync {
@@ -504,6 +589,9 @@ pub trait AuditStore: Send + Sync {
     async fn record(&self, event: &AuditEvent) -> PortResult<()>;
     /// Most recent events, newest first.
     async fn recent(&self, limit: usize) -> PortResult<Vec<AuditEvent>>;
+    /// Events matching `query`, newest first (by `seq` descending), at most
+    /// `query.limit`.
+    async fn query(&self, query: &AuditQuery) -> PortResult<Vec<AuditRecord>>;
 }
 
 /// Leader election for scheduled jobs across server processes.

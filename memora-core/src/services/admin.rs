@@ -1,6 +1,6 @@
 //! Administration (System Manager only): seasons, content import, cache
 //! status, season cache rebuild, reconciliation, archival, retention and
-//! deletion — plus the scheduled jobs that run them.
+//! deletion, the audit log reader — plus the scheduled jobs that run them.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,14 +11,19 @@ use crate::error::{CoreError, CoreResult};
 use crate::ids::*;
 use crate::lifecycle::{self, CacheOnlyAction, ReconcileAction};
 use crate::ports::{
-    ArchiveStore, AuthStore, CacheStats, ContentStore, DueCache, FsrsParamStore, JobLock,
-    JobProgressStore, PersistenceQueue, Ports, ReviewLogStore, SeasonScanStore, SeasonStore,
-    TrackerStore,
+    ArchiveStore, AuditQuery, AuditRecord, AuditStore, AuthStore, CacheStats, ContentStore,
+    DueCache, FsrsParamStore, JobLock, JobProgressStore, PersistenceQueue, Ports, ReviewLogStore,
+    SeasonScanStore, SeasonStore, TrackerStore,
 };
 use crate::srs::SchedulerKind;
 
+use super::RECONCILIATION_SAMPLE_MIN;
 use super::shared::{Profiles, Shared};
-use super::{ContentIndex, RECONCILIATION_SAMPLE_MIN};
+
+pub use super::content_import::{ChangeSet, ImportMode, ImportReport, ImportRequest};
+
+/// Largest page of `get_audit_log`.
+pub const MAX_AUDIT_PAGE: usize = 500;
 
 pub use crate::ports::JobProgress;
 
@@ -154,6 +159,7 @@ pub struct AdminService {
     pub(crate) progress: Arc<dyn JobProgressStore>,
     /// This process's name as the owner of the jobs it runs.
     instance: String,
+    pub(crate) audit_log: Arc<dyn AuditStore>,
 }
 
 impl AdminService {
@@ -179,6 +185,7 @@ impl AdminService {
                 "proc-{}",
                 shared.ids.secret().chars().take(16).collect::<String>()
             ),
+            audit_log: Arc::clone(&ports.audit),
         }
     }
 
@@ -281,27 +288,29 @@ impl AdminService {
         Ok(self.seasons.list_seasons().await?)
     }
 
-    /// Imports a content bundle: merged with the current catalog by id,
-    /// validated as a whole (dangling references are a 400 and change
-    /// nothing), then stored and re-indexed.
-    pub async fn import_content(
+    /// `get_audit_log`: audit events, newest first, filtered by action
+    /// prefix, actor and time, a keyset page before `query.before`
+    /// (`limit` 1–500).
+    pub async fn get_audit_log(
         &self,
         actor: &Actor,
-        bundle: &Catalog,
-    ) -> CoreResult<Arc<ContentIndex>> {
+        query: &AuditQuery,
+    ) -> CoreResult<Vec<AuditRecord>> {
         actor.require_admin()?;
-        check_bundle_text(bundle)?;
-        let current = self.content.load_catalog().await?;
-        let merged = merge_catalog(current, bundle.clone());
-        ContentIndex::build(merged)?;
-        self.content.import_catalog(bundle).await?;
-        self.shared.audit(
-            actor,
-            "content.import",
-            serde_json::json!({"lessons": bundle.lessons.len(), "subjects": bundle.subjects.len()}),
-        )
-        .await;
-        self.shared.reload_catalog().await
+        if !(1..=MAX_AUDIT_PAGE).contains(&query.limit) {
+            return Err(CoreError::invalid(format!(
+                "limit must be between 1 and {MAX_AUDIT_PAGE}"
+            )));
+        }
+        if let Some(a) = &query.action {
+            crate::text::check_text("action", a, 140)?;
+        }
+        if let (Some(since), Some(until)) = (query.since, query.until) {
+            if until <= since {
+                return Err(CoreError::invalid("until must be after since"));
+            }
+        }
+        Ok(self.audit_log.query(query).await?)
     }
 
     /// `get_cache_status`.
@@ -966,7 +975,7 @@ fn cache_err(e: crate::error::PortError) -> CoreError {
 }
 
 /// Merges a bundle into a catalog: entities with the same id are replaced,
-/// new ones appended.
+/// new ones appended (the import's write, see `services::content_import`).
 pub fn merge_catalog(mut base: Catalog, bundle: Catalog) -> Catalog {
     fn merge<T, K: PartialEq>(base: &mut Vec<T>, new: Vec<T>, key: impl Fn(&T) -> &K) {
         for item in new {
@@ -990,7 +999,7 @@ pub fn merge_catalog(mut base: Catalog, bundle: Catalog) -> Catalog {
 /// Content text may be multi-line but never carries NUL or other control
 /// characters (PostgreSQL cannot store NUL; the in-memory store must refuse
 /// what PostgreSQL refuses).
-fn check_bundle_text(bundle: &Catalog) -> CoreResult<()> {
+pub(crate) fn check_bundle_text(bundle: &Catalog) -> CoreResult<()> {
     let json = serde_json::to_value(bundle)
         .map_err(|e| CoreError::invalid(format!("content bundle: {e}")))?;
     fn walk(v: &serde_json::Value, path: &mut String) -> CoreResult<()> {

@@ -7,8 +7,8 @@
 //! | [`Memora::learning`] | [`LearningService`]: map, content, lesson plays | `ActivityStore`, `LeaderboardCache`; profiles; commerce (access keys), reviews (answer engine) and the served-set ledger |
 //! | [`Memora::reviews`] | [`ReviewService`]: review sessions, answers, the durable write path | `TrackerStore`, `DueCache`, `ActivityStore`, `FsrsParamStore`, `PersistenceQueue`, `LeaderboardCache`; profiles; commerce (access keys) and the ledger |
 //! | [`Memora::gamification`] | [`GamificationService`]: profile, quests, leaderboards, onboarding | `ActivityStore`, `QuestStore`, `TrackerStore` (due and mastery counts), `LeaderboardCache`; profiles |
-//! | [`Memora::commerce`] | [`CommerceService`]: store, purchases, access keys | `CommerceStore`; profiles |
-//! | [`Memora::admin`] | [`AdminService`]: seasons, imports, cache jobs, dead letters, archival, FSRS re-fit | `SeasonStore`, `ContentStore`, `SeasonScanStore`, `TrackerStore` (reconciliation's cache-side lookups), `ArchiveStore`, `DueCache`, `PersistenceQueue` (depth, dead letters), `JobProgressStore`, `JobLock`, `AuthStore`, `ReviewLogStore`, `FsrsParamStore`; profiles |
+//! | [`Memora::commerce`] | [`CommerceService`]: store, purchases, access keys; store items and subscriptions administration | `CommerceStore`, `AuthStore` (grantees exist); profiles |
+//! | [`Memora::admin`] | [`AdminService`]: seasons, imports, cache jobs, dead letters, archival, FSRS re-fit, audit log | `SeasonStore`, `ContentStore`, `SeasonScanStore`, `TrackerStore` (reconciliation's cache-side lookups), `ArchiveStore`, `DueCache`, `PersistenceQueue` (depth, dead letters), `JobProgressStore`, `JobLock`, `AuthStore`, `ReviewLogStore`, `FsrsParamStore`, `AuditStore` (reads); profiles |
 //! | [`Memora::auth`] | [`AuthService`]: login, sessions, API keys, users | `AuthStore`, `PasswordHasher`, `AttemptCounter`, `ProfileStore` |
 //!
 //! Every service also holds the shared internals (`shared::Shared`: config,
@@ -27,6 +27,7 @@ pub mod admin;
 pub mod auth;
 pub mod cards;
 pub mod content;
+pub mod content_import;
 pub mod dead_letters;
 pub mod fsrs_fit;
 pub mod gamification;
@@ -42,6 +43,7 @@ pub mod reviews;
 pub mod sessions;
 mod shared;
 pub mod store;
+pub mod store_admin;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -101,6 +101,57 @@ impl ReviewService {
         Ok((job.id, status))
     }
 
+    /// Hands a recorded play's pending tracker batch (see
+    /// [`ActivityStore::record_session_with_batch`](crate::ports::ActivityStore::record_session_with_batch))
+    /// to the durable write path, then forgets it. Handing a batch over
+    /// twice is harmless (persistence is idempotent per review id and never
+    /// regresses a card), so a failure to forget it only costs a repeat.
+    pub(crate) async fn hand_over_batch(
+        &self,
+        batch: PersistJob,
+    ) -> CoreResult<(JobId, JobStatus)> {
+        let out = self.persist_records(batch.id, batch.records).await?;
+        if let Err(e) = self.activity.clear_pending_batch(&out.0).await {
+            self.shared
+                .audit(
+                    &crate::domain::Actor::system(),
+                    "lesson.batch_clear_failed",
+                    serde_json::json!({"job": out.0.as_str(), "error": e.to_string()}),
+                )
+                .await;
+        }
+        Ok(out)
+    }
+
+    /// Recovery job: hands over every tracker batch recorded with its play
+    /// at least `older_than` ago and still pending (the play's request was
+    /// interrupted between recording the play and queueing its batch, and
+    /// nobody retried). Returns how many batches were handed over; stops at
+    /// the first failure (the queue and the store are then both down).
+    pub async fn resume_pending_batches(
+        &self,
+        older_than: chrono::Duration,
+        limit: usize,
+    ) -> CoreResult<u64> {
+        let before = self.shared.now() - older_than;
+        let batches = self.activity.pending_batches(before, limit).await?;
+        let mut n = 0;
+        for batch in batches {
+            self.hand_over_batch(batch).await?;
+            n += 1;
+        }
+        if n > 0 {
+            self.shared
+                .audit(
+                    &crate::domain::Actor::system(),
+                    "lesson.batches_resumed",
+                    serde_json::json!({"batches": n}),
+                )
+                .await;
+        }
+        Ok(n)
+    }
+
     /// Writes the newest state of each record into the cache (best effort;
     /// a failure switches to safe mode, the data is already durable).
     pub(crate) async fn refresh_cache(&self, records: &[ReviewRecord]) {

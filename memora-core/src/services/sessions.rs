@@ -8,12 +8,16 @@ use crate::domain::*;
 use crate::error::{CoreError, CoreResult};
 use crate::gamification;
 use crate::ids::*;
-use crate::ports::JobStatus;
+use crate::ports::{JobStatus, PersistJob};
 use crate::srs::{AnswerPath, AnswerSignals};
 
+use chrono::{DateTime, Utc};
+
 use super::LearningService;
+use super::content::ContentIndex;
 use super::integrity;
 use super::reviews::AnswerInput;
+use super::shared::Shared;
 use crate::ports::{AnswerReceipt, ServingClaim};
 
 /// One interaction of a lesson play.
@@ -113,10 +117,17 @@ impl LearningService {
             )));
         };
         if serving.answered {
-            return Err(CoreError::NotServed(format!(
-                "this opening of lesson {} was already submitted; open the lesson again to replay it",
-                lesson.id
-            )));
+            // The opening's play was accepted before. Its receipt names the
+            // play's job, and through it the session, tracker batch and
+            // review ids: a retry completes what an interruption left undone
+            // and can never count the play twice.
+            return match serving.last_receipt {
+                Some(receipt) if receipt.answered_at >= serving.served_at => {
+                    self.resume_play(&idx, user, &season, lesson, sub, receipt)
+                        .await
+                }
+                _ => Err(already_submitted(&lesson.id)),
+            };
         }
         if serving.answerable_until < now {
             return Err(CoreError::NotServed(format!(
@@ -135,47 +146,13 @@ impl LearningService {
         let completed = sub
             .score
             .is_none_or(|s| s >= self.shared.config.lesson_pass_score);
-        let unit = idx
-            .unit(&lesson.unit)
-            .ok_or_else(|| CoreError::Internal(format!("lesson {} has no unit", lesson.id)))?;
-
-        let applied = if sub.interactions.is_empty() {
-            None
-        } else {
-            let answers: Vec<AnswerInput> = sub
-                .interactions
-                .iter()
-                .map(|i| {
-                    let attempts = i.attempts.unwrap_or(1);
-                    AnswerInput {
-                        question_id: i.question_id.clone(),
-                        signals: AnswerSignals {
-                            is_correct: i.is_correct.unwrap_or(attempts <= 1),
-                            duration_ms: i.duration_ms.unwrap_or(3000),
-                            attempts,
-                            quality: None,
-                        },
-                        review_id: None,
-                    }
-                })
-                .collect();
-            Some(
-                self.reviews
-                    .apply_answers(
-                        &idx,
-                        user,
-                        &season,
-                        &profile,
-                        &answers,
-                        AnswerPath::Lesson,
-                        ReviewSource::Lesson,
-                        now,
-                    )
-                    .await?,
-            )
-        };
         let job_id = integrity::new_job_id(&self.shared, user)?;
-        let claim = (
+        let play = self
+            .prepare_play(
+                &idx, user, &season, &profile, lesson, sub, &job_id, xp, completed, now,
+            )
+            .await?;
+        let claims = [(
             ServingClaim {
                 item,
                 served_at: serving.served_at,
@@ -189,66 +166,209 @@ impl LearningService {
                 prev_xp_day: serving.xp_day,
             },
             source,
-        );
-        let claims = [claim];
+        )];
         if !self.ledger.commit_claims(user, &season.id, &claims).await? {
-            return Err(CoreError::NotServed(format!(
-                "this opening of lesson {} was already submitted; open the lesson again to replay it",
-                lesson.id
-            )));
+            return Err(already_submitted(&lesson.id));
         }
-        let job = match applied {
-            Some(a) => match self
-                .reviews
-                .persist_records(job_id.clone(), a.records)
-                .await
-            {
-                Ok(j) => Some(j),
-                Err(e) => {
-                    self.ledger
-                        .release_claims(user, &season.id, &claims, &[source])
-                        .await;
-                    return Err(e);
-                }
-            },
-            None => None,
-        };
-        let session = GameplaySession {
-            id: SessionId::new(format!("gs-{job_id}"))?,
-            user: user.clone(),
-            kind: SessionKind::Lesson,
-            lesson: Some(lesson.id.clone()),
-            subject: Some(unit.subject.clone()),
-            topic: lesson.topic.clone(),
-            xp_earned: xp,
-            score: sub.score.unwrap_or(100),
-            completed,
-            created_at: now,
-            local_day: today,
-            raw_data: sub.raw.clone(),
-        };
-        if let Err(e) = self.activity.record_session(&session).await {
-            if job.is_none() {
-                // Nothing was made durable: the opening can be submitted again.
-                self.ledger
-                    .release_claims(user, &season.id, &claims, &[source])
-                    .await;
-            }
-            return Err(e.into());
+        if let Err(e) = self.record_play(&play).await {
+            // Nothing was recorded: the opening can be submitted again. (If
+            // this release is lost too, a retry completes the play through
+            // the receipt the commit left.)
+            self.ledger
+                .release_claims(user, &season.id, &claims, &[source])
+                .await;
+            return Err(e);
         }
-        super::leaderboard::add_xp(
-            &self.shared,
-            self.leaderboard.as_ref(),
-            user,
-            Some(&unit.subject),
-            today,
-            xp,
-        )
-        .await;
+        let job = self.hand_over(play.batch).await?;
         Ok(LessonOutcome {
             xp_earned: xp,
             completed,
             plays_today_before: plays,
+            job,
+        })
+    }
+}
+
+/// A play ready to be recorded: its gameplay session and, when it has
+/// interactions, the tracker batch to persist with it.
+struct Play {
+    session: GameplaySession,
+    subject: SubjectId,
+    batch: Option<PersistJob>,
+}
+
+fn already_submitted(lesson: &LessonId) -> CoreError {
+    CoreError::NotServed(format!(
+        "this opening of lesson {lesson} was already submitted; open the lesson again to replay it"
+    ))
+}
+
+impl LearningService {
+    /// Schedules the play's interactions (review ids derived from the job
+    /// id, so a retry computes the same batch) and builds its session.
+    #[allow(clippy::too_many_arguments)]
+    async fn prepare_play(
+        &self,
+        idx: &ContentIndex,
+        user: &UserId,
+        season: &Season,
+        profile: &PlayerProfile,
+        lesson: &Lesson,
+        sub: &LessonSubmission,
+        job_id: &JobId,
+        xp: i64,
+        completed: bool,
+        now: DateTime<Utc>,
+    ) -> CoreResult<Play> {
+        let unit = idx
+            .unit(&lesson.unit)
+            .ok_or_else(|| CoreError::Internal(format!("lesson {} has no unit", lesson.id)))?;
+        let batch = if sub.interactions.is_empty() {
+            None
+        } else {
+            let answers = sub
+                .interactions
+                .iter()
+                .enumerate()
+                .map(|(n, i)| {
+                    let attempts = i.attempts.unwrap_or(1);
+                    Ok(AnswerInput {
+                        question_id: i.question_id.clone(),
+                        signals: AnswerSignals {
+                            is_correct: i.is_correct.unwrap_or(attempts <= 1),
+                            duration_ms: i.duration_ms.unwrap_or(3000),
+                            attempts,
+                            quality: None,
+                        },
+                        review_id: Some(ReviewId::new(format!("{job_id}:{n}"))?),
+                    })
+                })
+                .collect::<CoreResult<Vec<_>>>()?;
+            let applied = self
+                .reviews
+                .apply_answers(
+                    idx,
+                    user,
+                    season,
+                    profile,
+                    &answers,
+                    AnswerPath::Lesson,
+                    ReviewSource::Lesson,
+                    now,
+                )
+                .await?;
+            Some(PersistJob {
+                id: job_id.clone(),
+                records: applied.records,
+            })
+        };
+        let day = Shared::day_boundary_at(profile, now);
+        Ok(Play {
+            session: GameplaySession {
+                id: SessionId::new(format!("gs-{job_id}"))?,
+                user: user.clone(),
+                kind: SessionKind::Lesson,
+                lesson: Some(lesson.id.clone()),
+                subject: Some(unit.subject.clone()),
+                topic: lesson.topic.clone(),
+                xp_earned: xp,
+                score: sub.score.unwrap_or(100),
+                completed,
+                created_at: now,
+                local_day: day.local_day(now),
+                raw_data: sub.raw.clone(),
+            },
+            subject: unit.subject.clone(),
+            batch,
+        })
+    }
+
+    /// Records the session, its XP and its tracker batch in one store
+    /// call, then credits the leaderboard cache (best effort).
+    async fn record_play(&self, play: &Play) -> CoreResult<()> {
+        match &play.batch {
+            Some(batch) => {
+                self.activity
+                    .record_session_with_batch(&play.session, batch)
+                    .await?
+            }
+            None => self.activity.record_session(&play.session).await?,
+        }
+        super::leaderboard::add_xp(
+            &self.shared,
+            self.leaderboard.as_ref(),
+            &play.session.user,
+            Some(&play.subject),
+            play.session.local_day,
+            play.session.xp_earned,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Hands a recorded play's tracker batch to the durable write path. A
+    /// failure leaves the batch pending in the store: a retry of the play,
+    /// or `reviews().resume_pending_batches`, hands it over later.
+    async fn hand_over(&self, batch: Option<PersistJob>) -> CoreResult<Option<(JobId, JobStatus)>> {
+        match batch {
+            None => Ok(None),
+            Some(b) => self.reviews.hand_over_batch(b).await.map(Some),
+        }
+    }
+
+    /// A retry of a play the ledger already accepted (its receipt is
+    /// `receipt`): completes what an interruption left undone, with the XP
+    /// fixed at acceptance. The session not recorded yet → records it with
+    /// its batch now; recorded with its batch still pending → hands the
+    /// stored batch over; complete → `NotServed`, changing nothing.
+    async fn resume_play(
+        &self,
+        idx: &ContentIndex,
+        user: &UserId,
+        season: &Season,
+        lesson: &Lesson,
+        sub: &LessonSubmission,
+        receipt: AnswerReceipt,
+    ) -> CoreResult<LessonOutcome> {
+        let now = receipt.answered_at;
+        let profile = self.profiles.ensure(user).await?;
+        let today = Shared::day_boundary_at(&profile, now).local_day(now);
+        let plays = self
+            .activity
+            .lesson_plays_on(user, &lesson.id, today)
+            .await?;
+        let completed = sub
+            .score
+            .is_none_or(|s| s >= self.shared.config.lesson_pass_score);
+        let play = self
+            .prepare_play(
+                idx,
+                user,
+                season,
+                &profile,
+                lesson,
+                sub,
+                &receipt.job_id,
+                receipt.xp,
+                completed,
+                now,
+            )
+            .await?;
+        let (job, plays_before) = match self.record_play(&play).await {
+            Ok(()) => (self.hand_over(play.batch).await?, plays),
+            Err(CoreError::Conflict(_)) => {
+                // Recorded before: only the hand-over may be missing.
+                match self.activity.pending_batch(&receipt.job_id).await? {
+                    Some(batch) => (self.hand_over(Some(batch)).await?, plays.saturating_sub(1)),
+                    None => return Err(already_submitted(&lesson.id)),
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(LessonOutcome {
+            xp_earned: receipt.xp,
+            completed,
+            plays_today_before: plays_before,
             job,
         })
     }

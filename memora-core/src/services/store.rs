@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::domain::*;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::*;
-use crate::ports::{CommerceStore, Ports};
+use crate::ports::{AuthStore, CommerceStore, Ports};
 
 use super::shared::{Profiles, Shared};
 
@@ -35,13 +35,16 @@ pub enum PurchaseDecision {
     Reject,
 }
 
-/// Store, purchases, subscriptions and access keys. Holds the commerce
-/// store only; the review and learning services read access keys through
-/// it.
+/// Store, purchases, subscriptions and access keys, and their
+/// administration ([`super::store_admin`]). Holds the commerce store and,
+/// to check the users admins grant to, the account store; the review and
+/// learning services read access keys through it.
 pub struct CommerceService {
     pub(crate) shared: Arc<Shared>,
     pub(crate) profiles: Profiles,
     pub(crate) commerce: Arc<dyn CommerceStore>,
+    /// Accounts (an admin grant must name an existing user).
+    pub(crate) users: Arc<dyn AuthStore>,
 }
 
 impl CommerceService {
@@ -50,10 +53,13 @@ impl CommerceService {
             shared: Arc::clone(shared),
             profiles,
             commerce: Arc::clone(&ports.commerce),
+            users: Arc::clone(&ports.auth),
         }
     }
 
-    /// Access keys of a user: active subscriptions whose season covers today.
+    /// Access keys of a user: subscriptions in force today (active, season
+    /// started and not ended, own end date not passed). Read from the store
+    /// on every call, so a suspension or expiry takes effect at once.
     pub async fn access_keys(&self, user: &UserId) -> CoreResult<AccessKeys> {
         let subs = self.commerce.subscriptions_of(user).await?;
         if subs.is_empty() {
@@ -64,14 +70,8 @@ impl CommerceService {
         let mut keys = AccessKeys::default();
         let mut subjects = BTreeSet::new();
         let mut tracks = BTreeSet::new();
-        for s in subs
-            .iter()
-            .filter(|s| s.status == SubscriptionStatus::Active)
-        {
-            let Some(season) = seasons.iter().find(|x| x.id == s.season) else {
-                continue;
-            };
-            if !season.covers(today) {
+        for s in &subs {
+            if !s.in_force(seasons.iter().find(|x| x.id == s.season), today) {
                 continue;
             }
             match s.kind {
@@ -173,6 +173,7 @@ impl CommerceService {
             .list_sales_items()
             .await?
             .into_iter()
+            .filter(|i| i.is_active)
             .filter(|i| !pending.contains(&i.id))
             .filter(|i| !Self::owns_all(&idx, &keys, i))
             .filter(|i| {
@@ -207,6 +208,12 @@ impl CommerceService {
             .get_sales_item(item)
             .await?
             .ok_or_else(|| CoreError::not_found(format!("store item {item} not found")))?;
+        if !item.is_active {
+            return Err(CoreError::invalid_state(format!(
+                "store item {} is not on sale",
+                item.id
+            )));
+        }
         for (name, v) in [
             ("payment_method", &payment_method),
             ("transaction_id", &transaction_id),
@@ -316,6 +323,7 @@ impl CommerceService {
                     grants: item.contents.clone(),
                     source_request: Some(req.id.clone()),
                     created_at: now,
+                    ends_on: None,
                 })
             }
         };

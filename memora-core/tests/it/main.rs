@@ -2,7 +2,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod content_import;
 mod deps;
+mod lesson_crash;
 mod ops;
 mod revlog_josh;
+mod store_admin;
 mod usecases;

@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod abuse;
+mod content_import;
 mod contract;
 mod endpoints;
 mod ops;
+mod store_admin;

@@ -348,3 +348,86 @@ async fn dead_letters_are_listed_shown_discarded_and_replayed_from_the_cli() {
         .query_async(&mut conn)
         .await;
 }
+
+#[tokio::test]
+async fn import_content_previews_then_applies_with_a_catalog_version() {
+    let Some(db) = Db::create().await else { return };
+    let demo = [
+        ("MEMORA_DATABASE_URL", db.url.as_str()),
+        ("MEMORA_DEMO_PASSWORD", DEMO_PASSWORD),
+    ];
+    let r = run(&["seed-demo", "--json"], &demo, None);
+    assert!(r.success, "{}", r.stderr);
+    let env = [("MEMORA_DATABASE_URL", db.url.as_str())];
+    let dir = std::env::temp_dir().join(format!("memora-import-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("unpublish.json");
+    std::fs::write(&file, r#"{"unpublish": {"lessons": ["sci-l5"]}}"#).expect("bundle");
+    let path = file.to_str().expect("utf-8 path");
+    let published = "SELECT count(*) FROM lessons WHERE is_published AND id = $1";
+
+    let r = run(&["import-content", path, "--dry-run", "--json"], &env, None);
+    assert!(r.success, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(v["applied"], false, "{v}");
+    assert_eq!(
+        v["unpublished"]["lessons"],
+        serde_json::json!(["sci-l5"]),
+        "{v}"
+    );
+    let v0 = v["version"].as_u64().expect("version");
+    assert_eq!(
+        db.count(published, "sci-l5").await,
+        1,
+        "a dry run changes nothing"
+    );
+
+    let r = run(&["import-content", path, "--dry-run"], &env, None);
+    assert!(r.success, "{}", r.stderr);
+    assert!(r.stdout.contains("Dry run"), "{}", r.stdout);
+    assert!(r.stdout.contains("sci-l5"), "{}", r.stdout);
+
+    let r = run(&["import-content", path], &env, None);
+    assert!(r.success, "{}", r.stderr);
+    assert!(
+        r.stdout.contains(&format!("catalog version {}", v0 + 1)),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(db.count(published, "sci-l5").await, 0);
+
+    // Replace with an empty bundle, as a preview only; a bad mode or an
+    // invalid bundle is a one-line error and a failure exit.
+    let empty = dir.join("empty.json");
+    std::fs::write(&empty, "{}").expect("bundle");
+    let empty = empty.to_str().expect("utf-8 path");
+    let r = run(
+        &[
+            "import-content",
+            empty,
+            "--mode",
+            "replace",
+            "--dry-run",
+            "--json",
+        ],
+        &env,
+        None,
+    );
+    assert!(r.success, "{}", r.stderr);
+    assert_eq!(
+        r.json()["unpublished"]["subjects"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let r = run(&["import-content", empty, "--mode", "wipe"], &env, None);
+    assert!(!r.success);
+    let ghost = dir.join("ghost.json");
+    std::fs::write(&ghost, r#"{"unpublish": {"lessons": ["ghost"]}}"#).expect("bundle");
+    let r = run(
+        &["import-content", ghost.to_str().expect("path")],
+        &env,
+        None,
+    );
+    assert!(!r.success);
+    assert!(r.stderr.contains("ghost"), "{}", r.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
+}

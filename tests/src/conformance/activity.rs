@@ -322,3 +322,148 @@ pub async fn leaderboards(s: &Stores) {
         (10, Some(3))
     );
 }
+
+/// A lesson play and its tracker batch are recorded together: the batch is
+/// pending (readable by job id, listed oldest first up to a time) until
+/// cleared; a duplicate session or job id stores nothing; the records round
+/// trip exactly.
+pub async fn sessions_with_pending_batches(s: &Stores) {
+    make_seasons(s, &[2026]).await;
+    let u = user("u1");
+    let job = |id: &str, rid: &str| PersistJob {
+        id: JobId::new(id).expect("job"),
+        records: vec![
+            record(
+                &tracker("u1", 2026, "q1", 2, at(24), Some(at(0)), Some("math"), None),
+                &format!("{rid}:0"),
+            ),
+            record(
+                &tracker("u1", 2026, "q2", 1, at(48), Some(at(0)), None, Some("t1")),
+                &format!("{rid}:1"),
+            ),
+        ],
+    };
+    let play = |id: &str, h: i64| {
+        let mut p = session(
+            id,
+            "u1",
+            SessionKind::Lesson,
+            Some("l1"),
+            Some("math"),
+            30,
+            true,
+            day(1),
+        );
+        p.created_at = at(h);
+        p
+    };
+    let j1 = job("job-1", "j1");
+    s.activity
+        .record_session_with_batch(&play("gs-1", 0), &j1)
+        .await
+        .expect("record");
+    assert_eq!(
+        s.activity
+            .subject_xp(&u, &subject("math"))
+            .await
+            .expect("xp"),
+        30
+    );
+    assert_eq!(
+        s.profiles
+            .get_profile(&u)
+            .await
+            .expect("p")
+            .expect("profile")
+            .total_xp,
+        30
+    );
+    assert_eq!(
+        s.activity.pending_batch(&j1.id).await.expect("pending"),
+        Some(j1.clone()),
+        "records round trip exactly"
+    );
+    // A duplicate session stores neither the session nor a second batch.
+    assert!(matches!(
+        s.activity
+            .record_session_with_batch(&play("gs-1", 1), &job("job-2", "j2"))
+            .await,
+        Err(PortError::Conflict(_))
+    ));
+    assert_eq!(
+        s.activity
+            .pending_batch(&JobId::new("job-2").expect("job"))
+            .await
+            .expect("pending"),
+        None
+    );
+    // A duplicate job id stores no session (no XP either).
+    assert!(matches!(
+        s.activity
+            .record_session_with_batch(&play("gs-2", 1), &job("job-1", "j1b"))
+            .await,
+        Err(PortError::Conflict(_))
+    ));
+    assert_eq!(
+        s.activity
+            .lesson_plays_on(&u, &LessonId::new("l1").expect("lesson"), day(1))
+            .await
+            .expect("plays"),
+        1
+    );
+    assert_eq!(
+        s.profiles
+            .get_profile(&u)
+            .await
+            .expect("p")
+            .expect("profile")
+            .total_xp,
+        30
+    );
+    let j3 = job("job-3", "j3");
+    s.activity
+        .record_session_with_batch(&play("gs-3", 2), &j3)
+        .await
+        .expect("record");
+    let ids = |v: Vec<PersistJob>| v.into_iter().map(|j| j.id.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s.activity.pending_batches(at(5), 10).await.expect("list")),
+        vec!["job-1", "job-3"]
+    );
+    assert_eq!(
+        ids(s.activity.pending_batches(at(2), 10).await.expect("list")),
+        vec!["job-1", "job-3"],
+        "recorded at or before"
+    );
+    assert_eq!(
+        ids(s.activity.pending_batches(at(1), 10).await.expect("list")),
+        vec!["job-1"]
+    );
+    assert_eq!(
+        ids(s.activity.pending_batches(at(5), 1).await.expect("list")),
+        vec!["job-1"]
+    );
+    s.activity.clear_pending_batch(&j1.id).await.expect("clear");
+    s.activity
+        .clear_pending_batch(&j1.id)
+        .await
+        .expect("clearing twice is fine");
+    assert_eq!(
+        s.activity.pending_batch(&j1.id).await.expect("pending"),
+        None
+    );
+    assert_eq!(
+        ids(s.activity.pending_batches(at(5), 10).await.expect("list")),
+        vec!["job-3"]
+    );
+    assert_eq!(
+        s.profiles
+            .get_profile(&u)
+            .await
+            .expect("p")
+            .expect("profile")
+            .total_xp,
+        60,
+        "clearing a batch never touches the XP"
+    );
+}

@@ -329,6 +329,7 @@ fn item(id: &str, price: i64) -> SalesItem {
             AccessGrant::Subject(subject("math")),
             AccessGrant::Track(TrackId::new("tr-1").expect("track")),
         ],
+        is_active: true,
     }
 }
 
@@ -357,6 +358,7 @@ fn subscription(id: &str, u: &str, req: Option<&str>) -> Subscription {
         grants: vec![AccessGrant::Subject(subject("math"))],
         source_request: req.map(|r| PurchaseRequestId::new(r).expect("req")),
         created_at: t0(),
+        ends_on: None,
     }
 }
 
@@ -471,6 +473,151 @@ pub async fn commerce_rules(s: &Stores) {
             .await
             .expect("subs")
             .is_empty()
+    );
+}
+
+/// Administration: items are created once (then replaced by upsert,
+/// `is_active` included); subscriptions round trip with their end date, are
+/// listed by user / status in keyset pages, and change status only by
+/// compare-and-set.
+pub async fn commerce_admin(s: &Stores) {
+    let c = &s.commerce;
+    let mut it = item("i-1", 100);
+    c.create_sales_item(&it).await.expect("create");
+    assert!(matches!(
+        c.create_sales_item(&item("i-1", 5)).await,
+        Err(PortError::Conflict(_))
+    ));
+    assert_eq!(
+        c.get_sales_item(&it.id).await.expect("get"),
+        Some(it.clone()),
+        "a refused create changes nothing"
+    );
+    it.is_active = false;
+    c.upsert_sales_item(&it).await.expect("unpublish");
+    assert_eq!(c.list_sales_items().await.expect("list"), vec![it.clone()]);
+
+    let mut subs = Vec::new();
+    for (i, (u, status)) in [
+        ("u1", SubscriptionStatus::Active),
+        ("u2", SubscriptionStatus::Suspended),
+        ("u1", SubscriptionStatus::Expired),
+        ("u1", SubscriptionStatus::Active),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut sub = subscription(&format!("sub-{i}"), u, None);
+        sub.status = status;
+        sub.ends_on = (i == 3).then(|| day(20));
+        c.create_subscription(&sub).await.expect("grant");
+        subs.push(sub);
+    }
+    let get = |id: &str| SubscriptionId::new(id).expect("sub");
+    assert_eq!(
+        c.get_subscription(&get("sub-3")).await.expect("get"),
+        Some(subs[3].clone())
+    );
+    assert_eq!(c.get_subscription(&get("sub-9")).await.expect("get"), None);
+    let page = |who: Option<&str>, status, after: Option<&str>, limit| SubscriptionQuery {
+        user: who.map(user),
+        status,
+        after: after.map(get),
+        limit,
+    };
+    let ids = |v: Vec<Subscription>| v.into_iter().map(|x| x.id.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        ids(c
+            .list_subscriptions(&page(None, None, None, 10))
+            .await
+            .expect("list")),
+        vec!["sub-0", "sub-1", "sub-2", "sub-3"]
+    );
+    assert_eq!(
+        ids(c
+            .list_subscriptions(&page(None, None, None, 2))
+            .await
+            .expect("list")),
+        vec!["sub-0", "sub-1"]
+    );
+    assert_eq!(
+        ids(c
+            .list_subscriptions(&page(None, None, Some("sub-1"), 2))
+            .await
+            .expect("list")),
+        vec!["sub-2", "sub-3"]
+    );
+    assert_eq!(
+        ids(c
+            .list_subscriptions(&page(
+                Some("u1"),
+                Some(SubscriptionStatus::Active),
+                None,
+                10
+            ))
+            .await
+            .expect("list")),
+        vec!["sub-0", "sub-3"]
+    );
+    assert_eq!(
+        ids(c
+            .list_subscriptions(&page(None, Some(SubscriptionStatus::Suspended), None, 10))
+            .await
+            .expect("list")),
+        vec!["sub-1"]
+    );
+    // Compare-and-set.
+    assert!(
+        c.set_subscription_status(
+            &get("sub-0"),
+            SubscriptionStatus::Active,
+            SubscriptionStatus::Suspended
+        )
+        .await
+        .expect("suspend")
+    );
+    assert!(
+        !c.set_subscription_status(
+            &get("sub-0"),
+            SubscriptionStatus::Active,
+            SubscriptionStatus::Expired
+        )
+        .await
+        .expect("stale"),
+        "a stale expected status changes nothing"
+    );
+    assert_eq!(
+        c.get_subscription(&get("sub-0"))
+            .await
+            .expect("get")
+            .map(|x| x.status),
+        Some(SubscriptionStatus::Suspended)
+    );
+    assert!(matches!(
+        c.set_subscription_status(
+            &get("sub-9"),
+            SubscriptionStatus::Active,
+            SubscriptionStatus::Expired
+        )
+        .await,
+        Err(PortError::Rejected(_))
+    ));
+    assert_eq!(
+        c.subscriptions_of(&user("u1"))
+            .await
+            .expect("subs")
+            .iter()
+            .map(|x| (x.id.to_string(), x.status, x.ends_on))
+            .collect::<Vec<_>>(),
+        vec![
+            ("sub-0".to_owned(), SubscriptionStatus::Suspended, None),
+            ("sub-2".to_owned(), SubscriptionStatus::Expired, None),
+            (
+                "sub-3".to_owned(),
+                SubscriptionStatus::Active,
+                Some(day(20))
+            ),
+        ]
     );
 }
 
@@ -648,6 +795,120 @@ pub async fn audit_recent(s: &Stores) {
     assert_eq!(r[1].detail, serde_json::json!({"n": 1}));
 }
 
+/// The audit log reader: newest first with increasing `seq`, filters by
+/// action prefix, actor and time window, keyset pages.
+pub async fn audit_query(s: &Stores) {
+    let actions = [
+        "season.create",
+        "subscription.grant",
+        "subscription.suspend",
+        "season.archive",
+        "subscription.expire",
+        "content.import",
+    ];
+    for (i, a) in actions.iter().enumerate() {
+        s.audit
+            .record(&AuditEvent {
+                at: at(i as i64),
+                actor: Some(user(if i % 2 == 0 { "admin" } else { "<system>" })),
+                action: (*a).to_owned(),
+                detail: serde_json::json!({"i": i}),
+            })
+            .await
+            .expect("record");
+    }
+    let q = |f: &dyn Fn(&mut AuditQuery)| {
+        let mut q = AuditQuery {
+            limit: 10,
+            ..Default::default()
+        };
+        f(&mut q);
+        q
+    };
+    let all = s.audit.query(&q(&|_| {})).await.expect("all");
+    assert_eq!(
+        all.iter()
+            .map(|r| r.event.action.as_str())
+            .collect::<Vec<_>>(),
+        actions.iter().rev().copied().collect::<Vec<_>>()
+    );
+    assert!(all.windows(2).all(|w| w[0].seq > w[1].seq), "seq decreases");
+    assert_eq!(all[5].event.detail, serde_json::json!({"i": 0}));
+    let names = |v: Vec<AuditRecord>| v.into_iter().map(|r| r.event.action).collect::<Vec<_>>();
+    assert_eq!(
+        names(
+            s.audit
+                .query(&q(&|q| q.action = Some("subscription.".into())))
+                .await
+                .expect("prefix")
+        ),
+        vec![
+            "subscription.expire",
+            "subscription.suspend",
+            "subscription.grant"
+        ]
+    );
+    assert_eq!(
+        names(
+            s.audit
+                .query(&q(&|q| q.action = Some("season.archive".into())))
+                .await
+                .expect("exact")
+        ),
+        vec!["season.archive"]
+    );
+    assert_eq!(
+        names(
+            s.audit
+                .query(&q(&|q| q.actor = Some(user("admin"))))
+                .await
+                .expect("actor")
+        ),
+        vec![
+            "subscription.expire",
+            "subscription.suspend",
+            "season.create"
+        ]
+    );
+    assert_eq!(
+        names(
+            s.audit
+                .query(&q(&|q| {
+                    q.since = Some(at(1));
+                    q.until = Some(at(3));
+                }))
+                .await
+                .expect("window")
+        ),
+        vec!["subscription.suspend", "subscription.grant"],
+        "since inclusive, until exclusive"
+    );
+    let first = s.audit.query(&q(&|q| q.limit = 4)).await.expect("page 1");
+    assert_eq!(first.len(), 4);
+    let cursor = first[3].seq;
+    assert_eq!(
+        names(
+            s.audit
+                .query(&q(&|q| q.before = Some(cursor)))
+                .await
+                .expect("page 2")
+        ),
+        vec!["subscription.grant", "season.create"]
+    );
+    assert_eq!(
+        names(
+            s.audit
+                .query(&q(&|q| {
+                    q.before = Some(cursor);
+                    q.action = Some("season".into());
+                }))
+                .await
+                .expect("page 2 filtered")
+        ),
+        vec!["season.create"]
+    );
+}
+
 /// Only one process holds a job lock until it releases it.
 pub async fn job_lock_exclusive(s: &Stores) {
     assert!(s.locks.try_acquire("nightly").await.expect("acquire"));
@@ -780,21 +1041,24 @@ fn catalog(title: &str) -> Catalog {
 }
 
 /// Import then load returns the same catalog; re-import replaces by id and
-/// bumps plan versions.
+/// bumps plan versions; every import makes the next catalog version.
 pub async fn content_round_trip(s: &Stores) {
     assert_eq!(
         s.content.load_catalog().await.expect("empty"),
         Catalog::default()
     );
+    assert_eq!(s.content.catalog_version().await.expect("version"), 0);
     let c1 = catalog("Mathematics");
-    s.content.import_catalog(&c1).await.expect("import");
+    assert_eq!(s.content.import_catalog(&c1).await.expect("import"), 1);
+    assert_eq!(s.content.catalog_version().await.expect("version"), 1);
     let mut expected = c1.clone();
     expected.plans[0].version = 1;
     assert_eq!(s.content.load_catalog().await.expect("load"), expected);
     let mut c2 = catalog("Maths v2");
     c2.lessons[0].stages.remove(0);
     c2.plans[0].subjects[0].selection = UnitSelection::AllUnits;
-    s.content.import_catalog(&c2).await.expect("re-import");
+    assert_eq!(s.content.import_catalog(&c2).await.expect("re-import"), 2);
+    assert_eq!(s.content.catalog_version().await.expect("version"), 2);
     let loaded = s.content.load_catalog().await.expect("load");
     assert_eq!(loaded.subjects[0].title, "Maths v2");
     assert_eq!(loaded.lessons[0].stages.len(), 1);
@@ -827,14 +1091,14 @@ macro_rules! store_conformance {
         $crate::store_conformance!(@suite $setup; profile_store, profile;
             profiles_round_trip);
         $crate::store_conformance!(@suite $setup; activity_store, activity;
-            sessions_and_activity, leaderboards);
+            sessions_and_activity, leaderboards, sessions_with_pending_batches);
         $crate::store_conformance!(@suite $setup; fsrs_param_store, fsrs_params;
             fsrs_params_round_trip);
         $crate::store_conformance!(@suite $setup; job_progress_store, job_progress;
             progress_round_trip_owner_and_takeover);
         $crate::store_conformance!(@suite $setup; other_stores, store;
-            seasons_lifecycle, commerce_rules, quest_claim_once, auth_records,
-            audit_recent, job_lock_exclusive, content_round_trip);
+            seasons_lifecycle, commerce_rules, commerce_admin, quest_claim_once, auth_records,
+            audit_recent, audit_query, job_lock_exclusive, content_round_trip);
     };
     (@suite $setup:expr; $module:ident, $suite:ident; $($name:ident),* $(,)?) => {
         mod $module {

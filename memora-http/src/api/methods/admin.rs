@@ -1,11 +1,15 @@
-//! Operations and administration: cache, archive, seasons, content, users.
+//! Operations and administration: cache, archive, seasons, content, users,
+//! the audit log.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use memora_core::domain::{Catalog, Role};
+use memora_core::domain::{ContentBundle, Role};
 use memora_core::ids::*;
-use memora_core::services::admin::SeasonInput;
+use memora_core::ports::AuditQuery;
+use memora_core::services::admin::{
+    ChangeSet, ImportMode, ImportReport, ImportRequest, SeasonInput,
+};
 use memora_core::srs::SchedulerKind;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -563,37 +567,147 @@ method!(
     }
 );
 
+/// How `import_content` treats content the bundle does not list.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ImportModeArg {
+    /// Keep it (the default).
+    Merge,
+    /// Unpublish every subject, track, unit, topic and lesson not in the
+    /// bundle (nothing is deleted).
+    Replace,
+}
+
 /// Arguments of `import_content`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ImportArgs {
-    /// Content bundle (see docs/CONTENT.md; also `content`; may be a JSON string).
+    /// Content bundle (see docs/CONTENT.md; also `content`; may be a JSON
+    /// string): catalog entities to insert or replace, and `unpublish`.
     #[serde(alias = "content", deserialize_with = "de::json_or_string")]
     #[schema(value_type = Object)]
-    pub bundle: Catalog,
+    pub bundle: ContentBundle,
+    /// `merge` (default) or `replace`.
+    #[serde(default)]
+    pub mode: Option<ImportModeArg>,
+    /// Report the diff and the validation errors; import nothing.
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    pub dry_run: Option<bool>,
+}
+
+/// Entity ids by kind.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContentIdsDto {
+    /// Subjects.
+    pub subjects: Vec<String>,
+    /// Tracks.
+    pub tracks: Vec<String>,
+    /// Units.
+    pub units: Vec<String>,
+    /// Topics.
+    pub topics: Vec<String>,
+    /// Lessons.
+    pub lessons: Vec<String>,
+    /// Grades.
+    pub grades: Vec<String>,
+    /// Streams.
+    pub streams: Vec<String>,
+    /// Academic plans.
+    pub plans: Vec<String>,
+}
+
+impl From<&ChangeSet> for ContentIdsDto {
+    fn from(c: &ChangeSet) -> Self {
+        let get = |k: &str| c.get(k).cloned().unwrap_or_default();
+        ContentIdsDto {
+            subjects: get("subjects"),
+            tracks: get("tracks"),
+            units: get("units"),
+            topics: get("topics"),
+            lessons: get("lessons"),
+            grades: get("grades"),
+            streams: get("streams"),
+            plans: get("plans"),
+        }
+    }
 }
 
 /// Result of `import_content`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImportedDto {
-    /// Always `success`.
+    /// `success` (imported) or `dry_run`.
     pub status: String,
-    /// Subjects in the catalog now.
+    /// The import was written.
+    pub applied: bool,
+    /// Catalog version after the call (the new one when applied).
+    pub version: u64,
+    /// Entities new to the catalog.
+    pub added: ContentIdsDto,
+    /// Existing entities changed.
+    pub changed: ContentIdsDto,
+    /// Entities published before and not after (never deleted).
+    pub unpublished: ContentIdsDto,
+    /// Number of added entities.
+    pub added_count: usize,
+    /// Number of changed entities.
+    pub changed_count: usize,
+    /// Number of unpublished entities.
+    pub unpublished_count: usize,
+    /// Validation errors (a dry run lists them; an import with any is a 400).
+    pub errors: Vec<String>,
+    /// Subjects in the catalog (after the import, or as it would be).
     pub subjects: usize,
-    /// Lessons in the catalog now.
+    /// Lessons in the catalog (after the import, or as it would be).
     pub lessons: usize,
 }
 
 method!(
     /// `import_content`.
     ImportContent = "import_content" in "admin", Admin, Write,
-    "Import (merge) a content bundle",
+    "Import a content bundle (merge or replace; dry_run previews; new catalog version)",
     ImportArgs => ImportedDto,
     |app, ctx, req| {
-        let idx = app.admin().import_content(ctx.actor()?, &req.bundle).await?;
+        let dry_run = req.dry_run.unwrap_or(false);
+        let request = ImportRequest {
+            bundle: req.bundle,
+            mode: match req.mode {
+                Some(ImportModeArg::Replace) => ImportMode::Replace,
+                _ => ImportMode::Merge,
+            },
+            dry_run,
+        };
+        let r = app.admin().import_content(ctx.actor()?, &request).await?;
         Ok(ImportedDto {
-            status: "success".into(),
-            subjects: idx.catalog().subjects.len(),
-            lessons: idx.catalog().lessons.len(),
+            status: if dry_run { "dry_run" } else { "success" }.into(),
+            applied: r.applied,
+            version: r.version,
+            added_count: ImportReport::count(&r.added),
+            changed_count: ImportReport::count(&r.changed),
+            unpublished_count: ImportReport::count(&r.unpublished),
+            added: ContentIdsDto::from(&r.added),
+            changed: ContentIdsDto::from(&r.changed),
+            unpublished: ContentIdsDto::from(&r.unpublished),
+            errors: r.errors,
+            subjects: r.subjects,
+            lessons: r.lessons,
+        })
+    }
+);
+
+/// Result of `get_catalog_version`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CatalogVersionDto {
+    /// Bumped by every applied import (0 before the first).
+    pub version: u64,
+}
+
+method!(
+    /// `get_catalog_version`.
+    GetCatalogVersion = "get_catalog_version" in "admin", Admin, Read,
+    "Current content catalog version",
+    NoArgs => CatalogVersionDto,
+    |app, ctx, _req| {
+        Ok(CatalogVersionDto {
+            version: app.admin().catalog_version(ctx.actor()?).await?,
         })
     }
 );
@@ -678,5 +792,106 @@ method!(
         let user = id(UserId::new(req.user))?;
         let k = app.auth().create_api_key(ctx.actor()?, &user).await?;
         Ok(ApiKeyDto { api_key: k.key, api_secret: k.secret })
+    }
+);
+
+/// Arguments of `get_audit_log`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AuditArgs {
+    /// Only actions starting with this (`subscription.`, `season.archive`).
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub action: Option<String>,
+    /// Only this actor (a user id, or `<system>` for the server's own work).
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub actor: Option<String>,
+    /// From this time on (RFC 3339, or a date = its start in UTC).
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub since: Option<String>,
+    /// Before this time (RFC 3339, or a date = its start in UTC).
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub until: Option<String>,
+    /// Page before this `seq` (`next_before` of the previous page).
+    #[serde(default, deserialize_with = "de::opt_u64")]
+    pub before: Option<u64>,
+    /// Page size (1–500, default 50).
+    #[serde(default, deserialize_with = "de::opt_u64")]
+    #[schema(minimum = 1, maximum = 500)]
+    pub limit: Option<u64>,
+}
+
+/// One audit event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEventDto {
+    /// Position in the log (newer events have larger values).
+    pub seq: u64,
+    /// When (RFC 3339).
+    pub at: String,
+    /// Who (`<system>` for the server's own work; null in old records).
+    pub actor: Option<String>,
+    /// What, e.g. `subscription.suspend`.
+    pub action: String,
+    /// Details.
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+}
+
+/// A page of the audit log, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPageDto {
+    /// Events, newest first.
+    pub events: Vec<AuditEventDto>,
+    /// Pass as `before` for the next (older) page; null on the last page.
+    pub next_before: Option<u64>,
+}
+
+fn time_arg(
+    name: &str,
+    v: Option<String>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    let Some(s) = v else { return Ok(None) };
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&s) {
+        return Ok(Some(t.with_timezone(&chrono::Utc)));
+    }
+    chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| Some(t.and_utc()))
+        .ok_or_else(|| {
+            ApiError::bad(format!(
+                "argument '{name}': expected an RFC 3339 time or a YYYY-MM-DD date"
+            ))
+        })
+}
+
+method!(
+    /// `get_audit_log`.
+    GetAuditLog = "get_audit_log" in "admin", Admin, Read,
+    "Audit log, newest first (filters; keyset pages)",
+    AuditArgs => AuditPageDto,
+    |app, ctx, req| {
+        let limit = usize::try_from(req.limit.unwrap_or(50)).unwrap_or(usize::MAX);
+        let query = AuditQuery {
+            action: req.action,
+            actor: opt_id(req.actor, UserId::new)?,
+            since: time_arg("since", req.since)?,
+            until: time_arg("until", req.until)?,
+            before: req.before,
+            limit,
+        };
+        let v = app.admin().get_audit_log(ctx.actor()?, &query).await?;
+        let next_before = (v.len() == limit).then(|| v.last().map(|r| r.seq)).flatten();
+        Ok(AuditPageDto {
+            events: v
+                .into_iter()
+                .map(|r| AuditEventDto {
+                    seq: r.seq,
+                    at: r.event.at.to_rfc3339(),
+                    actor: r.event.actor.map(|a| a.as_str().to_owned()),
+                    action: r.event.action,
+                    detail: r.event.detail,
+                })
+                .collect(),
+            next_before,
+        })
     }
 );

@@ -96,6 +96,15 @@ pub const METHODS: &[MethodSpec] = &[
     spec::<commerce::GetUserAccessKeys>(),
     spec::<commerce::GetStudentPlanVersion>(),
     spec::<commerce::GetPlanVersion>(),
+    spec::<commerce::ListStoreItems>(),
+    spec::<commerce::CreateStoreItem>(),
+    spec::<commerce::UpdateStoreItem>(),
+    spec::<commerce::UnpublishStoreItem>(),
+    spec::<commerce::ListSubscriptions>(),
+    spec::<commerce::GrantSubscription>(),
+    spec::<commerce::SuspendSubscription>(),
+    spec::<commerce::ResumeSubscription>(),
+    spec::<commerce::ExpireSubscription>(),
     spec::<admin::GetCacheStatus>(),
     spec::<admin::RebuildSeasonCache>(),
     spec::<admin::GetRebuildStatus>(),
@@ -113,8 +122,10 @@ pub const METHODS: &[MethodSpec] = &[
     spec::<admin::ActivateSeason>(),
     spec::<admin::UpdateSeason>(),
     spec::<admin::ImportContent>(),
+    spec::<admin::GetCatalogVersion>(),
     spec::<admin::CreateUser>(),
     spec::<admin::CreateApiKey>(),
+    spec::<admin::GetAuditLog>(),
 ];
 
 /// Parses an id newtype, mapping its validation error to a 400.
