@@ -2,6 +2,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod boards;
 mod deps;
 mod revlog_josh;
+// Helpers shared by the learning-area modules; not every module uses all.
+#[allow(dead_code)]
+mod support;
 mod usecases;
