@@ -4,6 +4,7 @@
 
 mod boards;
 mod deps;
+mod quests;
 mod revlog_josh;
 // Helpers shared by the learning-area modules; not every module uses all.
 #[allow(dead_code)]
