@@ -1,6 +1,22 @@
 //! Lesson plays (`submit_session`): server-bounded XP, the gameplay session,
 //! subject score, leaderboard and the lesson-path SRS update — with the same
 //! durability rules as review answers.
+//!
+//! **What a play is worth** (the server's view of the play; every
+//! interaction must be a stage of the lesson):
+//! * XP = `⌊xp_reward × stages played / stages of the lesson⌋`, capped by
+//!   the client's claim and reduced on same-day replays (100/50/10 %) —
+//!   [`gamification::lesson_play_xp`]. A stage counts as played when at
+//!   least one interaction names it (`<stage>` or `<stage>:<n>`).
+//! * score = `⌊100 × first-try-correct interactions / interactions⌋`; a
+//!   score sent by the client can only lower it —
+//!   [`gamification::lesson_play_score`].
+//! * completed (the map's progression) = every stage played and score ≥
+//!   `Config::lesson_pass_score` (50).
+//! * A play with no interactions earns nothing, completes nothing, records
+//!   no session (it is not activity for streaks or the streak quest) and
+//!   leaves the opening usable. The original paid the client's XP for a bare
+//!   `lesson_id`; there is no documented minimum, so this is nothing.
 
 use std::collections::HashSet;
 
@@ -34,9 +50,9 @@ pub struct Interaction {
 pub struct LessonSubmission {
     /// The lesson played.
     pub lesson: LessonId,
-    /// XP the client computed (capped by the lesson's `xp_reward`).
+    /// XP the client computed (caps the server's XP for the play).
     pub claimed_xp: Option<i64>,
-    /// Score 0–100 (absent = finished without a score).
+    /// Score 0–100 the client computed (can only lower the server's).
     pub score: Option<i64>,
     /// Interactions.
     pub interactions: Vec<Interaction>,
@@ -131,10 +147,44 @@ impl LearningService {
             .activity
             .lesson_plays_on(user, &lesson.id, today)
             .await?;
-        let xp = gamification::lesson_xp(lesson.xp_reward, sub.claimed_xp, plays);
-        let completed = sub
-            .score
-            .is_none_or(|s| s >= self.shared.config.lesson_pass_score);
+        // A play without interactions played nothing: no XP, no completion,
+        // no session (so it is not activity either), and the opening stays
+        // available for the real play.
+        if sub.interactions.is_empty() {
+            return Ok(LessonOutcome {
+                xp_earned: 0,
+                completed: false,
+                plays_today_before: plays,
+                job: None,
+            });
+        }
+        // The server's view of the play: which of the lesson's stages were
+        // played (XP), and how the interactions went (score, completion).
+        let stages_played = sub
+            .interactions
+            .iter()
+            .map(|i| i.question_id.stage_str())
+            .collect::<HashSet<&str>>()
+            .len();
+        let first_try_correct = sub
+            .interactions
+            .iter()
+            .filter(|i| {
+                let attempts = i.attempts.unwrap_or(1);
+                i.is_correct.unwrap_or(attempts <= 1) && attempts <= 1
+            })
+            .count();
+        let xp = gamification::lesson_play_xp(
+            lesson.xp_reward,
+            stages_played,
+            lesson.stages.len(),
+            sub.claimed_xp,
+            plays,
+        );
+        let score =
+            gamification::lesson_play_score(first_try_correct, sub.interactions.len(), sub.score);
+        let completed =
+            stages_played == lesson.stages.len() && score >= self.shared.config.lesson_pass_score;
         let unit = idx
             .unit(&lesson.unit)
             .ok_or_else(|| CoreError::Internal(format!("lesson {} has no unit", lesson.id)))?;
@@ -221,7 +271,7 @@ impl LearningService {
             subject: Some(unit.subject.clone()),
             topic: lesson.topic.clone(),
             xp_earned: xp,
-            score: sub.score.unwrap_or(100),
+            score,
             completed,
             created_at: now,
             local_day: today,
