@@ -5,6 +5,7 @@
 mod boards;
 mod deps;
 mod lessons;
+mod map;
 mod quests;
 mod revlog_josh;
 // Helpers shared by the learning-area modules; not every module uses all.
