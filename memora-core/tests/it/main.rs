@@ -7,6 +7,7 @@ mod deps;
 mod lessons;
 mod map;
 mod quests;
+mod review_fill;
 mod revlog_josh;
 // Helpers shared by the learning-area modules; not every module uses all.
 #[allow(dead_code)]
