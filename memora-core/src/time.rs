@@ -126,6 +126,29 @@ impl DayBoundary {
         }
     }
 
+    /// `at` moved `days` calendar days later *on the learner's wall clock*:
+    /// the same local time `days` learner days later, so that
+    /// `local_day(result) == local_day(at) + days` across daylight-saving
+    /// changes too (adding `days × 24 h` lands an hour early or late, which
+    /// around the rollover hour is the same learner day or the day after
+    /// next). A local time that does not exist on the target day (spring
+    /// forward) resolves to the end of the gap, a repeated one (fall back)
+    /// to its first occurrence.
+    pub fn add_local_days(&self, at: DateTime<Utc>, days: u32) -> DateTime<Utc> {
+        if days == 0 {
+            return at;
+        }
+        let wall = self.local_wall_clock(at);
+        let Some(target) = wall.checked_add_days(chrono::Days::new(u64::from(days))) else {
+            return at;
+        };
+        match self.tz.from_local_datetime(&target) {
+            chrono::LocalResult::Single(t) => t.with_timezone(&Utc),
+            chrono::LocalResult::Ambiguous(a, b) => a.min(b).with_timezone(&Utc),
+            chrono::LocalResult::None => self.first_instant_at_or_after(target),
+        }
+    }
+
     /// The first instant of the learner day following `day` (exclusive end of
     /// `day`).
     pub fn day_end(&self, day: NaiveDate) -> DateTime<Utc> {
@@ -429,6 +452,54 @@ mod tests {
             let day = b.local_day(t);
             prop_assert!(b.day_start(day) <= t);
             prop_assert!(t < b.day_end(day));
+        }
+    }
+
+    #[test]
+    fn add_local_days_keeps_the_wall_clock_across_dst() {
+        let ny = new_york(4);
+        // 04:30 EDT on 31 October + 1 day = 04:30 EST on 1 November (25 h).
+        let at = utc("2026-10-31T08:30:00Z");
+        let next = ny.add_local_days(at, 1);
+        assert_eq!(next, utc("2026-11-01T09:30:00Z"));
+        assert_eq!(ny.local_day(next), date(2026, 11, 1));
+        assert_eq!(ny.local_day(at + TimeDelta::days(1)), date(2026, 10, 31));
+        // 03:59 EST on 7 March (learner day 6 March) + 1 day = 03:59 EDT (23 h).
+        let at = utc("2026-03-07T08:59:00Z");
+        let next = ny.add_local_days(at, 1);
+        assert_eq!(next, utc("2026-03-08T07:59:00Z"));
+        assert_eq!(ny.local_day(next), date(2026, 3, 7));
+        // 02:30 on 8 March does not exist: the end of the gap (03:00 EDT).
+        let at = utc("2026-03-07T07:30:00Z");
+        assert_eq!(ny.add_local_days(at, 1), utc("2026-03-08T07:00:00Z"));
+        // 01:30 on 1 November happens twice: the first one (EDT).
+        let at = utc("2026-10-31T05:30:00Z");
+        assert_eq!(ny.add_local_days(at, 1), utc("2026-11-01T05:30:00Z"));
+        // Zero days and fixed offsets are plain.
+        assert_eq!(ny.add_local_days(at, 0), at);
+        let kolkata = DayBoundary::new(chrono_tz::Asia::Kolkata, 4).unwrap();
+        let at = utc("2026-03-04T22:29:00Z");
+        assert_eq!(kolkata.add_local_days(at, 14), at + TimeDelta::days(14));
+    }
+
+    proptest! {
+        #[test]
+        fn add_local_days_moves_exactly_that_many_learner_days(
+            secs in 1_700_000_000i64..1_900_000_000,
+            days in 0u32..60,
+            hour in 0u8..24,
+        ) {
+            let at = DateTime::<Utc>::from_timestamp(secs, 0).unwrap();
+            let b = new_york(hour);
+            let later = b.add_local_days(at, days);
+            prop_assert!(later >= at);
+            let expected = b.local_day(at) + TimeDelta::days(i64::from(days));
+            // Only a wall-clock time inside a DST gap may move past it.
+            let d = b.local_day(later);
+            prop_assert!(d == expected || d == expected + TimeDelta::days(1), "{at} {days} {hour}: {d} vs {expected}");
+            if b.local_wall_clock(later) == b.local_wall_clock(at) + TimeDelta::days(i64::from(days)) {
+                prop_assert_eq!(d, expected);
+            }
         }
     }
 }

@@ -736,7 +736,17 @@ impl ReviewService {
                     u64::from(reps),
                 ),
             };
-            let out = scheduler.schedule(prev, &a.signals, path, &ctx);
+            let mut out = scheduler.schedule(prev, &a.signals, path, &ctx);
+            // Schedulers add whole days as 24 h; a learner counts days on
+            // their wall clock (a card due "tomorrow" is due on the next
+            // learner day, also across a daylight-saving change).
+            let gap = out.state.due - now;
+            let whole = gap.num_days();
+            if whole > 0 {
+                let rest = gap - chrono::Duration::days(whole);
+                out.state.due =
+                    day.add_local_days(now, u32::try_from(whole).unwrap_or(u32::MAX)) + rest;
+            }
             let key = TrackerKey {
                 user: user.clone(),
                 season: season.id.clone(),

@@ -12,4 +12,5 @@ mod revlog_josh;
 // Helpers shared by the learning-area modules; not every module uses all.
 #[allow(dead_code)]
 mod support;
+mod time_zones;
 mod usecases;
