@@ -29,6 +29,60 @@ pub enum TimeError {
     /// e.g. `Europe/Berlin`).
     #[error("unknown time zone {0:?}")]
     UnknownTimeZone(String),
+    /// A fixed UTC offset that [`parse_utc_offset`] refuses.
+    #[error(
+        "invalid UTC offset {value:?}: {reason} (expected Z, UTC, ±HH:MM, ±HHMM or ±HH; \
+         minutes 00, 15, 30 or 45; at most 14:00 either way)"
+    )]
+    InvalidOffset {
+        /// The text given.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}
+
+/// Parses a fixed UTC offset strictly, returning minutes east of UTC.
+///
+/// Accepted: `Z` or `UTC` (any case) for 0, and a sign followed by two-digit
+/// hours with optional two-digit minutes — `±HH:MM`, `±HHMM`, `±HH` — with
+/// minutes 00, 15, 30 or 45 (every offset in use is a multiple of 15 min)
+/// and at most 14:00 either way. Nothing else: no missing sign, one-digit
+/// hours, signed or other minutes (`+05:-30`), doubled signs (`+-5`),
+/// spaces, or offsets such as `+14:30`.
+pub fn parse_utc_offset(text: &str) -> Result<i32, TimeError> {
+    let bad = |reason| TimeError::InvalidOffset {
+        value: text.to_owned(),
+        reason,
+    };
+    if text.eq_ignore_ascii_case("z") || text.eq_ignore_ascii_case("utc") {
+        return Ok(0);
+    }
+    let (sign, rest) = match text.as_bytes().first() {
+        Some(b'+') => (1, &text[1..]),
+        Some(b'-') => (-1, &text[1..]),
+        _ => return Err(bad("it must start with + or -")),
+    };
+    if !rest.bytes().all(|b| b.is_ascii_digit() || b == b':') {
+        return Err(bad("only digits and one ':' may follow the sign"));
+    }
+    let (hh, mm) = match (rest.len(), rest.find(':')) {
+        (2, None) => (rest, "00"),
+        (4, None) => rest.split_at(2),
+        (5, Some(2)) => (&rest[..2], &rest[3..]),
+        _ => return Err(bad("the form is not HH, HHMM or HH:MM")),
+    };
+    let (Ok(h), Ok(m)) = (hh.parse::<i32>(), mm.parse::<i32>()) else {
+        return Err(bad("hours and minutes must be two digits each"));
+    };
+    if !matches!(m, 0 | 15 | 30 | 45) {
+        return Err(bad("minutes must be 00, 15, 30 or 45"));
+    }
+    let minutes = h * 60 + m;
+    if minutes > 14 * 60 {
+        return Err(bad("it is more than 14:00 from UTC"));
+    }
+    Ok(sign * minutes)
 }
 
 /// How UTC instants map onto a learner's days: an IANA time zone plus the
@@ -500,6 +554,71 @@ mod tests {
             if b.local_wall_clock(later) == b.local_wall_clock(at) + TimeDelta::days(i64::from(days)) {
                 prop_assert_eq!(d, expected);
             }
+        }
+    }
+
+    #[test]
+    fn utc_offsets_are_parsed_strictly() {
+        for (text, minutes) in [
+            ("Z", 0),
+            ("z", 0),
+            ("UTC", 0),
+            ("utc", 0),
+            ("+00:00", 0),
+            ("-00:00", 0),
+            ("+03:00", 180),
+            ("-05:00", -300),
+            ("+05:30", 330),
+            ("+0530", 330),
+            ("+0545", 345),
+            ("-0930", -570),
+            ("+09", 540),
+            ("-03", -180),
+            ("+14:00", 840),
+            ("-14", -840),
+            ("+12:45", 765),
+        ] {
+            assert_eq!(parse_utc_offset(text), Ok(minutes), "{text}");
+        }
+        for text in [
+            "",
+            "+",
+            "-",
+            "05:30",
+            "5",
+            "+5",
+            "+-5",
+            "-+05",
+            "+05:-30",
+            "+05:3",
+            "+05:300",
+            "+5:30",
+            "+05:7",
+            "+05:07",
+            "+05:60",
+            "+0599",
+            "+14:15",
+            "+14:30",
+            "+15",
+            "-15:00",
+            "+99",
+            "+05:30:00",
+            "+05 30",
+            " +05:30",
+            "+05:30 ",
+            "++05",
+            "+０５",
+            "UTC+3",
+            "GMT",
+            "Asia/Kolkata",
+            "+05:",
+            "+:30",
+            "+0a:00",
+        ] {
+            assert!(
+                matches!(parse_utc_offset(text), Err(TimeError::InvalidOffset { .. })),
+                "{text:?} must be refused"
+            );
         }
     }
 }
