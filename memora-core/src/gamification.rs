@@ -248,6 +248,48 @@ pub fn lesson_xp(xp_reward: i64, claimed_xp: Option<i64>, plays_today_before_thi
     i64::try_from(scaled).unwrap_or(reward)
 }
 
+/// XP for a lesson play from the server's view of it: the lesson's
+/// `xp_reward` scaled by the share of its stages that were played —
+/// `⌊xp_reward × stages_played / stages_total⌋` —, then capped by the
+/// client's claim and reduced on same-day replays exactly as [`lesson_xp`].
+/// A play of no stage (or of a lesson without stages) earns `0`.
+/// Correctness does not enter: it is the learner's word, so paying for it
+/// would only pay for claiming it; which stages were played is checked by
+/// the server (every interaction must be a stage of the lesson).
+pub fn lesson_play_xp(
+    xp_reward: i64,
+    stages_played: usize,
+    stages_total: usize,
+    claimed_xp: Option<i64>,
+    plays_today_before_this: u32,
+) -> i64 {
+    if stages_total == 0 || stages_played == 0 {
+        return 0;
+    }
+    let played = stages_played.min(stages_total);
+    let earned = i128::from(xp_reward.max(0)) * played as i128 / stages_total as i128;
+    lesson_xp(
+        i64::try_from(earned).unwrap_or(0),
+        claimed_xp,
+        plays_today_before_this,
+    )
+}
+
+/// Score (0–100) of a lesson play: `⌊100 × first_try_correct /
+/// interactions⌋` (`0` without interactions). A score the client sends can
+/// only lower it (`min`), never raise it.
+pub fn lesson_play_score(
+    first_try_correct: usize,
+    interactions: usize,
+    claimed: Option<i64>,
+) -> i64 {
+    if interactions == 0 {
+        return 0;
+    }
+    let ours = (first_try_correct.min(interactions) * 100 / interactions) as i64;
+    claimed.map_or(ours, |c| c.clamp(0, 100).min(ours))
+}
+
 /// Size of a topic-review session (§3.13): `clamp(floor(total * 10 %), 10, 30)`.
 /// Callers still cap it by the number of items actually available.
 pub fn topic_session_size(total_items: usize) -> usize {
@@ -575,6 +617,34 @@ mod tests {
         assert_eq!(lesson_xp(10, Some(500), 0), 10);
         assert_eq!(lesson_xp(10, Some(-50), 0), 0);
         assert_eq!(lesson_xp(9, Some(9), 2), 0);
+    }
+
+    #[test]
+    fn lesson_play_xp_follows_the_played_stages() {
+        assert_eq!(lesson_play_xp(40, 0, 3, None, 0), 0, "nothing played");
+        assert_eq!(lesson_play_xp(40, 2, 0, None, 0), 0, "no stages");
+        assert_eq!(lesson_play_xp(40, 1, 3, None, 0), 13);
+        assert_eq!(lesson_play_xp(40, 2, 3, None, 0), 26);
+        assert_eq!(lesson_play_xp(40, 3, 3, None, 0), 40);
+        assert_eq!(
+            lesson_play_xp(40, 9, 3, None, 0),
+            40,
+            "never above the reward"
+        );
+        assert_eq!(lesson_play_xp(40, 3, 3, Some(25), 0), 25, "the claim caps");
+        assert_eq!(lesson_play_xp(40, 1, 3, Some(25), 0), 13);
+        assert_eq!(lesson_play_xp(40, 2, 3, None, 1), 13, "50 % replay");
+        assert_eq!(lesson_play_xp(40, 3, 3, None, 2), 4, "10 % replay");
+        assert_eq!(lesson_play_xp(-5, 3, 3, None, 0), 0);
+        assert_eq!(lesson_play_score(0, 0, Some(100)), 0);
+        assert_eq!(lesson_play_score(3, 4, None), 75);
+        assert_eq!(
+            lesson_play_score(3, 4, Some(90)),
+            75,
+            "the client cannot raise it"
+        );
+        assert_eq!(lesson_play_score(4, 4, Some(60)), 60, "but can lower it");
+        assert_eq!(lesson_play_score(4, 4, Some(-3)), 0);
         assert_eq!(lesson_xp(-10, Some(5), 0), 0);
     }
 

@@ -29,6 +29,60 @@ pub enum TimeError {
     /// e.g. `Europe/Berlin`).
     #[error("unknown time zone {0:?}")]
     UnknownTimeZone(String),
+    /// A fixed UTC offset that [`parse_utc_offset`] refuses.
+    #[error(
+        "invalid UTC offset {value:?}: {reason} (expected Z, UTC, ±HH:MM, ±HHMM or ±HH; \
+         minutes 00, 15, 30 or 45; at most 14:00 either way)"
+    )]
+    InvalidOffset {
+        /// The text given.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}
+
+/// Parses a fixed UTC offset strictly, returning minutes east of UTC.
+///
+/// Accepted: `Z` or `UTC` (any case) for 0, and a sign followed by two-digit
+/// hours with optional two-digit minutes — `±HH:MM`, `±HHMM`, `±HH` — with
+/// minutes 00, 15, 30 or 45 (every offset in use is a multiple of 15 min)
+/// and at most 14:00 either way. Nothing else: no missing sign, one-digit
+/// hours, signed or other minutes (`+05:-30`), doubled signs (`+-5`),
+/// spaces, or offsets such as `+14:30`.
+pub fn parse_utc_offset(text: &str) -> Result<i32, TimeError> {
+    let bad = |reason| TimeError::InvalidOffset {
+        value: text.to_owned(),
+        reason,
+    };
+    if text.eq_ignore_ascii_case("z") || text.eq_ignore_ascii_case("utc") {
+        return Ok(0);
+    }
+    let (sign, rest) = match text.as_bytes().first() {
+        Some(b'+') => (1, &text[1..]),
+        Some(b'-') => (-1, &text[1..]),
+        _ => return Err(bad("it must start with + or -")),
+    };
+    if !rest.bytes().all(|b| b.is_ascii_digit() || b == b':') {
+        return Err(bad("only digits and one ':' may follow the sign"));
+    }
+    let (hh, mm) = match (rest.len(), rest.find(':')) {
+        (2, None) => (rest, "00"),
+        (4, None) => rest.split_at(2),
+        (5, Some(2)) => (&rest[..2], &rest[3..]),
+        _ => return Err(bad("the form is not HH, HHMM or HH:MM")),
+    };
+    let (Ok(h), Ok(m)) = (hh.parse::<i32>(), mm.parse::<i32>()) else {
+        return Err(bad("hours and minutes must be two digits each"));
+    };
+    if !matches!(m, 0 | 15 | 30 | 45) {
+        return Err(bad("minutes must be 00, 15, 30 or 45"));
+    }
+    let minutes = h * 60 + m;
+    if minutes > 14 * 60 {
+        return Err(bad("it is more than 14:00 from UTC"));
+    }
+    Ok(sign * minutes)
 }
 
 /// How UTC instants map onto a learner's days: an IANA time zone plus the
@@ -119,6 +173,29 @@ impl DayBoundary {
         let target = midnight
             .checked_add_signed(self.rollover_delta())
             .unwrap_or(midnight);
+        match self.tz.from_local_datetime(&target) {
+            chrono::LocalResult::Single(t) => t.with_timezone(&Utc),
+            chrono::LocalResult::Ambiguous(a, b) => a.min(b).with_timezone(&Utc),
+            chrono::LocalResult::None => self.first_instant_at_or_after(target),
+        }
+    }
+
+    /// `at` moved `days` calendar days later *on the learner's wall clock*:
+    /// the same local time `days` learner days later, so that
+    /// `local_day(result) == local_day(at) + days` across daylight-saving
+    /// changes too (adding `days × 24 h` lands an hour early or late, which
+    /// around the rollover hour is the same learner day or the day after
+    /// next). A local time that does not exist on the target day (spring
+    /// forward) resolves to the end of the gap, a repeated one (fall back)
+    /// to its first occurrence.
+    pub fn add_local_days(&self, at: DateTime<Utc>, days: u32) -> DateTime<Utc> {
+        if days == 0 {
+            return at;
+        }
+        let wall = self.local_wall_clock(at);
+        let Some(target) = wall.checked_add_days(chrono::Days::new(u64::from(days))) else {
+            return at;
+        };
         match self.tz.from_local_datetime(&target) {
             chrono::LocalResult::Single(t) => t.with_timezone(&Utc),
             chrono::LocalResult::Ambiguous(a, b) => a.min(b).with_timezone(&Utc),
@@ -429,6 +506,119 @@ mod tests {
             let day = b.local_day(t);
             prop_assert!(b.day_start(day) <= t);
             prop_assert!(t < b.day_end(day));
+        }
+    }
+
+    #[test]
+    fn add_local_days_keeps_the_wall_clock_across_dst() {
+        let ny = new_york(4);
+        // 04:30 EDT on 31 October + 1 day = 04:30 EST on 1 November (25 h).
+        let at = utc("2026-10-31T08:30:00Z");
+        let next = ny.add_local_days(at, 1);
+        assert_eq!(next, utc("2026-11-01T09:30:00Z"));
+        assert_eq!(ny.local_day(next), date(2026, 11, 1));
+        assert_eq!(ny.local_day(at + TimeDelta::days(1)), date(2026, 10, 31));
+        // 03:59 EST on 7 March (learner day 6 March) + 1 day = 03:59 EDT (23 h).
+        let at = utc("2026-03-07T08:59:00Z");
+        let next = ny.add_local_days(at, 1);
+        assert_eq!(next, utc("2026-03-08T07:59:00Z"));
+        assert_eq!(ny.local_day(next), date(2026, 3, 7));
+        // 02:30 on 8 March does not exist: the end of the gap (03:00 EDT).
+        let at = utc("2026-03-07T07:30:00Z");
+        assert_eq!(ny.add_local_days(at, 1), utc("2026-03-08T07:00:00Z"));
+        // 01:30 on 1 November happens twice: the first one (EDT).
+        let at = utc("2026-10-31T05:30:00Z");
+        assert_eq!(ny.add_local_days(at, 1), utc("2026-11-01T05:30:00Z"));
+        // Zero days and fixed offsets are plain.
+        assert_eq!(ny.add_local_days(at, 0), at);
+        let kolkata = DayBoundary::new(chrono_tz::Asia::Kolkata, 4).unwrap();
+        let at = utc("2026-03-04T22:29:00Z");
+        assert_eq!(kolkata.add_local_days(at, 14), at + TimeDelta::days(14));
+    }
+
+    proptest! {
+        #[test]
+        fn add_local_days_moves_exactly_that_many_learner_days(
+            secs in 1_700_000_000i64..1_900_000_000,
+            days in 0u32..60,
+            hour in 0u8..24,
+        ) {
+            let at = DateTime::<Utc>::from_timestamp(secs, 0).unwrap();
+            let b = new_york(hour);
+            let later = b.add_local_days(at, days);
+            prop_assert!(later >= at);
+            let expected = b.local_day(at) + TimeDelta::days(i64::from(days));
+            // Only a wall-clock time inside a DST gap may move past it.
+            let d = b.local_day(later);
+            prop_assert!(d == expected || d == expected + TimeDelta::days(1), "{at} {days} {hour}: {d} vs {expected}");
+            if b.local_wall_clock(later) == b.local_wall_clock(at) + TimeDelta::days(i64::from(days)) {
+                prop_assert_eq!(d, expected);
+            }
+        }
+    }
+
+    #[test]
+    fn utc_offsets_are_parsed_strictly() {
+        for (text, minutes) in [
+            ("Z", 0),
+            ("z", 0),
+            ("UTC", 0),
+            ("utc", 0),
+            ("+00:00", 0),
+            ("-00:00", 0),
+            ("+03:00", 180),
+            ("-05:00", -300),
+            ("+05:30", 330),
+            ("+0530", 330),
+            ("+0545", 345),
+            ("-0930", -570),
+            ("+09", 540),
+            ("-03", -180),
+            ("+14:00", 840),
+            ("-14", -840),
+            ("+12:45", 765),
+        ] {
+            assert_eq!(parse_utc_offset(text), Ok(minutes), "{text}");
+        }
+        for text in [
+            "",
+            "+",
+            "-",
+            "05:30",
+            "5",
+            "+5",
+            "+-5",
+            "-+05",
+            "+05:-30",
+            "+05:3",
+            "+05:300",
+            "+5:30",
+            "+05:7",
+            "+05:07",
+            "+05:60",
+            "+0599",
+            "+14:15",
+            "+14:30",
+            "+15",
+            "-15:00",
+            "+99",
+            "+05:30:00",
+            "+05 30",
+            " +05:30",
+            "+05:30 ",
+            "++05",
+            "+０５",
+            "UTC+3",
+            "GMT",
+            "Asia/Kolkata",
+            "+05:",
+            "+:30",
+            "+0a:00",
+        ] {
+            assert!(
+                matches!(parse_utc_offset(text), Err(TimeError::InvalidOffset { .. })),
+                "{text:?} must be refused"
+            );
         }
     }
 }

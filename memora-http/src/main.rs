@@ -216,9 +216,10 @@ enum Command {
     EvalRevlog {
         /// The CSV file, e.g. data/py-fsrs-josh-revlog/review_logs_josh_1711744352250_to_1728234780857.csv.
         file: std::path::PathBuf,
-        /// UTC offset of the learner, e.g. +03:00 (default UTC).
-        #[arg(long, default_value = "UTC")]
-        tz: String,
+        /// The learner's fixed UTC offset: Z, UTC, ±HH:MM, ±HHMM or ±HH
+        /// (minutes 00/15/30/45, at most 14:00), e.g. +03:00 or -05:00.
+        #[arg(long, default_value = "UTC", allow_hyphen_values = true, value_parser = tz_offset)]
+        tz: i32,
         /// Hour at which the learner's day rolls over.
         #[arg(long, default_value_t = 4)]
         rollover_hour: u8,
@@ -518,7 +519,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tz,
             rollover_hour,
             out,
-        } => eval_revlog(&file, &tz, rollover_hour, out),
+        } => eval_revlog(&file, tz, rollover_hour, out),
         Command::Migrate { db, out } => {
             let (_app, built) = open(&backend_config(&db, None, 0), false).await?;
             let r = &built.report;
@@ -1488,9 +1489,15 @@ async fn shutdown_signal() {
     }
 }
 
+/// `--tz`: a strict fixed UTC offset in minutes (see
+/// `memora_core::time::parse_utc_offset`).
+fn tz_offset(text: &str) -> Result<i32, String> {
+    memora_core::time::parse_utc_offset(text).map_err(|e| e.to_string())
+}
+
 fn eval_revlog(
     file: &std::path::Path,
-    tz: &str,
+    offset_minutes: i32,
     rollover_hour: u8,
     out: OutputArgs,
 ) -> anyhow::Result<()> {
@@ -1498,7 +1505,6 @@ fn eval_revlog(
     if rollover_hour > 23 {
         bail!("--rollover-hour must be 0..=23");
     }
-    let offset_minutes = parse_offset(tz)?;
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let entries = revlog::parse_revlog_csv(&text)?;
@@ -1557,21 +1563,58 @@ fn eval_revlog(
     Ok(())
 }
 
-fn parse_offset(tz: &str) -> anyhow::Result<i32> {
-    let t = tz.trim();
-    if t.eq_ignore_ascii_case("utc") || t == "Z" {
-        return Ok(0);
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn tz_of(args: &[&str]) -> Result<i32, clap::Error> {
+        let mut argv = vec!["memora", "eval-revlog", "log.csv"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv)?.command {
+            Some(Command::EvalRevlog { tz, .. }) => Ok(tz),
+            other => panic!("parsed as {other:?}"),
+        }
     }
-    let (sign, rest) = match t.chars().next() {
-        Some('+') => (1, &t[1..]),
-        Some('-') => (-1, &t[1..]),
-        _ => bail!("--tz must be UTC or an offset like +03:00"),
-    };
-    let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
-    let h: i32 = h.parse().context("offset hours")?;
-    let m: i32 = m.parse().context("offset minutes")?;
-    if h > 14 || m > 59 {
-        bail!("offset out of range");
+
+    #[test]
+    fn eval_revlog_tz_takes_strict_offsets_including_negative_ones() {
+        assert_eq!(tz_of(&[]).unwrap(), 0, "UTC by default");
+        for (arg, minutes) in [
+            ("-05:00", -300),
+            ("+05:30", 330),
+            ("-0930", -570),
+            ("-03", -180),
+            ("+14:00", 840),
+            ("Z", 0),
+            ("UTC", 0),
+        ] {
+            assert_eq!(tz_of(&["--tz", arg]).unwrap(), minutes, "--tz {arg}");
+            assert_eq!(
+                tz_of(&[&format!("--tz={arg}")]).unwrap(),
+                minutes,
+                "--tz={arg}"
+            );
+        }
+        for arg in [
+            "+05:-30",
+            "+-5",
+            "+5",
+            "05:30",
+            "+05:20",
+            "-14:30",
+            "+15",
+            "Asia/Kolkata",
+        ] {
+            let err = tz_of(&["--tz", arg]).expect_err(arg);
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "--tz {arg}: {err}"
+            );
+            assert!(err.to_string().contains("invalid UTC offset"), "{err}");
+        }
+        // A value is still required.
+        assert!(tz_of(&["--tz"]).is_err());
     }
-    Ok(sign * (h * 60 + m))
 }

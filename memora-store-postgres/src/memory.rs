@@ -605,6 +605,28 @@ impl ReviewLogStore for PgStore {
             .await
             .map_err(port)
     }
+
+    async fn reviewed_since(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        since: DateTime<Utc>,
+    ) -> PortResult<Vec<QuestionId>> {
+        // One partition (season), then the (user_id, reviewed_at) index.
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT question_id FROM review_log \
+             WHERE season = $1 AND user_id = $2 AND reviewed_at >= $3 AND source = 'review'",
+        )
+        .bind(season.as_str())
+        .bind(user.as_str())
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(port)?;
+        ids.iter()
+            .map(|q| crate::rows::id(q, QuestionId::parse).map_err(PortError::from))
+            .collect()
+    }
 }
 
 #[async_trait]

@@ -129,7 +129,8 @@ pub struct GameplaySession {
     pub topic: Option<TopicId>,
     /// XP awarded by the server (never negative).
     pub xp_earned: i64,
-    /// Score reported by the client (0..=100, informational).
+    /// Score 0..=100: for lesson plays the server's score of the play (a
+    /// client score can only lower it), for reviews the share correct.
     pub score: i64,
     /// Whether the lesson counts as completed (a passing play).
     pub completed: bool,

@@ -486,6 +486,29 @@ impl ReviewLogStore for InMemoryBackend {
     async fn has_review(&self, review_id: &ReviewId) -> PortResult<bool> {
         Ok(self.memory_lock()?.log.contains_key(review_id))
     }
+
+    async fn reviewed_since(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        since: DateTime<Utc>,
+    ) -> PortResult<Vec<QuestionId>> {
+        let st = self.memory_lock()?;
+        let mut v: Vec<QuestionId> = st
+            .log
+            .values()
+            .filter(|e| {
+                &e.key.user == user
+                    && &e.key.season == season
+                    && e.reviewed_at >= since
+                    && e.source == ReviewSource::Review
+            })
+            .map(|e| e.key.question.clone())
+            .collect();
+        v.sort();
+        v.dedup();
+        Ok(v)
+    }
 }
 
 #[async_trait]

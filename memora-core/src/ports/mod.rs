@@ -229,6 +229,17 @@ pub trait ReviewLogStore: Send + Sync {
 
     /// Whether a review id is already logged.
     async fn has_review(&self, review_id: &ReviewId) -> PortResult<bool>;
+
+    /// Distinct questions of `season` the user answered in review sessions
+    /// (source [`ReviewSource::Review`], not lesson plays) at or after
+    /// `since`, in no particular order: the progress of the daily
+    /// per-subject review quests. One learner's recent rows only.
+    async fn reviewed_since(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        since: DateTime<Utc>,
+    ) -> PortResult<Vec<QuestionId>>;
 }
 
 /// Whole-season reads for cache maintenance, never on the request path: the

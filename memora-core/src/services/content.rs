@@ -3,6 +3,16 @@
 //! Content is small and read-mostly, so it is indexed once and served from
 //! memory; the index validates referential integrity when built, which is
 //! also how content imports are validated.
+//!
+//! **Statuses** (`completed` > `locked_level` > `locked_premium` > locked by
+//! progression > `available`): on a linear track the first unit is open and
+//! each later one opens when the previous one is completed (progression
+//! runs per track, also on the map); a unit locked by progression or level
+//! locks every topic and lesson inside it that is not completed, on every
+//! endpoint (map, unit topics, topic details), and a topic locked by its
+//! unit's linear topics locks its lessons. The progression lock is worded
+//! `locked_progression` by `get_track_details` and `get_unit_topics`,
+//! `locked` by `get_map_data` and `get_topic_details` (as the original).
 
 use std::collections::{HashMap, HashSet};
 
@@ -543,12 +553,15 @@ pub(crate) fn has_financial_access(
     keys.covers(&unit.subject, track.map(|t| (&t.id, t.is_sold_separately)))
 }
 
-/// Linear status of an ordered lesson list.
+/// Linear status of an ordered lesson list. `parent_locked`: the topic or
+/// unit holding the lessons is locked by progression, so every lesson not
+/// yet completed is locked too.
 fn lesson_statuses(
     lessons: &[&Lesson],
     completed: &HashSet<LessonId>,
     access: bool,
     linear: bool,
+    parent_locked: bool,
 ) -> Vec<LessonNode> {
     let mut prev_done = true;
     lessons
@@ -560,7 +573,7 @@ fn lesson_statuses(
                 NodeStatus::Completed
             } else if !access {
                 NodeStatus::LockedPremium
-            } else if linear && !prev_done {
+            } else if parent_locked || (linear && !prev_done) {
                 NodeStatus::Locked
             } else {
                 NodeStatus::Available
@@ -640,6 +653,7 @@ impl LearningService {
         keys: &AccessKeys,
         completed: &HashSet<LessonId>,
         prev_completed: bool,
+        unit_locked: bool,
     ) -> TopicNode {
         let lessons: Vec<&Lesson> = idx
             .lessons_of_topic(&topic.id)
@@ -653,7 +667,7 @@ impl LearningService {
             NodeStatus::Completed
         } else if !access {
             NodeStatus::LockedPremium
-        } else if unit.is_linear_topics && !prev_completed {
+        } else if unit_locked || (unit.is_linear_topics && !prev_completed) {
             NodeStatus::Locked
         } else {
             NodeStatus::Available
@@ -671,18 +685,21 @@ impl LearningService {
         }
     }
 
+    /// Topics of a unit with statuses; `unit_locked`: the unit itself is
+    /// locked (progression or level), which locks whatever is not completed.
     fn topic_nodes(
         idx: &ContentIndex,
         unit: &Unit,
         keys: &AccessKeys,
         completed: &HashSet<LessonId>,
         with_lessons: bool,
+        unit_locked: bool,
     ) -> Vec<TopicNode> {
         match unit.structure {
             UnitStructure::LessonBased => {
                 let lessons = idx.direct_lessons_of(&unit.id);
                 let access = has_financial_access(idx, keys, unit, None);
-                let nodes = lesson_statuses(&lessons, completed, access, true);
+                let nodes = lesson_statuses(&lessons, completed, access, true, unit_locked);
                 if nodes.is_empty() {
                     return Vec::new();
                 }
@@ -697,10 +714,12 @@ impl LearningService {
                     is_virtual: true,
                     status: if done == nodes.len() {
                         NodeStatus::Completed
-                    } else if access {
-                        NodeStatus::Available
-                    } else {
+                    } else if !access {
                         NodeStatus::LockedPremium
+                    } else if unit_locked {
+                        NodeStatus::Locked
+                    } else {
+                        NodeStatus::Available
                     },
                     total_lessons: nodes.len(),
                     completed_lessons: done,
@@ -714,7 +733,8 @@ impl LearningService {
                     .into_iter()
                     .filter(|t| t.is_published)
                     .map(|t| {
-                        let node = Self::topic_node(idx, unit, t, keys, completed, prev);
+                        let node =
+                            Self::topic_node(idx, unit, t, keys, completed, prev, unit_locked);
                         prev = node.status == NodeStatus::Completed;
                         node
                     })
@@ -723,6 +743,10 @@ impl LearningService {
         }
     }
 
+    /// A unit's node: `linear` and `prev_completed` give the progression
+    /// lock, `level_locked` the track's level lock (`locked_level`); a
+    /// locked unit locks everything inside it that is not completed.
+    #[allow(clippy::too_many_arguments)]
     fn unit_node(
         idx: &ContentIndex,
         unit: &Unit,
@@ -730,6 +754,7 @@ impl LearningService {
         completed: &HashSet<LessonId>,
         prev_completed: bool,
         linear: bool,
+        level_locked: bool,
         with_topics: bool,
     ) -> UnitNode {
         let lessons: Vec<&Lesson> = idx
@@ -742,6 +767,8 @@ impl LearningService {
         let access = has_financial_access(idx, keys, unit, None);
         let status = if !lessons.is_empty() && done == lessons.len() {
             NodeStatus::Completed
+        } else if level_locked {
+            NodeStatus::LockedLevel
         } else if !access {
             NodeStatus::LockedPremium
         } else if linear && !prev_completed {
@@ -749,6 +776,7 @@ impl LearningService {
         } else {
             NodeStatus::Available
         };
+        let locked = matches!(status, NodeStatus::Locked | NodeStatus::LockedLevel);
         UnitNode {
             id: unit.id.clone(),
             title: unit.title.clone(),
@@ -757,11 +785,48 @@ impl LearningService {
             progress,
             is_free: unit.is_free_preview,
             topics: if with_topics {
-                Self::topic_nodes(idx, unit, keys, completed, true)
+                Self::topic_nodes(idx, unit, keys, completed, true, locked)
             } else {
                 Vec::new()
             },
         }
+    }
+
+    /// Whether `unit` is locked on its track (by progression on a linear
+    /// track, or by the track's level): what `get_track_details` shows for
+    /// it, so that its topics and lessons are shown locked as well.
+    fn unit_locked_on_track(
+        idx: &ContentIndex,
+        unit: &Unit,
+        keys: &AccessKeys,
+        completed: &HashSet<LessonId>,
+        level: u32,
+    ) -> bool {
+        let Some(track) = idx.track(&unit.track) else {
+            return false;
+        };
+        let level_locked = track.unlock_level > level;
+        let mut prev = true;
+        for u in idx.units_of_track(&track.id) {
+            if !u.is_published {
+                continue;
+            }
+            let node = Self::unit_node(
+                idx,
+                u,
+                keys,
+                completed,
+                prev,
+                track.is_linear,
+                level_locked,
+                false,
+            );
+            if u.id == unit.id {
+                return matches!(node.status, NodeStatus::Locked | NodeStatus::LockedLevel);
+            }
+            prev = node.status == NodeStatus::Completed;
+        }
+        false
     }
 
     /// `get_map_data`: the learner's plan subjects (optionally one subject
@@ -775,6 +840,7 @@ impl LearningService {
         let idx = self.catalog().await?;
         let keys = self.commerce.access_keys(&actor.user).await?;
         let completed = self.activity.completed_lessons(&actor.user).await?;
+        let level = level_for_xp(self.profiles.or_default(&actor.user).await?.total_xp);
         let mut out = Vec::new();
         for (ps, s) in self.plan_subjects(actor).await? {
             if subject.is_some_and(|want| want != &s.id) {
@@ -794,11 +860,24 @@ impl LearningService {
                 continue;
             }
             let mut nodes = Vec::new();
-            let mut prev = true;
+            // Progression runs along each track (a subject may have several).
+            let mut prev_of_track: HashMap<&TrackId, bool> = HashMap::new();
             for u in units {
-                let linear = idx.track(&u.track).map(|t| t.is_linear).unwrap_or(true);
-                let node = Self::unit_node(&idx, u, &keys, &completed, prev, linear, true);
-                prev = node.status == NodeStatus::Completed;
+                let track = idx.track(&u.track);
+                let linear = track.map(|t| t.is_linear).unwrap_or(true);
+                let level_locked = track.is_some_and(|t| t.unlock_level > level);
+                let prev = prev_of_track.entry(&u.track).or_insert(true);
+                let node = Self::unit_node(
+                    &idx,
+                    u,
+                    &keys,
+                    &completed,
+                    *prev,
+                    linear,
+                    level_locked,
+                    true,
+                );
+                *prev = node.status == NodeStatus::Completed;
                 if node.topics.is_empty() {
                     continue;
                 }
@@ -863,11 +942,17 @@ impl LearningService {
         let mut prev = true;
         let mut nodes = Vec::new();
         for u in units.into_iter().filter(|u| u.is_published) {
-            let mut node = Self::unit_node(&idx, u, &keys, &completed, prev, linear, false);
+            let node = Self::unit_node(
+                &idx,
+                u,
+                &keys,
+                &completed,
+                prev,
+                linear,
+                level_locked,
+                false,
+            );
             prev = node.status == NodeStatus::Completed;
-            if level_locked && node.status != NodeStatus::Completed {
-                node.status = NodeStatus::LockedLevel;
-            }
             nodes.push(node);
         }
         Ok(TrackDetails {
@@ -888,6 +973,7 @@ impl LearningService {
         let idx = self.catalog().await?;
         let keys = self.commerce.access_keys(&actor.user).await?;
         let completed = self.activity.completed_lessons(&actor.user).await?;
+        let level = level_for_xp(self.profiles.or_default(&actor.user).await?.total_xp);
         if let Some(unit_id) = topic_id.strip_suffix("-default") {
             let unit = UnitId::new(unit_id)
                 .ok()
@@ -895,8 +981,14 @@ impl LearningService {
                 .filter(|u| u.is_published)
                 .ok_or_else(|| CoreError::not_found("Unit not found"))?;
             let access = has_financial_access(&idx, &keys, unit, None);
-            let lessons =
-                lesson_statuses(&idx.direct_lessons_of(&unit.id), &completed, access, true);
+            let unit_locked = Self::unit_locked_on_track(&idx, unit, &keys, &completed, level);
+            let lessons = lesson_statuses(
+                &idx.direct_lessons_of(&unit.id),
+                &completed,
+                access,
+                true,
+                unit_locked,
+            );
             return Ok(TopicDetails {
                 topic_id: topic_id.to_owned(),
                 title: unit.title.clone(),
@@ -914,11 +1006,17 @@ impl LearningService {
             .unit(&topic.unit)
             .ok_or_else(|| CoreError::not_found("Unit not found"))?;
         let access = has_financial_access(&idx, &keys, unit, Some(topic));
+        // The topic's own status in its unit (unit lock, linear topics).
+        let unit_locked = Self::unit_locked_on_track(&idx, unit, &keys, &completed, level);
+        let topic_locked = Self::topic_nodes(&idx, unit, &keys, &completed, false, unit_locked)
+            .iter()
+            .any(|t| t.id == topic.id.as_str() && t.status == NodeStatus::Locked);
         let lessons = lesson_statuses(
             &idx.lessons_of_topic(&topic.id),
             &completed,
             access,
             topic.is_linear,
+            topic_locked,
         );
         Ok(TopicDetails {
             topic_id: topic.id.to_string(),
@@ -938,9 +1036,11 @@ impl LearningService {
             .ok_or_else(|| CoreError::not_found("Unit not found"))?;
         let keys = self.commerce.access_keys(&actor.user).await?;
         let completed = self.activity.completed_lessons(&actor.user).await?;
+        let level = level_for_xp(self.profiles.or_default(&actor.user).await?.total_xp);
+        let unit_locked = Self::unit_locked_on_track(&idx, unit, &keys, &completed, level);
         Ok(UnitTopics {
             unit_title: unit.title.clone(),
-            topics: Self::topic_nodes(&idx, unit, &keys, &completed, false),
+            topics: Self::topic_nodes(&idx, unit, &keys, &completed, false, unit_locked),
         })
     }
 

@@ -2,13 +2,16 @@
 //! time (calendar windows in the caller's time zone). Ranks are always
 //! numbers (the original returned the string "50+"); ties are broken by
 //! user id so the order is stable. The leaderboard cache, when configured
-//! and built, serves reads; the store is the source of truth.
+//! and built, serves reads; the store is the source of truth. Levels are
+//! the players' levels (total XP, read with one batched profile read for
+//! the rows shown), never the level of the board's period or subject XP.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
 
-use crate::domain::Actor;
+use crate::domain::{Actor, PlayerProfile};
 use crate::error::CoreResult;
 use crate::gamification::{LeaderboardPeriod, level_for_xp};
 use crate::ids::{SubjectId, UserId};
@@ -29,9 +32,10 @@ pub struct LeaderboardRow {
     pub name: String,
     /// Avatar.
     pub avatar: Option<String>,
-    /// XP in scope.
+    /// XP in scope (the board's period and subject).
     pub xp: i64,
-    /// Level of that XP.
+    /// The player's level, from their total XP (the same on every board
+    /// and on the profile), not from the XP in scope.
     pub level: u32,
     /// The caller's own row.
     pub is_current_user: bool,
@@ -120,28 +124,34 @@ impl GamificationService {
                 (top, me)
             }
         };
+        // One batched profile read for the rows shown: names, avatars and
+        // the total XP the level is computed from. A row's level is always
+        // the player's level (total XP), whatever the board's scope — the
+        // period or subject XP only orders the board.
         let users: Vec<UserId> = top.iter().map(|e| e.user.clone()).collect();
-        let profiles = self.profiles.store.get_profiles(&users).await?;
-        let name_of = |u: &UserId| {
-            profiles
-                .iter()
-                .find(|p| &p.user == u)
-                .map(|p| (p.full_name.clone(), p.avatar.clone()))
-                .unwrap_or_else(|| ("Unknown Hero".to_owned(), None))
-        };
+        let profiles: HashMap<UserId, PlayerProfile> = self
+            .profiles
+            .store
+            .get_profiles(&users)
+            .await?
+            .into_iter()
+            .map(|p| (p.user.clone(), p))
+            .collect();
         let rows = top
             .iter()
             .enumerate()
             .map(|(i, e)| {
-                let (name, avatar) = name_of(&e.user);
+                let profile = profiles.get(&e.user);
+                let name = profile.map_or("Unknown Hero", |p| p.full_name.as_str());
                 LeaderboardRow {
                     rank: Some(i as u64 + 1),
                     is_current_user: e.user == actor.user,
                     player_id: super::integrity::learner_tag(&e.user),
-                    name: public_name(&name, &e.user),
-                    avatar,
+                    name: public_name(name, &e.user),
+                    avatar: profile.and_then(|p| p.avatar.clone()),
                     xp: e.xp,
-                    level: level_for_xp(e.xp),
+                    // A player without a profile row has no recorded XP.
+                    level: level_for_xp(profile.map_or(0, |p| p.total_xp)),
                 }
             })
             .collect();
@@ -154,7 +164,7 @@ impl GamificationService {
                 name: public_name(&profile.full_name, &actor.user),
                 avatar: profile.avatar.clone(),
                 xp: my_xp,
-                level: level_for_xp(my_xp),
+                level: level_for_xp(profile.total_xp),
                 is_current_user: true,
             },
         })

@@ -1,7 +1,22 @@
 //! Daily quests (§3.4 of the original, with rewards that are really granted,
-//! once): per-subject review quests, the streak quest and the XP goal.
-//! Decision: the original's "all reviews done" quest had no reward; here it
-//! pays [`REVIEW_DONE_REWARD`] XP so that finishing reviews is claimable.
+//! once per quest day): per-subject review quests, the streak quest and the
+//! XP goal. Decision: the original's "all reviews done" quest had no reward;
+//! here it pays [`REVIEW_DONE_REWARD`] XP so that finishing reviews is
+//! claimable.
+//!
+//! **Per-subject review quests** (`quest_review_<subject>`; the original's
+//! were always "active", so they could never be completed): for each
+//! subject, `target` = items due now + items *cleared* today, `progress` =
+//! items cleared today, where an item is cleared when it was answered in a
+//! review session (source `Review`, not a lesson play) since the start of
+//! the learner day and is not due again now. The quest is completed when
+//! nothing of the subject is due any more, and pays `10 × target` XP
+//! (the original's `10 × due`, measured over the whole day) once per quest
+//! day. Learning new items in a lesson never creates or feeds a review
+//! quest; answering items in topic focus (which may serve items not yet
+//! due) does count, as those are review answers too.
+
+use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 
@@ -14,6 +29,10 @@ use super::GamificationService;
 
 /// Reward of the "reviews done for today" quest.
 pub const REVIEW_DONE_REWARD: i64 = 50;
+
+/// Description of a finished review quest ("you finished your reviews for
+/// today, well done!").
+const DONE_DESCRIPTION: &str = "أنجزت مراجعاتك لليوم، أحسنت!";
 
 /// Outcome of a claim.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,24 +56,45 @@ impl GamificationService {
         let summary = self.activity.day_summary(&actor.user, today).await?;
         let claimed = self.quests.claimed(&actor.user, today).await?;
         let mut quests = Vec::new();
-        let due = match self.shared.active_season().await? {
-            Some(season) => {
-                self.trackers
-                    .due_counts_by_subject(&actor.user, &season.id, now)
-                    .await?
+        // Per subject: items due now, and items cleared today (answered in
+        // a review session since the start of the learner day and not due
+        // again now). A subject's review quest targets both, so its target
+        // stays put while the learner works through it.
+        let mut per_subject: BTreeMap<Option<SubjectId>, (u64, u64)> = BTreeMap::new();
+        if let Some(season) = self.shared.active_season().await? {
+            for (s, n) in self
+                .trackers
+                .due_counts_by_subject(&actor.user, &season.id, now)
+                .await?
+            {
+                per_subject.entry(s).or_default().0 += n;
             }
-            None => Vec::new(),
-        };
-        let due: Vec<(Option<SubjectId>, u64)> = due
-            .into_iter()
-            .filter(|(s, n)| *n > 0 && subject.is_none_or(|want| s.as_ref() == Some(want)))
-            .collect();
-        if due.is_empty() && summary.review_sessions > 0 {
+            let reviewed = self
+                .review_log
+                .reviewed_since(&actor.user, &season.id, day.day_start(today))
+                .await?;
+            if !reviewed.is_empty() {
+                for row in self
+                    .trackers
+                    .get_trackers(&actor.user, &season.id, &reviewed)
+                    .await?
+                {
+                    if row.state.due > now {
+                        per_subject.entry(row.subject).or_default().1 += 1;
+                    }
+                }
+            }
+        }
+        per_subject.retain(|s, (due, cleared)| {
+            *due + *cleared > 0 && subject.is_none_or(|want| s.as_ref() == Some(want))
+        });
+        let nothing_due = per_subject.values().all(|(due, _)| *due == 0);
+        if nothing_due && summary.review_sessions > 0 {
             quests.push(DailyQuest {
                 id: "quest_review_done".to_owned(),
                 quest_type: QuestType::Review,
                 title: "أنعش ذاكرتك".to_owned(),
-                description: "أنجزت مراجعاتك لليوم، أحسنت!".to_owned(),
+                description: DONE_DESCRIPTION.to_owned(),
                 icon: "brain",
                 progress: 1,
                 target: 1,
@@ -65,12 +105,14 @@ impl GamificationService {
             });
         }
         let idx = self.shared.catalog().await?;
-        for (s, n) in due {
+        for (s, (due, cleared)) in per_subject {
             let name = s
                 .as_ref()
                 .and_then(|id| idx.subject(id).map(|x| x.title.clone()))
                 .unwrap_or_else(|| "عام".to_owned());
-            let n = i64::try_from(n).unwrap_or(i64::MAX);
+            let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+            let target = count(due.saturating_add(cleared));
+            let done = due == 0;
             quests.push(DailyQuest {
                 id: format!(
                     "quest_review_{}",
@@ -78,13 +120,23 @@ impl GamificationService {
                 ),
                 quest_type: QuestType::Review,
                 title: format!("مراجعة {name}"),
-                description: format!("لديك {n} معلومة تحتاج للتثبيت!"),
+                description: if done {
+                    DONE_DESCRIPTION.to_owned()
+                } else {
+                    format!("لديك {} معلومة تحتاج للتثبيت!", count(due))
+                },
                 icon: "brain",
-                progress: 0,
-                target: n,
-                reward_xp: gamification::review_quest_reward(u32::try_from(n).unwrap_or(u32::MAX)),
-                status: QuestStatus::Active,
-                is_urgent: true,
+                progress: count(cleared),
+                target,
+                reward_xp: gamification::review_quest_reward(
+                    u32::try_from(target).unwrap_or(u32::MAX),
+                ),
+                status: if done {
+                    QuestStatus::Completed
+                } else {
+                    QuestStatus::Active
+                },
+                is_urgent: !done,
                 subject: s,
             });
         }
@@ -123,8 +175,10 @@ impl GamificationService {
             is_urgent: false,
             subject: None,
         });
+        // Claims are once per quest day: a claimed quest stays claimed even
+        // if, say, new items fell due after the claim.
         for q in &mut quests {
-            if q.status == QuestStatus::Completed && claimed.contains(&q.id) {
+            if claimed.contains(&q.id) {
                 q.status = QuestStatus::Claimed;
             }
         }

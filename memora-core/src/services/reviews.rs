@@ -124,6 +124,50 @@ enum DueError {
     Store(PortError),
 }
 
+/// Most due ids one review session examines while filling (see
+/// [`ReviewService::get_review_session`]): reads ask for `limit` ids, then
+/// 8× more each time, up to this many — for the default limit of 15 at
+/// most four reads (15, 120, 960, 1 000).
+pub const MAX_SCANNED_DUE: usize = 1_000;
+
+fn next_window(window: usize) -> usize {
+    window.saturating_mul(8).min(MAX_SCANNED_DUE)
+}
+
+/// The cards of a session being filled from due ids in due order.
+struct Collector<'a> {
+    idx: &'a ContentIndex,
+    actor: &'a Actor,
+    /// The learner's access keys, read at the first id that needs them.
+    keys: Option<AccessKeys>,
+    day_seed: &'a str,
+    limit: usize,
+    cards: Vec<Card>,
+    /// Ids examined so far (a prefix of the due order).
+    examined: usize,
+    /// Examined ids that cannot be served.
+    skipped: u64,
+}
+
+impl<'a> Collector<'a> {
+    fn new(idx: &'a ContentIndex, actor: &'a Actor, limit: usize, day_seed: &'a str) -> Self {
+        Collector {
+            idx,
+            actor,
+            keys: None,
+            day_seed,
+            limit,
+            cards: Vec::with_capacity(limit),
+            examined: 0,
+            skipped: 0,
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.cards.len() >= self.limit
+    }
+}
+
 /// Review sessions and answers: the due path (cache, rehydration, safe
 /// mode, topic focus), the one answer engine (scheduling, XP, served-set
 /// binding) that lesson plays reuse, and the durable write path with the
@@ -230,42 +274,66 @@ impl ReviewService {
         Ok(())
     }
 
-    fn cards_for(
-        idx: &ContentIndex,
-        user: &UserId,
+    /// Adds cards for `ids` (the next due ids, in due order) to `c` until
+    /// it is full: ids no card can be built for (unpublished lesson or
+    /// topic, deleted stage or element) and ids the learner may not open
+    /// now (premium content without a subscription) are skipped and
+    /// counted. Access keys are read once, and only if some id needs them.
+    async fn collect_cards(
+        &self,
+        c: &mut Collector<'_>,
         ids: impl IntoIterator<Item = QuestionId>,
-        limit: usize,
-        day_seed: &str,
-    ) -> Vec<Card> {
-        ids.into_iter()
-            .filter_map(|q| {
-                let seed = stable_hash(&[user.as_str(), q.as_str(), day_seed], 0);
-                build_card(idx, &q, seed)
-            })
-            .take(limit)
-            .collect()
+    ) -> CoreResult<()> {
+        let empty = AccessKeys::default();
+        // Every id read is examined, also past a full session: the ids are
+        // at hand, and each unservable one found is one less in `total_due`.
+        for q in ids {
+            c.examined += 1;
+            let open = match integrity::question_open(c.idx, &empty, &q) {
+                None => false,
+                Some(true) => true,
+                Some(false) if c.actor.is_admin() => true,
+                Some(false) => {
+                    if c.keys.is_none() {
+                        c.keys = Some(self.commerce.access_keys(&c.actor.user).await?);
+                    }
+                    integrity::may_access(c.idx, c.actor, c.keys.as_ref(), &q)
+                }
+            };
+            let seed = stable_hash(&[c.actor.user.as_str(), q.as_str(), c.day_seed], 0);
+            match build_card(c.idx, &q, seed).filter(|_| open) {
+                Some(card) if !c.is_full() => c.cards.push(card),
+                Some(_) => {}
+                None => c.skipped += 1,
+            }
+        }
+        Ok(())
     }
 
     /// `get_review_session`: the due cards (only those the learner may
     /// access now), each recorded as served so that answers to it count.
+    ///
+    /// A session is full (`limit` cards) whenever that many servable items
+    /// are due: items that cannot be served (unpublished or deleted content,
+    /// premium content the learner cannot open) are skipped and the due
+    /// list is read further — `limit` ids first, then 8× more per read, at
+    /// most [`MAX_SCANNED_DUE`] ids per session. `total_due` leaves out
+    /// every unservable item among the due ids read. Reads stop once the
+    /// session is full, so unservable items further down the due order are
+    /// still counted — rarely: they are never answered, so they gather at
+    /// the head of the due order, where the first reads find them.
     pub async fn get_review_session(
         &self,
         actor: &Actor,
         query: &ReviewQuery,
     ) -> CoreResult<ReviewSession> {
-        let mut session = self.review_session_unbound(actor, query).await?;
+        let session = self.review_session_unbound(actor, query).await?;
         let Some(season) = session.season.clone() else {
             return Ok(session);
         };
         if session.questions.is_empty() {
             return Ok(session);
         }
-        let idx = self.shared.catalog().await?;
-        let ids: Vec<&QuestionId> = session.questions.iter().map(|c| &c.id).collect();
-        let keys = self.keys_if_needed(&idx, actor, &ids).await?;
-        session
-            .questions
-            .retain(|c| integrity::may_access(&idx, actor, keys.as_ref(), &c.id));
         let items: Vec<String> = session
             .questions
             .iter()
@@ -320,7 +388,7 @@ impl ReviewService {
             return self
                 .topic_session(
                     &idx,
-                    user,
+                    actor,
                     &season,
                     topic,
                     now,
@@ -332,31 +400,56 @@ impl ReviewService {
 
         // Normal mode, unless the cache is known to be down.
         if season.enable_cache && self.shared.health.should_try(now) {
-            match self
-                .due_with_rehydration(user, &season.id, query.subject.as_ref(), now, limit)
-                .await
-            {
-                Ok((slice, rehydrated)) => {
-                    self.shared.health.mark_ok();
-                    if rehydrated {
-                        self.shared.health.record_miss();
-                    } else {
-                        self.shared.health.record_hit();
+            let subject = query.subject.as_ref();
+            let mut c = Collector::new(&idx, actor, limit, &today);
+            let mut window = limit;
+            let mut served: Option<(bool, u64)> = None;
+            loop {
+                match self
+                    .due_with_rehydration(user, &season.id, subject, now, window)
+                    .await
+                {
+                    Ok((slice, rehydrated)) => {
+                        if served.is_none() {
+                            self.shared.health.mark_ok();
+                        }
+                        let first = *served.get_or_insert((rehydrated, 0));
+                        served = Some((first.0, slice.total_due));
+                        let fetched = slice.items.len();
+                        let fresh: Vec<QuestionId> =
+                            slice.items.into_iter().skip(c.examined).collect();
+                        self.collect_cards(&mut c, fresh).await?;
+                        if c.is_full() || fetched < window || window >= MAX_SCANNED_DUE {
+                            break;
+                        }
+                        window = next_window(window);
                     }
-                    return Ok(ReviewSession {
-                        questions: Self::cards_for(&idx, user, slice.items, limit, &today),
-                        total_due: slice.total_due,
-                        is_degraded: false,
-                        season: Some(season.id.clone()),
-                        mode: if rehydrated {
-                            ReviewMode::Rehydrated
-                        } else {
-                            ReviewMode::Normal
-                        },
-                    });
+                    // The first read failing falls through to safe mode; a
+                    // later, larger one still leaves the session collected.
+                    Err(DueError::Cache) => {
+                        self.shared.health.mark_failed(now);
+                        break;
+                    }
+                    Err(DueError::Store(e)) => return Err(e.into()),
                 }
-                Err(DueError::Cache) => self.shared.health.mark_failed(now),
-                Err(DueError::Store(e)) => return Err(e.into()),
+            }
+            if let Some((rehydrated, total_due)) = served {
+                if rehydrated {
+                    self.shared.health.record_miss();
+                } else {
+                    self.shared.health.record_hit();
+                }
+                return Ok(ReviewSession {
+                    total_due: total_due.saturating_sub(c.skipped),
+                    questions: c.cards,
+                    is_degraded: false,
+                    season: Some(season.id.clone()),
+                    mode: if rehydrated {
+                        ReviewMode::Rehydrated
+                    } else {
+                        ReviewMode::Normal
+                    },
+                });
             }
         }
         if !season.enable_cache {
@@ -364,7 +457,7 @@ impl ReviewService {
             return self
                 .session_from_store(
                     &idx,
-                    user,
+                    actor,
                     &season,
                     query.subject.as_ref(),
                     now,
@@ -380,7 +473,7 @@ impl ReviewService {
         let limit = limit.min(self.shared.config.safe_mode.max_items);
         self.session_from_store(
             &idx,
-            user,
+            actor,
             &season,
             query.subject.as_ref(),
             now,
@@ -391,12 +484,13 @@ impl ReviewService {
         .await
     }
 
-    /// A session served from the database (cache disabled, or safe mode).
+    /// A session served from the database (cache disabled, or safe mode),
+    /// filled like the cache path.
     #[allow(clippy::too_many_arguments)]
     async fn session_from_store(
         &self,
         idx: &ContentIndex,
-        user: &UserId,
+        actor: &Actor,
         season: &Season,
         subject: Option<&SubjectId>,
         now: DateTime<Utc>,
@@ -404,24 +498,34 @@ impl ReviewService {
         today: &str,
         degraded: bool,
     ) -> CoreResult<ReviewSession> {
+        let user = &actor.user;
         let filter = DueFilter {
             subject: subject.cloned(),
             topic: None,
         };
         let memory = &self.trackers;
-        let rows = memory
-            .due_trackers(user, &season.id, &filter, now, limit)
-            .await?;
+        let mut c = Collector::new(idx, actor, limit, today);
+        let mut window = limit;
+        loop {
+            let rows = memory
+                .due_trackers(user, &season.id, &filter, now, window)
+                .await?;
+            let fetched = rows.len();
+            let fresh: Vec<QuestionId> = rows
+                .into_iter()
+                .skip(c.examined)
+                .map(|r| r.key.question)
+                .collect();
+            self.collect_cards(&mut c, fresh).await?;
+            if c.is_full() || fetched < window || window >= MAX_SCANNED_DUE {
+                break;
+            }
+            window = next_window(window);
+        }
         let total = memory.count_due(user, &season.id, &filter, now).await?;
         Ok(ReviewSession {
-            questions: Self::cards_for(
-                idx,
-                user,
-                rows.into_iter().map(|r| r.key.question),
-                limit,
-                today,
-            ),
-            total_due: total,
+            total_due: total.saturating_sub(c.skipped),
+            questions: c.cards,
             is_degraded: degraded,
             season: Some(season.id.clone()),
             mode: if degraded {
@@ -443,13 +547,14 @@ impl ReviewService {
     async fn topic_session(
         &self,
         idx: &ContentIndex,
-        user: &UserId,
+        actor: &Actor,
         season: &Season,
         topic: &TopicId,
         now: DateTime<Utc>,
         day_start: DateTime<Utc>,
         today: &str,
     ) -> CoreResult<ReviewSession> {
+        let user = &actor.user;
         let memory = &self.trackers;
         let total = memory.count_topic(user, &season.id, topic).await?;
         let filter = DueFilter {
@@ -458,27 +563,38 @@ impl ReviewService {
         };
         let total_due = memory.count_due(user, &season.id, &filter, now).await?;
         let size = gamification::topic_session_size(usize::try_from(total).unwrap_or(usize::MAX));
-        let mut rows = if total == 0 {
-            Vec::new()
-        } else {
-            memory
-                .topic_candidates(user, &season.id, topic, now, day_start, size)
-                .await?
-        };
-        if rows.is_empty() && total > 0 {
+        let mut c = Collector::new(idx, actor, size, today);
+        let mut window = size;
+        let mut candidates = 0usize;
+        if total > 0 {
+            loop {
+                let rows = memory
+                    .topic_candidates(user, &season.id, topic, now, day_start, window)
+                    .await?;
+                let fetched = rows.len();
+                candidates = fetched;
+                let fresh: Vec<QuestionId> = rows
+                    .into_iter()
+                    .skip(c.examined)
+                    .map(|r| r.key.question)
+                    .collect();
+                self.collect_cards(&mut c, fresh).await?;
+                if c.is_full() || fetched < window || window >= MAX_SCANNED_DUE {
+                    break;
+                }
+                window = next_window(window);
+            }
+        }
+        if candidates == 0 && total > 0 {
             let seed = stable_hash(&[user.as_str(), topic.as_str(), today], 1);
-            rows = memory
+            let rows = memory
                 .random_topic_items(user, &season.id, topic, 10, seed)
+                .await?;
+            self.collect_cards(&mut c, rows.into_iter().map(|r| r.key.question))
                 .await?;
         }
         Ok(ReviewSession {
-            questions: Self::cards_for(
-                idx,
-                user,
-                rows.into_iter().map(|r| r.key.question),
-                size,
-                today,
-            ),
+            questions: c.cards,
             total_due,
             is_degraded: self.shared.health.is_degraded(),
             season: Some(season.id.clone()),
@@ -620,7 +736,17 @@ impl ReviewService {
                     u64::from(reps),
                 ),
             };
-            let out = scheduler.schedule(prev, &a.signals, path, &ctx);
+            let mut out = scheduler.schedule(prev, &a.signals, path, &ctx);
+            // Schedulers add whole days as 24 h; a learner counts days on
+            // their wall clock (a card due "tomorrow" is due on the next
+            // learner day, also across a daylight-saving change).
+            let gap = out.state.due - now;
+            let whole = gap.num_days();
+            if whole > 0 {
+                let rest = gap - chrono::Duration::days(whole);
+                out.state.due =
+                    day.add_local_days(now, u32::try_from(whole).unwrap_or(u32::MAX)) + rest;
+            }
             let key = TrackerKey {
                 user: user.clone(),
                 season: season.id.clone(),

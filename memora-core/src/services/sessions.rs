@@ -1,6 +1,22 @@
 //! Lesson plays (`submit_session`): server-bounded XP, the gameplay session,
 //! subject score, leaderboard and the lesson-path SRS update — with the same
 //! durability rules as review answers.
+//!
+//! **What a play is worth** (the server's view of the play; every
+//! interaction must be a stage of the lesson):
+//! * XP = `⌊xp_reward × stages played / stages of the lesson⌋`, capped by
+//!   the client's claim and reduced on same-day replays (100/50/10 %) —
+//!   [`gamification::lesson_play_xp`]. A stage counts as played when at
+//!   least one interaction names it (`<stage>` or `<stage>:<n>`).
+//! * score = `⌊100 × first-try-correct interactions / interactions⌋`; a
+//!   score sent by the client can only lower it —
+//!   [`gamification::lesson_play_score`].
+//! * completed (the map's progression) = every stage played and score ≥
+//!   `Config::lesson_pass_score` (50).
+//! * A play with no interactions earns nothing, completes nothing, records
+//!   no session (it is not activity for streaks or the streak quest) and
+//!   leaves the opening usable. The original paid the client's XP for a bare
+//!   `lesson_id`; there is no documented minimum, so this is nothing.
 
 use std::collections::HashSet;
 
@@ -38,9 +54,9 @@ pub struct Interaction {
 pub struct LessonSubmission {
     /// The lesson played.
     pub lesson: LessonId,
-    /// XP the client computed (capped by the lesson's `xp_reward`).
+    /// XP the client computed (caps the server's XP for the play).
     pub claimed_xp: Option<i64>,
-    /// Score 0–100 (absent = finished without a score).
+    /// Score 0–100 the client computed (can only lower the server's).
     pub score: Option<i64>,
     /// Interactions.
     pub interactions: Vec<Interaction>,
@@ -142,14 +158,30 @@ impl LearningService {
             .activity
             .lesson_plays_on(user, &lesson.id, today)
             .await?;
-        let xp = gamification::lesson_xp(lesson.xp_reward, sub.claimed_xp, plays);
-        let completed = sub
-            .score
-            .is_none_or(|s| s >= self.shared.config.lesson_pass_score);
+        // A play without interactions played nothing: no XP, no completion,
+        // no session (so it is not activity either), and the opening stays
+        // available for the real play.
+        if sub.interactions.is_empty() {
+            return Ok(LessonOutcome {
+                xp_earned: 0,
+                completed: false,
+                plays_today_before: plays,
+                job: None,
+            });
+        }
+        let (xp, score, completed) = self.score_play(lesson, sub, plays);
         let job_id = integrity::new_job_id(&self.shared, user)?;
         let play = self
             .prepare_play(
-                &idx, user, &season, &profile, lesson, sub, &job_id, xp, completed, now,
+                &idx,
+                user,
+                &season,
+                &profile,
+                lesson,
+                sub,
+                &job_id,
+                (xp, score, completed),
+                now,
             )
             .await?;
         let claims = [(
@@ -216,8 +248,7 @@ impl LearningService {
         lesson: &Lesson,
         sub: &LessonSubmission,
         job_id: &JobId,
-        xp: i64,
-        completed: bool,
+        (xp, score, completed): (i64, i64, bool),
         now: DateTime<Utc>,
     ) -> CoreResult<Play> {
         let unit = idx
@@ -272,7 +303,7 @@ impl LearningService {
                 subject: Some(unit.subject.clone()),
                 topic: lesson.topic.clone(),
                 xp_earned: xp,
-                score: sub.score.unwrap_or(100),
+                score,
                 completed,
                 created_at: now,
                 local_day: day.local_day(now),
@@ -281,6 +312,40 @@ impl LearningService {
             subject: unit.subject.clone(),
             batch,
         })
+    }
+
+    /// The server's view of a play: XP for the lesson's stages played
+    /// (capped, with the same-day replay percentages), the score from how
+    /// the interactions went, and completion (every stage played with a
+    /// passing score). Used by the first submission and by a retry, so both
+    /// agree.
+    fn score_play(&self, lesson: &Lesson, sub: &LessonSubmission, plays: u32) -> (i64, i64, bool) {
+        let stages_played = sub
+            .interactions
+            .iter()
+            .map(|i| i.question_id.stage_str())
+            .collect::<HashSet<&str>>()
+            .len();
+        let first_try_correct = sub
+            .interactions
+            .iter()
+            .filter(|i| {
+                let attempts = i.attempts.unwrap_or(1);
+                i.is_correct.unwrap_or(attempts <= 1) && attempts <= 1
+            })
+            .count();
+        let xp = gamification::lesson_play_xp(
+            lesson.xp_reward,
+            stages_played,
+            lesson.stages.len(),
+            sub.claimed_xp,
+            plays,
+        );
+        let score =
+            gamification::lesson_play_score(first_try_correct, sub.interactions.len(), sub.score);
+        let completed =
+            stages_played == lesson.stages.len() && score >= self.shared.config.lesson_pass_score;
+        (xp, score, completed)
     }
 
     /// Records the session, its XP and its tracker batch in one store
@@ -337,9 +402,9 @@ impl LearningService {
             .activity
             .lesson_plays_on(user, &lesson.id, today)
             .await?;
-        let completed = sub
-            .score
-            .is_none_or(|s| s >= self.shared.config.lesson_pass_score);
+        // XP stays what the ledger fixed at acceptance; score and completion
+        // are computed exactly as for the first submission.
+        let (_, score, completed) = self.score_play(lesson, sub, plays);
         let play = self
             .prepare_play(
                 idx,
@@ -349,8 +414,7 @@ impl LearningService {
                 lesson,
                 sub,
                 &receipt.job_id,
-                receipt.xp,
-                completed,
+                (receipt.xp, score, completed),
                 now,
             )
             .await?;

@@ -26,6 +26,8 @@
 //! the program (at most one entry per item review) plus a stack of tangents as deep as the
 //! longest history; nothing is allocated per iteration.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::fsrs::{
@@ -176,13 +178,21 @@ pub fn fit(items: &[FsrsItem], config: &FitConfig) -> FitResult {
 
 /// Indices of items the optimizer can use.
 fn usable_indices(items: &[FsrsItem]) -> Vec<usize> {
+    // Grades are checked once per shared review sequence (the first one outside 1–4), not once
+    // per item: a card's items are prefixes of one sequence, and rescanning each item's
+    // history would be quadratic in the card's length.
+    let mut first_bad: HashMap<usize, usize> = HashMap::new();
     items
         .iter()
         .enumerate()
         .filter(|(_, it)| {
-            it.reviews.len() >= 2
-                && it.elapsed_days() >= 1
-                && it.reviews.iter().all(|r| (1..=4).contains(&r.rating))
+            let bad = *first_bad.entry(it.sequence_key()).or_insert_with(|| {
+                it.sequence()
+                    .iter()
+                    .position(|r| !(1..=4).contains(&r.rating))
+                    .unwrap_or(usize::MAX)
+            });
+            it.reviews().len() >= 2 && it.elapsed_days() >= 1 && it.reviews().len() <= bad
         })
         .map(|(i, _)| i)
         .collect()
@@ -474,27 +484,42 @@ impl Program {
             weight[k] = recency_weight(rank, n);
         }
         let mut order: Vec<usize> = (0..n).collect();
+        // Histories in lexicographic order per card. Items sharing a sequence are prefixes of
+        // one another, so their order is their length's (no O(history) comparison).
+        let history_order = |ia: &FsrsItem, ib: &FsrsItem| {
+            if ia.shares_reviews_with(ib) {
+                ia.reviews().len().cmp(&ib.reviews().len())
+            } else {
+                ia.history().cmp(ib.history())
+            }
+        };
         order.sort_by(|&a, &b| {
             let (ia, ib) = (&items[usable[a]], &items[usable[b]]);
             ia.card_id
                 .cmp(&ib.card_id)
-                .then_with(|| ia.history().cmp(ib.history()))
+                .then_with(|| history_order(ia, ib))
         });
         let mut ops = Vec::new();
         let mut segments = Vec::new();
         let mut max_depth = 0usize;
         let mut total_weight = 0.0;
-        let mut path: &[super::revlog::ItemReview] = &[];
-        let mut prev_card = None;
+        let mut prev: Option<&FsrsItem> = None;
         let mut seg_start = 0usize;
         let mut seg_targets = 0usize;
         for &k in &order {
             let it = &items[usable[k]];
             let h = it.history();
-            let mut common = if prev_card == Some(it.card_id) {
-                path.iter().zip(h).take_while(|(a, b)| a == b).count()
-            } else {
-                0
+            let mut common = match prev {
+                Some(p) if p.card_id == it.card_id && p.shares_reviews_with(it) => {
+                    p.history().len().min(h.len())
+                }
+                Some(p) if p.card_id == it.card_id => p
+                    .history()
+                    .iter()
+                    .zip(h)
+                    .take_while(|(a, b)| a == b)
+                    .count(),
+                _ => 0,
             };
             if common == 0 && seg_targets > 0 {
                 segments.push((seg_start, ops.len(), seg_targets));
@@ -520,8 +545,7 @@ impl Program {
             });
             total_weight += weight[k];
             seg_targets += 1;
-            path = h;
-            prev_card = Some(it.card_id);
+            prev = Some(it);
         }
         if seg_targets > 0 {
             segments.push((seg_start, ops.len(), seg_targets));
@@ -829,14 +853,14 @@ mod tests {
     }
 
     fn item(card_id: i64, day: i64, reviews: &[(u8, u32)]) -> FsrsItem {
-        FsrsItem {
+        FsrsItem::new(
             card_id,
-            time: t0() + TimeDelta::days(day),
-            reviews: reviews
+            t0() + TimeDelta::days(day),
+            reviews
                 .iter()
                 .map(|&(rating, delta_t)| ItemReview { rating, delta_t })
                 .collect(),
-        }
+        )
     }
 
     /// Random items exercising every branch: all grades, same-day reviews, lapses (capped and

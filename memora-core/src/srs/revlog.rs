@@ -11,6 +11,9 @@
 //! falls on a later day than the previous review yields one item whose history is every earlier
 //! review of the card (same-day ones included) as `(rating, delta_days)` pairs.
 
+use std::fmt;
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 /// The header line every review-log CSV must start with.
@@ -178,29 +181,104 @@ pub struct ItemReview {
 /// One FSRS training/evaluation item: a card's review history up to and including the review
 /// to predict.
 ///
-/// `reviews` holds every review of the card up to the predicted one, oldest first; the last
-/// entry is the review to predict (its `delta_t` is the elapsed days, always ≥ 1 for items built
-/// by [`build_items`]; its rating gives the label `recalled = rating > 1`), the earlier ones are
-/// the history (the first has `delta_t = 0`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// [`FsrsItem::reviews`] holds every review of the card up to the predicted one, oldest first;
+/// the last entry is the review to predict (its `delta_t` is the elapsed days, always ≥ 1 for
+/// items built by [`build_items`]; its rating gives the label `recalled = rating > 1`), the
+/// earlier ones are the history (the first has `delta_t = 0`).
+///
+/// The items of one card are prefixes of the card's review sequence, so they share it: an item
+/// is the shared sequence plus a length. A card with `n` reviews costs `O(n)` memory for all of
+/// its items (a copy per item would cost `O(n²)`), and consumers can walk a card's items in
+/// order carrying the memory state along ([`FsrsItem::shares_reviews_with`]).
+#[derive(Clone)]
 pub struct FsrsItem {
     /// Card the item belongs to.
     pub card_id: i64,
     /// Time of the predicted (last) review; items are ordered by it for time-series splits.
     pub time: DateTime<Utc>,
-    /// History plus the review to predict, oldest first.
-    pub reviews: Vec<ItemReview>,
+    /// The card's review sequence (shared by the card's items).
+    sequence: Arc<[ItemReview]>,
+    /// How many reviews of `sequence` this item spans.
+    len: usize,
+}
+
+impl PartialEq for FsrsItem {
+    fn eq(&self, other: &Self) -> bool {
+        self.card_id == other.card_id
+            && self.time == other.time
+            && self.reviews() == other.reviews()
+    }
+}
+
+impl Eq for FsrsItem {}
+
+impl fmt::Debug for FsrsItem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FsrsItem")
+            .field("card_id", &self.card_id)
+            .field("time", &self.time)
+            .field("reviews", &self.reviews())
+            .finish()
+    }
 }
 
 impl FsrsItem {
+    /// An item with its own review list (history plus the review to predict, oldest first).
+    pub fn new(card_id: i64, time: DateTime<Utc>, reviews: Vec<ItemReview>) -> FsrsItem {
+        let len = reviews.len();
+        FsrsItem {
+            card_id,
+            time,
+            sequence: reviews.into(),
+            len,
+        }
+    }
+
+    /// An item made of the first `len` reviews of a shared sequence (clamped to its length).
+    pub fn prefix(
+        card_id: i64,
+        time: DateTime<Utc>,
+        sequence: Arc<[ItemReview]>,
+        len: usize,
+    ) -> FsrsItem {
+        let len = len.min(sequence.len());
+        FsrsItem {
+            card_id,
+            time,
+            sequence,
+            len,
+        }
+    }
+
+    /// History plus the review to predict, oldest first.
+    pub fn reviews(&self) -> &[ItemReview] {
+        &self.sequence[..self.len]
+    }
+
+    /// Whether both items are prefixes of one shared review sequence (the items [`build_items`]
+    /// made for one card): the shorter one's reviews are then the start of the longer one's.
+    pub fn shares_reviews_with(&self, other: &FsrsItem) -> bool {
+        Arc::ptr_eq(&self.sequence, &other.sequence)
+    }
+
+    /// The whole shared sequence this item is a prefix of.
+    pub(crate) fn sequence(&self) -> &[ItemReview] {
+        &self.sequence
+    }
+
+    /// An identity of the shared sequence (equal for items that share it).
+    pub(crate) fn sequence_key(&self) -> usize {
+        Arc::as_ptr(&self.sequence).cast::<ItemReview>() as usize
+    }
+
     /// The review to predict (`None` for an empty item).
     pub fn target(&self) -> Option<ItemReview> {
-        self.reviews.last().copied()
+        self.reviews().last().copied()
     }
 
     /// The reviews before the predicted one.
     pub fn history(&self) -> &[ItemReview] {
-        match self.reviews.split_last() {
+        match self.reviews().split_last() {
             Some((_, h)) => h,
             None => &[],
         }
@@ -243,7 +321,9 @@ pub fn day_number(time: DateTime<Utc>, offset_minutes: i32, rollover_hour: u8) -
 /// Entries may come in any order; per card they are sorted by time (stably, so equal times keep
 /// their input order). `offset_minutes` is the learner's fixed UTC offset (e.g. `120` for UTC+2)
 /// and `rollover_hour` the local hour at which a new day starts (Anki's default is 4). The
-/// result is sorted by the predicted review's time (ties by card id, then history length).
+/// result is sorted by the predicted review's time (ties by card id, then history length). The
+/// items of a card share the card's review sequence, so time and memory are linear in the
+/// number of entries (plus the sort).
 pub fn build_items(
     entries: &[RevlogEntry],
     offset_minutes: i32,
@@ -252,38 +332,41 @@ pub fn build_items(
     let mut order: Vec<usize> = (0..entries.len()).collect();
     order.sort_by_key(|&i| (entries[i].card_id, entries[i].time));
     let mut items = Vec::new();
-    let mut history: Vec<ItemReview> = Vec::new();
-    let mut prev: Option<(i64, i64)> = None; // (card id, day) of the previous review
-    for &i in &order {
-        let e = &entries[i];
-        let day = day_number(e.time, offset_minutes, rollover_hour);
-        let delta_t = match prev {
-            Some((card, prev_day)) if card == e.card_id => {
-                u32::try_from(day - prev_day).unwrap_or(u32::MAX)
+    let mut start = 0;
+    while start < order.len() {
+        let card = entries[order[start]].card_id;
+        let end = start
+            + order[start..]
+                .iter()
+                .take_while(|&&i| entries[i].card_id == card)
+                .count();
+        let mut sequence = Vec::with_capacity(end - start);
+        // (prefix length, time) of every review that yields an item
+        let mut targets = Vec::new();
+        let mut prev_day = None;
+        for &i in &order[start..end] {
+            let e = &entries[i];
+            let day = day_number(e.time, offset_minutes, rollover_hour);
+            let delta_t = match prev_day {
+                Some(prev) => u32::try_from(day - prev).unwrap_or(u32::MAX),
+                None => 0,
+            };
+            if !sequence.is_empty() && delta_t > 0 {
+                targets.push((sequence.len() + 1, e.time));
             }
-            _ => {
-                history.clear();
-                0
-            }
-        };
-        let review = ItemReview {
-            rating: e.rating,
-            delta_t,
-        };
-        if !history.is_empty() && delta_t > 0 {
-            let mut reviews = Vec::with_capacity(history.len() + 1);
-            reviews.extend_from_slice(&history);
-            reviews.push(review);
-            items.push(FsrsItem {
-                card_id: e.card_id,
-                time: e.time,
-                reviews,
+            sequence.push(ItemReview {
+                rating: e.rating,
+                delta_t,
             });
+            prev_day = Some(day);
         }
-        history.push(review);
-        prev = Some((e.card_id, day));
+        let shared: Arc<[ItemReview]> = sequence.into();
+        for (len, time) in targets {
+            items.push(FsrsItem::prefix(card, time, Arc::clone(&shared), len));
+        }
+        start = end;
     }
-    items.sort_by_key(|it| (it.time, it.card_id, it.reviews.len()));
+    items.sort_by_key(|it| (it.time, it.card_id, it.len));
     items
 }
 
@@ -410,11 +493,11 @@ mod tests {
         assert_eq!(items.len(), 3);
         assert_eq!(items[0].card_id, 1);
         assert_eq!(items[0].time, at(2024, 4, 2, 9, 0));
-        assert_eq!(items[0].reviews, vec![r(1, 0), r(3, 0), r(3, 0), r(3, 1)]);
+        assert_eq!(items[0].reviews(), vec![r(1, 0), r(3, 0), r(3, 0), r(3, 1)]);
         assert_eq!(items[1].card_id, 2);
-        assert_eq!(items[1].reviews, vec![r(1, 0), r(3, 3)]);
+        assert_eq!(items[1].reviews(), vec![r(1, 0), r(3, 3)]);
         assert_eq!(
-            items[2].reviews,
+            items[2].reviews(),
             vec![r(1, 0), r(3, 0), r(3, 0), r(3, 1), r(1, 4)]
         );
         assert!(!items[2].recalled());
@@ -424,27 +507,48 @@ mod tests {
         // With a midnight rollover the 03:00 review is on a new day.
         let items0 = build_items(&entries, 0, 0);
         assert_eq!(items0.len(), 4);
-        assert_eq!(items0[0].reviews, vec![r(1, 0), r(3, 0), r(3, 1)]);
+        assert_eq!(items0[0].reviews(), vec![r(1, 0), r(3, 0), r(3, 1)]);
     }
 
     #[test]
     fn lapses_count_later_day_agains_only() {
         let r = |rating, delta_t| ItemReview { rating, delta_t };
-        let item = FsrsItem {
-            card_id: 1,
-            time: at(2024, 1, 1, 0, 0),
-            reviews: vec![r(1, 0), r(1, 0), r(1, 2), r(3, 0), r(1, 5), r(3, 3)],
-        };
+        let item = FsrsItem::new(
+            1,
+            at(2024, 1, 1, 0, 0),
+            vec![r(1, 0), r(1, 0), r(1, 2), r(3, 0), r(1, 5), r(3, 3)],
+        );
         assert_eq!(item.prior_lapses(), 2);
         assert_eq!(item.prior_reviews(), 5);
         assert!(item.recalled());
-        let empty = FsrsItem {
-            card_id: 1,
-            time: at(2024, 1, 1, 0, 0),
-            reviews: vec![],
-        };
+        let empty = FsrsItem::new(1, at(2024, 1, 1, 0, 0), vec![]);
         assert_eq!(empty.history(), &[]);
         assert_eq!(empty.elapsed_days(), 0);
         assert!(!empty.recalled());
+    }
+
+    #[test]
+    fn a_cards_items_share_one_review_sequence() {
+        let entries: Vec<RevlogEntry> = (0..50)
+            .map(|d| entry(9, 3, at(2024, 1, 1, 12, 0) + chrono::TimeDelta::days(d)))
+            .collect();
+        let items = build_items(&entries, 0, 4);
+        assert_eq!(items.len(), 49);
+        for (k, it) in items.iter().enumerate() {
+            assert_eq!(it.reviews().len(), k + 2);
+            assert!(it.shares_reviews_with(&items[0]));
+            assert_eq!(
+                it.sequence().len(),
+                50,
+                "one sequence of the card's 50 reviews"
+            );
+        }
+        let copy = FsrsItem::new(9, items[3].time, items[3].reviews().to_vec());
+        assert_eq!(copy, items[3]);
+        assert!(!copy.shares_reviews_with(&items[3]));
+        assert_eq!(
+            FsrsItem::prefix(9, items[3].time, copy.sequence.clone(), 99),
+            copy
+        );
     }
 }

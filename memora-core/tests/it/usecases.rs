@@ -394,6 +394,13 @@ async fn lesson_xp_is_capped_and_reduced_on_same_day_replays() {
                 attempts: Some(1),
                 is_correct: None,
             },
+            // Every stage played: the full reward (before the cap and replays).
+            Interaction {
+                question_id: q("hist-l3-x"),
+                duration_ms: Some(2500),
+                attempts: Some(1),
+                is_correct: None,
+            },
         ],
         raw: serde_json::json!({}),
     };

@@ -69,7 +69,9 @@ async fn e2e_full_journey_on_postgres_and_redis() {
         .await;
     assert_eq!(lesson["stages"].as_array().unwrap().len(), 3);
     let play = json!({"session_meta": {"lesson_id": "hist-l3"}, "gamification_results": {"xp_earned": 40, "score": 95},
-                      "interactions": [{"question_id": "hist-l3-rv:0", "duration_ms": 1500, "attempts_count": 1}]});
+                      "interactions": [{"question_id": "hist-l3-rv:0", "duration_ms": 1500, "attempts_count": 1},
+                                       {"question_id": "hist-l3-mt:0", "duration_ms": 2500, "attempts_count": 1},
+                                       {"question_id": "hist-l3-x", "duration_ms": 3500, "attempts_count": 1}]});
     let played = c.ok("sessions.submit_session", play.clone()).await;
     assert_eq!(played["xp_earned"], 40);
     let (status, v, _) = c.call("sessions.submit_session", play).await.unwrap();

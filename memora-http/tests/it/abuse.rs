@@ -529,7 +529,8 @@ pub async fn xp_once_per_item_per_learner_day(s: &Stack) {
 /// A lesson play needs an opening; one play per opening.
 pub async fn lesson_plays_are_bound_to_openings(s: &Stack) {
     let st = s.login(STUDENT, PWD).await;
-    let play = json!({"session_meta": {"lesson_id": "hist-l2"}, "gamification_results": {"xp_earned": 40, "score": 90}, "interactions": []});
+    let play = json!({"session_meta": {"lesson_id": "hist-l2"}, "gamification_results": {"xp_earned": 40, "score": 90},
+                      "interactions": [{"question_id": "hist-l2-rv:0"}, {"question_id": "hist-l2-mt:0"}, {"question_id": "hist-l2-x"}]});
     let (status, v) = s.call(&st, "sessions.submit_session", play.clone()).await;
     assert_eq!(status, StatusCode::CONFLICT, "{v}");
     assert_eq!(v["exc_type"], "AnswerNotServedError");
@@ -540,6 +541,13 @@ pub async fn lesson_plays_are_bound_to_openings(s: &Stack) {
     )
     .await;
     let xp = s.xp(&st).await;
+    // A bare lesson id (no interactions) earns nothing and completes
+    // nothing, and leaves the opening for the real play.
+    let bare = json!({"session_meta": {"lesson_id": "hist-l2"}, "gamification_results": {"xp_earned": 40, "score": 100}});
+    let out = s.ok(&st, "sessions.submit_session", bare).await;
+    assert_eq!(out["xp_earned"], 0);
+    assert_eq!(out["completed"], false);
+    assert_eq!(s.xp(&st).await, xp);
     let out = s.ok(&st, "sessions.submit_session", play.clone()).await;
     assert!(out["xp_earned"].as_i64().unwrap() > 0);
     let (status, _) = s.call(&st, "sessions.submit_session", play).await;

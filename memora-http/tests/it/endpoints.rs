@@ -504,7 +504,9 @@ async fn lesson_session_and_onboarding() {
     })).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["message"]["message"], "Session Saved ✅");
-    assert_eq!(v["message"]["xp_earned"], 40);
+    // One stage of three: a third of the lesson's 40 XP, not completed.
+    assert_eq!(v["message"]["xp_earned"], 13);
+    assert_eq!(v["message"]["completed"], false);
     let (s, _) = call(
         &t.app,
         &path("submit_session"),
@@ -582,4 +584,62 @@ async fn unmet_state_preconditions_are_invalid_state_errors() {
     .await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
     assert_eq!(v["exc_type"], "InvalidStateError", "{v}");
+}
+
+/// The progression lock is `locked_progression` on the track and unit
+/// endpoints and `locked` on the map and topic endpoints. The demo student
+/// has not completed hist-u1 (hist-l1 is open), so hist-u2 is locked, and so
+/// is everything inside it that is not completed.
+#[tokio::test]
+async fn progression_locks_use_each_endpoints_word() {
+    let t = setup().await;
+    let get = |method: &'static str, body: Value| {
+        let app = t.app.clone();
+        let cookie = t.student.clone();
+        async move {
+            let (s, v) = call(&app, &path(method), Some(&cookie), body).await;
+            assert_eq!(s, StatusCode::OK, "{method}: {v}");
+            v["message"].clone()
+        }
+    };
+    let track = get(
+        "map_engine.get_track_details",
+        json!({"subject": "history", "track": "hist-main"}),
+    )
+    .await;
+    let units: Vec<(&str, &str)> = track["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["id"].as_str().unwrap(), u["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        units,
+        vec![("hist-u1", "available"), ("hist-u2", "locked_progression")]
+    );
+    let topics = get("map_engine.get_unit_topics", json!({"unit_id": "hist-u2"})).await;
+    for topic in topics["topics"].as_array().unwrap() {
+        // hist-t1 holds the completed hist-l4 but not hist-l5.
+        assert_eq!(topic["status"], "locked_progression", "{topic}");
+    }
+    let map = get("map_engine.get_map_data", json!({"subject": "history"})).await;
+    let u2 = &map[0]["units"][1];
+    assert_eq!(u2["id"], "hist-u2");
+    assert_eq!(u2["status"], "locked");
+    assert_eq!(u2["topics"][1]["status"], "locked");
+    let details = get(
+        "map_engine.get_topic_details",
+        json!({"topic_id": "hist-t1"}),
+    )
+    .await;
+    let lessons: Vec<(&str, &str)> = details["lessons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["id"].as_str().unwrap(), l["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        lessons,
+        vec![("hist-l4", "completed"), ("hist-l5", "locked")]
+    );
 }

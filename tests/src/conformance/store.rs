@@ -1083,7 +1083,7 @@ macro_rules! store_conformance {
             persist_unknown_season_rejected, due_queries, topic_candidate_order,
             mastery_counts);
         $crate::store_conformance!(@suite $setup; review_log_store, review_log;
-            review_log_reads);
+            review_log_reads, reviewed_since_lists_review_answers);
         $crate::store_conformance!(@suite $setup; season_scan_store, season_scan;
             scan_season_keyset, sample_is_deterministic);
         $crate::store_conformance!(@suite $setup; archive_store, archive;

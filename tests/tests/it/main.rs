@@ -1,6 +1,7 @@
 //! The integration test binary of `memora-tests` (one binary keeps link
 //! times down): port conformance on every adapter and fault tests.
 
+mod boards_redis;
 mod cache_cluster;
 mod cache_memory;
 mod cache_redis;
