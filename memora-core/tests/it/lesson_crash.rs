@@ -391,6 +391,16 @@ fn play() -> LessonSubmission {
     }
 }
 
+/// What the same play earns when nothing goes wrong (the oracle of the
+/// crash tests: a recovered play earns exactly this, once).
+async fn uninterrupted_xp() -> i64 {
+    let h = harness().await;
+    h.open().await;
+    let xp = h.submit().await.expect("an uninterrupted play");
+    assert!(xp > 0, "the play earns XP");
+    xp
+}
+
 impl H {
     async fn open(&self) {
         self.app
@@ -440,6 +450,7 @@ impl H {
 
 #[tokio::test]
 async fn a_play_interrupted_after_its_answers_were_queued_is_completed_by_a_retry() {
+    let expected = uninterrupted_xp().await;
     let h = harness().await;
     let xp_before = h.total_xp().await;
     assert_eq!(h.trackers().await, 0, "a new lesson has no trackers yet");
@@ -452,18 +463,19 @@ async fn a_play_interrupted_after_its_answers_were_queued_is_completed_by_a_retr
     );
     // The client retries the same play (same opening).
     let xp = h.submit().await.expect("the retry completes the play");
-    assert_eq!(xp, 40);
-    assert_eq!(h.total_xp().await, xp_before + 40, "XP exactly once");
+    assert_eq!(xp, expected);
+    assert_eq!(h.total_xp().await, xp_before + expected, "XP exactly once");
     assert_eq!(h.plays().await, 1, "one gameplay session");
     assert_eq!(h.trackers().await, 2, "the lesson's questions are trackers");
     // A further retry of a complete play changes nothing.
     assert!(matches!(h.submit().await, Err(CoreError::NotServed(_))));
-    assert_eq!(h.total_xp().await, xp_before + 40);
+    assert_eq!(h.total_xp().await, xp_before + expected);
     assert_eq!(h.plays().await, 1);
 }
 
 #[tokio::test]
 async fn a_crash_after_the_opening_was_consumed_is_recovered_by_a_retry() {
+    let expected = uninterrupted_xp().await;
     let h = harness().await;
     let xp_before = h.total_xp().await;
     h.open().await;
@@ -474,14 +486,15 @@ async fn a_crash_after_the_opening_was_consumed_is_recovered_by_a_retry() {
     assert!(h.submit().await.is_err());
     h.faults.release.store(false, Ordering::SeqCst);
     assert_eq!(h.total_xp().await, xp_before, "nothing was credited");
-    assert_eq!(h.submit().await.expect("retry"), 40);
-    assert_eq!(h.total_xp().await, xp_before + 40);
+    assert_eq!(h.submit().await.expect("retry"), expected);
+    assert_eq!(h.total_xp().await, xp_before + expected);
     assert_eq!(h.plays().await, 1);
     assert_eq!(h.trackers().await, 2);
 }
 
 #[tokio::test]
 async fn a_play_whose_tracker_hand_over_failed_is_completed_by_a_retry() {
+    let expected = uninterrupted_xp().await;
     let h = harness().await;
     let xp_before = h.total_xp().await;
     h.open().await;
@@ -491,16 +504,17 @@ async fn a_play_whose_tracker_hand_over_failed_is_completed_by_a_retry() {
         "queue and store down: not acknowledged"
     );
     h.faults.persist.store(false, Ordering::SeqCst);
-    assert_eq!(h.submit().await.expect("retry"), 40);
-    assert_eq!(h.total_xp().await, xp_before + 40, "XP exactly once");
+    assert_eq!(h.submit().await.expect("retry"), expected);
+    assert_eq!(h.total_xp().await, xp_before + expected, "XP exactly once");
     assert_eq!(h.plays().await, 1);
     assert_eq!(h.trackers().await, 2);
     assert!(matches!(h.submit().await, Err(CoreError::NotServed(_))));
-    assert_eq!(h.total_xp().await, xp_before + 40);
+    assert_eq!(h.total_xp().await, xp_before + expected);
 }
 
 #[tokio::test]
 async fn the_recovery_job_completes_a_play_nobody_retries() {
+    let expected = uninterrupted_xp().await;
     let h = harness().await;
     let xp_before = h.total_xp().await;
     h.open().await;
@@ -509,7 +523,7 @@ async fn the_recovery_job_completes_a_play_nobody_retries() {
     h.faults.persist.store(false, Ordering::SeqCst);
     // The play is recorded with its tracker batch: the XP is there, the
     // trackers follow once the batch is handed over.
-    assert_eq!(h.total_xp().await, xp_before + 40);
+    assert_eq!(h.total_xp().await, xp_before + expected);
     assert_eq!(h.trackers().await, 0);
     // Too recent for the job: a play may still be completing.
     assert_eq!(
@@ -539,6 +553,6 @@ async fn the_recovery_job_completes_a_play_nobody_retries() {
         "handed over once"
     );
     assert!(matches!(h.submit().await, Err(CoreError::NotServed(_))));
-    assert_eq!(h.total_xp().await, xp_before + 40, "XP exactly once");
+    assert_eq!(h.total_xp().await, xp_before + expected, "XP exactly once");
     assert_eq!(h.plays().await, 1);
 }
