@@ -124,9 +124,22 @@ pub struct SubjectRef {
     pub title: String,
 }
 
-/// An empty object (`{}`), where the original answers one.
-#[derive(Debug, Serialize, ToSchema)]
+/// An empty object (`{}`), where the original answers one. Its schema
+/// allows no properties, so a track never matches it as well (`oneOf`
+/// needs exactly one match).
+#[derive(Debug, Serialize)]
 pub struct EmptyObject {}
+
+impl utoipa::PartialSchema for EmptyObject {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .description(Some("An empty object"))
+            .max_properties(Some(0))
+            .into()
+    }
+}
+
+impl ToSchema for EmptyObject {}
 
 /// A track, or `{}` when none was named.
 #[derive(Debug, Serialize, ToSchema)]
