@@ -607,13 +607,16 @@ pub async fn seed_demo(app: &Memora, password: &str) -> CoreResult<DemoInfo> {
         .count();
     ports.trackers.persist_batch(&records).await?;
 
-    // Three days of activity for a visible streak and weekly chart.
+    // Three days of activity for a visible streak and weekly chart: the
+    // three learner days before today, by the learner's own day boundary
+    // (time zone and rollover hour), so "today" is empty whatever the hour.
     let profile = ports
         .profiles
         .get_profile(&student_id)
         .await?
         .unwrap_or_else(|| PlayerProfile::new(student_id.clone(), "Demo Student"));
-    let day = crate::time::DayBoundary::utc();
+    let day = crate::services::shared::Shared::day_boundary_at(&profile, now);
+    let today = day.local_day(now);
     for d in 1..=3i64 {
         let at = now - Duration::days(d);
         ports
@@ -629,12 +632,11 @@ pub async fn seed_demo(app: &Memora, password: &str) -> CoreResult<DemoInfo> {
                 score: 90,
                 completed: true,
                 created_at: at,
-                local_day: day.local_day(at),
+                local_day: today - Duration::days(d),
                 raw_data: serde_json::json!({"demo": true}),
             })
             .await?;
     }
-    let _ = profile;
     Ok(DemoInfo {
         season: season_id,
         student: student_id,

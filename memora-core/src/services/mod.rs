@@ -41,7 +41,7 @@ pub mod profile;
 pub mod quests;
 pub mod reviews;
 pub mod sessions;
-mod shared;
+pub(crate) mod shared;
 pub mod store;
 pub mod store_admin;
 

@@ -128,3 +128,39 @@ async fn lesson_plays_do_not_make_a_review_quest() {
         "{quests:?}"
     );
 }
+
+/// The demo's activity lies on the three learner days before today, by the
+/// learner's own day (rollover 04:00), whatever the hour it is seeded at:
+/// between midnight and the rollover, "today" is still the previous date.
+/// (Seeded with a midnight rollover, the streak quest was already complete
+/// at 00:05 UTC, and an HTTP test failed between 00:00 and 04:00.)
+#[tokio::test]
+async fn the_demo_leaves_today_empty_at_any_hour() {
+    for at in [
+        "2026-11-30T00:05:00Z",
+        "2026-11-30T03:59:00Z",
+        "2026-11-30T04:00:00Z",
+        "2026-11-30T23:59:00Z",
+    ] {
+        let h = crate::support::harness_at(crate::support::utc(at)).await;
+        let quests = h
+            .app
+            .gamification()
+            .get_daily_quests(&h.student, None)
+            .await
+            .unwrap();
+        let streak = quests.iter().find(|q| q.id == "quest_streak").unwrap();
+        assert_eq!(
+            streak.status,
+            memora_core::domain::QuestStatus::Active,
+            "seeded at {at}: nothing was done today yet"
+        );
+        let stats = h
+            .app
+            .gamification()
+            .get_full_profile_stats(&h.student, None)
+            .await
+            .unwrap();
+        assert_eq!(stats.streak, 3, "seeded at {at}: a three-day streak");
+    }
+}
