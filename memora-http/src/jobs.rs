@@ -81,9 +81,27 @@ pub fn spawn_all(
                                 tracing::info!("cache is back: leaving safe mode");
                             }
                             app.cache_health().mark_ok();
+                            // The leaderboards live in the same Redis as the
+                            // due cache: its ping closes their breaker too.
+                            if app.leaderboard_health().is_degraded() {
+                                tracing::info!("cache is back: leaderboard breaker closed");
+                            }
+                            app.leaderboard_health().mark_ok();
                         } else if !app.cache_health().is_degraded() {
                             tracing::warn!("cache probe failed: entering safe mode");
                             app.cache_health().mark_failed(chrono::Utc::now());
+                        }
+                        // The queue breaker is opened only by failing
+                        // enqueues; the probe closes it once the queue answers.
+                        if app.queue_health().is_degraded() {
+                            let queue_ok = tokio::time::timeout(Duration::from_millis(500), app.ports().queue.depth())
+                                .await
+                                .map(|r| r.is_ok())
+                                .unwrap_or(false);
+                            if queue_ok {
+                                tracing::info!("queue is back: queue breaker closed");
+                                app.queue_health().mark_ok();
+                            }
                         }
                     }
                 }

@@ -249,6 +249,13 @@ async fn metrics(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Respons
     let health = st.memora.cache_health();
     let c = health.counters();
     metrics::gauge!("memora_safe_mode").set(if health.is_degraded() { 1.0 } else { 0.0 });
+    for (dependency, open) in breakers(&st.memora) {
+        metrics::gauge!("memora_breaker_open", "dependency" => dependency).set(if open {
+            1.0
+        } else {
+            0.0
+        });
+    }
     // The core counts; these mirror its totals into Prometheus counters
     // (`absolute` never goes backwards, as a counter must not).
     metrics::counter!("memora_cache_failures_total").absolute(c.failures);
@@ -272,6 +279,16 @@ async fn metrics(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Respons
     }
 }
 
+/// Each dependency's breaker and whether it is open. Only `due_cache`
+/// drives safe mode (`memora_safe_mode`, `is_degraded`).
+fn breakers(app: &Memora) -> [(&'static str, bool); 3] {
+    [
+        ("due_cache", app.cache_health().is_degraded()),
+        ("leaderboards", app.leaderboard_health().is_degraded()),
+        ("queue", app.queue_health().is_degraded()),
+    ]
+}
+
 async fn readyz(State(st): State<Arc<AppState>>) -> Response {
     let ports = st.memora.ports();
     let db = ports.seasons.list_seasons().await.is_ok();
@@ -281,11 +298,19 @@ async fn readyz(State(st): State<Arc<AppState>>) -> Response {
             tracing::info!("cache is back: leaving safe mode");
         }
         st.memora.cache_health().mark_ok();
+        // Same Redis as the due cache (see `jobs`): the leaderboards answer too.
+        st.memora.leaderboard_health().mark_ok();
     }
     let body = json!({
         "database": if db { "ok" } else { "unavailable" },
         "cache": if cache { "ok" } else { "unavailable" },
         "safe_mode": st.memora.cache_health().is_degraded(),
+        "breakers": breakers(&st.memora)
+            .into_iter()
+            .map(|(dependency, open)| {
+                (dependency.to_string(), json!(if open { "open" } else { "closed" }))
+            })
+            .collect::<serde_json::Map<String, serde_json::Value>>(),
     });
     let status = if db {
         StatusCode::OK

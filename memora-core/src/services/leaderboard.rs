@@ -43,8 +43,9 @@ pub struct LeaderboardRow {
 
 /// Adds XP to every period bucket of the global board and, if given, of
 /// the subject board of the leaderboard cache, when there is one and the
-/// cache is healthy. Best effort: the store is the source of truth and the
-/// boards are rebuilt from it; a failure switches to safe mode.
+/// leaderboard breaker lets the call through. Best effort: the store is the
+/// source of truth and the boards are rebuilt from it; a failure opens the
+/// leaderboard breaker only (reviews stay out of safe mode).
 pub(crate) async fn add_xp(
     shared: &Shared,
     board: Option<&Arc<dyn LeaderboardCache>>,
@@ -58,8 +59,12 @@ pub(crate) async fn add_xp(
     }
     if let Some(board) = board {
         let now = shared.now();
-        if shared.health.should_try(now) && board.add_xp(user, subject, day, xp).await.is_err() {
-            shared.health.mark_failed(now);
+        let breaker = &shared.leaderboard_health;
+        if breaker.should_try(now) {
+            match board.add_xp(user, subject, day, xp).await {
+                Ok(()) => breaker.mark_ok(),
+                Err(_) => breaker.mark_failed(now),
+            }
         }
     }
 }
@@ -102,13 +107,18 @@ impl GamificationService {
         let mut from_cache: Option<Board> = None;
         if let Some(board) = &self.leaderboard {
             let now = self.shared.now();
-            if self.shared.health.should_try(now) {
+            // The leaderboard breaker: while open, boards come from the store.
+            let breaker = &self.shared.leaderboard_health;
+            if breaker.should_try(now) {
                 let top = board.top(subject, &bucket, limit).await;
                 let me = board.rank(&actor.user, subject, &bucket).await;
                 match (top, me) {
-                    (Ok(Some(t)), Ok(Some(m))) => from_cache = Some((t, m)),
-                    (Ok(_), Ok(_)) => {}
-                    _ => self.shared.health.mark_failed(now),
+                    (Ok(Some(t)), Ok(Some(m))) => {
+                        breaker.mark_ok();
+                        from_cache = Some((t, m));
+                    }
+                    (Ok(_), Ok(_)) => breaker.mark_ok(),
+                    _ => breaker.mark_failed(now),
                 }
             }
         }

@@ -229,9 +229,21 @@ impl Memora {
         &self.shared.config
     }
 
-    /// Cache health (safe-mode state).
+    /// Due-cache breaker (safe-mode state): the only breaker that drives
+    /// safe mode.
     pub fn cache_health(&self) -> &CacheHealth {
         &self.shared.health
+    }
+
+    /// Leaderboard-cache breaker (open: boards come from the store).
+    pub fn leaderboard_health(&self) -> &CacheHealth {
+        &self.shared.leaderboard_health
+    }
+
+    /// Persistence-queue breaker (open: answers are written to the store
+    /// synchronously).
+    pub fn queue_health(&self) -> &CacheHealth {
+        &self.shared.queue_health
     }
 
     /// The active season, if any (cached in process for

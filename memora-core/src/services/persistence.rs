@@ -4,7 +4,11 @@
 //! Invariant: **an answer is acknowledged only once it is durable** — either
 //! in the persistence queue (`enqueue` returned `Ok`) or, when the queue is
 //! unavailable, committed to the store synchronously. If both fail the
-//! submission fails with 503 and nothing is acknowledged. The cache is
+//! submission fails with 503 and nothing is acknowledged. A failing
+//! enqueue opens the queue breaker (`Shared::queue_health`): until it
+//! closes, answers go straight to the store (one submit per retry interval
+//! tries the queue again), and if the store fails then the queue is tried
+//! after all. The queue breaker never drives safe mode. The cache is
 //! updated after the answer is durable and is never the only copy.
 
 use std::collections::{BTreeMap, HashMap};
@@ -83,18 +87,49 @@ impl ReviewService {
         records: Vec<ReviewRecord>,
     ) -> CoreResult<(JobId, JobStatus)> {
         let job = PersistJob { id, records };
-        let status = match self.queue.enqueue(&job).await {
-            Ok(status) => status,
-            Err(queue_err) => match self.trackers.persist_batch(&job.records).await {
-                Ok(_) => {
-                    let _ = self.queue.record_status(&job.id, &JobStatus::Done).await;
-                    JobStatus::Done
+        let breaker = &self.shared.queue_health;
+        let now = self.shared.now();
+        // The queue breaker: while open (and between its retries) the queue
+        // is skipped and the answers go to the store synchronously.
+        let queue_err = if breaker.should_try(now) {
+            match self.queue.enqueue(&job).await {
+                Ok(status) => {
+                    breaker.mark_ok();
+                    self.refresh_cache(&job.records).await;
+                    return Ok((job.id, status));
                 }
-                Err(store_err) => {
+                Err(e) => {
+                    breaker.mark_failed(now);
+                    Some(e)
+                }
+            }
+        } else {
+            None
+        };
+        let status = match self.trackers.persist_batch(&job.records).await {
+            Ok(_) => {
+                let _ = self.queue.record_status(&job.id, &JobStatus::Done).await;
+                JobStatus::Done
+            }
+            Err(store_err) => match queue_err {
+                Some(queue_err) => {
                     return Err(CoreError::Unavailable(format!(
                         "answers could not be made durable (queue: {queue_err}; store: {store_err})"
                     )));
                 }
+                // The breaker skipped the queue and the store failed: try
+                // the queue after all before refusing the answers.
+                None => match self.queue.enqueue(&job).await {
+                    Ok(status) => {
+                        breaker.mark_ok();
+                        status
+                    }
+                    Err(queue_err) => {
+                        return Err(CoreError::Unavailable(format!(
+                            "answers could not be made durable (queue: {queue_err}; store: {store_err})"
+                        )));
+                    }
+                },
             },
         };
         self.refresh_cache(&job.records).await;

@@ -30,8 +30,15 @@ struct SeasonCache {
 pub(crate) struct Shared {
     /// Tunables.
     pub(crate) config: Config,
-    /// Safe-mode switch.
+    /// Due-cache breaker: the safe-mode switch (only this one drives
+    /// `is_degraded` and the safe-mode limiter).
     pub(crate) health: CacheHealth,
+    /// Leaderboard-cache breaker: while open, boards are served from the
+    /// store and XP is not mirrored to the cache.
+    pub(crate) leaderboard_health: CacheHealth,
+    /// Persistence-queue breaker: while open, answers are written to the
+    /// store synchronously.
+    pub(crate) queue_health: CacheHealth,
     /// Id generator.
     pub(crate) ids: Arc<dyn IdGenerator>,
     clock: Arc<dyn Clock>,
@@ -46,6 +53,8 @@ impl Shared {
     pub(crate) fn new(ports: &Ports, config: Config) -> Self {
         Shared {
             health: CacheHealth::new(config.cache_retry_interval),
+            leaderboard_health: CacheHealth::new(config.cache_retry_interval),
+            queue_health: CacheHealth::new(config.cache_retry_interval),
             config,
             ids: Arc::clone(&ports.ids),
             clock: Arc::clone(&ports.clock),

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod boards;
+mod breakers;
 mod content_import;
 mod deps;
 mod lesson_crash;

@@ -101,6 +101,28 @@ async fn embedded_server_index_request_log_metrics_and_cache_status() {
         metrics.contains("# TYPE memora_safe_mode gauge"),
         "{metrics}"
     );
+    // One breaker per dependency, all closed on a healthy server.
+    for dependency in ["due_cache", "leaderboards", "queue"] {
+        assert!(
+            metrics.contains(&format!(
+                "memora_breaker_open{{dependency=\"{dependency}\"}} 0"
+            )),
+            "{dependency} breaker:\n{metrics}"
+        );
+    }
+    let ready: Value = http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .expect("readyz")
+        .json()
+        .await
+        .expect("readyz JSON");
+    assert_eq!(
+        ready["breakers"],
+        json!({"due_cache": "closed", "leaderboards": "closed", "queue": "closed"}),
+        "{ready}"
+    );
 
     // Embedded mode has no Redis and says so.
     let admin = Session::login(&base, memora_core::demo::DEMO_ADMIN, DEMO_PASSWORD).await;

@@ -73,6 +73,7 @@ async fn redis_down_at_start_up_means_safe_mode_until_it_appears() {
     let ready = readyz(&base).await;
     assert_eq!(ready["safe_mode"], true, "{ready}");
     assert_eq!(ready["cache"], "unavailable", "{ready}");
+    assert_eq!(ready["breakers"]["due_cache"], "open", "{ready}");
 
     // An answer acknowledged in safe mode is already in PostgreSQL.
     let student = Session::login(&base, STUDENT, DEMO_PASSWORD).await;
@@ -90,7 +91,13 @@ async fn redis_down_at_start_up_means_safe_mode_until_it_appears() {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let ready = readyz(&base).await;
-        if ready["safe_mode"] == false && ready["cache"] == "ok" {
+        // Every breaker closes once Redis answers (the probe pings the
+        // cache and asks the queue its depth).
+        if ready["safe_mode"] == false
+            && ready["cache"] == "ok"
+            && ready["breakers"]
+                == json!({"due_cache": "closed", "leaderboards": "closed", "queue": "closed"})
+        {
             break;
         }
         assert!(
