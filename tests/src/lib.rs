@@ -3,6 +3,7 @@
 //! reach real services (gating on env vars, a throwaway Redis Cluster).
 
 pub mod conformance;
+pub mod hooked_cache;
 pub mod redis_cluster;
 
 use std::sync::atomic::{AtomicU64, Ordering};

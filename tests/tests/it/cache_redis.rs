@@ -2,17 +2,14 @@
 //! test), plus Redis-only checks: TTL refresh, horizon mode, stampede.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use memora_cache_redis::{RedisConfig, RedisDueCache, RedisLeaderboard};
-use memora_core::PortResult;
-use memora_core::domain::MemoryTracker;
-use memora_core::ids::{QuestionId, SeasonId, SubjectId, UserId};
-use memora_core::ports::{CacheStats, DueCache, DueSlice, UserCacheStats};
+use memora_core::ids::{QuestionId, SubjectId};
+use memora_core::ports::DueCache;
 use memora_tests::conformance::cache::{self as suite, BuildBoard, row, season, user};
+use memora_tests::hooked_cache::HookedCache;
 
 pub(crate) async fn config() -> Option<RedisConfig> {
     let url = memora_tests::redis_url_or_skip().await?;
@@ -178,83 +175,11 @@ async fn horizon_mode_caches_less_and_stays_exact() {
     assert_eq!(d.total_due, 2, "{d:?}");
 }
 
-/// Delegates to a [`DueCache`] and counts loads.
-struct CountingCache {
-    inner: Arc<dyn DueCache>,
-    loads: AtomicU64,
-}
-
-#[async_trait]
-impl DueCache for CountingCache {
-    async fn due<'a>(
-        &self,
-        user: &UserId,
-        season: &SeasonId,
-        subject: Option<&'a SubjectId>,
-        now: DateTime<Utc>,
-        limit: usize,
-    ) -> PortResult<Option<DueSlice>> {
-        self.inner.due(user, season, subject, now, limit).await
-    }
-    async fn states(
-        &self,
-        u: &UserId,
-        s: &SeasonId,
-        q: &[QuestionId],
-    ) -> PortResult<Vec<Option<MemoryTracker>>> {
-        self.inner.states(u, s, q).await
-    }
-    async fn put(&self, u: &UserId, s: &SeasonId, rows: &[MemoryTracker]) -> PortResult<()> {
-        self.inner.put(u, s, rows).await
-    }
-    async fn load(&self, u: &UserId, s: &SeasonId, rows: &[MemoryTracker]) -> PortResult<()> {
-        self.loads.fetch_add(1, Ordering::SeqCst);
-        self.inner.load(u, s, rows).await
-    }
-    async fn remove(&self, u: &UserId, s: &SeasonId, q: &[QuestionId]) -> PortResult<()> {
-        self.inner.remove(u, s, q).await
-    }
-    async fn clear_user(&self, u: &UserId, s: &SeasonId) -> PortResult<()> {
-        self.inner.clear_user(u, s).await
-    }
-    async fn clear_season(&self, s: &SeasonId) -> PortResult<u64> {
-        self.inner.clear_season(s).await
-    }
-    async fn user_stats(
-        &self,
-        u: &UserId,
-        s: &SeasonId,
-        now: DateTime<Utc>,
-    ) -> PortResult<Option<UserCacheStats>> {
-        self.inner.user_stats(u, s, now).await
-    }
-    async fn stats(&self) -> PortResult<CacheStats> {
-        self.inner.stats().await
-    }
-    async fn sample_schedules(&self, s: &SeasonId, n: usize, seed: u64) -> PortResult<Vec<UserId>> {
-        self.inner.sample_schedules(s, n, seed).await
-    }
-    async fn sample_entries(
-        &self,
-        u: &UserId,
-        s: &SeasonId,
-        n: usize,
-    ) -> PortResult<Vec<MemoryTracker>> {
-        self.inner.sample_entries(u, s, n).await
-    }
-    async fn ping(&self) -> PortResult<()> {
-        self.inner.ping().await
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rehydration_stampede_loads_once() {
     let Some(cfg) = config().await else { return };
     let redis = Arc::new(RedisDueCache::connect(cfg).await.expect("connect"));
-    let counting = Arc::new(CountingCache {
-        inner: redis.clone(),
-        loads: AtomicU64::new(0),
-    });
+    let counting = Arc::new(HookedCache::counting(redis.clone()));
     let backend = memora_core::memory::InMemoryBackend::new();
     let mut ports = backend.ports();
     ports.cache = counting.clone();
@@ -269,7 +194,7 @@ async fn rehydration_stampede_loads_once() {
         .clear_user(&demo.student, &demo.season)
         .await
         .expect("clear");
-    let before = counting.loads.load(Ordering::SeqCst);
+    let before = counting.loads();
     let actor = memora_core::domain::Actor::student(demo.student.clone());
     let mut tasks = Vec::new();
     for _ in 0..100 {
@@ -289,11 +214,7 @@ async fn rehydration_stampede_loads_once() {
         assert!(!s.is_degraded);
         totals.push(s.total_due);
     }
-    assert_eq!(
-        counting.loads.load(Ordering::SeqCst) - before,
-        1,
-        "exactly one load"
-    );
+    assert_eq!(counting.loads() - before, 1, "exactly one load");
     assert!(totals.iter().all(|t| *t == totals[0]), "{totals:?}");
     assert!(totals[0] > 0);
 }

@@ -4,23 +4,18 @@
 //! and resumed there from where it stopped.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use memora_core::PortResult;
-use memora_core::domain::{Actor, MemoryTracker, Season};
-use memora_core::ids::{QuestionId, SeasonId, UserId};
+use memora_core::domain::{Actor, Season};
+use memora_core::ids::{SeasonId, UserId};
 use memora_core::memory::{InMemoryBackend, InMemoryCache, ManualClock};
-use memora_core::ports::{
-    CacheStats, DueCache, DueSlice, Ports, SeasonStore, TrackerStore, UserCacheStats,
-};
+use memora_core::ports::{DueCache, Ports, SeasonStore, TrackerStore};
 use memora_core::services::Config;
 use memora_core::{CoreError, Memora};
 use memora_store_postgres::PgStore;
 use memora_tests::PgSchema;
 use memora_tests::conformance::store::{at, record, season, tracker};
+use memora_tests::hooked_cache::HookedCache;
 
 /// Every store port on `store`; cache, clock as given; the rest in memory.
 fn pg_ports(store: &PgStore, cache: Arc<dyn DueCache>, clock: Arc<ManualClock>) -> Ports {
@@ -45,79 +40,6 @@ fn pg_ports(store: &PgStore, cache: Arc<dyn DueCache>, clock: Arc<ManualClock>) 
     p.cache = cache;
     p.clock = clock;
     p
-}
-
-/// A cache whose process "dies" in its `die_at`-th load: the call never
-/// returns (the task is then aborted, as a killed process would stop).
-struct DyingCache {
-    inner: InMemoryCache,
-    loads: AtomicUsize,
-    die_at: usize,
-}
-
-#[async_trait]
-impl DueCache for DyingCache {
-    async fn due<'a>(
-        &self,
-        u: &UserId,
-        s: &SeasonId,
-        subject: Option<&'a memora_core::ids::SubjectId>,
-        now: DateTime<Utc>,
-        limit: usize,
-    ) -> PortResult<Option<DueSlice>> {
-        self.inner.due(u, s, subject, now, limit).await
-    }
-    async fn states(
-        &self,
-        u: &UserId,
-        s: &SeasonId,
-        q: &[QuestionId],
-    ) -> PortResult<Vec<Option<MemoryTracker>>> {
-        self.inner.states(u, s, q).await
-    }
-    async fn put(&self, u: &UserId, s: &SeasonId, rows: &[MemoryTracker]) -> PortResult<()> {
-        self.inner.put(u, s, rows).await
-    }
-    async fn load(&self, u: &UserId, s: &SeasonId, rows: &[MemoryTracker]) -> PortResult<()> {
-        if self.loads.fetch_add(1, Ordering::SeqCst) + 1 >= self.die_at {
-            std::future::pending::<()>().await;
-        }
-        self.inner.load(u, s, rows).await
-    }
-    async fn remove(&self, u: &UserId, s: &SeasonId, q: &[QuestionId]) -> PortResult<()> {
-        self.inner.remove(u, s, q).await
-    }
-    async fn clear_user(&self, u: &UserId, s: &SeasonId) -> PortResult<()> {
-        self.inner.clear_user(u, s).await
-    }
-    async fn clear_season(&self, s: &SeasonId) -> PortResult<u64> {
-        self.inner.clear_season(s).await
-    }
-    async fn user_stats(
-        &self,
-        u: &UserId,
-        s: &SeasonId,
-        now: DateTime<Utc>,
-    ) -> PortResult<Option<UserCacheStats>> {
-        self.inner.user_stats(u, s, now).await
-    }
-    async fn stats(&self) -> PortResult<CacheStats> {
-        self.inner.stats().await
-    }
-    async fn sample_schedules(&self, s: &SeasonId, n: usize, seed: u64) -> PortResult<Vec<UserId>> {
-        self.inner.sample_schedules(s, n, seed).await
-    }
-    async fn sample_entries(
-        &self,
-        u: &UserId,
-        s: &SeasonId,
-        n: usize,
-    ) -> PortResult<Vec<MemoryTracker>> {
-        self.inner.sample_entries(u, s, n).await
-    }
-    async fn ping(&self) -> PortResult<()> {
-        self.inner.ping().await
-    }
 }
 
 async fn seed(store: &PgStore, users: usize, per_user: usize) -> SeasonId {
@@ -166,11 +88,8 @@ async fn rebuild_progress_is_shared_and_a_dead_rebuild_is_resumed_by_another_pro
             rebuild_batch_size: 4,
             ..Config::default()
         };
-        let dying = Arc::new(DyingCache {
-            inner: cache.clone(),
-            loads: AtomicUsize::new(0),
-            die_at: 3,
-        });
+        // The process "dies" in its third load.
+        let dying = Arc::new(HookedCache::dying_at(Arc::new(cache.clone()), 3));
         let a = Arc::new(Memora::new(
             pg_ports(&store, dying, clock.clone()),
             config.clone(),

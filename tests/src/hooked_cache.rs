@@ -1,0 +1,111 @@
+//! A [`DueCache`] that delegates every call to another one, counts loads
+//! (rehydrations), and can "die" in its n-th load: the call never returns,
+//! as a killed process would stop mid-rebuild.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use memora_core::PortResult;
+use memora_core::domain::MemoryTracker;
+use memora_core::ids::{QuestionId, SeasonId, SubjectId, UserId};
+use memora_core::ports::{CacheStats, DueCache, DueSlice, UserCacheStats};
+
+/// See the module docs.
+pub struct HookedCache {
+    inner: Arc<dyn DueCache>,
+    loads: AtomicU64,
+    die_at: Option<u64>,
+}
+
+impl HookedCache {
+    /// Delegates to `inner` and counts loads.
+    pub fn counting(inner: Arc<dyn DueCache>) -> Self {
+        HookedCache {
+            inner,
+            loads: AtomicU64::new(0),
+            die_at: None,
+        }
+    }
+
+    /// Like [`HookedCache::counting`], but the `die_at`-th load (1-based)
+    /// and every later one never return.
+    pub fn dying_at(inner: Arc<dyn DueCache>, die_at: u64) -> Self {
+        HookedCache {
+            die_at: Some(die_at),
+            ..Self::counting(inner)
+        }
+    }
+
+    /// Loads so far (including a load that never returned).
+    pub fn loads(&self) -> u64 {
+        self.loads.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl DueCache for HookedCache {
+    async fn due<'a>(
+        &self,
+        u: &UserId,
+        s: &SeasonId,
+        subject: Option<&'a SubjectId>,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> PortResult<Option<DueSlice>> {
+        self.inner.due(u, s, subject, now, limit).await
+    }
+    async fn states(
+        &self,
+        u: &UserId,
+        s: &SeasonId,
+        q: &[QuestionId],
+    ) -> PortResult<Vec<Option<MemoryTracker>>> {
+        self.inner.states(u, s, q).await
+    }
+    async fn put(&self, u: &UserId, s: &SeasonId, rows: &[MemoryTracker]) -> PortResult<()> {
+        self.inner.put(u, s, rows).await
+    }
+    async fn load(&self, u: &UserId, s: &SeasonId, rows: &[MemoryTracker]) -> PortResult<()> {
+        let n = self.loads.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.die_at.is_some_and(|d| n >= d) {
+            std::future::pending::<()>().await;
+        }
+        self.inner.load(u, s, rows).await
+    }
+    async fn remove(&self, u: &UserId, s: &SeasonId, q: &[QuestionId]) -> PortResult<()> {
+        self.inner.remove(u, s, q).await
+    }
+    async fn clear_user(&self, u: &UserId, s: &SeasonId) -> PortResult<()> {
+        self.inner.clear_user(u, s).await
+    }
+    async fn clear_season(&self, s: &SeasonId) -> PortResult<u64> {
+        self.inner.clear_season(s).await
+    }
+    async fn user_stats(
+        &self,
+        u: &UserId,
+        s: &SeasonId,
+        now: DateTime<Utc>,
+    ) -> PortResult<Option<UserCacheStats>> {
+        self.inner.user_stats(u, s, now).await
+    }
+    async fn stats(&self) -> PortResult<CacheStats> {
+        self.inner.stats().await
+    }
+    async fn sample_schedules(&self, s: &SeasonId, n: usize, seed: u64) -> PortResult<Vec<UserId>> {
+        self.inner.sample_schedules(s, n, seed).await
+    }
+    async fn sample_entries(
+        &self,
+        u: &UserId,
+        s: &SeasonId,
+        n: usize,
+    ) -> PortResult<Vec<MemoryTracker>> {
+        self.inner.sample_entries(u, s, n).await
+    }
+    async fn ping(&self) -> PortResult<()> {
+        self.inner.ping().await
+    }
+}
