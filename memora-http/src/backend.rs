@@ -501,6 +501,7 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
         job_progress: store.clone(),
         served: store.clone(),
         served_cache,
+        fast_path: None,
         attempts,
     };
     Ok(Built {

@@ -5,16 +5,20 @@
 //! * [`InMemoryBackend`] — all stores behind one mutex-guarded state.
 //! * [`InMemoryCache`] — the due-schedule cache, with an availability switch
 //!   for fault tests.
+//! * [`ComposedFastPath`] — the review fast path composed of the general
+//!   ports (reference behaviour; opt in with `Ports::with_composed_fast_path`).
 //! * [`InlineQueue`] — a write-through "queue": a job is durable once it is
 //!   in the store, so `enqueue` persists immediately.
 //! * [`SystemClock`], [`ManualClock`], [`SequentialIds`], [`Sha256Hasher`].
 
 mod attempts;
 mod cache;
+mod fast;
 mod store;
 
 pub use attempts::{DEFAULT_ATTEMPT_KEYS, LocalAttempts};
 pub use cache::InMemoryCache;
+pub use fast::ComposedFastPath;
 pub use store::{InMemoryBackend, InlineQueue};
 
 use std::sync::Arc;

@@ -139,6 +139,7 @@ impl InMemoryBackend {
             job_progress: this.clone(),
             served: this,
             served_cache: None,
+            fast_path: None,
             attempts: None,
         }
     }

@@ -20,6 +20,11 @@ use mockall::automock;
 
 pub use crate::error::PortError;
 
+mod fast;
+pub use fast::{
+    BoardCredit, FastCommit, FastCommitOutcome, ReviewFastPath, ServeTerms, SubmitView,
+};
+
 /// Source of the current time.
 #[cfg_attr(test, automock)]
 pub trait Clock: Send + Sync {
@@ -978,6 +983,11 @@ pub struct Ports {
     /// Served-set ledger in the cache (fast path), if there is a cache
     /// server; `None` uses `served` only.
     pub served_cache: Option<Arc<dyn ServedLedger>>,
+    /// The review fast path over the cache (one round trip per warm review
+    /// read, two per submission), if the cache offers it; `None` uses the
+    /// general path through `cache`, `served_cache`, `queue` and
+    /// `leaderboard`.
+    pub fast_path: Option<Arc<dyn ReviewFastPath>>,
     /// Shared failed-login counters (Redis); `None` or a failing counter
     /// falls back to the core's bounded in-process counter.
     pub attempts: Option<Arc<dyn AttemptCounter>>,
