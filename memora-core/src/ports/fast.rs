@@ -150,4 +150,10 @@ pub trait ReviewFastPath: Send + Sync {
         season: &SeasonId,
         commit: &FastCommit,
     ) -> PortResult<FastCommitOutcome>;
+
+    /// Whether `commit_submit` returns exact mastery counts (then the core
+    /// reads nothing from the store to answer them).
+    fn keeps_mastery(&self) -> bool {
+        false
+    }
 }

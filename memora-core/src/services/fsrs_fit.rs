@@ -78,6 +78,7 @@ impl AdminService {
         self.fsrs
             .set_fsrs_params(user, &params, log.len() as u64)
             .await?;
+        self.shared.fsrs_params.invalidate(user);
         self.shared.audit(
             actor,
             "fsrs.refit",

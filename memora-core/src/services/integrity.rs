@@ -37,9 +37,12 @@ use super::shared::Shared;
 use crate::domain::AccessKeys;
 use crate::ports::Ports;
 
+/// Prefix of a review card's ledger key.
+pub const QUESTION_KEY_PREFIX: &str = "q:";
+
 /// Ledger key of a review card.
 pub fn question_key(q: &QuestionId) -> String {
-    format!("q:{q}")
+    format!("{QUESTION_KEY_PREFIX}{q}")
 }
 
 /// Ledger key of a lesson play.
@@ -104,6 +107,27 @@ impl ServedSet {
 
     fn cache_ledger_usable(&self, now: DateTime<Utc>) -> bool {
         self.served_cache.is_some() && self.shared.health.should_try(now)
+    }
+
+    /// The terms of a serving at `now` answerable for `answerable`: the
+    /// entry is kept for `Config::served_retention`, and at least as long
+    /// as it is answerable.
+    pub(crate) fn serve_terms(
+        &self,
+        now: DateTime<Utc>,
+        answerable: std::time::Duration,
+    ) -> crate::ports::ServeTerms {
+        let until = now + chrono::Duration::from_std(answerable).unwrap_or_default();
+        let retain = until.max(
+            now + chrono::Duration::from_std(self.shared.config.served_retention)
+                .unwrap_or_default(),
+        );
+        crate::ports::ServeTerms {
+            item_prefix: QUESTION_KEY_PREFIX.to_owned(),
+            served_at: now,
+            answerable_until: until,
+            retain_until: retain,
+        }
     }
 
     /// Records that `items` were served to `user` in `season` now.

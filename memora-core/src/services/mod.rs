@@ -44,6 +44,7 @@ pub mod sessions;
 pub(crate) mod shared;
 pub mod store;
 pub mod store_admin;
+mod ttl_cache;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,6 +70,13 @@ use shared::{Profiles, Shared};
 /// Tunables of the use cases, with production defaults.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// How long a learner's clock (time zone, rollover hour) and FSRS
+    /// parameters stay in the in-process learner cache: the bound on how
+    /// late a change made through another server process is seen (changes
+    /// made in this process apply at once). Zero disables the cache.
+    pub learner_cache_ttl: Duration,
+    /// Most learners held in each in-process learner cache.
+    pub learner_cache_capacity: usize,
     /// Safe-mode limits.
     pub safe_mode: SafeModeLimits,
     /// Default number of review questions.
@@ -163,6 +171,8 @@ impl Default for Config {
             default_rollover_hour: 4,
             reconcile_pending_grace: Duration::from_secs(10 * 60),
             rebuild_stale_after: Duration::from_secs(5 * 60),
+            learner_cache_ttl: Duration::from_secs(60),
+            learner_cache_capacity: 100_000,
         }
     }
 }
@@ -186,7 +196,7 @@ impl Memora {
     /// Builds the application over `ports`.
     pub fn new(ports: Ports, config: Config) -> Self {
         let shared = Arc::new(Shared::new(&ports, config));
-        let profiles = Profiles::new(&ports);
+        let profiles = Profiles::new(&ports, &shared);
         let ledger = Arc::new(ServedSet::new(&ports, &shared));
         let commerce = Arc::new(CommerceService::new(&ports, &shared, profiles.clone()));
         let reviews = Arc::new(ReviewService::new(

@@ -118,7 +118,7 @@ impl GamificationService {
         profile.grade = Some(grade.clone());
         profile.stream = stream.cloned();
         profile.season = Some(season);
-        self.profiles.store.upsert_profile(&profile).await?;
+        self.profiles.save(&profile).await?;
         Ok(profile)
     }
 
@@ -177,7 +177,7 @@ impl GamificationService {
                 effective_at: current.day_end(current.local_day(now)),
             });
         }
-        self.profiles.store.upsert_profile(&profile).await?;
+        self.profiles.save(&profile).await?;
         Ok(profile)
     }
 }

@@ -12,13 +12,15 @@ use crate::error::{CoreError, CoreResult, PortError};
 use crate::gamification;
 use crate::ids::*;
 use crate::ports::{
-    ActivityStore, DueCache, DueFilter, DueSlice, FsrsParamStore, JobStatus, LeaderboardCache,
-    PersistenceQueue, Ports, TrackerStore,
+    ActivityStore, BoardCredit, DueCache, DueFilter, DueSlice, FastCommit, FastCommitOutcome,
+    FsrsParamStore, JobStatus, LeaderboardCache, PersistJob, PersistenceQueue, Ports,
+    ReviewFastPath, Serving, TrackerStore,
 };
 use crate::safe_mode::{Admission, SafeModeLimiter};
 use crate::srs::{
     AnswerPath, AnswerSignals, Fsrs6, Ladder, ReviewContext, Scheduler, SchedulerKind, stable_hash,
 };
+use crate::time::DayBoundary;
 
 use super::CommerceService;
 use super::cards::{Card, build_card};
@@ -112,6 +114,94 @@ pub struct SubmitOutcome {
     pub job_status: JobStatus,
 }
 
+/// A submission being answered, as both paths see it.
+struct Submitted<'a> {
+    idx: &'a ContentIndex,
+    user: &'a UserId,
+    season: &'a Season,
+    submission: &'a ReviewSubmission,
+    /// Review ids scoped to the learner, per answer.
+    scoped: &'a [Option<ReviewId>],
+    /// Ledger item keys, per answer.
+    items: &'a [String],
+}
+
+/// The fresh answers of a submission with their XP and ledger claims.
+struct FreshSet {
+    answers: Vec<AnswerInput>,
+    xp: i64,
+    claims: Vec<(crate::ports::ServingClaim, LedgerSource)>,
+    job_id: JobId,
+    today: chrono::NaiveDate,
+}
+
+/// What the commit of a submission already knows.
+struct FinishWith {
+    status: JobStatus,
+    total_due: Option<u64>,
+    mastery: Option<MasteryCounts>,
+}
+
+/// One fast-path attempt of a submission.
+enum FastTry {
+    Done(Box<SubmitOutcome>),
+    Lost,
+    General,
+}
+
+/// Sorts the answers of a submission by their servings: the indices of
+/// fresh answers and the receipts of replayed ones, or the error that
+/// rejects the whole submission (never served, already answered, expired).
+fn classify(
+    sub: &Submitted<'_>,
+    servings: &[Option<&Serving>],
+    now: DateTime<Utc>,
+) -> CoreResult<(Vec<usize>, Vec<crate::ports::AnswerReceipt>)> {
+    let mut fresh: Vec<usize> = Vec::new();
+    let mut replays: Vec<crate::ports::AnswerReceipt> = Vec::new();
+    for (i, serving) in servings.iter().enumerate() {
+        let q = &sub.submission.answers[i].question_id;
+        let Some(serving) = serving else {
+            return Err(CoreError::NotServed(format!(
+                "question {q} was not served to you in a review session; fetch a review session first"
+            )));
+        };
+        let replay = match (&sub.scoped[i], &serving.last_receipt) {
+            (Some(rid), Some(receipt)) if &receipt.review_id == rid => Some(receipt),
+            _ => None,
+        };
+        if let Some(receipt) = replay {
+            replays.push(receipt.clone());
+        } else if serving.answered {
+            return Err(CoreError::NotServed(format!(
+                "question {q} was already answered for this serving; fetch a new review session"
+            )));
+        } else if serving.answerable_until < now {
+            return Err(CoreError::NotServed(format!(
+                "the serving of question {q} expired; fetch a new review session"
+            )));
+        } else {
+            fresh.push(i);
+        }
+    }
+    Ok((fresh, replays))
+}
+
+/// Adds `rows` to `current` where they are newer (reviewed later).
+fn merge_newer(
+    current: &mut HashMap<QuestionId, MemoryTracker>,
+    rows: impl IntoIterator<Item = MemoryTracker>,
+) {
+    for row in rows {
+        let newer = current
+            .get(&row.key.question)
+            .is_none_or(|old| row.state.last_review > old.state.last_review);
+        if newer {
+            current.insert(row.key.question.clone(), row);
+        }
+    }
+}
+
 /// The result of scheduling a batch of answers.
 pub(crate) struct Applied {
     pub records: Vec<ReviewRecord>,
@@ -186,6 +276,8 @@ pub struct ReviewService {
     pub(crate) fsrs: Arc<dyn FsrsParamStore>,
     pub(crate) queue: Arc<dyn PersistenceQueue>,
     pub(crate) leaderboard: Option<Arc<dyn LeaderboardCache>>,
+    /// The review fast path (see [`ReviewFastPath`]), if the cache has one.
+    fast: Option<Arc<dyn ReviewFastPath>>,
     limiter: SafeModeLimiter,
     rehydrations: SingleFlight,
     /// Schedules that missed a write while the cache was down.
@@ -212,6 +304,7 @@ impl ReviewService {
             fsrs: Arc::clone(&ports.fsrs),
             queue: Arc::clone(&ports.queue),
             leaderboard: ports.leaderboard.clone(),
+            fast: ports.fast_path.clone(),
             rehydrations: SingleFlight::default(),
             stale_schedules: Mutex::new(HashSet::new()),
         }
@@ -246,10 +339,20 @@ impl ReviewService {
         Ok(match season.scheduler {
             SchedulerKind::Ladder => Box::new(Ladder),
             SchedulerKind::Fsrs6 => {
-                let params = self.fsrs.fsrs_params(user).await?;
+                // From the learner cache: refits in this process invalidate
+                // it, refits elsewhere are seen within its TTL.
+                let now = self.shared.now();
+                let params = match self.shared.fsrs_params.get(user, now) {
+                    Some(p) => p,
+                    None => {
+                        let p = self.fsrs.fsrs_params(user).await?.map(Arc::new);
+                        self.shared.fsrs_params.insert(user.clone(), p.clone(), now);
+                        p
+                    }
+                };
                 Box::new(Fsrs6::for_learner(
                     &self.shared.config.fsrs,
-                    params.as_ref().map(|(p, _)| p.as_slice()),
+                    params.as_ref().map(|p| p.0.as_slice()),
                     season.desired_retention,
                 ))
             }
@@ -327,11 +430,11 @@ impl ReviewService {
         actor: &Actor,
         query: &ReviewQuery,
     ) -> CoreResult<ReviewSession> {
-        let session = self.review_session_unbound(actor, query).await?;
+        let (session, recorded) = self.review_session_unbound(actor, query).await?;
         let Some(season) = session.season.clone() else {
             return Ok(session);
         };
-        if session.questions.is_empty() {
+        if session.questions.is_empty() || recorded {
             return Ok(session);
         }
         let items: Vec<String> = session
@@ -350,11 +453,52 @@ impl ReviewService {
         Ok(session)
     }
 
+    /// The fast path, when it may be taken for `season` now: configured,
+    /// the season caches schedules, and the due-cache breaker is closed.
+    fn fast_path(&self, season: &Season, now: DateTime<Utc>) -> Option<&Arc<dyn ReviewFastPath>> {
+        self.fast
+            .as_ref()
+            .filter(|_| season.enable_cache && self.shared.health.should_try(now))
+    }
+
+    /// Due items through the fast path, recorded as served in the same
+    /// round trip (`true` in the third place). An absent schedule is
+    /// rehydrated as on the general path, and then nothing is recorded yet.
+    async fn fast_due(
+        &self,
+        fast: &Arc<dyn ReviewFastPath>,
+        user: &UserId,
+        season: &SeasonId,
+        subject: Option<&SubjectId>,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<(DueSlice, bool, bool), DueError> {
+        self.heal_stale_schedule(user, season)
+            .await
+            .map_err(|_| DueError::Cache)?;
+        let terms = self
+            .ledger
+            .serve_terms(now, self.shared.config.review_answer_window);
+        match fast
+            .due_and_serve(user, season, subject, now, limit, &terms)
+            .await
+        {
+            Ok(Some(slice)) => Ok((slice, false, true)),
+            Ok(None) => self
+                .due_with_rehydration(user, season, subject, now, limit)
+                .await
+                .map(|(slice, rehydrated)| (slice, rehydrated, false)),
+            Err(_) => Err(DueError::Cache),
+        }
+    }
+
+    /// A review session, and whether its cards are already recorded as
+    /// served (the fast path records what it reads in the same round trip).
     async fn review_session_unbound(
         &self,
         actor: &Actor,
         query: &ReviewQuery,
-    ) -> CoreResult<ReviewSession> {
+    ) -> CoreResult<(ReviewSession, bool)> {
         let limit = query
             .limit
             .unwrap_or(self.shared.config.review_limit_default);
@@ -367,17 +511,23 @@ impl ReviewService {
         let idx = self.shared.catalog().await?;
         Self::validate_filters(&idx, query.subject.as_ref(), query.topic.as_ref())?;
         let Some(season) = self.shared.active_season().await? else {
-            return Ok(ReviewSession {
-                questions: Vec::new(),
-                total_due: 0,
-                is_degraded: false,
-                season: None,
-                mode: ReviewMode::NoSeason,
-            });
+            return Ok((
+                ReviewSession {
+                    questions: Vec::new(),
+                    total_due: 0,
+                    is_degraded: false,
+                    season: None,
+                    mode: ReviewMode::NoSeason,
+                },
+                false,
+            ));
         };
         let now = self.shared.now();
-        let profile = self.profiles.or_default(&actor.user).await?;
-        let day = self.shared.day_boundary(&profile);
+        let day = self
+            .profiles
+            .clock(&actor.user, false)
+            .await?
+            .day_boundary_at(now);
         let today = day.local_day(now).to_string();
         let user = &actor.user;
 
@@ -395,7 +545,8 @@ impl ReviewService {
                     day.day_start(day.local_day(now)),
                     &today,
                 )
-                .await;
+                .await
+                .map(|s| (s, false));
         }
 
         // Normal mode, unless the cache is known to be down.
@@ -404,12 +555,25 @@ impl ReviewService {
             let mut c = Collector::new(&idx, actor, limit, &today);
             let mut window = limit;
             let mut served: Option<(bool, u64)> = None;
+            let fast = self.fast_path(&season, now);
+            let mut recorded = false;
             loop {
-                match self
-                    .due_with_rehydration(user, &season.id, subject, now, window)
-                    .await
-                {
-                    Ok((slice, rehydrated)) => {
+                // The fast path serves the first read; a larger one (items
+                // skipped as unservable) takes the general path, and the
+                // whole session is then recorded at the end.
+                let read = match fast {
+                    Some(fast) if window == limit => {
+                        self.fast_due(fast, user, &season.id, subject, now, window)
+                            .await
+                    }
+                    _ => self
+                        .due_with_rehydration(user, &season.id, subject, now, window)
+                        .await
+                        .map(|(slice, rehydrated)| (slice, rehydrated, false)),
+                };
+                match read {
+                    Ok((slice, rehydrated, rec)) => {
+                        recorded = rec;
                         if served.is_none() {
                             self.shared.health.mark_ok();
                         }
@@ -439,17 +603,20 @@ impl ReviewService {
                 } else {
                     self.shared.health.record_hit();
                 }
-                return Ok(ReviewSession {
-                    total_due: total_due.saturating_sub(c.skipped),
-                    questions: c.cards,
-                    is_degraded: false,
-                    season: Some(season.id.clone()),
-                    mode: if rehydrated {
-                        ReviewMode::Rehydrated
-                    } else {
-                        ReviewMode::Normal
+                return Ok((
+                    ReviewSession {
+                        total_due: total_due.saturating_sub(c.skipped),
+                        questions: c.cards,
+                        is_degraded: false,
+                        season: Some(season.id.clone()),
+                        mode: if rehydrated {
+                            ReviewMode::Rehydrated
+                        } else {
+                            ReviewMode::Normal
+                        },
                     },
-                });
+                    recorded,
+                ));
             }
         }
         if !season.enable_cache {
@@ -465,7 +632,8 @@ impl ReviewService {
                     &today,
                     false,
                 )
-                .await;
+                .await
+                .map(|s| (s, false));
         }
         // Safe mode: database, rate limited, fewer items.
         self.admit_safe_mode(user, now)?;
@@ -482,6 +650,7 @@ impl ReviewService {
             true,
         )
         .await
+        .map(|s| (s, false))
     }
 
     /// A session served from the database (cache disabled, or safe mode),
@@ -676,7 +845,7 @@ impl ReviewService {
         idx: &ContentIndex,
         user: &UserId,
         season: &Season,
-        profile: &PlayerProfile,
+        day: &DayBoundary,
         answers: &[AnswerInput],
         path: AnswerPath,
         source: ReviewSource,
@@ -701,20 +870,40 @@ impl ReviewService {
             match self.cache.states(user, &season.id, &unique).await {
                 Ok(cached) => {
                     self.shared.health.mark_ok();
-                    for row in cached.into_iter().flatten() {
-                        let newer = current
-                            .get(&row.key.question)
-                            .is_none_or(|db| row.state.last_review > db.state.last_review);
-                        if newer {
-                            current.insert(row.key.question.clone(), row);
-                        }
-                    }
+                    merge_newer(&mut current, cached.into_iter().flatten());
                 }
                 Err(_) => self.shared.health.mark_failed(now),
             }
         }
+        self.schedule_answers(
+            idx,
+            user,
+            season,
+            day,
+            answers,
+            (path, source),
+            now,
+            current,
+            stored_before,
+        )
+        .await
+    }
+
+    /// Schedules answers in order from the previous states in `current`.
+    #[allow(clippy::too_many_arguments)]
+    async fn schedule_answers(
+        &self,
+        idx: &ContentIndex,
+        user: &UserId,
+        season: &Season,
+        day: &DayBoundary,
+        answers: &[AnswerInput],
+        (path, source): (AnswerPath, ReviewSource),
+        now: DateTime<Utc>,
+        mut current: HashMap<QuestionId, MemoryTracker>,
+        stored_before: HashMap<QuestionId, Option<MemoryTracker>>,
+    ) -> CoreResult<Applied> {
         let scheduler = self.scheduler_for(season, user).await?;
-        let day = self.shared.day_boundary(profile);
         let batch = self.shared.ids.next_id("rv");
         let mut records = Vec::with_capacity(answers.len());
         for (i, a) in answers.iter().enumerate() {
@@ -834,6 +1023,12 @@ impl ReviewService {
     /// XP: `10` per correct answer plus `2` per answer of the longest correct
     /// run, counted only for answers whose item has not earned XP earlier
     /// on the same learner day — at most `12 × answers` per submission.
+    ///
+    /// Cards served through the cache are answered on the fast path (two
+    /// cache round trips and one store write, whatever the number of
+    /// answers; see [`ReviewFastPath`]); anything else (safe mode, cards
+    /// served while the cache was down, an absent schedule) takes the
+    /// general path with the same rules.
     pub async fn submit_review_session(
         &self,
         actor: &Actor,
@@ -888,62 +1083,45 @@ impl ReviewService {
                 "question {q} is not accessible to you (unpublished, or needs a subscription)"
             )));
         }
-        let profile = self.profiles.ensure(user).await?;
+        let clock = self.profiles.clock(user, true).await?;
         let items: Vec<String> = ids.iter().map(|q| integrity::question_key(q)).collect();
+        let sub = Submitted {
+            idx: &idx,
+            user,
+            season: &season,
+            submission,
+            scoped: &scoped,
+            items: &items,
+        };
         // Optimistic: look the servings up, decide, commit with
         // compare-and-set; a concurrent submission that won makes us look
         // again (and usually see our own answers as replays).
         for _attempt in 0..3 {
             let now = self.shared.now();
+            let day = clock.day_boundary_at(now);
+            if let Some(fast) = self.submit_fast_path(&season, now) {
+                match self.submit_fast(fast, &sub, &day, now).await? {
+                    FastTry::Done(outcome) => return Ok(*outcome),
+                    FastTry::Lost => continue,
+                    FastTry::General => {}
+                }
+            }
             let servings = self
                 .ledger
                 .lookup_served(user, &season.id, &items, now)
                 .await?;
-            let mut fresh: Vec<usize> = Vec::new();
-            let mut replays: Vec<crate::ports::AnswerReceipt> = Vec::new();
-            for (i, located) in servings.iter().enumerate() {
-                let q = &submission.answers[i].question_id;
-                let Some((serving, _)) = located else {
-                    return Err(CoreError::NotServed(format!(
-                        "question {q} was not served to you in a review session; fetch a review session first"
-                    )));
-                };
-                let replay = match (&scoped[i], &serving.last_receipt) {
-                    (Some(rid), Some(receipt)) if &receipt.review_id == rid => Some(receipt),
-                    _ => None,
-                };
-                if let Some(receipt) = replay {
-                    replays.push(receipt.clone());
-                } else if serving.answered {
-                    return Err(CoreError::NotServed(format!(
-                        "question {q} was already answered for this serving; fetch a new review session"
-                    )));
-                } else if serving.answerable_until < now {
-                    return Err(CoreError::NotServed(format!(
-                        "the serving of question {q} expired; fetch a new review session"
-                    )));
-                } else {
-                    fresh.push(i);
-                }
-            }
+            let found: Vec<Option<&Serving>> = servings
+                .iter()
+                .map(|l| l.as_ref().map(|(s, _)| s))
+                .collect();
+            let (fresh, replays) = classify(&sub, &found, now)?;
             if fresh.is_empty() {
                 return self
                     .replayed_outcome(user, &season, submission, &replays, now)
                     .await;
             }
             match self
-                .apply_fresh_answers(
-                    &idx,
-                    user,
-                    &season,
-                    &profile,
-                    submission,
-                    &scoped,
-                    &servings,
-                    &fresh,
-                    replays.len(),
-                    now,
-                )
+                .apply_fresh_answers(&sub, &day, &servings, &fresh, replays.len(), now)
                 .await?
             {
                 Some(outcome) => return Ok(outcome),
@@ -955,31 +1133,210 @@ impl ReviewService {
         ))
     }
 
-    /// Schedules, binds, persists and rewards the fresh answers of a
-    /// submission. `None` if the ledger commit lost a race (nothing done).
-    #[allow(clippy::too_many_arguments)]
-    async fn apply_fresh_answers(
+    /// The fast path for a submission, when it may be taken now: the due
+    /// cache and the queue are healthy (the general path writes to the
+    /// store synchronously while the queue is not).
+    fn submit_fast_path(
         &self,
-        idx: &ContentIndex,
-        user: &UserId,
         season: &Season,
-        profile: &PlayerProfile,
-        submission: &ReviewSubmission,
-        scoped: &[Option<ReviewId>],
+        now: DateTime<Utc>,
+    ) -> Option<&Arc<dyn ReviewFastPath>> {
+        self.fast_path(season, now)
+            .filter(|_| self.shared.queue_health.should_try(now))
+    }
+
+    /// One attempt of a submission on the fast path: `General` when it
+    /// does not apply (the cache failed, the schedule is absent, a card was
+    /// not served through the cache ledger) — nothing has changed then.
+    async fn submit_fast(
+        &self,
+        fast: &Arc<dyn ReviewFastPath>,
+        sub: &Submitted<'_>,
+        day: &DayBoundary,
+        now: DateTime<Utc>,
+    ) -> CoreResult<FastTry> {
+        let user = sub.user;
+        let season = sub.season;
+        let questions: Vec<QuestionId> = sub
+            .submission
+            .answers
+            .iter()
+            .map(|a| a.question_id.clone())
+            .collect();
+        let view = match fast
+            .prepare_submit(user, &season.id, sub.items, &questions, now)
+            .await
+        {
+            Ok(view) => {
+                self.shared.health.mark_ok();
+                view
+            }
+            Err(_) => {
+                self.shared.health.mark_failed(now);
+                return Ok(FastTry::General);
+            }
+        };
+        let Some(states) = view.states else {
+            return Ok(FastTry::General);
+        };
+        if view.servings.len() != sub.items.len()
+            || states.len() != questions.len()
+            || view.servings.iter().any(Option::is_none)
+        {
+            return Ok(FastTry::General);
+        }
+        let found: Vec<Option<&Serving>> = view.servings.iter().map(Option::as_ref).collect();
+        let (fresh, replays) = classify(sub, &found, now)?;
+        if fresh.is_empty() {
+            return self
+                .replayed_outcome(user, season, sub.submission, &replays, now)
+                .await
+                .map(|o| FastTry::Done(Box::new(o)));
+        }
+        // Previous states: the cached rows; the store only for rows a
+        // horizon-mode schedule does not hold.
+        let mut current: HashMap<QuestionId, MemoryTracker> = HashMap::new();
+        merge_newer(&mut current, states.into_iter().flatten());
+        let missing: Vec<QuestionId> = questions
+            .iter()
+            .filter(|q| !current.contains_key(*q))
+            .cloned()
+            .collect();
+        if view.horizon.is_some() && !missing.is_empty() {
+            let stored = self
+                .trackers
+                .get_trackers(user, &season.id, &missing)
+                .await?;
+            merge_newer(&mut current, stored);
+        }
+        // The store's rows before the batch, to correct the store's mastery
+        // counts, only when the fast path does not keep them itself.
+        let stored_before: HashMap<QuestionId, Option<MemoryTracker>> = if fast.keeps_mastery() {
+            HashMap::new()
+        } else {
+            let stored: HashMap<QuestionId, MemoryTracker> = self
+                .trackers
+                .get_trackers(user, &season.id, &questions)
+                .await?
+                .into_iter()
+                .map(|t| (t.key.question.clone(), t))
+                .collect();
+            questions
+                .iter()
+                .map(|q| (q.clone(), stored.get(q).cloned()))
+                .collect()
+        };
+        let servings: Vec<integrity::Located> = view
+            .servings
+            .into_iter()
+            .map(|s| s.map(|s| (s, LedgerSource::Cache)))
+            .collect();
+        let fresh_set = self.fresh_answers(sub, day, &servings, &fresh, now)?;
+        let applied = self
+            .schedule_answers(
+                sub.idx,
+                user,
+                season,
+                day,
+                &fresh_set.answers,
+                (AnswerPath::Review, ReviewSource::Review),
+                now,
+                current,
+                stored_before,
+            )
+            .await?;
+        let board = (fresh_set.xp > 0
+            && self.leaderboard.is_some()
+            && self.shared.leaderboard_health.should_try(now))
+        .then(|| BoardCredit {
+            subject: sub.submission.subject.clone(),
+            day: fresh_set.today,
+            xp: fresh_set.xp,
+        });
+        let wants_board = board.is_some();
+        let commit = FastCommit {
+            claims: fresh_set.claims.iter().map(|(c, _)| c.clone()).collect(),
+            rows: applied.records.iter().map(|r| r.tracker.clone()).collect(),
+            job: PersistJob {
+                id: fresh_set.job_id.clone(),
+                records: applied.records.clone(),
+            },
+            board,
+            count_due: sub
+                .submission
+                .topic
+                .is_none()
+                .then(|| sub.submission.subject.clone()),
+            now,
+        };
+        let (status, total_due, mastery) = match fast.commit_submit(user, &season.id, &commit).await
+        {
+            Ok(FastCommitOutcome::Lost) => return Ok(FastTry::Lost),
+            Ok(FastCommitOutcome::Committed {
+                status,
+                total_due,
+                mastery,
+                board_credited,
+            }) => {
+                self.shared.health.mark_ok();
+                self.shared.queue_health.mark_ok();
+                if wants_board {
+                    if board_credited {
+                        self.shared.leaderboard_health.mark_ok();
+                    } else {
+                        self.shared.leaderboard_health.mark_failed(now);
+                    }
+                }
+                (status, total_due, mastery)
+            }
+            Err(e) => {
+                // Unknown outcome: undo the claims (best effort) so the
+                // learner may answer again; nothing is acknowledged.
+                self.shared.health.mark_failed(now);
+                self.ledger
+                    .release_claims(user, &season.id, &fresh_set.claims, &[LedgerSource::Cache])
+                    .await;
+                return Err(CoreError::Unavailable(format!(
+                    "answers could not be made durable: {e}"
+                )));
+            }
+        };
+        let outcome = self
+            .finish_submission(
+                sub,
+                day,
+                fresh_set,
+                &applied,
+                replays.len(),
+                now,
+                FinishWith {
+                    status,
+                    total_due,
+                    mastery,
+                },
+            )
+            .await?;
+        Ok(FastTry::Done(Box::new(outcome)))
+    }
+
+    /// The answers, XP and ledger claims of the fresh answers of a
+    /// submission (pure: nothing is read or written).
+    fn fresh_answers(
+        &self,
+        sub: &Submitted<'_>,
+        day: &DayBoundary,
         servings: &[integrity::Located],
         fresh: &[usize],
-        replayed: usize,
         now: DateTime<Utc>,
-    ) -> CoreResult<Option<SubmitOutcome>> {
-        let day = self.shared.day_boundary(profile);
+    ) -> CoreResult<FreshSet> {
         let today = day.local_day(now);
-        let job_id = integrity::new_job_id(&self.shared, user)?;
+        let job_id = integrity::new_job_id(&self.shared, sub.user)?;
         let batch = self.shared.ids.next_id("rv");
         let answers: Vec<AnswerInput> = fresh
             .iter()
             .map(|&i| {
-                let a = &submission.answers[i];
-                let review_id = match &scoped[i] {
+                let a = &sub.submission.answers[i];
+                let review_id = match &sub.scoped[i] {
                     Some(r) => r.clone(),
                     None => ReviewId::new(format!("{batch}:{i}"))?,
                 };
@@ -1029,19 +1386,44 @@ impl ReviewService {
                 *source,
             ));
         }
+        Ok(FreshSet {
+            answers,
+            xp,
+            claims,
+            job_id,
+            today,
+        })
+    }
+
+    /// Schedules, binds, persists and rewards the fresh answers of a
+    /// submission on the general path. `None` if the ledger commit lost a
+    /// race (nothing done).
+    async fn apply_fresh_answers(
+        &self,
+        sub: &Submitted<'_>,
+        day: &DayBoundary,
+        servings: &[integrity::Located],
+        fresh: &[usize],
+        replayed: usize,
+        now: DateTime<Utc>,
+    ) -> CoreResult<Option<SubmitOutcome>> {
+        let user = sub.user;
+        let season = sub.season;
+        let fresh_set = self.fresh_answers(sub, day, servings, fresh, now)?;
         let applied = self
             .apply_answers(
-                idx,
+                sub.idx,
                 user,
                 season,
-                profile,
-                &answers,
+                day,
+                &fresh_set.answers,
                 AnswerPath::Review,
                 ReviewSource::Review,
                 now,
             )
             .await?;
-        if !self.ledger.commit_claims(user, &season.id, &claims).await? {
+        let claims = &fresh_set.claims;
+        if !self.ledger.commit_claims(user, &season.id, claims).await? {
             return Ok(None);
         }
         let sources: Vec<LedgerSource> = {
@@ -1049,55 +1431,114 @@ impl ReviewService {
             s.dedup();
             s
         };
-        let (job_id, job_status) = match self.persist_records(job_id, applied.records.clone()).await
+        let (_, status) = match self
+            .persist_records(fresh_set.job_id.clone(), applied.records.clone())
+            .await
         {
             Ok(done) => done,
             Err(e) => {
                 self.ledger
-                    .release_claims(user, &season.id, &claims, &sources)
+                    .release_claims(user, &season.id, claims, &sources)
                     .await;
                 return Err(e);
             }
         };
-        let correct = answers.iter().filter(|a| a.signals.is_correct).count();
-        self.record_review_xp(
+        // The answers are durable: credit the boards (once, here; a replay
+        // never credits them again).
+        super::leaderboard::add_xp(
+            &self.shared,
+            self.leaderboard.as_ref(),
             user,
-            submission.subject.as_ref(),
-            submission.topic.as_ref(),
-            &job_id,
-            xp,
-            fresh.len(),
+            sub.submission.subject.as_ref(),
+            fresh_set.today,
+            fresh_set.xp,
+        )
+        .await;
+        let outcome = self
+            .finish_submission(
+                sub,
+                day,
+                fresh_set,
+                &applied,
+                replayed,
+                now,
+                FinishWith {
+                    status,
+                    total_due: None,
+                    mastery: None,
+                },
+            )
+            .await?;
+        Ok(Some(outcome))
+    }
+
+    /// The end of an accepted submission on either path: the XP record in
+    /// the store (the one store write of the fast path), then the mastery
+    /// counts and the remaining due items (taken from the commit when it
+    /// counted them).
+    #[allow(clippy::too_many_arguments)]
+    async fn finish_submission(
+        &self,
+        sub: &Submitted<'_>,
+        day: &DayBoundary,
+        fresh_set: FreshSet,
+        applied: &Applied,
+        replayed: usize,
+        now: DateTime<Utc>,
+        with: FinishWith,
+    ) -> CoreResult<SubmitOutcome> {
+        let correct = fresh_set
+            .answers
+            .iter()
+            .filter(|a| a.signals.is_correct)
+            .count();
+        self.record_review_xp(
+            sub.user,
+            sub.submission.subject.as_ref(),
+            sub.submission.topic.as_ref(),
+            &fresh_set.job_id,
+            fresh_set.xp,
+            fresh_set.answers.len(),
             correct,
             day.local_day(now),
             now,
         )
         .await?;
-        let mastery = self
-            .mastery_after(user, &season.id, &applied, &job_status)
-            .await?;
-        let remaining = self
-            .remaining_due(
-                user,
-                season,
-                submission.subject.as_ref(),
-                submission.topic.as_ref(),
-                now,
-            )
-            .await?;
-        Ok(Some(SubmitOutcome {
-            processed: fresh.len(),
+        let mastery = match with.mastery {
+            Some(m) => m,
+            None => {
+                self.mastery_after(sub.user, &sub.season.id, applied, &with.status)
+                    .await?
+            }
+        };
+        let remaining = match with.total_due {
+            Some(t) => t,
+            None => {
+                self.remaining_due(
+                    sub.user,
+                    sub.season,
+                    sub.submission.subject.as_ref(),
+                    sub.submission.topic.as_ref(),
+                    now,
+                )
+                .await?
+            }
+        };
+        Ok(SubmitOutcome {
+            processed: fresh_set.answers.len(),
             replayed,
-            xp_earned: xp,
+            xp_earned: fresh_set.xp,
             remaining_items: remaining,
             mastery,
-            job_id,
-            job_status,
-        }))
+            job_id: fresh_set.job_id,
+            job_status: with.status,
+        })
     }
 
     /// Records the XP of a review submission as a gameplay session whose id
     /// is derived from the job, so recording it twice (a replay healing a
-    /// failed first attempt) changes nothing.
+    /// failed first attempt) changes nothing. The leaderboards are credited
+    /// with the answers' acceptance, not here.
     #[allow(clippy::too_many_arguments)]
     async fn record_review_xp(
         &self,
@@ -1126,19 +1567,7 @@ impl ReviewService {
             raw_data: serde_json::json!({ "answers": answers, "correct": correct }),
         };
         match self.activity.record_session(&session).await {
-            Ok(()) => {
-                super::leaderboard::add_xp(
-                    &self.shared,
-                    self.leaderboard.as_ref(),
-                    user,
-                    subject,
-                    local_day,
-                    xp,
-                )
-                .await;
-                Ok(())
-            }
-            Err(crate::error::PortError::Conflict(_)) => Ok(()),
+            Ok(()) | Err(crate::error::PortError::Conflict(_)) => Ok(()),
             Err(e) => Err(e.into()),
         }
     }

@@ -281,7 +281,7 @@ impl LearningService {
                     idx,
                     user,
                     season,
-                    profile,
+                    &self.shared.day_boundary(profile),
                     &answers,
                     AnswerPath::Lesson,
                     ReviewSource::Lesson,

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Actor, PlayerProfile, Season};
+use crate::domain::{Actor, PendingZone, PlayerProfile, Season};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{SeasonId, UserId};
 use crate::ports::{
@@ -19,7 +19,40 @@ use crate::ports::{
 };
 use crate::time::DayBoundary;
 
+use super::ttl_cache::TtlCache;
 use super::{CacheHealth, Config, ContentIndex};
+
+/// FSRS parameters of a learner as the store holds them (`None`: not
+/// fitted; the defaults apply).
+pub(crate) type LearnerParams = Option<Arc<(Vec<f64>, u64)>>;
+
+/// What the hot path needs of a stored profile: the learner's clock.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LearnerClock {
+    time_zone: String,
+    rollover_hour: u8,
+    pending_zone: Option<PendingZone>,
+}
+
+impl LearnerClock {
+    pub(crate) fn of(profile: &PlayerProfile) -> Self {
+        LearnerClock {
+            time_zone: profile.time_zone.clone(),
+            rollover_hour: profile.rollover_hour,
+            pending_zone: profile.pending_zone.clone(),
+        }
+    }
+
+    /// The learner's day boundary at `at`.
+    pub(crate) fn day_boundary_at(&self, at: DateTime<Utc>) -> DayBoundary {
+        let (zone, hour) = match &self.pending_zone {
+            Some(p) if p.effective_at <= at => (p.time_zone.as_str(), p.rollover_hour),
+            _ => (self.time_zone.as_str(), self.rollover_hour),
+        };
+        let tz = DayBoundary::parse_tz(zone).unwrap_or(chrono_tz::UTC);
+        DayBoundary::new(tz, hour.min(23)).unwrap_or_else(|_| DayBoundary::utc())
+    }
+}
 
 struct SeasonCache {
     loaded_at: Option<DateTime<Utc>>,
@@ -47,6 +80,11 @@ pub(crate) struct Shared {
     catalog: RwLock<Option<Arc<ContentIndex>>>,
     season_store: Arc<dyn SeasonStore>,
     seasons: Mutex<SeasonCache>,
+    /// Learners' clocks, and whether their profile is stored (see
+    /// [`Profiles::clock`]).
+    pub(crate) clocks: TtlCache<UserId, (LearnerClock, bool)>,
+    /// FSRS parameters read on the review path.
+    pub(crate) fsrs_params: TtlCache<UserId, LearnerParams>,
 }
 
 impl Shared {
@@ -55,7 +93,6 @@ impl Shared {
             health: CacheHealth::new(config.cache_retry_interval),
             leaderboard_health: CacheHealth::new(config.cache_retry_interval),
             queue_health: CacheHealth::new(config.cache_retry_interval),
-            config,
             ids: Arc::clone(&ports.ids),
             clock: Arc::clone(&ports.clock),
             audit_log: Arc::clone(&ports.audit),
@@ -66,6 +103,9 @@ impl Shared {
                 loaded_at: None,
                 seasons: Arc::new(Vec::new()),
             }),
+            clocks: TtlCache::new(config.learner_cache_ttl, config.learner_cache_capacity),
+            fsrs_params: TtlCache::new(config.learner_cache_ttl, config.learner_cache_capacity),
+            config,
         }
     }
 
@@ -154,12 +194,7 @@ impl Shared {
 
     /// The learner's day boundary at `at`.
     pub(crate) fn day_boundary_at(profile: &PlayerProfile, at: DateTime<Utc>) -> DayBoundary {
-        let (zone, hour) = match &profile.pending_zone {
-            Some(p) if p.effective_at <= at => (p.time_zone.as_str(), p.rollover_hour),
-            _ => (profile.time_zone.as_str(), profile.rollover_hour),
-        };
-        let tz = DayBoundary::parse_tz(zone).unwrap_or(chrono_tz::UTC);
-        DayBoundary::new(tz, hour.min(23)).unwrap_or_else(|_| DayBoundary::utc())
+        LearnerClock::of(profile).day_boundary_at(at)
     }
 
     /// Best-effort audit record naming `actor` (the system caller for the
@@ -182,14 +217,53 @@ pub(crate) struct Profiles {
     /// The profile port.
     pub(crate) store: Arc<dyn ProfileStore>,
     users: Arc<dyn AuthStore>,
+    shared: Arc<Shared>,
 }
 
 impl Profiles {
-    pub(crate) fn new(ports: &Ports) -> Self {
+    pub(crate) fn new(ports: &Ports, shared: &Arc<Shared>) -> Self {
         Profiles {
             store: Arc::clone(&ports.profiles),
             users: Arc::clone(&ports.auth),
+            shared: Arc::clone(shared),
         }
+    }
+
+    /// The learner's clock — from the in-process learner cache when it
+    /// holds the learner (no store read on the hot path), else from the
+    /// store, then cached. With `ensure`, the profile is also stored
+    /// (created if missing), as [`Profiles::ensure`]. Changes made in this
+    /// process invalidate the entry at once ([`Profiles::save`]); made by
+    /// another process, they are seen within `Config::learner_cache_ttl`
+    /// (a time-zone change of an active learner takes effect at their next
+    /// day boundary anyway).
+    pub(crate) async fn clock(&self, user: &UserId, ensure: bool) -> CoreResult<LearnerClock> {
+        let now = self.shared.now();
+        if let Some((c, stored)) = self.shared.clocks.get(user, now) {
+            if stored || !ensure {
+                return Ok(c);
+            }
+        }
+        let (profile, stored) = if ensure {
+            (self.ensure(user).await?, true)
+        } else {
+            match self.store.get_profile(user).await? {
+                Some(p) => (p, true),
+                None => (self.or_default(user).await?, false),
+            }
+        };
+        let clock = LearnerClock::of(&profile);
+        self.shared
+            .clocks
+            .insert(user.clone(), (clock.clone(), stored), now);
+        Ok(clock)
+    }
+
+    /// Stores a profile and forgets its cached clock.
+    pub(crate) async fn save(&self, profile: &PlayerProfile) -> CoreResult<()> {
+        self.store.upsert_profile(profile).await?;
+        self.shared.clocks.invalidate(&profile.user);
+        Ok(())
     }
 
     /// The caller's profile, or a fresh default one (not stored) if none.

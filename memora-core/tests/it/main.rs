@@ -6,6 +6,7 @@ mod boards;
 mod breakers;
 mod content_import;
 mod deps;
+mod fast_path;
 mod lesson_crash;
 mod lessons;
 mod map;

@@ -33,10 +33,20 @@ pub async fn harness() -> H {
 
 /// The demo seeded at `start`.
 pub async fn harness_at(start: DateTime<Utc>) -> H {
+    harness_with(start, |p| p).await
+}
+
+/// The demo seeded at `start`, over the in-memory ports as `wire` leaves
+/// them (e.g. with the composed review fast path).
+pub async fn harness_with(
+    start: DateTime<Utc>,
+    wire: impl FnOnce(memora_core::ports::Ports) -> memora_core::ports::Ports,
+) -> H {
     let backend = InMemoryBackend::new();
     let clock = ManualClock::new(start);
     let mut ports = backend.ports();
     ports.clock = clock.clone();
+    let ports = wire(ports);
     let app = Memora::new(ports, Config::default());
     let info = seed_demo(&app, PASSWORD).await.unwrap();
     H {
