@@ -38,6 +38,9 @@ pub struct BackendConfig {
     /// Redis key namespace (default `memora:`): several deployments or
     /// test runs can share one Redis.
     pub redis_namespace: Option<String>,
+    /// Horizon mode of the due cache (`MEMORA_CACHE_HORIZON_DAYS`): cache
+    /// only cards due within this many days. `None`: every card.
+    pub cache_horizon_days: Option<u32>,
     /// Database pool size.
     pub db_pool_size: u32,
     /// Queue entries pending this long on a dead consumer are reclaimed.
@@ -376,6 +379,7 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
         (Some(rc), Some(ns)) => Some(rc.namespace(ns.clone())),
         (rc, _) => rc,
     };
+    let redis = redis.map(|rc| rc.horizon_days(cfg.cache_horizon_days));
     let mut extras = crate::jobs::Extras::default();
     let reclaim_idle = cfg.queue_reclaim_idle;
     type CachePorts = (

@@ -71,6 +71,12 @@ struct RedisArgs {
     /// Prefix of every Redis key (lets several deployments share one Redis).
     #[arg(long, env = "MEMORA_REDIS_NAMESPACE")]
     redis_namespace: Option<String>,
+    /// Horizon mode: cache only the cards due within this many days (less
+    /// Redis memory; a learner whose horizon has passed is reloaded from
+    /// PostgreSQL on their next review). Unset = cache every card. Every
+    /// process sharing a Redis must use the same value.
+    #[arg(long, env = "MEMORA_CACHE_HORIZON_DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
+    cache_horizon_days: Option<u32>,
 }
 
 /// How results are printed.
@@ -438,6 +444,7 @@ fn backend_config(db: &DbArgs, redis: Option<&RedisArgs>, reclaim_ms: u64) -> Ba
         redis_url: redis.and_then(|r| r.redis_url.clone()),
         redis_cluster_nodes: redis.and_then(|r| r.redis_cluster_nodes.clone()),
         redis_namespace: redis.and_then(|r| r.redis_namespace.clone()),
+        cache_horizon_days: redis.and_then(|r| r.cache_horizon_days),
         db_pool_size: db.db_pool_size,
         queue_reclaim_idle: std::time::Duration::from_millis(reclaim_ms),
     }

@@ -34,7 +34,7 @@ impl AuthStore for PgStore {
         let row: Option<(String, String, Vec<String>, bool)> =
             sqlx::query_as("SELECT id, full_name, roles, enabled FROM users WHERE id = $1")
                 .bind(uid.as_str())
-                .fetch_optional(&self.pool)
+                .fetch_optional(crate::trips::one(&self.pool))
                 .await
                 .map_err(port)?;
         Ok(row.map(|(i, n, r, e)| user_of(i, n, r, e)).transpose()?)
@@ -43,7 +43,7 @@ impl AuthStore for PgStore {
     async fn list_users(&self) -> PortResult<Vec<User>> {
         let rows: Vec<(String, String, Vec<String>, bool)> =
             sqlx::query_as("SELECT id, full_name, roles, enabled FROM users ORDER BY id")
-                .fetch_all(&self.pool)
+                .fetch_all(crate::trips::one(&self.pool))
                 .await
                 .map_err(port)?;
         rows.into_iter()
@@ -54,13 +54,13 @@ impl AuthStore for PgStore {
 
     async fn create_user(&self, user: &User, password_hash: Option<&str>) -> PortResult<()> {
         let roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
-        let mut tx = self.pool.begin().await.map_err(port)?;
+        let mut tx = crate::trips::begin(&self.pool).await.map_err(port)?;
         sqlx::query("INSERT INTO users (id, full_name, roles, enabled) VALUES ($1, $2, $3, $4)")
             .bind(user.id.as_str())
             .bind(&user.full_name)
             .bind(&roles)
             .bind(user.enabled)
-            .execute(&mut *tx)
+            .execute(crate::trips::one(&mut *tx))
             .await
             .map_err(|e| match port(e) {
                 PortError::Conflict(_) => {
@@ -72,18 +72,18 @@ impl AuthStore for PgStore {
             sqlx::query("INSERT INTO password_hashes (user_id, hash) VALUES ($1, $2)")
                 .bind(user.id.as_str())
                 .bind(h)
-                .execute(&mut *tx)
+                .execute(crate::trips::one(&mut *tx))
                 .await
                 .map_err(port)?;
         }
-        tx.commit().await.map_err(port)?;
+        crate::trips::commit(tx).await.map_err(port)?;
         Ok(())
     }
 
     async fn password_hash(&self, uid: &UserId) -> PortResult<Option<String>> {
         sqlx::query_scalar("SELECT hash FROM password_hashes WHERE user_id = $1")
             .bind(uid.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(crate::trips::one(&self.pool))
             .await
             .map_err(port)
     }
@@ -95,7 +95,7 @@ impl AuthStore for PgStore {
         )
         .bind(uid.as_str())
         .bind(hash)
-        .execute(&self.pool)
+        .execute(crate::trips::one(&self.pool))
         .await
         .map_err(port)?;
         Ok(())
@@ -115,7 +115,7 @@ impl AuthStore for PgStore {
         .bind(sid_hash)
         .bind(user.as_str())
         .bind(expires_at)
-        .execute(&self.pool)
+        .execute(crate::trips::one(&self.pool))
         .await
         .map_err(port)?;
         Ok(())
@@ -128,7 +128,7 @@ impl AuthStore for PgStore {
         let row: Option<(String, DateTime<Utc>)> =
             sqlx::query_as("SELECT user_id, expires_at FROM login_sessions WHERE sid_hash = $1")
                 .bind(sid_hash)
-                .fetch_optional(&self.pool)
+                .fetch_optional(crate::trips::one(&self.pool))
                 .await
                 .map_err(port)?;
         Ok(row
@@ -139,7 +139,7 @@ impl AuthStore for PgStore {
     async fn delete_login_session(&self, sid_hash: &str) -> PortResult<()> {
         sqlx::query("DELETE FROM login_sessions WHERE sid_hash = $1")
             .bind(sid_hash)
-            .execute(&self.pool)
+            .execute(crate::trips::one(&self.pool))
             .await
             .map_err(port)?;
         Ok(())
@@ -150,7 +150,7 @@ impl AuthStore for PgStore {
             .bind(&r.key)
             .bind(r.user.as_str())
             .bind(&r.secret_hash)
-            .execute(&self.pool)
+            .execute(crate::trips::one(&self.pool))
             .await
             .map_err(|e| match port(e) {
                 PortError::Conflict(_) => PortError::Conflict("api key exists".into()),
@@ -163,7 +163,7 @@ impl AuthStore for PgStore {
         let row: Option<(String, String, String)> =
             sqlx::query_as("SELECT key, user_id, secret_hash FROM api_keys WHERE key = $1")
                 .bind(key)
-                .fetch_optional(&self.pool)
+                .fetch_optional(crate::trips::one(&self.pool))
                 .await
                 .map_err(port)?;
         Ok(row
@@ -186,7 +186,7 @@ impl AuditStore for PgStore {
             .bind(e.actor.as_ref().map(|a| a.as_str()))
             .bind(&e.action)
             .bind(&e.detail)
-            .execute(&self.pool)
+            .execute(crate::trips::one(&self.pool))
             .await
             .map_err(port)?;
         Ok(())
@@ -214,7 +214,7 @@ impl AuditStore for PgStore {
         .bind(q.since)
         .bind(q.until)
         .bind(i64::try_from(q.limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
+        .fetch_all(crate::trips::one(&self.pool))
         .await
         .map_err(port)?;
         rows.into_iter()
@@ -239,7 +239,7 @@ impl AuditStore for PgStore {
             "SELECT at, actor, action, detail FROM audit_log ORDER BY id DESC LIMIT $1",
         )
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
+        .fetch_all(crate::trips::one(&self.pool))
         .await
         .map_err(port)?;
         rows.into_iter()
@@ -264,7 +264,7 @@ impl QuestStore for PgStore {
         )
         .bind(user.as_str())
         .bind(day)
-        .fetch_all(&self.pool)
+        .fetch_all(crate::trips::one(&self.pool))
         .await
         .map_err(port)
     }
@@ -276,7 +276,7 @@ impl QuestStore for PgStore {
         quest_id: &str,
         reward: &GameplaySession,
     ) -> PortResult<bool> {
-        let mut tx = self.pool.begin().await.map_err(port)?;
+        let mut tx = crate::trips::begin(&self.pool).await.map_err(port)?;
         // The primary key decides who wins a concurrent double claim; the
         // loser sees no row and changes nothing.
         let won: Option<i32> = sqlx::query_scalar(
@@ -287,14 +287,14 @@ impl QuestStore for PgStore {
         .bind(day)
         .bind(quest_id)
         .bind(reward.id.as_str())
-        .fetch_optional(&mut *tx)
+        .fetch_optional(crate::trips::one(&mut *tx))
         .await
         .map_err(port)?;
         if won.is_none() {
             return Ok(false);
         }
         record_session_on(&mut tx, reward).await?;
-        tx.commit().await.map_err(port)?;
+        crate::trips::commit(tx).await.map_err(port)?;
         Ok(true)
     }
 }
@@ -319,12 +319,12 @@ impl JobLock for PgStore {
         // the connection is taken out of circulation until release.
         let mut conn = self.pool.acquire().await.map_err(port)?;
         let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
-            .fetch_one(&mut *conn)
+            .fetch_one(crate::trips::one(&mut *conn))
             .await
             .map_err(port)?;
         let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
             .bind(Self::lock_key(&schema, job))
-            .fetch_one(&mut *conn)
+            .fetch_one(crate::trips::one(&mut *conn))
             .await
             .map_err(port)?;
         if got {
@@ -337,12 +337,12 @@ impl JobLock for PgStore {
         let conn = self.locks.lock().await.remove(job);
         if let Some(mut conn) = conn {
             let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
-                .fetch_one(&mut *conn)
+                .fetch_one(crate::trips::one(&mut *conn))
                 .await
                 .map_err(port)?;
             let _released: bool = sqlx::query_scalar("SELECT pg_advisory_unlock($1)")
                 .bind(Self::lock_key(&schema, job))
-                .fetch_one(&mut *conn)
+                .fetch_one(crate::trips::one(&mut *conn))
                 .await
                 .map_err(port)?;
         }

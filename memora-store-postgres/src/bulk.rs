@@ -156,10 +156,12 @@ impl PgStore {
         let elapsed = started.elapsed();
         for parent in crate::partitions::PARTITIONED {
             let sql = format!("ANALYZE \"{}\"", partition_name(parent, season));
-            sqlx::query(&sql).execute(&mut *conn).await?;
+            sqlx::query(&sql)
+                .execute(crate::trips::one(&mut *conn))
+                .await?;
         }
         sqlx::query("ANALYZE review_ids")
-            .execute(&mut *conn)
+            .execute(crate::trips::one(&mut *conn))
             .await?;
         Ok(LoadReport {
             trackers,

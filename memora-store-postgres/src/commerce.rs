@@ -115,7 +115,7 @@ async fn insert_subscription(conn: &mut PgConnection, s: &Subscription) -> PortR
     .bind(s.source_request.as_ref().map(|x| x.as_str()))
     .bind(s.created_at)
     .bind(s.ends_on)
-    .execute(&mut *conn)
+    .execute(crate::trips::one(&mut *conn))
     .await
     .map_err(|e| match port(e) {
         PortError::Conflict(_) => PortError::Conflict(format!("subscription {} exists", s.id)),
@@ -130,7 +130,7 @@ async fn insert_subscription(conn: &mut PgConnection, s: &Subscription) -> PortR
     .bind(s.id.as_str())
     .bind(&kinds)
     .bind(&targets)
-    .execute(&mut *conn)
+    .execute(crate::trips::one(&mut *conn))
     .await
     .map_err(port)?;
     Ok(())
@@ -139,7 +139,7 @@ async fn insert_subscription(conn: &mut PgConnection, s: &Subscription) -> PortR
 /// Inserts an item (replacing an existing one when `replace`, else
 /// `Conflict`) and its contents, in one transaction.
 async fn write_item(pool: &sqlx::PgPool, item: &SalesItem, replace: bool) -> PortResult<()> {
-    let mut tx = pool.begin().await.map_err(port)?;
+    let mut tx = crate::trips::begin(pool).await.map_err(port)?;
     let streams: Vec<&str> = item.target_streams.iter().map(|s| s.as_str()).collect();
     let on_conflict = if replace {
         "ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, \
@@ -168,7 +168,7 @@ async fn write_item(pool: &sqlx::PgPool, item: &SalesItem, replace: bool) -> Por
         .bind(item.target_grade.as_ref().map(|g| g.as_str()))
         .bind(&streams)
         .bind(item.is_active)
-        .execute(&mut *tx)
+        .execute(crate::trips::one(&mut *tx))
         .await
         .map_err(|e| match port(e) {
             PortError::Conflict(_) => PortError::Conflict(format!("store item {} exists", item.id)),
@@ -176,7 +176,7 @@ async fn write_item(pool: &sqlx::PgPool, item: &SalesItem, replace: bool) -> Por
         })?;
     sqlx::query("DELETE FROM sales_item_contents WHERE item_id = $1")
         .bind(item.id.as_str())
-        .execute(&mut *tx)
+        .execute(crate::trips::one(&mut *tx))
         .await
         .map_err(port)?;
     let (kinds, targets): (Vec<&str>, Vec<&str>) = item.contents.iter().map(grant_kind).unzip();
@@ -188,10 +188,10 @@ async fn write_item(pool: &sqlx::PgPool, item: &SalesItem, replace: bool) -> Por
     .bind(item.id.as_str())
     .bind(&kinds)
     .bind(&targets)
-    .execute(&mut *tx)
+    .execute(crate::trips::one(&mut *tx))
     .await
     .map_err(port)?;
-    tx.commit().await.map_err(port)?;
+    crate::trips::commit(tx).await.map_err(port)?;
     Ok(())
 }
 
@@ -235,7 +235,7 @@ impl CommerceStore for PgStore {
     async fn list_sales_items(&self) -> PortResult<Vec<SalesItem>> {
         let sql = format!("{ITEM_SQL} ORDER BY i.price, i.id");
         let rows = sqlx::query(&sql)
-            .fetch_all(&self.pool)
+            .fetch_all(crate::trips::one(&self.pool))
             .await
             .map_err(port)?;
         rows.iter()
@@ -248,7 +248,7 @@ impl CommerceStore for PgStore {
         let sql = format!("{ITEM_SQL} WHERE i.id = $1");
         let row = sqlx::query(&sql)
             .bind(sid.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(crate::trips::one(&self.pool))
             .await
             .map_err(port)?;
         Ok(row.as_ref().map(item_of).transpose()?)
@@ -274,7 +274,7 @@ impl CommerceStore for PgStore {
         .bind(r.created_at)
         .bind(r.decided_at)
         .bind(r.decided_by.as_ref().map(|u| u.as_str()))
-        .execute(&self.pool)
+        .execute(crate::trips::one(&self.pool))
         .await
         .map_err(|e| match port(e) {
             PortError::Conflict(_) => PortError::Conflict(
@@ -292,7 +292,7 @@ impl CommerceStore for PgStore {
         let sql = format!("SELECT {REQUEST_COLS} FROM purchase_requests WHERE id = $1");
         let row: Option<RequestRow> = sqlx::query_as(&sql)
             .bind(rid.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(crate::trips::one(&self.pool))
             .await
             .map_err(port)?;
         Ok(row.map(RequestRow::into_domain).transpose()?)
@@ -311,7 +311,7 @@ impl CommerceStore for PgStore {
         let rows: Vec<RequestRow> = sqlx::query_as(&sql)
             .bind(user.map(|u| u.as_str()))
             .bind(status.map(|s| s.as_str()))
-            .fetch_all(&self.pool)
+            .fetch_all(crate::trips::one(&self.pool))
             .await
             .map_err(port)?;
         rows.into_iter()
@@ -325,7 +325,7 @@ impl CommerceStore for PgStore {
         d: &PurchaseRequest,
         grant: Option<&Subscription>,
     ) -> PortResult<()> {
-        let mut tx = self.pool.begin().await.map_err(port)?;
+        let mut tx = crate::trips::begin(&self.pool).await.map_err(port)?;
         // Only a row still pending is updated: the WHERE clause is the
         // guard against double decisions (the row lock serialises racers).
         let r = sqlx::query(
@@ -344,14 +344,14 @@ impl CommerceStore for PgStore {
         .bind(d.created_at)
         .bind(d.decided_at)
         .bind(d.decided_by.as_ref().map(|u| u.as_str()))
-        .execute(&mut *tx)
+        .execute(crate::trips::one(&mut *tx))
         .await
         .map_err(port)?;
         if r.rows_affected() == 0 {
             let exists: bool =
                 sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM purchase_requests WHERE id = $1)")
                     .bind(d.id.as_str())
-                    .fetch_one(&mut *tx)
+                    .fetch_one(crate::trips::one(&mut *tx))
                     .await
                     .map_err(port)?;
             return Err(if exists {
@@ -363,7 +363,7 @@ impl CommerceStore for PgStore {
         if let Some(g) = grant {
             insert_subscription(&mut tx, g).await?;
         }
-        tx.commit().await.map_err(port)?;
+        crate::trips::commit(tx).await.map_err(port)?;
         Ok(())
     }
 
@@ -371,7 +371,7 @@ impl CommerceStore for PgStore {
         let sql = format!("{SUBSCRIPTION_SQL} WHERE s.user_id = $1 ORDER BY s.created_at, s.id");
         let rows = sqlx::query(&sql)
             .bind(user.as_str())
-            .fetch_all(&self.pool)
+            .fetch_all(crate::trips::one(&self.pool))
             .await
             .map_err(port)?;
         rows.iter()
@@ -381,9 +381,9 @@ impl CommerceStore for PgStore {
     }
 
     async fn create_subscription(&self, s: &Subscription) -> PortResult<()> {
-        let mut tx = self.pool.begin().await.map_err(port)?;
+        let mut tx = crate::trips::begin(&self.pool).await.map_err(port)?;
         insert_subscription(&mut tx, s).await?;
-        tx.commit().await.map_err(port)?;
+        crate::trips::commit(tx).await.map_err(port)?;
         Ok(())
     }
 
@@ -395,7 +395,7 @@ impl CommerceStore for PgStore {
         let sql = format!("{SUBSCRIPTION_SQL} WHERE s.id = $1");
         let row = sqlx::query(&sql)
             .bind(sid.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(crate::trips::one(&self.pool))
             .await
             .map_err(port)?;
         Ok(row.as_ref().map(subscription_of).transpose()?)
@@ -412,7 +412,7 @@ impl CommerceStore for PgStore {
             .bind(q.status.map(sub_status))
             .bind(q.after.as_ref().map(|a| a.as_str()))
             .bind(i64::try_from(q.limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
+            .fetch_all(crate::trips::one(&self.pool))
             .await
             .map_err(port)?;
         rows.iter()
@@ -433,7 +433,7 @@ impl CommerceStore for PgStore {
             .bind(sid.as_str())
             .bind(sub_status(from))
             .bind(sub_status(to))
-            .execute(&self.pool)
+            .execute(crate::trips::one(&self.pool))
             .await
             .map_err(port)?;
         if r.rows_affected() == 1 {
@@ -442,7 +442,7 @@ impl CommerceStore for PgStore {
         let exists: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM subscriptions WHERE id = $1)")
                 .bind(sid.as_str())
-                .fetch_one(&self.pool)
+                .fetch_one(crate::trips::one(&self.pool))
                 .await
                 .map_err(port)?;
         if exists {

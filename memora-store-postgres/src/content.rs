@@ -44,7 +44,7 @@ fn sid<T: AsRef<str>>(v: &Option<T>) -> Option<&str> {
 async fn load(conn: &mut PgConnection) -> Result<Catalog> {
     let mut c = Catalog::default();
     for r in sqlx::query("SELECT id, title, icon, is_published, is_paid FROM subjects ORDER BY id")
-        .fetch_all(&mut *conn)
+        .fetch_all(crate::trips::one(&mut *conn))
         .await?
     {
         c.subjects.push(Subject {
@@ -59,7 +59,7 @@ async fn load(conn: &mut PgConnection) -> Result<Catalog> {
         "SELECT id, subject_id, name, is_default, unlock_level, icon, description, is_linear, \
          is_published, is_paid, is_sold_separately FROM tracks ORDER BY id",
     )
-    .fetch_all(&mut *conn)
+    .fetch_all(crate::trips::one(&mut *conn))
     .await?
     {
         c.tracks.push(Track {
@@ -80,7 +80,7 @@ async fn load(conn: &mut PgConnection) -> Result<Catalog> {
         "SELECT id, subject_id, track_id, title, ord, structure, is_linear_topics, \
          is_free_preview, is_published FROM units ORDER BY id",
     )
-    .fetch_all(&mut *conn)
+    .fetch_all(crate::trips::one(&mut *conn))
     .await?
     {
         let structure: String = r.try_get("structure")?;
@@ -104,7 +104,7 @@ async fn load(conn: &mut PgConnection) -> Result<Catalog> {
         "SELECT id, unit_id, title, description, ord, is_linear, is_free_preview, is_published \
          FROM topics ORDER BY id",
     )
-    .fetch_all(&mut *conn)
+    .fetch_all(crate::trips::one(&mut *conn))
     .await?
     {
         c.topics.push(Topic {
@@ -121,7 +121,7 @@ async fn load(conn: &mut PgConnection) -> Result<Catalog> {
     let mut stages: HashMap<String, Vec<Stage>> = HashMap::new();
     for r in
         sqlx::query("SELECT id, lesson_id, title, config FROM stages ORDER BY lesson_id, position")
-            .fetch_all(&mut *conn)
+            .fetch_all(crate::trips::one(&mut *conn))
             .await?
     {
         let lesson: String = r.try_get("lesson_id")?;
@@ -134,7 +134,7 @@ async fn load(conn: &mut PgConnection) -> Result<Catalog> {
     for r in sqlx::query(
         "SELECT id, title, unit_id, topic_id, xp_reward, ord, is_published FROM lessons ORDER BY id",
     )
-    .fetch_all(&mut *conn)
+    .fetch_all(crate::trips::one(&mut *conn))
     .await?
     {
         let lid: String = r.try_get("id")?;
@@ -150,7 +150,7 @@ async fn load(conn: &mut PgConnection) -> Result<Catalog> {
         });
     }
     for r in sqlx::query("SELECT id, name, valid_streams FROM grades ORDER BY id")
-        .fetch_all(&mut *conn)
+        .fetch_all(crate::trips::one(&mut *conn))
         .await?
     {
         c.grades.push(Grade {
@@ -160,7 +160,7 @@ async fn load(conn: &mut PgConnection) -> Result<Catalog> {
         });
     }
     for r in sqlx::query("SELECT id, name FROM streams ORDER BY id")
-        .fetch_all(&mut *conn)
+        .fetch_all(crate::trips::one(&mut *conn))
         .await?
     {
         c.streams.push(Stream {
@@ -173,7 +173,7 @@ async fn load(conn: &mut PgConnection) -> Result<Catalog> {
         "SELECT plan_id, subject_id, display_name, is_mandatory, selection FROM plan_subjects \
          ORDER BY plan_id, position",
     )
-    .fetch_all(&mut *conn)
+    .fetch_all(crate::trips::one(&mut *conn))
     .await?
     {
         let plan: String = r.try_get("plan_id")?;
@@ -187,7 +187,7 @@ async fn load(conn: &mut PgConnection) -> Result<Catalog> {
     for r in sqlx::query(
         "SELECT id, title, grade_id, stream_id, season_id, version FROM academic_plans ORDER BY id",
     )
-    .fetch_all(&mut *conn)
+    .fetch_all(crate::trips::one(&mut *conn))
     .await?
     {
         let pid: String = r.try_get("id")?;
@@ -216,7 +216,7 @@ async fn import(conn: &mut PgConnection, b: &Catalog) -> Result<()> {
         .bind(&s.icon)
         .bind(s.is_published)
         .bind(s.is_paid)
-        .execute(&mut *conn)
+        .execute(crate::trips::one(&mut *conn))
         .await?;
     }
     for t in &b.tracks {
@@ -241,7 +241,7 @@ async fn import(conn: &mut PgConnection, b: &Catalog) -> Result<()> {
         .bind(t.is_published)
         .bind(t.is_paid)
         .bind(t.is_sold_separately)
-        .execute(&mut *conn)
+        .execute(crate::trips::one(&mut *conn))
         .await?;
     }
     for u in &b.units {
@@ -262,7 +262,7 @@ async fn import(conn: &mut PgConnection, b: &Catalog) -> Result<()> {
         .bind(u.is_linear_topics)
         .bind(u.is_free_preview)
         .bind(u.is_published)
-        .execute(&mut *conn)
+        .execute(crate::trips::one(&mut *conn))
         .await?;
     }
     for t in &b.topics {
@@ -282,7 +282,7 @@ async fn import(conn: &mut PgConnection, b: &Catalog) -> Result<()> {
         .bind(t.is_linear)
         .bind(t.is_free_preview)
         .bind(t.is_published)
-        .execute(&mut *conn)
+        .execute(crate::trips::one(&mut *conn))
         .await?;
     }
     for l in &b.lessons {
@@ -300,12 +300,12 @@ async fn import(conn: &mut PgConnection, b: &Catalog) -> Result<()> {
         .bind(l.xp_reward)
         .bind(l.order)
         .bind(l.is_published)
-        .execute(&mut *conn)
+        .execute(crate::trips::one(&mut *conn))
         .await?;
         // The lesson's stage list is replaced as a whole (order matters).
         sqlx::query("DELETE FROM stages WHERE lesson_id = $1")
             .bind(l.id.as_str())
-            .execute(&mut *conn)
+            .execute(crate::trips::one(&mut *conn))
             .await?;
         for (pos, s) in l.stages.iter().enumerate() {
             sqlx::query(
@@ -319,7 +319,7 @@ async fn import(conn: &mut PgConnection, b: &Catalog) -> Result<()> {
             .bind(i32::try_from(pos).unwrap_or(i32::MAX))
             .bind(&s.title)
             .bind(json(&s.config)?)
-            .execute(&mut *conn)
+            .execute(crate::trips::one(&mut *conn))
             .await?;
         }
     }
@@ -333,7 +333,7 @@ async fn import(conn: &mut PgConnection, b: &Catalog) -> Result<()> {
         .bind(g.id.as_str())
         .bind(&g.name)
         .bind(&streams)
-        .execute(&mut *conn)
+        .execute(crate::trips::one(&mut *conn))
         .await?;
     }
     for s in &b.streams {
@@ -343,7 +343,7 @@ async fn import(conn: &mut PgConnection, b: &Catalog) -> Result<()> {
         )
         .bind(s.id.as_str())
         .bind(&s.name)
-        .execute(&mut *conn)
+        .execute(crate::trips::one(&mut *conn))
         .await?;
     }
     for p in &b.plans {
@@ -362,11 +362,11 @@ async fn import(conn: &mut PgConnection, b: &Catalog) -> Result<()> {
         .bind(sid(&p.stream))
         .bind(p.season.as_str())
         .bind(p.version)
-        .execute(&mut *conn)
+        .execute(crate::trips::one(&mut *conn))
         .await?;
         sqlx::query("DELETE FROM plan_subjects WHERE plan_id = $1")
             .bind(p.id.as_str())
-            .execute(&mut *conn)
+            .execute(crate::trips::one(&mut *conn))
             .await?;
         for (pos, s) in p.subjects.iter().enumerate() {
             sqlx::query(
@@ -379,7 +379,7 @@ async fn import(conn: &mut PgConnection, b: &Catalog) -> Result<()> {
             .bind(&s.display_name)
             .bind(s.is_mandatory)
             .bind(json(&s.selection)?)
-            .execute(&mut *conn)
+            .execute(crate::trips::one(&mut *conn))
             .await?;
         }
     }
@@ -390,18 +390,18 @@ async fn import(conn: &mut PgConnection, b: &Catalog) -> Result<()> {
 impl ContentStore for PgStore {
     async fn load_catalog(&self) -> PortResult<Catalog> {
         // One repeatable-read snapshot so the catalog is consistent.
-        let mut tx = self.pool.begin().await.map_err(port)?;
+        let mut tx = crate::trips::begin(&self.pool).await.map_err(port)?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .execute(&mut *tx)
+            .execute(crate::trips::one(&mut *tx))
             .await
             .map_err(port)?;
         let c = load(&mut tx).await?;
-        tx.commit().await.map_err(port)?;
+        crate::trips::commit(tx).await.map_err(port)?;
         Ok(c)
     }
 
     async fn import_catalog(&self, bundle: &Catalog) -> PortResult<u64> {
-        let mut tx = self.pool.begin().await.map_err(port)?;
+        let mut tx = crate::trips::begin(&self.pool).await.map_err(port)?;
         // Taken first: the row lock orders concurrent imports, and the
         // version commits (or not) with the entities.
         let version: i64 = sqlx::query_scalar(
@@ -410,11 +410,11 @@ impl ContentStore for PgStore {
                  SET version = catalog_version.version + 1, imported_at = now() \
              RETURNING version",
         )
-        .fetch_one(&mut *tx)
+        .fetch_one(crate::trips::one(&mut *tx))
         .await
         .map_err(port)?;
         import(&mut tx, bundle).await.map_err(PortError::from)?;
-        tx.commit().await.map_err(port)?;
+        crate::trips::commit(tx).await.map_err(port)?;
         u64::try_from(version).map_err(|_| {
             PortError::from(PgStoreError::Corrupt(format!("catalog version {version}")))
         })
@@ -422,7 +422,7 @@ impl ContentStore for PgStore {
 
     async fn catalog_version(&self) -> PortResult<u64> {
         let v: Option<i64> = sqlx::query_scalar("SELECT version FROM catalog_version")
-            .fetch_optional(&self.pool)
+            .fetch_optional(crate::trips::one(&self.pool))
             .await
             .map_err(port)?;
         let v = v.unwrap_or(0);

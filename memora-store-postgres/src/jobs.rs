@@ -94,7 +94,7 @@ impl JobProgressStore for PgStore {
         .bind(&p.owner)
         .bind(p.started_at)
         .bind(p.updated_at)
-        .execute(&self.pool)
+        .execute(crate::trips::one(&self.pool))
         .await
         .map_err(port)?
         .rows_affected();
@@ -106,7 +106,7 @@ impl JobProgressStore for PgStore {
             "SELECT {COLS} FROM job_progress WHERE job_id = $1"
         ))
         .bind(job.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(crate::trips::one(&self.pool))
         .await
         .map_err(port)?;
         Ok(row.map(ProgressRow::into_domain).transpose()?)
@@ -127,7 +127,7 @@ impl JobProgressStore for PgStore {
         .bind(seen)
         .bind(owner)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(crate::trips::one(&self.pool))
         .await
         .map_err(port)?;
         Ok(row.map(ProgressRow::into_domain).transpose()?)

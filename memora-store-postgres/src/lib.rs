@@ -33,6 +33,7 @@ mod player;
 mod rows;
 mod seasons;
 mod served;
+pub mod trips;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -110,7 +111,9 @@ impl PgStore {
 
     /// Health probe: one round trip.
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1")
+            .execute(crate::trips::one(&self.pool))
+            .await?;
         Ok(())
     }
 }

@@ -255,7 +255,7 @@ impl PgStore {
             .bind(&c.s_last)
             .bind(&c.s_due)
             .bind(&c.s_days)
-            .fetch_one(&self.pool)
+            .fetch_one(crate::trips::one(&self.pool))
             .await?;
         let logs: i64 = row.try_get("logs")?;
         let trk: i64 = row.try_get("trk")?;
@@ -281,7 +281,7 @@ impl PgStore {
             .bind(None::<String>)
             .bind(None::<String>)
             .bind(50_i64)
-            .fetch_all(&self.pool)
+            .fetch_all(crate::trips::one(&self.pool))
             .await?;
         Ok(lines.join("\n"))
     }
@@ -295,7 +295,7 @@ impl PgStore {
              FROM pg_class c WHERE c.oid = to_regclass($1)",
         )
         .bind(&name)
-        .fetch_optional(&self.pool)
+        .fetch_optional(crate::trips::one(&self.pool))
         .await?
         .flatten();
         Ok(est.unwrap_or(0.0))
@@ -323,7 +323,7 @@ impl TrackerStore for PgStore {
             .bind(user.as_str())
             .bind(season.as_str())
             .bind(&qs)
-            .fetch_all(&self.pool)
+            .fetch_all(crate::trips::one(&self.pool))
             .await
             .map_err(port)?;
         let mut by_q: HashMap<String, MemoryTracker> = trackers(rows)?
@@ -352,7 +352,7 @@ impl TrackerStore for PgStore {
             .bind(filter.subject.as_ref().map(|s| s.as_str()))
             .bind(filter.topic.as_ref().map(|s| s.as_str()))
             .bind(lim(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(crate::trips::one(&self.pool))
             .await
             .map_err(port)?;
         Ok(trackers(rows)?)
@@ -375,7 +375,7 @@ impl TrackerStore for PgStore {
         .bind(now)
         .bind(filter.subject.as_ref().map(|s| s.as_str()))
         .bind(filter.topic.as_ref().map(|s| s.as_str()))
-        .fetch_one(&self.pool)
+        .fetch_one(crate::trips::one(&self.pool))
         .await
         .map_err(port)?;
         Ok(n64(n))
@@ -395,7 +395,7 @@ impl TrackerStore for PgStore {
         .bind(user.as_str())
         .bind(season.as_str())
         .bind(now)
-        .fetch_all(&self.pool)
+        .fetch_all(crate::trips::one(&self.pool))
         .await
         .map_err(port)?;
         rows.into_iter()
@@ -417,7 +417,7 @@ impl TrackerStore for PgStore {
         .bind(user.as_str())
         .bind(season.as_str())
         .bind(topic.as_str())
-        .fetch_one(&self.pool)
+        .fetch_one(crate::trips::one(&self.pool))
         .await
         .map_err(port)?;
         Ok(n64(n))
@@ -450,7 +450,7 @@ impl TrackerStore for PgStore {
             .bind(now)
             .bind(day_start)
             .bind(lim(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(crate::trips::one(&self.pool))
             .await
             .map_err(port)?;
         Ok(trackers(rows)?)
@@ -474,7 +474,7 @@ impl TrackerStore for PgStore {
             .bind(user.as_str())
             .bind(season.as_str())
             .bind(topic.as_str())
-            .fetch_all(&self.pool)
+            .fetch_all(crate::trips::one(&self.pool))
             .await
             .map_err(port)?;
         let mut v = trackers(rows)?;
@@ -495,7 +495,7 @@ impl TrackerStore for PgStore {
         let rows: Vec<TrackerRow> = sqlx::query_as(&sql)
             .bind(user.as_str())
             .bind(season.as_str())
-            .fetch_all(&self.pool)
+            .fetch_all(crate::trips::one(&self.pool))
             .await
             .map_err(port)?;
         Ok(trackers(rows)?)
@@ -516,7 +516,7 @@ impl TrackerStore for PgStore {
         .bind(user.as_str())
         .bind(season.map(|s| s.as_str()))
         .bind(subject.map(|s| s.as_str()))
-        .fetch_all(&self.pool)
+        .fetch_all(crate::trips::one(&self.pool))
         .await
         .map_err(port)?;
         let mut c = MasteryCounts::default();
@@ -580,7 +580,7 @@ impl ReviewLogStore for PgStore {
             .bind(user.as_str())
             .bind(season.map(|s| s.as_str()))
             .bind(lim(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(crate::trips::one(&self.pool))
             .await
             .map_err(port)?;
         rows.into_iter()
@@ -592,7 +592,7 @@ impl ReviewLogStore for PgStore {
     async fn count_reviews(&self, user: &UserId) -> PortResult<u64> {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM review_log WHERE user_id = $1")
             .bind(user.as_str())
-            .fetch_one(&self.pool)
+            .fetch_one(crate::trips::one(&self.pool))
             .await
             .map_err(port)?;
         Ok(n64(n))
@@ -601,7 +601,7 @@ impl ReviewLogStore for PgStore {
     async fn has_review(&self, review_id: &ReviewId) -> PortResult<bool> {
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM review_ids WHERE review_id = $1)")
             .bind(review_id.as_str())
-            .fetch_one(&self.pool)
+            .fetch_one(crate::trips::one(&self.pool))
             .await
             .map_err(port)
     }
@@ -620,7 +620,7 @@ impl ReviewLogStore for PgStore {
         .bind(season.as_str())
         .bind(user.as_str())
         .bind(since)
-        .fetch_all(&self.pool)
+        .fetch_all(crate::trips::one(&self.pool))
         .await
         .map_err(port)?;
         ids.iter()
@@ -634,7 +634,7 @@ impl SeasonScanStore for PgStore {
     async fn count_season(&self, season: &SeasonId) -> PortResult<u64> {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM memory_tracker WHERE season = $1")
             .bind(season.as_str())
-            .fetch_one(&self.pool)
+            .fetch_one(crate::trips::one(&self.pool))
             .await
             .map_err(port)?;
         Ok(n64(n))
@@ -660,7 +660,7 @@ impl SeasonScanStore for PgStore {
                     .bind(k.user.as_str())
                     .bind(k.question.as_str())
                     .bind(lim(limit))
-                    .fetch_all(&self.pool)
+                    .fetch_all(crate::trips::one(&self.pool))
                     .await
             }
             None => {
@@ -671,7 +671,7 @@ impl SeasonScanStore for PgStore {
                 sqlx::query_as(&sql)
                     .bind(season.as_str())
                     .bind(lim(limit))
-                    .fetch_all(&self.pool)
+                    .fetch_all(crate::trips::one(&self.pool))
                     .await
             }
         }
@@ -702,7 +702,7 @@ impl SeasonScanStore for PgStore {
                 .bind(pct)
                 .bind((seed % (1 << 31)) as f64)
                 .bind(lim(n.saturating_mul(4)))
-                .fetch_all(&self.pool)
+                .fetch_all(crate::trips::one(&self.pool))
                 .await
                 .map_err(port)?;
             trackers(rows)?
@@ -720,7 +720,7 @@ impl SeasonScanStore for PgStore {
                 .bind(season.as_str())
                 .bind(seed.to_string())
                 .bind(lim(n))
-                .fetch_all(&self.pool)
+                .fetch_all(crate::trips::one(&self.pool))
                 .await
                 .map_err(port)?;
             v = trackers(rows)?;
@@ -735,11 +735,11 @@ impl SeasonScanStore for PgStore {
 #[async_trait]
 impl ArchiveStore for PgStore {
     async fn archive_season(&self, season: &SeasonId, now: DateTime<Utc>) -> PortResult<u64> {
-        let mut tx = self.pool.begin().await.map_err(port)?;
+        let mut tx = crate::trips::begin(&self.pool).await.map_err(port)?;
         let exists: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM seasons WHERE id = $1)")
                 .bind(season.as_str())
-                .fetch_one(&mut *tx)
+                .fetch_one(crate::trips::one(&mut *tx))
                 .await
                 .map_err(port)?;
         if !exists {
@@ -768,10 +768,10 @@ impl ArchiveStore for PgStore {
         )
         .bind(season.as_str())
         .bind(now)
-        .fetch_one(&mut *tx)
+        .fetch_one(crate::trips::one(&mut *tx))
         .await
         .map_err(port)?;
-        tx.commit().await.map_err(port)?;
+        crate::trips::commit(tx).await.map_err(port)?;
         Ok(n64(moved))
     }
 
@@ -781,7 +781,7 @@ impl ArchiveStore for PgStore {
              WHERE archived_at < $1 AND NOT eligible_for_deletion",
         )
         .bind(cutoff)
-        .execute(&self.pool)
+        .execute(crate::trips::one(&self.pool))
         .await
         .map_err(port)?;
         Ok(r.rows_affected())
@@ -793,7 +793,7 @@ impl ArchiveStore for PgStore {
              WHERE eligible_for_deletion AND ($1::text IS NULL OR season = $1)",
         )
         .bind(season.map(|s| s.as_str()))
-        .execute(&self.pool)
+        .execute(crate::trips::one(&self.pool))
         .await
         .map_err(port)?;
         Ok(r.rows_affected())
@@ -807,7 +807,7 @@ impl ArchiveStore for PgStore {
                       WHERE season = $1 AND eligible_for_deletion) AS flagged",
         )
         .bind(season.as_str())
-        .fetch_one(&self.pool)
+        .fetch_one(crate::trips::one(&self.pool))
         .await
         .map_err(port)?;
         let get = |c: &str| -> PortResult<u64> {

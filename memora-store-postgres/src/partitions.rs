@@ -58,7 +58,9 @@ pub(crate) async fn ensure_partitions(conn: &mut PgConnection, season: &SeasonId
             partition_name(parent, season),
             quote_literal(season.as_str())
         );
-        sqlx::query(&ddl).execute(&mut *conn).await?;
+        sqlx::query(&ddl)
+            .execute(crate::trips::one(&mut *conn))
+            .await?;
     }
     Ok(())
 }
@@ -74,7 +76,7 @@ impl PgStore {
     /// Every partition of the partitioned tables, by parent then name.
     pub async fn list_partitions(&self) -> Result<Vec<PartitionInfo>> {
         let seasons: Vec<String> = sqlx::query_scalar("SELECT id FROM seasons")
-            .fetch_all(&self.pool)
+            .fetch_all(crate::trips::one(&self.pool))
             .await?;
         let mut out = Vec::new();
         for parent in PARTITIONED {
@@ -84,7 +86,7 @@ impl PgStore {
                  WHERE i.inhparent = to_regclass($1) ORDER BY c.relname",
             )
             .bind(parent)
-            .fetch_all(&self.pool)
+            .fetch_all(crate::trips::one(&self.pool))
             .await?;
             for r in rows {
                 let table: String = r.try_get("name")?;
@@ -108,15 +110,17 @@ impl PgStore {
     /// review-log row of the season). The season row and its `review_ids`
     /// stay, so replays of old answers remain no-ops. Idempotent.
     pub async fn drop_season_partitions(&self, season: &SeasonId) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::trips::begin(&self.pool).await?;
         for parent in PARTITIONED {
             let ddl = format!(
                 "DROP TABLE IF EXISTS \"{}\"",
                 partition_name(parent, season)
             );
-            sqlx::query(&ddl).execute(&mut *tx).await?;
+            sqlx::query(&ddl)
+                .execute(crate::trips::one(&mut *tx))
+                .await?;
         }
-        tx.commit().await?;
+        crate::trips::commit(tx).await?;
         Ok(())
     }
 }

@@ -61,7 +61,7 @@ pub(crate) async fn record_session_on(
         .bind(s.created_at)
         .bind(s.local_day)
         .bind(&s.raw_data)
-        .fetch_one(&mut *conn)
+        .fetch_one(crate::trips::one(&mut *conn))
         .await
         .map_err(|e| match port(e) {
             PortError::Conflict(_) => PortError::Conflict(format!("session {} exists", s.id)),
@@ -159,7 +159,7 @@ impl ProfileStore for PgStore {
         let sql = format!("SELECT {PROFILE_COLS} FROM player_profiles WHERE user_id = $1");
         let row: Option<ProfileRow> = sqlx::query_as(&sql)
             .bind(user.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(crate::trips::one(&self.pool))
             .await
             .map_err(port)?;
         Ok(row.map(ProfileRow::into_domain).transpose()?)
@@ -171,7 +171,7 @@ impl ProfileStore for PgStore {
             format!("SELECT {PROFILE_COLS} FROM player_profiles WHERE user_id = ANY($1::text[])");
         let rows: Vec<ProfileRow> = sqlx::query_as(&sql)
             .bind(&ids)
-            .fetch_all(&self.pool)
+            .fetch_all(crate::trips::one(&self.pool))
             .await
             .map_err(port)?;
         let mut by: HashMap<String, PlayerProfile> = HashMap::new();
@@ -211,7 +211,7 @@ impl ProfileStore for PgStore {
         .bind(pending.map(|z| z.time_zone.as_str()))
         .bind(pending.map(|z| i16::from(z.rollover_hour)))
         .bind(pending.map(|z| z.effective_at))
-        .execute(&self.pool)
+        .execute(crate::trips::one(&self.pool))
         .await
         .map_err(port)?;
         Ok(())
@@ -231,7 +231,7 @@ impl ActivityStore for PgStore {
         batch: &PersistJob,
     ) -> PortResult<()> {
         let records = encode_records(&batch.records)?;
-        let mut tx = self.pool.begin().await.map_err(port)?;
+        let mut tx = crate::trips::begin(&self.pool).await.map_err(port)?;
         record_session_on(&mut tx, session).await?;
         sqlx::query(
             "INSERT INTO pending_tracker_batches (job_id, session_id, user_id, recorded_at, \
@@ -242,7 +242,7 @@ impl ActivityStore for PgStore {
         .bind(session.user.as_str())
         .bind(session.created_at)
         .bind(&records)
-        .execute(&mut *tx)
+        .execute(crate::trips::one(&mut *tx))
         .await
         .map_err(|e| match port(e) {
             PortError::Conflict(_) => {
@@ -250,7 +250,7 @@ impl ActivityStore for PgStore {
             }
             other => other,
         })?;
-        tx.commit().await.map_err(port)?;
+        crate::trips::commit(tx).await.map_err(port)?;
         Ok(())
     }
 
@@ -258,7 +258,7 @@ impl ActivityStore for PgStore {
         let row: Option<serde_json::Value> =
             sqlx::query_scalar("SELECT records FROM pending_tracker_batches WHERE job_id = $1")
                 .bind(job.as_str())
-                .fetch_optional(&self.pool)
+                .fetch_optional(crate::trips::one(&self.pool))
                 .await
                 .map_err(port)?;
         Ok(row
@@ -282,7 +282,7 @@ impl ActivityStore for PgStore {
         )
         .bind(before)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
+        .fetch_all(crate::trips::one(&self.pool))
         .await
         .map_err(port)?;
         rows.into_iter()
@@ -299,7 +299,7 @@ impl ActivityStore for PgStore {
     async fn clear_pending_batch(&self, job: &JobId) -> PortResult<()> {
         sqlx::query("DELETE FROM pending_tracker_batches WHERE job_id = $1")
             .bind(job.as_str())
-            .execute(&self.pool)
+            .execute(crate::trips::one(&self.pool))
             .await
             .map_err(port)?;
         Ok(())
@@ -313,7 +313,7 @@ impl ActivityStore for PgStore {
         )
         .bind(user.as_str())
         .bind(since)
-        .fetch_all(&self.pool)
+        .fetch_all(crate::trips::one(&self.pool))
         .await
         .map_err(port)
     }
@@ -332,7 +332,7 @@ impl ActivityStore for PgStore {
         .bind(user.as_str())
         .bind(from)
         .bind(to)
-        .fetch_all(&self.pool)
+        .fetch_all(crate::trips::one(&self.pool))
         .await
         .map_err(port)
     }
@@ -346,7 +346,7 @@ impl ActivityStore for PgStore {
         )
         .bind(user.as_str())
         .bind(day)
-        .fetch_one(&self.pool)
+        .fetch_one(crate::trips::one(&self.pool))
         .await
         .map_err(port)?;
         let lessons: i64 = row.try_get("lessons").map_err(port)?;
@@ -371,7 +371,7 @@ impl ActivityStore for PgStore {
         .bind(user.as_str())
         .bind(lesson.as_str())
         .bind(day)
-        .fetch_one(&self.pool)
+        .fetch_one(crate::trips::one(&self.pool))
         .await
         .map_err(port)?;
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
@@ -383,7 +383,7 @@ impl ActivityStore for PgStore {
              WHERE user_id = $1 AND completed AND lesson_id IS NOT NULL",
         )
         .bind(user.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(crate::trips::one(&self.pool))
         .await
         .map_err(port)?;
         rows.iter()
@@ -398,7 +398,7 @@ impl ActivityStore for PgStore {
         )
         .bind(user.as_str())
         .bind(subject.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(crate::trips::one(&self.pool))
         .await
         .map_err(port)?;
         Ok(xp.unwrap_or(0))
@@ -413,7 +413,7 @@ impl ActivityStore for PgStore {
             .bind(q.subject.as_ref().map(|s| s.as_str()))
             .bind(q.since)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
+            .fetch_all(crate::trips::one(&self.pool))
             .await
             .map_err(port)?;
         rows.into_iter()
@@ -447,7 +447,7 @@ impl ActivityStore for PgStore {
             .bind(q.subject.as_ref().map(|s| s.as_str()))
             .bind(q.since)
             .bind(user.as_str())
-            .fetch_one(&self.pool)
+            .fetch_one(crate::trips::one(&self.pool))
             .await
             .map_err(port)?;
         // Rank = 1 + players ahead (more XP, or equal XP and a smaller id),
@@ -464,7 +464,7 @@ impl ActivityStore for PgStore {
             .bind(q.since)
             .bind(user.as_str())
             .bind(xp)
-            .fetch_one(&self.pool)
+            .fetch_one(crate::trips::one(&self.pool))
             .await
             .map_err(port)?;
         Ok((xp, rank.map(n64)))
@@ -477,7 +477,7 @@ impl FsrsParamStore for PgStore {
         let row: Option<(Vec<f64>, i64)> =
             sqlx::query_as("SELECT params, fitted_on_reviews FROM fsrs_params WHERE user_id = $1")
                 .bind(user.as_str())
-                .fetch_optional(&self.pool)
+                .fetch_optional(crate::trips::one(&self.pool))
                 .await
                 .map_err(port)?;
         Ok(row.map(|(p, n)| (p, n64(n))))
@@ -497,7 +497,7 @@ impl FsrsParamStore for PgStore {
         .bind(user.as_str())
         .bind(params)
         .bind(i64::try_from(fitted_on_reviews).unwrap_or(i64::MAX))
-        .execute(&self.pool)
+        .execute(crate::trips::one(&self.pool))
         .await
         .map_err(port)?;
         Ok(())

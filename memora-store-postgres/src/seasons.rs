@@ -52,7 +52,7 @@ impl SeasonStore for PgStore {
     async fn list_seasons(&self) -> PortResult<Vec<Season>> {
         let sql = format!("SELECT {SEASON_COLS} FROM seasons ORDER BY start_date DESC, id DESC");
         let rows: Vec<SeasonRow> = sqlx::query_as(&sql)
-            .fetch_all(&self.pool)
+            .fetch_all(crate::trips::one(&self.pool))
             .await
             .map_err(port)?;
         rows.into_iter()
@@ -65,14 +65,14 @@ impl SeasonStore for PgStore {
         let sql = format!("SELECT {SEASON_COLS} FROM seasons WHERE id = $1");
         let row: Option<SeasonRow> = sqlx::query_as(&sql)
             .bind(sid.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(crate::trips::one(&self.pool))
             .await
             .map_err(port)?;
         Ok(row.map(SeasonRow::into_domain).transpose()?)
     }
 
     async fn create_season(&self, s: &Season) -> PortResult<()> {
-        let mut tx = self.pool.begin().await.map_err(port)?;
+        let mut tx = crate::trips::begin(&self.pool).await.map_err(port)?;
         sqlx::query(
             "INSERT INTO seasons (id, title, start_date, end_date, is_active, auto_archive, \
                  enable_cache, scheduler, desired_retention, archived) \
@@ -88,7 +88,7 @@ impl SeasonStore for PgStore {
         .bind(s.scheduler.as_str())
         .bind(s.desired_retention)
         .bind(s.archived)
-        .execute(&mut *tx)
+        .execute(crate::trips::one(&mut *tx))
         .await
         .map_err(|e| match port(e) {
             PortError::Conflict(_) => {
@@ -97,7 +97,7 @@ impl SeasonStore for PgStore {
             other => other,
         })?;
         ensure_partitions(&mut tx, &s.id).await?;
-        tx.commit().await.map_err(port)?;
+        crate::trips::commit(tx).await.map_err(port)?;
         Ok(())
     }
 
@@ -118,7 +118,7 @@ impl SeasonStore for PgStore {
         .bind(s.scheduler.as_str())
         .bind(s.desired_retention)
         .bind(s.archived)
-        .execute(&self.pool)
+        .execute(crate::trips::one(&self.pool))
         .await
         .map_err(port)?;
         if r.rows_affected() == 0 {
@@ -131,12 +131,12 @@ impl SeasonStore for PgStore {
     }
 
     async fn activate_season(&self, sid: &SeasonId) -> PortResult<()> {
-        let mut tx = self.pool.begin().await.map_err(port)?;
+        let mut tx = crate::trips::begin(&self.pool).await.map_err(port)?;
         // Lock the target row first so two concurrent activations serialise.
         let found: Option<String> =
             sqlx::query_scalar("SELECT id FROM seasons WHERE id = $1 FOR UPDATE")
                 .bind(sid.as_str())
-                .fetch_optional(&mut *tx)
+                .fetch_optional(crate::trips::one(&mut *tx))
                 .await
                 .map_err(port)?;
         if found.is_none() {
@@ -144,10 +144,10 @@ impl SeasonStore for PgStore {
         }
         sqlx::query("UPDATE seasons SET is_active = (id = $1) WHERE is_active OR id = $1")
             .bind(sid.as_str())
-            .execute(&mut *tx)
+            .execute(crate::trips::one(&mut *tx))
             .await
             .map_err(port)?;
-        tx.commit().await.map_err(port)?;
+        crate::trips::commit(tx).await.map_err(port)?;
         Ok(())
     }
 }

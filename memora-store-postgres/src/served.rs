@@ -153,12 +153,12 @@ impl PgStore {
         claims: &[ServingClaim],
     ) -> std::result::Result<bool, sqlx::Error> {
         let items: Vec<&str> = claims.iter().map(|c| c.item.as_str()).collect();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::trips::begin(&self.pool).await?;
         let locked: Vec<(String, DateTime<Utc>, bool)> = sqlx::query_as(LOCK_SQL)
             .bind(user.as_str())
             .bind(season.as_str())
             .bind(&items)
-            .fetch_all(&mut *tx)
+            .fetch_all(crate::trips::one(&mut *tx))
             .await?;
         let rows: HashMap<&str, (DateTime<Utc>, bool)> = locked
             .iter()
@@ -203,7 +203,7 @@ impl PgStore {
             .bind(&xp)
             .bind(&at)
             .bind(&day)
-            .execute(&mut *tx)
+            .execute(crate::trips::one(&mut *tx))
             .await?
             .rows_affected();
         if marked != n as u64 {
@@ -211,7 +211,7 @@ impl PgStore {
             tx.rollback().await?;
             return Ok(false);
         }
-        tx.commit().await?;
+        crate::trips::commit(tx).await?;
         Ok(true)
     }
 }
@@ -259,7 +259,7 @@ impl ServedLedger for PgStore {
                 .bind(served_at)
                 .bind(answerable_until)
                 .bind(retain_until)
-                .execute(&self.pool)
+                .execute(crate::trips::one(&self.pool))
         })
         .await?;
         Ok(())
@@ -280,7 +280,7 @@ impl ServedLedger for PgStore {
             .bind(season.as_str())
             .bind(items)
             .bind(now)
-            .fetch_all(&self.pool)
+            .fetch_all(crate::trips::one(&self.pool))
             .await
             .map_err(port)?;
         if rows.len() != items.len() {
@@ -332,7 +332,7 @@ impl ServedLedger for PgStore {
                 .bind(&items)
                 .bind(&rids)
                 .bind(&prev)
-                .execute(&self.pool)
+                .execute(crate::trips::one(&self.pool))
         })
         .await?;
         Ok(())
@@ -344,7 +344,7 @@ impl ServedLedger for PgStore {
             let n = sqlx::query(PURGE_SQL)
                 .bind(now)
                 .bind(PURGE_BATCH)
-                .execute(&self.pool)
+                .execute(crate::trips::one(&self.pool))
                 .await
                 .map_err(port)?
                 .rows_affected();
