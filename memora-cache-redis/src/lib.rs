@@ -31,15 +31,17 @@ mod config;
 mod conn;
 mod due;
 mod error;
+mod fast;
 mod leaderboard;
 mod queue;
 mod served;
 
 pub use attempts::RedisAttempts;
 pub use config::{RedisConfig, Topology};
-pub use conn::RedisConn;
+pub use conn::{RedisConn, count_round_trips, round_trips};
 pub use due::RedisDueCache;
 pub use error::{Error, Result};
+pub use fast::RedisFastPath;
 pub use leaderboard::RedisLeaderboard;
 pub use queue::{PersistenceWorker, RedisQueue, WorkerConfig};
 pub use served::RedisServedLedger;
