@@ -1,9 +1,15 @@
 //! One connection type for both topologies, with the timeout wrapper every
-//! call goes through and the few cluster-wide operations (SCAN, INFO on every
-//! master).
+//! call goes through, the few cluster-wide operations (SCAN, INFO on every
+//! master) and the round-trip counters: every request sent to Redis (one
+//! command, one script call attempt, or one pipeline) counts once, process
+//! wide ([`round_trips`]) and in the current task's
+//! [`count_round_trips`] scope, so the hot path's cost is measurable per
+//! request.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -70,11 +76,51 @@ fn into_redis_error(e: Error) -> redis::RedisError {
     }
 }
 
+static ROUND_TRIPS: AtomicU64 = AtomicU64::new(0);
+
+tokio::task_local! {
+    static TASK_ROUND_TRIPS: Cell<u64>;
+}
+
+/// Requests sent to Redis by this process so far (every adapter, every
+/// connection). A script whose first call finds it unloaded costs three
+/// (`EVALSHA`, `SCRIPT LOAD`, `EVALSHA`), later calls one.
+pub fn round_trips() -> u64 {
+    ROUND_TRIPS.load(Ordering::Relaxed)
+}
+
+/// Runs `f` and returns its output with the number of requests it sent to
+/// Redis (counted in this task only: work `f` spawns onto other tasks is
+/// not included). Scopes nest: an inner scope's requests count in the
+/// outer one too.
+pub async fn count_round_trips<F: Future>(f: F) -> (F::Output, u64) {
+    let (out, n) = TASK_ROUND_TRIPS
+        .scope(Cell::new(0), async move {
+            let out = f.await;
+            (out, TASK_ROUND_TRIPS.with(Cell::get))
+        })
+        .await;
+    let _ = TASK_ROUND_TRIPS.try_with(|c| c.set(c.get() + n));
+    (out, n)
+}
+
+/// Counts one request (process-wide and in the task's scope, if any).
+fn count_request() {
+    ROUND_TRIPS.fetch_add(1, Ordering::Relaxed);
+    let _ = TASK_ROUND_TRIPS.try_with(|c| c.set(c.get() + 1));
+}
+
 impl ConnectionLike for RedisConn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
-            RedisConn::Single(c) => c.req_packed_command(cmd),
-            RedisConn::Cluster(c) => c.req_packed_command(cmd),
+            RedisConn::Single(c) => {
+                count_request();
+                c.req_packed_command(cmd)
+            }
+            RedisConn::Cluster(c) => {
+                count_request();
+                c.req_packed_command(cmd)
+            }
             RedisConn::Lazy(l) => {
                 let l = Arc::clone(l);
                 Box::pin(async move {
@@ -92,8 +138,14 @@ impl ConnectionLike for RedisConn {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
-            RedisConn::Single(c) => c.req_packed_commands(cmd, offset, count),
-            RedisConn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+            RedisConn::Single(c) => {
+                count_request();
+                c.req_packed_commands(cmd, offset, count)
+            }
+            RedisConn::Cluster(c) => {
+                count_request();
+                c.req_packed_commands(cmd, offset, count)
+            }
             RedisConn::Lazy(l) => {
                 let l = Arc::clone(l);
                 Box::pin(async move {

@@ -43,7 +43,7 @@ use crate::conn::{RedisConn, glob_escape};
 use crate::error::{Error, Result};
 
 /// Lua helper shared by the write scripts: refresh the TTL of every key.
-const EXPIRE_ALL: &str = r"
+pub(crate) const EXPIRE_ALL: &str = r"
 local function expire_all(b, ttl)
   local m = b .. ':m'
   redis.call('PEXPIRE', b, ttl)
@@ -56,44 +56,55 @@ local function expire_all(b, ttl)
 end
 ";
 
+/// Lua helper shared by `put` and the fast path's commit ([`crate::fast`]):
+/// `put_rows(b, ttl, args, first, last)` writes the row quintuples
+/// `(question, encoded, due, last_review, subject)` of `args[first..=last]`
+/// into schedule `b` (newer wins, horizon respected, subject sets kept)
+/// and refreshes its TTL; `-1` (nothing written) if the schedule is absent.
+/// Needs [`EXPIRE_ALL`].
+pub(crate) const PUT_ROWS: &str = r"
+local function put_rows(b, ttl, args, first, last)
+  local m = b .. ':m'
+  if redis.call('EXISTS', m) == 0 then return -1 end
+  local hz = tonumber(redis.call('HGET', m, 'hz') or '')
+  local h = b .. ':h'
+  local written = 0
+  for i = first, last, 5 do
+    local q, enc, due, lr, subj = args[i], args[i + 1], args[i + 2], args[i + 3], args[i + 4]
+    local old = redis.call('HGET', h, q)
+    local skip = false
+    local osub = ''
+    if old then
+      local olr, os = string.match(old, '^1\031([^\031]*)\031[^\031]*\031([^\031]*)\031')
+      osub = os or ''
+      local o, n = tonumber(olr), tonumber(lr)
+      if o and ((not n) or o > n) then skip = true end
+    end
+    if not skip then
+      if osub ~= '' and osub ~= subj then redis.call('ZREM', b .. ':s:' .. osub, q) end
+      if hz and tonumber(due) > hz then
+        redis.call('HDEL', h, q)
+        redis.call('ZREM', b, q)
+        if subj ~= '' then redis.call('ZREM', b .. ':s:' .. subj, q) end
+      else
+        redis.call('HSET', h, q, enc)
+        redis.call('ZADD', b, due, q)
+        if subj ~= '' then
+          redis.call('ZADD', b .. ':s:' .. subj, due, q)
+          redis.call('HSET', m, 's:' .. subj, 1)
+        end
+      end
+      written = written + 1
+    end
+  end
+  expire_all(b, ttl)
+  return written
+end
+";
+
 /// KEYS[1]=B; ARGV = ttl_ms, then (question, encoded, due, last_review, subject)*.
 const PUT: &str = r"
-local b = KEYS[1]
-local m = b .. ':m'
-if redis.call('EXISTS', m) == 0 then return -1 end
-local hz = tonumber(redis.call('HGET', m, 'hz') or '')
-local h = b .. ':h'
-local written = 0
-for i = 2, #ARGV, 5 do
-  local q, enc, due, lr, subj = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-  local old = redis.call('HGET', h, q)
-  local skip = false
-  local osub = ''
-  if old then
-    local olr, os = string.match(old, '^1\031([^\031]*)\031[^\031]*\031([^\031]*)\031')
-    osub = os or ''
-    local o, n = tonumber(olr), tonumber(lr)
-    if o and ((not n) or o > n) then skip = true end
-  end
-  if not skip then
-    if osub ~= '' and osub ~= subj then redis.call('ZREM', b .. ':s:' .. osub, q) end
-    if hz and tonumber(due) > hz then
-      redis.call('HDEL', h, q)
-      redis.call('ZREM', b, q)
-      if subj ~= '' then redis.call('ZREM', b .. ':s:' .. subj, q) end
-    else
-      redis.call('HSET', h, q, enc)
-      redis.call('ZADD', b, due, q)
-      if subj ~= '' then
-        redis.call('ZADD', b .. ':s:' .. subj, due, q)
-        redis.call('HSET', m, 's:' .. subj, 1)
-      end
-    end
-    written = written + 1
-  end
-end
-expire_all(b, ARGV[1])
-return written
+return put_rows(KEYS[1], ARGV[1], ARGV, 2, #ARGV)
 ";
 
 /// KEYS[1]=B; ARGV = tmp base, ttl_ms, hz, subjects of the loaded rows*.
@@ -154,13 +165,24 @@ expire_all(b, ttl)
 return 1
 ";
 
+/// Lua helper shared by `due` and the fast path ([`crate::fast`]):
+/// `due_read(set, marker, now, limit)` is `nil` when the schedule is absent
+/// (no marker, or `now` past the horizon), else `{total_due, first ids}`.
+pub(crate) const DUE_READ: &str = r"
+local function due_read(set, m, now, limit)
+  local hz = redis.call('HGET', m, 'hz')
+  if not hz then return nil end
+  if hz ~= '' and tonumber(now) > tonumber(hz) then return nil end
+  local items = redis.call('ZRANGEBYSCORE', set, '-inf', now, 'LIMIT', 0, limit)
+  return {redis.call('ZCOUNT', set, '-inf', now), items}
+end
+";
+
 /// KEYS = zset to read, marker; ARGV = now, limit.
 const DUE: &str = r"
-local hz = redis.call('HGET', KEYS[2], 'hz')
-if not hz then return false end
-if hz ~= '' and tonumber(ARGV[1]) > tonumber(hz) then return false end
-local items = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
-return {redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[1]), items}
+local r = due_read(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+if not r then return false end
+return r
 ";
 
 /// KEYS = B, marker; ARGV = now.
@@ -218,6 +240,20 @@ local n = tonumber(ARGV[1])
 if redis.call('HLEN', KEYS[1]) <= n then return redis.call('HGETALL', KEYS[1]) end
 return redis.call('HRANDFIELD', KEYS[1], n, 'WITHVALUES')
 ";
+
+/// Appends the `put_rows` quintuple of `r` to a script call.
+pub(crate) fn push_row(inv: &mut redis::ScriptInvocation<'_>, r: &MemoryTracker) {
+    inv.arg(r.key.question.as_str())
+        .arg(codec::encode(r))
+        .arg(micros(r.state.due))
+        .arg(
+            r.state
+                .last_review
+                .map(|t| micros(t).to_string())
+                .unwrap_or_default(),
+        )
+        .arg(r.subject.as_ref().map(|s| s.as_str()).unwrap_or_default());
+}
 
 /// Rows per command inside a load pipeline.
 const CHUNK: usize = 1000;
@@ -277,9 +313,9 @@ impl RedisDueCache {
             conn,
             cfg: std::sync::Arc::new(config),
             scripts: std::sync::Arc::new(Scripts {
-                put: w(PUT),
+                put: Script::new(&format!("{EXPIRE_ALL}\n{PUT_ROWS}\n{PUT}")),
                 swap: w(SWAP),
-                due: Script::new(DUE),
+                due: Script::new(&format!("{DUE_READ}\n{DUE}")),
                 user_stats: Script::new(USER_STATS),
                 states: Script::new(STATES),
                 remove: Script::new(REMOVE),
@@ -313,7 +349,7 @@ impl RedisDueCache {
         )
     }
 
-    fn ttl_ms(&self) -> u64 {
+    pub(crate) fn ttl_ms(&self) -> u64 {
         u64::try_from(self.cfg.schedule_ttl.as_millis()).unwrap_or(u64::MAX)
     }
 
@@ -476,16 +512,7 @@ impl RedisDueCache {
             let mut inv = self.scripts.put.key(&base);
             inv.arg(self.ttl_ms());
             for r in chunk {
-                inv.arg(r.key.question.as_str())
-                    .arg(codec::encode(r))
-                    .arg(micros(r.state.due))
-                    .arg(
-                        r.state
-                            .last_review
-                            .map(|t| micros(t).to_string())
-                            .unwrap_or_default(),
-                    )
-                    .arg(r.subject.as_ref().map(|s| s.as_str()).unwrap_or_default());
+                push_row(&mut inv, r);
             }
             let n: i64 = self.conn.script(self.cfg.call_timeout, &inv).await?;
             if n < 0 {

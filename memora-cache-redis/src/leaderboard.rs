@@ -29,14 +29,24 @@ use crate::config::RedisConfig;
 use crate::conn::RedisConn;
 use crate::error::{Error, Result};
 
-const ADD: &str = r"
-if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
-redis.call('ZINCRBY', KEYS[1], ARGV[1], ARGV[3])
-if tonumber(ARGV[2]) > 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+/// Lua helper shared by `add_xp` and the fast path's commit
+/// ([`crate::fast`]): `board_add(board, built, -xp, ttl_ms, user)` adds to
+/// a built board (an unbuilt one drops the XP) and refreshes its TTL.
+pub(crate) const BOARD_ADD: &str = r"
+local function board_add(board, built, neg_xp, ttl, user)
+  if redis.call('EXISTS', built) == 0 then return 0 end
+  redis.call('ZINCRBY', board, neg_xp, user)
+  if tonumber(ttl) > 0 then
+    redis.call('PEXPIRE', board, ttl)
+    redis.call('PEXPIRE', built, ttl)
+  end
+  return 1
 end
-return 1
+";
+
+/// KEYS = board, built; ARGV = -xp, ttl_ms, user.
+const ADD: &str = r"
+return board_add(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
 ";
 
 const TOP: &str = r"
@@ -103,7 +113,7 @@ impl RedisLeaderboard {
         RedisLeaderboard {
             conn,
             cfg: std::sync::Arc::new(config),
-            add: std::sync::Arc::new(Script::new(ADD)),
+            add: std::sync::Arc::new(Script::new(&format!("{BOARD_ADD}\n{ADD}"))),
             top: std::sync::Arc::new(Script::new(TOP)),
             rank: std::sync::Arc::new(Script::new(RANK)),
             swap: std::sync::Arc::new(Script::new(SWAP)),
@@ -169,13 +179,13 @@ impl RedisLeaderboard {
         Ok(self.fill(subject, &period.bucket(today), &entries).await?)
     }
 
-    async fn add_inner(
+    /// (board, built, ttl_ms) of every board `add_xp` credits: each period
+    /// bucket of `day`, globally and, if given, for `subject`.
+    pub(crate) fn credit_keys(
         &self,
-        user: &UserId,
         subject: Option<&SubjectId>,
         day: NaiveDate,
-        xp: i64,
-    ) -> Result<()> {
+    ) -> Vec<(String, String, u64)> {
         let periods = [
             LeaderboardPeriod::Daily,
             LeaderboardPeriod::Weekly,
@@ -190,6 +200,17 @@ impl RedisLeaderboard {
                 calls.push((board, built, bucket_ttl_ms(&bucket)));
             }
         }
+        calls
+    }
+
+    async fn add_inner(
+        &self,
+        user: &UserId,
+        subject: Option<&SubjectId>,
+        day: NaiveDate,
+        xp: i64,
+    ) -> Result<()> {
+        let calls = self.credit_keys(subject, day);
         // Boards live in different slots: one script per board, concurrently.
         let futs = calls.iter().map(|(board, built, ttl)| async move {
             let mut inv = self.add.key(board);

@@ -1,6 +1,6 @@
 //! # memora-cache-redis
 //!
-//! Redis adapters for five memora-core ports, running unchanged on a single
+//! Redis adapters for six memora-core ports, running unchanged on a single
 //! Redis server or on a Redis Cluster:
 //!
 //! * [`RedisDueCache`] — the due-schedule cache ([`memora_core::ports::DueCache`]):
@@ -18,12 +18,18 @@
 //! * [`RedisServedLedger`] — the fast served-set ledger
 //!   ([`memora_core::ports::ServedLedger`]): one hash per (user, season)
 //!   under the same `{<user>}` tag, written by Lua scripts, expiring by TTL.
+//! * [`RedisFastPath`] — the review fast path
+//!   ([`memora_core::ports::ReviewFastPath`]) over the adapters above: a warm
+//!   serving in one script, a submission in one pipeline plus one script on
+//!   a single Redis (Cluster: see [`RedisFastPath`]'s module docs).
 //! * [`RedisAttempts`] — failed-login counters
 //!   ([`memora_core::ports::AttemptCounter`]) shared by every process.
 //!
 //! Every Redis call is bounded by a short timeout ([`RedisConfig::call_timeout`]);
 //! timeouts and I/O failures surface as [`memora_core::PortError::Unavailable`]
-//! so the core switches to safe mode instead of hanging.
+//! so the core switches to safe mode instead of hanging. Every request sent
+//! to Redis is counted ([`round_trips`], and per task scope with
+//! [`count_round_trips`]).
 
 mod attempts;
 mod codec;
@@ -31,15 +37,17 @@ mod config;
 mod conn;
 mod due;
 mod error;
+mod fast;
 mod leaderboard;
 mod queue;
 mod served;
 
 pub use attempts::RedisAttempts;
 pub use config::{RedisConfig, Topology};
-pub use conn::RedisConn;
+pub use conn::{RedisConn, count_round_trips, round_trips};
 pub use due::RedisDueCache;
 pub use error::{Error, Result};
+pub use fast::RedisFastPath;
 pub use leaderboard::RedisLeaderboard;
 pub use queue::{PersistenceWorker, RedisQueue, WorkerConfig};
 pub use served::RedisServedLedger;

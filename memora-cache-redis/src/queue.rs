@@ -54,12 +54,22 @@ use crate::error::{Error, Result};
 
 /// Consumer group of the persistence workers.
 pub(crate) const GROUP: &str = "persist";
-const STATUS_TTL_MS: u64 = 7 * 86_400_000;
+pub(crate) const STATUS_TTL_MS: u64 = 7 * 86_400_000;
 
+/// Lua helper shared by `enqueue` and the fast path's commit
+/// ([`crate::fast`]): `enqueue(stream, status key, payload, status ttl)`
+/// appends the job and marks it queued; returns the entry id.
+pub(crate) const ENQUEUE_FN: &str = r"
+local function enqueue(stream, status, payload, ttl)
+  local id = redis.call('XADD', stream, '*', 'job', payload)
+  redis.call('SET', status, 'queued', 'PX', ttl)
+  return id
+end
+";
+
+/// KEYS = stream, status; ARGV = payload, status ttl.
 const ENQUEUE: &str = r"
-local id = redis.call('XADD', KEYS[1], '*', 'job', ARGV[1])
-redis.call('SET', KEYS[2], 'queued', 'PX', ARGV[2])
-return id
+return enqueue(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
 ";
 
 /// KEYS = stream, status; ARGV = group, entry id, ttl.
@@ -314,7 +324,7 @@ impl RedisQueue {
             conn,
             keys,
             cfg: Arc::new(config),
-            enqueue: Arc::new(Script::new(ENQUEUE)),
+            enqueue: Arc::new(Script::new(&format!("{ENQUEUE_FN}\n{ENQUEUE}"))),
             replay: Arc::new(Script::new(REPLAY)),
             discard: Arc::new(Script::new(DISCARD)),
         })
@@ -330,10 +340,40 @@ impl RedisQueue {
             keys: Keys::new(&config.namespace),
             conn,
             cfg: Arc::new(config),
-            enqueue: Arc::new(Script::new(ENQUEUE)),
+            enqueue: Arc::new(Script::new(&format!("{ENQUEUE_FN}\n{ENQUEUE}"))),
             replay: Arc::new(Script::new(REPLAY)),
             discard: Arc::new(Script::new(DISCARD)),
         }
+    }
+
+    /// (stream, status key) of `job`: the keys `enqueue` writes.
+    pub(crate) fn enqueue_keys(&self, job: &JobId) -> (String, String) {
+        (self.keys.stream.clone(), self.keys.status(job.as_str()))
+    }
+
+    /// The first `limit` jobs of the stream (not yet persisted: unread or
+    /// pending), oldest first, decoded — for diagnostics and tests.
+    pub async fn peek(&self, limit: usize) -> Result<Vec<PersistJob>> {
+        let r: StreamRangeReply = self
+            .conn
+            .query(
+                self.cfg.bulk_timeout,
+                redis::cmd("XRANGE")
+                    .arg(&self.keys.stream)
+                    .arg("-")
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(limit),
+            )
+            .await?;
+        r.ids
+            .iter()
+            .map(|e| {
+                field(e, "job")
+                    .ok_or_else(|| Error::Decode(format!("stream entry {} has no job", e.id)))
+                    .and_then(|j| decode_job(&j))
+            })
+            .collect()
     }
 
     /// Name of the job stream key.
@@ -421,10 +461,9 @@ fn field(e: &StreamId, name: &str) -> Option<String> {
 impl PersistenceQueue for RedisQueue {
     async fn enqueue(&self, job: &PersistJob) -> PortResult<JobStatus> {
         let payload = encode_job(job)?;
-        let mut inv = self.enqueue.key(&self.keys.stream);
-        inv.key(self.keys.status(job.id.as_str()))
-            .arg(payload)
-            .arg(STATUS_TTL_MS);
+        let (stream, status) = self.enqueue_keys(&job.id);
+        let mut inv = self.enqueue.key(stream);
+        inv.key(status).arg(payload).arg(STATUS_TTL_MS);
         let _: String = self.conn.script(self.cfg.call_timeout, &inv).await?;
         Ok(JobStatus::Queued)
     }

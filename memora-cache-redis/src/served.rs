@@ -54,61 +54,81 @@ use crate::config::RedisConfig;
 use crate::conn::RedisConn;
 use crate::error::{Error, Result};
 
-/// Lua helper shared by the scripts: splits an entry into
-/// head (`1␟served␟answerable␟retain`), served, retain, answered, tail.
-const PARSE: &str = r"
+/// Lua helpers shared by the ledger's scripts and by the fast path's
+/// ([`crate::fast`]), so both write entries the same way:
+/// * `parse(v)` splits an entry into head (`1␟served␟answerable␟retain`),
+///   served, retain, answered, tail;
+/// * `record_served(k, served, answerable, retain, ttl_ms, sample, items)`
+///   is `record_served` (sweep of sampled expired fields, rewrite of each
+///   item, TTL raised, never lowered); `items` is a Lua list;
+/// * `check_claims(k, args, first, last)` checks the claim triples
+///   `(item, served_at µs, new tail)` in `args[first..=last]` and returns
+///   the heads to keep, or `nil` if any claim fails (nothing written);
+/// * `write_claims(k, heads, args, first, last)` writes them.
+pub(crate) const LEDGER_LUA: &str = r"
 local function parse(v)
   return string.match(v, '^(1\031([^\031]*)\031[^\031]*\031([^\031]*))\031([01])(\031.*)$')
+end
+local function record_served(k, served_txt, answerable_txt, retain_txt, ttl_ms, sample, items)
+  local served = tonumber(served_txt)
+  local n = tonumber(sample)
+  if n > 0 then
+    for _, f in ipairs(redis.call('HRANDFIELD', k, n)) do
+      local v = redis.call('HGET', k, f)
+      if v then
+        local h, _, r = parse(v)
+        local rn = tonumber(r or '')
+        if h and rn and rn < served then redis.call('HDEL', k, f) end
+      end
+    end
+  end
+  local head = '1\031' .. served_txt .. '\031' .. answerable_txt .. '\031' .. retain_txt .. '\0310'
+  for _, item in ipairs(items) do
+    local tail = '\031'
+    local old = redis.call('HGET', k, item)
+    if old then
+      local h, _, r, _, t = parse(old)
+      local rn = tonumber(r or '')
+      if h and rn and rn >= served then tail = t end
+    end
+    redis.call('HSET', k, item, head .. tail)
+  end
+  local ttl = tonumber(ttl_ms)
+  if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
+end
+local function check_claims(k, args, first, last)
+  local heads = {}
+  for i = first, last, 3 do
+    local v = redis.call('HGET', k, args[i])
+    if not v then return nil end
+    local h, s, _, a = parse(v)
+    if (not h) or s ~= args[i + 1] or a ~= '0' then return nil end
+    heads[i] = h
+  end
+  return heads
+end
+local function write_claims(k, heads, args, first, last)
+  for i = first, last, 3 do
+    redis.call('HSET', k, args[i], heads[i] .. '\0311' .. args[i + 2])
+  end
 end
 ";
 
 /// KEYS[1] = ledger; ARGV = served_at, answerable_until, retain_until (µs),
 /// ttl_ms, sample size, items*.
 const RECORD: &str = r"
-local k = KEYS[1]
-local served = tonumber(ARGV[1])
-local n = tonumber(ARGV[5])
-if n > 0 then
-  for _, f in ipairs(redis.call('HRANDFIELD', k, n)) do
-    local v = redis.call('HGET', k, f)
-    if v then
-      local h, _, r = parse(v)
-      local rn = tonumber(r or '')
-      if h and rn and rn < served then redis.call('HDEL', k, f) end
-    end
-  end
-end
-local head = '1\031' .. ARGV[1] .. '\031' .. ARGV[2] .. '\031' .. ARGV[3] .. '\0310'
-for i = 6, #ARGV do
-  local tail = '\031'
-  local old = redis.call('HGET', k, ARGV[i])
-  if old then
-    local h, _, r, _, t = parse(old)
-    local rn = tonumber(r or '')
-    if h and rn and rn >= served then tail = t end
-  end
-  redis.call('HSET', k, ARGV[i], head .. tail)
-end
-local ttl = tonumber(ARGV[4])
-if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
+local items = {}
+for i = 6, #ARGV do items[#items + 1] = ARGV[i] end
+record_served(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], items)
 return 1
 ";
 
 /// KEYS[1] = ledger; ARGV = (item, served_at µs, new tail)*. Returns 1 if
 /// every claim matched and all were written, else 0 and nothing written.
 const COMMIT: &str = r"
-local k = KEYS[1]
-local heads = {}
-for i = 1, #ARGV, 3 do
-  local v = redis.call('HGET', k, ARGV[i])
-  if not v then return 0 end
-  local h, s, _, a = parse(v)
-  if (not h) or s ~= ARGV[i + 1] or a ~= '0' then return 0 end
-  heads[i] = h
-end
-for i = 1, #ARGV, 3 do
-  redis.call('HSET', k, ARGV[i], heads[i] .. '\0311' .. ARGV[i + 2])
-end
+local heads = check_claims(KEYS[1], ARGV, 1, #ARGV)
+if not heads then return 0 end
+write_claims(KEYS[1], heads, ARGV, 1, #ARGV)
 return 1
 ";
 
@@ -131,7 +151,7 @@ return 1
 ";
 
 /// Fields sampled for expired entries on each `record_served`.
-const SWEEP_SAMPLE: u32 = 16;
+pub(crate) const SWEEP_SAMPLE: u32 = 16;
 /// Added to every TTL: the key outlives the latest `retain_until` even if
 /// Redis's clock runs a little ahead of the app servers'.
 const TTL_SLACK_MS: i64 = 60_000;
@@ -166,8 +186,31 @@ fn time(f: &str, what: &str) -> Result<DateTime<Utc>> {
     time_from_micros(num(f, what)?)
 }
 
+/// TTL (ms) `record_served` gives the ledger key: `retain_until -
+/// served_at` plus a minute of slack, bounded.
+pub(crate) fn ledger_ttl_ms(served_at: DateTime<Utc>, retain_until: DateTime<Utc>) -> i64 {
+    (retain_until - served_at)
+        .num_milliseconds()
+        .clamp(0, MAX_TTL_MS)
+        + TTL_SLACK_MS
+}
+
+/// Decodes `HMGET` answers as `lookup` does: entries past `retain_until`
+/// at `now` read as absent.
+pub(crate) fn decode_lookup(
+    raw: Vec<Option<String>>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Option<Serving>>> {
+    raw.into_iter()
+        .map(|v| match v {
+            None => Ok(None),
+            Some(v) => decode(&v).map(|e| (e.retain_until >= now).then_some(e)),
+        })
+        .collect()
+}
+
 /// The tail `commit` writes after the answered flag: `␟xp_day␟receipt`.
-fn committed_tail(c: &ServingClaim) -> String {
+pub(crate) fn committed_tail(c: &ServingClaim) -> String {
     let r = &c.receipt;
     format!(
         "{SEP}{}{SEP}{}{SEP}{}{SEP}{}{SEP}{}",
@@ -243,7 +286,7 @@ impl RedisServedLedger {
 
     /// Uses an existing connection (shared with the other adapters).
     pub fn with_connection(conn: RedisConn, config: RedisConfig) -> Self {
-        let w = |body: &str| Script::new(&format!("{PARSE}\n{body}"));
+        let w = |body: &str| Script::new(&format!("{LEDGER_LUA}\n{body}"));
         RedisServedLedger {
             conn,
             cfg: Arc::new(config),
@@ -281,12 +324,7 @@ impl RedisServedLedger {
                 raw.len()
             )));
         }
-        raw.into_iter()
-            .map(|v| match v {
-                None => Ok(None),
-                Some(v) => decode(&v).map(|e| (e.retain_until >= now).then_some(e)),
-            })
-            .collect()
+        decode_lookup(raw, now)
     }
 }
 
@@ -305,10 +343,7 @@ impl ServedLedger for RedisServedLedger {
             return Ok(());
         }
         let key = self.ledger_key(user, season);
-        let ttl_ms = (retain_until - served_at)
-            .num_milliseconds()
-            .clamp(0, MAX_TTL_MS)
-            + TTL_SLACK_MS;
+        let ttl_ms = ledger_ttl_ms(served_at, retain_until);
         let mut inv = self.scripts.record.key(&key);
         inv.arg(micros(served_at))
             .arg(micros(answerable_until))

@@ -388,8 +388,9 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
         Arc<dyn memora_core::ports::PersistenceQueue>,
         Option<Arc<dyn memora_core::ports::ServedLedger>>,
         Option<Arc<dyn memora_core::ports::AttemptCounter>>,
+        Option<Arc<dyn memora_core::ports::ReviewFastPath>>,
     );
-    let (cache, leaderboard, queue, served_cache, attempts): CachePorts = match redis {
+    let (cache, leaderboard, queue, served_cache, attempts, fast_path): CachePorts = match redis {
         None => {
             // No Redis: in-process cache, and answers are written through
             // to PostgreSQL synchronously (the store is the queue).
@@ -404,6 +405,8 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
                 // The served ledger lives in PostgreSQL alone, and login
                 // throttling falls back to the core's in-process counter.
                 None,
+                None,
+                // No cache server: nothing to save round trips on.
                 None,
             )
         }
@@ -472,12 +475,21 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
             extras.spawners.push(Box::new(move |app, stop| {
                 tokio::spawn(rebuild_leaderboards(app, rebuild_board, stop))
             }));
+            // The review hot path in one round trip per call, over the same
+            // connection and keys as the adapters above.
+            let fast = memora_cache_redis::RedisFastPath::new(
+                due.clone(),
+                served_cache.clone(),
+                queue.clone(),
+                Some(board.clone()),
+            );
             (
                 Arc::new(due),
                 Some(Arc::new(board)),
                 Arc::new(queue),
                 Some(Arc::new(served_cache)),
                 Some(Arc::new(attempts)),
+                Some(Arc::new(fast)),
             )
         }
     };
@@ -505,7 +517,7 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
         job_progress: store.clone(),
         served: store.clone(),
         served_cache,
-        fast_path: None,
+        fast_path,
         attempts,
     };
     Ok(Built {

@@ -152,16 +152,26 @@ impl PgSchema {
     }
 }
 
-/// Deletes every key under `config`'s namespace (test teardown): SCAN +
-/// DEL on the server, or on each node of a cluster. Errors are ignored (the
+/// Deletes every key under `config`'s namespace, the queue's
+/// `{<ns>queue}…` keys included (test teardown): SCAN + DEL on the server, or on each node of a cluster. Errors are ignored (the
 /// keys expire anyway).
 pub async fn redis_delete_namespace(config: &memora_cache_redis::RedisConfig) {
     let urls = match &config.topology {
         memora_cache_redis::Topology::Single(u) => vec![u.clone()],
         memora_cache_redis::Topology::Cluster(nodes) => nodes.clone(),
     };
-    let pattern = format!("{}*", glob_escape(&config.namespace));
-    for url in urls {
+    // The queue's keys carry the namespace inside their hash tag.
+    let patterns = [
+        format!("{}*", glob_escape(&config.namespace)),
+        format!("{{{}queue}}*", glob_escape(&config.namespace)),
+    ];
+    let mut targets = Vec::new();
+    for u in &urls {
+        for p in &patterns {
+            targets.push((u.clone(), p.clone()));
+        }
+    }
+    for (url, pattern) in targets {
         let Ok(client) = redis::Client::open(url.as_str()) else {
             continue;
         };

@@ -7,6 +7,7 @@ pub mod activity;
 pub mod archive;
 pub mod attempts;
 pub mod cache;
+pub mod fast_path;
 pub mod fsrs_params;
 pub mod job_progress;
 pub mod profile;

@@ -5,6 +5,8 @@ mod boards_redis;
 mod cache_cluster;
 mod cache_memory;
 mod cache_redis;
+mod fast_memory;
+mod fast_redis;
 mod integrity_memory;
 mod integrity_postgres;
 mod integrity_redis;

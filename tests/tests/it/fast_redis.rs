@@ -1,0 +1,444 @@
+//! The review fast-path conformance suite on a single Redis and on the test
+//! Redis Cluster (random namespace per test, deleted afterwards), plus the
+//! Redis-only promises: the round trips per call, horizon mode, and entries
+//! byte for byte those of the general path.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use memora_cache_redis::{
+    RedisConfig, RedisConn, RedisDueCache, RedisFastPath, RedisLeaderboard, RedisQueue,
+    RedisServedLedger, count_round_trips, round_trips,
+};
+use memora_core::ports::{
+    DueCache, FastCommitOutcome, PersistJob, PersistenceQueue, ReviewFastPath, ServedLedger,
+};
+use memora_tests::conformance::cache::{BuildBoard, q, row, season, t0, user};
+use memora_tests::conformance::fast_path::{
+    FastPathHarness, answered, at, claim, commit_of, now, terms,
+};
+
+/// The adapters of one configuration over one connection, as the server
+/// builds them, and the fast path over them.
+pub(crate) struct Harness {
+    cfg: RedisConfig,
+    due: RedisDueCache,
+    ledger: RedisServedLedger,
+    queue: RedisQueue,
+    board: RedisLeaderboard,
+    fast: RedisFastPath,
+}
+
+impl Harness {
+    async fn new(cfg: RedisConfig) -> Harness {
+        let conn = RedisConn::connect(&cfg).await.expect("connect");
+        let due = RedisDueCache::with_connection(conn.clone(), cfg.clone());
+        let ledger = RedisServedLedger::with_connection(conn.clone(), cfg.clone());
+        let board = RedisLeaderboard::with_connection(conn.clone(), cfg.clone());
+        let queue = RedisQueue::with_connection(conn, cfg.clone())
+            .await
+            .expect("queue");
+        let fast = RedisFastPath::new(
+            due.clone(),
+            ledger.clone(),
+            queue.clone(),
+            Some(board.clone()),
+        );
+        Harness {
+            cfg,
+            due,
+            ledger,
+            queue,
+            board,
+            fast,
+        }
+    }
+}
+
+#[async_trait]
+impl FastPathHarness for Harness {
+    fn fast(&self) -> Arc<dyn ReviewFastPath> {
+        Arc::new(self.fast.clone())
+    }
+    fn cache(&self) -> Arc<dyn DueCache> {
+        Arc::new(self.due.clone())
+    }
+    fn ledger(&self) -> Arc<dyn ServedLedger> {
+        Arc::new(self.ledger.clone())
+    }
+    fn queue(&self) -> Arc<dyn PersistenceQueue> {
+        Arc::new(self.queue.clone())
+    }
+    fn board(&self) -> Option<Arc<dyn BuildBoard>> {
+        Some(Arc::new(self.board.clone()))
+    }
+    async fn enqueued(&self) -> Vec<PersistJob> {
+        self.queue.peek(10_000).await.expect("peek")
+    }
+    async fn teardown(&self) {
+        memora_tests::redis_delete_namespace(&self.cfg).await;
+    }
+}
+
+fn qids(qs: &[&str]) -> Vec<memora_core::ids::QuestionId> {
+    qs.iter().map(|x| q(x)).collect()
+}
+
+mod single {
+    use super::*;
+
+    pub(crate) async fn config() -> Option<RedisConfig> {
+        let url = memora_tests::redis_url_or_skip().await?;
+        let mut c = RedisConfig::single(url).namespace(memora_tests::random_namespace());
+        c.schedule_ttl = Duration::from_secs(600);
+        Some(c)
+    }
+
+    async fn setup() -> Option<Harness> {
+        Some(Harness::new(config().await?).await)
+    }
+
+    memora_tests::fast_path_conformance!(setup());
+
+    /// The promise: a warm serving is one round trip, a submission
+    /// two (prepare + commit), whatever the number of answers.
+    #[tokio::test]
+    async fn round_trips_per_call() {
+        let Some(h) = setup().await else { return };
+        let (u, s) = (user("alice"), season(2026));
+        let rows: Vec<_> = (0..60)
+            .map(|i| {
+                row(
+                    &u,
+                    &s,
+                    &format!("q{i:02}"),
+                    Some("math"),
+                    i - 60,
+                    Some(-120),
+                )
+            })
+            .collect();
+        h.due.load(&u, &s, &rows).await.expect("load");
+        let f: &dyn ReviewFastPath = &h.fast;
+        // Warm-up (loads both scripts): serve q00, commit its answer.
+        let first = f
+            .due_and_serve(&u, &s, None, now(), 1, &terms(0))
+            .await
+            .expect("warm-up")
+            .expect("present");
+        assert_eq!(first.items[0].as_str(), "q00");
+        let warm = commit_of(
+            vec![claim("q00", at(0))],
+            vec![answered(rows[0].clone(), 1, 1440)],
+            "job-warm",
+            Some(None),
+        );
+        let out = f.commit_submit(&u, &s, &warm).await.expect("commit");
+        assert!(
+            matches!(out, FastCommitOutcome::Committed { .. }),
+            "{out:?}"
+        );
+
+        let before = round_trips();
+        let (slice, n) =
+            count_round_trips(f.due_and_serve(&u, &s, None, now(), 50, &terms(1))).await;
+        let slice = slice.expect("due_and_serve").expect("present");
+        assert_eq!((slice.items.len(), slice.total_due), (50, 59));
+        assert_eq!(n, 1, "warm due_and_serve");
+        assert!(round_trips() > before, "the process-wide counter moves too");
+
+        let items: Vec<String> = slice.items.iter().map(|q| format!("q:{q}")).collect();
+        let (view, n) =
+            count_round_trips(f.prepare_submit(&u, &s, &items, &slice.items, at(2))).await;
+        let view = view.expect("prepare");
+        assert_eq!(n, 1, "prepare_submit");
+        assert!(view.servings.iter().all(Option::is_some));
+        assert_eq!(view.states.as_ref().map(Vec::len), Some(50));
+
+        let commit = commit_of(
+            slice
+                .items
+                .iter()
+                .map(|q| claim(q.as_str(), at(1)))
+                .collect(),
+            rows[1..51]
+                .iter()
+                .map(|r| answered(r.clone(), 1, 1440))
+                .collect(),
+            "job-50",
+            Some(None),
+        );
+        assert_eq!(commit.claims.len(), 50);
+        let (out, n) = count_round_trips(f.commit_submit(&u, &s, &commit)).await;
+        let out = out.expect("commit");
+        assert!(
+            matches!(
+                out,
+                FastCommitOutcome::Committed {
+                    total_due: Some(9),
+                    ..
+                }
+            ),
+            "{out:?}"
+        );
+        assert_eq!(n, 1, "commit_submit of 50 answers");
+        // The same claims again: lost, still one round trip.
+        let (out, n) = count_round_trips(f.commit_submit(&u, &s, &commit)).await;
+        assert_eq!(out.expect("commit"), FastCommitOutcome::Lost);
+        assert_eq!(n, 1);
+        // Scopes nest: the outer one sees the inner one's requests.
+        let ((_, inner), outer) = count_round_trips(async {
+            let _ = f.prepare_submit(&u, &s, &items, &[], at(3)).await;
+            count_round_trips(f.prepare_submit(&u, &s, &items, &[], at(3))).await
+        })
+        .await;
+        assert_eq!((inner, outer), (1, 2));
+        h.teardown().await;
+    }
+
+    /// Horizon mode: `prepare_submit` reports the horizon end; past it the
+    /// schedule is absent for every call (as `due` says), and a committed
+    /// row due beyond it is not cached (as `put` does).
+    #[tokio::test]
+    async fn horizon_mode() {
+        let Some(cfg) = config().await else { return };
+        let h = Harness::new(cfg.horizon_days(Some(2))).await;
+        let (u, s) = (user("alice"), season(2026));
+        let rows = vec![
+            row(&u, &s, "a", Some("math"), -30, Some(-120)),
+            row(&u, &s, "far", Some("math"), 3 * 1440, Some(-120)),
+        ];
+        h.due.load_at(&u, &s, &rows, t0()).await.expect("load");
+        let hz = t0() + chrono::Duration::days(2);
+        let f: &dyn ReviewFastPath = &h.fast;
+        let v = f
+            .prepare_submit(&u, &s, &[], &qids(&["a", "far"]), now())
+            .await
+            .expect("prepare");
+        assert_eq!(v.horizon, Some(hz));
+        assert_eq!(v.states, Some(vec![Some(rows[0].clone()), None]));
+        // At the horizon end: still present; just after: absent.
+        let v = f
+            .prepare_submit(&u, &s, &[], &[], hz)
+            .await
+            .expect("prepare");
+        assert_eq!(v.horizon, Some(hz));
+        let past = hz + chrono::Duration::microseconds(1);
+        let v = f
+            .prepare_submit(&u, &s, &[], &qids(&["a"]), past)
+            .await
+            .expect("prepare");
+        assert_eq!((v.states, v.horizon), (None, None));
+        let later = terms(0);
+        assert_eq!(
+            f.due_and_serve(&u, &s, None, past, 10, &later)
+                .await
+                .expect("due_and_serve"),
+            None
+        );
+        assert_eq!(
+            h.ledger
+                .lookup(&u, &s, &["q:a".to_owned()], at(1))
+                .await
+                .expect("lookup"),
+            vec![None],
+            "nothing recorded past the horizon"
+        );
+        // A commit: the row due beyond the horizon leaves the cache.
+        f.due_and_serve(&u, &s, None, now(), 10, &terms(0))
+            .await
+            .expect("due_and_serve");
+        let out = f
+            .commit_submit(
+                &u,
+                &s,
+                &commit_of(
+                    vec![claim("a", at(0))],
+                    vec![answered(rows[0].clone(), 1, 4 * 1440)],
+                    "job-hz",
+                    Some(None),
+                ),
+            )
+            .await
+            .expect("commit");
+        assert!(
+            matches!(
+                out,
+                FastCommitOutcome::Committed {
+                    total_due: Some(0),
+                    ..
+                }
+            ),
+            "{out:?}"
+        );
+        assert_eq!(
+            h.due.states(&u, &s, &qids(&["a"])).await.expect("states"),
+            vec![None]
+        );
+        h.teardown().await;
+    }
+
+    async fn raw(cfg: &RedisConfig) -> redis::aio::MultiplexedConnection {
+        let memora_cache_redis::Topology::Single(url) = &cfg.topology else {
+            panic!("single topology expected")
+        };
+        redis::Client::open(url.as_str())
+            .expect("client")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("conn")
+    }
+
+    async fn dump(c: &mut redis::aio::MultiplexedConnection, key: &str) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = redis::cmd("HGETALL")
+            .arg(key)
+            .query_async(c)
+            .await
+            .expect("hgetall");
+        v.sort();
+        v
+    }
+
+    async fn zdump(c: &mut redis::aio::MultiplexedConnection, key: &str) -> Vec<(String, f64)> {
+        redis::cmd("ZRANGE")
+            .arg(key)
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES")
+            .query_async(c)
+            .await
+            .expect("zrange")
+    }
+
+    /// What the fast path writes is byte for byte what the general path
+    /// writes: alice goes through the fast path, bob through the adapters'
+    /// own calls, and their ledgers and schedules are compared raw.
+    #[tokio::test]
+    async fn writes_what_the_general_path_writes() {
+        let Some(h) = setup().await else { return };
+        let s = season(2026);
+        let (alice, bob) = (user("alice"), user("bob"));
+        for u in [&alice, &bob] {
+            h.due
+                .load(
+                    u,
+                    &s,
+                    &memora_tests::conformance::fast_path::schedule(u, &s),
+                )
+                .await
+                .expect("load");
+        }
+        let t = terms(0);
+        // Serve.
+        let a = h
+            .fast
+            .due_and_serve(&alice, &s, None, now(), 3, &t)
+            .await
+            .expect("fast")
+            .expect("present");
+        let b = h
+            .due
+            .due(&bob, &s, None, now(), 3)
+            .await
+            .expect("due")
+            .expect("present");
+        assert_eq!(a, b);
+        let items: Vec<String> = b.items.iter().map(|q| format!("q:{q}")).collect();
+        h.ledger
+            .record_served(
+                &bob,
+                &s,
+                &items,
+                t.served_at,
+                t.answerable_until,
+                t.retain_until,
+            )
+            .await
+            .expect("record");
+        // Commit: claims, rows (one of them moving to another subject), job.
+        let mk = |u: &memora_core::ids::UserId| {
+            let sched = memora_tests::conformance::fast_path::schedule(u, &s);
+            let mut moved = answered(sched[1].clone(), 1, 1440);
+            moved.subject = Some(memora_tests::conformance::cache::subj("history"));
+            let mut c = commit_of(
+                vec![claim("first", at(0)), claim("a", at(0))],
+                vec![answered(sched[0].clone(), 1, 1440), moved],
+                "job-same",
+                Some(None),
+            );
+            c.board = None;
+            c
+        };
+        let out = h
+            .fast
+            .commit_submit(&alice, &s, &mk(&alice))
+            .await
+            .expect("commit");
+        assert!(
+            matches!(out, FastCommitOutcome::Committed { .. }),
+            "{out:?}"
+        );
+        let cb = mk(&bob);
+        assert!(h.ledger.commit(&bob, &s, &cb.claims).await.expect("commit"));
+        h.queue.enqueue(&cb.job).await.expect("enqueue");
+        h.due.put(&bob, &s, &cb.rows).await.expect("put");
+        let mut c = raw(&h.cfg).await;
+        let (la, lb) = (
+            h.ledger.ledger_key(&alice, &s),
+            h.ledger.ledger_key(&bob, &s),
+        );
+        assert_eq!(dump(&mut c, &la).await, dump(&mut c, &lb).await);
+        assert_eq!(dump(&mut c, &la).await.len(), 3);
+        let (ba, bb) = (h.due.schedule_key(&alice, &s), h.due.schedule_key(&bob, &s));
+        for suffix in ["", ":s:math", ":s:history"] {
+            assert_eq!(
+                zdump(&mut c, &format!("{ba}{suffix}")).await,
+                zdump(&mut c, &format!("{bb}{suffix}")).await,
+                "{suffix}"
+            );
+        }
+        for suffix in [":h", ":m"] {
+            assert_eq!(
+                dump(&mut c, &format!("{ba}{suffix}")).await,
+                dump(&mut c, &format!("{bb}{suffix}")).await,
+                "{suffix}"
+            );
+        }
+        // Both jobs decode to the same records.
+        let jobs = h.queue.peek(10).await.expect("peek");
+        assert_eq!(jobs.len(), 2);
+        assert_eq!(jobs[0].records.len(), 2);
+        assert_eq!(jobs[0].id, jobs[1].id);
+        // TTLs: the ledger key covers retain_until, the schedule's are fresh.
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(&la)
+            .query_async(&mut c)
+            .await
+            .expect("pttl");
+        assert!((86_400_000..=86_460_000).contains(&ttl), "{ttl}");
+        let ttls = h.due.schedule_ttls(&alice, &s).await.expect("ttls");
+        assert!(ttls.values().all(|t| *t > 590_000), "{ttls:?}");
+        h.teardown().await;
+    }
+}
+
+mod cluster {
+    use super::*;
+
+    fn config() -> Option<RedisConfig> {
+        let cluster = memora_tests::redis_cluster::cluster_or_skip()?;
+        let mut c =
+            RedisConfig::cluster(cluster.nodes.clone()).namespace(memora_tests::random_namespace());
+        c.schedule_ttl = Duration::from_secs(600);
+        // Cold cluster connections can be slower than the production budget.
+        c.call_timeout = Duration::from_secs(2);
+        Some(c)
+    }
+
+    async fn setup() -> Option<Harness> {
+        Some(Harness::new(config()?).await)
+    }
+
+    memora_tests::fast_path_conformance!(setup());
+}
