@@ -3,7 +3,13 @@
 //! Version 1, fields separated by U+001F (ids cannot contain control
 //! characters, so no escaping is needed):
 //!
-//! `1␟last_review_µs␟due_µs␟subject␟topic␟kind␟phase␟step␟stability␟difficulty␟reps␟lapses␟scheduled_days`
+//! `1␟last_review_µs␟due_µs␟subject␟topic␟kind␟phase␟step␟stability␟difficulty␟reps␟lapses␟scheduled_days␟m<bucket>`
+//!
+//! The last field is the card's mastery bucket as the core defines it
+//! (`m0` new, `m1` learning, `m2` mature, `m` none): the scripts keep a
+//! schedule's mastery counts from it without knowing the rule. Values
+//! written before it existed (13 fields) still decode; the scripts treat
+//! their bucket as unknown.
 //!
 //! `last_review`, `due` and `subject` come first and at fixed positions so
 //! the Lua scripts can read them with one pattern match (newer-wins and
@@ -50,8 +56,12 @@ pub(crate) fn encode_state(
         .last_review
         .map(|t| micros(t).to_string())
         .unwrap_or_default();
+    let bucket = s
+        .mastery()
+        .map(|b| b.code().to_string())
+        .unwrap_or_default();
     format!(
-        "1{SEP}{lr}{SEP}{}{SEP}{}{SEP}{}{SEP}{kind}{SEP}{}{SEP}{}{SEP}{}{SEP}{}{SEP}{}{SEP}{}{SEP}{}",
+        "1{SEP}{lr}{SEP}{}{SEP}{}{SEP}{}{SEP}{kind}{SEP}{}{SEP}{}{SEP}{}{SEP}{}{SEP}{}{SEP}{}{SEP}{}{SEP}m{bucket}",
         micros(s.due),
         subject.map(|x| x.as_str()).unwrap_or_default(),
         topic.map(|x| x.as_str()).unwrap_or_default(),
@@ -93,7 +103,12 @@ pub(crate) fn decode(
 /// Decodes [`encode_state`]'s output.
 pub(crate) fn decode_state(raw: &str) -> Result<(CardState, Option<SubjectId>, Option<TopicId>)> {
     let f: Vec<&str> = raw.split(SEP).collect();
-    if f.len() != 13 || f[0] != "1" {
+    let tail_ok = match f.len() {
+        13 => true,
+        14 => f[13].starts_with('m'),
+        _ => false,
+    };
+    if !tail_ok || f[0] != "1" {
         return Err(Error::Decode(format!("unknown card encoding {raw:?}")));
     }
     let bad = |e: memora_core::CoreError| Error::Decode(e.to_string());

@@ -56,12 +56,37 @@ local function expire_all(b, ttl)
 end
 ";
 
+/// Lua helpers of the mastery counts a full schedule keeps in its marker
+/// (`m0`, `m1`, `m2`: cards per bucket, present only while exact — set by
+/// a load without horizon, kept by every write, dropped when a write meets
+/// a card whose bucket it cannot know). `mbucket(enc)` is the bucket code
+/// of an encoded card (`''` none, `nil` unknown).
+pub(crate) const MASTERY: &str = r"
+local function mbucket(enc)
+  return string.match(enc, '\031m(%d?)$')
+end
+local function mvalid(m)
+  return redis.call('HEXISTS', m, 'm0') == 1
+end
+local function madd(m, code, delta)
+  if code ~= '' then redis.call('HINCRBY', m, 'm' .. code, delta) end
+end
+local function mdrop(m)
+  redis.call('HDEL', m, 'm0', 'm1', 'm2')
+end
+local function mastery_read(m)
+  local c = redis.call('HMGET', m, 'm0', 'm1', 'm2')
+  if not c[1] then return {-1, -1, -1} end
+  return {tonumber(c[1]), tonumber(c[2] or '0'), tonumber(c[3] or '0')}
+end
+";
+
 /// Lua helper shared by `put` and the fast path's commit ([`crate::fast`]):
 /// `put_rows(b, ttl, args, first, last)` writes the row quintuples
 /// `(question, encoded, due, last_review, subject)` of `args[first..=last]`
 /// into schedule `b` (newer wins, horizon respected, subject sets kept)
 /// and refreshes its TTL; `-1` (nothing written) if the schedule is absent.
-/// Needs [`EXPIRE_ALL`].
+/// Needs [`EXPIRE_ALL`] and [`MASTERY`].
 pub(crate) const PUT_ROWS: &str = r"
 local function put_rows(b, ttl, args, first, last)
   local m = b .. ':m'
@@ -69,6 +94,7 @@ local function put_rows(b, ttl, args, first, last)
   local hz = tonumber(redis.call('HGET', m, 'hz') or '')
   local h = b .. ':h'
   local written = 0
+  local counted = (not hz) and mvalid(m)
   for i = first, last, 5 do
     local q, enc, due, lr, subj = args[i], args[i + 1], args[i + 2], args[i + 3], args[i + 4]
     local old = redis.call('HGET', h, q)
@@ -81,6 +107,18 @@ local function put_rows(b, ttl, args, first, last)
       if o and ((not n) or o > n) then skip = true end
     end
     if not skip then
+      if counted then
+        local nb = mbucket(enc)
+        local ob = ''
+        if old then ob = mbucket(old) end
+        if nb and ob then
+          madd(m, ob, -1)
+          madd(m, nb, 1)
+        else
+          mdrop(m)
+          counted = false
+        end
+      end
       if osub ~= '' and osub ~= subj then redis.call('ZREM', b .. ':s:' .. osub, q) end
       if hz and tonumber(due) > hz then
         redis.call('HDEL', h, q)
@@ -107,13 +145,24 @@ const PUT: &str = r"
 return put_rows(KEYS[1], ARGV[1], ARGV, 2, #ARGV)
 ";
 
-/// KEYS[1]=B; ARGV = tmp base, ttl_ms, hz, subjects of the loaded rows*.
+/// KEYS[1]=B; ARGV = tmp base, ttl_ms, hz, mastery counts of the loaded
+/// rows (m0, m1, m2; empty in horizon mode), subjects of the loaded rows*.
 const SWAP: &str = r"
 local b, t, ttl, hz = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
 local m = b .. ':m'
 local th = t .. ':h'
+local counts = nil
+if hz == '' and ARGV[4] ~= '' then
+  counts = {tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])}
+end
+local function cadd(code, delta)
+  if counts and code ~= '' then
+    local i = tonumber(code) + 1
+    counts[i] = counts[i] + delta
+  end
+end
 local subjects = {}
-for i = 4, #ARGV do subjects[ARGV[i]] = true end
+for i = 7, #ARGV do subjects[ARGV[i]] = true end
 if redis.call('EXISTS', m) == 1 then
   local cur = redis.call('HGETALL', b .. ':h')
   for i = 1, #cur, 2 do
@@ -135,6 +184,13 @@ if redis.call('EXISTS', m) == 1 then
         if new then
           local nsub = string.match(new, '^1\031[^\031]*\031[^\031]*\031([^\031]*)\031')
           if nsub and nsub ~= '' then redis.call('ZREM', t .. ':s:' .. nsub, q) end
+          local nb, ob = mbucket(new), mbucket(old)
+          if nb and ob then
+            cadd(nb, -1)
+            cadd(ob, 1)
+          else
+            counts = nil
+          end
         end
         redis.call('HSET', th, q, old)
         redis.call('ZADD', t, due, q)
@@ -154,6 +210,7 @@ redis.call('DEL', m, b, b .. ':h', t .. ':x')
 if redis.call('EXISTS', t) == 1 then redis.call('RENAME', t, b) end
 if redis.call('EXISTS', th) == 1 then redis.call('RENAME', th, b .. ':h') end
 redis.call('HSET', m, 'v', 1, 'hz', hz)
+if counts then redis.call('HSET', m, 'm0', counts[1], 'm1', counts[2], 'm2', counts[3]) end
 for s, _ in pairs(subjects) do
   local k = t .. ':s:' .. s
   if redis.call('EXISTS', k) == 1 then
@@ -203,11 +260,17 @@ return redis.call('HMGET', KEYS[1], unpack(ARGV))
 const REMOVE: &str = r"
 local b = KEYS[1]
 local h = b .. ':h'
+local m = b .. ':m'
 local n = 0
+local counted = redis.call('HGET', m, 'hz') == '' and mvalid(m)
 for i = 1, #ARGV do
   local q = ARGV[i]
   local old = redis.call('HGET', h, q)
   if old then
+    if counted then
+      local ob = mbucket(old)
+      if ob then madd(m, ob, -1) else mdrop(m); counted = false end
+    end
     local s = string.match(old, '^1\031[^\031]*\031[^\031]*\031([^\031]*)\031')
     if s and s ~= '' then redis.call('ZREM', b .. ':s:' .. s, q) end
     redis.call('HDEL', h, q)
@@ -313,12 +376,12 @@ impl RedisDueCache {
             conn,
             cfg: std::sync::Arc::new(config),
             scripts: std::sync::Arc::new(Scripts {
-                put: Script::new(&format!("{EXPIRE_ALL}\n{PUT_ROWS}\n{PUT}")),
-                swap: w(SWAP),
+                put: Script::new(&format!("{EXPIRE_ALL}\n{MASTERY}\n{PUT_ROWS}\n{PUT}")),
+                swap: w(&format!("{MASTERY}\n{SWAP}")),
                 due: Script::new(&format!("{DUE_READ}\n{DUE}")),
                 user_stats: Script::new(USER_STATS),
                 states: Script::new(STATES),
-                remove: Script::new(REMOVE),
+                remove: Script::new(&format!("{MASTERY}\n{REMOVE}")),
                 clear: Script::new(CLEAR),
                 sample: Script::new(SAMPLE),
             }),
@@ -347,6 +410,11 @@ impl RedisDueCache {
             user.as_str(),
             season.as_str()
         )
+    }
+
+    /// Whether schedules keep exact mastery counts (not in horizon mode).
+    pub(crate) fn keeps_mastery(&self) -> bool {
+        self.cfg.horizon_days.is_none()
     }
 
     pub(crate) fn ttl_ms(&self) -> u64 {
@@ -430,10 +498,30 @@ impl RedisDueCache {
         }
         let limit = self.cfg.bulk_timeout;
         let () = self.conn.pipe(limit, &p).await?;
+        // Mastery counts of a full schedule (horizon mode keeps none: the
+        // cards past the horizon are not there to keep them exact).
+        let mut counts = [0u64; 3];
+        for r in latest.values() {
+            if let Some(b) = r.state.mastery() {
+                if let Some(c) = usize::try_from(b.code())
+                    .ok()
+                    .and_then(|i| counts.get_mut(i))
+                {
+                    *c += 1;
+                }
+            }
+        }
         let mut inv = self.scripts.swap.key(&base);
         inv.arg(&tmp)
             .arg(self.ttl_ms())
             .arg(hz.map(|h| h.to_string()).unwrap_or_default());
+        for c in counts {
+            inv.arg(if hz.is_some() {
+                String::new()
+            } else {
+                c.to_string()
+            });
+        }
         for s in by_subject.keys() {
             inv.arg(*s);
         }

@@ -54,7 +54,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use memora_core::PortResult;
-use memora_core::domain::MemoryTracker;
+use memora_core::domain::{MasteryCounts, MemoryTracker};
 use memora_core::ids::{QuestionId, SeasonId, SubjectId, UserId};
 use memora_core::ports::{
     DueSlice, FastCommit, FastCommitOutcome, JobStatus, LeaderboardCache, PersistenceQueue,
@@ -65,7 +65,7 @@ use redis::{FromRedisValue, Script, Value};
 use crate::codec::{self, micros, time_from_micros};
 use crate::config::Topology;
 use crate::conn::RedisConn;
-use crate::due::{DUE_READ, EXPIRE_ALL, PUT_ROWS, RedisDueCache, push_row};
+use crate::due::{DUE_READ, EXPIRE_ALL, MASTERY, PUT_ROWS, RedisDueCache, push_row};
 use crate::error::{Error, Result};
 use crate::leaderboard::{BOARD_ADD, RedisLeaderboard};
 use crate::queue::{ENQUEUE_FN, RedisQueue, STATUS_TTL_MS, encode_job};
@@ -105,7 +105,7 @@ end
 /// ttl_ms, count (`1`/`0`), now µs, -xp, user, claim triples
 /// (item, served_at µs, tail)*, row quintuples*, one ttl_ms per board.
 /// Returns `{0}` (lost, nothing written) or `{1, total_due or -1, boards
-/// credited (1/0)}`.
+/// credited (1/0), m0, m1, m2}` (mastery counts, `-1` when not kept).
 const COMMIT_SINGLE: &str = r"
 local nc, nr = tonumber(ARGV[1]), tonumber(ARGV[2])
 local c0 = 10
@@ -126,17 +126,21 @@ if ARGV[6] == '1' then
   local ok, n = pcall(count_due, KEYS[4], KEYS[3], ARGV[7])
   if ok then total = n end
 end
-return {1, total, credited}
+local mc = mastery_read(KEYS[3])
+return {1, total, credited, mc[1], mc[2], mc[3]}
 ";
 
 /// Step 3 of the Cluster commit (user slot): rows and count.
 ///
 /// KEYS = schedule base, marker, zset to count; ARGV = schedule ttl_ms,
-/// count (`1`/`0`), now µs, row quintuples*. Returns total_due or -1.
+/// count (`1`/`0`), now µs, row quintuples*. Returns `{total_due or -1,
+/// m0, m1, m2}` (mastery counts, `-1` when not kept).
 const APPLY_ROWS: &str = r"
 if #ARGV > 3 then put_rows(KEYS[1], ARGV[1], ARGV, 4, #ARGV) end
-if ARGV[2] == '1' then return count_due(KEYS[3], KEYS[2], ARGV[3]) end
-return -1
+local total = -1
+if ARGV[2] == '1' then total = count_due(KEYS[3], KEYS[2], ARGV[3]) end
+local mc = mastery_read(KEYS[2])
+return {total, mc[1], mc[2], mc[3]}
 ";
 
 struct Scripts {
@@ -186,6 +190,7 @@ impl RedisFastPath {
                 due_and_serve: script(&[DUE_READ, LEDGER_LUA, DUE_AND_SERVE]),
                 commit_single: script(&[
                     EXPIRE_ALL,
+                    MASTERY,
                     PUT_ROWS,
                     DUE_READ,
                     COUNT_DUE,
@@ -194,7 +199,9 @@ impl RedisFastPath {
                     BOARD_ADD,
                     COMMIT_SINGLE,
                 ]),
-                apply_rows: script(&[EXPIRE_ALL, PUT_ROWS, DUE_READ, COUNT_DUE, APPLY_ROWS]),
+                apply_rows: script(&[
+                    EXPIRE_ALL, MASTERY, PUT_ROWS, DUE_READ, COUNT_DUE, APPLY_ROWS,
+                ]),
             }),
             due,
             ledger,
@@ -394,10 +401,10 @@ impl RedisFastPath {
         let r: Vec<i64> = self.conn.script(self.call_timeout(), &inv).await?;
         match r.as_slice() {
             [0] => Ok(FastCommitOutcome::Lost),
-            [1, total, credited] => Ok(FastCommitOutcome::Committed {
+            [1, total, credited, m0, m1, m2] => Ok(FastCommitOutcome::Committed {
                 status: JobStatus::Queued,
                 total_due: u64::try_from(*total).ok(),
-                mastery: None,
+                mastery: mastery_of(*m0, *m1, *m2),
                 board_credited: self.board.is_some() && commit.board.is_some() && *credited == 1,
             }),
             other => Err(Error::Decode(format!("commit script answered {other:?}"))),
@@ -434,11 +441,12 @@ impl RedisFastPath {
                 _ => false,
             }
         };
-        let (total_due, board_credited) = futures::join!(rows, board);
+        let (applied, board_credited) = futures::join!(rows, board);
+        let (total_due, mastery) = applied.unwrap_or((None, None));
         Ok(FastCommitOutcome::Committed {
             status,
-            total_due: total_due.ok().flatten(),
-            mastery: None,
+            total_due,
+            mastery,
             board_credited,
         })
     }
@@ -449,9 +457,9 @@ impl RedisFastPath {
         user: &UserId,
         season: &SeasonId,
         commit: &FastCommit,
-    ) -> Result<Option<u64>> {
+    ) -> Result<(Option<u64>, Option<MasteryCounts>)> {
         if commit.rows.is_empty() && commit.count_due.is_none() {
-            return Ok(None);
+            return Ok((None, None));
         }
         let count_subject = commit.count_due.as_ref().and_then(|s| s.as_ref());
         let (marker, count_set, base) = self.schedule_keys(user, season, count_subject);
@@ -464,9 +472,22 @@ impl RedisFastPath {
         for r in &commit.rows {
             push_row(&mut inv, r);
         }
-        let total: i64 = self.conn.script(self.call_timeout(), &inv).await?;
-        Ok(u64::try_from(total).ok())
+        let r: Vec<i64> = self.conn.script(self.call_timeout(), &inv).await?;
+        match r.as_slice() {
+            [total, m0, m1, m2] => Ok((u64::try_from(*total).ok(), mastery_of(*m0, *m1, *m2))),
+            other => Err(Error::Decode(format!("rows script answered {other:?}"))),
+        }
     }
+}
+
+/// Mastery counts from a script's answer (`None` when the schedule does not
+/// keep them: `-1`).
+fn mastery_of(m0: i64, m1: i64, m2: i64) -> Option<MasteryCounts> {
+    Some(MasteryCounts {
+        new: u64::try_from(m0).ok()?,
+        learning: u64::try_from(m1).ok()?,
+        mature: u64::try_from(m2).ok()?,
+    })
 }
 
 /// The view of an absent schedule: no states, no horizon.
@@ -518,5 +539,9 @@ impl ReviewFastPath for RedisFastPath {
         } else {
             Ok(self.commit_single(user, season, commit).await?)
         }
+    }
+
+    fn keeps_mastery(&self) -> bool {
+        self.due.keeps_mastery()
     }
 }

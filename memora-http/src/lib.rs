@@ -221,13 +221,17 @@ async fn record_metrics(req: axum::extract::Request, next: axum::middleware::Nex
         path
     };
     let start = Instant::now();
-    let (resp, pg) = memora_store_postgres::trips::count_queries(next.run(req)).await;
+    let ((resp, pg), redis) = memora_cache_redis::count_round_trips(
+        memora_store_postgres::trips::count_queries(next.run(req)),
+    )
+    .await;
     let status = resp.status().as_u16().to_string();
     metrics::histogram!("memora_http_request_duration_seconds", "route" => route.clone(), "status" => status)
         .record(start.elapsed().as_secs_f64());
     // Round trips per request kind (the hot path's budget; see
     // docs/PERFORMANCE.md): divide by the request count of the route.
     metrics::counter!("memora_postgres_round_trips_total", "route" => route.clone()).increment(pg);
+    metrics::counter!("memora_redis_round_trips_total", "route" => route.clone()).increment(redis);
     resp
 }
 

@@ -1211,20 +1211,10 @@ impl ReviewService {
         }
         // The store's rows before the batch, to correct the store's mastery
         // counts, only when the fast path does not keep them itself.
-        let stored_before: HashMap<QuestionId, Option<MemoryTracker>> = if fast.keeps_mastery() {
+        let stored_before = if fast.keeps_mastery() {
             HashMap::new()
         } else {
-            let stored: HashMap<QuestionId, MemoryTracker> = self
-                .trackers
-                .get_trackers(user, &season.id, &questions)
-                .await?
-                .into_iter()
-                .map(|t| (t.key.question.clone(), t))
-                .collect();
-            questions
-                .iter()
-                .map(|q| (q.clone(), stored.get(q).cloned()))
-                .collect()
+            self.stored_rows(user, &season.id, &questions).await?
         };
         let servings: Vec<integrity::Located> = view
             .servings
@@ -1301,6 +1291,12 @@ impl ReviewService {
                 )));
             }
         };
+        let mut applied = applied;
+        if mastery.is_none() && fast.keeps_mastery() {
+            // The schedule's counts were not exact (e.g. written by an older
+            // version): the store's counts, corrected by this batch.
+            applied.stored_before = self.stored_rows(user, &season.id, &questions).await?;
+        }
         let outcome = self
             .finish_submission(
                 sub,
@@ -1317,6 +1313,26 @@ impl ReviewService {
             )
             .await?;
         Ok(FastTry::Done(Box::new(outcome)))
+    }
+
+    /// The store's row of each question (`None`: no row).
+    async fn stored_rows(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        questions: &[QuestionId],
+    ) -> CoreResult<HashMap<QuestionId, Option<MemoryTracker>>> {
+        let stored: HashMap<QuestionId, MemoryTracker> = self
+            .trackers
+            .get_trackers(user, season, questions)
+            .await?
+            .into_iter()
+            .map(|t| (t.key.question.clone(), t))
+            .collect();
+        Ok(questions
+            .iter()
+            .map(|q| (q.clone(), stored.get(q).cloned()))
+            .collect())
     }
 
     /// The answers, XP and ledger claims of the fresh answers of a

@@ -7,6 +7,7 @@
 
 mod cli;
 mod http;
+mod round_trips;
 mod safe_mode;
 mod startup;
 mod support;

@@ -197,6 +197,164 @@ mod single {
         h.teardown().await;
     }
 
+    /// Mastery counts of a schedule, from its rows as the core buckets them.
+    fn counts_of(
+        rows: &[memora_core::domain::MemoryTracker],
+    ) -> memora_core::domain::MasteryCounts {
+        let mut c = memora_core::domain::MasteryCounts::default();
+        for r in rows {
+            match r.state.mastery() {
+                Some(memora_core::srs::MasteryBucket::New) => c.new += 1,
+                Some(memora_core::srs::MasteryBucket::Learning) => c.learning += 1,
+                Some(memora_core::srs::MasteryBucket::Mature) => c.mature += 1,
+                None => {}
+            }
+        }
+        c
+    }
+
+    fn mastery_of(out: &FastCommitOutcome) -> Option<memora_core::domain::MasteryCounts> {
+        match out {
+            FastCommitOutcome::Committed { mastery, .. } => *mastery,
+            FastCommitOutcome::Lost => panic!("commit lost"),
+        }
+    }
+
+    /// A full schedule keeps exact mastery counts through loads, commits
+    /// and removals (the core then reads none from the store); a card whose
+    /// bucket the scripts cannot know (written before the bucket was
+    /// encoded) drops them, and horizon mode never keeps them.
+    #[tokio::test]
+    async fn mastery_counts_follow_every_write() {
+        let Some(h) = setup().await else { return };
+        let (u, s) = (user("alice"), season(2026));
+        let f: &dyn ReviewFastPath = &h.fast;
+        assert!(f.keeps_mastery());
+        let mut rows: Vec<_> = (0..6)
+            .map(|i| row(&u, &s, &format!("q{i}"), Some("math"), i - 60, Some(-120)))
+            .collect();
+        rows[0].state.phase = memora_core::srs::Phase::Learning; // new
+        rows[1].state.stability = 30.0; // mature
+        rows[2].state.stability = 40.0; // mature
+        h.due.load(&u, &s, &rows).await.expect("load");
+        // Serve and answer q0 (new → mature) and q3 (learning → new).
+        let slice = f
+            .due_and_serve(&u, &s, None, now(), 6, &terms(0))
+            .await
+            .expect("serve")
+            .expect("present");
+        assert_eq!(slice.items.len(), 6);
+        let mut a0 = answered(rows[0].clone(), 1, 1440);
+        a0.state.phase = memora_core::srs::Phase::Review;
+        a0.state.stability = 25.0;
+        let mut a3 = answered(rows[3].clone(), 1, 10);
+        a3.state.phase = memora_core::srs::Phase::Relearning;
+        let out = f
+            .commit_submit(
+                &u,
+                &s,
+                &commit_of(
+                    vec![claim("q0", at(0)), claim("q3", at(0))],
+                    vec![a0.clone(), a3.clone()],
+                    "job-m1",
+                    Some(None),
+                ),
+            )
+            .await
+            .expect("commit");
+        rows[0] = a0;
+        rows[3] = a3;
+        let want = counts_of(&rows);
+        assert_eq!(
+            (want.new, want.learning, want.mature),
+            (1, 2, 3),
+            "the fixture covers every bucket"
+        );
+        assert_eq!(mastery_of(&out), Some(want));
+        // A removal counts too.
+        h.due.remove(&u, &s, &qids(&["q1"])).await.expect("remove");
+        rows.remove(1);
+        let mut a2 = answered(rows[1].clone(), 2, 1440);
+        a2.state.stability = 5.0; // mature → learning
+        let out = f
+            .commit_submit(
+                &u,
+                &s,
+                &commit_of(
+                    vec![claim("q2", at(0))],
+                    vec![a2.clone()],
+                    "job-m2",
+                    Some(None),
+                ),
+            )
+            .await
+            .expect("commit");
+        rows[1] = a2;
+        assert_eq!(mastery_of(&out), Some(counts_of(&rows)));
+        // A reload recounts from the rows.
+        h.due.load(&u, &s, &rows).await.expect("reload");
+        let out = f
+            .commit_submit(&u, &s, &commit_of(vec![], vec![], "job-m3", Some(None)))
+            .await
+            .expect("commit");
+        assert_eq!(mastery_of(&out), Some(counts_of(&rows)));
+        // A card in the 13-field encoding of earlier versions: its bucket is
+        // unknown, so answering it drops the counts (the core asks the store).
+        let mut c = raw(&h.cfg).await;
+        let key = format!("{}srs:{{{}}}:{}:h", h.cfg.namespace, u.as_str(), s.as_str());
+        let enc: String = redis::cmd("HGET")
+            .arg(&key)
+            .arg("q4")
+            .query_async(&mut c)
+            .await
+            .expect("hget");
+        let legacy = enc
+            .rsplit_once('\u{1f}')
+            .expect("bucket field")
+            .0
+            .to_owned();
+        let () = redis::cmd("HSET")
+            .arg(&key)
+            .arg("q4")
+            .arg(&legacy)
+            .query_async(&mut c)
+            .await
+            .expect("hset");
+        let slice = f
+            .due_and_serve(&u, &s, None, now(), 6, &terms(5))
+            .await
+            .expect("serve")
+            .expect("present");
+        assert!(slice.items.iter().any(|q| q.as_str() == "q4"));
+        let out = f
+            .commit_submit(
+                &u,
+                &s,
+                &commit_of(
+                    vec![claim("q4", at(5))],
+                    vec![answered(rows[3].clone(), 3, 1440)],
+                    "job-m4",
+                    Some(None),
+                ),
+            )
+            .await
+            .expect("commit");
+        assert_eq!(mastery_of(&out), None, "unknown bucket: counts dropped");
+        h.teardown().await;
+        // Horizon mode keeps none.
+        let Some(cfg) = config().await else { return };
+        let hz = Harness::new(cfg.horizon_days(Some(2))).await;
+        assert!(!ReviewFastPath::keeps_mastery(&hz.fast));
+        hz.due.load(&u, &s, &rows).await.expect("load");
+        let out = hz
+            .fast
+            .commit_submit(&u, &s, &commit_of(vec![], vec![], "job-h", Some(None)))
+            .await
+            .expect("commit");
+        assert_eq!(mastery_of(&out), None);
+        hz.teardown().await;
+    }
+
     /// Horizon mode: `prepare_submit` reports the horizon end; past it the
     /// schedule is absent for every call (as `due` says), and a committed
     /// row due beyond it is not cached (as `put` does).
