@@ -61,7 +61,7 @@ MEMORA_DATABASE_URL="$DB_URL" MEMORA_REDIS_URL="redis://127.0.0.1:$REDIS_PORT" M
 SERVER_PID=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.2; done
 
-LG="./target/release/loadgen --url http://127.0.0.1:$PORT --users $LOGIN_USERS --bench-questions $QUESTIONS"
+LG="./target/release/loadgen --url http://127.0.0.1:$PORT --users $LOGIN_USERS"
 log "get_review_session at 2000 req/s"
 $LG --only review --rate 2000 --duration 20 --warmup 5 --out "$OUT/review-2000.json" > /dev/null
 log "mixed load at 500 req/s with 10,000 extra open connections"

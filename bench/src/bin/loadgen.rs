@@ -76,10 +76,6 @@ struct Args {
     /// database (polls the review-id index for probe answers).
     #[arg(long)]
     lag_probe_db: Option<String>,
-    /// Valid question ids to answer when a user has nothing due: the data
-    /// generator's first N questions (`bench-stSSSSS:K`); 0 = none.
-    #[arg(long, default_value_t = 0)]
-    bench_questions: usize,
     /// Skip the initial one-session-per-user prefetch (safe-mode runs: the
     /// prefetch would use up every user's safe-mode allowance).
     #[arg(long)]
@@ -91,6 +87,8 @@ struct Args {
 
 struct User {
     cookie: String,
+    /// The session's CSRF token (POSTs with a cookie need it).
+    csrf: String,
     last_questions: Mutex<Vec<String>>,
 }
 
@@ -116,7 +114,6 @@ impl Kind {
 }
 
 struct Shared {
-    fallback: Vec<String>,
     client: reqwest::Client,
     base: String,
     users: Vec<User>,
@@ -136,7 +133,7 @@ async fn login(
     base: &str,
     user: &str,
     password: &str,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<(String, String)> {
     let resp = client
         .post(format!("{base}/api/method/login"))
         .form(&[("usr", user), ("pwd", password)])
@@ -154,33 +151,79 @@ async fn login(
         .and_then(|v| v.split(';').next())
         .context("no sid cookie")?
         .to_owned();
-    Ok(cookie)
+    let csrf = resp
+        .headers()
+        .get("x-frappe-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .context("no CSRF token")?
+        .to_owned();
+    Ok((cookie, csrf))
 }
 
-async fn one_request(sh: &Shared, kind: Kind, user: &User, seed: u64) -> Result<u16, ()> {
+/// Serves `user` a review session of up to `n` cards (the server only
+/// accepts answers to cards it served); their ids.
+async fn serve(sh: &Shared, user: &User, n: usize) -> Vec<String> {
+    let Ok(resp) = sh
+        .client
+        .get(format!(
+            "{}/api/method/memora.api.reviews.get_review_session?limit={}",
+            sh.base,
+            n.clamp(1, 50)
+        ))
+        .header("cookie", &user.cookie)
+        .send()
+        .await
+    else {
+        return Vec::new();
+    };
+    let Ok(v) = resp.json::<Value>().await else {
+        return Vec::new();
+    };
+    v["message"]["questions"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|q| q["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// One request of `kind`: its status (`0`: skipped) and the time spent
+/// preparing it (a submission first fetches the session it answers; that
+/// read is not part of the submission's latency).
+async fn one_request(
+    sh: &Shared,
+    kind: Kind,
+    user: &User,
+    seed: u64,
+) -> Result<(u16, Duration), ()> {
     let base = &sh.base;
+    let mut prep = Duration::ZERO;
     let req = match kind {
         Kind::Review => sh.client.get(format!(
             "{base}/api/method/memora.api.reviews.get_review_session?limit=15"
         )),
         Kind::Submit => {
-            let mut qs = user.last_questions.lock().await.clone();
-            if qs.is_empty() {
-                qs = fallback_slice(&sh.fallback, seed);
-            }
-            if qs.is_empty() {
-                return Ok(0);
-            }
             let span = sh.args.answers_max.saturating_sub(sh.args.answers_min) + 1;
             let n = sh.args.answers_min + (seed as usize % span.max(1));
+            let started = Instant::now();
+            let qs = serve(sh, user, n).await;
+            prep = started.elapsed();
+            if qs.is_empty() {
+                return Ok((0, prep));
+            }
             let mut s = seed;
-            let responses: Vec<Value> = (0..n)
-                .map(|i| {
+            let responses: Vec<Value> = qs
+                .iter()
+                .enumerate()
+                .map(|(i, q)| {
                     let r = splitmix(&mut s);
                     json!({
-                        "question_id": qs[i % qs.len()],
+                        "question_id": q,
                         "quality": 2 + (r % 4),
                         "response_time_ms": 800 + (r % 7000),
+                        "review_id": format!("lg-{seed:x}-{i}"),
                     })
                 })
                 .collect();
@@ -188,6 +231,7 @@ async fn one_request(sh: &Shared, kind: Kind, user: &User, seed: u64) -> Result<
                 .post(format!(
                     "{base}/api/method/memora.api.reviews.submit_review_session"
                 ))
+                .header("x-frappe-csrf-token", &user.csrf)
                 .json(&json!({ "responses": responses }))
         }
         Kind::Profile => sh.client.get(format!(
@@ -227,7 +271,7 @@ async fn one_request(sh: &Shared, kind: Kind, user: &User, seed: u64) -> Result<
     } else {
         let _ = resp.bytes().await;
     }
-    Ok(status)
+    Ok((status, prep))
 }
 
 fn pick(sh: &Shared, r: u64) -> Kind {
@@ -276,13 +320,14 @@ async fn run_phase(
             let user = &sh2.users[(r >> 8) as usize % sh2.users.len()];
             let kind = pick(&sh2, r);
             let out = one_request(&sh2, kind, user, r).await;
-            let us = scheduled.elapsed().as_micros() as u64;
+            let prep = out.map(|(_, p)| p).unwrap_or_default();
+            let us = scheduled.elapsed().saturating_sub(prep).as_micros() as u64;
             if !measure {
                 return;
             }
             if let Ok(mut map) = res.lock() {
                 let rec = map.entry(kind).or_default();
-                match out {
+                match out.map(|(status, _)| status) {
                     Ok(0) => {}
                     Ok(429) => rec.limited(),
                     Ok(s) if (200..300).contains(&s) => rec.record_us(us),
@@ -356,15 +401,13 @@ async fn main() -> anyhow::Result<()> {
         users.push(h.await??);
     }
     let sh = Arc::new(Shared {
-        fallback: (0..args.bench_questions)
-            .map(|q| format!("bench-st{:05}:{}", q / 4, q % 4))
-            .collect(),
         client,
         base,
         users: users
             .into_iter()
-            .map(|cookie| User {
+            .map(|(cookie, csrf)| User {
                 cookie,
+                csrf,
                 last_questions: Mutex::new(Vec::new()),
             })
             .collect(),
@@ -454,10 +497,7 @@ async fn lag_probe(sh: Arc<Shared>, db: String) {
     let user = &sh.users[0];
     for n in 0u64.. {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let mut qs = user.last_questions.lock().await.clone();
-        if qs.is_empty() {
-            qs = fallback_slice(&sh.fallback, n);
-        }
+        let qs = serve(&sh, user, 1).await;
         let Some(q) = qs.first() else { continue };
         let rid = format!("lag-{}-{n}", std::process::id());
         let body = json!({"responses": [{"question_id": q, "quality": 4, "response_time_ms": 2000, "review_id": rid}]});
@@ -469,6 +509,7 @@ async fn lag_probe(sh: Arc<Shared>, db: String) {
                 sh.base
             ))
             .header("cookie", &user.cookie)
+            .header("x-frappe-csrf-token", &user.csrf)
             .json(&body)
             .send()
             .await
@@ -522,18 +563,4 @@ async fn hold_connections(base: &str, n: usize) -> Vec<tokio::net::TcpStream> {
         held.push(s);
     }
     held
-}
-
-/// Up to 50 consecutive ids of the fallback pool, starting at a seeded offset.
-fn fallback_slice(pool: &[String], seed: u64) -> Vec<String> {
-    if pool.is_empty() {
-        return Vec::new();
-    }
-    let start = (seed as usize) % pool.len();
-    pool.iter()
-        .cycle()
-        .skip(start)
-        .take(50.min(pool.len()))
-        .cloned()
-        .collect()
 }

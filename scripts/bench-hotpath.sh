@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# The hot path of this tree against BASE_REF, side by side in one run
+# (docs/PERFORMANCE.md, "Hot path"): both servers in turn on the same
+# PostgreSQL database, each with a fresh private Redis, driven by this tree's
+# open-loop load generator.
+#
+#   scripts/bench-hotpath.sh                          # 50 K players x 200 questions = 10 M rows
+#   PLAYERS=500 scripts/bench-hotpath.sh              # 100 K rows
+#   SKIP_LOAD=1 scripts/bench-hotpath.sh              # reuse the loaded database
+#   BASE_REF=<commit> scripts/bench-hotpath.sh        # compare with another commit
+#
+# Per server: the highest get_review_session rate with P99 <= 10 ms
+# (--find-max), submit_review_session with 50 answers at 200 req/s (each
+# submission answers a session of 50 cards the server served just before;
+# that read is not counted in the submission's latency), and the PostgreSQL
+# and Redis round trips per request read from /metrics. Plus the raw Redis
+# ZRANGEBYSCORE ... LIMIT 0 15 rate at the same client concurrency, the
+# ceiling the review path is compared with.
+#
+# Needs PostgreSQL at 127.0.0.1:5432 (user postgres, trust), redis-server,
+# redis-benchmark and git.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BASE_REF=${BASE_REF:-7b1b803}
+PLAYERS=${PLAYERS:-50000}
+QUESTIONS=${QUESTIONS:-200}
+LOGIN_USERS=${LOGIN_USERS:-4000}
+DB_URL=${MEMORA_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/memora_hotpath}
+REDIS_PORT=${REDIS_PORT:-6392}
+PORT=${PORT:-8092}
+SUBMIT_RATE=${SUBMIT_RATE:-200}
+OUT=${OUT:-bench-results/hotpath-$((PLAYERS * QUESTIONS))}
+mkdir -p "$OUT"
+export MEMORA_BENCH_PASSWORD=${MEMORA_BENCH_PASSWORD:-bench-password}
+BASE_DIR=${BASE_DIR:-target/bench-base-src}
+BASE_BIN=target/bench-base/memora-$BASE_REF
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+
+# The base is built in a worktree with this tree's target directory (the
+# dependencies are compiled once), and its binary copied aside.
+if [ ! -x "$BASE_BIN" ]; then
+  log "release build of $BASE_REF"
+  if [ ! -d "$BASE_DIR" ]; then
+    git worktree add --detach "$BASE_DIR" "$BASE_REF" >/dev/null
+  else
+    git -C "$BASE_DIR" checkout --detach -q "$BASE_REF"
+  fi
+  (cd "$BASE_DIR" && CARGO_TARGET_DIR="$PWD/../../target" cargo build --release -p memora-http --bin memora)
+  mkdir -p "$(dirname "$BASE_BIN")"
+  cp target/release/memora "$BASE_BIN"
+fi
+
+log "release build of this tree"
+cargo build --release -p memora-http --bin memora
+cargo build --release -p memora-bench --bin loadgen --bin datagen
+
+if [ "${SKIP_LOAD:-0}" != 1 ]; then
+  log "data generator: $PLAYERS players x $QUESTIONS questions"
+  ./target/release/datagen --url "$DB_URL" --fresh --players "$PLAYERS" --questions "$QUESTIONS" \
+    --login-users "$LOGIN_USERS" 2>&1 | tee "$OUT/datagen.txt"
+fi
+
+RDIR=$(mktemp -d)
+SERVER_PID=
+start_redis() {
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly yes --appendfsync everysec \
+    --dir "$RDIR" --daemonize yes --logfile "$RDIR/redis.log"
+  for _ in $(seq 1 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return; sleep 0.1; done
+}
+stop_redis() { redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true; sleep 0.5; rm -rf "${RDIR:?}"/*; }
+stop_server() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=; }
+cleanup() { stop_server; stop_redis; rm -rf "$RDIR"; }
+trap cleanup EXIT
+
+log "raw Redis: ZRANGEBYSCORE ... LIMIT 0 15 on a 100-member sorted set, 16 clients"
+start_redis
+for i in $(seq 1 100); do echo "ZADD bench:z $i m$i"; done | redis-cli -p "$REDIS_PORT" >/dev/null
+redis-benchmark -p "$REDIS_PORT" -c 16 -n 300000 -q ZRANGEBYSCORE bench:z -inf 60 LIMIT 0 15 \
+  2>&1 | tr '\r' '\n' | grep -E 'requests per second' | tail -1 | tee "$OUT/raw-redis.txt"
+stop_redis
+
+# metric value: sum over the lines of `name{...route="R"...}`.
+metric() {
+  awk -v n="$1" -v r="route=\"$2\"" 'index($0, n"{")==1 && index($0, r) { s += $NF } END { print s+0 }' "$3"
+}
+
+run_server() { # label binary first_user
+  local label=$1 bin=$2 first=$3
+  log "$label: $bin"
+  start_redis
+  MEMORA_DATABASE_URL="$DB_URL" MEMORA_REDIS_URL="redis://127.0.0.1:$REDIS_PORT" MEMORA_BIND="127.0.0.1:$PORT" \
+    RUST_LOG=warn "$bin" serve > "$OUT/server-$label.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 150); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.2; done
+  local half=$((LOGIN_USERS / 2))
+  local LG="./target/release/loadgen --url http://127.0.0.1:$PORT"
+  log "$label: reviews, highest rate with P99 <= 10 ms"
+  $LG --only review --users "$half" --first-user 0 --find-max --rate 500 --duration 10 --warmup 3 \
+    --out "$OUT/review-max-$label.json" > /dev/null
+  curl -fs "http://127.0.0.1:$PORT/metrics" > "$OUT/metrics-review-$label.txt"
+  log "$label: submissions of 50 answers at $SUBMIT_RATE req/s"
+  $LG --only submit --users "$half" --first-user "$first" --answers-min 50 --answers-max 50 \
+    --rate "$SUBMIT_RATE" --duration 10 --warmup 2 --no-prefetch \
+    --out "$OUT/submit-$label.json" > /dev/null
+  curl -fs "http://127.0.0.1:$PORT/metrics" > "$OUT/metrics-$label.txt"
+  stop_server
+  stop_redis
+}
+
+run_server base "$BASE_BIN" $((LOGIN_USERS / 2))
+run_server branch ./target/release/memora 0
+# The branch answered the first half's cards, the base the second half's:
+# each answered cards no one had answered before.
+
+log "summary ($((PLAYERS * QUESTIONS)) tracker rows)"
+raw=$(grep -oE '[0-9.]+ requests per second' "$OUT/raw-redis.txt" | grep -oE '^[0-9.]+' || echo 0)
+printf '%-8s %18s %12s %14s %14s %16s %16s\n' server "reviews/s@P99<=10" "÷raw Redis" "submit50 P50" "submit50 P99" "review PG/Redis" "submit PG/Redis"
+for label in base branch; do
+  python3 - "$OUT" "$label" "$raw" <<'PY'
+import json, sys, re
+out, label, raw = sys.argv[1], sys.argv[2], float(sys.argv[3] or 0)
+m = json.load(open(f"{out}/review-max-{label}.json"))["max_sustainable"]
+rate = m["achieved_rate"] if m else 0.0
+s = json.load(open(f"{out}/submit-{label}.json"))
+o = s["overall"]
+def per(route, metrics):
+    text = open(f"{out}/{metrics}").read()
+    def total(name):
+        return sum(float(l.rsplit(' ', 1)[1]) for l in text.splitlines()
+                   if l.startswith(name + '{') and f'route="{route}"' in l)
+    n = total("memora_http_request_duration_seconds_count")
+    pg, rd = total("memora_postgres_round_trips_total"), total("memora_redis_round_trips_total")
+    if n == 0 or (pg == 0 and rd == 0):
+        return "n/a"
+    return f"{pg / n:.2f}/{rd / n:.2f}"
+print(f"{label:<8} {rate:18.0f} {rate / raw if raw else 0:12.3f} {o['p50_ms']:12.2f}ms {o['p99_ms']:12.2f}ms"
+      f" {per('get_review_session', f'metrics-review-{label}.txt'):>16} {per('submit_review_session', f'metrics-{label}.txt'):>16}"
+      f"   (submit: achieved {s['achieved_rate']}/s, errors {o['errors']}, 429s {o['rate_limited']}, n={o['count']})")
+PY
+done
