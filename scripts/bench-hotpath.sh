@@ -9,8 +9,8 @@
 #   SKIP_LOAD=1 scripts/bench-hotpath.sh              # reuse the loaded database
 #   BASE_REF=<commit> scripts/bench-hotpath.sh        # compare with another commit
 #
-# Per server: the highest get_review_session rate with P99 <= 10 ms
-# (--find-max), submit_review_session with 50 answers at 200 req/s (each
+# Per server: get_review_session in a closed loop at 4, 16 and 64
+# connections (rate and latency), submit_review_session with 50 answers at 200 req/s (each
 # submission answers a session of 50 cards the server served just before;
 # that read is not counted in the submission's latency), and the PostgreSQL
 # and Redis round trips per request read from /metrics. Plus the raw Redis
@@ -29,6 +29,10 @@ DB_URL=${MEMORA_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/memora_ho
 REDIS_PORT=${REDIS_PORT:-6392}
 PORT=${PORT:-8092}
 SUBMIT_RATE=${SUBMIT_RATE:-200}
+SUBMIT_ANSWERS=${SUBMIT_ANSWERS:-50}
+SUBMIT_SECS=${SUBMIT_SECS:-10}
+SUBMIT_WARMUP=${SUBMIT_WARMUP:-2}
+REVIEW_USERS=${REVIEW_USERS:-500}
 OUT=${OUT:-bench-results/hotpath-$((PLAYERS * QUESTIONS))}
 mkdir -p "$OUT"
 export MEMORA_BENCH_PASSWORD=${MEMORA_BENCH_PASSWORD:-bench-password}
@@ -37,8 +41,9 @@ BASE_BIN=target/bench-base/memora-$BASE_REF
 
 log() { printf '\n==> %s\n' "$*" >&2; }
 
-# The base is built in a worktree with this tree's target directory (the
-# dependencies are compiled once), and its binary copied aside.
+# The base is built in a worktree with a target directory of its own (two
+# checkouts of one workspace must not share one: cargo would take either's
+# artifacts as fresh for the other), and its binary kept.
 if [ ! -x "$BASE_BIN" ]; then
   log "release build of $BASE_REF"
   if [ ! -d "$BASE_DIR" ]; then
@@ -46,9 +51,9 @@ if [ ! -x "$BASE_BIN" ]; then
   else
     git -C "$BASE_DIR" checkout --detach -q "$BASE_REF"
   fi
-  (cd "$BASE_DIR" && CARGO_TARGET_DIR="$PWD/../../target" cargo build --release -p memora-http --bin memora)
+  (cd "$BASE_DIR" && CARGO_TARGET_DIR="$PWD/../bench-base-target" cargo build --release -p memora-http --bin memora)
   mkdir -p "$(dirname "$BASE_BIN")"
-  cp target/release/memora "$BASE_BIN"
+  cp target/bench-base-target/release/memora "$BASE_BIN"
 fi
 
 log "release build of this tree"
@@ -59,6 +64,10 @@ if [ "${SKIP_LOAD:-0}" != 1 ]; then
   log "data generator: $PLAYERS players x $QUESTIONS questions"
   ./target/release/datagen --url "$DB_URL" --fresh --players "$PLAYERS" --questions "$QUESTIONS" \
     --login-users "$LOGIN_USERS" 2>&1 | tee "$OUT/datagen.txt"
+  # Settle the freshly loaded tables first, so the measurement does not
+  # compete with autovacuum's pass over them.
+  log "VACUUM (ANALYZE) and CHECKPOINT"
+  psql "$DB_URL" -qc "VACUUM (ANALYZE)" -c "CHECKPOINT"
 fi
 
 RDIR=$(mktemp -d)
@@ -85,6 +94,22 @@ metric() {
   awk -v n="$1" -v r="route=\"$2\"" 'index($0, n"{")==1 && index($0, r) { s += $NF } END { print s+0 }' "$3"
 }
 
+# Where PostgreSQL time goes during the submissions, if pg_stat_statements
+# is loaded (shared_preload_libraries): reset before, top statements after.
+pgss() {
+  if [ "$(psql "$DB_URL" -Atc "SELECT count(*) FROM pg_extension WHERE extname = 'pg_stat_statements'" 2>/dev/null)" != 1 ]; then
+    psql "$DB_URL" -qc "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null 2>&1 || true
+  fi
+  case $1 in
+    reset) psql "$DB_URL" -qAtc "SELECT pg_stat_statements_reset()" >/dev/null 2>&1 || true ;;
+    report) psql "$DB_URL" -c "SELECT calls, round(total_exec_time::numeric, 1) AS total_ms,
+        round(mean_exec_time::numeric, 3) AS mean_ms, shared_blks_hit AS hit, shared_blks_read AS read,
+        left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS query
+      FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+      ORDER BY total_exec_time DESC LIMIT 12" 2>&1 || echo "pg_stat_statements not loaded" ;;
+  esac
+}
+
 run_server() { # label binary first_user
   local label=$1 bin=$2 first=$3
   log "$label: $bin"
@@ -95,15 +120,20 @@ run_server() { # label binary first_user
   for _ in $(seq 1 150); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.2; done
   local half=$((LOGIN_USERS / 2))
   local LG="./target/release/loadgen --url http://127.0.0.1:$PORT"
-  log "$label: reviews, highest rate with P99 <= 10 ms"
-  $LG --only review --users "$half" --first-user 0 --find-max --rate 500 --duration 10 --warmup 3 \
-    --out "$OUT/review-max-$label.json" > /dev/null
+  for c in 4 16 64; do
+    log "$label: reviews, closed loop, $c connections"
+    $LG --only review --users "$((REVIEW_USERS < half ? REVIEW_USERS : half))" --first-user 0 --closed-loop "$c" --duration 10 --warmup 3 \
+      --out "$OUT/review-c$c-$label.json" > /dev/null
+  done
   curl -fs "http://127.0.0.1:$PORT/metrics" > "$OUT/metrics-review-$label.txt"
-  log "$label: submissions of 50 answers at $SUBMIT_RATE req/s"
-  $LG --only submit --users "$half" --first-user "$first" --answers-min 50 --answers-max 50 \
-    --rate "$SUBMIT_RATE" --duration 10 --warmup 2 --no-prefetch \
+  log "$label: submissions of $SUBMIT_ANSWERS answers at $SUBMIT_RATE req/s"
+  pgss reset
+  $LG --only submit --users "$half" --first-user "$first" --answers-min "$SUBMIT_ANSWERS" --answers-max "$SUBMIT_ANSWERS" \
+    --rate "$SUBMIT_RATE" --duration "$SUBMIT_SECS" --warmup "$SUBMIT_WARMUP" --no-prefetch \
     --out "$OUT/submit-$label.json" > /dev/null
   curl -fs "http://127.0.0.1:$PORT/metrics" > "$OUT/metrics-$label.txt"
+  sleep 3 # let the worker persist the last answers
+  pgss report > "$OUT/pg-statements-$label.txt"
   stop_server
   stop_redis
 }
@@ -115,15 +145,11 @@ run_server branch ./target/release/memora 0
 
 log "summary ($((PLAYERS * QUESTIONS)) tracker rows)"
 raw=$(grep -oE '[0-9.]+ requests per second' "$OUT/raw-redis.txt" | grep -oE '^[0-9.]+' || echo 0)
-printf '%-8s %18s %12s %14s %14s %16s %16s\n' server "reviews/s@P99<=10" "÷raw Redis" "submit50 P50" "submit50 P99" "review PG/Redis" "submit PG/Redis"
+printf 'raw Redis ZRANGEBYSCORE, 16 clients: %s req/s\n' "$raw"
 for label in base branch; do
-  python3 - "$OUT" "$label" "$raw" <<'PY'
-import json, sys, re
+  python3 - "$OUT" "$label" "$raw" "$SUBMIT_ANSWERS" <<'PY'
+import json, sys
 out, label, raw = sys.argv[1], sys.argv[2], float(sys.argv[3] or 0)
-m = json.load(open(f"{out}/review-max-{label}.json"))["max_sustainable"]
-rate = m["achieved_rate"] if m else 0.0
-s = json.load(open(f"{out}/submit-{label}.json"))
-o = s["overall"]
 def per(route, metrics):
     text = open(f"{out}/{metrics}").read()
     def total(name):
@@ -132,10 +158,16 @@ def per(route, metrics):
     n = total("memora_http_request_duration_seconds_count")
     pg, rd = total("memora_postgres_round_trips_total"), total("memora_redis_round_trips_total")
     if n == 0 or (pg == 0 and rd == 0):
-        return "n/a"
-    return f"{pg / n:.2f}/{rd / n:.2f}"
-print(f"{label:<8} {rate:18.0f} {rate / raw if raw else 0:12.3f} {o['p50_ms']:12.2f}ms {o['p99_ms']:12.2f}ms"
-      f" {per('get_review_session', f'metrics-review-{label}.txt'):>16} {per('submit_review_session', f'metrics-{label}.txt'):>16}"
-      f"   (submit: achieved {s['achieved_rate']}/s, errors {o['errors']}, 429s {o['rate_limited']}, n={o['count']})")
+        return "not counted"
+    return f"{pg / n:.2f} PG + {rd / n:.2f} Redis"
+for c in (4, 16, 64):
+    d = json.load(open(f"{out}/review-c{c}-{label}.json"))
+    o = d["overall"]
+    extra = f"  server/raw Redis {d['achieved_rate'] / raw:.3f}" if c == 16 and raw else ""
+    print(f"{label:<7} reviews  {c:>2} conn: {d['achieved_rate']:8.0f} req/s  P50 {o['p50_ms']:6.2f}  P99 {o['p99_ms']:6.2f} ms  errors {o['errors']}{extra}")
+s = json.load(open(f"{out}/submit-{label}.json"))
+o = s["overall"]
+print(f"{label:<7} submit {sys.argv[4]} answers at {s['target_rate']:.0f}/s: achieved {s['achieved_rate']}/s  P50 {o['p50_ms']:.2f}  P99 {o['p99_ms']:.2f} ms  errors {o['errors']}  n={o['count']}")
+print(f"{label:<7} round trips per request: review {per('get_review_session', f'metrics-review-{label}.txt')}, submit {per('submit_review_session', f'metrics-{label}.txt')}")
 PY
 done

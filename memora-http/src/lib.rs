@@ -398,10 +398,6 @@ async fn authenticate(
     }
 }
 
-fn ok(message: serde_json::Value) -> Response {
-    axum::Json(json!({ "message": message })).into_response()
-}
-
 async fn method_call(
     State(st): State<Arc<AppState>>,
     Path(method): Path<String>,
@@ -516,12 +512,15 @@ async fn handle(st: &Arc<AppState>, req: Incoming<'_>) -> Result<Response, ApiEr
         client.map(str::to_owned),
         uri.query().map(str::to_owned),
     );
-    let value = (spec.invoke)(app, &ctx, args.into_map()).await?;
-    let mut resp = if spec.envelope {
-        ok(value)
-    } else {
-        axum::Json(value).into_response()
-    };
+    let body = (spec.invoke)(app, &ctx, args.into_map()).await?;
+    let mut resp = (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response();
     for effect in ctx.take_effects() {
         match effect {
             api::SessionEffect::Start { sid, max_age } => set_cookie(

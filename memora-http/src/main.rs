@@ -21,6 +21,12 @@ use memora_http::jobs;
 use serde_json::json;
 use tokio::sync::watch;
 
+/// mimalloc rather than glibc malloc: the request path allocates many small
+/// short-lived objects, and glibc's consolidation showed at the top of the
+/// profile (docs/PERFORMANCE.md).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Memora: spaced repetition and gamification for schools.
 #[derive(Parser, Debug)]
 #[command(

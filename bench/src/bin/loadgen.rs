@@ -65,6 +65,11 @@ struct Args {
     /// Step the rate up to find the highest with P99 under the target.
     #[arg(long)]
     find_max: bool,
+    /// Closed loop instead of the open loop: this many connections, each
+    /// sending its next request as soon as the previous one is answered, for
+    /// the duration; reports the rate reached and the latencies (from send).
+    #[arg(long)]
+    closed_loop: Option<usize>,
     /// P99 target for --find-max (ms).
     #[arg(long, default_value_t = 10.0)]
     p99_target_ms: f64,
@@ -296,6 +301,65 @@ fn pick(sh: &Shared, r: u64) -> Kind {
     }
 }
 
+type Results = Arc<std::sync::Mutex<BTreeMap<Kind, Recorder>>>;
+
+/// Records one request's outcome; its latency runs from `since` (the send
+/// time, or the scheduled time in the open loop), minus its preparation.
+fn record(res: &Results, kind: Kind, out: Result<(u16, Duration), ()>, since: Instant) {
+    let prep = out.map(|(_, p)| p).unwrap_or_default();
+    let us = since.elapsed().saturating_sub(prep).as_micros() as u64;
+    if let Ok(mut map) = res.lock() {
+        let rec = map.entry(kind).or_default();
+        match out.map(|(status, _)| status) {
+            Ok(0) => {}
+            Ok(429) => rec.limited(),
+            Ok(s) if (200..300).contains(&s) => rec.record_us(us),
+            _ => {
+                rec.error();
+                rec.record_us(us);
+            }
+        }
+    }
+}
+
+/// Runs `conns` closed loops for `secs`, recording only when `measure`.
+async fn run_closed(
+    sh: Arc<Shared>,
+    conns: usize,
+    secs: u64,
+    measure: bool,
+    seed: u64,
+) -> (BTreeMap<Kind, Recorder>, f64) {
+    let results: Results = Arc::default();
+    let start = Instant::now();
+    let end = start + Duration::from_secs(secs);
+    let mut handles = Vec::with_capacity(conns);
+    for c in 0..conns {
+        let sh2 = Arc::clone(&sh);
+        let res = Arc::clone(&results);
+        handles.push(tokio::spawn(async move {
+            let mut s = seed ^ (c as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            while Instant::now() < end {
+                let r = splitmix(&mut s);
+                let user = &sh2.users[(r >> 8) as usize % sh2.users.len()];
+                let kind = pick(&sh2, r);
+                let sent = Instant::now();
+                let out = one_request(&sh2, kind, user, r).await;
+                if measure {
+                    record(&res, kind, out, sent);
+                }
+            }
+        }));
+    }
+    for h in handles {
+        let _ = h.await;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let map = results.lock().map(|m| m.clone()).unwrap_or_default();
+    let done: u64 = map.values().map(|r| r.stats().count).sum();
+    (map, done as f64 / elapsed)
+}
+
 /// Runs the open loop at `rate` for `secs`, recording only when `measure`.
 async fn run_phase(
     sh: Arc<Shared>,
@@ -304,7 +368,7 @@ async fn run_phase(
     measure: bool,
     seed: u64,
 ) -> (BTreeMap<Kind, Recorder>, f64) {
-    let results: Arc<std::sync::Mutex<BTreeMap<Kind, Recorder>>> = Arc::default();
+    let results: Results = Arc::default();
     let interval = Duration::from_secs_f64(1.0 / rate.max(0.001));
     let total = (rate * secs as f64) as u64;
     let start = Instant::now();
@@ -320,22 +384,8 @@ async fn run_phase(
             let user = &sh2.users[(r >> 8) as usize % sh2.users.len()];
             let kind = pick(&sh2, r);
             let out = one_request(&sh2, kind, user, r).await;
-            let prep = out.map(|(_, p)| p).unwrap_or_default();
-            let us = scheduled.elapsed().saturating_sub(prep).as_micros() as u64;
-            if !measure {
-                return;
-            }
-            if let Ok(mut map) = res.lock() {
-                let rec = map.entry(kind).or_default();
-                match out.map(|(status, _)| status) {
-                    Ok(0) => {}
-                    Ok(429) => rec.limited(),
-                    Ok(s) if (200..300).contains(&s) => rec.record_us(us),
-                    _ => {
-                        rec.error();
-                        rec.record_us(us);
-                    }
-                }
+            if measure {
+                record(&res, kind, out, scheduled);
             }
         }));
     }
@@ -439,7 +489,13 @@ async fn main() -> anyhow::Result<()> {
         let sh2 = Arc::clone(&sh);
         tokio::spawn(async move { lag_probe(sh2, db).await })
     });
-    let out = if args.find_max {
+    let out = if let Some(conns) = args.closed_loop {
+        run_closed(Arc::clone(&sh), conns, args.warmup, false, 7).await;
+        let (map, achieved) = run_closed(Arc::clone(&sh), conns, args.duration, true, 11).await;
+        let mut rep = report(0.0, achieved, &map).0;
+        rep["connections"] = json!(conns);
+        rep
+    } else if args.find_max {
         let mut rate = args.rate;
         let mut best: Option<Value> = None;
         let mut steps = Vec::new();

@@ -170,7 +170,15 @@ pub trait ApiMethod: 'static {
 }
 
 /// A boxed handler future.
-pub type BoxFut<'a> = Pin<Box<dyn Future<Output = Result<Value, ApiError>> + Send + 'a>>;
+/// Its output is the response body, serialized once from the typed
+/// response (inside `{"message": …}` for enveloped methods).
+pub type BoxFut<'a> = Pin<Box<dyn Future<Output = Result<Vec<u8>, ApiError>> + Send + 'a>>;
+
+/// Frappe's success envelope.
+#[derive(serde::Serialize)]
+struct Envelope<'a, T> {
+    message: &'a T,
+}
 
 /// One entry of the registry (built from an [`ApiMethod`]).
 #[derive(Clone, Copy)]
@@ -238,8 +246,12 @@ fn invoke<'a, M: ApiMethod>(
     Box::pin(async move {
         let req: M::Req = de::decode(args)?;
         let resp = M::call(app, ctx, req).await?;
-        serde_json::to_value(resp)
-            .map_err(|e| ApiError::Core(CoreError::Internal(format!("response encoding: {e}"))))
+        let body = if M::ENVELOPE {
+            serde_json::to_vec(&Envelope { message: &resp })
+        } else {
+            serde_json::to_vec(&resp)
+        };
+        body.map_err(|e| ApiError::Core(CoreError::Internal(format!("response encoding: {e}"))))
     })
 }
 
