@@ -8,6 +8,11 @@
 #   scripts/bench.sh                 # 100 K players × 100 questions (10 M rows)
 #   PLAYERS=1000 scripts/bench.sh    # 100 K rows (quick)
 #   SKIP_MICRO=1 SKIP_LOAD=1 scripts/bench.sh   # reuse a loaded database
+#   SKIP_HOTPATH=1 scripts/bench.sh              # without the side-by-side hot-path run
+#
+# Last, scripts/bench-hotpath.sh runs the review and submission paths of
+# this tree and of BASE_REF (default 7b1b803) side by side on its own
+# database (10 M rows).
 #
 # Needs PostgreSQL at 127.0.0.1:5432 (user postgres, trust) and redis-server.
 set -euo pipefail
@@ -96,3 +101,8 @@ for f in submit-50 submit-200; do
   python3 -c "import json; d=json.load(open('$OUT/$f.json')); l=d.get('persistence_lag'); print('$f persistence lag p50 %.1f p99 %.1f ms (n=%d)' % (l['p50_ms'], l['p99_ms'], l['count']) if l else 'no lag data')"
 done
 python3 -c "import json; d=json.load(open('$OUT/find-max.json')); m=d['max_sustainable']; print('max sustainable (P99<10ms):', m and m['achieved_rate'])"
+
+if [ "${SKIP_HOTPATH:-0}" != 1 ]; then
+  log "hot path: this tree against ${BASE_REF:-7b1b803}, side by side (scripts/bench-hotpath.sh)"
+  scripts/bench-hotpath.sh
+fi
