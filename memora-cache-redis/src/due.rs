@@ -304,6 +304,18 @@ if redis.call('HLEN', KEYS[1]) <= n then return redis.call('HGETALL', KEYS[1]) e
 return redis.call('HRANDFIELD', KEYS[1], n, 'WITHVALUES')
 ";
 
+/// The slice of a `due_read` reply (`None`: the schedule is absent).
+pub(crate) fn due_slice(reply: Option<(u64, Vec<String>)>) -> Result<Option<DueSlice>> {
+    let Some((total_due, ids)) = reply else {
+        return Ok(None);
+    };
+    let items = ids
+        .into_iter()
+        .map(|q| QuestionId::parse(&q).map_err(|e| Error::Decode(e.to_string())))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(DueSlice { items, total_due }))
+}
+
 /// Appends the `put_rows` quintuple of `r` to a script call.
 pub(crate) fn push_row(inv: &mut redis::ScriptInvocation<'_>, r: &MemoryTracker) {
     inv.arg(r.key.question.as_str())
@@ -544,15 +556,7 @@ impl RedisDueCache {
         };
         let mut inv = self.scripts.due.key(&set);
         inv.key(format!("{base}:m")).arg(micros(now)).arg(limit);
-        let r: Option<(u64, Vec<String>)> = self.conn.script(self.cfg.call_timeout, &inv).await?;
-        let Some((total_due, ids)) = r else {
-            return Ok(None);
-        };
-        let items = ids
-            .into_iter()
-            .map(|q| QuestionId::parse(&q).map_err(|e| Error::Decode(e.to_string())))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Some(DueSlice { items, total_due }))
+        due_slice(self.conn.script(self.cfg.call_timeout, &inv).await?)
     }
 
     async fn states_inner(

@@ -65,7 +65,7 @@ use redis::{FromRedisValue, Script, Value};
 use crate::codec::{self, micros, time_from_micros};
 use crate::config::Topology;
 use crate::conn::RedisConn;
-use crate::due::{DUE_READ, EXPIRE_ALL, MASTERY, PUT_ROWS, RedisDueCache, push_row};
+use crate::due::{DUE_READ, EXPIRE_ALL, MASTERY, PUT_ROWS, RedisDueCache, due_slice, push_row};
 use crate::error::{Error, Result};
 use crate::leaderboard::{BOARD_ADD, RedisLeaderboard};
 use crate::queue::{ENQUEUE_FN, RedisQueue, STATUS_TTL_MS, encode_job};
@@ -252,15 +252,7 @@ impl RedisFastPath {
             .arg(micros(terms.retain_until))
             .arg(ledger_ttl_ms(terms.served_at, terms.retain_until))
             .arg(SWEEP_SAMPLE);
-        let r: Option<(u64, Vec<String>)> = self.conn.script(self.call_timeout(), &inv).await?;
-        let Some((total_due, ids)) = r else {
-            return Ok(None);
-        };
-        let items = ids
-            .into_iter()
-            .map(|q| QuestionId::parse(&q).map_err(|e| Error::Decode(e.to_string())))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Some(DueSlice { items, total_due }))
+        due_slice(self.conn.script(self.call_timeout(), &inv).await?)
     }
 
     async fn prepare_inner(
