@@ -1280,15 +1280,31 @@ impl ReviewService {
                 (status, total_due, mastery)
             }
             Err(e) => {
-                // Unknown outcome: undo the claims (best effort) so the
+                // Unknown outcome (e.g. the reply was lost). If the job is in
+                // the queue the commit happened: the answers are durable and
+                // the submission is finished as accepted — releasing the
+                // claims would let the same cards be answered (and earn XP)
+                // twice. Otherwise undo the claims (best effort) so the
                 // learner may answer again; nothing is acknowledged.
-                self.shared.health.mark_failed(now);
-                self.ledger
-                    .release_claims(user, &season.id, &fresh_set.claims, &[LedgerSource::Cache])
-                    .await;
-                return Err(CoreError::Unavailable(format!(
-                    "answers could not be made durable: {e}"
-                )));
+                match self.queue.status(&fresh_set.job_id).await {
+                    Ok(Some(status @ (JobStatus::Queued | JobStatus::Done))) => {
+                        (status, None, None)
+                    }
+                    _ => {
+                        self.shared.health.mark_failed(now);
+                        self.ledger
+                            .release_claims(
+                                user,
+                                &season.id,
+                                &fresh_set.claims,
+                                &[LedgerSource::Cache],
+                            )
+                            .await;
+                        return Err(CoreError::Unavailable(format!(
+                            "answers could not be made durable: {e}"
+                        )));
+                    }
+                }
             }
         };
         let mut applied = applied;

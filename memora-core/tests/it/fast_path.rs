@@ -317,3 +317,153 @@ async fn a_cache_outage_falls_back_to_the_general_path() {
     assert_eq!(out.processed, safe.questions.len());
     assert!(h.backend.review_log_len() >= before + safe.questions.len());
 }
+
+/// A fast path whose commit fails: either after committing (the reply
+/// was lost) or before doing anything.
+struct FailingCommit {
+    inner: Arc<dyn ReviewFastPath>,
+    /// `true`: commit, then report an error; `false`: report an error only.
+    after_commit: bool,
+    failures_left: AtomicUsize,
+}
+
+#[async_trait]
+impl ReviewFastPath for FailingCommit {
+    async fn due_and_serve(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        subject: Option<&SubjectId>,
+        now: DateTime<Utc>,
+        limit: usize,
+        terms: &ServeTerms,
+    ) -> PortResult<Option<DueSlice>> {
+        self.inner
+            .due_and_serve(user, season, subject, now, limit, terms)
+            .await
+    }
+
+    async fn prepare_submit(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        items: &[String],
+        questions: &[QuestionId],
+        now: DateTime<Utc>,
+    ) -> PortResult<SubmitView> {
+        self.inner
+            .prepare_submit(user, season, items, questions, now)
+            .await
+    }
+
+    async fn commit_submit(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        commit: &FastCommit,
+    ) -> PortResult<FastCommitOutcome> {
+        let fail = self
+            .failures_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if !fail {
+            return self.inner.commit_submit(user, season, commit).await;
+        }
+        if self.after_commit {
+            self.inner.commit_submit(user, season, commit).await?;
+        }
+        Err(memora_core::PortError::Unavailable("reply lost".into()))
+    }
+}
+
+async fn failing_harness(after_commit: bool) -> H {
+    harness_with(start(), move |p: Ports| {
+        let mut p = p.with_composed_fast_path();
+        let inner = p.fast_path.take().expect("composed fast path");
+        p.fast_path = Some(Arc::new(FailingCommit {
+            inner,
+            after_commit,
+            failures_left: AtomicUsize::new(1),
+        }));
+        p
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_commit_whose_reply_was_lost_is_accepted_once_not_released() {
+    let h = failing_harness(true).await;
+    let s = h
+        .app
+        .reviews()
+        .get_review_session(&h.student, &query(5))
+        .await
+        .unwrap();
+    assert!(!s.questions.is_empty());
+    let xp_before = profile(&h).await.total_xp;
+    let sub = mixed(&ids(&s), "lost");
+    // The commit happened; only its reply was lost: the job is in the
+    // queue, so the submission is accepted, not refused and released.
+    let out = h
+        .app
+        .reviews()
+        .submit_review_session(&h.student, &sub)
+        .await
+        .unwrap();
+    assert_eq!(out.processed, s.questions.len());
+    assert!(out.xp_earned > 0);
+    // The client's retry is a replay: same outcome, nothing earned twice.
+    let again = h
+        .app
+        .reviews()
+        .submit_review_session(&h.student, &sub)
+        .await
+        .unwrap();
+    assert_eq!((again.processed, again.replayed), (0, s.questions.len()));
+    assert_eq!(again.xp_earned, out.xp_earned);
+    assert_eq!(profile(&h).await.total_xp, xp_before + out.xp_earned);
+    // And new review ids for the same servings are refused.
+    let other = mixed(&ids(&s), "other");
+    let err = h
+        .app
+        .reviews()
+        .submit_review_session(&h.student, &other)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, memora_core::CoreError::NotServed(_)), "{err}");
+}
+
+#[tokio::test]
+async fn a_commit_that_failed_releases_the_cards_for_a_retry() {
+    let h = failing_harness(false).await;
+    let s = h
+        .app
+        .reviews()
+        .get_review_session(&h.student, &query(5))
+        .await
+        .unwrap();
+    let sub = mixed(&ids(&s), "retry");
+    let before = h.backend.review_log_len();
+    let err = h
+        .app
+        .reviews()
+        .submit_review_session(&h.student, &sub)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, memora_core::CoreError::Unavailable(_)),
+        "{err}"
+    );
+    assert_eq!(h.backend.review_log_len(), before, "nothing was persisted");
+    // Once the cache answers again (the breaker's retry interval), the
+    // same submission goes through: the cards were given back.
+    h.clock.advance(chrono::Duration::seconds(60));
+    let out = h
+        .app
+        .reviews()
+        .submit_review_session(&h.student, &sub)
+        .await
+        .unwrap();
+    assert_eq!(out.processed, s.questions.len());
+    assert_eq!(h.backend.review_log_len(), before + s.questions.len());
+}
