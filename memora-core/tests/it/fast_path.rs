@@ -19,15 +19,24 @@ use memora_core::services::reviews::{ReviewMode, ReviewSubmission};
 
 use crate::support::*;
 
-/// Counts the calls of each fast-path method.
+/// Counts the calls of each fast-path method, and can make commits fail.
 #[derive(Default)]
 struct Calls {
     due: AtomicUsize,
     prepare: AtomicUsize,
     commit: AtomicUsize,
+    /// Commits still to fail, and whether a failing one commits first (its
+    /// reply was lost) or does nothing.
+    failing_commits: AtomicUsize,
+    fail_after_commit: std::sync::atomic::AtomicBool,
 }
 
 impl Calls {
+    fn fail_commits(&self, n: usize, after_commit: bool) {
+        self.fail_after_commit.store(after_commit, Ordering::SeqCst);
+        self.failing_commits.store(n, Ordering::SeqCst);
+    }
+
     fn take(&self) -> (usize, usize, usize) {
         (
             self.due.swap(0, Ordering::SeqCst),
@@ -80,7 +89,18 @@ impl ReviewFastPath for Counting {
         commit: &FastCommit,
     ) -> PortResult<FastCommitOutcome> {
         self.calls.commit.fetch_add(1, Ordering::SeqCst);
-        self.inner.commit_submit(user, season, commit).await
+        let fail = self
+            .calls
+            .failing_commits
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if !fail {
+            return self.inner.commit_submit(user, season, commit).await;
+        }
+        if self.calls.fail_after_commit.load(Ordering::SeqCst) {
+            self.inner.commit_submit(user, season, commit).await?;
+        }
+        Err(memora_core::PortError::Unavailable("reply lost".into()))
     }
 }
 
@@ -318,76 +338,10 @@ async fn a_cache_outage_falls_back_to_the_general_path() {
     assert!(h.backend.review_log_len() >= before + safe.questions.len());
 }
 
-/// A fast path whose commit fails: either after committing (the reply
-/// was lost) or before doing anything.
-struct FailingCommit {
-    inner: Arc<dyn ReviewFastPath>,
-    /// `true`: commit, then report an error; `false`: report an error only.
-    after_commit: bool,
-    failures_left: AtomicUsize,
-}
-
-#[async_trait]
-impl ReviewFastPath for FailingCommit {
-    async fn due_and_serve(
-        &self,
-        user: &UserId,
-        season: &SeasonId,
-        subject: Option<&SubjectId>,
-        now: DateTime<Utc>,
-        limit: usize,
-        terms: &ServeTerms,
-    ) -> PortResult<Option<DueSlice>> {
-        self.inner
-            .due_and_serve(user, season, subject, now, limit, terms)
-            .await
-    }
-
-    async fn prepare_submit(
-        &self,
-        user: &UserId,
-        season: &SeasonId,
-        items: &[String],
-        questions: &[QuestionId],
-        now: DateTime<Utc>,
-    ) -> PortResult<SubmitView> {
-        self.inner
-            .prepare_submit(user, season, items, questions, now)
-            .await
-    }
-
-    async fn commit_submit(
-        &self,
-        user: &UserId,
-        season: &SeasonId,
-        commit: &FastCommit,
-    ) -> PortResult<FastCommitOutcome> {
-        let fail = self
-            .failures_left
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        if !fail {
-            return self.inner.commit_submit(user, season, commit).await;
-        }
-        if self.after_commit {
-            self.inner.commit_submit(user, season, commit).await?;
-        }
-        Err(memora_core::PortError::Unavailable("reply lost".into()))
-    }
-}
-
 async fn failing_harness(after_commit: bool) -> H {
-    harness_with(start(), move |p: Ports| {
-        let mut p = p.with_composed_fast_path();
-        let inner = p.fast_path.take().expect("composed fast path");
-        p.fast_path = Some(Arc::new(FailingCommit {
-            inner,
-            after_commit,
-            failures_left: AtomicUsize::new(1),
-        }));
-        p
-    })
-    .await
+    let (h, calls) = fast_harness().await;
+    calls.fail_commits(1, after_commit);
+    h
 }
 
 #[tokio::test]
