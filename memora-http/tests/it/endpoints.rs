@@ -298,11 +298,29 @@ async fn profile_quests_leaderboard_shapes() {
         &t.app,
         &path("leaderboard.get_leaderboard"),
         Some(&t.student),
+        json!({"period": "all_time"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    // The demo student played on the three days before today: alone on
+    // the all-time board, whatever today's weekday.
+    assert_eq!(v["message"]["userRank"]["rank"], 1);
+    let all_time_xp = v["message"]["userRank"]["xp"].as_i64().unwrap();
+    assert!(all_time_xp > 0);
+    let (s, v) = call(
+        &t.app,
+        &path("leaderboard.get_leaderboard"),
+        Some(&t.student),
         json!({"period": "weekly"}),
     )
     .await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(v["message"]["userRank"]["rank"], 1);
+    assert_eq!(v["message"]["period"], "weekly");
+    // Early in the week the demo days fall in last week: no rank then.
+    let weekly_xp = v["message"]["userRank"]["xp"].as_i64().unwrap();
+    assert!((0..=all_time_xp).contains(&weekly_xp));
+    let weekly_rank = &v["message"]["userRank"]["rank"];
+    assert_eq!(weekly_rank.is_null(), weekly_xp == 0, "{weekly_rank}");
     let (s, v) = call(
         &t.app,
         &path("get_leaderboard"),
