@@ -511,6 +511,7 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
         auth: store.clone(),
         audit: store.clone(),
         locks: store.clone(),
+        coordination: store.clone(),
         cache,
         leaderboard,
         queue,

@@ -1,10 +1,16 @@
-//! Background work in the server process: the cache health probe, the
+//! Background work in the server process: the cache health probe (which
+//! also drops the schedules that missed writes before leaving safe mode),
+//! the invalidation poller (coherence with the other processes), the
 //! persistence workers (Redis mode) and the scheduled jobs (daily
 //! reconciliation, daily auto-archive, weekly retention flagging, nightly
-//! FSRS re-fit, hourly purge of expired served-ledger entries, the per-minute
-//! hand-over of interrupted lesson plays' tracker batches), each guarded
-//! by the store's leader lock so only one process runs it at a time.
+//! FSRS re-fit, hourly purge of expired served-ledger entries and of old
+//! invalidations, the per-minute hand-over of interrupted lesson plays'
+//! tracker batches). Each scheduled job runs under a lease in the store
+//! (expiry + fencing token, renewed while it runs): once per interval
+//! across every process sharing the database.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +46,70 @@ pub struct Schedule {
     /// Period of the hand-over of lesson plays' tracker batches left
     /// pending by an interrupted request.
     pub pending_batches: Duration,
+    /// Period of the purge of old invalidation-log entries.
+    pub invalidations_prune: Duration,
+    /// How often the invalidations of other processes are applied.
+    pub sync: Duration,
+}
+
+/// The names of the scheduled jobs (`MEMORA_JOB_PERIODS` keys).
+pub const JOB_NAMES: [&str; 7] = [
+    "reconcile",
+    "auto_archive",
+    "retention",
+    "fsrs_refit",
+    "served_purge",
+    "pending_batches",
+    "invalidations_prune",
+];
+
+impl Schedule {
+    /// The period of a scheduled job.
+    pub fn period(&self, job: &str) -> Option<Duration> {
+        Some(match job {
+            "reconcile" => self.reconcile,
+            "auto_archive" => self.auto_archive,
+            "retention" => self.retention,
+            "fsrs_refit" => self.refit,
+            "served_purge" => self.served_purge,
+            "pending_batches" => self.pending_batches,
+            "invalidations_prune" => self.invalidations_prune,
+            _ => return None,
+        })
+    }
+
+    /// Overrides job periods from `name=seconds` pairs separated by commas
+    /// (e.g. `served_purge=2,pending_batches=30`).
+    pub fn with_periods(mut self, spec: &str) -> Result<Self, String> {
+        for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, secs) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("'{pair}': expected name=seconds"))?;
+            let secs: u64 = secs
+                .trim()
+                .parse()
+                .ok()
+                .filter(|s| *s > 0)
+                .ok_or_else(|| format!("'{pair}': seconds must be a positive integer"))?;
+            let d = Duration::from_secs(secs);
+            match name.trim() {
+                "reconcile" => self.reconcile = d,
+                "auto_archive" => self.auto_archive = d,
+                "retention" => self.retention = d,
+                "fsrs_refit" => self.refit = d,
+                "served_purge" => self.served_purge = d,
+                "pending_batches" => self.pending_batches = d,
+                "invalidations_prune" => self.invalidations_prune = d,
+                other => {
+                    return Err(format!(
+                        "unknown job '{other}' (one of: {})",
+                        JOB_NAMES.join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(self)
+    }
 }
 
 impl Default for Schedule {
@@ -52,6 +122,8 @@ impl Default for Schedule {
             refit: Duration::from_secs(24 * 3600),
             served_purge: Duration::from_secs(3600),
             pending_batches: Duration::from_secs(60),
+            invalidations_prune: Duration::from_secs(3600),
+            sync: Duration::from_millis(250),
         }
     }
 }
@@ -68,6 +140,7 @@ pub fn spawn_all(
         let mut stop = shutdown.clone();
         handles.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(schedule.probe);
+            let mut drained = false;
             loop {
                 tokio::select! {
                     _ = stop.changed() => break,
@@ -76,6 +149,26 @@ pub fn spawn_all(
                             .await
                             .map(|r| r.is_ok())
                             .unwrap_or(false);
+                        if ok && (app.cache_health().is_degraded() || !drained) {
+                            // Schedules that missed writes while the cache
+                            // was unreachable (marked by any process, even
+                            // before a restart) are dropped first: until
+                            // then the cache is not trusted.
+                            match app.drain_stale_schedules().await {
+                                Ok(0) => drained = true,
+                                Ok(n) => {
+                                    drained = true;
+                                    tracing::info!(schedules = n, "dropped cached schedules that missed writes during the outage");
+                                }
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "could not drop the stale cached schedules: staying in safe mode");
+                                    if !app.cache_health().is_degraded() {
+                                        app.cache_health().mark_failed(chrono::Utc::now());
+                                    }
+                                    continue;
+                                }
+                            }
+                        }
                         if ok {
                             if app.cache_health().is_degraded() {
                                 tracing::info!("cache is back: leaving safe mode");
@@ -108,24 +201,57 @@ pub fn spawn_all(
             }
         }));
     }
-    let jobs: [(&'static str, Duration); 6] = [
-        ("reconcile", schedule.reconcile),
-        ("auto_archive", schedule.auto_archive),
-        ("retention", schedule.retention),
-        ("fsrs_refit", schedule.refit),
-        ("served_purge", schedule.served_purge),
-        ("pending_batches", schedule.pending_batches),
-    ];
-    for (name, period) in jobs {
+    {
+        // Coherence: apply what the other processes changed.
         let app = Arc::clone(&app);
         let mut stop = shutdown.clone();
         handles.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(period);
+            let mut tick = tokio::time::interval(schedule.sync);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut failing = false;
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => break,
+                    _ = tick.tick() => match app.sync_invalidations().await {
+                        Ok(r) => {
+                            if failing {
+                                tracing::info!("invalidation log readable again");
+                                failing = false;
+                            }
+                            if r.applied > 0 {
+                                metrics::counter!("memora_invalidations_applied_total").increment(r.applied as u64);
+                            }
+                        }
+                        Err(e) => {
+                            if !failing {
+                                tracing::warn!(error = %e, "cannot read the invalidation log: caches converge by their TTLs until it is back");
+                                failing = true;
+                            }
+                        }
+                    },
+                }
+            }
+        }));
+    }
+    for name in JOB_NAMES {
+        let Some(period) = schedule.period(name) else {
+            continue;
+        };
+        let app = Arc::clone(&app);
+        let mut stop = shutdown.clone();
+        handles.push(tokio::spawn(async move {
+            // Every process ticks; the lease lets one of them run the job
+            // per period. Ticking at a fraction of the period bounds how
+            // late a run starts after its predecessor's interval ended.
+            let mut tick = tokio::time::interval((period / 4).max(Duration::from_millis(250)));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             tick.tick().await; // not at start-up
             loop {
                 tokio::select! {
                     _ = stop.changed() => break,
-                    _ = tick.tick() => run_job(&app, name).await,
+                    _ = tick.tick() => {
+                        run_job(&app, name, period).await;
+                    }
                 }
             }
         }));
@@ -164,88 +290,150 @@ pub fn record_reconciliation(r: &memora_core::services::admin::ReconcileReport, 
     }
 }
 
-/// Runs one scheduled job under the leader lock.
-pub async fn run_job(app: &Memora, name: &str) {
-    let result = match name {
-        "reconcile" => {
+type JobFuture<'a> = Pin<Box<dyn Future<Output = memora_core::CoreResult<String>> + Send + 'a>>;
+
+/// The work of scheduled job `name`, `None` if there is no such job.
+fn job_work<'a>(app: &'a Memora, name: &str) -> Option<JobFuture<'a>> {
+    let system = memora_core::domain::Actor::system();
+    Some(match name {
+        "reconcile" => Box::pin(async move {
             app.admin()
-                .run_exclusive(name, || async {
-                    app.admin()
-                        .trigger_reconciliation(&memora_core::domain::Actor::system(), None, None)
-                        .await
-                        .map(|r| {
-                            record_reconciliation(&r, "schedule");
-                            format!(
-                                "sampled {} discrepancies {}",
-                                r.sample_size, r.discrepancies_found
-                            )
-                        })
-                })
+                .trigger_reconciliation(&system, None, None)
                 .await
-        }
-        "auto_archive" => {
+                .map(|r| {
+                    record_reconciliation(&r, "schedule");
+                    format!(
+                        "sampled {} discrepancies {}",
+                        r.sample_size, r.discrepancies_found
+                    )
+                })
+        }),
+        "auto_archive" => Box::pin(async move {
             app.admin()
-                .run_exclusive(name, || async {
-                    app.admin()
-                        .run_auto_archive()
-                        .await
-                        .map(|(ok, failed)| format!("archived {ok:?} failed {failed:?}"))
-                })
+                .run_auto_archive()
                 .await
-        }
-        "retention" => {
+                .map(|(ok, failed)| format!("archived {ok:?} failed {failed:?}"))
+        }),
+        "retention" => Box::pin(async move {
             app.admin()
-                .run_exclusive(name, || async {
-                    app.admin()
-                        .run_retention_flagging()
-                        .await
-                        .map(|n| format!("flagged {n}"))
-                })
+                .run_retention_flagging()
                 .await
-        }
-        "fsrs_refit" => {
+                .map(|n| format!("flagged {n}"))
+        }),
+        "fsrs_refit" => Box::pin(async move {
             app.admin()
-                .run_exclusive(name, || async {
-                    app.admin()
-                        .run_fsrs_refit_job(100)
-                        .await
-                        .map(|n| format!("refitted {n}"))
-                })
+                .run_fsrs_refit_job(100)
                 .await
-        }
-        "served_purge" => {
-            // The store ledger does not expire rows by itself (the Redis
-            // one does); entries past retain_until are deleted in batches.
-            app.admin()
-                .run_exclusive(name, || async {
-                    let now = app.ports().clock.now();
-                    app.ports()
-                        .served
-                        .purge_expired(now)
-                        .await
-                        .map(|n| format!("purged {n} served entries"))
-                        .map_err(memora_core::CoreError::from)
-                })
+                .map(|n| format!("refitted {n}"))
+        }),
+        // The store ledger does not expire rows by itself (the Redis one
+        // does); entries past retain_until are deleted in batches.
+        "served_purge" => Box::pin(async move {
+            let now = app.ports().clock.now();
+            app.ports()
+                .served
+                .purge_expired(now)
                 .await
-        }
-        "pending_batches" => {
-            // A play's batch is handed over within its own request; one
-            // still pending after a minute was interrupted.
-            app.admin()
-                .run_exclusive(name, || async {
-                    app.reviews()
-                        .resume_pending_batches(chrono::Duration::seconds(60), 500)
-                        .await
-                        .map(|n| format!("handed over {n} pending tracker batches"))
-                })
+                .map(|n| format!("purged {n} served entries"))
+                .map_err(memora_core::CoreError::from)
+        }),
+        // A play's batch is handed over within its own request; one still
+        // pending after a minute was interrupted.
+        "pending_batches" => Box::pin(async move {
+            app.reviews()
+                .resume_pending_batches(chrono::Duration::seconds(60), 500)
                 .await
-        }
-        _ => return,
+                .map(|n| format!("handed over {n} pending tracker batches"))
+        }),
+        "invalidations_prune" => Box::pin(async move {
+            app.prune_invalidations()
+                .await
+                .map(|n| format!("pruned {n} invalidations"))
+        }),
+        _ => return None,
+    })
+}
+
+/// What became of one [`run_job`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobRunOutcome {
+    /// Another process holds the job, or it ran less than a period ago.
+    NotDue,
+    /// It ran; the summary, or the error it failed with.
+    Ran(Result<String, String>),
+    /// Its lease was lost while it ran (the work was stopped).
+    LeaseLost,
+    /// The lease could not be taken (the store failed) or the job is unknown.
+    Skipped(String),
+}
+
+/// Runs scheduled job `name` if this process wins its lease: nobody holds
+/// it and it last started at least `every` ago (across every process). The
+/// lease is renewed every third of `Config::job_lease_ttl` while the job
+/// runs; if it is lost (another process took it after it lapsed) the work
+/// is stopped and its outcome is not recorded.
+pub async fn run_job(app: &Memora, name: &str, every: Duration) -> JobRunOutcome {
+    let Some(work) = job_work(app, name) else {
+        return JobRunOutcome::Skipped(format!("unknown job {name}"));
     };
+    let lease = match app.admin().acquire_job_lease(name, every).await {
+        Ok(Some(lease)) => lease,
+        Ok(None) => {
+            tracing::debug!(job = name, "another process runs the job, or it is not due");
+            return JobRunOutcome::NotDue;
+        }
+        Err(e) => {
+            tracing::error!(job = name, error = %e, "could not take the job lease");
+            return JobRunOutcome::Skipped(e.to_string());
+        }
+    };
+    let ttl = app.config().job_lease_ttl;
+    let renew = async {
+        let mut held = lease.clone();
+        loop {
+            tokio::time::sleep((ttl / 3).max(Duration::from_millis(100))).await;
+            match app.admin().renew_job_lease(&held).await {
+                Ok(Some(l)) => held = l,
+                Ok(None) => return,
+                // A failed renewal is retried until the lease lapses.
+                Err(e) if chrono::Utc::now() < held.expires_at => {
+                    tracing::warn!(job = name, error = %e, "could not renew the job lease");
+                }
+                Err(_) => return,
+            }
+        }
+    };
+    let result = tokio::select! {
+        r = work => r,
+        _ = renew => {
+            tracing::error!(job = name, token = lease.token, "job lease lost: the job was stopped");
+            return JobRunOutcome::LeaseLost;
+        }
+    };
+    let outcome = match &result {
+        Ok(summary) => summary.clone(),
+        Err(e) => format!("failed: {e}"),
+    };
+    match app.admin().finish_job_lease(&lease, &outcome).await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            job = name,
+            token = lease.token,
+            "job lease lapsed before the job ended"
+        ),
+        Err(e) => {
+            tracing::warn!(job = name, error = %e, "could not record the job's end (the lease lapses by itself)")
+        }
+    }
     match result {
-        Ok(Some(summary)) => tracing::info!(job = name, %summary, "scheduled job done"),
-        Ok(None) => tracing::debug!(job = name, "another process holds the job lock"),
-        Err(e) => tracing::error!(job = name, error = %e, "scheduled job failed"),
+        Ok(summary) => {
+            tracing::info!(job = name, token = lease.token, %summary, "scheduled job done");
+            JobRunOutcome::Ran(Ok(summary))
+        }
+        Err(e) => {
+            tracing::error!(job = name, token = lease.token, error = %e, "scheduled job failed");
+            JobRunOutcome::Ran(Err(e.to_string()))
+        }
     }
 }
 
@@ -339,7 +527,7 @@ mod tests {
         let _log = tracing::subscriber::set_default(subscriber);
         let app = stale_demo(3).await;
 
-        run_job(&app, "reconcile").await;
+        run_job(&app, "reconcile", Duration::ZERO).await;
         let page = recorder.handle().render();
         assert!(
             page.contains("memora_reconciliation_alerts_total 1"),
@@ -361,7 +549,7 @@ mod tests {
         assert_eq!(alert["fields"]["discrepancies"], 3);
 
         // Corrected: the next run raises nothing, the rate gauge drops to 0.
-        run_job(&app, "reconcile").await;
+        run_job(&app, "reconcile", Duration::ZERO).await;
         let page = recorder.handle().render();
         assert!(
             page.contains("memora_reconciliation_alerts_total 1"),
@@ -375,6 +563,71 @@ mod tests {
             page.contains("memora_reconciliation_runs_total 2"),
             "{page}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_scheduled_job_runs_once_per_period_across_processes() {
+        let backend = memora_core::memory::InMemoryBackend::new();
+        let config = memora_core::services::Config::default();
+        let a = Memora::new(backend.ports(), config.clone());
+        let b = Memora::new(backend.ports(), config);
+        assert_ne!(a.instance_id(), b.instance_id());
+        let hour = Duration::from_secs(3600);
+        let first = run_job(&a, "served_purge", hour).await;
+        assert!(matches!(first, JobRunOutcome::Ran(Ok(_))), "{first:?}");
+        // Finished, but ran less than a period ago: nobody runs it again.
+        assert_eq!(
+            run_job(&b, "served_purge", hour).await,
+            JobRunOutcome::NotDue
+        );
+        assert_eq!(
+            run_job(&a, "served_purge", hour).await,
+            JobRunOutcome::NotDue
+        );
+        let runs = a
+            .admin()
+            .job_runs(&memora_core::domain::Actor::system(), "served_purge", 10)
+            .await
+            .expect("runs");
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].holder, a.instance_id());
+        assert!(
+            runs[0]
+                .outcome
+                .as_deref()
+                .is_some_and(|o| o.starts_with("purged"))
+        );
+        // With no interval, the other process may run it now.
+        assert!(matches!(
+            run_job(&b, "served_purge", Duration::ZERO).await,
+            JobRunOutcome::Ran(Ok(_))
+        ));
+        assert_eq!(
+            run_job(&b, "no_such_job", Duration::ZERO).await,
+            JobRunOutcome::Skipped("unknown job no_such_job".into())
+        );
+    }
+
+    #[test]
+    fn job_periods_parse_and_reject_unknown_names() {
+        let s = Schedule::default()
+            .with_periods("served_purge=2, pending_batches=30")
+            .expect("valid");
+        assert_eq!(s.served_purge, Duration::from_secs(2));
+        assert_eq!(s.pending_batches, Duration::from_secs(30));
+        assert_eq!(s.reconcile, Schedule::default().reconcile);
+        assert!(Schedule::default().with_periods("").is_ok());
+        for bad in [
+            "served_purge",
+            "served_purge=0",
+            "served_purge=x",
+            "nightly=5",
+        ] {
+            assert!(Schedule::default().with_periods(bad).is_err(), "{bad}");
+        }
+        for name in JOB_NAMES {
+            assert!(Schedule::default().period(name).is_some(), "{name}");
+        }
     }
 
     #[tokio::test]
@@ -394,7 +647,7 @@ mod tests {
             .record_served(&u, &s, &items, past, past, past)
             .await
             .expect("record");
-        run_job(&app, "served_purge").await;
+        run_job(&app, "served_purge", Duration::ZERO).await;
         // Looked up at the time it was still retained: purged all the same.
         let got = served.lookup(&u, &s, &items, past).await.expect("lookup");
         assert_eq!(got, vec![None]);

@@ -118,6 +118,29 @@ struct ServeCmd {
     /// reclaimed (milliseconds).
     #[arg(long, env = "MEMORA_QUEUE_RECLAIM_IDLE_MS", default_value_t = 30_000)]
     queue_reclaim_idle_ms: u64,
+    /// Safe mode: most review sessions served from PostgreSQL per minute,
+    /// counted across every process sharing the database.
+    #[arg(long, env = "MEMORA_SAFE_MODE_GLOBAL_PER_MINUTE", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+    safe_mode_global_per_minute: u32,
+    /// Safe mode: shortest time between two review sessions of one learner
+    /// (seconds, across every process).
+    #[arg(
+        long,
+        env = "MEMORA_SAFE_MODE_LEARNER_INTERVAL_SECS",
+        default_value_t = 30
+    )]
+    safe_mode_learner_interval_secs: u64,
+    /// Periods of scheduled jobs, `name=seconds` separated by commas
+    /// (reconcile, auto_archive, retention, fsrs_refit, served_purge,
+    /// pending_batches, invalidations_prune); each runs once per period
+    /// across every process.
+    #[arg(long, env = "MEMORA_JOB_PERIODS", default_value = "")]
+    job_periods: String,
+    /// How often this process applies the invalidations published by the
+    /// others (milliseconds): the bound on how long a logout, a content
+    /// import or a season change takes to reach it.
+    #[arg(long, env = "MEMORA_SYNC_INTERVAL_MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    sync_interval_ms: u64,
     #[command(flatten)]
     db: DbArgs,
     #[command(flatten)]
@@ -459,6 +482,15 @@ fn backend_config(db: &DbArgs, redis: Option<&RedisArgs>, reclaim_ms: u64) -> Ba
 /// The application over `cfg`'s backend. Commands need a real database:
 /// the embedded backend lives only inside `memora serve`.
 async fn open(cfg: &BackendConfig, server: bool) -> anyhow::Result<(Arc<Memora>, backend::Built)> {
+    open_with(cfg, server, |_| {}).await
+}
+
+/// [`open`], with the core configuration adjusted by `tweak`.
+async fn open_with(
+    cfg: &BackendConfig,
+    server: bool,
+    tweak: impl FnOnce(&mut Config),
+) -> anyhow::Result<(Arc<Memora>, backend::Built)> {
     if !server && cfg.database_url.is_none() {
         bail!(
             "this command needs a database: set MEMORA_DATABASE_URL or pass --database-url (the embedded demo backend lives only inside `memora serve`)"
@@ -468,10 +500,11 @@ async fn open(cfg: &BackendConfig, server: bool) -> anyhow::Result<(Arc<Memora>,
     // The server's health probe (every second) restores normal mode, so
     // requests need not retry a down cache inline (which would make one
     // request per interval pay the cache timeout).
-    let config = Config {
+    let mut config = Config {
         cache_retry_interval: std::time::Duration::from_secs(30),
         ..Config::default()
     };
+    tweak(&mut config);
     let app = Arc::new(Memora::new(built.ports.clone(), config));
     if built.report.redis_down.is_some() {
         app.cache_health().mark_failed(chrono::Utc::now());
@@ -1403,7 +1436,18 @@ fn log_startup(report: &StartupReport) {
 
 async fn serve(cmd: ServeCmd) -> anyhow::Result<()> {
     let cfg = backend_config(&cmd.db, Some(&cmd.redis), cmd.queue_reclaim_idle_ms);
-    let (app, built) = open(&cfg, true).await?;
+    let schedule = jobs::Schedule {
+        sync: std::time::Duration::from_millis(cmd.sync_interval_ms),
+        ..jobs::Schedule::default()
+    }
+    .with_periods(&cmd.job_periods)
+    .map_err(|e| anyhow::anyhow!("MEMORA_JOB_PERIODS: {e}"))?;
+    let (app, built) = open_with(&cfg, true, |c| {
+        c.safe_mode.global_per_window = cmd.safe_mode_global_per_minute;
+        c.safe_mode.per_user_interval =
+            std::time::Duration::from_secs(cmd.safe_mode_learner_interval_secs);
+    })
+    .await?;
     log_startup(&built.report);
     if built.memory.is_some() {
         let (pwd, generated) = match cmd.demo_password {
@@ -1436,7 +1480,7 @@ async fn serve(cmd: ServeCmd) -> anyhow::Result<()> {
         .install_recorder()
         .ok();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut handles = jobs::spawn_all(Arc::clone(&app), jobs::Schedule::default(), stop_rx.clone());
+    let mut handles = jobs::spawn_all(Arc::clone(&app), schedule, stop_rx.clone());
     for spawn in built.extras.spawners {
         handles.push(spawn(Arc::clone(&app), stop_rx.clone()));
     }

@@ -1,5 +1,4 @@
-//! Users and credentials, the audit log, quest claims and the job leader
-//! lock (PostgreSQL advisory locks held on a dedicated connection).
+//! Users and credentials, the audit log and quest claims.
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -7,9 +6,8 @@ use memora_core::domain::*;
 use memora_core::error::{PortError, PortResult};
 use memora_core::ids::*;
 use memora_core::ports::{
-    ApiKeyRecord, AuditEvent, AuditQuery, AuditRecord, AuditStore, AuthStore, JobLock, QuestStore,
+    ApiKeyRecord, AuditEvent, AuditQuery, AuditRecord, AuditStore, AuthStore, QuestStore,
 };
-use memora_core::srs::stable_hash;
 
 use crate::error::port;
 use crate::player::record_session_on;
@@ -296,56 +294,5 @@ impl QuestStore for PgStore {
         record_session_on(&mut tx, reward).await?;
         crate::trips::commit(tx).await.map_err(port)?;
         Ok(true)
-    }
-}
-
-impl PgStore {
-    /// Advisory-lock key of a job: a stable 64-bit hash of the current
-    /// schema and the job name, so deployments (or test schemas) sharing a
-    /// database do not block each other.
-    fn lock_key(schema: &str, job: &str) -> i64 {
-        stable_hash(&["memora-job-lock", schema, job], 0) as i64
-    }
-}
-
-#[async_trait]
-impl JobLock for PgStore {
-    async fn try_acquire(&self, job: &str) -> PortResult<bool> {
-        let mut held = self.locks.lock().await;
-        if held.contains_key(job) {
-            return Ok(false);
-        }
-        // A session-level advisory lock lives as long as its connection, so
-        // the connection is taken out of circulation until release.
-        let mut conn = self.pool.acquire().await.map_err(port)?;
-        let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
-            .fetch_one(crate::trips::one(&mut *conn))
-            .await
-            .map_err(port)?;
-        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(Self::lock_key(&schema, job))
-            .fetch_one(crate::trips::one(&mut *conn))
-            .await
-            .map_err(port)?;
-        if got {
-            held.insert(job.to_owned(), conn);
-        }
-        Ok(got)
-    }
-
-    async fn release(&self, job: &str) -> PortResult<()> {
-        let conn = self.locks.lock().await.remove(job);
-        if let Some(mut conn) = conn {
-            let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
-                .fetch_one(crate::trips::one(&mut *conn))
-                .await
-                .map_err(port)?;
-            let _released: bool = sqlx::query_scalar("SELECT pg_advisory_unlock($1)")
-                .bind(Self::lock_key(&schema, job))
-                .fetch_one(crate::trips::one(&mut *conn))
-                .await
-                .map_err(port)?;
-        }
-        Ok(())
     }
 }

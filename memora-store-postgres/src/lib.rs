@@ -25,6 +25,7 @@ mod auth;
 mod bulk;
 mod commerce;
 mod content;
+mod coordination;
 mod error;
 mod jobs;
 mod memory;
@@ -35,14 +36,10 @@ mod seasons;
 mod served;
 pub mod trips;
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::pool::PoolConnection;
+use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres};
-use tokio::sync::Mutex;
 
 pub use bulk::LoadReport;
 pub use bulk::{bench_question, bench_user};
@@ -54,13 +51,10 @@ pub use partitions::partition_name;
 /// The embedded migrations of this crate (`migrations/*.sql`).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// The PostgreSQL store. Cheap to clone: clones share the pool and the set
-/// of job locks held by this process.
+/// The PostgreSQL store. Cheap to clone: clones share the pool.
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
-    /// Dedicated connections holding advisory locks, by job name.
-    locks: Arc<Mutex<HashMap<String, PoolConnection<Postgres>>>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -92,10 +86,7 @@ impl PgStore {
 
     /// Wraps an existing pool.
     pub fn from_pool(pool: PgPool) -> Self {
-        PgStore {
-            pool,
-            locks: Arc::new(Mutex::new(HashMap::new())),
-        }
+        PgStore { pool }
     }
 
     /// The underlying pool (tests, health checks).

@@ -1,6 +1,6 @@
 //! The in-memory store: every store port over one mutex-guarded state.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -42,11 +42,23 @@ struct State {
     login_sessions: HashMap<String, (UserId, DateTime<Utc>)>,
     api_keys: HashMap<String, ApiKeyRecord>,
     audit: Vec<AuditEvent>,
-    locks: HashSet<String>,
+    leases: HashMap<String, MemLease>,
+    runs: Vec<JobRun>,
+    invalidations: Vec<(u64, DateTime<Utc>, Invalidation)>,
+    invalidation_seq: u64,
+    admissions: Option<Arc<crate::safe_mode::SafeModeLimiter>>,
+    stale: BTreeSet<(UserId, SeasonId)>,
     served: HashMap<(UserId, SeasonId, String), Serving>,
     dead_letters: BTreeMap<u64, MemDeadLetter>,
     dead_seq: u64,
     job_progress: HashMap<JobId, JobProgress>,
+}
+
+/// A job's lease row: the current (or last) lease, its newest token and
+/// when the job last started.
+struct MemLease {
+    lease: JobLease,
+    last_started: DateTime<Utc>,
 }
 
 /// A dead letter of the in-memory queue.
@@ -133,6 +145,7 @@ impl InMemoryBackend {
             auth: this.clone(),
             audit: this.clone(),
             locks: this.clone(),
+            coordination: this.clone(),
             cache: Arc::new(self.cache.clone()),
             leaderboard: None,
             queue: Arc::new(self.queue()),
@@ -1150,13 +1163,185 @@ impl AuditStore for InMemoryBackend {
     }
 }
 
+fn lease_delta(d: std::time::Duration) -> chrono::TimeDelta {
+    chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX)
+}
+
 #[async_trait]
 impl JobLock for InMemoryBackend {
-    async fn try_acquire(&self, job: &str) -> PortResult<bool> {
-        Ok(self.lock().locks.insert(job.to_owned()))
+    async fn try_acquire(
+        &self,
+        job: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: std::time::Duration,
+        every: std::time::Duration,
+    ) -> PortResult<Option<JobLease>> {
+        let mut st = self.memory_lock()?;
+        let token = match st.leases.get(job) {
+            Some(row) => {
+                let held = row.lease.expires_at > now;
+                let too_soon = row.last_started + lease_delta(every) > now;
+                if held || too_soon {
+                    return Ok(None);
+                }
+                row.lease.token + 1
+            }
+            None => 1,
+        };
+        let lease = JobLease {
+            job: job.to_owned(),
+            holder: holder.to_owned(),
+            token,
+            expires_at: now + lease_delta(ttl),
+        };
+        st.leases.insert(
+            job.to_owned(),
+            MemLease {
+                lease: lease.clone(),
+                last_started: now,
+            },
+        );
+        st.runs.push(JobRun {
+            job: job.to_owned(),
+            token,
+            holder: holder.to_owned(),
+            started_at: now,
+            finished_at: None,
+            outcome: None,
+        });
+        Ok(Some(lease))
     }
-    async fn release(&self, job: &str) -> PortResult<()> {
-        self.lock().locks.remove(job);
+
+    async fn renew(
+        &self,
+        lease: &JobLease,
+        now: DateTime<Utc>,
+        ttl: std::time::Duration,
+    ) -> PortResult<Option<JobLease>> {
+        let mut st = self.memory_lock()?;
+        match st.leases.get_mut(&lease.job) {
+            Some(row) if row.lease.token == lease.token && row.lease.expires_at > now => {
+                row.lease.expires_at = now + lease_delta(ttl);
+                Ok(Some(row.lease.clone()))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn release(
+        &self,
+        lease: &JobLease,
+        now: DateTime<Utc>,
+        outcome: &str,
+    ) -> PortResult<bool> {
+        let mut st = self.memory_lock()?;
+        match st.leases.get_mut(&lease.job) {
+            Some(row) if row.lease.token == lease.token => {
+                row.lease.expires_at = now;
+            }
+            _ => return Ok(false),
+        }
+        if let Some(run) = st
+            .runs
+            .iter_mut()
+            .find(|r| r.job == lease.job && r.token == lease.token)
+        {
+            run.finished_at = Some(now);
+            run.outcome = Some(outcome.to_owned());
+        }
+        Ok(true)
+    }
+
+    async fn runs(&self, job: &str, limit: usize) -> PortResult<Vec<JobRun>> {
+        let st = self.memory_lock()?;
+        Ok(st
+            .runs
+            .iter()
+            .rev()
+            .filter(|r| r.job == job)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+}
+
+#[async_trait]
+impl Coordination for InMemoryBackend {
+    async fn publish(&self, what: &Invalidation) -> PortResult<()> {
+        let mut st = self.memory_lock()?;
+        st.invalidation_seq += 1;
+        let seq = st.invalidation_seq;
+        st.invalidations.push((seq, Utc::now(), what.clone()));
+        Ok(())
+    }
+
+    async fn invalidations_since(&self, cursor: Option<u64>) -> PortResult<InvalidationBatch> {
+        let st = self.memory_lock()?;
+        let Some(cursor) = cursor else {
+            return Ok(InvalidationBatch {
+                entries: Vec::new(),
+                cursor: st.invalidation_seq,
+            });
+        };
+        Ok(InvalidationBatch {
+            entries: st
+                .invalidations
+                .iter()
+                .filter(|(seq, _, _)| *seq > cursor)
+                .map(|(seq, _, what)| (*seq, what.clone()))
+                .collect(),
+            cursor: st.invalidation_seq.max(cursor),
+        })
+    }
+
+    async fn prune_invalidations(&self, before: DateTime<Utc>) -> PortResult<u64> {
+        let mut st = self.memory_lock()?;
+        let n = st.invalidations.len();
+        st.invalidations.retain(|(_, at, _)| *at >= before);
+        Ok((n - st.invalidations.len()) as u64)
+    }
+
+    async fn admit_safe_mode(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+        limits: &crate::safe_mode::SafeModeLimits,
+    ) -> PortResult<crate::safe_mode::Admission> {
+        let limiter = {
+            let mut st = self.memory_lock()?;
+            match &st.admissions {
+                Some(l) if l.limits() == limits => Arc::clone(l),
+                _ => {
+                    let l = Arc::new(crate::safe_mode::SafeModeLimiter::new(limits.clone()));
+                    st.admissions = Some(Arc::clone(&l));
+                    l
+                }
+            }
+        };
+        Ok(limiter.check(user.as_str(), now))
+    }
+
+    async fn mark_stale(&self, keys: &[(UserId, SeasonId)]) -> PortResult<()> {
+        self.memory_lock()?.stale.extend(keys.iter().cloned());
+        Ok(())
+    }
+
+    async fn stale_schedules(&self, limit: usize) -> PortResult<Vec<(UserId, SeasonId)>> {
+        Ok(self
+            .memory_lock()?
+            .stale
+            .iter()
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn clear_stale(&self, keys: &[(UserId, SeasonId)]) -> PortResult<()> {
+        let mut st = self.memory_lock()?;
+        for k in keys {
+            st.stale.remove(k);
+        }
         Ok(())
     }
 }

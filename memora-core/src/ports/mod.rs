@@ -610,14 +610,130 @@ pub trait AuditStore: Send + Sync {
     async fn query(&self, query: &AuditQuery) -> PortResult<Vec<AuditRecord>>;
 }
 
-/// Leader election for scheduled jobs across server processes.
+/// A lease on a scheduled job, held by one process until `expires_at`
+/// unless renewed. `token` grows with every acquisition of the job (the
+/// fencing token): a holder whose token is no longer the newest has lost
+/// the lease, and its renewals and releases are refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobLease {
+    /// Job name.
+    pub job: String,
+    /// The process holding it ([`crate::Memora::instance_id`]).
+    pub holder: String,
+    /// Fencing token.
+    pub token: u64,
+    /// When the lease lapses unless renewed.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Leases for scheduled jobs across server processes: at most one holder
+/// of a job at a time, and one start per interval across all processes.
+/// A lease expires (a crashed holder does not block the job for ever) and
+/// carries a fencing token; every run is recorded.
 #[async_trait]
 pub trait JobLock: Send + Sync {
-    /// Tries to become the runner of `job`; `true` if this process holds the
-    /// lock until [`JobLock::release`].
-    async fn try_acquire(&self, job: &str) -> PortResult<bool>;
-    /// Releases the lock.
-    async fn release(&self, job: &str) -> PortResult<()>;
+    /// Takes the lease of `job` for `holder` until `now + ttl` if nobody
+    /// holds an unexpired lease and the job last started at least `every`
+    /// before `now`; records the run as started. `None` otherwise.
+    async fn try_acquire(
+        &self,
+        job: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: std::time::Duration,
+        every: std::time::Duration,
+    ) -> PortResult<Option<JobLease>>;
+    /// Extends a lease still held (same token) to `now + ttl`; `None` if it
+    /// was lost (expired and taken by another holder).
+    async fn renew(
+        &self,
+        lease: &JobLease,
+        now: DateTime<Utc>,
+        ttl: std::time::Duration,
+    ) -> PortResult<Option<JobLease>>;
+    /// Ends a lease still held and records the run's outcome; `false` (and
+    /// nothing written) if the lease was lost.
+    async fn release(
+        &self,
+        lease: &JobLease,
+        now: DateTime<Utc>,
+        outcome: &str,
+    ) -> PortResult<bool>;
+    /// The most recent runs of `job`, newest first.
+    async fn runs(&self, job: &str, limit: usize) -> PortResult<Vec<JobRun>>;
+}
+
+/// One recorded run of a scheduled job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRun {
+    /// Job name.
+    pub job: String,
+    /// The lease's fencing token.
+    pub token: u64,
+    /// The process that ran it.
+    pub holder: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it finished (`None` while running or if its holder died).
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Outcome summary.
+    pub outcome: Option<String>,
+}
+
+/// Something a process may hold in memory that another process changed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Invalidation {
+    /// The content catalog changed (an import).
+    Catalog,
+    /// A season was created or changed.
+    Seasons,
+    /// A login session ended; the SHA-256 hash of its id, never the id.
+    Session(String),
+    /// A user's credentials, roles or API keys changed: every credential
+    /// of the user cached anywhere is dropped.
+    User(UserId),
+}
+
+/// Invalidations read from the log.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InvalidationBatch {
+    /// `(sequence number, invalidation)`, ascending. Recent entries may be
+    /// delivered again on the next read (consumers are idempotent); none
+    /// is ever skipped.
+    pub entries: Vec<(u64, Invalidation)>,
+    /// Pass to the next read.
+    pub cursor: u64,
+}
+
+/// State every server process shares, so that N processes behave as one:
+/// the invalidation log, the safe-mode budget and the schedules that
+/// missed cache writes. Implemented by the store (PostgreSQL), which stays
+/// up when the cache is down.
+#[async_trait]
+pub trait Coordination: Send + Sync {
+    /// Appends an invalidation for every process to apply.
+    async fn publish(&self, what: &Invalidation) -> PortResult<()>;
+    /// Invalidations after `cursor` (plus, possibly, recent ones already
+    /// delivered). `None` starts at the end of the log: no entries, the
+    /// current cursor.
+    async fn invalidations_since(&self, cursor: Option<u64>) -> PortResult<InvalidationBatch>;
+    /// Deletes log entries older than `before`; returns how many.
+    async fn prune_invalidations(&self, before: DateTime<Utc>) -> PortResult<u64>;
+    /// Decides one safe-mode request of `user` at `now` against `limits`,
+    /// counted across every process (a sliding global window and a
+    /// per-learner interval, as [`crate::safe_mode::SafeModeLimiter`]).
+    async fn admit_safe_mode(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+        limits: &crate::safe_mode::SafeModeLimits,
+    ) -> PortResult<crate::safe_mode::Admission>;
+    /// Remembers schedules whose cached copy missed writes.
+    async fn mark_stale(&self, keys: &[(UserId, SeasonId)]) -> PortResult<()>;
+    /// Up to `limit` remembered stale schedules.
+    async fn stale_schedules(&self, limit: usize) -> PortResult<Vec<(UserId, SeasonId)>>;
+    /// Forgets stale schedules (after dropping them from the cache).
+    async fn clear_stale(&self, keys: &[(UserId, SeasonId)]) -> PortResult<()>;
 }
 
 /// Due items of one cached schedule.
@@ -968,8 +1084,11 @@ pub struct Ports {
     pub auth: Arc<dyn AuthStore>,
     /// Audit log.
     pub audit: Arc<dyn AuditStore>,
-    /// Job leader lock.
+    /// Job leases.
     pub locks: Arc<dyn JobLock>,
+    /// State shared by every server process (invalidations, safe-mode
+    /// budget, stale schedules).
+    pub coordination: Arc<dyn Coordination>,
     /// Due-schedule cache.
     pub cache: Arc<dyn DueCache>,
     /// Leaderboard cache (optional).

@@ -210,7 +210,7 @@ impl AdminService {
         season.auto_archive = input.auto_archive;
         season.validate()?;
         self.seasons.create_season(&season).await?;
-        self.shared.invalidate_seasons();
+        self.shared.seasons_changed().await;
         self.shared
             .audit(
                 actor,
@@ -234,7 +234,7 @@ impl AdminService {
             self.seasons.update_season(&s).await?;
         }
         self.seasons.activate_season(id).await?;
-        self.shared.invalidate_seasons();
+        self.shared.seasons_changed().await;
         self.shared
             .audit(
                 actor,
@@ -271,7 +271,7 @@ impl AdminService {
         }
         season.validate()?;
         self.seasons.update_season(&season).await?;
-        self.shared.invalidate_seasons();
+        self.shared.seasons_changed().await;
         Ok(season)
     }
 
@@ -844,7 +844,7 @@ impl AdminService {
         s.archived = true;
         s.auto_archive = false;
         self.seasons.update_season(&s).await?;
-        self.shared.invalidate_seasons();
+        self.shared.seasons_changed().await;
         self.shared.audit(
             actor,
             "season.archive",
@@ -938,21 +938,6 @@ impl AdminService {
             }
         }
         Ok((ok, failed))
-    }
-
-    /// Runs a scheduled job only if this process wins the leader lock.
-    /// Returns `None` when another process holds it.
-    pub async fn run_exclusive<F, Fut, T>(&self, job: &str, work: F) -> CoreResult<Option<T>>
-    where
-        F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = CoreResult<T>>,
-    {
-        if !self.locks.try_acquire(job).await? {
-            return Ok(None);
-        }
-        let out = work().await;
-        let _ = self.locks.release(job).await;
-        out.map(Some)
     }
 }
 

@@ -11,7 +11,9 @@ use crate::domain::*;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::UserId;
 use crate::memory::LocalAttempts;
-use crate::ports::{ApiKeyRecord, AttemptCounter, AuthStore, PasswordHasher, Ports, ProfileStore};
+use crate::ports::{
+    ApiKeyRecord, AttemptCounter, AuthStore, Invalidation, PasswordHasher, Ports, ProfileStore,
+};
 
 use super::shared::Shared;
 
@@ -48,6 +50,16 @@ impl AuthCache {
     fn remove(&self, key: &str) {
         if let Ok(mut map) = self.entries.lock() {
             map.remove(key);
+        }
+    }
+    fn clear(&self) {
+        if let Ok(mut map) = self.entries.lock() {
+            map.clear();
+        }
+    }
+    fn remove_user(&self, user: &UserId) {
+        if let Ok(mut map) = self.entries.lock() {
+            map.retain(|_, (actor, _)| actor.user != *user);
         }
     }
 }
@@ -269,8 +281,12 @@ impl AuthService {
 
     /// Ends a session.
     pub async fn logout(&self, sid: &str) -> CoreResult<()> {
-        self.auth_cache.remove(&format!("s:{}", session_hash(sid)));
-        Ok(self.users.delete_login_session(&session_hash(sid)).await?)
+        let hash = session_hash(sid);
+        self.auth_cache.remove(&format!("s:{hash}"));
+        self.users.delete_login_session(&hash).await?;
+        // The other processes drop their cached copy within a poll.
+        self.shared.publish(Invalidation::Session(hash)).await;
+        Ok(())
     }
 
     fn actor_of(user: User) -> CoreResult<Actor> {
@@ -401,7 +417,10 @@ impl AuthService {
             return Err(CoreError::not_found(format!("user {id} not found")));
         }
         let hash = self.hasher.hash(password).await?;
-        Ok(self.users.set_password_hash(id, &hash).await?)
+        self.users.set_password_hash(id, &hash).await?;
+        self.auth_cache.remove_user(id);
+        self.shared.publish(Invalidation::User(id.clone())).await;
+        Ok(())
     }
 
     /// Creates an API key for a user (an admin, or [`Actor::system`]).
@@ -428,6 +447,20 @@ impl AuthService {
             )
             .await;
         Ok(NewApiKey { key, secret })
+    }
+
+    /// Forgets every cached credential.
+    pub(crate) fn forget_all(&self) {
+        self.auth_cache.clear();
+    }
+
+    /// Applies an invalidation published by another process.
+    pub(crate) fn forget(&self, what: &Invalidation) {
+        match what {
+            Invalidation::Session(hash) => self.auth_cache.remove(&format!("s:{hash}")),
+            Invalidation::User(user) => self.auth_cache.remove_user(user),
+            Invalidation::Catalog | Invalidation::Seasons => {}
+        }
     }
 
     /// The user record of the caller.

@@ -336,6 +336,9 @@ impl AdminService {
                 }),
             )
             .await;
+        self.shared
+            .publish(crate::ports::Invalidation::Catalog)
+            .await;
         let _: Arc<ContentIndex> = self.shared.reload_catalog().await?;
         Ok(report)
     }

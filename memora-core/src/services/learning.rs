@@ -53,8 +53,12 @@ impl LearningService {
     }
 
     /// Reloads the content index from the store (after imports done
-    /// outside this process or straight through the content port).
+    /// straight through the content port) and tells the other processes
+    /// to reload theirs.
     pub async fn reload_catalog(&self) -> CoreResult<Arc<ContentIndex>> {
+        self.shared
+            .publish(crate::ports::Invalidation::Catalog)
+            .await;
         self.shared.reload_catalog().await
     }
 }

@@ -28,6 +28,7 @@ pub mod auth;
 pub mod cards;
 pub mod content;
 pub mod content_import;
+pub mod coordination;
 pub mod dead_letters;
 pub mod fsrs_fit;
 pub mod gamification;
@@ -138,6 +139,10 @@ pub struct Config {
     /// this long is reported stale and may be resumed by any process.
     /// Must exceed the time one page of `rebuild_batch_size` rows takes.
     pub rebuild_stale_after: Duration,
+    /// How long a scheduled job's lease lasts unless renewed (the server
+    /// renews it every third of this while the job runs); a crashed
+    /// holder blocks the job at most this long.
+    pub job_lease_ttl: Duration,
 }
 
 /// Smallest accepted reconciliation `sample_size`: fewer rows say nothing
@@ -173,6 +178,7 @@ impl Default for Config {
             rebuild_stale_after: Duration::from_secs(5 * 60),
             learner_cache_ttl: Duration::from_secs(60),
             learner_cache_capacity: 100_000,
+            job_lease_ttl: Duration::from_secs(120),
         }
     }
 }
@@ -190,6 +196,7 @@ pub struct Memora {
     commerce: Arc<CommerceService>,
     admin: Arc<AdminService>,
     auth: Arc<AuthService>,
+    sync: coordination::Sync,
 }
 
 impl Memora {
@@ -226,6 +233,7 @@ impl Memora {
             commerce,
             admin,
             auth,
+            sync: Default::default(),
         }
     }
 

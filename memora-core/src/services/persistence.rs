@@ -193,7 +193,7 @@ impl ReviewService {
         let now = self.shared.now();
         let groups = latest_rows(records);
         if !self.shared.health.should_try(now) {
-            self.mark_stale(groups.into_keys());
+            self.mark_stale(groups.into_keys()).await;
             return;
         }
         let mut failed = Vec::new();
@@ -210,15 +210,69 @@ impl ReviewService {
                 }
             }
         }
-        self.mark_stale(failed);
+        self.mark_stale(failed).await;
     }
 
     /// Remembers schedules that missed a write while the cache was down;
-    /// they are dropped (and so rehydrated from the store) on next use.
-    fn mark_stale(&self, keys: impl IntoIterator<Item = (UserId, SeasonId)>) {
-        if let Ok(mut set) = self.stale_schedules.lock() {
-            set.extend(keys);
+    /// they are dropped (and so rehydrated from the store) on next use in
+    /// this process, and by every process before it leaves safe mode (the
+    /// store keeps them: [`crate::ports::Coordination::mark_stale`]).
+    async fn mark_stale(&self, keys: impl IntoIterator<Item = (UserId, SeasonId)>) {
+        let keys: Vec<(UserId, SeasonId)> = keys.into_iter().collect();
+        if keys.is_empty() {
+            return;
         }
+        if let Ok(mut set) = self.stale_schedules.lock() {
+            set.extend(keys.iter().cloned());
+        }
+        // Best effort: if the store cannot take them, this process's set
+        // still heals them here.
+        let _ = self.shared.coordination.mark_stale(&keys).await;
+    }
+
+    /// Drops from the cache every schedule that missed writes while the
+    /// cache was unreachable — those remembered by the store (marked by
+    /// any process, before or after a restart) and by this process — and
+    /// forgets them. Run before leaving safe mode and at start-up; until it
+    /// succeeds the cache must not be trusted. Returns how many were
+    /// dropped.
+    pub async fn drain_stale_schedules(&self) -> CoreResult<usize> {
+        const PAGE: usize = 500;
+        let mut dropped = 0;
+        loop {
+            let keys = self.shared.coordination.stale_schedules(PAGE).await?;
+            if keys.is_empty() {
+                break;
+            }
+            for (user, season) in &keys {
+                self.cache
+                    .clear_user(user, season)
+                    .await
+                    .map_err(|e| CoreError::Unavailable(format!("cache: {e}")))?;
+            }
+            self.shared.coordination.clear_stale(&keys).await?;
+            if let Ok(mut set) = self.stale_schedules.lock() {
+                for k in &keys {
+                    set.remove(k);
+                }
+            }
+            dropped += keys.len();
+        }
+        let local: Vec<(UserId, SeasonId)> = self
+            .stale_schedules
+            .lock()
+            .map(|set| set.iter().cloned().collect())
+            .unwrap_or_default();
+        for key in &local {
+            self.cache
+                .clear_user(&key.0, &key.1)
+                .await
+                .map_err(|e| CoreError::Unavailable(format!("cache: {e}")))?;
+            if let Ok(mut set) = self.stale_schedules.lock() {
+                set.remove(key);
+            }
+        }
+        Ok(dropped + local.len())
     }
 
     /// Drops the cached schedule of (user, season) if it missed writes

@@ -533,7 +533,7 @@ impl ReviewService {
 
         if let Some(topic) = &query.topic {
             if self.shared.health.is_degraded() {
-                self.admit_safe_mode(user, now)?;
+                self.admit_safe_mode(user, now).await?;
             }
             return self
                 .topic_session(
@@ -636,7 +636,7 @@ impl ReviewService {
                 .map(|s| (s, false));
         }
         // Safe mode: database, rate limited, fewer items.
-        self.admit_safe_mode(user, now)?;
+        self.admit_safe_mode(user, now).await?;
         self.shared.health.record_safe_mode();
         let limit = limit.min(self.shared.config.safe_mode.max_items);
         self.session_from_store(
@@ -705,8 +705,22 @@ impl ReviewService {
         })
     }
 
-    fn admit_safe_mode(&self, user: &UserId, now: DateTime<Utc>) -> CoreResult<()> {
-        match self.limiter.check(user.as_str(), now) {
+    /// Safe-mode admission, counted across every process through the
+    /// store; if the store cannot count (it is then most likely down too,
+    /// and the degraded read would fail anyway), this process's own
+    /// limiter decides.
+    async fn admit_safe_mode(&self, user: &UserId, now: DateTime<Utc>) -> CoreResult<()> {
+        let limits = &self.shared.config.safe_mode;
+        let admission = match self
+            .shared
+            .coordination
+            .admit_safe_mode(user, now, limits)
+            .await
+        {
+            Ok(a) => a,
+            Err(_) => self.limiter.check(user.as_str(), now),
+        };
+        match admission {
             Admission::Allowed => Ok(()),
             Admission::Denied { retry_after, .. } => Err(CoreError::RateLimited { retry_after }),
         }

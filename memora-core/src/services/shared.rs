@@ -14,8 +14,8 @@ use crate::domain::{Actor, PendingZone, PlayerProfile, Season};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{SeasonId, UserId};
 use crate::ports::{
-    AuditEvent, AuditStore, AuthStore, Clock, ContentStore, IdGenerator, Ports, ProfileStore,
-    SeasonStore,
+    AuditEvent, AuditStore, AuthStore, Clock, ContentStore, Coordination, IdGenerator,
+    Invalidation, Ports, ProfileStore, SeasonStore,
 };
 use crate::time::DayBoundary;
 
@@ -85,6 +85,13 @@ pub(crate) struct Shared {
     pub(crate) clocks: TtlCache<UserId, (LearnerClock, bool)>,
     /// FSRS parameters read on the review path.
     pub(crate) fsrs_params: TtlCache<UserId, LearnerParams>,
+    /// State shared with the other server processes.
+    pub(crate) coordination: Arc<dyn Coordination>,
+    /// This process's name in job leases and runs.
+    pub(crate) instance_id: String,
+    /// Invalidations that could not be published (the others converge by
+    /// their caches' bounds instead).
+    pub(crate) publish_failures: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -105,6 +112,9 @@ impl Shared {
             }),
             clocks: TtlCache::new(config.learner_cache_ttl, config.learner_cache_capacity),
             fsrs_params: TtlCache::new(config.learner_cache_ttl, config.learner_cache_capacity),
+            coordination: Arc::clone(&ports.coordination),
+            instance_id: format!("memora-{}", &ports.ids.secret()[..16]),
+            publish_failures: std::sync::atomic::AtomicU64::new(0),
             config,
         }
     }
@@ -124,6 +134,29 @@ impl Shared {
             }
         }
         self.reload_catalog().await
+    }
+
+    /// Tells every other process that something it may cache changed
+    /// (best effort: a failure is counted, and their caches converge by
+    /// their own bounds — see `Memora::sync_invalidations`).
+    pub(crate) async fn publish(&self, what: Invalidation) {
+        if self.coordination.publish(&what).await.is_err() {
+            self.publish_failures
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// The season list changed here: forget it, and tell the others.
+    pub(crate) async fn seasons_changed(&self) {
+        self.invalidate_seasons();
+        self.publish(Invalidation::Seasons).await;
+    }
+
+    /// Forgets the content index (the next use loads it).
+    pub(crate) fn drop_catalog(&self) {
+        if let Ok(mut guard) = self.catalog.write() {
+            *guard = None;
+        }
     }
 
     /// Reloads the content index from the store (after imports).

@@ -4,6 +4,7 @@
 
 mod boards;
 mod breakers;
+mod coherence;
 mod content_import;
 mod deps;
 mod fast_path;

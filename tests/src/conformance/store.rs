@@ -1,6 +1,7 @@
 //! The store adapters' harness ([`Stores`], fixtures), the checks of the
 //! smaller store ports ([`ContentStore`], [`SeasonStore`], [`CommerceStore`],
-//! [`QuestStore`], [`AuthStore`], [`AuditStore`], [`JobLock`]) and
+//! [`QuestStore`], [`AuthStore`], [`AuditStore`], [`JobLock`],
+//! [`Coordination`]) and
 //! [`store_conformance!`](crate::store_conformance), which runs every store
 //! suite — these and one module per split memory / player port
 //! ([`super::tracker`], [`super::review_log`], [`super::season_scan`],
@@ -55,6 +56,8 @@ pub struct Stores {
     pub locks: Arc<dyn JobLock>,
     /// Job lock of a second "process" sharing the same data.
     pub other_locks: Arc<dyn JobLock>,
+    /// State shared by every process.
+    pub coordination: Arc<dyn Coordination>,
 }
 
 impl Stores {
@@ -76,6 +79,7 @@ impl Stores {
             + AuditStore
             + JobProgressStore
             + JobLock
+            + Coordination
             + 'static,
     {
         Stores {
@@ -93,6 +97,7 @@ impl Stores {
             auth: b.clone(),
             audit: b.clone(),
             job_progress: b.clone(),
+            coordination: b.clone(),
             locks: b,
             other_locks,
         }
@@ -909,31 +914,273 @@ pub async fn audit_query(s: &Stores) {
     );
 }
 
-/// Only one process holds a job lock until it releases it.
+/// A job lease: one holder at a time, renewable, fenced by a growing
+/// token, lapsing when not renewed, taken at most once per interval, and
+/// every run recorded.
 pub async fn job_lock_exclusive(s: &Stores) {
-    assert!(s.locks.try_acquire("nightly").await.expect("acquire"));
-    assert!(!s.other_locks.try_acquire("nightly").await.expect("other"));
-    assert!(!s.locks.try_acquire("nightly").await.expect("again"));
-    assert!(
-        s.other_locks
-            .try_acquire("hourly")
-            .await
-            .expect("other job")
-    );
-    s.locks.release("nightly").await.expect("release");
-    assert!(
-        s.other_locks
-            .try_acquire("nightly")
-            .await
-            .expect("other now")
-    );
-    assert!(!s.locks.try_acquire("nightly").await.expect("held by other"));
-    s.other_locks.release("nightly").await.expect("release");
-    s.other_locks.release("hourly").await.expect("release");
-    s.locks
-        .release("never-held")
+    use std::time::Duration as Std;
+    let min = Std::from_secs(60);
+    let zero = Std::ZERO;
+    let a = s
+        .locks
+        .try_acquire("nightly", "proc-a", t0(), min, zero)
         .await
-        .expect("release unknown");
+        .expect("acquire")
+        .expect("free job");
+    assert_eq!((a.job.as_str(), a.holder.as_str()), ("nightly", "proc-a"));
+    assert_eq!(a.expires_at, t0() + Duration::seconds(60));
+    for at in [t0(), t0() + Duration::seconds(30)] {
+        let other = s
+            .other_locks
+            .try_acquire("nightly", "proc-b", at, min, zero);
+        assert_eq!(other.await.expect("other"), None, "held until it lapses");
+    }
+    let hourly = s
+        .other_locks
+        .try_acquire("hourly", "proc-b", t0(), min, zero);
+    assert!(
+        hourly.await.expect("other job").is_some(),
+        "jobs are independent"
+    );
+    // Renewed before it lapses: still held after the first expiry.
+    let a = s
+        .locks
+        .renew(&a, t0() + Duration::seconds(50), min)
+        .await
+        .expect("renew")
+        .expect("still held");
+    assert_eq!(a.expires_at, t0() + Duration::seconds(110));
+    let at100 = t0() + Duration::seconds(100);
+    let other = s
+        .other_locks
+        .try_acquire("nightly", "proc-b", at100, min, zero);
+    assert_eq!(other.await.expect("other"), None);
+    // Released: the next holder gets a larger token; the old lease is dead.
+    let at105 = t0() + Duration::seconds(105);
+    assert!(s.locks.release(&a, at105, "ok").await.expect("release"));
+    let b = s
+        .other_locks
+        .try_acquire("nightly", "proc-b", at105, min, zero)
+        .await
+        .expect("acquire b")
+        .expect("released job");
+    assert!(
+        b.token > a.token,
+        "fencing tokens grow: {} then {}",
+        a.token,
+        b.token
+    );
+    assert_eq!(
+        s.locks.renew(&a, at105, min).await.expect("renew old"),
+        None
+    );
+    assert!(
+        !s.locks
+            .release(&a, at105, "late")
+            .await
+            .expect("release old")
+    );
+    // Not renewed: it lapses, another holder takes it, and the lapsed
+    // holder can neither renew nor record an outcome.
+    let lapsed = at105 + Duration::seconds(61);
+    let c = s
+        .locks
+        .try_acquire("nightly", "proc-c", lapsed, min, zero)
+        .await
+        .expect("acquire c")
+        .expect("lapsed lease");
+    assert!(c.token > b.token);
+    assert_eq!(
+        s.other_locks.renew(&b, lapsed, min).await.expect("renew"),
+        None
+    );
+    assert!(
+        !s.other_locks
+            .release(&b, lapsed, "late")
+            .await
+            .expect("release")
+    );
+    assert!(
+        s.locks
+            .release(&c, lapsed, "done")
+            .await
+            .expect("release c")
+    );
+    // Once per interval, whoever asks.
+    let day = Std::from_secs(3600);
+    let d = s.locks.try_acquire("daily", "proc-a", t0(), min, day).await;
+    let d = d.expect("acquire").expect("first run");
+    assert!(
+        s.locks
+            .release(&d, t0() + Duration::seconds(10), "ok")
+            .await
+            .expect("release")
+    );
+    for (who, secs) in [("proc-a", 20), ("proc-b", 3599)] {
+        let again = s
+            .other_locks
+            .try_acquire("daily", who, t0() + Duration::seconds(secs), min, day)
+            .await
+            .expect("acquire");
+        assert_eq!(again, None, "{who} at +{secs}s: within the interval");
+    }
+    let next = s
+        .other_locks
+        .try_acquire("daily", "proc-b", t0() + Duration::seconds(3600), min, day)
+        .await
+        .expect("acquire");
+    assert!(next.is_some(), "the next interval");
+    // Every run is recorded, newest first, with its outcome.
+    let runs = s.locks.runs("nightly", 10).await.expect("runs");
+    let seen: Vec<(u64, &str, Option<&str>)> = runs
+        .iter()
+        .map(|r| (r.token, r.holder.as_str(), r.outcome.as_deref()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (c.token, "proc-c", Some("done")),
+            (b.token, "proc-b", None),
+            (a.token, "proc-a", Some("ok")),
+        ]
+    );
+    assert_eq!(runs[2].started_at, t0());
+    assert_eq!(runs[2].finished_at, Some(at105));
+    assert_eq!(s.locks.runs("nightly", 1).await.expect("runs").len(), 1);
+    assert!(
+        s.locks
+            .runs("never-ran", 10)
+            .await
+            .expect("runs")
+            .is_empty()
+    );
+}
+
+/// The invalidation log: read from the end, every entry after the cursor
+/// delivered in order, nothing new on the next read, pruned by age.
+pub async fn invalidation_log(s: &Stores) {
+    let c = &s.coordination;
+    let start = c.invalidations_since(None).await.expect("start");
+    assert!(start.entries.is_empty(), "a first read starts at the end");
+    c.publish(&Invalidation::Catalog).await.expect("publish");
+    c.publish(&Invalidation::Session("ab12".into()))
+        .await
+        .expect("publish");
+    c.publish(&Invalidation::User(user("ann")))
+        .await
+        .expect("publish");
+    let batch = c
+        .invalidations_since(Some(start.cursor))
+        .await
+        .expect("read");
+    let what: Vec<&Invalidation> = batch.entries.iter().map(|(_, w)| w).collect();
+    assert_eq!(
+        what,
+        vec![
+            &Invalidation::Catalog,
+            &Invalidation::Session("ab12".into()),
+            &Invalidation::User(user("ann")),
+        ]
+    );
+    let seqs: Vec<u64> = batch.entries.iter().map(|(q, _)| *q).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "ascending: {seqs:?}");
+    assert!(seqs.iter().all(|q| *q > start.cursor && *q <= batch.cursor));
+    // Nothing new: recent entries may come again, never unseen ones.
+    let again = c
+        .invalidations_since(Some(batch.cursor))
+        .await
+        .expect("read again");
+    assert!(
+        again.entries.iter().all(|(q, _)| seqs.contains(q)),
+        "{again:?}"
+    );
+    assert_eq!(again.cursor, batch.cursor);
+    c.publish(&Invalidation::Seasons).await.expect("publish");
+    let next = c
+        .invalidations_since(Some(batch.cursor))
+        .await
+        .expect("read");
+    let fresh: Vec<&Invalidation> = next
+        .entries
+        .iter()
+        .filter(|(q, _)| !seqs.contains(q))
+        .map(|(_, w)| w)
+        .collect();
+    assert_eq!(fresh, vec![&Invalidation::Seasons]);
+    let far = Utc::now() + Duration::days(1);
+    assert_eq!(c.prune_invalidations(far).await.expect("prune"), 4);
+    let left = c.invalidations_since(Some(0)).await.expect("read");
+    assert!(left.entries.is_empty());
+}
+
+/// The safe-mode budget: a sliding global window and a per-learner
+/// interval, with the time to wait when denied.
+pub async fn safe_mode_budget(s: &Stores) {
+    use memora_core::safe_mode::{Admission, DenyReason, SafeModeLimits};
+    let limits = SafeModeLimits {
+        global_per_window: 3,
+        global_window: std::time::Duration::from_secs(60),
+        per_user_interval: std::time::Duration::from_secs(30),
+        max_items: 5,
+    };
+    let c = &s.coordination;
+    let admit = |u: &'static str, secs: i64| {
+        let limits = limits.clone();
+        async move {
+            c.admit_safe_mode(&user(u), t0() + Duration::seconds(secs), &limits)
+                .await
+                .expect("admit")
+        }
+    };
+    assert_eq!(admit("ann", 0).await, Admission::Allowed);
+    match admit("ann", 1).await {
+        Admission::Denied {
+            retry_after,
+            reason,
+        } => {
+            assert_eq!(reason, DenyReason::PerUser);
+            assert_eq!(retry_after, std::time::Duration::from_secs(29));
+        }
+        other => panic!("the learner's interval: {other:?}"),
+    }
+    assert_eq!(admit("bob", 10).await, Admission::Allowed);
+    assert_eq!(admit("cid", 20).await, Admission::Allowed);
+    match admit("dan", 25).await {
+        Admission::Denied {
+            retry_after,
+            reason,
+        } => {
+            assert_eq!(reason, DenyReason::Global);
+            assert_eq!(retry_after, std::time::Duration::from_secs(35));
+        }
+        other => panic!("the global window: {other:?}"),
+    }
+    // Ann's admission left the window: one place is free again.
+    assert_eq!(admit("dan", 60).await, Admission::Allowed);
+    assert!(!admit("eve", 61).await.is_allowed());
+    assert_eq!(admit("ann", 71).await, Admission::Allowed);
+}
+
+/// Stale schedules: marked idempotently, listed up to a limit, cleared.
+pub async fn stale_schedule_set(s: &Stores) {
+    let c = &s.coordination;
+    assert!(c.stale_schedules(10).await.expect("list").is_empty());
+    let (a, b) = ((user("ann"), season(2026)), (user("bob"), season(2026)));
+    c.mark_stale(&[a.clone(), b.clone()]).await.expect("mark");
+    c.mark_stale(std::slice::from_ref(&a))
+        .await
+        .expect("mark again");
+    let mut all = c.stale_schedules(10).await.expect("list");
+    all.sort();
+    assert_eq!(all, vec![a.clone(), b.clone()]);
+    assert_eq!(c.stale_schedules(1).await.expect("list").len(), 1);
+    c.clear_stale(std::slice::from_ref(&a))
+        .await
+        .expect("clear");
+    assert_eq!(c.stale_schedules(10).await.expect("list"), vec![b.clone()]);
+    c.clear_stale(&[a, b]).await.expect("clear");
+    assert!(c.stale_schedules(10).await.expect("list").is_empty());
+    c.mark_stale(&[]).await.expect("mark nothing");
 }
 
 // ───────────────────────── content ─────────────────────────
@@ -1098,7 +1345,8 @@ macro_rules! store_conformance {
             progress_round_trip_owner_and_takeover);
         $crate::store_conformance!(@suite $setup; other_stores, store;
             seasons_lifecycle, commerce_rules, commerce_admin, quest_claim_once, auth_records,
-            audit_recent, audit_query, job_lock_exclusive, content_round_trip);
+            audit_recent, audit_query, job_lock_exclusive, invalidation_log, safe_mode_budget,
+            stale_schedule_set, content_round_trip);
     };
     (@suite $setup:expr; $module:ident, $suite:ident; $($name:ident),* $(,)?) => {
         mod $module {
