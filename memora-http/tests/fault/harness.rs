@@ -433,6 +433,35 @@ impl Client {
         &self.user
     }
 
+    /// The same session (cookie and CSRF token) sent to another server.
+    pub fn on(&self, base: &str) -> Client {
+        Client {
+            base: base.to_owned(),
+            ..self.clone()
+        }
+    }
+
+    /// The server this client talks to.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// POSTs `/api/method/<path>` (any method path, e.g. `logout`);
+    /// returns status and body.
+    pub async fn post_path(&self, path: &str) -> Result<(u16, Value), reqwest::Error> {
+        let resp = self
+            .http
+            .post(format!("{}/api/method/{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("X-Frappe-CSRF-Token", &self.csrf)
+            .json(&json!({}))
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        let v: Value = resp.json().await.unwrap_or(Value::Null);
+        Ok((status, v))
+    }
+
     /// The review id the server stores for this learner's client id.
     pub fn stored_id(&self, client_id: &str) -> String {
         stored_review_id(&self.user, client_id)
