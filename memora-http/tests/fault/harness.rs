@@ -13,6 +13,11 @@ pub const PASSWORD: &str = "fault-test-password";
 pub const LEARNER_PASSWORD: &str = "fault-Test-pass-42!";
 pub use memora_core::demo::{DEMO_ADMIN, DEMO_STUDENT};
 
+/// The tests spawn servers and stop services: one at a time, across every
+/// module of this binary (two shared cores; a stopped Redis must affect only
+/// the test that stopped it).
+pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Skips (or fails under CI) with a visible notice.
 pub fn skip(why: &str) -> Option<()> {
     if std::env::var_os("CI").is_some() {
@@ -209,26 +214,51 @@ impl Drop for Db {
     }
 }
 
-/// The `memora` binary as a child process.
+/// The `memora` binary as a child process. Its stdout and stderr go to a
+/// log file; when the test fails (the server is dropped while panicking) the
+/// tail of that log is printed, so a failure shows what each process said.
 pub struct Server {
     pub port: u16,
     child: Option<Child>,
     env: Vec<(String, String)>,
+    dir: PathBuf,
 }
 
-fn memora() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_memora"))
+/// The `memora` binary, without the `MEMORA_*` variables of the developer's
+/// shell (a test sets exactly the ones it means).
+pub fn memora() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_memora"));
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("MEMORA_") {
+            c.env_remove(k);
+        }
+    }
+    c
 }
+
+/// Lines of a server's log printed when its test fails.
+const LOG_TAIL_LINES: usize = 80;
 
 impl Server {
-    pub fn env(db: &Db, redis: &Redis) -> Vec<(String, String)> {
+    /// Database settings and the demo password, without any Redis.
+    pub fn base_env(db: &Db) -> Vec<(String, String)> {
         vec![
             ("MEMORA_DATABASE_URL".into(), db.url.clone()),
-            ("MEMORA_REDIS_URL".into(), redis.url()),
             ("MEMORA_DEMO_PASSWORD".into(), PASSWORD.into()),
             ("MEMORA_QUEUE_RECLAIM_IDLE_MS".into(), "1500".into()),
-            ("RUST_LOG".into(), "warn".into()),
+            // Logs go to a file that is printed: no terminal colours.
+            ("NO_COLOR".into(), "1".into()),
+            (
+                "RUST_LOG".into(),
+                std::env::var("MEMORA_FAULT_LOG").unwrap_or_else(|_| "warn".into()),
+            ),
         ]
+    }
+
+    pub fn env(db: &Db, redis: &Redis) -> Vec<(String, String)> {
+        let mut env = Server::base_env(db);
+        env.push(("MEMORA_REDIS_URL".into(), redis.url()));
+        env
     }
 
     /// Runs `memora seed-demo` against the database.
@@ -250,24 +280,49 @@ impl Server {
             port: free_port(),
             child: None,
             env,
+            dir: scratch_dir("server"),
         };
         s.spawn().await;
         s
     }
 
+    /// Where the process's stdout and stderr go (appended across restarts).
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("memora.log")
+    }
+
+    /// The last `lines` lines of the log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
     async fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .unwrap();
         let child = memora()
             .arg("serve")
             .envs(self.env.iter().cloned())
             .env("MEMORA_BIND", format!("127.0.0.1:{}", self.port))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
             .spawn()
             .unwrap();
         self.child = Some(child);
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
+                panic!(
+                    "memora serve on port {} exited during start-up: {status}",
+                    self.port
+                );
+            }
             if let Ok(r) = client.get(format!("{}/readyz", self.base())).send().await {
                 if r.status().is_success() {
                     return;
@@ -275,7 +330,7 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("memora did not become ready");
+        panic!("memora serve on port {} did not become ready", self.port);
     }
 
     pub fn base(&self) -> String {
@@ -299,6 +354,16 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
+        if std::thread::panicking() {
+            eprintln!(
+                "----- memora serve on port {} (last {LOG_TAIL_LINES} lines of {}) -----\n{}\n----- end of log -----",
+                self.port,
+                self.log_path().display(),
+                self.log_tail(LOG_TAIL_LINES)
+            );
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -366,6 +431,35 @@ impl Client {
 
     pub fn user(&self) -> &str {
         &self.user
+    }
+
+    /// The same session (cookie and CSRF token) sent to another server.
+    pub fn on(&self, base: &str) -> Client {
+        Client {
+            base: base.to_owned(),
+            ..self.clone()
+        }
+    }
+
+    /// The server this client talks to.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// POSTs `/api/method/<path>` (any method path, e.g. `logout`);
+    /// returns status and body.
+    pub async fn post_path(&self, path: &str) -> Result<(u16, Value), reqwest::Error> {
+        let resp = self
+            .http
+            .post(format!("{}/api/method/{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("X-Frappe-CSRF-Token", &self.csrf)
+            .json(&json!({}))
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        let v: Value = resp.json().await.unwrap_or(Value::Null);
+        Ok((status, v))
     }
 
     /// The review id the server stores for this learner's client id.

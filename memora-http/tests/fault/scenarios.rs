@@ -14,9 +14,6 @@ use serde_json::{Value, json};
 
 use crate::harness::*;
 
-/// The tests spawn servers and restart services: one at a time.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 const SERVE: &str = "reviews.get_review_session";
 const SUBMIT: &str = "reviews.submit_review_session";
 
