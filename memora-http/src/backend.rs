@@ -31,6 +31,10 @@ pub const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct BackendConfig {
     /// PostgreSQL URL (None = embedded in-memory backend).
     pub database_url: Option<String>,
+    /// URL of a streaming replica of that database for reads that may be
+    /// served by one (`MEMORA_DATABASE_READ_URL`; see
+    /// `memora_store_postgres::PgStore::with_read_replica`).
+    pub database_read_url: Option<String>,
     /// Redis URL (single node).
     pub redis_url: Option<String>,
     /// Redis Cluster seed nodes (comma-separated URLs).
@@ -54,6 +58,10 @@ impl std::fmt::Debug for BackendConfig {
             .field(
                 "database_url",
                 &self.database_url.as_ref().map(|u| redact(u)),
+            )
+            .field(
+                "database_read_url",
+                &self.database_read_url.as_ref().map(|u| redact(u)),
             )
             .field("redis_url", &self.redis_url.as_ref().map(|u| redact(u)))
             .field(
@@ -139,6 +147,11 @@ pub struct StartupReport {
     pub backend: &'static str,
     /// The database URL, redacted (None when embedded).
     pub database: Option<String>,
+    /// The read replica's URL, redacted (None when not configured).
+    pub read_replica: Option<String>,
+    /// Why the read replica could not be used at start-up (its reads go to
+    /// the primary until it answers).
+    pub read_replica_down: Option<String>,
     /// Migrations this start applied (0: the schema was up to date).
     pub migrations_applied: usize,
     /// Migrations the binary knows (the schema version it needs).
@@ -172,6 +185,8 @@ impl StartupReport {
         StartupReport {
             backend: "embedded",
             database: None,
+            read_replica: None,
+            read_replica_down: None,
             migrations_applied: 0,
             migrations_known: 0,
             database_empty: false,
@@ -288,6 +303,80 @@ fn explain_pg_error(e: &sqlx::Error, host: &str, port: u16, user: &str, database
     }
 }
 
+/// Checks the read replica's URL: a malformed URL stops start-up (a typo
+/// must not silently send every read to the primary), an unreachable
+/// replica does not (its reads go to the primary until it answers; the
+/// cause is returned for the start-up log). A server that is not in
+/// recovery is accepted too — reads are then simply served by it — but
+/// reported, since it is probably the wrong URL.
+async fn check_replica(url: &str) -> Result<(PgConnectOptions, Option<String>), BackendError> {
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    let opts: Option<PgConnectOptions> = match scheme.as_deref() {
+        Some("postgres" | "postgresql") => url.parse().ok(),
+        _ => None,
+    };
+    let Some(opts) = opts else {
+        return Err(BackendError::Database {
+            url: redact(url),
+            problem: "the read replica URL is not a PostgreSQL URL (postgres://user:password@host:5432/database)".into(),
+        });
+    };
+    match check_database(url).await {
+        Ok((_, mut conn)) => {
+            let standby = sqlx::query_scalar::<_, bool>("SELECT pg_is_in_recovery()")
+                .fetch_one(&mut conn)
+                .await;
+            let _ = conn.close().await;
+            let note = match standby {
+                Ok(true) => None,
+                Ok(false) => Some(
+                    "it is not a standby (not in recovery): reads are served by it as they are by the primary".into(),
+                ),
+                Err(e) => Some(format!("asking whether it is a standby failed: {e}")),
+            };
+            Ok((opts, note))
+        }
+        Err(BackendError::Database { problem, .. }) => Ok((opts, Some(problem))),
+        Err(other) => Err(other),
+    }
+}
+
+/// Every 5 s: `memora_replica_lag_seconds` (replay lag, -1 while the
+/// replica does not answer), `memora_replica_up` and
+/// `memora_replica_reads_total{route}` (replica / lagging / unavailable:
+/// how reads that may use the replica were answered).
+fn replica_gauges(store: memora_store_postgres::PgStore) -> crate::jobs::Spawner {
+    Box::new(move |_app, mut stop| {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => break,
+                    _ = tick.tick() => {
+                        let lag = tokio::time::timeout(Duration::from_secs(2), store.replica_lag()).await;
+                        let (up, secs) = match lag {
+                            Ok(Ok(Some(d))) => (1.0, d.as_secs_f64()),
+                            _ => (0.0, -1.0),
+                        };
+                        metrics::gauge!("memora_replica_up").set(up);
+                        metrics::gauge!("memora_replica_lag_seconds").set(secs);
+                        if let Some(st) = store.replica_stats() {
+                            for (route, n) in [
+                                ("replica", st.replica),
+                                ("lagging", st.lagging),
+                                ("unavailable", st.unavailable),
+                            ] {
+                                metrics::counter!("memora_replica_reads_total", "route" => route)
+                                    .absolute(n);
+                            }
+                        }
+                    }
+                }
+            }
+        })
+    })
+}
+
 /// How many migrations `conn`'s database has applied (0 for a fresh one).
 async fn applied_migrations(conn: &mut PgConnection) -> usize {
     // The table belongs to sqlx's migrator; before the first migration it
@@ -311,6 +400,11 @@ async fn applied_migrations(conn: &mut PgConnection) -> usize {
 /// the core writes answers synchronously to PostgreSQL until Redis is back.
 pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
     let Some(url) = &cfg.database_url else {
+        if cfg.database_read_url.is_some() {
+            return Err(BackendError::Config(
+                "a read replica needs its primary: set MEMORA_DATABASE_URL too".into(),
+            ));
+        }
         if cfg.redis_url.is_some() || cfg.redis_cluster_nodes.is_some() {
             return Err(BackendError::Config(
                 "Redis needs a database: set MEMORA_DATABASE_URL too".into(),
@@ -345,6 +439,8 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
     let mut report = StartupReport {
         backend: "postgres",
         database: Some(redact(url)),
+        read_replica: None,
+        read_replica_down: None,
         migrations_applied: known.saturating_sub(before),
         migrations_known: known,
         database_empty,
@@ -352,6 +448,18 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
         queue: "none: answers are written to PostgreSQL before they are acknowledged".into(),
         redis_down: None,
         redis_aof: None,
+    };
+    let mut extras = crate::jobs::Extras::default();
+    let pg = match &cfg.database_read_url {
+        None => pg,
+        Some(read_url) => {
+            let (opts, down) = check_replica(read_url).await?;
+            report.read_replica = Some(redact(read_url));
+            report.read_replica_down = down;
+            let pg = pg.with_read_replica(opts, cfg.db_pool_size.max(2));
+            extras.spawners.push(replica_gauges(pg.clone()));
+            pg
+        }
     };
     let store = Arc::new(pg);
     let (redis, redis_shown) = match (&cfg.redis_url, &cfg.redis_cluster_nodes) {
@@ -380,7 +488,6 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
         (rc, _) => rc,
     };
     let redis = redis.map(|rc| rc.horizon_days(cfg.cache_horizon_days));
-    let mut extras = crate::jobs::Extras::default();
     let reclaim_idle = cfg.queue_reclaim_idle;
     type CachePorts = (
         Arc<dyn memora_core::ports::DueCache>,

@@ -58,6 +58,13 @@ struct DbArgs {
     /// For `serve`, unset = the embedded in-memory demo backend.
     #[arg(long, env = "MEMORA_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+    /// URL of a streaming replica of that database: safe-mode due reads,
+    /// leaderboard sources, cache-rebuild scans, reconciliation samples and
+    /// archive status are read there (a learner always sees their own
+    /// writes; bulk reads may lag by the replica's replay lag). Unset = all
+    /// reads on the primary; an unreachable replica falls back to it.
+    #[arg(long, env = "MEMORA_DATABASE_READ_URL", hide_env_values = true)]
+    database_read_url: Option<String>,
     /// Size of the database connection pool.
     #[arg(long, env = "MEMORA_DB_POOL_SIZE", default_value_t = 16)]
     db_pool_size: u32,
@@ -470,6 +477,7 @@ fn emit(out: OutputArgs, human: impl FnOnce() -> String, machine: serde_json::Va
 fn backend_config(db: &DbArgs, redis: Option<&RedisArgs>, reclaim_ms: u64) -> BackendConfig {
     BackendConfig {
         database_url: db.database_url.clone(),
+        database_read_url: db.database_read_url.clone(),
         redis_url: redis.and_then(|r| r.redis_url.clone()),
         redis_cluster_nodes: redis.and_then(|r| r.redis_cluster_nodes.clone()),
         redis_namespace: redis.and_then(|r| r.redis_namespace.clone()),
@@ -1398,8 +1406,16 @@ fn log_startup(report: &StartupReport) {
         database = report.database.as_deref().unwrap_or("in-memory (nothing survives a restart)"),
         cache = %report.cache,
         queue = %report.queue,
+        read_replica = report.read_replica.as_deref().unwrap_or("none"),
         "starting Memora"
     );
+    if let Some(cause) = &report.read_replica_down {
+        tracing::warn!(
+            read_replica = report.read_replica.as_deref().unwrap_or("-"),
+            cause = %cause,
+            "check the read replica (reads it cannot answer go to the primary)"
+        );
+    }
     if report.backend == "postgres" {
         if report.migrations_applied > 0 {
             tracing::info!(

@@ -18,6 +18,10 @@
 //!   compare-and-set under row locks taken in item order.
 //! * Reads are keyset-paginated and index-backed; sampling uses
 //!   `TABLESAMPLE SYSTEM … REPEATABLE(seed)`.
+//! * With a read replica ([`PgStore::with_read_replica`]) learner-scoped
+//!   reads that must show the learner's own writes are checked against a
+//!   per-learner write fence, and bulk reads go to the replica (stale by at
+//!   most its replay lag); see the `replica` module.
 //! * The adapter translates, never decides: business rules stay in
 //!   memora-core.
 
@@ -31,11 +35,13 @@ mod jobs;
 mod memory;
 mod partitions;
 mod player;
+mod replica;
 mod rows;
 mod seasons;
 mod served;
 pub mod trips;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -47,6 +53,7 @@ pub use error::{PgStoreError, Result};
 pub use memory::DUE_QUERY;
 pub use partitions::PartitionInfo;
 pub use partitions::partition_name;
+pub use replica::{REPLICA_RETRY, ReplicaStats};
 
 /// The embedded migrations of this crate (`migrations/*.sql`).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -55,6 +62,8 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The optional streaming replica for reads (see `replica`).
+    replica: Option<Arc<replica::Replica>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -62,6 +71,7 @@ impl std::fmt::Debug for PgStore {
         // Never print the connection options: they may hold a password.
         f.debug_struct("PgStore")
             .field("pool_size", &self.pool.size())
+            .field("read_replica", &self.replica.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -86,7 +96,32 @@ impl PgStore {
 
     /// Wraps an existing pool.
     pub fn from_pool(pool: PgPool) -> Self {
-        PgStore { pool }
+        PgStore {
+            pool,
+            replica: None,
+        }
+    }
+
+    /// Routes the reads that may be served by a streaming replica of this
+    /// database (see the `replica` module) to a pool of at most
+    /// `max_conns` connections on `opts`. The pool connects lazily, so a
+    /// replica that is down at start-up is not an error: its reads go to the
+    /// primary until it answers.
+    pub fn with_read_replica(mut self, opts: PgConnectOptions, max_conns: u32) -> Self {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_conns.max(1))
+            // A replica that does not answer must not hold a read for long:
+            // the read is repeated on the primary after this (sqlx retries
+            // a refused connection until then).
+            .acquire_timeout(Duration::from_secs(1))
+            .connect_lazy_with(opts);
+        self.replica = Some(Arc::new(replica::Replica::new(pool)));
+        self
+    }
+
+    /// The replica's pool, when one is configured (tests, health checks).
+    pub fn replica_pool(&self) -> Option<&PgPool> {
+        self.replica.as_deref().map(replica::Replica::pool)
     }
 
     /// The underlying pool (tests, health checks).

@@ -12,10 +12,14 @@ use memora_core::ports::{
     ArchiveStore, DueFilter, PersistOutcome, ReviewLogStore, SeasonScanStore, TrackerStore,
 };
 use memora_core::util::SplitMix64;
-use sqlx::Row;
+use std::sync::LazyLock;
+
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, Row};
 
 use crate::error::{is_retryable, port};
 use crate::partitions::partition_name;
+use crate::replica::FENCE_SQL;
 use crate::rows::{LOG_COLS, LogRow, TRACKER_COLS, TrackerRow, trackers};
 use crate::{PgStore, PgStoreError, Result};
 
@@ -36,10 +40,36 @@ pub const DUE_QUERY: &str = "SELECT season, user_id, question_id, subject_id, to
       AND ($4::text IS NULL OR subject_id = $4) AND ($5::text IS NULL OR topic_id = $5) \
     ORDER BY due, question_id LIMIT $6";
 
+/// [`DUE_QUERY`] with the learner's read fence as seen by the same
+/// snapshot (column `fence`, on every row; one row of NULL tracker columns
+/// when nothing is due), for reads served by a replica.
+static FENCED_DUE_QUERY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT f.fence, t.* FROM (SELECT {FENCE_SQL} AS fence) f \
+         LEFT JOIN LATERAL ({DUE_QUERY}) t ON true ORDER BY t.due, t.question_id"
+    )
+});
+
+/// Tracker rows and the fence of a [`FENCED_DUE_QUERY`]-shaped answer (a
+/// fence of -1, "behind anything", if the answer has no row at all).
+fn fenced_trackers(rows: &[PgRow]) -> sqlx::Result<(Vec<TrackerRow>, i64)> {
+    let mut fence = -1;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        fence = row.try_get("fence")?;
+        let question: Option<String> = row.try_get("question_id")?;
+        if question.is_some() {
+            out.push(TrackerRow::from_row(row)?);
+        }
+    }
+    Ok((out, fence))
+}
+
 /// The batch upsert: one statement, one round trip. Review ids are claimed
 /// in `review_ids` (global idempotency); only newly claimed ids are logged.
 /// Tracker rows are upserted and only overwritten by a state whose
-/// `last_review` is not older and that actually differs.
+/// `last_review` is not older and that actually differs. The learners'
+/// read fences are bumped by the same statement.
 const PERSIST_SQL: &str = r#"
 WITH t_in AS (
     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
@@ -94,6 +124,14 @@ WITH t_in AS (
            EXCLUDED.step, EXCLUDED.stability, EXCLUDED.difficulty, EXCLUDED.reps,
            EXCLUDED.lapses, EXCLUDED.last_review, EXCLUDED.due, EXCLUDED.scheduled_days)
     RETURNING 1
+), fence AS (
+    -- Read-your-writes fence (migration 20261220000000): bumped in this
+    -- statement so it becomes visible together with the rows, on the
+    -- primary and on a replica. Users in key order, like the trackers.
+    INSERT INTO learner_fence AS f (user_id, seq)
+    SELECT user_id, 1 FROM (SELECT user_id FROM t_in UNION SELECT user_id FROM l_in) u
+    ORDER BY user_id
+    ON CONFLICT (user_id) DO UPDATE SET seq = f.seq + 1
 )
 SELECT (SELECT count(*) FROM logs) AS logs, (SELECT count(*) FROM trk) AS trk
 "#;
@@ -289,15 +327,20 @@ impl PgStore {
     /// Estimated live rows of a season partition (planner statistics).
     async fn estimated_rows(&self, season: &SeasonId) -> Result<f64> {
         let name = partition_name("memory_tracker", season);
-        let est: Option<f64> = sqlx::query_scalar(
-            "SELECT CASE WHEN c.reltuples >= 0 THEN c.reltuples::float8 \
-                    ELSE (pg_relation_size(c.oid) / 8192)::float8 * 60 END \
-             FROM pg_class c WHERE c.oid = to_regclass($1)",
-        )
-        .bind(&name)
-        .fetch_optional(crate::trips::one(&self.pool))
-        .await?
-        .flatten();
+        let name = name.as_str();
+        let est: Option<f64> = self
+            .read_bulk(|pool| async move {
+                sqlx::query_scalar(
+                    "SELECT CASE WHEN c.reltuples >= 0 THEN c.reltuples::float8 \
+                            ELSE (pg_relation_size(c.oid) / 8192)::float8 * 60 END \
+                     FROM pg_class c WHERE c.oid = to_regclass($1)",
+                )
+                .bind(name)
+                .fetch_optional(crate::trips::one(&pool))
+                .await
+            })
+            .await?
+            .flatten();
         Ok(est.unwrap_or(0.0))
     }
 }
@@ -345,14 +388,34 @@ impl TrackerStore for PgStore {
         now: DateTime<Utc>,
         limit: usize,
     ) -> PortResult<Vec<MemoryTracker>> {
-        let rows: Vec<TrackerRow> = sqlx::query_as(DUE_QUERY)
-            .bind(user.as_str())
-            .bind(season.as_str())
-            .bind(now)
-            .bind(filter.subject.as_ref().map(|s| s.as_str()))
-            .bind(filter.topic.as_ref().map(|s| s.as_str()))
-            .bind(lim(limit))
-            .fetch_all(crate::trips::one(&self.pool))
+        let subject = filter.subject.as_ref().map(|s| s.as_str());
+        let topic = filter.topic.as_ref().map(|s| s.as_str());
+        let rows = self
+            .read_fenced(user, |pool, fenced| async move {
+                let sql = if fenced {
+                    FENCED_DUE_QUERY.as_str()
+                } else {
+                    DUE_QUERY
+                };
+                let rows = sqlx::query(sql)
+                    .bind(user.as_str())
+                    .bind(season.as_str())
+                    .bind(now)
+                    .bind(subject)
+                    .bind(topic)
+                    .bind(lim(limit))
+                    .fetch_all(crate::trips::one(&pool))
+                    .await?;
+                if fenced {
+                    fenced_trackers(&rows)
+                } else {
+                    let rows = rows
+                        .iter()
+                        .map(TrackerRow::from_row)
+                        .collect::<sqlx::Result<Vec<_>>>()?;
+                    Ok((rows, 0))
+                }
+            })
             .await
             .map_err(port)?;
         Ok(trackers(rows)?)
@@ -365,19 +428,30 @@ impl TrackerStore for PgStore {
         filter: &DueFilter,
         now: DateTime<Utc>,
     ) -> PortResult<u64> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM memory_tracker \
+        const COUNT: &str = "SELECT count(*) FROM memory_tracker \
              WHERE user_id = $1 AND season = $2 AND due <= $3 \
-               AND ($4::text IS NULL OR subject_id = $4) AND ($5::text IS NULL OR topic_id = $5)",
-        )
-        .bind(user.as_str())
-        .bind(season.as_str())
-        .bind(now)
-        .bind(filter.subject.as_ref().map(|s| s.as_str()))
-        .bind(filter.topic.as_ref().map(|s| s.as_str()))
-        .fetch_one(crate::trips::one(&self.pool))
-        .await
-        .map_err(port)?;
+               AND ($4::text IS NULL OR subject_id = $4) AND ($5::text IS NULL OR topic_id = $5)";
+        static FENCED: LazyLock<String> =
+            LazyLock::new(|| format!("SELECT ({COUNT}) AS n, {FENCE_SQL} AS fence"));
+        let subject = filter.subject.as_ref().map(|s| s.as_str());
+        let topic = filter.topic.as_ref().map(|s| s.as_str());
+        let n = self
+            .read_fenced(user, |pool, fenced| async move {
+                let sql = if fenced { FENCED.as_str() } else { COUNT };
+                let row = sqlx::query(sql)
+                    .bind(user.as_str())
+                    .bind(season.as_str())
+                    .bind(now)
+                    .bind(subject)
+                    .bind(topic)
+                    .fetch_one(crate::trips::one(&pool))
+                    .await?;
+                let n: i64 = row.try_get(0)?;
+                let fence: i64 = if fenced { row.try_get("fence")? } else { 0 };
+                Ok((n, fence))
+            })
+            .await
+            .map_err(port)?;
         Ok(n64(n))
     }
 
@@ -632,9 +706,13 @@ impl ReviewLogStore for PgStore {
 #[async_trait]
 impl SeasonScanStore for PgStore {
     async fn count_season(&self, season: &SeasonId) -> PortResult<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM memory_tracker WHERE season = $1")
-            .bind(season.as_str())
-            .fetch_one(crate::trips::one(&self.pool))
+        let n: i64 = self
+            .read_bulk(|pool| async move {
+                sqlx::query_scalar("SELECT count(*) FROM memory_tracker WHERE season = $1")
+                    .bind(season.as_str())
+                    .fetch_one(crate::trips::one(&pool))
+                    .await
+            })
             .await
             .map_err(port)?;
         Ok(n64(n))
@@ -648,34 +726,41 @@ impl SeasonScanStore for PgStore {
     ) -> PortResult<Vec<MemoryTracker>> {
         // The row comparison on the full primary key lets the index scan
         // start right after the previous page: constant cost per page.
-        let rows: Vec<TrackerRow> = match after {
-            Some(k) => {
-                let sql = format!(
-                    "SELECT {TRACKER_COLS} FROM memory_tracker \
-                     WHERE season = $1 AND (season, user_id, question_id) > ($1, $2, $3) \
-                     ORDER BY season, user_id, question_id LIMIT $4"
-                );
-                sqlx::query_as(&sql)
-                    .bind(season.as_str())
-                    .bind(k.user.as_str())
-                    .bind(k.question.as_str())
-                    .bind(lim(limit))
-                    .fetch_all(crate::trips::one(&self.pool))
-                    .await
-            }
-            None => {
-                let sql = format!(
-                    "SELECT {TRACKER_COLS} FROM memory_tracker WHERE season = $1 \
-                     ORDER BY season, user_id, question_id LIMIT $2"
-                );
-                sqlx::query_as(&sql)
-                    .bind(season.as_str())
-                    .bind(lim(limit))
-                    .fetch_all(crate::trips::one(&self.pool))
-                    .await
-            }
-        }
-        .map_err(port)?;
+        // On the replica when configured: a rebuild page may then miss
+        // writes of the last replay-lag's worth (the cache load keeps live
+        // entries that are newer, and the worker's refresh converges).
+        let rows: Vec<TrackerRow> = self
+            .read_bulk(|pool| async move {
+                match after {
+                    Some(k) => {
+                        let sql = format!(
+                            "SELECT {TRACKER_COLS} FROM memory_tracker \
+                             WHERE season = $1 AND (season, user_id, question_id) > ($1, $2, $3) \
+                             ORDER BY season, user_id, question_id LIMIT $4"
+                        );
+                        sqlx::query_as(&sql)
+                            .bind(season.as_str())
+                            .bind(k.user.as_str())
+                            .bind(k.question.as_str())
+                            .bind(lim(limit))
+                            .fetch_all(crate::trips::one(&pool))
+                            .await
+                    }
+                    None => {
+                        let sql = format!(
+                            "SELECT {TRACKER_COLS} FROM memory_tracker WHERE season = $1 \
+                             ORDER BY season, user_id, question_id LIMIT $2"
+                        );
+                        sqlx::query_as(&sql)
+                            .bind(season.as_str())
+                            .bind(lim(limit))
+                            .fetch_all(crate::trips::one(&pool))
+                            .await
+                    }
+                }
+            })
+            .await
+            .map_err(port)?;
         Ok(trackers(rows)?)
     }
 
@@ -697,12 +782,17 @@ impl SeasonScanStore for PgStore {
                 "SELECT {TRACKER_COLS} FROM memory_tracker \
                  TABLESAMPLE SYSTEM ($2) REPEATABLE ($3) WHERE season = $1 LIMIT $4"
             );
-            let rows: Vec<TrackerRow> = sqlx::query_as(&sql)
-                .bind(season.as_str())
-                .bind(pct)
-                .bind((seed % (1 << 31)) as f64)
-                .bind(lim(n.saturating_mul(4)))
-                .fetch_all(crate::trips::one(&self.pool))
+            let sql = sql.as_str();
+            let rows: Vec<TrackerRow> = self
+                .read_bulk(|pool| async move {
+                    sqlx::query_as(sql)
+                        .bind(season.as_str())
+                        .bind(pct)
+                        .bind((seed % (1 << 31)) as f64)
+                        .bind(lim(n.saturating_mul(4)))
+                        .fetch_all(crate::trips::one(&pool))
+                        .await
+                })
                 .await
                 .map_err(port)?;
             trackers(rows)?
@@ -716,11 +806,18 @@ impl SeasonScanStore for PgStore {
                 "SELECT {TRACKER_COLS} FROM memory_tracker WHERE season = $1 \
                  ORDER BY md5(user_id || '/' || question_id || '/' || $2::text) LIMIT $3"
             );
-            let rows: Vec<TrackerRow> = sqlx::query_as(&sql)
-                .bind(season.as_str())
-                .bind(seed.to_string())
-                .bind(lim(n))
-                .fetch_all(crate::trips::one(&self.pool))
+            let sql = sql.as_str();
+            let seed_text = seed.to_string();
+            let seed_text = seed_text.as_str();
+            let rows: Vec<TrackerRow> = self
+                .read_bulk(|pool| async move {
+                    sqlx::query_as(sql)
+                        .bind(season.as_str())
+                        .bind(seed_text)
+                        .bind(lim(n))
+                        .fetch_all(crate::trips::one(&pool))
+                        .await
+                })
                 .await
                 .map_err(port)?;
             v = trackers(rows)?;
@@ -800,16 +897,21 @@ impl ArchiveStore for PgStore {
     }
 
     async fn archive_counts(&self, season: &SeasonId) -> PortResult<ArchiveCounts> {
-        let row = sqlx::query(
-            "SELECT (SELECT count(*) FROM memory_tracker WHERE season = $1) AS live, \
-                    (SELECT count(*) FROM archived_tracker WHERE season = $1) AS archived, \
-                    (SELECT count(*) FROM archived_tracker \
-                      WHERE season = $1 AND eligible_for_deletion) AS flagged",
-        )
-        .bind(season.as_str())
-        .fetch_one(crate::trips::one(&self.pool))
-        .await
-        .map_err(port)?;
+        // Archive status: on the replica when configured (stale by its lag).
+        let row = self
+            .read_bulk(|pool| async move {
+                sqlx::query(
+                    "SELECT (SELECT count(*) FROM memory_tracker WHERE season = $1) AS live, \
+                            (SELECT count(*) FROM archived_tracker WHERE season = $1) AS archived, \
+                            (SELECT count(*) FROM archived_tracker \
+                              WHERE season = $1 AND eligible_for_deletion) AS flagged",
+                )
+                .bind(season.as_str())
+                .fetch_one(crate::trips::one(&pool))
+                .await
+            })
+            .await
+            .map_err(port)?;
         let get = |c: &str| -> PortResult<u64> {
             row.try_get::<i64, _>(c)
                 .map(n64)

@@ -25,6 +25,8 @@ fn n64(v: i64) -> u64 {
 /// profile total (profile created if missing) and the subject score are
 /// written together or not at all, with no check-then-insert race.
 /// A duplicate session id fails the whole statement (unique violation).
+/// The learner's read fence is bumped by the same statement (see the
+/// `replica` module): no extra round trip on the submit path.
 const RECORD_SESSION_SQL: &str = "WITH s AS ( \
         INSERT INTO gameplay_sessions (id, user_id, kind, lesson_id, subject_id, topic_id, \
             xp_earned, score, completed, created_at, local_day, raw_data) \
@@ -42,6 +44,9 @@ const RECORD_SESSION_SQL: &str = "WITH s AS ( \
         ON CONFLICT (user_id, subject_id) DO UPDATE \
             SET total_xp = subject_scores.total_xp + EXCLUDED.total_xp \
         RETURNING 1 \
+    ), f AS ( \
+        INSERT INTO learner_fence AS lf (user_id, seq) SELECT user_id, 1 FROM s \
+        ON CONFLICT (user_id) DO UPDATE SET seq = lf.seq + 1 \
     ) SELECT (SELECT count(*) FROM p) + (SELECT count(*) FROM sc)";
 
 pub(crate) async fn record_session_on(
@@ -409,11 +414,18 @@ impl ActivityStore for PgStore {
             "SELECT user_id, xp FROM ({}) board ORDER BY xp DESC, user_id ASC LIMIT $3",
             board_sql(q)
         );
-        let rows: Vec<(String, i64)> = sqlx::query_as(&sql)
-            .bind(q.subject.as_ref().map(|s| s.as_str()))
-            .bind(q.since)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(crate::trips::one(&self.pool))
+        // A board source: on the replica when configured (stale by its lag).
+        let sql = sql.as_str();
+        let subject = q.subject.as_ref().map(|s| s.as_str());
+        let rows: Vec<(String, i64)> = self
+            .read_bulk(|pool| async move {
+                sqlx::query_as(sql)
+                    .bind(subject)
+                    .bind(q.since)
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .fetch_all(crate::trips::one(&pool))
+                    .await
+            })
             .await
             .map_err(port)?;
         rows.into_iter()
@@ -443,28 +455,53 @@ impl ActivityStore for PgStore {
                  WHERE user_id = $3 AND local_day >= $2 AND ($1::text IS NULL OR subject_id = $1)"
             }
         };
-        let xp: i64 = sqlx::query_scalar(own_sql)
-            .bind(q.subject.as_ref().map(|s| s.as_str()))
-            .bind(q.since)
-            .bind(user.as_str())
-            .fetch_one(crate::trips::one(&self.pool))
+        // The learner's own XP must show their own sessions: a fenced read
+        // (`$3` is the user, so the fence is looked up by `$3`).
+        let subject = q.subject.as_ref().map(|s| s.as_str());
+        let fenced_sql = format!(
+            "SELECT ({own_sql}) AS xp, {} AS fence",
+            crate::replica::FENCE_SQL.replace("$1", "$3")
+        );
+        let fenced_sql = fenced_sql.as_str();
+        let xp: i64 = self
+            .read_fenced(user, |pool, fenced| async move {
+                let row = sqlx::query(if fenced { fenced_sql } else { own_sql })
+                    .bind(subject)
+                    .bind(q.since)
+                    .bind(user.as_str())
+                    .fetch_one(crate::trips::one(&pool))
+                    .await?;
+                let xp: i64 = row.try_get(0)?;
+                let fence: i64 = if fenced { row.try_get("fence")? } else { 0 };
+                Ok((xp, fence))
+            })
             .await
             .map_err(port)?;
         // Rank = 1 + players ahead (more XP, or equal XP and a smaller id),
-        // only if the user is on the board at all.
+        // only if the user is on the board: XP in scope > 0 and not disabled
+        // (exactly the board's own filter, decided here from the fresh `xp`
+        // so a replica that has not seen the learner's first XP yet still
+        // ranks them). The count of players ahead is a bulk read: on the
+        // replica when configured, stale by its lag.
         let sql = format!(
             "WITH board AS ({}) \
-             SELECT CASE WHEN EXISTS (SELECT 1 FROM board WHERE user_id = $3) \
+             SELECT CASE WHEN $4 > 0 AND NOT EXISTS \
+                    (SELECT 1 FROM users u WHERE u.id = $3 AND NOT u.enabled) \
                 THEN 1 + (SELECT count(*) FROM board \
                           WHERE xp > $4 OR (xp = $4 AND user_id < $3)) END",
             board_sql(q)
         );
-        let rank: Option<i64> = sqlx::query_scalar(&sql)
-            .bind(q.subject.as_ref().map(|s| s.as_str()))
-            .bind(q.since)
-            .bind(user.as_str())
-            .bind(xp)
-            .fetch_one(crate::trips::one(&self.pool))
+        let sql = sql.as_str();
+        let rank: Option<i64> = self
+            .read_bulk(|pool| async move {
+                sqlx::query_scalar(sql)
+                    .bind(subject)
+                    .bind(q.since)
+                    .bind(user.as_str())
+                    .bind(xp)
+                    .fetch_one(crate::trips::one(&pool))
+                    .await
+            })
             .await
             .map_err(port)?;
         Ok((xp, rank.map(n64)))

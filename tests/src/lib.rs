@@ -5,6 +5,7 @@
 pub mod conformance;
 pub mod hooked_cache;
 pub mod redis_cluster;
+pub mod replica;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -107,8 +108,17 @@ impl PgSchema {
     /// Creates the schema and migrates it; `None` if PostgreSQL is
     /// unreachable (skip), panics under `CI`.
     pub async fn create() -> Option<PgSchema> {
-        use sqlx::Connection;
         let url = pg_url_or_skip().await?;
+        Some(Self::create_on(&url, None).await)
+    }
+
+    /// Creates the schema on the database at `url` and migrates it; with
+    /// `read_url` (a streaming replica of it, e.g. [`replica::LocalReplica`])
+    /// both stores route their replica-eligible reads there, in the same
+    /// schema.
+    pub async fn create_on(url: &str, read_url: Option<&str>) -> PgSchema {
+        use sqlx::Connection;
+        let url = url.to_owned();
         let schema = format!(
             "memora_t_{}",
             random_namespace()
@@ -122,27 +132,38 @@ impl PgSchema {
             .await
             .expect("create schema");
         let _ = admin.close().await;
-        let connect = |n: u32| {
-            let opts: sqlx::postgres::PgConnectOptions = url.parse().expect("url");
-            let opts = opts.options([("search_path", schema.as_str())]);
-            memora_store_postgres::PgStore::connect_with(opts, n)
+        let in_schema = |u: &str| {
+            let opts: sqlx::postgres::PgConnectOptions = u.parse().expect("url");
+            opts.options([("search_path", schema.as_str())])
         };
-        let store = connect(6).await.expect("pool");
+        let with_replica = |store: memora_store_postgres::PgStore| match read_url {
+            Some(r) => store.with_read_replica(in_schema(r), 4),
+            None => store,
+        };
+        let store = memora_store_postgres::PgStore::connect_with(in_schema(&url), 6)
+            .await
+            .expect("pool");
         store.migrate().await.expect("migrate");
-        let other = connect(2).await.expect("pool");
-        Some(PgSchema {
-            store,
-            other,
+        let other = memora_store_postgres::PgStore::connect_with(in_schema(&url), 2)
+            .await
+            .expect("pool");
+        PgSchema {
+            store: with_replica(store),
+            other: with_replica(other),
             schema,
             url,
-        })
+        }
     }
 
     /// Closes the pools and drops the schema.
     pub async fn teardown(self) {
         use sqlx::Connection;
-        self.store.pool().close().await;
-        self.other.pool().close().await;
+        for s in [&self.store, &self.other] {
+            s.pool().close().await;
+            if let Some(r) = s.replica_pool() {
+                r.close().await;
+            }
+        }
         if let Ok(mut admin) = sqlx::PgConnection::connect(&self.url).await {
             let _ = sqlx::query(&format!("DROP SCHEMA \"{}\" CASCADE", self.schema))
                 .execute(&mut admin)

@@ -117,3 +117,42 @@ fn postgres_up() -> bool {
     let _ = skip(&format!("PostgreSQL unreachable at {hostport}"));
     false
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_replica_url_is_checked_but_a_down_replica_does_not_stop_start_up() {
+    let Some(db) = crate::support::Db::create().await else {
+        return;
+    };
+    // A malformed read URL is a configuration error (a typo must not send
+    // every read to the primary unnoticed).
+    let r = run(
+        &["migrate"],
+        &[
+            ("MEMORA_DATABASE_URL", db.url.as_str()),
+            (
+                "MEMORA_DATABASE_READ_URL",
+                "mysql://root:hunter2-secret@127.0.0.1:3306/memora",
+            ),
+        ],
+        None,
+    );
+    assert!(!r.success, "must fail:\n{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("read replica URL is not a PostgreSQL URL"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("hunter2-secret"), "{}", r.stderr);
+    // A replica that does not answer is not: its reads go to the primary.
+    let r = run(
+        &[
+            "migrate",
+            "--database-read-url",
+            "postgres://postgres@127.0.0.1:1/postgres",
+        ],
+        &[("MEMORA_DATABASE_URL", db.url.as_str())],
+        None,
+    );
+    assert!(r.success, "must start without the replica:\n{}", r.stderr);
+}

@@ -230,8 +230,9 @@ pub(crate) fn qids(v: &[MemoryTracker]) -> Vec<String> {
     v.iter().map(|t| t.key.question.to_string()).collect()
 }
 
+/// A gameplay session of `xp` XP on learner day `d`, created at [`t0`].
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn session(
+pub fn session(
     id: &str,
     u: &str,
     kind: SessionKind,

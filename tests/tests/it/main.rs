@@ -13,5 +13,7 @@ mod integrity_redis;
 mod ops_postgres;
 mod queue_redis;
 mod reconcile_redis;
+mod replica_postgres;
 mod store_memory;
 mod store_postgres;
+mod store_replica;
