@@ -64,18 +64,24 @@ pub const JOB_NAMES: [&str; 7] = [
 ];
 
 impl Schedule {
-    /// The period of a scheduled job.
-    pub fn period(&self, job: &str) -> Option<Duration> {
+    /// The period of scheduled job `job`, for reading or setting.
+    fn slot(&mut self, job: &str) -> Option<&mut Duration> {
         Some(match job {
-            "reconcile" => self.reconcile,
-            "auto_archive" => self.auto_archive,
-            "retention" => self.retention,
-            "fsrs_refit" => self.refit,
-            "served_purge" => self.served_purge,
-            "pending_batches" => self.pending_batches,
-            "invalidations_prune" => self.invalidations_prune,
+            "reconcile" => &mut self.reconcile,
+            "auto_archive" => &mut self.auto_archive,
+            "retention" => &mut self.retention,
+            "fsrs_refit" => &mut self.refit,
+            "served_purge" => &mut self.served_purge,
+            "pending_batches" => &mut self.pending_batches,
+            "invalidations_prune" => &mut self.invalidations_prune,
             _ => return None,
         })
+    }
+
+    /// The period of a scheduled job.
+    pub fn period(&self, job: &str) -> Option<Duration> {
+        let mut copy = *self;
+        copy.slot(job).map(|d| *d)
     }
 
     /// Overrides job periods from `name=seconds` pairs separated by commas
@@ -91,22 +97,11 @@ impl Schedule {
                 .ok()
                 .filter(|s| *s > 0)
                 .ok_or_else(|| format!("'{pair}': seconds must be a positive integer"))?;
-            let d = Duration::from_secs(secs);
-            match name.trim() {
-                "reconcile" => self.reconcile = d,
-                "auto_archive" => self.auto_archive = d,
-                "retention" => self.retention = d,
-                "fsrs_refit" => self.refit = d,
-                "served_purge" => self.served_purge = d,
-                "pending_batches" => self.pending_batches = d,
-                "invalidations_prune" => self.invalidations_prune = d,
-                other => {
-                    return Err(format!(
-                        "unknown job '{other}' (one of: {})",
-                        JOB_NAMES.join(", ")
-                    ));
-                }
-            }
+            let name = name.trim();
+            let slot = self.slot(name).ok_or_else(|| {
+                format!("unknown job '{name}' (one of: {})", JOB_NAMES.join(", "))
+            })?;
+            *slot = Duration::from_secs(secs);
         }
         Ok(self)
     }
