@@ -539,3 +539,59 @@ async fn dead_letters_are_listed_over_http() {
         "{page}"
     );
 }
+
+#[tokio::test]
+async fn job_runs_are_listed_for_admins_only_with_checked_arguments() {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let t = setup(&recorder).await;
+    let ran =
+        memora_http::jobs::run_job(&t.memora, "served_purge", std::time::Duration::ZERO).await;
+    assert!(
+        matches!(ran, memora_http::jobs::JobRunOutcome::Ran(Ok(_))),
+        "{ran:?}"
+    );
+    let (s, v) = call(
+        &t.app,
+        "memora.api.admin.get_job_runs",
+        &t.admin,
+        json!({"job": "served_purge"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let m = &v["message"];
+    assert_eq!(m["jobs"].as_array().unwrap().len(), 1);
+    let run = &m["jobs"][0]["runs"][0];
+    assert_eq!(run["holder"], m["this_process"]);
+    assert!(run["token"].as_u64().unwrap() >= 1);
+    assert!(run["outcome"].as_str().unwrap().starts_with("purged"));
+    assert!(run["finished_at"].is_string());
+    // Every job, most of them never run.
+    let (s, v) = call(&t.app, "memora.api.admin.get_job_runs", &t.admin, json!({})).await;
+    assert_eq!(s, StatusCode::OK);
+    let jobs = v["message"]["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), memora_http::jobs::JOB_NAMES.len());
+    assert_eq!(
+        jobs.iter()
+            .filter(|j| !j["runs"].as_array().unwrap().is_empty())
+            .count(),
+        1
+    );
+    for (args, word) in [
+        (json!({"job": "nightly"}), "job"),
+        (json!({"limit": 0}), "limit"),
+        (json!({"limit": 101}), "limit"),
+    ] {
+        let (s, v) = call(
+            &t.app,
+            "memora.api.admin.get_job_runs",
+            &t.admin,
+            args.clone(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{args}: {v}");
+        assert!(v["exception"].as_str().unwrap().contains(word), "{v}");
+    }
+    let student = login(&t.app, memora_core::demo::DEMO_STUDENT).await;
+    let (s, _) = call(&t.app, "memora.api.admin.get_job_runs", &student, json!({})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}

@@ -895,3 +895,94 @@ method!(
         })
     }
 );
+
+/// Arguments of `get_job_runs`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct JobRunsArgs {
+    /// One scheduled job (`reconcile`, `auto_archive`, `retention`,
+    /// `fsrs_refit`, `served_purge`, `pending_batches`,
+    /// `invalidations_prune`); all of them if absent.
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub job: Option<String>,
+    /// Runs per job, newest first (1–100, default 10).
+    #[serde(default, deserialize_with = "de::opt_u64")]
+    #[schema(minimum = 1, maximum = 100)]
+    pub limit: Option<u64>,
+}
+
+/// One run of a scheduled job.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobRunDto {
+    /// The lease's fencing token (grows with every run of the job).
+    pub token: u64,
+    /// The server process that ran it.
+    pub holder: String,
+    /// Start (RFC 3339).
+    pub started_at: String,
+    /// End (RFC 3339); null while running, or if its process died.
+    pub finished_at: Option<String>,
+    /// Summary, or `failed: …`.
+    pub outcome: Option<String>,
+}
+
+/// The recent runs of one job.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobRunsDto {
+    /// Job name.
+    pub job: String,
+    /// Newest first.
+    pub runs: Vec<JobRunDto>,
+}
+
+/// Result of `get_job_runs`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobRunsPageDto {
+    /// One entry per job asked for.
+    pub jobs: Vec<JobRunsDto>,
+    /// The process that answered (compare with `holder`).
+    pub this_process: String,
+}
+
+method!(
+    /// `get_job_runs`.
+    GetJobRuns = "get_job_runs" in "admin", Admin, Read,
+    "Recent runs of the scheduled jobs (one process per run, across every server)",
+    JobRunsArgs => JobRunsPageDto,
+    |app, ctx, req| {
+        let limit = match req.limit.unwrap_or(10) {
+            n @ 1..=100 => n as usize,
+            n => return Err(ApiError::bad(format!("argument 'limit': {n} is outside 1–100"))),
+        };
+        let names: Vec<&str> = match req.job.as_deref() {
+            None => crate::jobs::JOB_NAMES.to_vec(),
+            Some(j) if crate::jobs::JOB_NAMES.contains(&j) => vec![j],
+            Some(j) => {
+                return Err(ApiError::bad(format!(
+                    "argument 'job': unknown job '{j}' (one of: {})",
+                    crate::jobs::JOB_NAMES.join(", ")
+                )));
+            }
+        };
+        let mut jobs = Vec::with_capacity(names.len());
+        for name in names {
+            let runs = app.admin().job_runs(ctx.actor()?, name, limit).await?;
+            jobs.push(JobRunsDto {
+                job: name.to_owned(),
+                runs: runs
+                    .into_iter()
+                    .map(|r| JobRunDto {
+                        token: r.token,
+                        holder: r.holder,
+                        started_at: r.started_at.to_rfc3339(),
+                        finished_at: r.finished_at.map(|t| t.to_rfc3339()),
+                        outcome: r.outcome,
+                    })
+                    .collect(),
+            });
+        }
+        Ok(JobRunsPageDto {
+            jobs,
+            this_process: app.instance_id().to_owned(),
+        })
+    }
+);

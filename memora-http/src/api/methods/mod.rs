@@ -126,6 +126,7 @@ pub const METHODS: &[MethodSpec] = &[
     spec::<admin::CreateUser>(),
     spec::<admin::CreateApiKey>(),
     spec::<admin::GetAuditLog>(),
+    spec::<admin::GetJobRuns>(),
 ];
 
 /// Parses an id newtype, mapping its validation error to a 400.
