@@ -22,8 +22,10 @@
 //! * The limiter's clock never runs backwards: a `now` earlier than the
 //!   latest instant already seen is treated as that latest instant.
 //!
-//! The limiter is per process; with several replicas the effective global
-//! limit is `replicas * global_per_window`.
+//! This limiter is per process. The core counts admissions across every
+//! process through `Coordination::admit_safe_mode` (PostgreSQL, or this
+//! limiter shared by the in-memory backend) and falls back to its own
+//! limiter only when that port fails.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};

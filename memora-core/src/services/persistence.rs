@@ -113,6 +113,18 @@ impl ReviewService {
             }
             Err(store_err) => match queue_err {
                 Some(queue_err) => {
+                    // The enqueue may have happened with only its reply
+                    // lost: then the job is durable and the answers must be
+                    // accepted (refusing them would give the cards back
+                    // for a second answer while the worker persists the
+                    // first).
+                    if let Ok(Some(status @ (JobStatus::Queued | JobStatus::Done))) =
+                        self.queue.status(&job.id).await
+                    {
+                        breaker.mark_ok();
+                        self.refresh_cache(&job.records).await;
+                        return Ok((job.id, status));
+                    }
                     return Err(CoreError::Unavailable(format!(
                         "answers could not be made durable (queue: {queue_err}; store: {store_err})"
                     )));

@@ -10,6 +10,7 @@ mod deps;
 mod fast_path;
 mod lesson_crash;
 mod lessons;
+mod lost_enqueue;
 mod map;
 mod ops;
 mod quests;
