@@ -617,6 +617,7 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
         quests: store.clone(),
         auth: store.clone(),
         audit: store.clone(),
+        devices: store.clone(),
         locks: store.clone(),
         coordination: store.clone(),
         cache,

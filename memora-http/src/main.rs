@@ -148,6 +148,13 @@ struct ServeCmd {
     /// import or a season change takes to reach it.
     #[arg(long, env = "MEMORA_SYNC_INTERVAL_MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     sync_interval_ms: u64,
+    /// Most registered devices per player.
+    #[arg(long, env = "MEMORA_MAX_DEVICES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    max_devices: u32,
+    /// What registering one device too many does: sign the least recently
+    /// active device out, or refuse the new one.
+    #[arg(long, env = "MEMORA_DEVICE_LIMIT", default_value = "sign-out-oldest", value_parser = ["sign-out-oldest", "refuse"])]
+    device_limit: String,
     #[command(flatten)]
     db: DbArgs,
     #[command(flatten)]
@@ -1462,6 +1469,14 @@ async fn serve(cmd: ServeCmd) -> anyhow::Result<()> {
         c.safe_mode.global_per_window = cmd.safe_mode_global_per_minute;
         c.safe_mode.per_user_interval =
             std::time::Duration::from_secs(cmd.safe_mode_learner_interval_secs);
+        c.device_policy = memora_core::services::auth::DevicePolicy {
+            max_devices: cmd.max_devices as usize,
+            on_limit: if cmd.device_limit == "refuse" {
+                memora_core::services::auth::DeviceLimitAction::Refuse
+            } else {
+                memora_core::services::auth::DeviceLimitAction::SignOutOldest
+            },
+        };
     })
     .await?;
     log_startup(&built.report);

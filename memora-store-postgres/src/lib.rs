@@ -30,6 +30,7 @@ mod bulk;
 mod commerce;
 mod content;
 mod coordination;
+mod devices;
 mod error;
 mod jobs;
 mod memory;

@@ -65,19 +65,6 @@ impl PlayerProfile {
     }
 }
 
-/// A registered device.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Device {
-    /// Owner.
-    pub user: UserId,
-    /// Device id (client-chosen UUID).
-    pub device_id: String,
-    /// Name.
-    pub name: Option<String>,
-    /// Last seen.
-    pub last_active: Option<DateTime<Utc>>,
-}
-
 /// XP per (player, subject): the subject leaderboard source.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubjectScore {

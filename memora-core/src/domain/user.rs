@@ -2,6 +2,7 @@
 
 use crate::error::CoreError;
 use crate::ids::UserId;
+use chrono::{DateTime, Utc};
 
 /// The two roles Memora knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -130,4 +131,56 @@ mod tests {
         assert!(!a.is_system());
         assert!(!Actor::student(UserId::new("s@x").expect("id")).is_system());
     }
+}
+
+/// The kind of a player's device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeviceKind {
+    /// A phone.
+    Mobile,
+    /// A tablet.
+    Tablet,
+    /// A computer.
+    Desktop,
+}
+
+impl DeviceKind {
+    /// Wire name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DeviceKind::Mobile => "mobile",
+            DeviceKind::Tablet => "tablet",
+            DeviceKind::Desktop => "desktop",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Result<Self, CoreError> {
+        match s {
+            "mobile" => Ok(DeviceKind::Mobile),
+            "tablet" => Ok(DeviceKind::Tablet),
+            "desktop" => Ok(DeviceKind::Desktop),
+            other => Err(CoreError::invalid(format!(
+                "device_type '{other}': expected mobile, tablet or desktop"
+            ))),
+        }
+    }
+}
+
+/// A device a player signs in from (the spec's Game Player Device).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Device {
+    /// Owner.
+    pub user: UserId,
+    /// The client's id of the device (1–128 of `A-Z a-z 0-9 . _ : -`),
+    /// unique per user.
+    pub device_id: String,
+    /// Kind.
+    pub kind: DeviceKind,
+    /// A name the player recognises ("Sara's phone").
+    pub name: Option<String>,
+    /// First registration.
+    pub registered_at: DateTime<Utc>,
+    /// Last sign-in or request from it (kept to within a few minutes).
+    pub last_active: DateTime<Utc>,
 }

@@ -42,6 +42,8 @@ struct State {
     login_sessions: HashMap<String, (UserId, DateTime<Utc>)>,
     api_keys: HashMap<String, ApiKeyRecord>,
     audit: Vec<AuditEvent>,
+    devices: BTreeMap<(UserId, String), Device>,
+    session_devices: HashMap<String, (UserId, String)>,
     leases: HashMap<String, MemLease>,
     runs: Vec<JobRun>,
     invalidations: Vec<(u64, DateTime<Utc>, Invalidation)>,
@@ -144,6 +146,7 @@ impl InMemoryBackend {
             quests: this.clone(),
             auth: this.clone(),
             audit: this.clone(),
+            devices: this.clone(),
             locks: this.clone(),
             coordination: this.clone(),
             cache: Arc::new(self.cache.clone()),
@@ -1111,7 +1114,9 @@ impl AuthStore for InMemoryBackend {
         Ok(self.lock().login_sessions.get(sid_hash).cloned())
     }
     async fn delete_login_session(&self, sid_hash: &str) -> PortResult<()> {
-        self.lock().login_sessions.remove(sid_hash);
+        let mut st = self.lock();
+        st.login_sessions.remove(sid_hash);
+        st.session_devices.remove(sid_hash);
         Ok(())
     }
     async fn create_api_key(&self, r: &ApiKeyRecord) -> PortResult<()> {
@@ -1160,6 +1165,99 @@ impl AuditStore for InMemoryBackend {
                 event: e.clone(),
             })
             .collect())
+    }
+}
+
+#[async_trait]
+impl DeviceStore for InMemoryBackend {
+    async fn upsert_device(&self, d: &Device) -> PortResult<bool> {
+        let mut st = self.memory_lock()?;
+        let key = (d.user.clone(), d.device_id.clone());
+        match st.devices.get_mut(&key) {
+            Some(known) => {
+                known.kind = d.kind;
+                known.name = d.name.clone();
+                known.last_active = known.last_active.max(d.last_active);
+                Ok(false)
+            }
+            None => {
+                st.devices.insert(key, d.clone());
+                Ok(true)
+            }
+        }
+    }
+
+    async fn list_devices(&self, user: &UserId) -> PortResult<Vec<Device>> {
+        let st = self.memory_lock()?;
+        let mut out: Vec<Device> = st
+            .devices
+            .values()
+            .filter(|d| &d.user == user)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| {
+            b.last_active
+                .cmp(&a.last_active)
+                .then_with(|| a.device_id.cmp(&b.device_id))
+        });
+        Ok(out)
+    }
+
+    async fn delete_device(
+        &self,
+        user: &UserId,
+        device_id: &str,
+    ) -> PortResult<Option<Vec<String>>> {
+        let mut st = self.memory_lock()?;
+        if st
+            .devices
+            .remove(&(user.clone(), device_id.to_owned()))
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let ended: Vec<String> = st
+            .session_devices
+            .iter()
+            .filter(|(_, (u, d))| u == user && d == device_id)
+            .map(|(h, _)| h.clone())
+            .collect();
+        for h in &ended {
+            st.session_devices.remove(h);
+            st.login_sessions.remove(h);
+        }
+        Ok(Some(ended))
+    }
+
+    async fn bind_session(&self, sid_hash: &str, user: &UserId, device_id: &str) -> PortResult<()> {
+        let mut st = self.memory_lock()?;
+        if st
+            .login_sessions
+            .get(sid_hash)
+            .is_some_and(|(u, _)| u == user)
+        {
+            st.session_devices
+                .insert(sid_hash.to_owned(), (user.clone(), device_id.to_owned()));
+        }
+        Ok(())
+    }
+
+    async fn session_device(&self, sid_hash: &str) -> PortResult<Option<String>> {
+        let st = self.memory_lock()?;
+        Ok(st.session_devices.get(sid_hash).map(|(_, d)| d.clone()))
+    }
+
+    async fn touch_device(
+        &self,
+        user: &UserId,
+        device_id: &str,
+        at: DateTime<Utc>,
+    ) -> PortResult<()> {
+        let mut st = self.memory_lock()?;
+        if let Some(d) = st.devices.get_mut(&(user.clone(), device_id.to_owned())) {
+            d.last_active = d.last_active.max(at);
+        }
+        Ok(())
     }
 }
 

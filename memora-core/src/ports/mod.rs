@@ -553,6 +553,33 @@ pub trait AuthStore: Send + Sync {
     async fn get_api_key(&self, key: &str) -> PortResult<Option<ApiKeyRecord>>;
 }
 
+/// Players' devices, and which login session was opened on which device.
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
+    /// Registers a device, or updates the kind, name and `last_active` of
+    /// a registered one (keeping `registered_at`). `true` if it is new.
+    async fn upsert_device(&self, device: &Device) -> PortResult<bool>;
+    /// A user's devices, most recently active first.
+    async fn list_devices(&self, user: &UserId) -> PortResult<Vec<Device>>;
+    /// Removes a device and ends every login session bound to it; returns
+    /// the hashes of the ended sessions, or `None` if there is no such
+    /// device.
+    async fn delete_device(&self, user: &UserId, device_id: &str)
+    -> PortResult<Option<Vec<String>>>;
+    /// Binds a login session of `user` to one of their devices.
+    async fn bind_session(&self, sid_hash: &str, user: &UserId, device_id: &str)
+    -> PortResult<()>;
+    /// The device a login session is bound to.
+    async fn session_device(&self, sid_hash: &str) -> PortResult<Option<String>>;
+    /// Records activity of a device (never moves `last_active` back).
+    async fn touch_device(
+        &self,
+        user: &UserId,
+        device_id: &str,
+        at: DateTime<Utc>,
+    ) -> PortResult<()>;
+}
+
 /// One audit event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditEvent {
@@ -1084,6 +1111,8 @@ pub struct Ports {
     pub auth: Arc<dyn AuthStore>,
     /// Audit log.
     pub audit: Arc<dyn AuditStore>,
+    /// Players' devices.
+    pub devices: Arc<dyn DeviceStore>,
     /// Job leases.
     pub locks: Arc<dyn JobLock>,
     /// State shared by every server process (invalidations, safe-mode

@@ -12,7 +12,8 @@ use crate::error::{CoreError, CoreResult};
 use crate::ids::UserId;
 use crate::memory::LocalAttempts;
 use crate::ports::{
-    ApiKeyRecord, AttemptCounter, AuthStore, Invalidation, PasswordHasher, Ports, ProfileStore,
+    ApiKeyRecord, AttemptCounter, AuthStore, DeviceStore, Invalidation, PasswordHasher, Ports,
+    ProfileStore,
 };
 
 use super::shared::Shared;
@@ -24,27 +25,43 @@ pub const AUTH_CACHE_TTL_SECS: i64 = 30;
 /// Most cached credentials (the cache is cleared when full).
 pub const AUTH_CACHE_MAX: usize = 200_000;
 
+/// A cached credential: the caller, until when it is trusted, and the
+/// device its session is bound to.
+type Cached = (Actor, DateTime<Utc>, Option<String>);
+
 /// In-process cache of verified credentials, keyed by a SHA-256 of the
 /// credential (never the raw secret). It keeps argon2 and the session lookup
 /// off the hot path.
 #[derive(Default)]
 pub struct AuthCache {
-    entries: std::sync::Mutex<std::collections::HashMap<String, (Actor, DateTime<Utc>)>>,
+    entries: std::sync::Mutex<std::collections::HashMap<String, Cached>>,
 }
 
 impl AuthCache {
     fn get(&self, key: &str, now: DateTime<Utc>) -> Option<Actor> {
+        self.get_with_device(key, now).map(|(a, _)| a)
+    }
+    fn get_with_device(&self, key: &str, now: DateTime<Utc>) -> Option<(Actor, Option<String>)> {
         let map = self.entries.lock().ok()?;
         map.get(key)
-            .filter(|(_, until)| *until > now)
-            .map(|(a, _)| a.clone())
+            .filter(|(_, until, _)| *until > now)
+            .map(|(a, _, d)| (a.clone(), d.clone()))
     }
     fn put(&self, key: String, actor: Actor, until: DateTime<Utc>) {
+        self.put_with_device(key, actor, until, None);
+    }
+    fn put_with_device(
+        &self,
+        key: String,
+        actor: Actor,
+        until: DateTime<Utc>,
+        device: Option<String>,
+    ) {
         if let Ok(mut map) = self.entries.lock() {
             if map.len() >= AUTH_CACHE_MAX {
                 map.clear();
             }
-            map.insert(key, (actor, until));
+            map.insert(key, (actor, until, device));
         }
     }
     fn remove(&self, key: &str) {
@@ -59,7 +76,7 @@ impl AuthCache {
     }
     fn remove_user(&self, user: &UserId) {
         if let Ok(mut map) = self.entries.lock() {
-            map.retain(|_, (actor, _)| actor.user != *user);
+            map.retain(|_, (actor, _, _)| actor.user != *user);
         }
     }
 }
@@ -73,6 +90,83 @@ pub struct LoginOutcome {
     pub user: User,
     /// When the session expires.
     pub expires_at: DateTime<Utc>,
+}
+
+/// A device as the client describes it (validated).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceInput {
+    /// The client's id of the device.
+    pub device_id: String,
+    /// Kind.
+    pub kind: DeviceKind,
+    /// Name (at most 80 characters).
+    pub name: Option<String>,
+}
+
+impl DeviceInput {
+    /// Checks a device description: the id is 1–128 characters of
+    /// `A-Z a-z 0-9 . _ : -`, the kind is mobile, tablet or desktop, the
+    /// name (optional, blank = none) is plain text of at most 80 characters.
+    pub fn new(device_id: &str, kind: &str, name: Option<&str>) -> CoreResult<Self> {
+        let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-');
+        if device_id.is_empty() || device_id.len() > 128 || !device_id.chars().all(ok) {
+            return Err(CoreError::invalid(
+                "device_id: 1–128 characters of A-Z a-z 0-9 . _ : -",
+            ));
+        }
+        let kind = DeviceKind::parse(kind)?;
+        let name = match name.map(str::trim).filter(|n| !n.is_empty()) {
+            Some(n) => {
+                crate::text::check_text("device_name", n, 80)?;
+                Some(n.to_owned())
+            }
+            None => None,
+        };
+        Ok(DeviceInput {
+            device_id: device_id.to_owned(),
+            kind,
+            name,
+        })
+    }
+}
+
+/// What registering a device did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceRegistration {
+    /// The device as stored.
+    pub device: Device,
+    /// It was not registered before.
+    pub is_new: bool,
+    /// Devices removed (and signed out) to stay within the limit.
+    pub signed_out: Vec<String>,
+}
+
+/// What happens when a player registers one device too many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceLimitAction {
+    /// The least recently active device is removed and signed out.
+    SignOutOldest,
+    /// The new device (and its login) is refused until one is revoked.
+    Refuse,
+}
+
+/// How many devices a player may have, and what a new one beyond that does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DevicePolicy {
+    /// At most this many registered devices per player (≥ 1).
+    pub max_devices: usize,
+    /// What a new device beyond the limit does.
+    pub on_limit: DeviceLimitAction,
+}
+
+impl Default for DevicePolicy {
+    /// Five devices; a sixth signs the least recently active one out.
+    fn default() -> Self {
+        DevicePolicy {
+            max_devices: 5,
+            on_limit: DeviceLimitAction::SignOutOldest,
+        }
+    }
 }
 
 /// A newly created API key (the secret is shown once).
@@ -103,6 +197,9 @@ pub struct AuthService {
     attempts: Option<Arc<dyn AttemptCounter>>,
     profiles: Arc<dyn ProfileStore>,
     auth_cache: AuthCache,
+    devices: Arc<dyn DeviceStore>,
+    /// When each (user, device) last had its `last_active` written.
+    touched: std::sync::Mutex<std::collections::HashMap<(UserId, String), DateTime<Utc>>>,
     local_attempts: LocalAttempts,
     dummy_hash: OnceLock<String>,
 }
@@ -116,6 +213,8 @@ impl AuthService {
             attempts: ports.attempts.clone(),
             profiles: Arc::clone(&ports.profiles),
             auth_cache: AuthCache::default(),
+            devices: Arc::clone(&ports.devices),
+            touched: std::sync::Mutex::new(std::collections::HashMap::new()),
             local_attempts: LocalAttempts::default(),
             dummy_hash: OnceLock::new(),
         }
@@ -304,7 +403,10 @@ impl AuthService {
     pub async fn authenticate_session(&self, sid: &str) -> CoreResult<Actor> {
         let now = self.shared.now();
         let cache_key = format!("s:{}", session_hash(sid));
-        if let Some(a) = self.auth_cache.get(&cache_key, now) {
+        if let Some((a, device)) = self.auth_cache.get_with_device(&cache_key, now) {
+            if let Some(device) = device {
+                self.touch_device(&a.user, &device, now).await;
+            }
             return Ok(a);
         }
         let (user, expires) = self
@@ -322,8 +424,13 @@ impl AuthService {
             .await?
             .ok_or(CoreError::Unauthenticated)?;
         let actor = Self::actor_of(user)?;
+        let device = self.devices.session_device(&session_hash(sid)).await?;
         let until = (now + chrono::Duration::seconds(AUTH_CACHE_TTL_SECS)).min(expires);
-        self.auth_cache.put(cache_key, actor.clone(), until);
+        self.auth_cache
+            .put_with_device(cache_key, actor.clone(), until, device.clone());
+        if let Some(device) = device {
+            self.touch_device(&actor.user, &device, now).await;
+        }
         Ok(actor)
     }
 
@@ -447,6 +554,185 @@ impl AuthService {
             )
             .await;
         Ok(NewApiKey { key, secret })
+    }
+
+    /// Records that `device` of `user` is in use, at most once per
+    /// `Config::device_touch_interval` per device and process (so not a
+    /// write per request). Best effort.
+    async fn touch_device(&self, user: &UserId, device: &str, now: DateTime<Utc>) {
+        let every = chrono::Duration::from_std(self.shared.config.device_touch_interval)
+            .unwrap_or(chrono::Duration::minutes(5));
+        let due = match self.touched.lock() {
+            Ok(mut map) => {
+                let key = (user.clone(), device.to_owned());
+                match map.get(&key) {
+                    Some(last) if *last + every > now => false,
+                    _ => {
+                        if map.len() >= AUTH_CACHE_MAX {
+                            map.clear();
+                        }
+                        map.insert(key, now);
+                        true
+                    }
+                }
+            }
+            Err(_) => false,
+        };
+        if due {
+            let _ = self.devices.touch_device(user, device, now).await;
+        }
+    }
+
+    /// `login` from a device: registers the device (or refreshes it) under
+    /// the device policy and binds the new session to it. If the device
+    /// cannot be registered (the limit, with the `Refuse` policy), the
+    /// session is ended and the login refused.
+    pub async fn login_on_device(
+        &self,
+        usr: &str,
+        pwd: &str,
+        client: Option<&str>,
+        device: Option<&DeviceInput>,
+    ) -> CoreResult<LoginOutcome> {
+        let out = self.login(usr, pwd, client).await?;
+        let Some(device) = device else {
+            return Ok(out);
+        };
+        let hash = session_hash(&out.sid);
+        let actor = Actor {
+            user: out.user.id.clone(),
+            roles: out.user.roles.clone(),
+        };
+        if let Err(e) = self.attach_device(&actor, Some(&hash), device).await {
+            let _ = self.users.delete_login_session(&hash).await;
+            return Err(e);
+        }
+        Ok(out)
+    }
+
+    /// `register_device`: registers the caller's device (or refreshes its
+    /// kind and name) under the device policy and, for a cookie session
+    /// (`sid`), binds the session to it.
+    pub async fn register_device(
+        &self,
+        actor: &Actor,
+        sid: Option<&str>,
+        device: &DeviceInput,
+    ) -> CoreResult<DeviceRegistration> {
+        let hash = sid.map(session_hash);
+        let out = self.attach_device(actor, hash.as_deref(), device).await?;
+        if let Some(h) = &hash {
+            // The cached credential learns its device at the next lookup.
+            self.auth_cache.remove(&format!("s:{h}"));
+        }
+        Ok(out)
+    }
+
+    async fn attach_device(
+        &self,
+        actor: &Actor,
+        sid_hash: Option<&str>,
+        input: &DeviceInput,
+    ) -> CoreResult<DeviceRegistration> {
+        let user = &actor.user;
+        let now = self.shared.now();
+        let known = self.devices.list_devices(user).await?;
+        let is_new = !known.iter().any(|d| d.device_id == input.device_id);
+        let policy = &self.shared.config.device_policy;
+        let mut signed_out = None;
+        if is_new && known.len() >= policy.max_devices {
+            match policy.on_limit {
+                DeviceLimitAction::Refuse => {
+                    return Err(CoreError::Conflict(format!(
+                        "device limit reached: {} devices are registered (at most {}); revoke one with revoke_device first",
+                        known.len(),
+                        policy.max_devices
+                    )));
+                }
+                DeviceLimitAction::SignOutOldest => {
+                    // Most recently active first: the last is the oldest.
+                    let excess = known.len() + 1 - policy.max_devices;
+                    for old in known.iter().rev().take(excess) {
+                        self.remove_device(user, &old.device_id).await?;
+                        signed_out.get_or_insert_with(Vec::new).push(old.device_id.clone());
+                    }
+                }
+            }
+        }
+        let device = Device {
+            user: user.clone(),
+            device_id: input.device_id.clone(),
+            kind: input.kind,
+            name: input.name.clone(),
+            registered_at: now,
+            last_active: now,
+        };
+        self.devices.upsert_device(&device).await?;
+        if let Some(h) = sid_hash {
+            self.devices.bind_session(h, user, &input.device_id).await?;
+        }
+        if is_new {
+            self.shared
+                .audit(
+                    actor,
+                    "device.register",
+                    serde_json::json!({
+                        "user": user.as_str(),
+                        "device": input.device_id,
+                        "signed_out": signed_out,
+                    }),
+                )
+                .await;
+        }
+        Ok(DeviceRegistration {
+            device,
+            is_new,
+            signed_out: signed_out.unwrap_or_default(),
+        })
+    }
+
+    /// Deletes a device and ends its sessions here and, through the
+    /// invalidation log, in every other process.
+    async fn remove_device(&self, user: &UserId, device_id: &str) -> CoreResult<Option<usize>> {
+        let Some(ended) = self.devices.delete_device(user, device_id).await? else {
+            return Ok(None);
+        };
+        for h in &ended {
+            self.auth_cache.remove(&format!("s:{h}"));
+            self.shared.publish(Invalidation::Session(h.clone())).await;
+        }
+        if let Ok(mut map) = self.touched.lock() {
+            map.remove(&(user.clone(), device_id.to_owned()));
+        }
+        Ok(Some(ended.len()))
+    }
+
+    /// `get_my_devices`: the caller's devices, most recently active first.
+    pub async fn my_devices(&self, actor: &Actor) -> CoreResult<Vec<Device>> {
+        Ok(self.devices.list_devices(&actor.user).await?)
+    }
+
+    /// The device the session `sid` is bound to.
+    pub async fn session_device(&self, sid: &str) -> CoreResult<Option<String>> {
+        Ok(self.devices.session_device(&session_hash(sid)).await?)
+    }
+
+    /// `revoke_device`: removes one of the caller's devices and ends every
+    /// session opened on it (in every process within one poll). Returns
+    /// how many sessions ended.
+    pub async fn revoke_device(&self, actor: &Actor, device_id: &str) -> CoreResult<usize> {
+        let ended = self
+            .remove_device(&actor.user, device_id)
+            .await?
+            .ok_or_else(|| CoreError::not_found(format!("device {device_id} not found")))?;
+        self.shared
+            .audit(
+                actor,
+                "device.revoke",
+                serde_json::json!({"user": actor.user.as_str(), "device": device_id, "sessions": ended}),
+            )
+            .await;
+        Ok(ended)
     }
 
     /// Forgets every cached credential.

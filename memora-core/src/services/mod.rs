@@ -143,6 +143,11 @@ pub struct Config {
     /// renews it every third of this while the job runs); a crashed
     /// holder blocks the job at most this long.
     pub job_lease_ttl: Duration,
+    /// Devices per player and what one too many does (a deployment-wide
+    /// policy today; per institution once institutions exist).
+    pub device_policy: auth::DevicePolicy,
+    /// A device's `last_active` is written at most this often per process.
+    pub device_touch_interval: Duration,
 }
 
 /// Smallest accepted reconciliation `sample_size`: fewer rows say nothing
@@ -179,6 +184,8 @@ impl Default for Config {
             learner_cache_ttl: Duration::from_secs(60),
             learner_cache_capacity: 100_000,
             job_lease_ttl: Duration::from_secs(120),
+            device_policy: auth::DevicePolicy::default(),
+            device_touch_interval: Duration::from_secs(5 * 60),
         }
     }
 }

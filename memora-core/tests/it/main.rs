@@ -7,6 +7,7 @@ mod breakers;
 mod coherence;
 mod content_import;
 mod deps;
+mod devices;
 mod fast_path;
 mod lesson_crash;
 mod lessons;

@@ -58,6 +58,8 @@ pub struct Stores {
     pub other_locks: Arc<dyn JobLock>,
     /// State shared by every process.
     pub coordination: Arc<dyn Coordination>,
+    /// Players' devices.
+    pub devices: Arc<dyn DeviceStore>,
 }
 
 impl Stores {
@@ -80,6 +82,7 @@ impl Stores {
             + JobProgressStore
             + JobLock
             + Coordination
+            + DeviceStore
             + 'static,
     {
         Stores {
@@ -98,6 +101,7 @@ impl Stores {
             audit: b.clone(),
             job_progress: b.clone(),
             coordination: b.clone(),
+            devices: b.clone(),
             locks: b,
             other_locks,
         }
@@ -1162,6 +1166,88 @@ pub async fn safe_mode_budget(s: &Stores) {
     assert_eq!(admit("ann", 71).await, Admission::Allowed);
 }
 
+/// Devices: registered once (later registrations update kind and name,
+/// never `registered_at`, never move `last_active` back), listed most
+/// recently active first, and deleted together with the sessions bound to
+/// them.
+pub async fn devices_and_their_sessions(s: &Stores) {
+    let (ann, bob) = (user("ann"), user("bob"));
+    let dev = |u: &UserId, id: &str, kind: DeviceKind, h: i64| Device {
+        user: u.clone(),
+        device_id: id.to_owned(),
+        kind,
+        name: Some(format!("{id} name")),
+        registered_at: at(h),
+        last_active: at(h),
+    };
+    let d = &s.devices;
+    assert!(d.upsert_device(&dev(&ann, "phone-1", DeviceKind::Mobile, 1)).await.expect("new"));
+    assert!(d.upsert_device(&dev(&ann, "laptop", DeviceKind::Desktop, 2)).await.expect("new"));
+    assert!(d.upsert_device(&dev(&bob, "phone-1", DeviceKind::Mobile, 3)).await.expect("other user"));
+    let mut again = dev(&ann, "phone-1", DeviceKind::Tablet, 5);
+    again.name = None;
+    assert!(!d.upsert_device(&again).await.expect("known"));
+    let list = d.list_devices(&ann).await.expect("list");
+    let ids: Vec<&str> = list.iter().map(|x| x.device_id.as_str()).collect();
+    assert_eq!(ids, vec!["phone-1", "laptop"], "most recently active first");
+    assert_eq!(list[0].kind, DeviceKind::Tablet);
+    assert_eq!(list[0].name, None);
+    assert_eq!(list[0].registered_at, at(1), "registration time kept");
+    assert_eq!(list[0].last_active, at(5));
+    d.touch_device(&ann, "phone-1", at(4)).await.expect("touch back");
+    d.touch_device(&ann, "laptop", at(6)).await.expect("touch");
+    d.touch_device(&ann, "unknown", at(6)).await.expect("touch unknown");
+    let list = d.list_devices(&ann).await.expect("list");
+    assert_eq!(list[0].device_id, "laptop");
+    assert_eq!(list[1].last_active, at(5), "never moved back");
+    // Sessions bound to a device end with it; others stay.
+    let exp = at(100);
+    for h in ["h-ann-phone-a", "h-ann-phone-b", "h-ann-laptop", "h-ann-none", "h-bob-phone"] {
+        let u = if h.starts_with("h-bob") { &bob } else { &ann };
+        s.auth.create_login_session(h, u, exp).await.expect("session");
+    }
+    d.bind_session("h-ann-phone-a", &ann, "phone-1").await.expect("bind");
+    d.bind_session("h-ann-phone-b", &ann, "phone-1").await.expect("bind");
+    d.bind_session("h-ann-laptop", &ann, "laptop").await.expect("bind");
+    d.bind_session("h-bob-phone", &bob, "phone-1").await.expect("bind");
+    // Not ann's session: not bound.
+    d.bind_session("h-bob-phone", &ann, "laptop").await.expect("bind foreign");
+    assert_eq!(
+        d.session_device("h-ann-phone-a").await.expect("device"),
+        Some("phone-1".to_owned())
+    );
+    assert_eq!(
+        d.session_device("h-bob-phone").await.expect("device"),
+        Some("phone-1".to_owned())
+    );
+    assert_eq!(d.session_device("h-ann-none").await.expect("device"), None);
+    assert_eq!(d.session_device("no-such").await.expect("device"), None);
+    let mut ended = d
+        .delete_device(&ann, "phone-1")
+        .await
+        .expect("delete")
+        .expect("known device");
+    ended.sort();
+    assert_eq!(ended, vec!["h-ann-phone-a", "h-ann-phone-b"]);
+    for (h, alive) in [
+        ("h-ann-phone-a", false),
+        ("h-ann-phone-b", false),
+        ("h-ann-laptop", true),
+        ("h-ann-none", true),
+        ("h-bob-phone", true),
+    ] {
+        let got = s.auth.get_login_session(h).await.expect("session");
+        assert_eq!(got.is_some(), alive, "{h}");
+    }
+    assert_eq!(d.delete_device(&ann, "phone-1").await.expect("again"), None);
+    assert_eq!(
+        d.delete_device(&ann, "laptop").await.expect("laptop"),
+        Some(vec!["h-ann-laptop".to_owned()])
+    );
+    assert!(d.list_devices(&ann).await.expect("list").is_empty());
+    assert_eq!(d.list_devices(&bob).await.expect("list").len(), 1);
+}
+
 /// Stale schedules: marked idempotently, listed up to a limit, cleared.
 pub async fn stale_schedule_set(s: &Stores) {
     let c = &s.coordination;
@@ -1347,7 +1433,7 @@ macro_rules! store_conformance {
         $crate::store_conformance!(@suite $setup; other_stores, store;
             seasons_lifecycle, commerce_rules, commerce_admin, quest_claim_once, auth_records,
             audit_recent, audit_query, job_lock_exclusive, invalidation_log, safe_mode_budget,
-            stale_schedule_set, content_round_trip);
+            stale_schedule_set, devices_and_their_sessions, content_round_trip);
     };
     (@suite $setup:expr; $module:ident, $suite:ident; $($name:ident),* $(,)?) => {
         mod $module {

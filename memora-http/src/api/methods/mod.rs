@@ -127,6 +127,9 @@ pub const METHODS: &[MethodSpec] = &[
     spec::<admin::CreateApiKey>(),
     spec::<admin::GetAuditLog>(),
     spec::<admin::GetJobRuns>(),
+    spec::<session::RegisterDevice>(),
+    spec::<session::GetMyDevices>(),
+    spec::<session::RevokeDevice>(),
 ];
 
 /// Parses an id newtype, mapping its validation error to a 400.
