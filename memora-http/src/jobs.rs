@@ -135,7 +135,7 @@ pub fn spawn_all(
         let mut stop = shutdown.clone();
         handles.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(schedule.probe);
-            let mut drained = false;
+            let mut drained_at: Option<u64> = None;
             loop {
                 tokio::select! {
                     _ = stop.changed() => break,
@@ -144,15 +144,19 @@ pub fn spawn_all(
                             .await
                             .map(|r| r.is_ok())
                             .unwrap_or(false);
-                        if ok && (app.cache_health().is_degraded() || !drained) {
-                            // Schedules that missed writes while the cache
-                            // was unreachable (marked by any process, even
-                            // before a restart) are dropped first: until
-                            // then the cache is not trusted.
+                        // Schedules that missed writes while the cache was
+                        // unreachable (marked by any process, even before a
+                        // restart) are dropped before this process trusts
+                        // the cache: at start-up, and after every failure
+                        // since the last drain — whoever closed the breaker
+                        // (a request's own retry may have, at most one probe
+                        // interval earlier).
+                        let failures = app.cache_health().failure_count();
+                        if ok && (app.cache_health().is_degraded() || drained_at != Some(failures)) {
                             match app.drain_stale_schedules().await {
-                                Ok(0) => drained = true,
+                                Ok(0) => drained_at = Some(failures),
                                 Ok(n) => {
-                                    drained = true;
+                                    drained_at = Some(failures);
                                     tracing::info!(schedules = n, "dropped cached schedules that missed writes during the outage");
                                 }
                                 Err(e) => {
@@ -235,12 +239,17 @@ pub fn spawn_all(
         let app = Arc::clone(&app);
         let mut stop = shutdown.clone();
         handles.push(tokio::spawn(async move {
-            // Every process ticks; the lease lets one of them run the job
-            // per period. Ticking at a fraction of the period bounds how
-            // late a run starts after its predecessor's interval ended.
-            let mut tick = tokio::time::interval((period / 4).max(Duration::from_millis(250)));
+            // Every process asks for the lease at least once a minute (one
+            // cheap statement); the lease lets one of them run the job once
+            // per period, counted from its last start across all processes,
+            // so restarts neither repeat nor postpone a run.
+            let mut tick = tokio::time::interval(
+                (period / 4).clamp(Duration::from_millis(250), Duration::from_secs(60)),
+            );
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            tick.tick().await; // not at start-up
+            // The first ask waits one tick (at most a minute): a process
+            // that just started serves first.
+            tick.tick().await;
             loop {
                 tokio::select! {
                     _ = stop.changed() => break,

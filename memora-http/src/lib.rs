@@ -299,15 +299,9 @@ fn breakers(app: &Memora) -> [(&'static str, bool); 3] {
 async fn readyz(State(st): State<Arc<AppState>>) -> Response {
     let ports = st.memora.ports();
     let db = ports.seasons.list_seasons().await.is_ok();
+    // Reports only: leaving safe mode is the probe's job (`jobs`), which
+    // first drops the cached schedules that missed writes.
     let cache = ports.cache.ping().await.is_ok();
-    if cache {
-        if st.memora.cache_health().is_degraded() {
-            tracing::info!("cache is back: leaving safe mode");
-        }
-        st.memora.cache_health().mark_ok();
-        // Same Redis as the due cache (see `jobs`): the leaderboards answer too.
-        st.memora.leaderboard_health().mark_ok();
-    }
     let body = json!({
         "database": if db { "ok" } else { "unavailable" },
         "cache": if cache { "ok" } else { "unavailable" },

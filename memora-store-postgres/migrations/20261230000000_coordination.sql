@@ -6,13 +6,20 @@
 -- (content, seasons, a login session, a user's credentials) appends one row;
 -- every process polls the rows after its cursor a few times a second and
 -- drops what it cached. Rows are pruned after an hour.
+--
+-- A row whose `seq` was taken before one already read may commit after
+-- it: readers re-read every row whose transaction (`xid`) is not older
+-- than the oldest transaction running at their previous read (the
+-- snapshot's xmin), so no row is skipped, whatever the clocks say.
 CREATE TABLE invalidations (
     seq      bigserial PRIMARY KEY,
     kind     text NOT NULL CHECK (kind IN ('catalog', 'seasons', 'session', 'user')),
     subject  text NOT NULL DEFAULT '',
+    xid      xid8 NOT NULL DEFAULT pg_current_xact_id(),
     at       timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX invalidations_at ON invalidations (at);
+CREATE INDEX invalidations_xid ON invalidations (xid);
 
 -- Safe-mode admissions across processes: one row per admitted request
 -- (pruned as it leaves the sliding window) and each learner's last one.
@@ -76,9 +83,12 @@ $$;
 -- Schedules (learner, season) whose cached copy missed writes while the
 -- cache was unreachable. Every process drops them from the cache before it
 -- leaves safe mode (and at start-up), so the set survives restarts.
+-- `mark` grows each time a schedule is marked again, so a drain forgets
+-- only the marks it read (not one made while it ran).
 CREATE TABLE stale_schedules (
     user_id    text NOT NULL,
     season_id  text NOT NULL,
+    mark       bigint NOT NULL DEFAULT 1,
     marked_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (user_id, season_id)
 );

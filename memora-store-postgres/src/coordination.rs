@@ -9,19 +9,14 @@ use chrono::{DateTime, Utc};
 use memora_core::error::PortResult;
 use memora_core::ids::{SeasonId, UserId};
 use memora_core::ports::{
-    Coordination, Invalidation, InvalidationBatch, JobLease, JobLock, JobRun,
+    Coordination, Invalidation, InvalidationBatch, InvalidationCursor, JobLease, JobLock, JobRun,
+    StaleMark,
 };
 use memora_core::safe_mode::{Admission, DenyReason, SafeModeLimits};
 
 use crate::error::port;
 use crate::rows::id;
 use crate::{PgStore, PgStoreError, Result};
-
-/// Entries younger than this are delivered again by every read: a row
-/// whose sequence number was taken before a row already read may commit
-/// after it, and must not be skipped. Far longer than the single-statement
-/// transaction that writes a row.
-const REDELIVER: &str = "10 seconds";
 
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -73,33 +68,54 @@ impl Coordination for PgStore {
         Ok(())
     }
 
-    async fn invalidations_since(&self, cursor: Option<u64>) -> PortResult<InvalidationBatch> {
-        let Some(cursor) = cursor else {
-            let last: i64 = sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM invalidations")
-                .fetch_one(crate::trips::one(self.pool()))
-                .await
-                .map_err(port)?;
-            return Ok(InvalidationBatch {
-                entries: Vec::new(),
-                cursor: seq(last)?,
-            });
+    async fn invalidations_since(
+        &self,
+        cursor: Option<InvalidationCursor>,
+    ) -> PortResult<InvalidationBatch> {
+        // The snapshot's xmin is read by the same statement as the rows: a
+        // transaction not visible to it has an xid ≥ that xmin, so the next
+        // read (from this xmin) sees it once it commits.
+        let (seq_from, xid_from) = match cursor {
+            Some(c) => (
+                i64::try_from(c.seq).unwrap_or(i64::MAX),
+                c.horizon.to_string(),
+            ),
+            // Start: no rows, only the position.
+            None => (i64::MAX, u64::MAX.to_string()),
         };
-        let rows: Vec<(i64, String, String)> = sqlx::query_as(&format!(
-            "SELECT seq, kind, subject FROM invalidations \
-             WHERE seq > $1 OR at > now() - interval '{REDELIVER}' ORDER BY seq"
-        ))
-        .bind(i64::try_from(cursor).unwrap_or(i64::MAX))
+        let rows: Vec<(String, Option<i64>, Option<String>, Option<String>, i64)> = sqlx::query_as(
+            "WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin, \
+                      (SELECT coalesce(max(seq), 0) FROM invalidations) AS last) \
+                 SELECT h.xmin, i.seq, i.kind, i.subject, h.last FROM h \
+                 LEFT JOIN invalidations i ON (i.seq > $1 OR i.xid >= $2::text::xid8) \
+                 ORDER BY i.seq",
+        )
+        .bind(seq_from)
+        .bind(xid_from)
         .fetch_all(crate::trips::one(self.pool()))
         .await
         .map_err(port)?;
-        let mut batch = InvalidationBatch {
-            entries: Vec::with_capacity(rows.len()),
-            cursor,
-        };
-        for (s, kind, subject) in rows {
-            let s = seq(s)?;
-            batch.cursor = batch.cursor.max(s);
-            batch.entries.push((s, decode(&kind, &subject)?));
+        let mut batch = InvalidationBatch::default();
+        for (xmin, s, kind, subject, last) in rows {
+            let horizon: u64 = xmin
+                .parse()
+                .map_err(|_| PgStoreError::Corrupt(format!("snapshot xmin '{xmin}'")))?;
+            batch.cursor = InvalidationCursor {
+                seq: match cursor {
+                    Some(c) => c.seq,
+                    None => seq(last)?,
+                },
+                horizon,
+            };
+            if let (Some(s), Some(kind), Some(subject)) = (s, kind, subject) {
+                let s = seq(s)?;
+                batch.cursor.seq = batch.cursor.seq.max(s);
+                batch.entries.push((s, decode(&kind, &subject)?));
+            }
+        }
+        // Rows come in seq order, so the cursor already holds the highest.
+        if let Some((last, _)) = batch.entries.last() {
+            batch.cursor.seq = batch.cursor.seq.max(*last);
         }
         Ok(batch)
     }
@@ -148,8 +164,10 @@ impl Coordination for PgStore {
     async fn mark_stale(&self, keys: &[(UserId, SeasonId)]) -> PortResult<()> {
         let (users, seasons) = split(keys);
         sqlx::query(
-            "INSERT INTO stale_schedules (user_id, season_id) \
-             SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+            "INSERT INTO stale_schedules AS s (user_id, season_id) \
+             SELECT * FROM unnest($1::text[], $2::text[]) \
+             ON CONFLICT (user_id, season_id) DO UPDATE \
+             SET mark = s.mark + 1, marked_at = now()",
         )
         .bind(users)
         .bind(seasons)
@@ -159,29 +177,41 @@ impl Coordination for PgStore {
         Ok(())
     }
 
-    async fn stale_schedules(&self, limit: usize) -> PortResult<Vec<(UserId, SeasonId)>> {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT user_id, season_id FROM stale_schedules ORDER BY marked_at, user_id LIMIT $1",
+    async fn stale_schedules(&self, limit: usize) -> PortResult<Vec<StaleMark>> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT user_id, season_id, mark FROM stale_schedules \
+             ORDER BY marked_at, user_id LIMIT $1",
         )
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(crate::trips::one(self.pool()))
         .await
         .map_err(port)?;
         let mut out = Vec::with_capacity(rows.len());
-        for (u, s) in rows {
-            out.push((id(&u, UserId::new)?, id(&s, SeasonId::new)?));
+        for (u, s, mark) in rows {
+            out.push(StaleMark {
+                user: id(&u, UserId::new)?,
+                season: id(&s, SeasonId::new)?,
+                mark: seq(mark)?,
+            });
         }
         Ok(out)
     }
 
-    async fn clear_stale(&self, keys: &[(UserId, SeasonId)]) -> PortResult<()> {
-        let (users, seasons) = split(keys);
+    async fn clear_stale(&self, marks: &[StaleMark]) -> PortResult<()> {
+        let users: Vec<&str> = marks.iter().map(|m| m.user.as_str()).collect();
+        let seasons: Vec<&str> = marks.iter().map(|m| m.season.as_str()).collect();
+        let versions: Vec<i64> = marks
+            .iter()
+            .map(|m| i64::try_from(m.mark).unwrap_or(i64::MAX))
+            .collect();
         sqlx::query(
-            "DELETE FROM stale_schedules s USING unnest($1::text[], $2::text[]) AS k(u, se) \
-             WHERE s.user_id = k.u AND s.season_id = k.se",
+            "DELETE FROM stale_schedules s \
+             USING unnest($1::text[], $2::text[], $3::int8[]) AS k(u, se, m) \
+             WHERE s.user_id = k.u AND s.season_id = k.se AND s.mark = k.m",
         )
         .bind(users)
         .bind(seasons)
+        .bind(versions)
         .execute(crate::trips::one(self.pool()))
         .await
         .map_err(port)?;
@@ -205,14 +235,18 @@ impl JobLock for PgStore {
     ) -> PortResult<Option<JobLease>> {
         // One statement: the row lock of ON CONFLICT serialises concurrent
         // takers; the WHERE admits only a lapsed lease whose job last
-        // started at least `every` ago; the run is recorded with it.
+        // started at least `every` ago, or whose run never finished (its
+        // holder died: the job is retried once the lease lapses, not a
+        // period later); the run is recorded with it.
         let row: Option<(i64, DateTime<Utc>)> = sqlx::query_as(
             "WITH taken AS ( \
                  INSERT INTO job_leases AS l (job, holder, token, expires_at, last_started_at) \
                  VALUES ($1, $2, 1, $3 + $4 * interval '1 millisecond', $3) \
                  ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, token = l.token + 1, \
                      expires_at = excluded.expires_at, last_started_at = excluded.last_started_at \
-                 WHERE l.expires_at <= $3 AND l.last_started_at + $5 * interval '1 millisecond' <= $3 \
+                 WHERE l.expires_at <= $3 AND (l.last_started_at + $5 * interval '1 millisecond' <= $3 \
+                     OR NOT EXISTS (SELECT 1 FROM job_runs r WHERE r.job = l.job \
+                         AND r.token = l.token AND r.finished_at IS NOT NULL)) \
                  RETURNING token, expires_at), \
              run AS ( \
                  INSERT INTO job_runs (job, token, holder, started_at) \

@@ -99,13 +99,15 @@ impl DeviceStore for PgStore {
     }
 
     async fn bind_session(&self, sid_hash: &str, user: &UserId, device_id: &str) -> PortResult<()> {
-        sqlx::query("UPDATE login_sessions SET device_id = $3 WHERE sid_hash = $1 AND user_id = $2")
-            .bind(sid_hash)
-            .bind(user.as_str())
-            .bind(device_id)
-            .execute(crate::trips::one(self.pool()))
-            .await
-            .map_err(port)?;
+        sqlx::query(
+            "UPDATE login_sessions SET device_id = $3 WHERE sid_hash = $1 AND user_id = $2",
+        )
+        .bind(sid_hash)
+        .bind(user.as_str())
+        .bind(device_id)
+        .execute(crate::trips::one(self.pool()))
+        .await
+        .map_err(port)?;
         Ok(())
     }
 

@@ -44,6 +44,19 @@ use crate::PgStore;
 /// this long.
 pub const REPLICA_RETRY: Duration = Duration::from_secs(5);
 
+/// Longest a statement on the replica may take before it counts as a
+/// connection-level failure (the read is repeated on the primary and the
+/// replica skipped for [`REPLICA_RETRY`]): a replica host that stops
+/// answering must not hold reads until the TCP timeout.
+pub const REPLICA_STATEMENT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `fut` bounded by [`REPLICA_STATEMENT_TIMEOUT`].
+async fn bounded<T>(fut: impl Future<Output = sqlx::Result<T>>) -> sqlx::Result<T> {
+    tokio::time::timeout(REPLICA_STATEMENT_TIMEOUT, fut)
+        .await
+        .unwrap_or(Err(sqlx::Error::PoolTimedOut))
+}
+
 /// SQL of the learner's fence (0 when the learner never wrote): `$1` is the
 /// user id.
 pub(crate) const FENCE_SQL: &str =
@@ -146,7 +159,7 @@ impl PgStore {
         Fut: Future<Output = sqlx::Result<T>>,
     {
         if let Some((r, pool)) = self.routed_replica() {
-            match run(pool).await {
+            match bounded(run(pool)).await {
                 Ok(v) => {
                     r.served();
                     return Ok(v);
@@ -167,7 +180,8 @@ impl PgStore {
         Fut: Future<Output = sqlx::Result<(T, i64)>>,
     {
         if let Some((r, pool)) = self.routed_replica() {
-            let (primary, replica) = tokio::join!(self.primary_fence(user), run(pool, true));
+            let (primary, replica) =
+                tokio::join!(self.primary_fence(user), bounded(run(pool, true)));
             match (primary, replica) {
                 (Ok(want), Ok((v, seen))) if seen >= want => {
                     r.served();

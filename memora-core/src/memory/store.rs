@@ -1,6 +1,6 @@
 //! The in-memory store: every store port over one mutex-guarded state.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -49,7 +49,7 @@ struct State {
     invalidations: Vec<(u64, DateTime<Utc>, Invalidation)>,
     invalidation_seq: u64,
     admissions: Option<Arc<crate::safe_mode::SafeModeLimiter>>,
-    stale: BTreeSet<(UserId, SeasonId)>,
+    stale: BTreeMap<(UserId, SeasonId), u64>,
     served: HashMap<(UserId, SeasonId, String), Serving>,
     dead_letters: BTreeMap<u64, MemDeadLetter>,
     dead_seq: u64,
@@ -1279,7 +1279,12 @@ impl JobLock for InMemoryBackend {
         let token = match st.leases.get(job) {
             Some(row) => {
                 let held = row.lease.expires_at > now;
-                let too_soon = row.last_started + lease_delta(every) > now;
+                let finished = st
+                    .runs
+                    .iter()
+                    .any(|r| r.job == job && r.token == row.lease.token && r.finished_at.is_some());
+                // A run whose holder died is retried once its lease lapses.
+                let too_soon = finished && row.last_started + lease_delta(every) > now;
                 if held || too_soon {
                     return Ok(None);
                 }
@@ -1374,22 +1379,32 @@ impl Coordination for InMemoryBackend {
         Ok(())
     }
 
-    async fn invalidations_since(&self, cursor: Option<u64>) -> PortResult<InvalidationBatch> {
+    async fn invalidations_since(
+        &self,
+        cursor: Option<InvalidationCursor>,
+    ) -> PortResult<InvalidationBatch> {
         let st = self.memory_lock()?;
+        let end = InvalidationCursor {
+            seq: st.invalidation_seq,
+            horizon: 0,
+        };
         let Some(cursor) = cursor else {
             return Ok(InvalidationBatch {
                 entries: Vec::new(),
-                cursor: st.invalidation_seq,
+                cursor: end,
             });
         };
         Ok(InvalidationBatch {
             entries: st
                 .invalidations
                 .iter()
-                .filter(|(seq, _, _)| *seq > cursor)
+                .filter(|(seq, _, _)| *seq > cursor.seq)
                 .map(|(seq, _, what)| (*seq, what.clone()))
                 .collect(),
-            cursor: st.invalidation_seq.max(cursor),
+            cursor: InvalidationCursor {
+                seq: end.seq.max(cursor.seq),
+                horizon: 0,
+            },
         })
     }
 
@@ -1421,24 +1436,34 @@ impl Coordination for InMemoryBackend {
     }
 
     async fn mark_stale(&self, keys: &[(UserId, SeasonId)]) -> PortResult<()> {
-        self.memory_lock()?.stale.extend(keys.iter().cloned());
+        let mut st = self.memory_lock()?;
+        for k in keys {
+            *st.stale.entry(k.clone()).or_insert(0) += 1;
+        }
         Ok(())
     }
 
-    async fn stale_schedules(&self, limit: usize) -> PortResult<Vec<(UserId, SeasonId)>> {
+    async fn stale_schedules(&self, limit: usize) -> PortResult<Vec<StaleMark>> {
         Ok(self
             .memory_lock()?
             .stale
             .iter()
             .take(limit)
-            .cloned()
+            .map(|((user, season), mark)| StaleMark {
+                user: user.clone(),
+                season: season.clone(),
+                mark: *mark,
+            })
             .collect())
     }
 
-    async fn clear_stale(&self, keys: &[(UserId, SeasonId)]) -> PortResult<()> {
+    async fn clear_stale(&self, marks: &[StaleMark]) -> PortResult<()> {
         let mut st = self.memory_lock()?;
-        for k in keys {
-            st.stale.remove(k);
+        for m in marks {
+            let key = (m.user.clone(), m.season.clone());
+            if st.stale.get(&key) == Some(&m.mark) {
+                st.stale.remove(&key);
+            }
         }
         Ok(())
     }

@@ -564,11 +564,13 @@ pub trait DeviceStore: Send + Sync {
     /// Removes a device and ends every login session bound to it; returns
     /// the hashes of the ended sessions, or `None` if there is no such
     /// device.
-    async fn delete_device(&self, user: &UserId, device_id: &str)
-    -> PortResult<Option<Vec<String>>>;
+    async fn delete_device(
+        &self,
+        user: &UserId,
+        device_id: &str,
+    ) -> PortResult<Option<Vec<String>>>;
     /// Binds a login session of `user` to one of their devices.
-    async fn bind_session(&self, sid_hash: &str, user: &UserId, device_id: &str)
-    -> PortResult<()>;
+    async fn bind_session(&self, sid_hash: &str, user: &UserId, device_id: &str) -> PortResult<()>;
     /// The device a login session is bound to.
     async fn session_device(&self, sid_hash: &str) -> PortResult<Option<String>>;
     /// Records activity of a device (never moves `last_active` back).
@@ -661,7 +663,9 @@ pub struct JobLease {
 pub trait JobLock: Send + Sync {
     /// Takes the lease of `job` for `holder` until `now + ttl` if nobody
     /// holds an unexpired lease and the job last started at least `every`
-    /// before `now`; records the run as started. `None` otherwise.
+    /// before `now` — or its last run never finished (its holder died or
+    /// lost the lease): then as soon as that lease lapses. Records the run
+    /// as started. `None` otherwise.
     async fn try_acquire(
         &self,
         job: &str,
@@ -721,15 +725,28 @@ pub enum Invalidation {
     User(UserId),
 }
 
+/// A position in the invalidation log: the last sequence number read, and
+/// an adapter-defined horizon below which nothing can still appear (for
+/// PostgreSQL, the oldest transaction still running at the read: a row
+/// whose sequence number was taken earlier but committed later is read
+/// again until no transaction that old remains — whatever the clocks say).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InvalidationCursor {
+    /// Highest sequence number read.
+    pub seq: u64,
+    /// Adapter horizon (0 for adapters that publish in order).
+    pub horizon: u64,
+}
+
 /// Invalidations read from the log.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct InvalidationBatch {
-    /// `(sequence number, invalidation)`, ascending. Recent entries may be
-    /// delivered again on the next read (consumers are idempotent); none
-    /// is ever skipped.
+    /// `(sequence number, invalidation)`, ascending. Entries may be
+    /// delivered again on the next read (consumers are idempotent and keep
+    /// the last batch's sequence numbers); none is ever skipped.
     pub entries: Vec<(u64, Invalidation)>,
     /// Pass to the next read.
-    pub cursor: u64,
+    pub cursor: InvalidationCursor,
 }
 
 /// State every server process shares, so that N processes behave as one:
@@ -743,7 +760,10 @@ pub trait Coordination: Send + Sync {
     /// Invalidations after `cursor` (plus, possibly, recent ones already
     /// delivered). `None` starts at the end of the log: no entries, the
     /// current cursor.
-    async fn invalidations_since(&self, cursor: Option<u64>) -> PortResult<InvalidationBatch>;
+    async fn invalidations_since(
+        &self,
+        cursor: Option<InvalidationCursor>,
+    ) -> PortResult<InvalidationBatch>;
     /// Deletes log entries older than `before`; returns how many.
     async fn prune_invalidations(&self, before: DateTime<Utc>) -> PortResult<u64>;
     /// Decides one safe-mode request of `user` at `now` against `limits`,
@@ -755,12 +775,26 @@ pub trait Coordination: Send + Sync {
         now: DateTime<Utc>,
         limits: &crate::safe_mode::SafeModeLimits,
     ) -> PortResult<crate::safe_mode::Admission>;
-    /// Remembers schedules whose cached copy missed writes.
+    /// Remembers schedules whose cached copy missed writes (marking one
+    /// already marked gives it a new `mark`).
     async fn mark_stale(&self, keys: &[(UserId, SeasonId)]) -> PortResult<()>;
     /// Up to `limit` remembered stale schedules.
-    async fn stale_schedules(&self, limit: usize) -> PortResult<Vec<(UserId, SeasonId)>>;
-    /// Forgets stale schedules (after dropping them from the cache).
-    async fn clear_stale(&self, keys: &[(UserId, SeasonId)]) -> PortResult<()>;
+    async fn stale_schedules(&self, limit: usize) -> PortResult<Vec<StaleMark>>;
+    /// Forgets stale schedules (after dropping them from the cache) — each
+    /// only if it was not marked again since it was read, so a write
+    /// missed during a drain is not forgotten with it.
+    async fn clear_stale(&self, marks: &[StaleMark]) -> PortResult<()>;
+}
+
+/// A schedule remembered as stale, with the version of its mark.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StaleMark {
+    /// Learner.
+    pub user: UserId,
+    /// Season.
+    pub season: SeasonId,
+    /// Grows each time the schedule is marked again.
+    pub mark: u64,
 }
 
 /// Due items of one cached schedule.

@@ -32,9 +32,13 @@ type Cached = (Actor, DateTime<Utc>, Option<String>);
 /// In-process cache of verified credentials, keyed by a SHA-256 of the
 /// credential (never the raw secret). It keeps argon2 and the session lookup
 /// off the hot path.
+///
+/// Every removal bumps a generation: a lookup that read the store before a
+/// removal does not put its (possibly revoked) result back afterwards.
 #[derive(Default)]
 pub struct AuthCache {
     entries: std::sync::Mutex<std::collections::HashMap<String, Cached>>,
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl AuthCache {
@@ -47,17 +51,32 @@ impl AuthCache {
             .filter(|(_, until, _)| *until > now)
             .map(|(a, _, d)| (a.clone(), d.clone()))
     }
-    fn put(&self, key: String, actor: Actor, until: DateTime<Utc>) {
-        self.put_with_device(key, actor, until, None);
+    /// The generation to pass to `put*` (read before the store lookup).
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
     }
+    fn bump(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn put(&self, key: String, actor: Actor, until: DateTime<Utc>, seen: u64) {
+        self.put_with_device(key, actor, until, None, seen);
+    }
+    /// Caches a credential verified against the store, unless something
+    /// was removed since `seen` (it may have been this credential).
     fn put_with_device(
         &self,
         key: String,
         actor: Actor,
         until: DateTime<Utc>,
         device: Option<String>,
+        seen: u64,
     ) {
         if let Ok(mut map) = self.entries.lock() {
+            // Removals bump the generation under this lock.
+            if self.generation() != seen {
+                return;
+            }
             if map.len() >= AUTH_CACHE_MAX {
                 map.clear();
             }
@@ -66,16 +85,19 @@ impl AuthCache {
     }
     fn remove(&self, key: &str) {
         if let Ok(mut map) = self.entries.lock() {
+            self.bump();
             map.remove(key);
         }
     }
     fn clear(&self) {
         if let Ok(mut map) = self.entries.lock() {
+            self.bump();
             map.clear();
         }
     }
     fn remove_user(&self, user: &UserId) {
         if let Ok(mut map) = self.entries.lock() {
+            self.bump();
             map.retain(|_, (actor, _, _)| actor.user != *user);
         }
     }
@@ -381,8 +403,9 @@ impl AuthService {
     /// Ends a session.
     pub async fn logout(&self, sid: &str) -> CoreResult<()> {
         let hash = session_hash(sid);
-        self.auth_cache.remove(&format!("s:{hash}"));
         self.users.delete_login_session(&hash).await?;
+        // After the delete: a concurrent lookup cannot cache it again.
+        self.auth_cache.remove(&format!("s:{hash}"));
         // The other processes drop their cached copy within a poll.
         self.shared.publish(Invalidation::Session(hash)).await;
         Ok(())
@@ -409,6 +432,7 @@ impl AuthService {
             }
             return Ok(a);
         }
+        let seen = self.auth_cache.generation();
         let (user, expires) = self
             .users
             .get_login_session(&session_hash(sid))
@@ -427,7 +451,7 @@ impl AuthService {
         let device = self.devices.session_device(&session_hash(sid)).await?;
         let until = (now + chrono::Duration::seconds(AUTH_CACHE_TTL_SECS)).min(expires);
         self.auth_cache
-            .put_with_device(cache_key, actor.clone(), until, device.clone());
+            .put_with_device(cache_key, actor.clone(), until, device.clone(), seen);
         if let Some(device) = device {
             self.touch_device(&actor.user, &device, now).await;
         }
@@ -441,6 +465,7 @@ impl AuthService {
         if let Some(a) = self.auth_cache.get(&cache_key, now) {
             return Ok(a);
         }
+        let seen = self.auth_cache.generation();
         let rec = self
             .users
             .get_api_key(key)
@@ -459,6 +484,7 @@ impl AuthService {
             cache_key,
             actor.clone(),
             now + chrono::Duration::seconds(AUTH_CACHE_TTL_SECS),
+            seen,
         );
         Ok(actor)
     }
@@ -654,7 +680,9 @@ impl AuthService {
                     let excess = known.len() + 1 - policy.max_devices;
                     for old in known.iter().rev().take(excess) {
                         self.remove_device(user, &old.device_id).await?;
-                        signed_out.get_or_insert_with(Vec::new).push(old.device_id.clone());
+                        signed_out
+                            .get_or_insert_with(Vec::new)
+                            .push(old.device_id.clone());
                     }
                 }
             }
@@ -766,5 +794,27 @@ mod tests {
         assert_ne!(h, session_hash("abd"));
         assert_eq!(h.len(), 64);
         assert!(!h.contains("abc"));
+    }
+
+    #[test]
+    fn a_lookup_that_raced_a_removal_does_not_cache_its_result() {
+        let cache = AuthCache::default();
+        let now = chrono::Utc::now();
+        let until = now + chrono::Duration::seconds(30);
+        let ann = Actor::student(UserId::new("ann@x.test").unwrap());
+        // A lookup reads the store, then a logout removes the entry
+        // (nothing cached yet), then the lookup finishes.
+        let seen = cache.generation();
+        cache.remove("s:h1");
+        cache.put("s:h1".into(), ann.clone(), until, seen);
+        assert_eq!(cache.get("s:h1", now), None);
+        // Without a removal in between it is cached.
+        let seen = cache.generation();
+        cache.put("s:h1".into(), ann.clone(), until, seen);
+        assert_eq!(cache.get("s:h1", now), Some(ann.clone()));
+        let seen = cache.generation();
+        cache.remove_user(&ann.user);
+        cache.put("s:h2".into(), ann, until, seen);
+        assert_eq!(cache.get("s:h2", now), None);
     }
 }

@@ -32,7 +32,7 @@ const CATALOG_VERSION_CHECK: Duration = Duration::seconds(60);
 /// The poller's position in the invalidation log.
 #[derive(Default)]
 pub(crate) struct SyncState {
-    cursor: Option<u64>,
+    cursor: Option<crate::ports::InvalidationCursor>,
     /// Sequence numbers of the last read (the log may deliver recent
     /// entries again; they are applied once).
     seen: HashSet<u64>,
@@ -92,15 +92,19 @@ impl Memora {
                     .is_none_or(|t| now - t >= CATALOG_VERSION_CHECK)
             })
             .unwrap_or(false);
-        if check_version {
-            let version = self.ports.content.catalog_version().await?;
-            if let Ok(mut state) = self.sync.lock() {
-                if state.catalog_version.is_some_and(|v| v != version) {
-                    reload = true;
-                }
-                state.catalog_version = Some(version);
-                state.version_checked_at = Some(now);
+        // The version check is a safety net: if it fails, what the log
+        // said is still applied below, and the check is tried next time.
+        let version = if check_version {
+            self.ports.content.catalog_version().await.ok()
+        } else {
+            None
+        };
+        if let (Some(version), Ok(mut state)) = (version, self.sync.lock()) {
+            if state.catalog_version.is_some_and(|v| v != version) {
+                reload = true;
             }
+            state.catalog_version = Some(version);
+            state.version_checked_at = Some(now);
         }
         if reload {
             // A failed reload leaves the index unloaded: the next request

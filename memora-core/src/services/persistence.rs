@@ -252,23 +252,25 @@ impl ReviewService {
         const PAGE: usize = 500;
         let mut dropped = 0;
         loop {
-            let keys = self.shared.coordination.stale_schedules(PAGE).await?;
-            if keys.is_empty() {
+            let marks = self.shared.coordination.stale_schedules(PAGE).await?;
+            if marks.is_empty() {
                 break;
             }
-            for (user, season) in &keys {
+            for m in &marks {
                 self.cache
-                    .clear_user(user, season)
+                    .clear_user(&m.user, &m.season)
                     .await
                     .map_err(|e| CoreError::Unavailable(format!("cache: {e}")))?;
             }
-            self.shared.coordination.clear_stale(&keys).await?;
+            // A schedule marked again meanwhile keeps its mark (and is
+            // dropped again by the next page or drain).
+            self.shared.coordination.clear_stale(&marks).await?;
             if let Ok(mut set) = self.stale_schedules.lock() {
-                for k in &keys {
-                    set.remove(k);
+                for m in &marks {
+                    set.remove(&(m.user.clone(), m.season.clone()));
                 }
             }
-            dropped += keys.len();
+            dropped += marks.len();
         }
         let local: Vec<(UserId, SeasonId)> = self
             .stale_schedules

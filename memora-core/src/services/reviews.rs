@@ -279,6 +279,11 @@ pub struct ReviewService {
     /// The review fast path (see [`ReviewFastPath`]), if the cache has one.
     fast: Option<Arc<dyn ReviewFastPath>>,
     limiter: SafeModeLimiter,
+    /// Refusals the shared safe-mode budget already decided, kept here so
+    /// that a flood of requests it would refuse does not queue on
+    /// PostgreSQL: until when the global window is full, and until when
+    /// each learner must wait.
+    safe_mode_blocks: Mutex<SafeModeBlocks>,
     rehydrations: SingleFlight,
     /// Schedules that missed a write while the cache was down.
     pub(crate) stale_schedules: Mutex<HashSet<(UserId, SeasonId)>>,
@@ -294,6 +299,7 @@ impl ReviewService {
     ) -> Self {
         ReviewService {
             limiter: SafeModeLimiter::new(shared.config.safe_mode.clone()),
+            safe_mode_blocks: Mutex::new(SafeModeBlocks::default()),
             shared: Arc::clone(shared),
             profiles,
             commerce,
@@ -708,8 +714,18 @@ impl ReviewService {
     /// Safe-mode admission, counted across every process through the
     /// store; if the store cannot count (it is then most likely down too,
     /// and the degraded read would fail anyway), this process's own
-    /// limiter decides.
+    /// limiter decides. Requests the budget is known to refuse (the window
+    /// is full, or the learner was admitted or refused too recently) are
+    /// refused here without asking it.
     async fn admit_safe_mode(&self, user: &UserId, now: DateTime<Utc>) -> CoreResult<()> {
+        if let Some(retry_after) = self
+            .safe_mode_blocks
+            .lock()
+            .ok()
+            .and_then(|b| b.blocked(user, now))
+        {
+            return Err(CoreError::RateLimited { retry_after });
+        }
         let limits = &self.shared.config.safe_mode;
         let admission = match self
             .shared
@@ -717,7 +733,12 @@ impl ReviewService {
             .admit_safe_mode(user, now, limits)
             .await
         {
-            Ok(a) => a,
+            Ok(a) => {
+                if let Ok(mut b) = self.safe_mode_blocks.lock() {
+                    b.remember(user, now, &a, limits.per_user_interval);
+                }
+                a
+            }
             Err(_) => self.limiter.check(user.as_str(), now),
         };
         match admission {
@@ -1792,5 +1813,63 @@ mod xp_tests {
         assert_eq!(xp[1], 0);
         assert_eq!(xp[4], 0);
         assert!(xp.iter().sum::<i64>() <= 12 * 5);
+    }
+}
+
+/// What the shared safe-mode budget decided, remembered by one process.
+#[derive(Default)]
+struct SafeModeBlocks {
+    global_until: Option<DateTime<Utc>>,
+    learners: HashMap<UserId, DateTime<Utc>>,
+}
+
+impl SafeModeBlocks {
+    /// Most learners remembered (older entries are pruned first).
+    const MAX: usize = 100_000;
+
+    fn blocked(&self, user: &UserId, now: DateTime<Utc>) -> Option<std::time::Duration> {
+        let until = [self.global_until, self.learners.get(user).copied()]
+            .into_iter()
+            .flatten()
+            .filter(|t| *t > now)
+            .max()?;
+        Some(
+            (until - now)
+                .to_std()
+                .unwrap_or_default()
+                .max(std::time::Duration::from_secs(1)),
+        )
+    }
+
+    fn remember(
+        &mut self,
+        user: &UserId,
+        now: DateTime<Utc>,
+        admission: &Admission,
+        interval: std::time::Duration,
+    ) {
+        let after =
+            |d: std::time::Duration| now + chrono::Duration::from_std(d).unwrap_or_default();
+        match admission {
+            Admission::Allowed => {
+                if self.learners.len() >= Self::MAX {
+                    self.learners.retain(|_, until| *until > now);
+                    if self.learners.len() >= Self::MAX {
+                        self.learners.clear();
+                    }
+                }
+                self.learners.insert(user.clone(), after(interval));
+            }
+            Admission::Denied {
+                retry_after,
+                reason: crate::safe_mode::DenyReason::Global,
+            } => self.global_until = Some(after(*retry_after)),
+            Admission::Denied {
+                retry_after,
+                reason: crate::safe_mode::DenyReason::PerUser,
+            } => {
+                self.learners.insert(user.clone(), after(*retry_after));
+            }
+        }
     }
 }

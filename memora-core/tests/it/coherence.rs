@@ -369,3 +369,110 @@ async fn invalidations_published_before_a_process_starts_do_not_replay_but_its_c
     assert!(first.catalog_reloaded, "and loads its caches afresh");
     assert_eq!(t.b.sync_invalidations().await.unwrap().applied, 1);
 }
+
+/// Counts the safe-mode admissions asked of the shared budget.
+struct CountingBudget {
+    inner: Arc<dyn memora_core::ports::Coordination>,
+    asked: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[async_trait::async_trait]
+impl memora_core::ports::Coordination for CountingBudget {
+    async fn publish(&self, what: &Invalidation) -> memora_core::PortResult<()> {
+        self.inner.publish(what).await
+    }
+    async fn invalidations_since(
+        &self,
+        cursor: Option<memora_core::ports::InvalidationCursor>,
+    ) -> memora_core::PortResult<memora_core::ports::InvalidationBatch> {
+        self.inner.invalidations_since(cursor).await
+    }
+    async fn prune_invalidations(
+        &self,
+        before: chrono::DateTime<Utc>,
+    ) -> memora_core::PortResult<u64> {
+        self.inner.prune_invalidations(before).await
+    }
+    async fn admit_safe_mode(
+        &self,
+        user: &UserId,
+        now: chrono::DateTime<Utc>,
+        limits: &memora_core::safe_mode::SafeModeLimits,
+    ) -> memora_core::PortResult<memora_core::safe_mode::Admission> {
+        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.admit_safe_mode(user, now, limits).await
+    }
+    async fn mark_stale(&self, keys: &[(UserId, SeasonId)]) -> memora_core::PortResult<()> {
+        self.inner.mark_stale(keys).await
+    }
+    async fn stale_schedules(
+        &self,
+        limit: usize,
+    ) -> memora_core::PortResult<Vec<memora_core::ports::StaleMark>> {
+        self.inner.stale_schedules(limit).await
+    }
+    async fn clear_stale(
+        &self,
+        marks: &[memora_core::ports::StaleMark],
+    ) -> memora_core::PortResult<()> {
+        self.inner.clear_stale(marks).await
+    }
+}
+
+#[tokio::test]
+async fn refusals_the_shared_budget_already_decided_are_not_asked_again() {
+    let backend = InMemoryBackend::new();
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap());
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut ports = backend.ports();
+    ports.clock = clock.clone();
+    ports.coordination = Arc::new(CountingBudget {
+        inner: ports.coordination.clone(),
+        asked: asked.clone(),
+    });
+    let mut config = Config::default();
+    config.safe_mode.global_per_window = 2;
+    let app = Memora::new(ports, config);
+    let info = seed_demo(&app, PASSWORD).await.unwrap();
+    let mut students = vec![Actor::student(info.student.clone())];
+    for n in 0..3 {
+        let id = UserId::new(format!("flood-{n}@x.test")).unwrap();
+        app.auth()
+            .create_user(&Actor::system(), &id, "Flood", vec![Role::Student], None)
+            .await
+            .unwrap();
+        students.push(Actor::student(id));
+    }
+    backend.cache().set_available(false);
+    app.cache_health().mark_failed(clock.now());
+    let count = || asked.load(std::sync::atomic::Ordering::SeqCst);
+    let q = query();
+    let review = |s: &Actor| {
+        let (app, q, s) = (&app, &q, s.clone());
+        async move { app.reviews().get_review_session(&s, q).await }
+    };
+    assert!(review(&students[0]).await.is_ok());
+    assert_eq!(count(), 1);
+    // The same learner again within 30 s: refused here.
+    assert!(matches!(
+        review(&students[0]).await,
+        Err(CoreError::RateLimited { .. })
+    ));
+    assert_eq!(count(), 1);
+    assert!(review(&students[1]).await.is_ok());
+    // The window is full: the budget says so once, then this process knows.
+    assert!(review(&students[2]).await.is_err());
+    assert_eq!(count(), 3);
+    for s in &students[2..] {
+        match review(s).await {
+            Err(CoreError::RateLimited { retry_after }) => {
+                assert_eq!(retry_after, std::time::Duration::from_secs(60));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(count(), 3);
+    clock.advance(Duration::seconds(60));
+    assert!(review(&students[2]).await.is_ok());
+    assert_eq!(count(), 4);
+}

@@ -149,21 +149,19 @@ async fn a_session_bound_later_by_register_device_ends_with_its_device() {
     let t = setup(DevicePolicy::default()).await;
     let sid = login(&t.a, None).await.unwrap();
     let me = t.a.auth().authenticate_session(&sid).await.unwrap();
-    let reg = t
-        .a
-        .auth()
-        .register_device(&me, Some(&sid), &phone("tab"))
-        .await
-        .unwrap();
+    let reg =
+        t.a.auth()
+            .register_device(&me, Some(&sid), &phone("tab"))
+            .await
+            .unwrap();
     assert!(reg.is_new);
     assert_eq!(reg.device.kind, DeviceKind::Mobile);
     let renamed = DeviceInput::new("tab", "tablet", Some("Kitchen tablet")).unwrap();
-    let reg = t
-        .a
-        .auth()
-        .register_device(&me, Some(&sid), &renamed)
-        .await
-        .unwrap();
+    let reg =
+        t.a.auth()
+            .register_device(&me, Some(&sid), &renamed)
+            .await
+            .unwrap();
     assert!(!reg.is_new);
     assert_eq!(reg.device.name.as_deref(), Some("Kitchen tablet"));
     t.a.auth().revoke_device(&me, "tab").await.unwrap();
@@ -176,9 +174,7 @@ async fn last_active_follows_use_at_most_once_per_interval() {
     let start = memora_core::ports::Clock::now(t.clock.as_ref());
     let sid = login(&t.a, Some(&phone("p1"))).await.unwrap();
     let me = t.a.auth().authenticate_session(&sid).await.unwrap();
-    let last = || async {
-        t.a.auth().my_devices(&me).await.unwrap()[0].last_active
-    };
+    let last = || async { t.a.auth().my_devices(&me).await.unwrap()[0].last_active };
     assert_eq!(last().await, start);
     t.clock.advance(Duration::minutes(2));
     t.a.auth().authenticate_session(&sid).await.unwrap();

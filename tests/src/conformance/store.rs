@@ -1035,6 +1035,39 @@ pub async fn job_lock_exclusive(s: &Stores) {
         .await
         .expect("acquire");
     assert!(next.is_some(), "the next interval");
+    // A run whose holder died is retried once its lease lapses, not a
+    // period later; once a run finishes, the period applies again.
+    let week = Std::from_secs(7 * 24 * 3600);
+    let dead = s
+        .locks
+        .try_acquire("weekly", "proc-a", t0(), min, week)
+        .await;
+    assert!(dead.expect("acquire").is_some());
+    let held = s
+        .other_locks
+        .try_acquire("weekly", "proc-b", t0() + Duration::seconds(30), min, week)
+        .await
+        .expect("acquire");
+    assert_eq!(held, None, "still held");
+    let retry = s
+        .other_locks
+        .try_acquire("weekly", "proc-b", t0() + Duration::seconds(61), min, week)
+        .await
+        .expect("acquire")
+        .expect("the dead holder's run is retried");
+    let end = t0() + Duration::seconds(70);
+    assert!(
+        s.other_locks
+            .release(&retry, end, "ok")
+            .await
+            .expect("release")
+    );
+    let next = s
+        .locks
+        .try_acquire("weekly", "proc-a", end + Duration::seconds(120), min, week)
+        .await
+        .expect("acquire");
+    assert_eq!(next, None, "finished: the period applies");
     // Every run is recorded, newest first, with its outcome.
     let runs = s.locks.runs("nightly", 10).await.expect("runs");
     let seen: Vec<(u64, &str, Option<&str>)> = runs
@@ -1089,7 +1122,10 @@ pub async fn invalidation_log(s: &Stores) {
     );
     let seqs: Vec<u64> = batch.entries.iter().map(|(q, _)| *q).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "ascending: {seqs:?}");
-    assert!(seqs.iter().all(|q| *q > start.cursor && *q <= batch.cursor));
+    assert!(
+        seqs.iter()
+            .all(|q| *q > start.cursor.seq && *q <= batch.cursor.seq)
+    );
     // Nothing new: recent entries may come again, never unseen ones.
     let again = c
         .invalidations_since(Some(batch.cursor))
@@ -1099,7 +1135,7 @@ pub async fn invalidation_log(s: &Stores) {
         again.entries.iter().all(|(q, _)| seqs.contains(q)),
         "{again:?}"
     );
-    assert_eq!(again.cursor, batch.cursor);
+    assert_eq!(again.cursor.seq, batch.cursor.seq);
     c.publish(&Invalidation::Seasons).await.expect("publish");
     let next = c
         .invalidations_since(Some(batch.cursor))
@@ -1114,7 +1150,10 @@ pub async fn invalidation_log(s: &Stores) {
     assert_eq!(fresh, vec![&Invalidation::Seasons]);
     let far = Utc::now() + Duration::days(1);
     assert_eq!(c.prune_invalidations(far).await.expect("prune"), 4);
-    let left = c.invalidations_since(Some(0)).await.expect("read");
+    let left = c
+        .invalidations_since(Some(InvalidationCursor::default()))
+        .await
+        .expect("read");
     assert!(left.entries.is_empty());
 }
 
@@ -1181,9 +1220,21 @@ pub async fn devices_and_their_sessions(s: &Stores) {
         last_active: at(h),
     };
     let d = &s.devices;
-    assert!(d.upsert_device(&dev(&ann, "phone-1", DeviceKind::Mobile, 1)).await.expect("new"));
-    assert!(d.upsert_device(&dev(&ann, "laptop", DeviceKind::Desktop, 2)).await.expect("new"));
-    assert!(d.upsert_device(&dev(&bob, "phone-1", DeviceKind::Mobile, 3)).await.expect("other user"));
+    assert!(
+        d.upsert_device(&dev(&ann, "phone-1", DeviceKind::Mobile, 1))
+            .await
+            .expect("new")
+    );
+    assert!(
+        d.upsert_device(&dev(&ann, "laptop", DeviceKind::Desktop, 2))
+            .await
+            .expect("new")
+    );
+    assert!(
+        d.upsert_device(&dev(&bob, "phone-1", DeviceKind::Mobile, 3))
+            .await
+            .expect("other user")
+    );
     let mut again = dev(&ann, "phone-1", DeviceKind::Tablet, 5);
     again.name = None;
     assert!(!d.upsert_device(&again).await.expect("known"));
@@ -1194,24 +1245,47 @@ pub async fn devices_and_their_sessions(s: &Stores) {
     assert_eq!(list[0].name, None);
     assert_eq!(list[0].registered_at, at(1), "registration time kept");
     assert_eq!(list[0].last_active, at(5));
-    d.touch_device(&ann, "phone-1", at(4)).await.expect("touch back");
+    d.touch_device(&ann, "phone-1", at(4))
+        .await
+        .expect("touch back");
     d.touch_device(&ann, "laptop", at(6)).await.expect("touch");
-    d.touch_device(&ann, "unknown", at(6)).await.expect("touch unknown");
+    d.touch_device(&ann, "unknown", at(6))
+        .await
+        .expect("touch unknown");
     let list = d.list_devices(&ann).await.expect("list");
     assert_eq!(list[0].device_id, "laptop");
     assert_eq!(list[1].last_active, at(5), "never moved back");
     // Sessions bound to a device end with it; others stay.
     let exp = at(100);
-    for h in ["h-ann-phone-a", "h-ann-phone-b", "h-ann-laptop", "h-ann-none", "h-bob-phone"] {
+    for h in [
+        "h-ann-phone-a",
+        "h-ann-phone-b",
+        "h-ann-laptop",
+        "h-ann-none",
+        "h-bob-phone",
+    ] {
         let u = if h.starts_with("h-bob") { &bob } else { &ann };
-        s.auth.create_login_session(h, u, exp).await.expect("session");
+        s.auth
+            .create_login_session(h, u, exp)
+            .await
+            .expect("session");
     }
-    d.bind_session("h-ann-phone-a", &ann, "phone-1").await.expect("bind");
-    d.bind_session("h-ann-phone-b", &ann, "phone-1").await.expect("bind");
-    d.bind_session("h-ann-laptop", &ann, "laptop").await.expect("bind");
-    d.bind_session("h-bob-phone", &bob, "phone-1").await.expect("bind");
+    d.bind_session("h-ann-phone-a", &ann, "phone-1")
+        .await
+        .expect("bind");
+    d.bind_session("h-ann-phone-b", &ann, "phone-1")
+        .await
+        .expect("bind");
+    d.bind_session("h-ann-laptop", &ann, "laptop")
+        .await
+        .expect("bind");
+    d.bind_session("h-bob-phone", &bob, "phone-1")
+        .await
+        .expect("bind");
     // Not ann's session: not bound.
-    d.bind_session("h-bob-phone", &ann, "laptop").await.expect("bind foreign");
+    d.bind_session("h-bob-phone", &ann, "laptop")
+        .await
+        .expect("bind foreign");
     assert_eq!(
         d.session_device("h-ann-phone-a").await.expect("device"),
         Some("phone-1".to_owned())
@@ -1248,7 +1322,8 @@ pub async fn devices_and_their_sessions(s: &Stores) {
     assert_eq!(d.list_devices(&bob).await.expect("list").len(), 1);
 }
 
-/// Stale schedules: marked idempotently, listed up to a limit, cleared.
+/// Stale schedules: marked idempotently, listed up to a limit, cleared —
+/// only if not marked again since they were read.
 pub async fn stale_schedule_set(s: &Stores) {
     let c = &s.coordination;
     assert!(c.stale_schedules(10).await.expect("list").is_empty());
@@ -1259,15 +1334,25 @@ pub async fn stale_schedule_set(s: &Stores) {
         .expect("mark again");
     let mut all = c.stale_schedules(10).await.expect("list");
     all.sort();
-    assert_eq!(all, vec![a.clone(), b.clone()]);
+    let keys: Vec<(UserId, SeasonId)> = all
+        .iter()
+        .map(|m| (m.user.clone(), m.season.clone()))
+        .collect();
+    assert_eq!(keys, vec![a.clone(), b.clone()]);
+    assert!(all[0].mark > all[1].mark, "ann was marked twice: {all:?}");
     assert_eq!(c.stale_schedules(1).await.expect("list").len(), 1);
-    c.clear_stale(std::slice::from_ref(&a))
+    // Bob is marked again after the read: clearing what was read keeps him.
+    c.mark_stale(std::slice::from_ref(&b))
         .await
-        .expect("clear");
-    assert_eq!(c.stale_schedules(10).await.expect("list"), vec![b.clone()]);
-    c.clear_stale(&[a, b]).await.expect("clear");
+        .expect("mark during drain");
+    c.clear_stale(&all).await.expect("clear");
+    let left = c.stale_schedules(10).await.expect("list");
+    assert_eq!(left.len(), 1);
+    assert_eq!((left[0].user.clone(), left[0].season.clone()), b);
+    c.clear_stale(&left).await.expect("clear");
     assert!(c.stale_schedules(10).await.expect("list").is_empty());
     c.mark_stale(&[]).await.expect("mark nothing");
+    c.clear_stale(&[]).await.expect("clear nothing");
 }
 
 // ───────────────────────── content ─────────────────────────

@@ -253,3 +253,57 @@ async fn bulk_loader_fills_a_season() {
     })
     .await;
 }
+
+/// An invalidation whose sequence number was taken before one already read,
+/// but whose transaction commits later (long after any clock-based window),
+/// is still delivered: the reader re-reads from the oldest transaction that
+/// was running at its previous read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_committing_invalidation_is_not_skipped() {
+    use memora_core::ports::Invalidation;
+    with_schema(|s, pg| async move {
+        let c = s.coordination.clone();
+        let start = c.invalidations_since(None).await.expect("start");
+        // A transaction takes a sequence number and stays open.
+        let mut slow = pg.pool().begin().await.expect("begin");
+        sqlx::query("INSERT INTO invalidations (kind, subject) VALUES ('seasons', '')")
+            .execute(&mut *slow)
+            .await
+            .expect("slow insert");
+        // A later one commits first and is read.
+        c.publish(&Invalidation::Catalog).await.expect("publish");
+        let first = c
+            .invalidations_since(Some(start.cursor))
+            .await
+            .expect("read");
+        let seen: Vec<&Invalidation> = first.entries.iter().map(|(_, w)| w).collect();
+        assert_eq!(seen, vec![&Invalidation::Catalog]);
+        // The slow one commits with the lower sequence number.
+        slow.commit().await.expect("commit");
+        let next = c
+            .invalidations_since(Some(first.cursor))
+            .await
+            .expect("read");
+        let fresh: Vec<&Invalidation> = next
+            .entries
+            .iter()
+            .filter(|(q, _)| !first.entries.iter().any(|(f, _)| f == q))
+            .map(|(_, w)| w)
+            .collect();
+        assert_eq!(fresh, vec![&Invalidation::Seasons], "{next:?}");
+        // Nothing unseen is left (entries may come back while any older
+        // transaction in the database — another test's — still runs).
+        let later = c
+            .invalidations_since(Some(next.cursor))
+            .await
+            .expect("read");
+        assert!(
+            later
+                .entries
+                .iter()
+                .all(|(q, _)| next.entries.iter().any(|(n, _)| n == q)),
+            "{later:?}"
+        );
+    })
+    .await;
+}
