@@ -96,12 +96,18 @@ CREATE TABLE stale_schedules (
 -- Scheduled-job leases: at most one holder per job at a time, with an
 -- expiry and a fencing token that grows with every acquisition. A job is
 -- acquired at most once per interval (`last_started_at`).
+--
+-- `finished` (the run of `token` ended and was recorded) lives in this row,
+-- not only in `job_runs`: a taker blocked on this row's lock re-checks its
+-- WHERE against the row's newest version, while a subquery on another
+-- table would still see the snapshot taken before the release committed.
 CREATE TABLE job_leases (
     job              text PRIMARY KEY,
     holder           text NOT NULL,
     token            bigint NOT NULL,
     expires_at       timestamptz NOT NULL,
-    last_started_at  timestamptz NOT NULL
+    last_started_at  timestamptz NOT NULL,
+    finished         boolean NOT NULL DEFAULT false
 );
 
 -- One row per run of a scheduled job (who, which token, when, outcome).

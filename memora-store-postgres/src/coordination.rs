@@ -243,10 +243,10 @@ impl JobLock for PgStore {
                  INSERT INTO job_leases AS l (job, holder, token, expires_at, last_started_at) \
                  VALUES ($1, $2, 1, $3 + $4 * interval '1 millisecond', $3) \
                  ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, token = l.token + 1, \
-                     expires_at = excluded.expires_at, last_started_at = excluded.last_started_at \
+                     expires_at = excluded.expires_at, last_started_at = excluded.last_started_at, \
+                     finished = false \
                  WHERE l.expires_at <= $3 AND (l.last_started_at + $5 * interval '1 millisecond' <= $3 \
-                     OR NOT EXISTS (SELECT 1 FROM job_runs r WHERE r.job = l.job \
-                         AND r.token = l.token AND r.finished_at IS NOT NULL)) \
+                     OR NOT l.finished) \
                  RETURNING token, expires_at), \
              run AS ( \
                  INSERT INTO job_runs (job, token, holder, started_at) \
@@ -303,7 +303,8 @@ impl JobLock for PgStore {
     ) -> PortResult<bool> {
         let held: i64 = sqlx::query_scalar(
             "WITH l AS ( \
-                 UPDATE job_leases SET expires_at = $3 WHERE job = $1 AND token = $2 RETURNING job), \
+                 UPDATE job_leases SET expires_at = $3, finished = true \
+                 WHERE job = $1 AND token = $2 RETURNING job), \
              r AS ( \
                  UPDATE job_runs SET finished_at = $3, outcome = $4 \
                  WHERE job = $1 AND token = $2 AND EXISTS (SELECT 1 FROM l)) \

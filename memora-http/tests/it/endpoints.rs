@@ -12,7 +12,7 @@ use memora_http::{AppState, router};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-const PWD: &str = "test-password-1";
+pub(crate) const PWD: &str = "test-password-1";
 
 pub(crate) struct T {
     pub(crate) app: Router,

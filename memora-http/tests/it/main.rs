@@ -6,6 +6,7 @@
 mod abuse;
 mod content_import;
 mod contract;
+mod devices;
 mod endpoints;
 mod ops;
 mod store_admin;
