@@ -5,6 +5,11 @@
 import * as api from './api.js';
 import { h, t, heading, table, errorBox, toast, busy, field, fmtDate, yesNo } from './ui.js';
 
+/** A long server id, small and wrappable. */
+function idCell(id) {
+  return h('code', { class: 'id' }, id);
+}
+
 function button(label, attrs = {}) {
   return h('button', { type: 'button', ...attrs }, label);
 }
@@ -43,7 +48,7 @@ export async function purchases(main) {
       const rows = await api.call('store.list_purchase_requests', args);
       slot.replaceChildren(
         table('Purchase requests', [
-          { label: 'Request', cell: (r) => r.name },
+          { label: 'Request', cell: (r) => idCell(r.name) },
           { label: 'Learner', cell: (r) => t(r.user) },
           { label: 'Item', cell: (r) => r.sales_item },
           { label: 'Price', cell: (r) => String(r.price) },
@@ -109,13 +114,13 @@ export async function subscriptions(main) {
   const render = () => {
     slot.replaceChildren(
       table('Subscriptions', [
-        { label: 'Subscription', cell: (r) => r.id },
         { label: 'Learner', cell: (r) => t(r.user) },
         { label: 'Season', cell: (r) => r.season },
-        { label: 'Kind', cell: (r) => r.kind + (r.source_request ? ' (' + r.source_request + ')' : '') },
+        { label: 'Kind', cell: (r) => r.kind },
         { label: 'Grants', cell: (r) => r.grants.map((g) => g.subject || g.track || g.type).join(', ') },
         { label: 'Status', cell: (r) => h('span', { class: 'badge ' + r.status }, r.status + (r.in_force ? ' · in force' : '')) },
         { label: 'Created', cell: (r) => fmtDate(r.created_at) },
+        { label: 'Subscription / request', cell: (r) => [idCell(r.id), r.source_request ? [h('br'), idCell(r.source_request)] : null] },
         {
           label: 'Actions',
           cell: (r) => {
@@ -335,7 +340,7 @@ export async function operations(main, ctx) {
       letters.replaceChildren(
         h('p', {}, page.total + ' dead letter(s). ', all),
         table('Dead letters', [
-          { label: 'Id', cell: (r) => r.id },
+          { label: 'Id', cell: (r) => idCell(r.id) },
           { label: 'Learner', cell: (r) => t(r.user ?? '—') },
           { label: 'Season', cell: (r) => r.season ?? '—' },
           { label: 'Answers', cell: (r) => String(r.records) },

@@ -44,9 +44,10 @@ async function post(path, args) {
   return body;
 }
 
-/** Calls `memora.api.<name>` (or a full Frappe path) and returns `message`. */
+/** Calls `memora.api.<module>.<name>` (or a full `frappe.…` / `memora.…`
+ *  path) and returns `message`. */
 export async function call(name, args) {
-  const path = name.includes('.') ? name : 'memora.api.' + name;
+  const path = /^(frappe|memora)\./.test(name) ? name : 'memora.api.' + name;
   const body = await post(path, args);
   return body && Object.prototype.hasOwnProperty.call(body, 'message') ? body.message : body;
 }
