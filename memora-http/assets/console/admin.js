@@ -472,7 +472,7 @@ export async function content(main) {
   };
   const ids = (o) => Object.entries(o || {}).filter(([, v]) => v.length).map(([k, v]) => h('li', {}, k + ': ', t(v.join(', '))));
   const show = (r) => {
-    out.replaceChildren(
+    const parts = [
       h('h3', {}, r.applied ? 'Imported — catalog version ' + r.version : 'Dry run — nothing written yet'),
       kv([
         ['Added', r.added_count],
@@ -486,7 +486,8 @@ export async function content(main) {
       r.errors.length
         ? h('div', { role: 'alert', class: 'error' }, h('strong', {}, r.errors.length + ' error(s) — fix the file before importing:'), h('ul', {}, r.errors.map((e) => t(e, 'li'))))
         : null,
-    );
+    ];
+    out.replaceChildren(...parts.filter(Boolean));
   };
   file.addEventListener('change', () => {
     apply.disabled = true;

@@ -418,6 +418,20 @@ impl Browser {
     /// to `docs/console/` when `MEMORA_UPDATE_SCREENSHOTS=1` (so a plain
     /// test run leaves the work tree clean).
     pub async fn screenshot(&self, name: &str) {
+        // No placeholder leaked into the page (a null or undefined value
+        // rendered as text).
+        let text = self
+            .client
+            .execute("return document.body.innerText;", vec![])
+            .await
+            .expect("page text");
+        let text = text.as_str().unwrap_or_default();
+        for word in text.split(|c: char| !c.is_alphanumeric()) {
+            assert!(
+                !matches!(word, "null" | "undefined" | "NaN" | "nullnull"),
+                "{name}: {word:?} shown on the page:\n{text}"
+            );
+        }
         let png = self.client.screenshot().await.expect("screenshot");
         assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{name}: not a PNG");
         let dir = if std::env::var("MEMORA_UPDATE_SCREENSHOTS").as_deref() == Ok("1") {

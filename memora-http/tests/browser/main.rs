@@ -265,3 +265,118 @@ async fn a_student_cannot_reach_the_admin_pages() {
     }
     drop(server);
 }
+
+#[tokio::test]
+async fn admin_previews_a_content_import_before_applying_it() {
+    let Some(tools) = tools() else { return };
+    let _g = SERIAL.lock().await;
+    let server = Server::start().await;
+    let base = server.base();
+    let dir = std::env::temp_dir().join(format!("memora-import-{}", server.port));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("unpublish.json");
+    std::fs::write(&good, r#"{"unpublish": {"lessons": ["sci-l5"]}}"#).unwrap();
+    let bad = dir.join("ghost.json");
+    std::fs::write(&bad, r#"{"unpublish": {"lessons": ["ghost"]}}"#).unwrap();
+
+    let b = Browser::start(&tools).await;
+    b.sign_in(&base, ADMIN).await;
+    b.click("#nav a[href='#/admin/content']").await;
+    let apply_enabled = "!document.querySelector('#import-apply').disabled";
+    let apply_disabled = "document.querySelector('#import-apply').disabled";
+    b.wait_js(apply_disabled, "Apply is disabled before a preview")
+        .await;
+
+    // A file with an error: the preview lists it and Apply stays disabled.
+    b.find("#import-file")
+        .await
+        .send_keys(&bad.display().to_string())
+        .await
+        .unwrap();
+    b.click("#import-preview").await;
+    b.wait_text("#import-result", "the validation error", |t| {
+        t.contains("error") && t.contains("ghost")
+    })
+    .await;
+    b.wait_js(
+        apply_disabled,
+        "Apply stays disabled after a preview with errors",
+    )
+    .await;
+
+    // A clean file: the diff first, nothing written, then Apply.
+    b.find("#import-file")
+        .await
+        .send_keys(&good.display().to_string())
+        .await
+        .unwrap();
+    b.click("#import-preview").await;
+    let preview = b
+        .wait_text("#import-result", "the diff", |t| {
+            t.contains("Dry run") && t.contains("sci-l5")
+        })
+        .await;
+    assert!(preview.contains("Unpublished"), "{preview}");
+    b.wait_js(apply_enabled, "Apply is enabled after a clean preview")
+        .await;
+    let admin = Api::login(&base, ADMIN).await;
+    let before = admin.ok("admin.get_catalog_version", json!({})).await;
+    b.screenshot("admin-content-import").await;
+    b.click("#import-apply").await;
+    b.wait_text("#import-result", "the import", |t| t.contains("Imported"))
+        .await;
+    let after = admin.ok("admin.get_catalog_version", json!({})).await;
+    assert!(
+        after["version"].as_i64() > before["version"].as_i64(),
+        "{before} → {after}"
+    );
+    b.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+    drop(server);
+}
+
+#[tokio::test]
+async fn archiving_needs_the_season_typed_and_the_server_still_decides() {
+    let Some(tools) = tools() else { return };
+    let _g = SERIAL.lock().await;
+    let server = Server::start().await;
+    let base = server.base();
+    let b = Browser::start(&tools).await;
+    b.sign_in(&base, ADMIN).await;
+    b.click("#nav a[href='#/admin/archive']").await;
+    b.wait_text("#archive-status", "the season's counts", |t| {
+        t.contains("Live records")
+    })
+    .await;
+    let go_disabled = "document.querySelector('#archive-go').disabled";
+    b.wait_js(go_disabled, "archive is disabled until confirmed")
+        .await;
+    b.fill("#archive-confirm", "SEASON-2025").await;
+    b.wait_js(go_disabled, "a different season id does not confirm")
+        .await;
+    b.fill("#archive-confirm", "SEASON-2026").await;
+    b.wait_js(
+        "!document.querySelector('#archive-go').disabled",
+        "the typed season id enables the button",
+    )
+    .await;
+    b.screenshot("admin-archive").await;
+    // The demo season is the active one: the server refuses to archive it.
+    b.click("#archive-go").await;
+    let refusal = b
+        .wait_text("main .error", "the server's refusal", |t| {
+            t.contains("InvalidStateError")
+        })
+        .await;
+    assert!(refusal.contains("active"), "{refusal}");
+    let admin = Api::login(&base, ADMIN).await;
+    let status = admin
+        .ok(
+            "srs.get_archive_status",
+            json!({"season_name": "SEASON-2026"}),
+        )
+        .await;
+    assert_eq!(status["archived"], false, "{status}");
+    b.close().await;
+    drop(server);
+}
