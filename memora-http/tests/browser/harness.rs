@@ -71,7 +71,11 @@ pub struct Tools {
 /// Finds Chromium and chromedriver (`MEMORA_TEST_CHROMIUM`,
 /// `MEMORA_TEST_CHROMEDRIVER` override the search), or skips.
 pub fn tools() -> Option<Tools> {
-    let from_env = |v: &str| std::env::var_os(v).map(PathBuf::from);
+    let from_env = |v: &str| {
+        std::env::var_os(v)
+            .map(PathBuf::from)
+            .filter(|p| p.is_file())
+    };
     let chromium = from_env("MEMORA_TEST_CHROMIUM").or_else(|| {
         which(&[
             "chromium",
