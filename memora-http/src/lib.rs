@@ -2,13 +2,15 @@
 //!
 //! The thin HTTP layer of Memora: Frappe-compatible method endpoints over
 //! the use cases of `memora-core`, authentication (session cookie or API
-//! token), health/readiness, Prometheus metrics and an OpenAPI document.
+//! token), health/readiness, Prometheus metrics, an OpenAPI document and the
+//! web console ([`console`]).
 //! Start-up is a library function ([`router`], [`serve`]) so tests can drive
 //! the router without sockets.
 
 pub mod api;
 pub mod args;
 pub mod backend;
+pub mod console;
 pub mod error;
 pub mod jobs;
 pub mod openapi;
@@ -67,6 +69,12 @@ pub fn router(state: Arc<AppState>) -> Router {
     let x_request_id = axum::http::HeaderName::from_static("x-request-id");
     Router::new()
         .route("/", get(index))
+        .route(
+            "/console",
+            get(|| async { axum::response::Redirect::permanent("/console/") }),
+        )
+        .route("/console/", get(console::shell))
+        .route("/console/{*asset}", get(console::asset))
         .route("/api/method/{*method}", any(method_call))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -179,9 +187,12 @@ async fn docs_asset(Path(asset): Path<String>) -> Response {
 /// `RUST_LOG=memora::access=warn` to turn them off).
 pub const ACCESS_LOG_TARGET: &str = "memora::access";
 
-/// `GET /`: what this server is and where to go next (a web console will
-/// replace it).
-async fn index() -> Response {
+/// `GET /`: the web console for browsers (they ask for `text/html`); for
+/// every other client, what this server is and where to go next.
+async fn index(headers: HeaderMap) -> Response {
+    if console::wants_html(&headers) {
+        return console::shell().await;
+    }
     axum::Json(json!({
         "name": "Memora",
         "version": env!("CARGO_PKG_VERSION"),
@@ -189,6 +200,7 @@ async fn index() -> Response {
         "links": {
             "openapi": "/api/openapi.json",
             "docs": "/api/docs/",
+            "console": "/console/",
             "health": "/healthz",
             "ready": "/readyz",
             "methods": "/api/method/{method}",

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod abuse;
+mod console;
 mod content_import;
 mod contract;
 mod devices;

@@ -1,0 +1,702 @@
+// System Manager pages. Each action is one API call; destructive ones need
+// a typed confirmation (archive, retention, discarding) before the button
+// is enabled, and the server still checks role, CSRF and `confirm=true`.
+
+import * as api from './api.js';
+import { h, t, heading, table, errorBox, toast, busy, field, fmtDate, yesNo } from './ui.js';
+
+/** A long server id, small and wrappable. */
+function idCell(id) {
+  return h('code', { class: 'id' }, id);
+}
+
+function button(label, attrs = {}) {
+  return h('button', { type: 'button', ...attrs }, label);
+}
+
+function refreshButton(onclick) {
+  const b = button('Refresh', { class: 'small' });
+  b.addEventListener('click', onclick);
+  return b;
+}
+
+function section(id, title, ...children) {
+  return h('section', { class: 'card', 'aria-labelledby': id }, h('h2', { id }, title), ...children);
+}
+
+function kv(pairs) {
+  return h(
+    'dl',
+    { class: 'kv' },
+    pairs.map(([k, v, id]) => [h('dt', {}, k), h('dd', id ? { id } : {}, v instanceof Node ? v : String(v))]),
+  );
+}
+
+// ---- purchases ---------------------------------------------------------------
+
+export async function purchases(main) {
+  const filter = h(
+    'select',
+    { id: 'purchase-filter' },
+    ['Pending', 'Approved', 'Rejected', ''].map((s) => h('option', { value: s }, s || 'All')),
+  );
+  const slot = h('div', { id: 'purchases' });
+  const err = h('div');
+  const load = async () => {
+    const args = filter.value ? { status: filter.value } : {};
+    try {
+      const rows = await api.call('store.list_purchase_requests', args);
+      slot.replaceChildren(
+        table('Purchase requests', [
+          { label: 'Request', cell: (r) => idCell(r.name) },
+          { label: 'Learner', cell: (r) => t(r.user) },
+          { label: 'Item', cell: (r) => r.sales_item },
+          { label: 'Price', cell: (r) => String(r.price) },
+          { label: 'Requested', cell: (r) => fmtDate(r.creation) },
+          { label: 'Status', cell: (r) => h('span', { class: 'badge ' + r.status.toLowerCase() }, r.status) },
+          {
+            label: 'Decision',
+            cell: (r) => {
+              if (r.status !== 'Pending') return r.decided_by ? 'by ' + r.decided_by : '—';
+              const ok = button('Approve', { class: 'primary small', 'aria-label': 'Approve ' + r.name + ' from ' + r.user, dataset: { approve: r.name } });
+              const no = button('Reject', { class: 'danger small', 'aria-label': 'Reject ' + r.name + ' from ' + r.user, dataset: { reject: r.name } });
+              ok.addEventListener('click', () =>
+                busy(ok, async () => {
+                  const res = await api.call('store.approve_purchase_request', { request_id: r.name });
+                  toast('Approved ' + r.name + (res.subscription_id ? ': subscription ' + res.subscription_id : ''));
+                  await load();
+                }, err),
+              );
+              no.addEventListener('click', () =>
+                busy(no, async () => {
+                  await api.call('store.reject_purchase_request', { request_id: r.name });
+                  toast('Rejected ' + r.name);
+                  await load();
+                }, err),
+              );
+              return h('span', { class: 'actions' }, ok, no);
+            },
+          },
+        ], rows, 'No purchase requests.'),
+        h('p', {}, h('a', { href: '#/admin/subscriptions' }, 'See subscriptions')),
+      );
+    } catch (e) {
+      slot.replaceChildren(errorBox(e));
+    }
+  };
+  filter.addEventListener('change', load);
+  main.replaceChildren(
+    heading('Purchases'),
+    h('div', { class: 'toolbar' }, field('Status', filter), refreshButton(load)),
+    err,
+    slot,
+  );
+  await load();
+}
+
+// ---- subscriptions -----------------------------------------------------------
+
+export async function subscriptions(main) {
+  const user = h('input', { type: 'search', placeholder: 'learner e-mail' });
+  const status = h('select', {}, ['', 'active', 'suspended', 'expired'].map((s) => h('option', { value: s }, s || 'any')));
+  const slot = h('div', { id: 'subscriptions' });
+  const err = h('div');
+  const more = button('More', { class: 'small', hidden: true });
+  let after = null;
+  let rows = [];
+  const change = async (b, method, sub) => {
+    await busy(b, async () => {
+      await api.call('store.' + method, { subscription_id: sub.id });
+      toast(method.replace('_subscription', '') + ': ' + sub.id);
+      await load(true);
+    }, err);
+  };
+  const render = () => {
+    slot.replaceChildren(
+      table('Subscriptions', [
+        { label: 'Learner', cell: (r) => t(r.user) },
+        { label: 'Season', cell: (r) => r.season },
+        { label: 'Kind', cell: (r) => r.kind },
+        { label: 'Grants', cell: (r) => r.grants.map((g) => g.subject || g.track || g.type).join(', ') },
+        { label: 'Status', cell: (r) => h('span', { class: 'badge ' + r.status }, r.status + (r.in_force ? ' · in force' : '')) },
+        { label: 'Created', cell: (r) => fmtDate(r.created_at) },
+        { label: 'Subscription / request', cell: (r) => [idCell(r.id), r.source_request ? [h('br'), idCell(r.source_request)] : null] },
+        {
+          label: 'Actions',
+          cell: (r) => {
+            const out = h('span', { class: 'actions' });
+            if (r.status === 'active') {
+              const b = button('Suspend', { class: 'small' });
+              b.addEventListener('click', () => change(b, 'suspend_subscription', r));
+              out.append(b);
+            }
+            if (r.status === 'suspended') {
+              const b = button('Resume', { class: 'small' });
+              b.addEventListener('click', () => change(b, 'resume_subscription', r));
+              out.append(b);
+            }
+            if (r.status !== 'expired') {
+              const b = button('Expire…', { class: 'danger small' });
+              b.addEventListener('click', () => {
+                if (window.confirm('Expire ' + r.id + ' for good? Access stops at once.')) change(b, 'expire_subscription', r);
+              });
+              out.append(b);
+            }
+            return out;
+          },
+        },
+      ], rows, 'No subscriptions.'),
+    );
+    more.hidden = !after;
+  };
+  const load = async (reset = true) => {
+    if (reset) {
+      after = null;
+      rows = [];
+    }
+    const args = { limit: 50 };
+    if (user.value.trim()) args.user = user.value.trim();
+    if (status.value) args.status = status.value;
+    if (after) args.after = after;
+    try {
+      const page = await api.call('store.list_subscriptions', args);
+      rows = rows.concat(page.subscriptions);
+      after = page.next_after || null;
+      render();
+    } catch (e) {
+      slot.replaceChildren(errorBox(e));
+    }
+  };
+  more.addEventListener('click', () => load(false));
+  const form = h('form', { class: 'toolbar' }, field('Learner', user), field('Status', status), button('Filter', { type: 'submit', class: 'small' }));
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    load(true);
+  });
+  main.replaceChildren(heading('Subscriptions'), form, err, slot, more);
+  await load(true);
+}
+
+// ---- seasons and cache rebuild ---------------------------------------------
+
+export async function seasons(main, ctx) {
+  const slot = h('div', { id: 'seasons' });
+  const err = h('div');
+  const progress = h('div', { id: 'rebuild', 'aria-live': 'polite' });
+  const rebuild = async (b, season) => {
+    const job = await busy(b, () => api.call('srs.rebuild_season_cache', { season_name: season }), err);
+    if (!job) return;
+    const bar = h('progress', { id: 'rebuild-progress', max: 100, value: 0, 'aria-labelledby': 'rebuild-label' }, '0%');
+    const label = h('span', { id: 'rebuild-label' }, 'Rebuilding ' + season + '…');
+    const detail = h('span', { id: 'rebuild-detail', class: 'muted' });
+    const box = h('div', { class: 'card', dataset: { job: job.job_id, status: job.status } }, h('h3', {}, 'Cache rebuild ' + job.job_id), label, bar, detail);
+    progress.replaceChildren(box);
+    let stopped = false;
+    ctx.onLeave(() => {
+      stopped = true;
+    });
+    const poll = async () => {
+      if (stopped) return;
+      try {
+        const st = await api.call('srs.get_rebuild_status', { job_id: job.job_id });
+        const total = Math.max(st.estimated_records, st.processed);
+        let pct = total ? Math.floor((st.processed / total) * 100) : 0;
+        if (st.status === 'completed') pct = 100;
+        bar.value = pct;
+        bar.textContent = pct + '%';
+        box.dataset.status = st.status;
+        label.textContent = season + ': ' + st.status + ' — ' + pct + ' %';
+        detail.textContent = ' ' + st.processed + ' of ' + st.estimated_records + ' rows, ' + st.users + ' learners' + (st.error ? ' — ' + st.error : '');
+        if (st.status === 'running') setTimeout(poll, 500);
+        else toast('Rebuild ' + st.status);
+      } catch (e) {
+        box.append(errorBox(e));
+      }
+    };
+    poll();
+  };
+  const load = async () => {
+    try {
+      const list = await api.call('admin.list_seasons');
+      slot.replaceChildren(
+        table('Seasons', [
+          { label: 'Season', cell: (r) => r.season_name },
+          { label: 'Title', cell: (r) => t(r.title) },
+          { label: 'Dates', cell: (r) => r.start_date + ' → ' + r.end_date },
+          { label: 'Scheduler', cell: (r) => r.scheduler },
+          { label: 'State', cell: (r) => (r.archived ? 'archived' : r.is_active ? 'active' : 'inactive') },
+          {
+            label: 'Actions',
+            cell: (r) => {
+              const out = h('span', { class: 'actions' });
+              if (!r.is_active && !r.archived) {
+                const a = button('Activate', { class: 'small', dataset: { activate: r.season_name } });
+                a.addEventListener('click', () =>
+                  busy(a, async () => {
+                    await api.call('admin.activate_season', { season_name: r.season_name });
+                    toast(r.season_name + ' is now active');
+                    await load();
+                  }, err),
+                );
+                out.append(a);
+              }
+              if (!r.archived) {
+                const b = button('Rebuild cache', { class: 'small', dataset: { rebuild: r.season_name } });
+                b.addEventListener('click', () => rebuild(b, r.season_name));
+                out.append(b);
+              }
+              return out;
+            },
+          },
+        ], list, 'No seasons yet: create one below.'),
+      );
+    } catch (e) {
+      slot.replaceChildren(errorBox(e));
+    }
+  };
+  const name = h('input', { required: true, pattern: 'SEASON-[0-9]{4}(-[A-Za-z0-9]+)?', placeholder: 'SEASON-2027' });
+  const title = h('input', {});
+  const start = h('input', { type: 'date', required: true });
+  const end = h('input', { type: 'date', required: true });
+  const sched = h('select', {}, h('option', { value: 'ladder' }, 'ladder'), h('option', { value: 'fsrs' }, 'FSRS-6'));
+  const create = button('Create season', { type: 'submit', class: 'primary' });
+  const createErr = h('div');
+  const form = h(
+    'form',
+    { class: 'card form-grid', 'aria-labelledby': 'h-create' },
+    h('h2', { id: 'h-create' }, 'New season'),
+    field('Season id', name, 'SEASON-YYYY'),
+    field('Title', title),
+    field('Starts', start),
+    field('Ends', end),
+    field('Scheduler', sched),
+    create,
+    createErr,
+  );
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    busy(create, async () => {
+      const args = { season_name: name.value.trim(), start_date: start.value, end_date: end.value, scheduler: sched.value };
+      if (title.value.trim()) args.title = title.value.trim();
+      await api.call('admin.create_season', args);
+      toast('Created ' + args.season_name);
+      form.reset();
+      await load();
+    }, createErr);
+  });
+  main.replaceChildren(heading('Seasons'), err, slot, progress, form);
+  await load();
+}
+
+// ---- operations ------------------------------------------------------------
+
+export async function operations(main, ctx) {
+  const health = h('div', { id: 'ops-health' });
+  const letters = h('div', { id: 'dead-letters' });
+  const recon = h('div', { id: 'reconcile' });
+  const err = h('div');
+  const loadHealth = async () => {
+    try {
+      const [cache, ready, m] = await Promise.all([api.call('srs.get_cache_status'), api.ready(), api.metrics()]);
+      const hits = m ? m.get('memora_cache_hits_total') ?? 0 : null;
+      const misses = m ? m.get('memora_cache_misses_total') ?? 0 : null;
+      const rate = m && hits + misses > 0 ? Math.round((hits / (hits + misses)) * 1000) / 10 + ' %' : '—';
+      const seasons = Object.entries(cache.keys_by_season || {}).map(([k, v]) => k + ': ' + v).join(', ') || '—';
+      health.replaceChildren(
+        h(
+          'div',
+          { class: 'tiles' },
+          tile('Cache', cache.redis_connected ? 'Redis connected' : 'in-process (no Redis)', cache.redis_connected ? 'ok' : 'info', 'tile-cache'),
+          tile('Safe mode', cache.is_safe_mode ? 'ON — reviews served from the database' : 'off', cache.is_safe_mode ? 'bad' : 'ok', 'tile-safe-mode'),
+          tile('Write-behind queue', String(cache.queue_depth ?? '—') + ' pending', (cache.queue_depth || 0) > 1000 ? 'warn' : 'ok', 'tile-queue'),
+          tile('Dead letters', String(cache.dead_letters ?? '—'), (cache.dead_letters || 0) > 0 ? 'bad' : 'ok', 'tile-dead'),
+          tile('Database', ready ? ready.database : 'unknown', ready && ready.database === 'ok' ? 'ok' : 'bad', 'tile-db'),
+          tile('Cache hit rate', rate, 'info', 'tile-hits'),
+        ),
+        kv([
+          ['Memory used', cache.memory_used_mb + ' MB'],
+          ['Keys', cache.total_keys + ' (' + seasons + ')'],
+          ['Hits / misses (rehydrations)', m ? hits + ' / ' + misses : '/metrics is protected or on another address'],
+          ['Cache failures', m ? String(m.get('memora_cache_failures_total') ?? 0) : '—'],
+          ['Requests served in safe mode', m ? String(m.get('memora_safe_mode_requests_total') ?? 0) : '—'],
+          ['Breakers', ready && ready.breakers ? Object.entries(ready.breakers).map(([k, v]) => k + ' ' + v).join(', ') : '—'],
+        ]),
+      );
+    } catch (e) {
+      health.replaceChildren(errorBox(e));
+    }
+  };
+  const loadLetters = async () => {
+    try {
+      const page = await api.call('srs.list_dead_letters', { limit: 100 });
+      const all = button('Replay all', { class: 'small', disabled: page.total === 0 });
+      all.addEventListener('click', () =>
+        busy(all, async () => {
+          const r = await api.call('srs.replay_dead_letters', { all: true });
+          toast('Replayed ' + r.replayed);
+          await Promise.all([loadLetters(), loadHealth()]);
+        }, err),
+      );
+      letters.replaceChildren(
+        h('p', {}, page.total + ' dead letter(s). ', all),
+        table('Dead letters', [
+          { label: 'Id', cell: (r) => idCell(r.id) },
+          { label: 'Learner', cell: (r) => t(r.user ?? '—') },
+          { label: 'Season', cell: (r) => r.season ?? '—' },
+          { label: 'Answers', cell: (r) => String(r.records) },
+          { label: 'Attempts', cell: (r) => String(r.attempts) },
+          { label: 'Error', cell: (r) => t(r.error) },
+          { label: 'Failed', cell: (r) => fmtDate(r.failed_at) },
+          {
+            label: '',
+            cell: (r) => {
+              const b = button('Replay', { class: 'small', 'aria-label': 'Replay ' + r.id });
+              b.addEventListener('click', () =>
+                busy(b, async () => {
+                  await api.call('srs.replay_dead_letters', { dead_letter_id: r.id });
+                  toast('Replayed ' + r.id);
+                  await Promise.all([loadLetters(), loadHealth()]);
+                }, err),
+              );
+              return b;
+            },
+          },
+        ], page.dead_letters, 'No dead letters: every acknowledged answer was persisted or is queued.'),
+      );
+    } catch (e) {
+      letters.replaceChildren(errorBox(e));
+    }
+  };
+  const run = button('Run reconciliation', { class: 'primary', id: 'run-reconcile' });
+  run.addEventListener('click', () =>
+    busy(run, async () => {
+      const r = await api.call('srs.trigger_reconciliation', {});
+      recon.replaceChildren(
+        h('p', { role: 'status', class: r.alert_triggered ? 'error' : 'ok' }, r.alert_triggered ? 'ALERT: discrepancy rate above 0.1 %' : 'Cache and database agree within the threshold.'),
+        kv([
+          ['Sampled', r.sample_size],
+          ['Discrepancies', r.discrepancies_found + ' (' + (r.discrepancy_rate * 100).toFixed(3) + ' %)'],
+          ['Corrected', r.auto_corrected],
+          ['Kept (newer in cache)', r.kept_newer_in_cache],
+          ['Not cached', r.not_cached],
+          ['Cache-only found / removed', r.cache_only_found + ' / ' + r.cache_only_removed],
+        ]),
+      );
+    }, recon),
+  );
+  main.replaceChildren(
+    heading('Operations'),
+    h('div', { class: 'toolbar' }, refreshButton(() => Promise.all([loadHealth(), loadLetters()])), h('span', { class: 'muted' }, 'Refreshes every 5 s.')),
+    err,
+    section('h-health', 'Health', health),
+    section('h-dead', 'Write-behind dead letters', letters),
+    section('h-recon', 'Reconciliation', h('p', { class: 'muted' }, 'Samples cache entries and database rows and corrects what disagrees.'), run, recon),
+    h('p', {}, 'See also: ', h('a', { href: '#/admin/audit' }, 'audit log'), ', ', h('a', { href: '#/admin/seasons' }, 'season cache rebuild'), ', ', h('a', { href: '#/admin/archive' }, 'archive and retention'), '.'),
+  );
+  await Promise.all([loadHealth(), loadLetters()]);
+  const timer = setInterval(() => {
+    loadHealth();
+  }, 5000);
+  ctx.onLeave(() => clearInterval(timer));
+}
+
+function tile(label, value, tone, id) {
+  return h('div', { class: 'tile ' + tone, id }, h('span', { class: 'tile-label' }, label), h('strong', {}, value));
+}
+
+// ---- audit log ---------------------------------------------------------------
+
+export async function audit(main) {
+  const action = h('input', { type: 'search', placeholder: 'e.g. subscription.' });
+  const actor = h('input', { type: 'search', placeholder: 'e-mail' });
+  const slot = h('div', { id: 'audit' });
+  const older = button('Older', { class: 'small', hidden: true });
+  let before = null;
+  let rows = [];
+  const load = async (reset) => {
+    if (reset) {
+      rows = [];
+      before = null;
+    }
+    const args = { limit: 50 };
+    if (action.value.trim()) args.action = action.value.trim();
+    if (actor.value.trim()) args.actor = actor.value.trim();
+    if (before !== null) args.before = before;
+    try {
+      const page = await api.call('admin.get_audit_log', args);
+      rows = rows.concat(page.events);
+      before = page.next_before ?? null;
+      slot.replaceChildren(
+        table('Audit log', [
+          { label: '#', cell: (r) => String(r.seq) },
+          { label: 'When', cell: (r) => fmtDate(r.at) },
+          { label: 'Who', cell: (r) => t(r.actor ?? '—') },
+          { label: 'Action', cell: (r) => r.action },
+          { label: 'Detail', cell: (r) => t(JSON.stringify(r.detail), 'code') },
+        ], rows, 'No events match.'),
+      );
+      older.hidden = before === null;
+    } catch (e) {
+      slot.replaceChildren(errorBox(e));
+    }
+  };
+  older.addEventListener('click', () => load(false));
+  const form = h('form', { class: 'toolbar' }, field('Action prefix', action), field('Actor', actor), button('Filter', { type: 'submit', class: 'small' }));
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    load(true);
+  });
+  main.replaceChildren(heading('Audit log'), form, slot, older);
+  await load(true);
+}
+
+// ---- content import --------------------------------------------------------
+
+export async function content(main) {
+  const file = h('input', { type: 'file', accept: 'application/json,.json', id: 'import-file' });
+  const mode = h('select', { id: 'import-mode' }, h('option', { value: 'merge' }, 'merge (default)'), h('option', { value: 'replace' }, 'replace'));
+  const preview = button('Preview changes (dry run)', { class: 'primary', id: 'import-preview' });
+  const apply = button('Apply import', { class: 'danger', id: 'import-apply', disabled: true });
+  const out = h('div', { id: 'import-result', 'aria-live': 'polite' });
+  const err = h('div');
+  let bundle = null;
+  const version = await api.call('admin.get_catalog_version').catch(() => null);
+  const read = async () => {
+    const f = file.files && file.files[0];
+    if (!f) throw new Error('Choose a JSON bundle first.');
+    try {
+      return JSON.parse(await f.text());
+    } catch (e) {
+      throw new Error('The file is not valid JSON: ' + e.message);
+    }
+  };
+  const ids = (o) => Object.entries(o || {}).filter(([, v]) => v.length).map(([k, v]) => h('li', {}, k + ': ', t(v.join(', '))));
+  const show = (r) => {
+    const parts = [
+      h('h3', {}, r.applied ? 'Imported — catalog version ' + r.version : 'Dry run — nothing written yet'),
+      kv([
+        ['Added', r.added_count],
+        ['Changed', r.changed_count],
+        ['Unpublished', r.unpublished_count],
+        ['Catalog after', r.subjects + ' subjects, ' + r.lessons + ' lessons'],
+      ]),
+      r.added_count ? h('details', { open: true }, h('summary', {}, 'Added'), h('ul', {}, ids(r.added))) : null,
+      r.changed_count ? h('details', { open: true }, h('summary', {}, 'Changed'), h('ul', {}, ids(r.changed))) : null,
+      r.unpublished_count ? h('details', { open: true }, h('summary', {}, 'Unpublished'), h('ul', {}, ids(r.unpublished))) : null,
+      r.errors.length
+        ? h('div', { role: 'alert', class: 'error' }, h('strong', {}, r.errors.length + ' error(s) — fix the file before importing:'), h('ul', {}, r.errors.map((e) => t(e, 'li'))))
+        : null,
+    ];
+    out.replaceChildren(...parts.filter(Boolean));
+  };
+  file.addEventListener('change', () => {
+    apply.disabled = true;
+    bundle = null;
+    out.replaceChildren();
+  });
+  mode.addEventListener('change', () => {
+    apply.disabled = true;
+  });
+  preview.addEventListener('click', () =>
+    busy(preview, async () => {
+      apply.disabled = true;
+      bundle = await read();
+      const r = await api.call('admin.import_content', { bundle, mode: mode.value, dry_run: true });
+      show(r);
+      apply.disabled = r.errors.length > 0;
+    }, err),
+  );
+  apply.addEventListener('click', () =>
+    busy(apply, async () => {
+      const r = await api.call('admin.import_content', { bundle, mode: mode.value, dry_run: false });
+      show(r);
+      toast('Imported: catalog version ' + r.version);
+      apply.disabled = true;
+    }, err),
+  );
+  main.replaceChildren(
+    heading('Content import'),
+    h('p', { class: 'muted' }, 'Current catalog version: ' + (version ? version.version : '—') + '. Bundles are described in docs/CONTENT.md. A preview shows what would change; Apply is enabled only after a clean preview of the same file.'),
+    h('div', { class: 'card form-grid' }, field('Bundle (JSON)', file), field('Mode', mode, 'replace unpublishes what the bundle leaves out'), h('div', { class: 'actions' }, preview, apply)),
+    err,
+    out,
+  );
+}
+
+// ---- store items -------------------------------------------------------------
+
+export async function storeItems(main) {
+  const slot = h('div', { id: 'store-items' });
+  const err = h('div');
+  const load = async () => {
+    try {
+      const items = await api.call('store.list_store_items');
+      slot.replaceChildren(
+        table('Store items', [
+          { label: 'Item', cell: (r) => r.id },
+          { label: 'Name', cell: (r) => t(r.item_name) },
+          { label: 'Season', cell: (r) => r.season },
+          { label: 'Price', cell: (r) => String(r.price) + (r.discounted_price != null ? ' → ' + r.discounted_price : '') },
+          { label: 'Contents', cell: (r) => r.contents.map((c) => c.subject || c.track || c.type).join(', ') },
+          { label: 'On sale', cell: (r) => yesNo(r.is_active) },
+          {
+            label: '',
+            cell: (r) => {
+              if (!r.is_active) return '—';
+              const b = button('Unpublish', { class: 'small' });
+              b.addEventListener('click', () =>
+                busy(b, async () => {
+                  await api.call('store.unpublish_store_item', { item_id: r.id });
+                  toast('Unpublished ' + r.id);
+                  await load();
+                }, err),
+              );
+              return b;
+            },
+          },
+        ], items, 'No store items.'),
+      );
+    } catch (e) {
+      slot.replaceChildren(errorBox(e));
+    }
+  };
+  main.replaceChildren(heading('Store items'), err, slot);
+  await load();
+}
+
+// ---- users and API keys -------------------------------------------------------
+
+export async function users(main) {
+  const email = h('input', { type: 'email', required: true, autocomplete: 'off' });
+  const name = h('input', { required: true });
+  const role = h('select', {}, h('option', { value: 'Student' }, 'Student'), h('option', { value: 'System Manager' }, 'System Manager'));
+  const pwd = h('input', { type: 'password', autocomplete: 'new-password' });
+  const create = button('Create user', { type: 'submit', class: 'primary' });
+  const createOut = h('div', { 'aria-live': 'polite' });
+  const userForm = h(
+    'form',
+    { class: 'card form-grid', 'aria-labelledby': 'h-user' },
+    h('h2', { id: 'h-user' }, 'New user'),
+    field('E-mail', email),
+    field('Full name', name),
+    field('Role', role),
+    field('Password', pwd, 'Optional; 8+ characters and hard to guess. Without one, set it later with memora user set-password.'),
+    create,
+    createOut,
+  );
+  userForm.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    busy(create, async () => {
+      const args = { email: email.value.trim(), full_name: name.value.trim(), roles: [role.value] };
+      if (pwd.value) args.password = pwd.value;
+      const u = await api.call('admin.create_user', args);
+      createOut.replaceChildren(h('p', { class: 'ok', role: 'status' }, 'Created ', t(u.name), ' (' + u.roles.join(', ') + ').'));
+      userForm.reset();
+    }, createOut);
+  });
+  const keyUser = h('input', { type: 'email', required: true });
+  const mk = button('Create API key', { type: 'submit', class: 'primary' });
+  const keyOut = h('div', { 'aria-live': 'polite' });
+  const keyForm = h(
+    'form',
+    { class: 'card form-grid', 'aria-labelledby': 'h-key' },
+    h('h2', { id: 'h-key' }, 'API key'),
+    field('For user', keyUser),
+    mk,
+    keyOut,
+  );
+  keyForm.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    busy(mk, async () => {
+      const k = await api.call('admin.create_api_key', { user: keyUser.value.trim() });
+      keyOut.replaceChildren(
+        h('p', { role: 'status' }, 'Copy the secret now: it is shown once.'),
+        kv([
+          ['Authorization', h('code', {}, 'token ' + k.api_key + ':' + k.api_secret)],
+        ]),
+      );
+    }, keyOut);
+  });
+  main.replaceChildren(heading('Users and API keys'), h('div', { class: 'grid' }, userForm, keyForm));
+}
+
+// ---- archive and retention -------------------------------------------------------
+
+export async function archive(main) {
+  const list = await api.call('admin.list_seasons');
+  const season = h('select', { id: 'archive-season' }, list.map((s) => h('option', { value: s.season_name }, s.season_name + (s.is_active ? ' (active)' : s.archived ? ' (archived)' : ''))));
+  const status = h('div', { id: 'archive-status' });
+  const err = h('div');
+  const typed = h('input', { id: 'archive-confirm', autocomplete: 'off' });
+  const go = button('Archive season', { class: 'danger', disabled: true, id: 'archive-go' });
+  const typedDel = h('input', { id: 'retention-confirm', autocomplete: 'off' });
+  const del = button('Delete eligible archived records', { class: 'danger', disabled: true, id: 'retention-go' });
+  const loadStatus = async () => {
+    if (!season.value) return;
+    try {
+      const s = await api.call('srs.get_archive_status', { season_name: season.value });
+      status.replaceChildren(
+        kv([
+          ['Active', yesNo(s.is_active)],
+          ['Archived', yesNo(s.archived)],
+          ['Ends', s.end_date],
+          ['Live records', s.active_records],
+          ['Archived records', s.archived_records],
+          ['Past retention (deletable)', s.eligible_for_deletion],
+        ]),
+      );
+    } catch (e) {
+      status.replaceChildren(errorBox(e));
+    }
+  };
+  const sync = () => {
+    go.disabled = typed.value !== season.value || !season.value;
+    del.disabled = typedDel.value !== 'DELETE ' + season.value;
+  };
+  season.addEventListener('change', () => {
+    typed.value = '';
+    typedDel.value = '';
+    sync();
+    loadStatus();
+  });
+  typed.addEventListener('input', sync);
+  typedDel.addEventListener('input', sync);
+  go.addEventListener('click', () =>
+    busy(go, async () => {
+      const r = await api.call('srs.archive_season', { season_name: season.value, confirm: true });
+      toast('Archived ' + r.records_archived + ' records of ' + r.season);
+      typed.value = '';
+      await loadStatus();
+    }, err).then(sync),
+  );
+  del.addEventListener('click', () =>
+    busy(del, async () => {
+      const r = await api.call('srs.delete_eligible_archived_records', { season_name: season.value, confirm: true });
+      toast('Deleted ' + r.deleted_count + ' archived records');
+      typedDel.value = '';
+      await loadStatus();
+    }, err).then(sync),
+  );
+  main.replaceChildren(
+    heading('Archive and retention'),
+    h('div', { class: 'toolbar' }, field('Season', season)),
+    section('h-arch-status', 'Status', status),
+    err,
+    section(
+      'h-arch',
+      'Archive a finished season',
+      h('p', { class: 'muted' }, 'Moves its learner memory out of the live tables and drops its cache. The active season cannot be archived.'),
+      field('Type the season id to confirm', typed),
+      go,
+    ),
+    section(
+      'h-ret',
+      'Retention',
+      h('p', { class: 'muted' }, 'Deletes archived records past their retention period. This cannot be undone.'),
+      field('Type DELETE and the season id (e.g. “DELETE SEASON-2025”)', typedDel),
+      del,
+    ),
+  );
+  sync();
+  await loadStatus();
+}
