@@ -294,7 +294,27 @@ export async function operations(main, ctx) {
   const health = h('div', { id: 'ops-health' });
   const letters = h('div', { id: 'dead-letters' });
   const recon = h('div', { id: 'reconcile' });
+  const jobs = h('div', { id: 'job-runs' });
   const err = h('div');
+  const loadJobs = async () => {
+    try {
+      const page = await api.call('admin.get_job_runs', { limit: 1 });
+      const rows = page.jobs.map((j) => ({ job: j.job, run: j.runs[0] || null }));
+      jobs.replaceChildren(
+        h('p', { class: 'muted' }, 'Each job runs once per period across every server process (this one: ', idCell(page.this_process), ').'),
+        table('Scheduled jobs', [
+          { label: 'Job', cell: (r) => r.job },
+          { label: 'Last start', cell: (r) => (r.run ? fmtDate(r.run.started_at) : 'never') },
+          { label: 'End', cell: (r) => (r.run ? (r.run.finished_at ? fmtDate(r.run.finished_at) : 'running or interrupted') : '—') },
+          { label: 'Process', cell: (r) => (r.run ? idCell(r.run.holder) : '—') },
+          { label: 'Run', cell: (r) => (r.run ? '#' + r.run.token : '—') },
+          { label: 'Outcome', cell: (r) => t(r.run && r.run.outcome ? r.run.outcome : '—') },
+        ], rows, 'No scheduled jobs.'),
+      );
+    } catch (e) {
+      jobs.replaceChildren(errorBox(e));
+    }
+  };
   const loadHealth = async () => {
     try {
       const [cache, ready, m] = await Promise.all([api.call('srs.get_cache_status'), api.ready(), api.metrics()]);
@@ -386,16 +406,18 @@ export async function operations(main, ctx) {
   );
   main.replaceChildren(
     heading('Operations'),
-    h('div', { class: 'toolbar' }, refreshButton(() => Promise.all([loadHealth(), loadLetters()])), h('span', { class: 'muted' }, 'Refreshes every 5 s.')),
+    h('div', { class: 'toolbar' }, refreshButton(() => Promise.all([loadHealth(), loadLetters(), loadJobs()])), h('span', { class: 'muted' }, 'Refreshes every 5 s.')),
     err,
     section('h-health', 'Health', health),
     section('h-dead', 'Write-behind dead letters', letters),
+    section('h-jobs', 'Scheduled jobs', jobs),
     section('h-recon', 'Reconciliation', h('p', { class: 'muted' }, 'Samples cache entries and database rows and corrects what disagrees.'), run, recon),
     h('p', {}, 'See also: ', h('a', { href: '#/admin/audit' }, 'audit log'), ', ', h('a', { href: '#/admin/seasons' }, 'season cache rebuild'), ', ', h('a', { href: '#/admin/archive' }, 'archive and retention'), '.'),
   );
-  await Promise.all([loadHealth(), loadLetters()]);
+  await Promise.all([loadHealth(), loadLetters(), loadJobs()]);
   const timer = setInterval(() => {
     loadHealth();
+    loadJobs();
   }, 5000);
   ctx.onLeave(() => clearInterval(timer));
 }

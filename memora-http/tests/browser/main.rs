@@ -162,6 +162,13 @@ async fn admin_approves_a_purchase_request_and_sees_the_subscription() {
         t.contains("in-process")
     })
     .await;
+    // Scheduled jobs: every job listed with its last run (none yet).
+    let jobs = b
+        .wait_text("#job-runs table", "the scheduled jobs", |t| {
+            t.contains("reconcile") && t.contains("invalidations_prune")
+        })
+        .await;
+    assert!(jobs.contains("never"), "{jobs}");
     b.screenshot("admin-operations").await;
 
     b.click("#nav a[href='#/admin/purchases']").await;
