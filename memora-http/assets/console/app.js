@@ -17,6 +17,7 @@ const LEARNER_PAGES = [
   { path: '/review', title: 'Review', render: learner.review },
   { path: '/leaderboard', title: 'Leaderboard', render: learner.leaderboard },
   { path: '/store', title: 'Store', render: learner.store },
+  { path: '/devices', title: 'Devices', render: learner.devices },
 ];
 
 const ADMIN_PAGES = [

@@ -4,7 +4,7 @@
 // after every answer, so XP, level and streak visibly move.
 
 import * as api from './api.js';
-import { h, t, heading, table, errorBox, toast, busy, barChart, randomId } from './ui.js';
+import { h, t, heading, table, errorBox, toast, busy, barChart, randomId, fmtDate } from './ui.js';
 
 // ---- stats bar -------------------------------------------------------------
 
@@ -285,4 +285,49 @@ export async function store(main) {
         )
       : h('p', { class: 'empty' }, 'Nothing for sale right now.'),
   );
+}
+
+// ---- devices ---------------------------------------------------------------
+
+export async function devices(main) {
+  const slot = h('div', { id: 'devices' });
+  const err = h('div');
+  const load = async () => {
+    try {
+      const list = await api.call('auth.get_my_devices');
+      slot.replaceChildren(
+        table('My devices', [
+          { label: 'Device', cell: (d) => t(d.device_name || d.device_id) },
+          { label: 'Type', cell: (d) => d.device_type },
+          { label: 'Last active', cell: (d) => fmtDate(d.last_active) },
+          { label: 'Registered', cell: (d) => fmtDate(d.registered_at) },
+          { label: '', cell: (d) => (d.current ? 'this session' : '') },
+          {
+            label: '',
+            cell: (d) => {
+              const b = h('button', { type: 'button', class: 'small', 'aria-label': 'Sign out ' + d.device_id }, 'Sign out');
+              b.addEventListener('click', () =>
+                busy(b, async () => {
+                  const r = await api.call('auth.revoke_device', { device_id: d.device_id });
+                  toast('Signed out ' + r.sessions_ended + ' session(s)');
+                  if (r.signed_out) location.reload();
+                  else await load();
+                }, err),
+              );
+              return b;
+            },
+          },
+        ], list, 'No devices yet: apps name their device when they sign in.'),
+      );
+    } catch (e) {
+      slot.replaceChildren(errorBox(e));
+    }
+  };
+  main.replaceChildren(
+    heading('My devices'),
+    h('p', { class: 'muted' }, 'Signing a device out ends every session opened on it, on every server.'),
+    err,
+    slot,
+  );
+  await load();
 }

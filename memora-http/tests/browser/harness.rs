@@ -463,10 +463,19 @@ pub struct Api {
 
 impl Api {
     pub async fn login(base: &str, user: &str) -> Api {
+        Self::login_with(base, user, json!({})).await
+    }
+
+    /// [`Api::login`] with more login arguments (e.g. a device).
+    pub async fn login_with(base: &str, user: &str, extra: Value) -> Api {
+        let mut body = json!({"usr": user, "pwd": DEMO_PASSWORD});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
         let http = reqwest::Client::new();
         let resp = http
             .post(format!("{base}/api/method/login"))
-            .json(&json!({"usr": user, "pwd": DEMO_PASSWORD}))
+            .json(&body)
             .send()
             .await
             .expect("login");

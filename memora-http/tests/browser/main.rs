@@ -387,3 +387,43 @@ async fn archiving_needs_the_season_typed_and_the_server_still_decides() {
     b.close().await;
     drop(server);
 }
+
+#[tokio::test]
+async fn a_student_signs_a_device_out_from_the_console() {
+    let Some(tools) = tools() else { return };
+    let _g = SERIAL.lock().await;
+    let server = Server::start().await;
+    let base = server.base();
+    // An app signed in on the student's phone.
+    let phone = Api::login_with(
+        &base,
+        STUDENT,
+        json!({"device_id": "phone-1", "device_type": "mobile", "device_name": "Sara's phone"}),
+    )
+    .await;
+    assert_eq!(
+        phone.ok("auth.get_my_devices", json!({})).await[0]["current"],
+        true
+    );
+
+    let b = Browser::start(&tools).await;
+    b.sign_in(&base, STUDENT).await;
+    b.click("#nav a[href='#/devices']").await;
+    let listed = b
+        .wait_text("#devices table", "the device list", |t| {
+            t.contains("Sara's phone")
+        })
+        .await;
+    assert!(listed.contains("mobile"), "{listed}");
+    b.screenshot("learner-devices").await;
+    b.click("button[aria-label='Sign out phone-1']").await;
+    b.wait_text("#devices", "the emptied list", |t| {
+        t.contains("No devices yet")
+    })
+    .await;
+    b.close().await;
+    // The phone's session is over.
+    let (status, body) = phone.call("auth.get_my_devices", json!({})).await;
+    assert!(matches!(status, 401 | 403), "{status}: {body}");
+    drop(server);
+}
