@@ -61,6 +61,31 @@ impl PgStore {
         with_review_log: bool,
         seed: u64,
     ) -> Result<LoadReport> {
+        self.bulk_load_from(
+            season,
+            0,
+            players,
+            questions_per_player,
+            with_review_log,
+            seed,
+        )
+        .await
+    }
+
+    /// [`PgStore::bulk_load`] of players `first_player..players` only: the
+    /// rows an uninterrupted load of `0..players` with the same `seed` would
+    /// write for them (the generator is advanced past the skipped players),
+    /// so a load cut off by a lost connection can be resumed — see
+    /// [`PgStore::bulk_resume_point`].
+    pub async fn bulk_load_from(
+        &self,
+        season: &SeasonId,
+        first_player: usize,
+        players: usize,
+        questions_per_player: usize,
+        with_review_log: bool,
+        seed: u64,
+    ) -> Result<LoadReport> {
         if self
             .get_season(season)
             .await
@@ -87,10 +112,22 @@ impl PgStore {
         let mut tbuf = String::new();
         let mut lbuf = String::new();
         let mut ibuf = String::new();
-        let total = players.saturating_mul(questions_per_player);
+        let first_player = first_player.min(players);
+        let total = (players - first_player).saturating_mul(questions_per_player);
         let mut done = 0usize;
         let sname = season.as_str();
         for p in 0..players {
+            if p < first_player {
+                // The draws of a skipped player's rows, in the same order.
+                for _ in 0..questions_per_player {
+                    let _ = rng.below(4);
+                    let _ = rng.below(90 * 86_400);
+                    if with_review_log {
+                        let _ = rng.below(9000);
+                    }
+                }
+                continue;
+            }
             let user = bench_user(p);
             for q in 0..questions_per_player {
                 let question = bench_question(q);
@@ -168,6 +205,59 @@ impl PgStore {
             reviews,
             elapsed,
         })
+    }
+
+    /// Where to resume a bulk load of `season` that was cut off: each chunk
+    /// is three COPYs (trackers, review log, review ids) committed one by
+    /// one, so the tables may end at different rows. Returns the first
+    /// player whose rows may be incomplete in any of the three tables, after
+    /// deleting every row of that player and the ones after it (bench ids
+    /// sort by player). Loading again from there with
+    /// [`PgStore::bulk_load_from`] completes the load. Meant for loads with
+    /// the review log (`datagen`'s): without it, the empty log makes the
+    /// resume point 0.
+    pub async fn bulk_resume_point(&self, season: &SeasonId) -> Result<usize> {
+        let mut conn = self.pool.acquire().await?;
+        let last: Vec<Option<String>> = sqlx::query_scalar(
+            "SELECT max(user_id) FROM memory_tracker WHERE season = $1 \
+             UNION ALL SELECT max(user_id) FROM review_log WHERE season = $1 \
+             UNION ALL SELECT substring(max(review_id) FROM 9 FOR 15) FROM review_ids \
+                 WHERE review_id LIKE 'bench-r-%'",
+        )
+        .bind(season.as_str())
+        .fetch_all(crate::trips::one(&mut *conn))
+        .await?;
+        let player = |u: &Option<String>| {
+            u.as_deref()
+                .and_then(|u| u.strip_prefix("bench-u"))
+                .and_then(|n| n.parse::<usize>().ok())
+        };
+        if last.iter().all(Option::is_none) {
+            return Ok(0);
+        }
+        // A table without bench rows means the load stopped in the first
+        // chunk: start over.
+        let first = last
+            .iter()
+            .map(|u| player(u).unwrap_or(0))
+            .min()
+            .unwrap_or(0);
+        let from = bench_user(first);
+        sqlx::query("DELETE FROM memory_tracker WHERE season = $1 AND user_id >= $2")
+            .bind(season.as_str())
+            .bind(&from)
+            .execute(crate::trips::one(&mut *conn))
+            .await?;
+        sqlx::query("DELETE FROM review_log WHERE season = $1 AND user_id >= $2")
+            .bind(season.as_str())
+            .bind(&from)
+            .execute(crate::trips::one(&mut *conn))
+            .await?;
+        sqlx::query("DELETE FROM review_ids WHERE review_id >= $1 AND review_id LIKE 'bench-r-%'")
+            .bind(format!("bench-r-{from}"))
+            .execute(crate::trips::one(&mut *conn))
+            .await?;
+        Ok(first)
     }
 
     async fn flush(

@@ -45,6 +45,11 @@ struct Args {
     /// Drop and recreate the database first.
     #[arg(long)]
     fresh: bool,
+    /// Resume a load that was cut off (lost connection, server restart):
+    /// keep the rows of the players loaded completely and load the rest,
+    /// exactly as an uninterrupted run would have.
+    #[arg(long, conflicts_with = "fresh")]
+    resume: bool,
 }
 
 fn catalog(questions: usize) -> anyhow::Result<Catalog> {
@@ -148,8 +153,15 @@ async fn main() -> anyhow::Result<()> {
     memora_core::services::ContentIndex::build(cat.clone())?;
     store.import_catalog(&cat).await?;
     let season = SeasonId::new(&args.season)?;
+    let first = if args.resume {
+        let first = store.bulk_resume_point(&season).await?;
+        eprintln!("resuming at player {first} of {}", args.players);
+        first
+    } else {
+        0
+    };
     let report = store
-        .bulk_load(&season, args.players, args.questions, true, 2026)
+        .bulk_load_from(&season, first, args.players, args.questions, true, 2026)
         .await?;
     store.activate_season(&season).await?;
     eprintln!(

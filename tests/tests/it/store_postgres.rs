@@ -307,3 +307,66 @@ async fn a_late_committing_invalidation_is_not_skipped() {
     })
     .await;
 }
+
+/// A bulk load cut off between its COPYs (the three tables end at different
+/// players) is completed by `bulk_resume_point` + `bulk_load_from` with the
+/// rows an uninterrupted load writes (`datagen --resume`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_load_resumes_where_it_was_cut_off() {
+    with_schema(|_s, pg| async move {
+        // Everything but the due dates (relative to the load's clock).
+        async fn snapshot(pg: &memora_store_postgres::PgStore) -> Vec<String> {
+            sqlx::query_scalar(
+                "SELECT concat_ws(' ', 't', user_id, question_id, stability, reps, scheduled_days) \
+                   FROM memory_tracker \
+                 UNION ALL SELECT concat_ws(' ', 'l', review_id, user_id, duration_ms, elapsed_days) \
+                   FROM review_log \
+                 UNION ALL SELECT concat_ws(' ', 'i', review_id, season) FROM review_ids \
+                 ORDER BY 1",
+            )
+            .fetch_all(pg.pool())
+            .await
+            .expect("snapshot")
+        }
+        let s26 = season(2026);
+        pg.bulk_load(&s26, 20, 50, true, 7).await.expect("load");
+        let whole = snapshot(&pg).await;
+        assert_eq!(whole.len(), 3000);
+        let bench = memora_store_postgres::bench_user;
+        // Cut off: trackers up to part of player 11, the log up to player
+        // 8, the review ids up to player 14.
+        for (sql, from) in [
+            (
+                "DELETE FROM memory_tracker WHERE user_id > $1 OR (user_id = $1 AND question_id >= 'bench-st00005')",
+                bench(11),
+            ),
+            ("DELETE FROM review_log WHERE user_id > $1", bench(8)),
+            (
+                "DELETE FROM review_ids WHERE review_id > $1",
+                format!("bench-r-{}-z", bench(14)),
+            ),
+        ] {
+            sqlx::query(sql)
+                .bind(from)
+                .execute(pg.pool())
+                .await
+                .expect("cut");
+        }
+        let first = pg.bulk_resume_point(&s26).await.expect("resume point");
+        assert_eq!(first, 8, "the log's last player may be incomplete");
+        let r = pg
+            .bulk_load_from(&s26, first, 20, 50, true, 7)
+            .await
+            .expect("resume");
+        assert_eq!(r.trackers, 12 * 50);
+        assert_eq!(snapshot(&pg).await, whole);
+        // Nothing to resume: the first player whose rows may be incomplete
+        // is the last one, reloaded as it was.
+        assert_eq!(pg.bulk_resume_point(&s26).await.expect("again"), 19);
+        pg.bulk_load_from(&s26, 19, 20, 50, true, 7)
+            .await
+            .expect("reload the last player");
+        assert_eq!(snapshot(&pg).await, whole);
+    })
+    .await;
+}
