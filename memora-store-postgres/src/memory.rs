@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use memora_core::domain::*;
 use memora_core::error::{PortError, PortResult};
 use memora_core::ids::*;
@@ -826,6 +826,94 @@ impl SeasonScanStore for PgStore {
         SplitMix64::new(seed).shuffle(&mut v);
         v.truncate(n);
         Ok(v)
+    }
+
+    async fn due_forecast(
+        &self,
+        season: &SeasonId,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> PortResult<Vec<(NaiveDate, Option<SubjectId>, u64)>> {
+        // A season-wide aggregate for the console: on the replica when
+        // configured (stale by its replay lag at most).
+        let rows: Vec<(NaiveDate, Option<String>, i64)> = self
+            .read_bulk(|pool| async move {
+                sqlx::query_as(
+                    "SELECT (greatest(due, $2) AT TIME ZONE 'UTC')::date AS day, subject_id, count(*) \
+                     FROM memory_tracker WHERE season = $1 AND due < $3 \
+                     GROUP BY 1, 2 ORDER BY 1, 2 NULLS FIRST",
+                )
+                .bind(season.as_str())
+                .bind(from)
+                .bind(until)
+                .fetch_all(crate::trips::one(&pool))
+                .await
+            })
+            .await
+            .map_err(port)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (day, subject, n) in rows {
+            out.push((
+                day,
+                crate::rows::opt_id(subject.as_deref(), SubjectId::new)?,
+                n64(n),
+            ));
+        }
+        Ok(out)
+    }
+
+    async fn interval_histogram(&self, season: &SeasonId, bounds: &[u32]) -> PortResult<Vec<u64>> {
+        // width_bucket(x, thresholds) = how many thresholds are <= x; with
+        // thresholds bound + 1 that is the bucket of "x <= bound".
+        let thresholds: Vec<i64> = bounds.iter().map(|b| i64::from(*b) + 1).collect();
+        let thresholds = &thresholds;
+        let rows: Vec<(i32, i64)> = self
+            .read_bulk(|pool| async move {
+                sqlx::query_as(
+                    "SELECT width_bucket(scheduled_days, $2::int8[]), count(*) \
+                     FROM memory_tracker WHERE season = $1 GROUP BY 1",
+                )
+                .bind(season.as_str())
+                .bind(thresholds)
+                .fetch_all(crate::trips::one(&pool))
+                .await
+            })
+            .await
+            .map_err(port)?;
+        let mut out = vec![0u64; bounds.len() + 1];
+        for (bucket, n) in rows {
+            let i = usize::try_from(bucket).unwrap_or(0).min(bounds.len());
+            out[i] += n64(n);
+        }
+        Ok(out)
+    }
+
+    async fn reviews_per_day(
+        &self,
+        season: &SeasonId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> PortResult<Vec<(NaiveDate, u64, u64)>> {
+        let rows: Vec<(NaiveDate, i64, i64)> = self
+            .read_bulk(|pool| async move {
+                sqlx::query_as(
+                    "SELECT (reviewed_at AT TIME ZONE 'UTC')::date, count(*), \
+                            count(*) FILTER (WHERE is_correct) \
+                     FROM review_log WHERE season = $1 AND reviewed_at >= $2 AND reviewed_at < $3 \
+                     GROUP BY 1 ORDER BY 1",
+                )
+                .bind(season.as_str())
+                .bind(since)
+                .bind(until)
+                .fetch_all(crate::trips::one(&pool))
+                .await
+            })
+            .await
+            .map_err(port)?;
+        Ok(rows
+            .into_iter()
+            .map(|(d, n, c)| (d, n64(n), n64(c)))
+            .collect())
     }
 }
 

@@ -573,6 +573,51 @@ impl SeasonScanStore for InMemoryBackend {
         SplitMix64::new(seed).shuffle(&mut all);
         Ok(all.into_iter().take(n).cloned().collect())
     }
+
+    async fn due_forecast(
+        &self,
+        season: &SeasonId,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> PortResult<Vec<(NaiveDate, Option<SubjectId>, u64)>> {
+        let st = self.memory_lock()?;
+        let mut counts: BTreeMap<(NaiveDate, Option<SubjectId>), u64> = BTreeMap::new();
+        for t in st.trackers.get(season).into_iter().flat_map(|r| r.values()) {
+            if t.state.due < until {
+                let day = t.state.due.max(from).date_naive();
+                *counts.entry((day, t.subject.clone())).or_insert(0) += 1;
+            }
+        }
+        Ok(counts.into_iter().map(|((d, s), n)| (d, s, n)).collect())
+    }
+
+    async fn interval_histogram(&self, season: &SeasonId, bounds: &[u32]) -> PortResult<Vec<u64>> {
+        let st = self.memory_lock()?;
+        let mut out = vec![0u64; bounds.len() + 1];
+        for t in st.trackers.get(season).into_iter().flat_map(|r| r.values()) {
+            let i = bounds.partition_point(|b| *b < t.state.scheduled_days);
+            out[i] += 1;
+        }
+        Ok(out)
+    }
+
+    async fn reviews_per_day(
+        &self,
+        season: &SeasonId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> PortResult<Vec<(NaiveDate, u64, u64)>> {
+        let st = self.memory_lock()?;
+        let mut days: BTreeMap<NaiveDate, (u64, u64)> = BTreeMap::new();
+        for e in st.log.values() {
+            if &e.key.season == season && e.reviewed_at >= since && e.reviewed_at < until {
+                let d = days.entry(e.reviewed_at.date_naive()).or_insert((0, 0));
+                d.0 += 1;
+                d.1 += u64::from(e.is_correct);
+            }
+        }
+        Ok(days.into_iter().map(|(d, (n, c))| (d, n, c)).collect())
+    }
 }
 
 #[async_trait]

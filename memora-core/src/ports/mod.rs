@@ -275,6 +275,27 @@ pub trait SeasonScanStore: Send + Sync {
         n: usize,
         seed: u64,
     ) -> PortResult<Vec<MemoryTracker>>;
+    /// Live trackers of a season due before `until`, counted per UTC day
+    /// of `max(due, from)` (everything overdue at `from` counts on `from`'s
+    /// day) and subject, ordered by day then subject (`None` first).
+    async fn due_forecast(
+        &self,
+        season: &SeasonId,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> PortResult<Vec<(NaiveDate, Option<SubjectId>, u64)>>;
+    /// Live trackers of a season by scheduled interval: element `i` counts
+    /// `bounds[i-1] < scheduled_days <= bounds[i]` (from 0 for `i = 0`), the
+    /// last element (`bounds.len()`) everything above. `bounds` ascending.
+    async fn interval_histogram(&self, season: &SeasonId, bounds: &[u32]) -> PortResult<Vec<u64>>;
+    /// Review-log entries of a season per UTC day of `reviewed_at` in
+    /// `[since, until)`: `(day, answers, correct answers)`, by day.
+    async fn reviews_per_day(
+        &self,
+        season: &SeasonId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> PortResult<Vec<(NaiveDate, u64, u64)>>;
 }
 
 /// Season archival and retention: moving a finished season's live rows to

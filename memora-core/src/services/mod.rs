@@ -33,6 +33,7 @@ pub mod dead_letters;
 pub mod fsrs_fit;
 pub mod gamification;
 pub mod health;
+pub mod insight;
 pub mod integrity;
 pub mod leaderboard;
 pub mod learning;

@@ -3,7 +3,7 @@
 // is enabled, and the server still checks role, CSRF and `confirm=true`.
 
 import * as api from './api.js';
-import { h, t, heading, table, errorBox, toast, busy, field, fmtDate, yesNo } from './ui.js';
+import { h, t, heading, table, errorBox, toast, busy, field, fmtDate, yesNo, barChart } from './ui.js';
 
 /** A long server id, small and wrappable. */
 function idCell(id) {
@@ -721,4 +721,70 @@ export async function archive(main) {
   );
   sync();
   await loadStatus();
+}
+
+// ---- learning insight ----------------------------------------------------------
+
+export async function insight(main) {
+  const days = h('select', { id: 'insight-days' }, [7, 30, 90].map((d) => h('option', { value: String(d), selected: d === 30 }, d + ' days')));
+  const slot = h('div', { id: 'insight' });
+  const pct = (x) => Math.round(x * 1000) / 10 + ' %';
+  const load = async () => {
+    slot.replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
+    try {
+      const r = await api.call('admin.get_learning_insight', { days: Number(days.value) });
+      const forecast = r.due_forecast.map((d, i) => ({
+        label: i % 5 === 0 ? d.day.slice(5) : '',
+        value: d.total,
+        highlight: i === 0,
+      }));
+      const subjects = [...new Set(r.due_forecast.flatMap((d) => d.by_subject.map((b) => b.subject ?? '—')))];
+      const week = r.due_forecast.slice(0, 7);
+      const intervalLabel = (b) => (b.up_to_days == null ? '> 365 d' : '≤ ' + b.up_to_days + ' d');
+      slot.replaceChildren(
+        section('h-forecast', 'Due load (next ' + r.due_forecast.length + ' days)',
+          barChart('Cards due per day (today includes the overdue)', forecast, { values: false }),
+          table('Due per subject, next 7 days', [
+            { label: 'Subject', cell: (sub) => t(sub) },
+            ...week.map((d) => ({
+              label: d.day.slice(5),
+              cell: (sub) => String((d.by_subject.find((b) => (b.subject ?? '—') === sub) || { cards: 0 }).cards),
+            })),
+          ], subjects, 'Nothing is due.'),
+        ),
+        section('h-per-day', 'Answers per day',
+          barChart('Answers per day', r.reviews_per_day.map((d) => ({ label: d.day.slice(5), value: d.answers })), { values: r.reviews_per_day.length <= 14 }),
+          table('Answers per day', [
+            { label: 'Day', cell: (d) => d.day },
+            { label: 'Answers', cell: (d) => String(d.answers) },
+            { label: 'Correct', cell: (d) => pct(d.answers ? d.correct / d.answers : 0) },
+          ], r.reviews_per_day.slice().reverse(), 'No answers in this period.'),
+        ),
+        section('h-intervals', 'Scheduled intervals',
+          barChart('Live cards by scheduled interval', r.intervals.map((b) => ({ label: intervalLabel(b), value: b.cards })))),
+        section('h-calibration', 'FSRS calibration',
+          h('p', { class: 'muted', id: 'calibration-summary' },
+            r.calibration_answers
+              ? r.calibration_answers + ' FSRS reviews of ' + r.calibration_learners + ' sampled learners; mean gap between predicted and observed recall ' + pct(r.calibration_error ?? 0) + '.'
+              : 'No FSRS-scheduled reviews with a previous review yet in ' + r.calibration_learners + ' sampled learners (ladder seasons have no recall prediction).'),
+          table('Predicted against observed recall', [
+            { label: 'Predicted', cell: (b) => pct(b.from) + '–' + pct(b.to) },
+            { label: 'Answers', cell: (b) => String(b.answers) },
+            { label: 'Mean predicted', cell: (b) => pct(b.predicted) },
+            { label: 'Observed', cell: (b) => pct(b.observed) },
+          ], r.calibration, 'No data yet.'),
+        ),
+        h('p', { class: 'muted' }, 'Season ' + r.season + ', computed ' + fmtDate(r.at) + '.'),
+      );
+    } catch (e) {
+      slot.replaceChildren(errorBox(e));
+    }
+  };
+  days.addEventListener('change', load);
+  main.replaceChildren(
+    heading('Learning insight'),
+    h('div', { class: 'field inline' }, h('label', { for: 'insight-days' }, 'Period'), days),
+    slot,
+  );
+  await load();
 }

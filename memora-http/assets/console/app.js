@@ -22,6 +22,7 @@ const LEARNER_PAGES = [
 
 const ADMIN_PAGES = [
   { path: '/admin/operations', title: 'Operations', render: admin.operations },
+  { path: '/admin/insight', title: 'Insight', render: admin.insight },
   { path: '/admin/purchases', title: 'Purchases', render: admin.purchases },
   { path: '/admin/subscriptions', title: 'Subscriptions', render: admin.subscriptions },
   { path: '/admin/seasons', title: 'Seasons', render: admin.seasons },

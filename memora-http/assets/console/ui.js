@@ -138,7 +138,7 @@ export function yesNo(b) {
  * A bar chart as inline SVG (no library): bars [{label, value}].
  * The SVG has a title and a text alternative listing the values.
  */
-export function barChart(title, bars, { unit = '', height = 160 } = {}) {
+export function barChart(title, bars, { unit = '', height = 160, values = true } = {}) {
   const width = 420;
   const pad = { top: 16, bottom: 34, left: 8, right: 8 };
   const max = Math.max(1, ...bars.map((b) => b.value));
@@ -161,7 +161,7 @@ export function barChart(title, bars, { unit = '', height = 160 } = {}) {
           'g',
           {},
           s('rect', { x, y, width: slot * 0.7, height: Math.max(bh, 1), class: b.highlight ? 'bar hl' : 'bar', rx: 3 }),
-          s('text', { x: x + slot * 0.35, y: y - 4, class: 'bar-value', 'text-anchor': 'middle' }, String(b.value)),
+          values ? s('text', { x: x + slot * 0.35, y: y - 4, class: 'bar-value', 'text-anchor': 'middle' }, String(b.value)) : null,
           s('text', { x: x + slot * 0.35, y: height - 12, class: 'bar-label', 'text-anchor': 'middle' }, b.label),
         );
       }),

@@ -427,3 +427,33 @@ async fn a_student_signs_a_device_out_from_the_console() {
     assert!(matches!(status, 401 | 403), "{status}: {body}");
     drop(server);
 }
+
+#[tokio::test]
+async fn admin_sees_the_learning_insight_plots() {
+    let Some(tools) = tools() else { return };
+    let _g = SERIAL.lock().await;
+    let server = Server::start().await;
+    let base = server.base();
+    let admin = Api::login(&base, ADMIN).await;
+    let insight = admin.ok("admin.get_learning_insight", json!({})).await;
+    let due_today = insight["due_forecast"][0]["total"].as_u64().unwrap();
+    assert!(due_today > 0, "{insight}");
+
+    let b = Browser::start(&tools).await;
+    b.sign_in(&base, ADMIN).await;
+    b.click("#nav a[href='#/admin/insight']").await;
+    // The forecast chart describes its bars: today's count is the API's.
+    b.find("#insight figure svg").await;
+    b.wait_js(
+        &format!(
+            "Array.from(document.querySelectorAll('#insight svg title')).some(t => t.textContent.includes(': {due_today},') || t.textContent.includes(': {due_today} ') || t.textContent.endsWith(': {due_today}'))"
+        ),
+        "the due forecast with today's count",
+    )
+    .await;
+    let summary = b.text("#calibration-summary").await;
+    assert!(summary.contains("sampled learners"), "{summary}");
+    b.screenshot("admin-insight").await;
+    b.close().await;
+    drop(server);
+}

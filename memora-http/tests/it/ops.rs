@@ -595,3 +595,87 @@ async fn job_runs_are_listed_for_admins_only_with_checked_arguments() {
     let (s, _) = call(&t.app, "memora.api.admin.get_job_runs", &student, json!({})).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn learning_insight_is_computed_for_admins_only_with_checked_arguments() {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let t = setup(&recorder).await;
+    let (s, v) = call(
+        &t.app,
+        "memora.api.admin.get_learning_insight",
+        &t.admin,
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let m = &v["message"];
+    let forecast = m["due_forecast"].as_array().unwrap();
+    assert_eq!(forecast.len(), 30);
+    // The demo student's history makes cards due now: today's bar.
+    assert!(forecast[0]["total"].as_u64().unwrap() > 0, "{m}");
+    let by_subject: u64 = forecast[0]["by_subject"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["cards"].as_u64().unwrap())
+        .sum();
+    assert_eq!(by_subject, forecast[0]["total"].as_u64().unwrap());
+    // Every live card is in one interval bucket.
+    let cards: u64 = m["intervals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["cards"].as_u64().unwrap())
+        .sum();
+    let student = memora_core::ids::UserId::new(memora_core::demo::DEMO_STUDENT).unwrap();
+    let season = t.memora.active_season().await.unwrap().unwrap().id;
+    let live = t
+        .memora
+        .ports()
+        .trackers
+        .all_trackers(&student, &season)
+        .await
+        .unwrap()
+        .len() as u64;
+    assert_eq!(cards, live);
+    assert_eq!(m["intervals"].as_array().unwrap().len(), 9);
+    // The demo's logged answers of the last days are counted.
+    let answers: u64 = m["reviews_per_day"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["answers"].as_u64().unwrap())
+        .sum();
+    assert_eq!(answers, t.backend.review_log_len() as u64);
+    // Ladder-scheduled demo: nothing to calibrate, said as such.
+    assert_eq!(m["calibration_answers"], 0);
+    assert!(m["calibration_error"].is_null());
+    for (args, status, word) in [
+        (json!({"days": 0}), StatusCode::BAD_REQUEST, "days"),
+        (json!({"days": 91}), StatusCode::BAD_REQUEST, "days"),
+        (
+            json!({"season": "SEASON-1999"}),
+            StatusCode::NOT_FOUND,
+            "SEASON-1999",
+        ),
+    ] {
+        let (s, v) = call(
+            &t.app,
+            "memora.api.admin.get_learning_insight",
+            &t.admin,
+            args.clone(),
+        )
+        .await;
+        assert_eq!(s, status, "{args}: {v}");
+        assert!(v["exception"].as_str().unwrap().contains(word), "{v}");
+    }
+    let learner = login(&t.app, memora_core::demo::DEMO_STUDENT).await;
+    let (s, _) = call(
+        &t.app,
+        "memora.api.admin.get_learning_insight",
+        &learner,
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}

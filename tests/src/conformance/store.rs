@@ -1504,7 +1504,7 @@ macro_rules! store_conformance {
         $crate::store_conformance!(@suite $setup; review_log_store, review_log;
             review_log_reads, reviewed_since_lists_review_answers);
         $crate::store_conformance!(@suite $setup; season_scan_store, season_scan;
-            scan_season_keyset, sample_is_deterministic);
+            scan_season_keyset, sample_is_deterministic, season_aggregates);
         $crate::store_conformance!(@suite $setup; archive_store, archive;
             archive_lifecycle);
         $crate::store_conformance!(@suite $setup; profile_store, profile;

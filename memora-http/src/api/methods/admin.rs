@@ -986,3 +986,162 @@ method!(
         })
     }
 );
+
+/// Arguments of `get_learning_insight`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct InsightArgs {
+    /// Season (the active one if absent).
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub season: Option<String>,
+    /// Days of forecast ahead and of history behind (1–90, default 30).
+    #[serde(default, deserialize_with = "de::opt_u64")]
+    #[schema(minimum = 1, maximum = 90)]
+    pub days: Option<u64>,
+}
+
+/// Cards due on one subject.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubjectCountDto {
+    /// Subject (null: none).
+    pub subject: Option<String>,
+    /// Cards.
+    pub cards: u64,
+}
+
+/// One day of the due forecast.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DueDayDto {
+    /// UTC day (YYYY-MM-DD); the first also holds the overdue cards.
+    pub day: String,
+    /// Cards due.
+    pub total: u64,
+    /// Per subject.
+    pub by_subject: Vec<SubjectCountDto>,
+}
+
+/// Answers of one day.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DayReviewsDto {
+    /// UTC day.
+    pub day: String,
+    /// Answers.
+    pub answers: u64,
+    /// Correct answers.
+    pub correct: u64,
+}
+
+/// Cards by scheduled interval.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IntervalDto {
+    /// Longest interval of the bucket (days); null for the open last one.
+    pub up_to_days: Option<u32>,
+    /// Cards.
+    pub cards: u64,
+}
+
+/// Predicted against observed recall in one bin.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CalibrationDto {
+    /// Predicted recall from.
+    pub from: f64,
+    /// Predicted recall to.
+    pub to: f64,
+    /// Answers.
+    pub answers: u64,
+    /// Mean predicted recall.
+    pub predicted: f64,
+    /// Share answered correctly.
+    pub observed: f64,
+}
+
+/// Result of `get_learning_insight`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InsightDto {
+    /// Season.
+    pub season: String,
+    /// When computed (RFC 3339).
+    pub at: String,
+    /// Due load of the coming days.
+    pub due_forecast: Vec<DueDayDto>,
+    /// Answers per day (days without answers left out).
+    pub reviews_per_day: Vec<DayReviewsDto>,
+    /// Live cards by scheduled interval.
+    pub intervals: Vec<IntervalDto>,
+    /// FSRS calibration from the review log (sampled learners).
+    pub calibration: Vec<CalibrationDto>,
+    /// Answers the calibration is computed from.
+    pub calibration_answers: u64,
+    /// Learners sampled.
+    pub calibration_learners: usize,
+    /// Answer-weighted mean |predicted − observed| (null without answers).
+    pub calibration_error: Option<f64>,
+}
+
+method!(
+    /// `get_learning_insight`.
+    GetLearningInsight = "get_learning_insight" in "admin", Admin, Read,
+    "Due forecast, answers per day, intervals and FSRS calibration of a season",
+    InsightArgs => InsightDto,
+    |app, ctx, req| {
+        let season = opt_id(req.season, SeasonId::new)?;
+        let days = match req.days.unwrap_or(30) {
+            n @ 1..=90 => n as u32,
+            n => return Err(ApiError::bad(format!("argument 'days': {n} is outside 1–90"))),
+        };
+        let i = app
+            .admin()
+            .learning_insight(ctx.actor()?, season.as_ref(), days)
+            .await?;
+        Ok(InsightDto {
+            season: i.season.to_string(),
+            at: i.at.to_rfc3339(),
+            due_forecast: i
+                .due_forecast
+                .into_iter()
+                .map(|d| DueDayDto {
+                    day: d.day.to_string(),
+                    total: d.total,
+                    by_subject: d
+                        .by_subject
+                        .into_iter()
+                        .map(|(s, n)| SubjectCountDto {
+                            subject: s.map(|s| s.to_string()),
+                            cards: n,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            reviews_per_day: i
+                .reviews_per_day
+                .into_iter()
+                .map(|d| DayReviewsDto {
+                    day: d.day.to_string(),
+                    answers: d.answers,
+                    correct: d.correct,
+                })
+                .collect(),
+            intervals: i
+                .intervals
+                .into_iter()
+                .map(|b| IntervalDto {
+                    up_to_days: b.up_to_days,
+                    cards: b.cards,
+                })
+                .collect(),
+            calibration: i
+                .calibration
+                .into_iter()
+                .map(|b| CalibrationDto {
+                    from: b.from,
+                    to: b.to,
+                    answers: b.answers,
+                    predicted: b.predicted,
+                    observed: b.observed,
+                })
+                .collect(),
+            calibration_answers: i.calibration_answers,
+            calibration_learners: i.calibration_learners,
+            calibration_error: i.calibration_error,
+        })
+    }
+);

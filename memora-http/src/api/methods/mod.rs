@@ -127,6 +127,7 @@ pub const METHODS: &[MethodSpec] = &[
     spec::<admin::CreateApiKey>(),
     spec::<admin::GetAuditLog>(),
     spec::<admin::GetJobRuns>(),
+    spec::<admin::GetLearningInsight>(),
     spec::<session::RegisterDevice>(),
     spec::<session::GetMyDevices>(),
     spec::<session::RevokeDevice>(),
