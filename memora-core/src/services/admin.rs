@@ -86,6 +86,11 @@ pub struct CacheStatus {
     pub queue_depth: Option<u64>,
     /// Dead-lettered persistence jobs (None if unknown).
     pub dead_letters: Option<u64>,
+    /// How long the oldest acknowledged answer not yet in the database has
+    /// waited (the persistence lag; zero when every answer is persisted,
+    /// None if unknown). A dead-lettered job counts until it is replayed
+    /// or discarded.
+    pub persistence_lag: Option<std::time::Duration>,
 }
 
 /// `trigger_reconciliation` output.
@@ -331,6 +336,11 @@ impl AdminService {
             is_safe_mode: self.shared.health.is_degraded(),
             queue_depth: self.queue.depth().await.ok(),
             dead_letters: self.queue.dead_letter_count().await.ok(),
+            persistence_lag: self.queue.oldest_unpersisted().await.ok().map(|oldest| {
+                oldest
+                    .and_then(|t| (self.shared.now() - t).to_std().ok())
+                    .unwrap_or_default()
+            }),
         })
     }
 

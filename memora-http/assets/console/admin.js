@@ -330,6 +330,12 @@ export async function operations(main, ctx) {
           tile('Safe mode', cache.is_safe_mode ? 'ON — reviews served from the database' : 'off', cache.is_safe_mode ? 'bad' : 'ok', 'tile-safe-mode'),
           tile('Write-behind queue', String(cache.queue_depth ?? '—') + ' pending', (cache.queue_depth || 0) > 1000 ? 'warn' : 'ok', 'tile-queue'),
           tile('Dead letters', String(cache.dead_letters ?? '—'), (cache.dead_letters || 0) > 0 ? 'bad' : 'ok', 'tile-dead'),
+          tile(
+            'Persistence lag',
+            cache.persistence_lag_seconds == null ? 'unknown' : cache.persistence_lag_seconds.toFixed(1) + ' s',
+            cache.persistence_lag_seconds == null ? 'info' : cache.persistence_lag_seconds > 60 ? 'bad' : cache.persistence_lag_seconds > 5 ? 'warn' : 'ok',
+            'tile-lag',
+          ),
           tile('Database', ready ? ready.database : 'unknown', ready && ready.database === 'ok' ? 'ok' : 'bad', 'tile-db'),
           tile('Cache hit rate', rate, 'info', 'tile-hits'),
         ),

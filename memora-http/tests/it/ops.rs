@@ -251,9 +251,19 @@ async fn dead_letters_over_http_list_get_replay_discard() {
     let _local = metrics::set_default_local_recorder(&recorder);
     let o = setup(&recorder).await;
     let q = o.backend.queue();
-    let at = o.memora.ports().clock.now();
+    let at = o.memora.ports().clock.now() - Duration::seconds(90);
     let a = q.inject_dead_letter(&student_job(&o, "job-a", 2).await, "unavailable: db", 4, at);
     let b = q.inject_dead_letter(&student_job(&o, "job-b", 1).await, "unavailable: db", 4, at);
+    // Dead-lettered answers wait: the lag is their age.
+    let (_, v) = call(
+        &o.app,
+        "memora.api.srs.get_cache_status",
+        &o.admin,
+        json!({}),
+    )
+    .await;
+    let lag = v["message"]["persistence_lag_seconds"].as_f64().unwrap();
+    assert!((90.0..120.0).contains(&lag), "{v}");
 
     let (s, v) = call(
         &o.app,
@@ -403,6 +413,8 @@ async fn dead_letters_over_http_list_get_replay_discard() {
     )
     .await;
     assert_eq!(v["message"]["dead_letters"], 0, "{v}");
+    // Nothing acknowledged waits any more: no persistence lag.
+    assert_eq!(v["message"]["persistence_lag_seconds"], 0.0, "{v}");
     let audit = o.memora.ports().audit.recent(10).await.unwrap();
     let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
     assert!(

@@ -37,6 +37,10 @@ pub struct CacheStatusDto {
     /// Dead-lettered persistence jobs (null when unknown); see
     /// `list_dead_letters`.
     pub dead_letters: Option<u64>,
+    /// Seconds the oldest acknowledged answer not yet in the database has
+    /// waited: 0 when everything is persisted (always without Redis), null
+    /// when unknown. Dead letters count until replayed or discarded.
+    pub persistence_lag_seconds: Option<f64>,
 }
 
 method!(
@@ -54,6 +58,9 @@ method!(
             keys_by_season: s.stats.keys_by_season.clone(),
             queue_depth: s.queue_depth,
             dead_letters: s.dead_letters,
+            persistence_lag_seconds: s
+                .persistence_lag
+                .map(|d| (d.as_secs_f64() * 1000.0).round() / 1000.0),
         })
     }
 );
