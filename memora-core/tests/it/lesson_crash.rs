@@ -20,20 +20,18 @@ use memora_core::services::Config;
 use memora_core::services::sessions::{Interaction, LessonSubmission};
 use memora_core::{CoreError, Memora};
 
+use crate::faults::{FlakyQueue, WritesDown, injected};
+
 /// Faults to inject, each consumed by the first call it hits.
 #[derive(Default)]
 struct Faults {
     /// The next call recording a gameplay session fails.
     record: AtomicBool,
-    /// Every tracker batch write fails while set.
-    persist: AtomicBool,
+    /// Every tracker batch write (and enqueue) fails while set.
+    persist: Arc<AtomicBool>,
     /// Every served-ledger release fails while set (a crash leaves the
     /// opening consumed).
     release: AtomicBool,
-}
-
-fn injected() -> PortError {
-    PortError::Unavailable("injected crash".into())
 }
 
 /// The in-memory activity store, failing on demand.
@@ -116,155 +114,6 @@ impl ActivityStore for FlakyActivity {
     }
 }
 
-/// The write-through queue, failing while `persist` is set.
-struct FlakyQueue {
-    inner: Arc<dyn PersistenceQueue>,
-    faults: Arc<Faults>,
-}
-
-#[async_trait]
-impl PersistenceQueue for FlakyQueue {
-    async fn enqueue(&self, job: &PersistJob) -> PortResult<JobStatus> {
-        if self.faults.persist.load(Ordering::SeqCst) {
-            return Err(injected());
-        }
-        self.inner.enqueue(job).await
-    }
-    async fn status(&self, job: &JobId) -> PortResult<Option<JobStatus>> {
-        self.inner.status(job).await
-    }
-    async fn record_status(&self, job: &JobId, status: &JobStatus) -> PortResult<()> {
-        self.inner.record_status(job, status).await
-    }
-    async fn depth(&self) -> PortResult<u64> {
-        self.inner.depth().await
-    }
-    async fn oldest_unpersisted(&self) -> PortResult<Option<chrono::DateTime<chrono::Utc>>> {
-        self.inner.oldest_unpersisted().await
-    }
-    async fn dead_letters<'a>(
-        &self,
-        after: Option<&'a str>,
-        limit: usize,
-    ) -> PortResult<Vec<memora_core::ports::DeadLetter>> {
-        self.inner.dead_letters(after, limit).await
-    }
-    async fn dead_letter(&self, id: &str) -> PortResult<Option<memora_core::ports::DeadLetter>> {
-        self.inner.dead_letter(id).await
-    }
-    async fn dead_letter_count(&self) -> PortResult<u64> {
-        self.inner.dead_letter_count().await
-    }
-    async fn replay_dead_letter(&self, id: &str) -> PortResult<bool> {
-        self.inner.replay_dead_letter(id).await
-    }
-    async fn discard_dead_letter(&self, id: &str) -> PortResult<bool> {
-        self.inner.discard_dead_letter(id).await
-    }
-}
-
-/// The tracker store, whose batch writes (the queue's synchronous
-/// fallback) fail while `persist` is set.
-struct FlakyTrackers {
-    inner: InMemoryBackend,
-    faults: Arc<Faults>,
-}
-
-#[async_trait]
-impl TrackerStore for FlakyTrackers {
-    async fn get_trackers(
-        &self,
-        user: &UserId,
-        season: &SeasonId,
-        questions: &[QuestionId],
-    ) -> PortResult<Vec<MemoryTracker>> {
-        self.inner.get_trackers(user, season, questions).await
-    }
-    async fn due_trackers(
-        &self,
-        user: &UserId,
-        season: &SeasonId,
-        filter: &DueFilter,
-        now: DateTime<Utc>,
-        limit: usize,
-    ) -> PortResult<Vec<MemoryTracker>> {
-        self.inner
-            .due_trackers(user, season, filter, now, limit)
-            .await
-    }
-    async fn count_due(
-        &self,
-        user: &UserId,
-        season: &SeasonId,
-        filter: &DueFilter,
-        now: DateTime<Utc>,
-    ) -> PortResult<u64> {
-        self.inner.count_due(user, season, filter, now).await
-    }
-    async fn due_counts_by_subject(
-        &self,
-        user: &UserId,
-        season: &SeasonId,
-        now: DateTime<Utc>,
-    ) -> PortResult<Vec<(Option<SubjectId>, u64)>> {
-        self.inner.due_counts_by_subject(user, season, now).await
-    }
-    async fn count_topic(
-        &self,
-        user: &UserId,
-        season: &SeasonId,
-        topic: &TopicId,
-    ) -> PortResult<u64> {
-        self.inner.count_topic(user, season, topic).await
-    }
-    async fn topic_candidates(
-        &self,
-        user: &UserId,
-        season: &SeasonId,
-        topic: &TopicId,
-        now: DateTime<Utc>,
-        day_start: DateTime<Utc>,
-        limit: usize,
-    ) -> PortResult<Vec<MemoryTracker>> {
-        self.inner
-            .topic_candidates(user, season, topic, now, day_start, limit)
-            .await
-    }
-    async fn random_topic_items(
-        &self,
-        user: &UserId,
-        season: &SeasonId,
-        topic: &TopicId,
-        limit: usize,
-        seed: u64,
-    ) -> PortResult<Vec<MemoryTracker>> {
-        self.inner
-            .random_topic_items(user, season, topic, limit, seed)
-            .await
-    }
-    async fn all_trackers(
-        &self,
-        user: &UserId,
-        season: &SeasonId,
-    ) -> PortResult<Vec<MemoryTracker>> {
-        self.inner.all_trackers(user, season).await
-    }
-    async fn mastery_counts(
-        &self,
-        user: &UserId,
-        season: Option<&SeasonId>,
-        subject: Option<&SubjectId>,
-    ) -> PortResult<MasteryCounts> {
-        self.inner.mastery_counts(user, season, subject).await
-    }
-    async fn persist_batch(&self, records: &[ReviewRecord]) -> PortResult<PersistOutcome> {
-        if self.faults.persist.load(Ordering::SeqCst) {
-            return Err(injected());
-        }
-        self.inner.persist_batch(records).await
-    }
-}
-
 /// The durable served ledger, whose releases fail while `release` is set.
 struct FlakyLedger {
     inner: InMemoryBackend,
@@ -343,9 +192,9 @@ async fn harness() -> H {
         inner: backend.clone(),
         faults: Arc::clone(&faults),
     });
-    ports.trackers = Arc::new(FlakyTrackers {
-        inner: backend.clone(),
-        faults: Arc::clone(&faults),
+    ports.trackers = Arc::new(WritesDown {
+        inner: Arc::new(backend.clone()),
+        down: Arc::clone(&faults.persist),
     });
     ports.served = Arc::new(FlakyLedger {
         inner: backend.clone(),
@@ -353,7 +202,8 @@ async fn harness() -> H {
     });
     ports.queue = Arc::new(FlakyQueue {
         inner: Arc::new(backend.queue()),
-        faults: Arc::clone(&faults),
+        fail: Arc::clone(&faults.persist),
+        held: None,
     });
     let app = Memora::new(ports, Config::default());
     let info = seed_demo(&app, "demo-password").await.unwrap();

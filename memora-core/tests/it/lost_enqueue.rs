@@ -8,168 +8,12 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use async_trait::async_trait;
-use chrono::{DateTime, TimeZone, Utc};
-use memora_core::domain::*;
+use chrono::{TimeZone, Utc};
+use memora_core::CoreError;
 use memora_core::ids::*;
-use memora_core::ports::*;
-use memora_core::{CoreError, PortResult};
 
+use crate::faults::{FlakyQueue, WritesDown};
 use crate::support::*;
-
-/// A queue whose enqueue, while `lose` is set, takes the job but reports
-/// a failure (the reply was lost); its status knows the job.
-struct LostReplies {
-    inner: Arc<dyn PersistenceQueue>,
-    lose: Arc<AtomicBool>,
-    held: Arc<Mutex<Vec<PersistJob>>>,
-}
-
-#[async_trait]
-impl PersistenceQueue for LostReplies {
-    async fn enqueue(&self, job: &PersistJob) -> PortResult<JobStatus> {
-        if self.lose.load(Ordering::SeqCst) {
-            self.held.lock().unwrap().push(job.clone());
-            return Err(PortError::Unavailable("reply lost".into()));
-        }
-        self.inner.enqueue(job).await
-    }
-    async fn status(&self, job: &JobId) -> PortResult<Option<JobStatus>> {
-        if self.held.lock().unwrap().iter().any(|j| &j.id == job) {
-            return Ok(Some(JobStatus::Queued));
-        }
-        self.inner.status(job).await
-    }
-    async fn record_status(&self, job: &JobId, status: &JobStatus) -> PortResult<()> {
-        self.inner.record_status(job, status).await
-    }
-    async fn depth(&self) -> PortResult<u64> {
-        self.inner.depth().await
-    }
-    async fn oldest_unpersisted(&self) -> PortResult<Option<DateTime<Utc>>> {
-        self.inner.oldest_unpersisted().await
-    }
-    async fn dead_letters<'a>(
-        &self,
-        after: Option<&'a str>,
-        limit: usize,
-    ) -> PortResult<Vec<DeadLetter>> {
-        self.inner.dead_letters(after, limit).await
-    }
-    async fn dead_letter(&self, id: &str) -> PortResult<Option<DeadLetter>> {
-        self.inner.dead_letter(id).await
-    }
-    async fn dead_letter_count(&self) -> PortResult<u64> {
-        self.inner.dead_letter_count().await
-    }
-    async fn replay_dead_letter(&self, id: &str) -> PortResult<bool> {
-        self.inner.replay_dead_letter(id).await
-    }
-    async fn discard_dead_letter(&self, id: &str) -> PortResult<bool> {
-        self.inner.discard_dead_letter(id).await
-    }
-}
-
-/// Tracker store whose `persist_batch` fails while `down` is set.
-struct WritesDown {
-    inner: Arc<dyn TrackerStore>,
-    down: Arc<AtomicBool>,
-}
-
-#[async_trait]
-impl TrackerStore for WritesDown {
-    async fn get_trackers(
-        &self,
-        user: &UserId,
-        season: &SeasonId,
-        questions: &[QuestionId],
-    ) -> PortResult<Vec<MemoryTracker>> {
-        self.inner.get_trackers(user, season, questions).await
-    }
-    async fn due_trackers(
-        &self,
-        user: &UserId,
-        season: &SeasonId,
-        filter: &DueFilter,
-        now: DateTime<Utc>,
-        limit: usize,
-    ) -> PortResult<Vec<MemoryTracker>> {
-        self.inner
-            .due_trackers(user, season, filter, now, limit)
-            .await
-    }
-    async fn count_due(
-        &self,
-        user: &UserId,
-        season: &SeasonId,
-        filter: &DueFilter,
-        now: DateTime<Utc>,
-    ) -> PortResult<u64> {
-        self.inner.count_due(user, season, filter, now).await
-    }
-    async fn due_counts_by_subject(
-        &self,
-        user: &UserId,
-        season: &SeasonId,
-        now: DateTime<Utc>,
-    ) -> PortResult<Vec<(Option<SubjectId>, u64)>> {
-        self.inner.due_counts_by_subject(user, season, now).await
-    }
-    async fn count_topic(
-        &self,
-        user: &UserId,
-        season: &SeasonId,
-        topic: &TopicId,
-    ) -> PortResult<u64> {
-        self.inner.count_topic(user, season, topic).await
-    }
-    async fn topic_candidates(
-        &self,
-        user: &UserId,
-        season: &SeasonId,
-        topic: &TopicId,
-        now: DateTime<Utc>,
-        day_start: DateTime<Utc>,
-        limit: usize,
-    ) -> PortResult<Vec<MemoryTracker>> {
-        self.inner
-            .topic_candidates(user, season, topic, now, day_start, limit)
-            .await
-    }
-    async fn random_topic_items(
-        &self,
-        user: &UserId,
-        season: &SeasonId,
-        topic: &TopicId,
-        limit: usize,
-        seed: u64,
-    ) -> PortResult<Vec<MemoryTracker>> {
-        self.inner
-            .random_topic_items(user, season, topic, limit, seed)
-            .await
-    }
-    async fn all_trackers(
-        &self,
-        user: &UserId,
-        season: &SeasonId,
-    ) -> PortResult<Vec<MemoryTracker>> {
-        self.inner.all_trackers(user, season).await
-    }
-    async fn mastery_counts(
-        &self,
-        user: &UserId,
-        season: Option<&SeasonId>,
-        subject: Option<&SubjectId>,
-    ) -> PortResult<MasteryCounts> {
-        self.inner.mastery_counts(user, season, subject).await
-    }
-    async fn persist_batch(&self, records: &[ReviewRecord]) -> PortResult<PersistOutcome> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err(PortError::Unavailable("store writes down".into()));
-        }
-        self.inner.persist_batch(records).await
-    }
-}
 
 fn tagged(ids: &[QuestionId], tag: &str) -> memora_core::services::reviews::ReviewSubmission {
     let mut sub = answers(ids, true, 2500);
@@ -188,10 +32,10 @@ async fn answers_whose_enqueue_reply_was_lost_are_accepted_once_when_the_store_i
     let h = harness_with(
         Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap(),
         move |mut p| {
-            p.queue = Arc::new(LostReplies {
+            p.queue = Arc::new(FlakyQueue {
                 inner: p.queue.clone(),
-                lose: l,
-                held: k,
+                fail: l,
+                held: Some(k),
             });
             p.trackers = Arc::new(WritesDown {
                 inner: p.trackers.clone(),

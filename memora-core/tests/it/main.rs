@@ -9,6 +9,7 @@ mod content_import;
 mod deps;
 mod devices;
 mod fast_path;
+mod faults;
 mod lesson_crash;
 mod lessons;
 mod lost_enqueue;
