@@ -665,7 +665,7 @@ impl AuthService {
         let known = self.devices.list_devices(user).await?;
         let is_new = !known.iter().any(|d| d.device_id == input.device_id);
         let policy = &self.shared.config.device_policy;
-        let mut signed_out = None;
+        let mut evict: Vec<String> = Vec::new();
         if is_new && known.len() >= policy.max_devices {
             match policy.on_limit {
                 DeviceLimitAction::Refuse => {
@@ -678,12 +678,12 @@ impl AuthService {
                 DeviceLimitAction::SignOutOldest => {
                     // Most recently active first: the last is the oldest.
                     let excess = known.len() + 1 - policy.max_devices;
-                    for old in known.iter().rev().take(excess) {
-                        self.remove_device(user, &old.device_id).await?;
-                        signed_out
-                            .get_or_insert_with(Vec::new)
-                            .push(old.device_id.clone());
-                    }
+                    evict = known
+                        .iter()
+                        .rev()
+                        .take(excess)
+                        .map(|d| d.device_id.clone())
+                        .collect();
                 }
             }
         }
@@ -698,6 +698,15 @@ impl AuthService {
         self.devices.upsert_device(&device).await?;
         if let Some(h) = sid_hash {
             self.devices.bind_session(h, user, &input.device_id).await?;
+        }
+        // Evicted only after the calling session moved to the new device:
+        // its old device may be the least recently active one (activity is
+        // written at most once per touch interval), and removing it first
+        // would end the very session this registration is for.
+        let mut signed_out = None;
+        for old in &evict {
+            self.remove_device(user, old).await?;
+            signed_out.get_or_insert_with(Vec::new).push(old.clone());
         }
         if is_new {
             self.shared

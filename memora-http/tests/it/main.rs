@@ -9,5 +9,6 @@ mod content_import;
 mod contract;
 mod devices;
 mod endpoints;
+mod hostile_devices;
 mod ops;
 mod store_admin;
