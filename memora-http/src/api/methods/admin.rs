@@ -963,9 +963,9 @@ method!(
         let names: Vec<&str> = match req.job.as_deref() {
             None => crate::jobs::JOB_NAMES.to_vec(),
             Some(j) if crate::jobs::JOB_NAMES.contains(&j) => vec![j],
-            Some(j) => {
+            Some(_) => {
                 return Err(ApiError::bad(format!(
-                    "argument 'job': unknown job '{j}' (one of: {})",
+                    "argument 'job': unknown job (one of: {})",
                     crate::jobs::JOB_NAMES.join(", ")
                 )));
             }
