@@ -9,7 +9,8 @@ use memora_core::domain::*;
 use memora_core::error::{PortError, PortResult};
 use memora_core::ids::*;
 use memora_core::ports::{
-    ActivityStore, BoardEntry, BoardQuery, DaySummary, FsrsParamStore, PersistJob, ProfileStore,
+    ActivityStore, BoardEntry, BoardQuery, DaySummary, FitQuality, FitQualitySummary,
+    FsrsParamStore, PersistJob, ProfileStore,
 };
 use sqlx::{PgConnection, Row};
 
@@ -538,5 +539,49 @@ impl FsrsParamStore for PgStore {
         .await
         .map_err(port)?;
         Ok(())
+    }
+
+    async fn record_fit_quality(&self, user: &UserId, q: &FitQuality) -> PortResult<()> {
+        sqlx::query(
+            "UPDATE fsrs_params SET loss_before = $2, loss_after = $3, fell_back = $4 \
+             WHERE user_id = $1",
+        )
+        .bind(user.as_str())
+        .bind(q.loss_before)
+        .bind(q.loss_after)
+        .bind(q.fell_back)
+        .execute(crate::trips::one(&self.pool))
+        .await
+        .map_err(port)?;
+        Ok(())
+    }
+
+    async fn fit_quality_summary(&self) -> PortResult<FitQualitySummary> {
+        let (fitted, fell_back, improved, before, after): (
+            i64,
+            i64,
+            i64,
+            Option<f64>,
+            Option<f64>,
+        ) = self
+            .read_bulk(|pool| async move {
+                sqlx::query_as(
+                    "SELECT count(*), count(*) FILTER (WHERE fell_back), \
+                            count(*) FILTER (WHERE loss_after < loss_before), \
+                            avg(loss_before), avg(loss_after) \
+                     FROM fsrs_params WHERE fell_back IS NOT NULL",
+                )
+                .fetch_one(crate::trips::one(&pool))
+                .await
+            })
+            .await
+            .map_err(port)?;
+        Ok(FitQualitySummary {
+            fitted: n64(fitted),
+            fell_back: n64(fell_back),
+            improved: n64(improved),
+            mean_loss_before: before,
+            mean_loss_after: after,
+        })
     }
 }

@@ -33,6 +33,7 @@ struct State {
     pending_batches: BTreeMap<JobId, (DateTime<Utc>, PersistJob)>,
     subject_xp: HashMap<(UserId, SubjectId), i64>,
     fsrs: HashMap<UserId, (Vec<f64>, u64)>,
+    fit_quality: HashMap<UserId, FitQuality>,
     items: BTreeMap<SalesItemId, SalesItem>,
     requests: Vec<PurchaseRequest>,
     subscriptions: Vec<Subscription>,
@@ -927,6 +928,33 @@ impl FsrsParamStore for InMemoryBackend {
     async fn set_fsrs_params(&self, user: &UserId, params: &[f64], n: u64) -> PortResult<()> {
         self.lock().fsrs.insert(user.clone(), (params.to_vec(), n));
         Ok(())
+    }
+
+    async fn record_fit_quality(&self, user: &UserId, quality: &FitQuality) -> PortResult<()> {
+        let mut st = self.lock();
+        if st.fsrs.contains_key(user) {
+            st.fit_quality.insert(user.clone(), *quality);
+        }
+        Ok(())
+    }
+
+    async fn fit_quality_summary(&self) -> PortResult<FitQualitySummary> {
+        let st = self.lock();
+        let q: Vec<&FitQuality> = st.fit_quality.values().collect();
+        let mean = |f: fn(&FitQuality) -> Option<f64>| {
+            let v: Vec<f64> = q.iter().filter_map(|x| f(x)).collect();
+            (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+        };
+        Ok(FitQualitySummary {
+            fitted: q.len() as u64,
+            fell_back: q.iter().filter(|x| x.fell_back).count() as u64,
+            improved: q
+                .iter()
+                .filter(|x| matches!((x.loss_before, x.loss_after), (Some(b), Some(a)) if a < b))
+                .count() as u64,
+            mean_loss_before: mean(|x| x.loss_before),
+            mean_loss_after: mean(|x| x.loss_after),
+        })
     }
 }
 

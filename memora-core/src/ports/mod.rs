@@ -446,6 +446,40 @@ pub trait FsrsParamStore: Send + Sync {
         params: &[f64],
         fitted_on_reviews: u64,
     ) -> PortResult<()>;
+    /// Records how well a learner's last fit did (after
+    /// [`FsrsParamStore::set_fsrs_params`]; no-op without stored parameters).
+    async fn record_fit_quality(&self, user: &UserId, quality: &FitQuality) -> PortResult<()>;
+    /// Fit quality over every learner whose fit recorded one.
+    async fn fit_quality_summary(&self) -> PortResult<FitQualitySummary>;
+}
+
+/// How well one learner's FSRS fit did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FitQuality {
+    /// Weighted log loss of the learner's reviews with default parameters
+    /// (`None` when there was nothing to evaluate).
+    pub loss_before: Option<f64>,
+    /// With the stored parameters (the defaults when the fit fell back).
+    pub loss_after: Option<f64>,
+    /// Too little data or no improvement: defaults kept.
+    pub fell_back: bool,
+}
+
+/// Fit quality over the learners whose fit recorded one.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct FitQualitySummary {
+    /// Learners with a recorded fit.
+    pub fitted: u64,
+    /// Of which the fit fell back to the defaults.
+    pub fell_back: u64,
+    /// Of which the stored parameters predict their reviews better than the
+    /// defaults (`loss_after < loss_before`).
+    pub improved: u64,
+    /// Mean log loss with default parameters, over the fits that could be
+    /// evaluated (None without any).
+    pub mean_loss_before: Option<f64>,
+    /// Mean log loss with the stored parameters.
+    pub mean_loss_after: Option<f64>,
 }
 
 /// Store, purchases and subscriptions.

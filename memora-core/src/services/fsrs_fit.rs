@@ -78,6 +78,16 @@ impl AdminService {
         self.fsrs
             .set_fsrs_params(user, &params, log.len() as u64)
             .await?;
+        self.fsrs
+            .record_fit_quality(
+                user,
+                &crate::ports::FitQuality {
+                    loss_before: Some(result.loss_before).filter(|l| l.is_finite()),
+                    loss_after: Some(result.loss_after).filter(|l| l.is_finite()),
+                    fell_back: result.fell_back,
+                },
+            )
+            .await?;
         self.shared.fsrs_params.invalidate(user);
         self.shared.audit(
             actor,

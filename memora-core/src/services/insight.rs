@@ -94,6 +94,9 @@ pub struct LearningInsight {
     /// Mean absolute gap between predicted and observed recall over the
     /// bins, weighted by answers (`None` without answers).
     pub calibration_error: Option<f64>,
+    /// How well the per-learner FSRS fits did (every learner with a
+    /// recorded fit, all seasons: parameters belong to the learner).
+    pub fits: crate::ports::FitQualitySummary,
 }
 
 /// Ten bins of predicted recall from the `(predicted, correct)` pairs.
@@ -248,6 +251,7 @@ impl AdminService {
             pairs.extend(recall_pairs(&log, &params));
         }
         let (calibration, calibration_error) = calibrate(&pairs);
+        let fits = self.fsrs.fit_quality_summary().await?;
         Ok(LearningInsight {
             season,
             at: now,
@@ -258,6 +262,7 @@ impl AdminService {
             calibration_answers: pairs.len() as u64,
             calibration_learners: learners.len(),
             calibration_error,
+            fits,
         })
     }
 }

@@ -780,6 +780,16 @@ export async function insight(main) {
             { label: 'Observed', cell: (b) => pct(b.observed) },
           ], r.calibration, 'No data yet.'),
         ),
+        section('h-fits', 'Per-learner FSRS fits',
+          r.fits.fitted
+            ? kv([
+                ['Learners fitted', r.fits.fitted, 'fits-fitted'],
+                ['Own parameters better than the defaults', r.fits.improved],
+                ['Fell back to the defaults', r.fits.fell_back],
+                ['Mean log loss, defaults → own', r.fits.mean_loss_before == null ? 'not enough reviews to evaluate' : r.fits.mean_loss_before.toFixed(4) + ' → ' + r.fits.mean_loss_after.toFixed(4)],
+              ])
+            : h('p', { class: 'muted', id: 'fits-fitted' }, 'No learner has been fitted yet (the nightly re-fit needs ' + 'enough reviews per learner).'),
+        ),
         h('p', { class: 'muted' }, 'Season ' + r.season + ', computed ' + fmtDate(r.at) + '.'),
       );
     } catch (e) {

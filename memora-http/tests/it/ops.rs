@@ -662,6 +662,30 @@ async fn learning_insight_is_computed_for_admins_only_with_checked_arguments() {
     // Ladder-scheduled demo: nothing to calibrate, said as such.
     assert_eq!(m["calibration_answers"], 0);
     assert!(m["calibration_error"].is_null());
+    assert_eq!(m["fits"]["fitted"], 0);
+    assert!(m["fits"]["mean_loss_before"].is_null());
+    // A fit is recorded and summarised.
+    let (s, v) = call(
+        &t.app,
+        "memora.api.srs.refit_fsrs_params",
+        &t.admin,
+        json!({"user": memora_core::demo::DEMO_STUDENT}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let fell_back = v["message"]["fell_back"].as_bool().unwrap();
+    let (_, v) = call(
+        &t.app,
+        "memora.api.admin.get_learning_insight",
+        &t.admin,
+        json!({}),
+    )
+    .await;
+    let fits = &v["message"]["fits"];
+    assert_eq!(fits["fitted"], 1, "{v}");
+    assert_eq!(fits["fell_back"], u64::from(fell_back));
+    // The demo's few reviews leave nothing to evaluate: no mean loss.
+    assert_eq!(fits["mean_loss_before"].is_null(), fell_back, "{v}");
     for (args, status, word) in [
         (json!({"days": 0}), StatusCode::BAD_REQUEST, "days"),
         (json!({"days": 91}), StatusCode::BAD_REQUEST, "days"),

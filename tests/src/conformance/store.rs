@@ -1512,7 +1512,7 @@ macro_rules! store_conformance {
         $crate::store_conformance!(@suite $setup; activity_store, activity;
             sessions_and_activity, leaderboards, sessions_with_pending_batches);
         $crate::store_conformance!(@suite $setup; fsrs_param_store, fsrs_params;
-            fsrs_params_round_trip);
+            fsrs_params_round_trip, fit_quality_is_recorded_and_summarised);
         $crate::store_conformance!(@suite $setup; job_progress_store, job_progress;
             progress_round_trip_owner_and_takeover);
         $crate::store_conformance!(@suite $setup; other_stores, store;

@@ -1082,6 +1082,24 @@ pub struct InsightDto {
     pub calibration_learners: usize,
     /// Answer-weighted mean |predicted − observed| (null without answers).
     pub calibration_error: Option<f64>,
+    /// Per-learner FSRS fits (every learner with a recorded fit).
+    pub fits: FitsDto,
+}
+
+/// How well the per-learner FSRS fits did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FitsDto {
+    /// Learners with a recorded fit.
+    pub fitted: u64,
+    /// Of which the fit fell back to the default parameters.
+    pub fell_back: u64,
+    /// Of which their own parameters predict their reviews better than the
+    /// defaults.
+    pub improved: u64,
+    /// Mean log loss with the default parameters (null without fits).
+    pub mean_loss_before: Option<f64>,
+    /// Mean log loss with the stored parameters.
+    pub mean_loss_after: Option<f64>,
 }
 
 method!(
@@ -1149,6 +1167,13 @@ method!(
             calibration_answers: i.calibration_answers,
             calibration_learners: i.calibration_learners,
             calibration_error: i.calibration_error,
+            fits: FitsDto {
+                fitted: i.fits.fitted,
+                fell_back: i.fits.fell_back,
+                improved: i.fits.improved,
+                mean_loss_before: i.fits.mean_loss_before,
+                mean_loss_after: i.fits.mean_loss_after,
+            },
         })
     }
 );
