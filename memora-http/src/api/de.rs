@@ -49,7 +49,15 @@ fn int_from(v: &Value) -> Result<i128, String> {
             } else {
                 let f = n.as_f64().unwrap_or(f64::NAN);
                 if f.is_finite() && f.fract() == 0.0 {
-                    Ok(if f > 0.0 { i128::MAX } else { i128::MIN })
+                    // A whole number written as a float (`30.0`) is that
+                    // number; beyond the 64-bit range it saturates.
+                    Ok(if f.abs() < 9.0e18 {
+                        f as i128
+                    } else if f > 0.0 {
+                        i128::MAX
+                    } else {
+                        i128::MIN
+                    })
                 } else {
                     Err(format!("expected an integer, got {n}"))
                 }
@@ -283,5 +291,15 @@ mod tests {
         assert!(e.to_string().contains("topic_id"), "{e}");
         let e = q(json!({"flag": "maybe", "topic_id": "x"})).unwrap_err();
         assert!(e.to_string().contains("argument 'flag'"), "{e}");
+        // A whole number written as a float is that number; a huge one
+        // saturates; a fraction is refused.
+        let whole = q(json!({"limit": 30.0, "topic_id": "x"})).unwrap();
+        assert_eq!(whole.limit, Some(30));
+        let huge = q(json!({"limit": 1e300, "topic_id": "x"})).unwrap();
+        assert_eq!(huge.limit, Some(u64::MAX));
+        let e = q(json!({"limit": 2.5, "topic_id": "x"})).unwrap_err();
+        assert!(e.to_string().contains("integer"), "{e}");
+        let e = q(json!({"limit": -3.0, "topic_id": "x"})).unwrap_err();
+        assert!(e.to_string().contains("negative (got -3)"), "{e}");
     }
 }
