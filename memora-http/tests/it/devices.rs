@@ -15,28 +15,7 @@ use crate::endpoints::{PWD, call, setup};
 /// Logs the demo student in with `extra` login arguments; the cookie, or
 /// the status and body of the refusal.
 async fn login_with(app: &Router, extra: Value) -> Result<String, (StatusCode, Value)> {
-    let mut body = json!({"usr": memora_core::demo::DEMO_STUDENT, "pwd": PWD});
-    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
-        b.extend(e.clone());
-    }
-    let req = Request::post("/api/method/login")
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body.to_string()))
-        .unwrap();
-    let resp = app.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let cookie = resp
-        .headers()
-        .get(header::SET_COOKIE)
-        .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_owned());
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    match (status, cookie) {
-        (StatusCode::OK, Some(c)) => Ok(c),
-        _ => Err((
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )),
-    }
+    crate::hostile_devices::login_as(app, memora_core::demo::DEMO_STUDENT, PWD, extra).await
 }
 
 #[tokio::test]

@@ -20,7 +20,7 @@ const BOB_PWD: &str = "Bob-quite-long-Passw0rd!";
 
 /// Logs `usr` in with `extra` login arguments: the cookie, or the status and
 /// body of the refusal (a refusal must not set a cookie).
-async fn login_as(
+pub(crate) async fn login_as(
     app: &Router,
     usr: &str,
     pwd: &str,
