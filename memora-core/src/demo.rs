@@ -17,6 +17,32 @@ pub const DEMO_STUDENT: &str = "student@demo.memora";
 /// Demo admin login.
 pub const DEMO_ADMIN: &str = "admin@demo.memora";
 
+/// The second institution of the embedded demo (see
+/// [`crate::services::platform`]): same catalog, its own accounts, learners
+/// and leaderboards.
+pub const DEMO_SECOND_INSTITUTION: &str = "northside";
+/// Its student's login.
+pub const NORTHSIDE_STUDENT: &str = "student@northside.memora";
+/// Its manager's login.
+pub const NORTHSIDE_ADMIN: &str = "admin@northside.memora";
+
+/// The accounts a demo dataset is seeded with.
+#[derive(Debug, Clone, Copy)]
+pub struct DemoAccounts<'a> {
+    /// Admin login and display name.
+    pub admin: (&'a str, &'a str),
+    /// Student login and display name.
+    pub student: (&'a str, &'a str),
+}
+
+impl DemoAccounts<'static> {
+    /// The home institution's demo accounts.
+    pub const HOME: DemoAccounts<'static> = DemoAccounts {
+        admin: (DEMO_ADMIN, "Demo Admin"),
+        student: (DEMO_STUDENT, "Demo Student"),
+    };
+}
+
 /// What `seed_demo` created.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DemoInfo {
@@ -454,6 +480,17 @@ pub fn demo_catalog(season: &SeasonId) -> CoreResult<Catalog> {
 /// Loads the demo dataset through `app`'s ports. Idempotent only on an
 /// empty backend (it fails with a conflict if the demo users exist).
 pub async fn seed_demo(app: &Memora, password: &str) -> CoreResult<DemoInfo> {
+    seed_demo_as(app, password, DemoAccounts::HOME).await
+}
+
+/// [`seed_demo`] with other accounts (an institution's demo: the admin
+/// account is created only if it does not exist yet, since creating an
+/// institution already creates its manager).
+pub async fn seed_demo_as(
+    app: &Memora,
+    password: &str,
+    accounts: DemoAccounts<'_>,
+) -> CoreResult<DemoInfo> {
     let ports = app.ports();
     let now = chrono::SubsecRound::trunc_subsecs(ports.clock.now(), 6);
     let season_id = SeasonId::new(format!("SEASON-{}", now.year()))?;
@@ -462,17 +499,19 @@ pub async fn seed_demo(app: &Memora, password: &str) -> CoreResult<DemoInfo> {
     ports.content.import_catalog(&catalog).await?;
     app.learning().reload_catalog().await?;
 
-    let admin_id = UserId::new(DEMO_ADMIN)?;
-    let student_id = UserId::new(DEMO_STUDENT)?;
-    app.auth()
-        .create_user(
-            &Actor::system(),
-            &admin_id,
-            "Demo Admin",
-            vec![Role::SystemManager],
-            Some(password),
-        )
-        .await?;
+    let admin_id = UserId::new(accounts.admin.0)?;
+    let student_id = UserId::new(accounts.student.0)?;
+    if app.auth().get_user(&admin_id).await?.is_none() {
+        app.auth()
+            .create_user(
+                &Actor::system(),
+                &admin_id,
+                accounts.admin.1,
+                vec![Role::SystemManager],
+                Some(password),
+            )
+            .await?;
+    }
     let admin = Actor::admin(admin_id.clone());
     let mut season = Season::new(
         season_id.clone(),
@@ -488,7 +527,7 @@ pub async fn seed_demo(app: &Memora, password: &str) -> CoreResult<DemoInfo> {
         .create_user(
             &Actor::system(),
             &student_id,
-            "Demo Student",
+            accounts.student.1,
             vec![Role::Student],
             Some(password),
         )
@@ -614,7 +653,7 @@ pub async fn seed_demo(app: &Memora, password: &str) -> CoreResult<DemoInfo> {
         .profiles
         .get_profile(&student_id)
         .await?
-        .unwrap_or_else(|| PlayerProfile::new(student_id.clone(), "Demo Student"));
+        .unwrap_or_else(|| PlayerProfile::new(student_id.clone(), accounts.student.1));
     let day = crate::services::shared::Shared::day_boundary_at(&profile, now);
     let today = day.local_day(now);
     for d in 1..=3i64 {

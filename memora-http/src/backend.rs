@@ -47,8 +47,38 @@ pub struct BackendConfig {
     pub cache_horizon_days: Option<u32>,
     /// Database pool size.
     pub db_pool_size: u32,
+    /// The PostgreSQL schema to use first (`search_path`), created if
+    /// missing: set for the institutions of a platform other than the home
+    /// one (see [`BackendConfig::for_institution`]). `None`: the URL's
+    /// own `search_path`.
+    pub schema: Option<String>,
     /// Queue entries pending this long on a dead consumer are reclaimed.
     pub queue_reclaim_idle: std::time::Duration,
+}
+
+impl BackendConfig {
+    /// The backend of `institution` on a platform whose home institution
+    /// uses `self` and the schema `home_schema`: its own schema
+    /// ([`memora_store_postgres::institution_schema`]), its own Redis key
+    /// namespace (`<namespace>i:<id>:`), a pool of `pool_size` connections.
+    /// The same servers, nothing shared.
+    pub fn for_institution(
+        &self,
+        institution: &memora_core::domain::InstitutionId,
+        home_schema: &str,
+        pool_size: u32,
+    ) -> BackendConfig {
+        let ns = self.redis_namespace.as_deref().unwrap_or("memora:");
+        BackendConfig {
+            schema: Some(memora_store_postgres::institution_schema(
+                home_schema,
+                institution,
+            )),
+            redis_namespace: Some(format!("{ns}i:{}:", institution.as_str())),
+            db_pool_size: pool_size,
+            ..self.clone()
+        }
+    }
 }
 
 impl std::fmt::Debug for BackendConfig {
@@ -69,6 +99,7 @@ impl std::fmt::Debug for BackendConfig {
                 &self.redis_cluster_nodes.as_ref().map(|n| redact_list(n)),
             )
             .field("db_pool_size", &self.db_pool_size)
+            .field("schema", &self.schema)
             .field("queue_reclaim_idle", &self.queue_reclaim_idle)
             .finish()
     }
@@ -133,6 +164,11 @@ pub struct Built {
     pub ports: Ports,
     /// The in-memory backend, when embedded.
     pub memory: Option<InMemoryBackend>,
+    /// The PostgreSQL store, when there is one.
+    pub pg: Option<memora_store_postgres::PgStore>,
+    /// The platform directory (institutions and account names): the
+    /// store's tables, or one in memory for the embedded backend.
+    pub directory: Arc<dyn memora_core::ports::InstitutionDirectory>,
     /// Handles the server keeps alive (workers etc.).
     pub extras: crate::jobs::Extras,
     /// What the server runs on, for the start-up log.
@@ -208,6 +244,8 @@ pub fn in_memory() -> Built {
     Built {
         ports,
         memory: Some(backend),
+        pg: None,
+        directory: Arc::new(memora_core::memory::InMemoryDirectory::new()),
         extras: crate::jobs::Extras::default(),
         report: StartupReport::embedded(),
     }
@@ -412,7 +450,32 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
         }
         return Ok(in_memory());
     };
-    let (opts, mut first) = check_database(url).await?;
+    let (mut opts, mut first) = check_database(url).await?;
+    if let Some(schema) = &cfg.schema {
+        let fail = |problem: String| BackendError::Database {
+            url: redact(url),
+            problem,
+        };
+        if schema.is_empty()
+            || !schema
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(fail(format!(
+                "schema name {schema:?} is not a plain identifier"
+            )));
+        }
+        for sql in [
+            format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""),
+            format!("SET search_path TO \"{schema}\""),
+        ] {
+            sqlx::query(&sql)
+                .execute(&mut first)
+                .await
+                .map_err(|e| fail(format!("preparing schema {schema}: {e}")))?;
+        }
+        opts = opts.options([("search_path", schema.as_str())]);
+    }
     let before = applied_migrations(&mut first).await;
     let _ = first.close().await;
     let pg = memora_store_postgres::PgStore::connect_with(opts, cfg.db_pool_size.max(2))
@@ -453,7 +516,10 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
     let pg = match &cfg.database_read_url {
         None => pg,
         Some(read_url) => {
-            let (opts, down) = check_replica(read_url).await?;
+            let (mut opts, down) = check_replica(read_url).await?;
+            if let Some(schema) = &cfg.schema {
+                opts = opts.options([("search_path", schema.as_str())]);
+            }
             report.read_replica = Some(redact(read_url));
             report.read_replica_down = down;
             let pg = pg.with_read_replica(opts, cfg.db_pool_size.max(2));
@@ -461,6 +527,7 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
             pg
         }
     };
+    let pg_store = pg.clone();
     let store = Arc::new(pg);
     let (redis, redis_shown) = match (&cfg.redis_url, &cfg.redis_cluster_nodes) {
         (Some(_), Some(_)) => {
@@ -632,6 +699,8 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
     Ok(Built {
         ports,
         memory: None,
+        directory: Arc::new(pg_store.clone()),
+        pg: Some(pg_store),
         extras,
         report,
     })

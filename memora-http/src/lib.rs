@@ -15,6 +15,7 @@ pub mod error;
 pub mod jobs;
 pub mod openapi;
 pub mod security;
+pub mod tenancy;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,7 +26,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use memora_core::domain::Actor;
+use memora_core::domain::{Actor, InstitutionId};
 use memora_core::{CoreError, Memora};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
@@ -38,8 +39,12 @@ use crate::error::ApiError;
 
 /// Shared state of the server.
 pub struct AppState {
-    /// The application.
+    /// The application (of the home institution, when there are several).
     pub memora: Arc<Memora>,
+    /// Every institution of the platform (`None`: a single-institution
+    /// server; credentials of other institutions are refused). See
+    /// [`tenancy`].
+    pub platform: Option<Arc<memora_core::services::Platform>>,
     /// Prometheus exporter handle (None: /metrics answers 404).
     pub metrics: Option<PrometheusHandle>,
     /// Mark the `sid` cookie `Secure` (behind HTTPS).
@@ -372,35 +377,111 @@ enum Credential {
     Cookie(String),
 }
 
-/// Resolves the caller: `Authorization: token key:secret` first, then the
-/// `sid` cookie. A present but invalid credential is a 401 (never silently
-/// treated as a guest).
-async fn authenticate(
-    app: &Memora,
-    headers: &HeaderMap,
-) -> Result<Option<(Actor, Credential)>, ApiError> {
-    if let Some(auth) = headers.get(header::AUTHORIZATION) {
-        let raw = auth
-            .to_str()
-            .map_err(|_| ApiError::Core(CoreError::Unauthenticated))?;
-        let token = raw
-            .strip_prefix("token ")
-            .or_else(|| raw.strip_prefix("Token "))
-            .ok_or(ApiError::Core(CoreError::Unauthenticated))?;
-        let (key, secret) = token
-            .trim()
-            .split_once(':')
-            .ok_or(ApiError::Core(CoreError::Unauthenticated))?;
-        let actor = app.auth().authenticate_api_key(key, secret).await?;
-        return Ok(Some((actor, Credential::Token)));
+/// The `key:secret` of an `Authorization: token key:secret` header: `None`
+/// without the header, a 401 when it is malformed.
+fn api_token(headers: &HeaderMap) -> Result<Option<(&str, &str)>, ApiError> {
+    let Some(auth) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let raw = auth
+        .to_str()
+        .map_err(|_| ApiError::Core(CoreError::Unauthenticated))?;
+    let token = raw
+        .strip_prefix("token ")
+        .or_else(|| raw.strip_prefix("Token "))
+        .ok_or(ApiError::Core(CoreError::Unauthenticated))?;
+    token
+        .trim()
+        .split_once(':')
+        .map(Some)
+        .ok_or(ApiError::Core(CoreError::Unauthenticated))
+}
+
+/// The application of `institution`: the platform's tenant, or the single
+/// application of a server without a platform (which knows no other
+/// institution: `Unauthenticated`).
+fn tenant(st: &AppState, institution: &InstitutionId) -> Result<Arc<Memora>, CoreError> {
+    match &st.platform {
+        Some(p) => p.tenant(institution),
+        None if institution.is_home() => Ok(Arc::clone(&st.memora)),
+        None => Err(CoreError::Unauthenticated),
     }
-    match cookie(headers, "sid") {
-        Some(sid) => match app.auth().authenticate_session(&sid).await {
-            Ok(a) => Ok(Some((a, Credential::Cookie(sid)))),
-            Err(CoreError::Unauthenticated) => Ok(None),
-            Err(e) => Err(e.into()),
+}
+
+/// Routes a call to its institution and resolves the caller there:
+/// `Authorization: token key:secret` first, then the `sid` cookie. The
+/// institution is read from the credential's prefix (never from an
+/// argument) and the credential is then verified by that institution's own
+/// store, so a forged prefix only finds nothing. A present but invalid
+/// token is a 401 (never silently treated as a guest); an invalid cookie
+/// makes a guest, as before. A suspended institution's credentials get a
+/// 403.
+async fn authenticate(
+    st: &AppState,
+    headers: &HeaderMap,
+) -> Result<(InstitutionId, Arc<Memora>, Option<(Actor, Credential)>), ApiError> {
+    if let Some((key, secret)) = api_token(headers)? {
+        let inst =
+            InstitutionId::of_credential(key).ok_or(ApiError::Core(CoreError::Unauthenticated))?;
+        let app = tenant(st, &inst)?;
+        let actor = app.auth().authenticate_api_key(key, secret).await?;
+        return Ok((inst, app, Some((actor, Credential::Token))));
+    }
+    let home = || (InstitutionId::home(), Arc::clone(&st.memora), None);
+    let Some(sid) = cookie(headers, "sid") else {
+        return Ok(home());
+    };
+    let Some(inst) = InstitutionId::of_credential(&sid) else {
+        return Ok(home());
+    };
+    let app = match tenant(st, &inst) {
+        Ok(app) => app,
+        Err(CoreError::Unauthenticated) => return Ok(home()),
+        Err(e) => return Err(e.into()),
+    };
+    match app.auth().authenticate_session(&sid).await {
+        Ok(a) => Ok((inst, app, Some((a, Credential::Cookie(sid))))),
+        Err(CoreError::Unauthenticated) => Ok(home()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The institution and application a `login` or `logout` goes to: the
+/// account's institution for a login (from the platform directory), the
+/// cookie's for a logout. A suspended institution still gets the call, so
+/// that a login is refused only after its password was checked.
+async fn session_tenant(
+    st: &AppState,
+    spec: &api::MethodSpec,
+    args: &Args,
+    sid: Option<&str>,
+) -> Result<(InstitutionId, Arc<Memora>, bool), ApiError> {
+    let home = (InstitutionId::home(), Arc::clone(&st.memora), false);
+    let Some(platform) = &st.platform else {
+        return Ok(home);
+    };
+    let inst = if spec.name == "login" {
+        let usr = ["usr", "username", "email"]
+            .iter()
+            .find_map(|k| args.get(k))
+            .and_then(serde_json::Value::as_str);
+        match usr {
+            Some(usr) => platform.institution_of_account(usr).await?,
+            None => return Ok(home),
+        }
+    } else {
+        match sid.and_then(InstitutionId::of_credential) {
+            Some(i) => i,
+            None => return Ok(home),
+        }
+    };
+    match platform.tenant(&inst) {
+        Ok(app) => Ok((inst, app, false)),
+        Err(CoreError::Forbidden(_)) => match platform.tenant_even_if_suspended(&inst) {
+            Some(app) => Ok((inst, app, true)),
+            None => Ok(home),
         },
-        None => Ok(None),
+        Err(_) => Ok(home),
     }
 }
 
@@ -482,18 +563,22 @@ async fn handle(st: &Arc<AppState>, req: Incoming<'_>) -> Result<Response, ApiEr
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
     let args = Args::parse(uri.query(), content_type, body)?;
-    let app = &st.memora;
-    let (actor, sid) = if spec.verbs == Verbs::Session {
+    let (institution, app, actor, sid, suspended) = if spec.verbs == Verbs::Session {
         // login and logout act on the cookie as sent; a stale cookie must
         // never stop a login or a logout.
-        (None, cookie(headers, "sid"))
+        let sid = cookie(headers, "sid");
+        let (inst, app, suspended) = session_tenant(st, spec, &args, sid.as_deref()).await?;
+        (inst, app, None, sid, suspended)
     } else {
-        match authenticate(app, headers).await? {
-            Some((actor, Credential::Cookie(sid))) => (Some(actor), Some(sid)),
-            Some((actor, Credential::Token)) => (Some(actor), None),
-            None => (None, None),
+        match authenticate(st, headers).await? {
+            (inst, app, Some((actor, Credential::Cookie(sid)))) => {
+                (inst, app, Some(actor), Some(sid), false)
+            }
+            (inst, app, Some((actor, Credential::Token))) => (inst, app, Some(actor), None, false),
+            (inst, app, None) => (inst, app, None, None, false),
         }
     };
+    let app = &app;
     if spec.mutates() {
         if let Some(sid) = &sid {
             let given = headers
@@ -511,14 +596,26 @@ async fn handle(st: &Arc<AppState>, req: Incoming<'_>) -> Result<Response, ApiEr
             }
         }
     }
-    api::authorize(spec, actor.as_ref())?;
+    api::authorize(spec, actor.as_ref(), &institution)?;
     let ctx = api::Ctx::new(
         actor,
         sid,
         client.map(str::to_owned),
         uri.query().map(str::to_owned),
-    );
+    )
+    .in_institution(institution.clone(), st.platform.clone());
     let body = (spec.invoke)(app, &ctx, args.into_map()).await?;
+    if suspended && spec.name == "login" {
+        // The password was right: end the session the login opened and
+        // refuse (checking the password first keeps a suspension from
+        // telling strangers which accounts exist).
+        for effect in ctx.take_effects() {
+            if let api::SessionEffect::Start { sid, .. } = effect {
+                let _ = app.auth().logout(&sid).await;
+            }
+        }
+        return Err(CoreError::forbidden(format!("institution {institution} is suspended")).into());
+    }
     let mut resp = (
         [(
             axum::http::header::CONTENT_TYPE,

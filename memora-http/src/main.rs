@@ -155,6 +155,11 @@ struct ServeCmd {
     /// active device out, or refuse the new one.
     #[arg(long, env = "MEMORA_DEVICE_LIMIT", default_value = "sign-out-oldest", value_parser = ["sign-out-oldest", "refuse"])]
     device_limit: String,
+    /// Database connections per institution other than the home one (each
+    /// has its own pool on its own schema; see docs/ARCHITECTURE.md,
+    /// "Institutions").
+    #[arg(long, env = "MEMORA_INSTITUTION_POOL_SIZE", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=100))]
+    institution_pool_size: u32,
     #[command(flatten)]
     db: DbArgs,
     #[command(flatten)]
@@ -490,6 +495,7 @@ fn backend_config(db: &DbArgs, redis: Option<&RedisArgs>, reclaim_ms: u64) -> Ba
         redis_namespace: redis.and_then(|r| r.redis_namespace.clone()),
         cache_horizon_days: redis.and_then(|r| r.cache_horizon_days),
         db_pool_size: db.db_pool_size,
+        schema: None,
         queue_reclaim_idle: std::time::Duration::from_millis(reclaim_ms),
     }
 }
@@ -520,7 +526,13 @@ async fn open_with(
         ..Config::default()
     };
     tweak(&mut config);
-    let app = Arc::new(Memora::new(built.ports.clone(), config));
+    // The home institution reserves its account names in the platform
+    // directory, like every institution.
+    let scope = memora_core::services::TenantScope {
+        institution: memora_core::domain::InstitutionId::home(),
+        directory: Some(Arc::clone(&built.directory)),
+    };
+    let app = Arc::new(Memora::in_institution(built.ports.clone(), config, scope));
     if built.report.redis_down.is_some() {
         app.cache_health().mark_failed(chrono::Utc::now());
     }
@@ -1480,6 +1492,16 @@ async fn serve(cmd: ServeCmd) -> anyhow::Result<()> {
     })
     .await?;
     log_startup(&built.report);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (platform, tenant_handles) = memora_http::tenancy::start_platform(
+        Arc::clone(&app),
+        &built,
+        &cfg,
+        cmd.institution_pool_size,
+        schedule,
+        stop_rx.clone(),
+    )
+    .await?;
     if built.memory.is_some() {
         let (pwd, generated) = match cmd.demo_password {
             Some(p) => (p, false),
@@ -1502,6 +1524,38 @@ async fn serve(cmd: ServeCmd) -> anyhow::Result<()> {
             "  {} reviews due for the demo student in {}",
             info.due_now, info.season
         );
+        // A second institution, so the isolation is visible: its own
+        // accounts, learners, store and leaderboards.
+        let north =
+            memora_core::domain::InstitutionId::new(memora_core::demo::DEMO_SECOND_INSTITUTION)?;
+        platform
+            .create_institution(
+                &Actor::system(),
+                &memora_core::domain::InstitutionId::home(),
+                north.clone(),
+                "Northside Academy (demo)",
+                memora_core::services::platform::NewManager {
+                    user: memora_core::ids::UserId::new(memora_core::demo::NORTHSIDE_ADMIN)?,
+                    full_name: "Northside Manager".into(),
+                    password: pwd.clone(),
+                },
+            )
+            .await?;
+        let north_app = platform.tenant(&north)?;
+        memora_core::demo::seed_demo_as(
+            &north_app,
+            &pwd,
+            memora_core::demo::DemoAccounts {
+                admin: (memora_core::demo::NORTHSIDE_ADMIN, "Northside Manager"),
+                student: (memora_core::demo::NORTHSIDE_STUDENT, "Northside Student"),
+            },
+        )
+        .await?;
+        println!(
+            "  second institution `{north}`: {} and {}",
+            memora_core::demo::NORTHSIDE_STUDENT,
+            memora_core::demo::NORTHSIDE_ADMIN
+        );
     }
     let metrics_access = MetricsAccess {
         token: cmd.metrics_token,
@@ -1510,14 +1564,18 @@ async fn serve(cmd: ServeCmd) -> anyhow::Result<()> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .ok();
-    let (stop_tx, stop_rx) = watch::channel(false);
     let mut handles = jobs::spawn_all(Arc::clone(&app), schedule, stop_rx.clone());
+    handles.push(memora_http::tenancy::spawn_refresh(
+        Arc::clone(&platform),
+        stop_rx.clone(),
+    ));
     for spawn in built.extras.spawners {
         handles.push(spawn(Arc::clone(&app), stop_rx.clone()));
     }
     let separate = metrics_access.bind.is_some();
     let state = Arc::new(memora_http::AppState {
         memora: Arc::clone(&app),
+        platform: Some(Arc::clone(&platform)),
         // With a separate metrics address the public listener has none.
         metrics: if separate { None } else { metrics.clone() },
         secure_cookies: cmd.secure_cookies,
@@ -1526,6 +1584,7 @@ async fn serve(cmd: ServeCmd) -> anyhow::Result<()> {
     if let Some(mbind) = metrics_access.bind {
         let mstate = Arc::new(memora_http::AppState {
             memora: Arc::clone(&app),
+            platform: None,
             metrics,
             secure_cookies: cmd.secure_cookies,
             metrics_token: metrics_access.token,
@@ -1550,7 +1609,11 @@ async fn serve(cmd: ServeCmd) -> anyhow::Result<()> {
     memora_http::serve(listener, memora_http::router(state), shutdown_signal()).await?;
     tracing::info!("draining background work");
     let _ = stop_tx.send(true);
-    for h in handles {
+    let tenant_handles = tenant_handles
+        .lock()
+        .map(|mut h| std::mem::take(&mut *h))
+        .unwrap_or_default();
+    for h in handles.into_iter().chain(tenant_handles) {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), h).await;
     }
     Ok(())

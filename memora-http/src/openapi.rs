@@ -135,7 +135,12 @@ fn operation(m: &MethodSpec, get: bool) -> Operation {
         );
     }
     let access = match m.access {
-        Access::Admin => "Requires the System Manager role.",
+        Access::Admin => {
+            "Requires the System Manager role (acts on the caller's own institution only)."
+        }
+        Access::Operator => {
+            "Requires the platform operator: a System Manager of the home institution."
+        }
         Access::User => "Requires a logged-in user (cookie session or API token).",
         Access::Guest => "No login required.",
     };

@@ -32,6 +32,7 @@ mod content;
 mod coordination;
 mod devices;
 mod error;
+mod institutions;
 mod jobs;
 mod memory;
 mod partitions;
@@ -41,6 +42,7 @@ mod rows;
 mod seasons;
 mod served;
 pub mod trips;
+pub use institutions::institution_schema;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,6 +7,7 @@
 pub mod academic;
 pub mod commerce;
 pub mod content;
+pub mod institution;
 pub mod memory;
 pub mod player;
 pub mod quest;
@@ -16,6 +17,7 @@ pub mod user;
 pub use academic::*;
 pub use commerce::*;
 pub use content::*;
+pub use institution::*;
 pub use memory::*;
 pub use player::*;
 pub use quest::*;

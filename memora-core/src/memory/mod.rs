@@ -3,6 +3,8 @@
 //! suite pins for the PostgreSQL and Redis adapters.
 //!
 //! * [`InMemoryBackend`] — all stores behind one mutex-guarded state.
+//! * [`InMemoryDirectory`] — the platform directory of institutions and
+//!   account names, shared by every institution's backend.
 //! * [`InMemoryCache`] — the due-schedule cache, with an availability switch
 //!   for fault tests.
 //! * [`ComposedFastPath`] — the review fast path composed of the general
@@ -13,11 +15,13 @@
 
 mod attempts;
 mod cache;
+mod directory;
 mod fast;
 mod store;
 
 pub use attempts::{DEFAULT_ATTEMPT_KEYS, LocalAttempts};
 pub use cache::InMemoryCache;
+pub use directory::InMemoryDirectory;
 pub use fast::ComposedFastPath;
 pub use store::{InMemoryBackend, InlineQueue};
 

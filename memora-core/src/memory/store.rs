@@ -59,13 +59,14 @@ struct State {
 
 /// A job's lease row: the current (or last) lease, its newest token and
 /// when the job last started.
+#[derive(Debug)]
 struct MemLease {
     lease: JobLease,
     last_started: DateTime<Utc>,
 }
 
 /// A dead letter of the in-memory queue.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 struct MemDeadLetter {
     job: PersistJob,
     error: String,
@@ -94,7 +95,70 @@ pub struct InMemoryBackend {
     store_available: Arc<AtomicBool>,
 }
 
+/// The entries of a collection as sorted `Debug` lines (so the same
+/// content prints the same whatever a hash map's iteration order).
+fn lines<T: std::fmt::Debug>(items: impl IntoIterator<Item = T>) -> Vec<String> {
+    let mut v: Vec<String> = items.into_iter().map(|i| format!("{i:?}")).collect();
+    v.sort();
+    v
+}
+
 impl InMemoryBackend {
+    /// A deterministic text of everything this backend stores (not the due
+    /// cache): equal fingerprints mean equal stored state. Tests use it to
+    /// show that a call changed nothing (the institution isolation suite).
+    pub fn fingerprint(&self) -> String {
+        let Ok(st) = self.state.lock() else {
+            return "poisoned".into();
+        };
+        let parts: Vec<(&str, Vec<String>)> = vec![
+            (
+                "catalog",
+                vec![format!("{:?}", st.catalog), st.catalog_version.to_string()],
+            ),
+            ("seasons", lines(st.seasons.iter())),
+            (
+                "trackers",
+                lines(
+                    st.trackers
+                        .iter()
+                        .flat_map(|(s, rows)| rows.values().map(move |r| (s, r))),
+                ),
+            ),
+            ("log", lines(st.log.iter())),
+            ("archived", lines(st.archived.iter())),
+            ("profiles", lines(st.profiles.iter())),
+            ("sessions", lines(st.sessions.iter())),
+            ("pending_batches", lines(st.pending_batches.iter())),
+            ("subject_xp", lines(st.subject_xp.iter())),
+            ("fsrs", lines(st.fsrs.iter())),
+            ("fit_quality", lines(st.fit_quality.iter())),
+            ("items", lines(st.items.iter())),
+            ("requests", lines(st.requests.iter())),
+            ("subscriptions", lines(st.subscriptions.iter())),
+            ("claims", lines(st.claims.iter())),
+            ("users", lines(st.users.iter())),
+            ("passwords", lines(st.passwords.iter())),
+            ("login_sessions", lines(st.login_sessions.iter())),
+            ("api_keys", lines(st.api_keys.iter())),
+            ("audit", lines(st.audit.iter())),
+            ("devices", lines(st.devices.iter())),
+            ("session_devices", lines(st.session_devices.iter())),
+            ("leases", lines(st.leases.iter())),
+            ("runs", lines(st.runs.iter())),
+            ("invalidations", lines(st.invalidations.iter())),
+            ("stale", lines(st.stale.iter())),
+            ("served", lines(st.served.iter())),
+            ("dead_letters", lines(st.dead_letters.iter())),
+            ("job_progress", lines(st.job_progress.iter())),
+        ];
+        parts
+            .into_iter()
+            .map(|(name, v)| format!("{name}:\n  {}", v.join("\n  ")))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// An empty backend (store and queue available).
     pub fn new() -> Self {
         let b = InMemoryBackend::default();

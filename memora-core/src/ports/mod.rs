@@ -637,6 +637,32 @@ pub trait DeviceStore: Send + Sync {
     ) -> PortResult<()>;
 }
 
+/// The platform directory: the institutions, and which institution each
+/// account name belongs to. It is the only state institutions share (see
+/// [`crate::domain::institution`]); it lives beside the home institution's
+/// data.
+#[async_trait]
+pub trait InstitutionDirectory: Send + Sync {
+    /// Records a new institution; `Conflict` if the id is taken.
+    async fn create_institution(&self, institution: &Institution) -> PortResult<()>;
+    /// Every institution, by id.
+    async fn list_institutions(&self) -> PortResult<Vec<Institution>>;
+    /// Sets an institution's status; `false` if there is no such
+    /// institution.
+    async fn set_institution_status(
+        &self,
+        id: &InstitutionId,
+        status: InstitutionStatus,
+    ) -> PortResult<bool>;
+    /// Reserves an account name for an institution; `Conflict` if any
+    /// institution (this one included) already holds it.
+    async fn claim_account(&self, user: &UserId, institution: &InstitutionId) -> PortResult<()>;
+    /// Gives up a reservation made by `institution` (a no-op otherwise).
+    async fn release_account(&self, user: &UserId, institution: &InstitutionId) -> PortResult<()>;
+    /// The institution an account name belongs to.
+    async fn account_institution(&self, user: &UserId) -> PortResult<Option<InstitutionId>>;
+}
+
 /// One audit event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditEvent {

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use chrono::{DateTime, Utc};
 
 use crate::domain::*;
-use crate::error::{CoreError, CoreResult};
+use crate::error::{CoreError, CoreResult, PortError};
 use crate::ids::UserId;
 use crate::memory::LocalAttempts;
 use crate::ports::{
@@ -307,7 +307,11 @@ impl AuthService {
             return Err(invalid());
         };
         self.attempt_reset(&account_key).await;
-        let sid = self.shared.ids.secret();
+        let sid = format!(
+            "{}{}",
+            self.shared.tenant.institution.credential_prefix(),
+            self.shared.ids.secret()
+        );
         let expires_at = now
             + chrono::Duration::from_std(self.shared.config.login_session_ttl)
                 .unwrap_or(chrono::Duration::days(7));
@@ -526,7 +530,24 @@ impl AuthService {
             Some(p) => Some(self.hasher.hash(p).await?),
             None => None,
         };
-        self.users.create_user(&user, hash.as_deref()).await?;
+        // Account names are unique across the platform (a login names no
+        // institution): reserve the name first, give it back if the
+        // account cannot be stored.
+        let tenant = &self.shared.tenant;
+        if let Some(dir) = &tenant.directory {
+            dir.claim_account(id, &tenant.institution)
+                .await
+                .map_err(|e| match e {
+                    PortError::Conflict(_) => CoreError::conflict(format!("user {id} exists")),
+                    other => other.into(),
+                })?;
+        }
+        if let Err(e) = self.users.create_user(&user, hash.as_deref()).await {
+            if let Some(dir) = &tenant.directory {
+                let _ = dir.release_account(id, &tenant.institution).await;
+            }
+            return Err(e.into());
+        }
         let mut profile = PlayerProfile::new(id.clone(), user.full_name.clone());
         if let Some(season) = self.shared.active_season().await? {
             profile.season = Some(season.id);
@@ -562,7 +583,11 @@ impl AuthService {
         if self.users.get_user(user).await?.is_none() {
             return Err(CoreError::not_found(format!("user {user} not found")));
         }
-        let key = self.shared.ids.secret()[..20].to_owned();
+        let key = format!(
+            "{}{}",
+            self.shared.tenant.institution.credential_prefix(),
+            &self.shared.ids.secret()[..20]
+        );
         let secret = self.shared.ids.secret();
         let hash = self.hasher.hash(&secret).await?;
         self.users

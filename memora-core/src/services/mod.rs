@@ -39,6 +39,7 @@ pub mod leaderboard;
 pub mod learning;
 pub mod onboarding;
 pub mod persistence;
+pub mod platform;
 pub mod profile;
 pub mod quests;
 pub mod reviews;
@@ -63,6 +64,7 @@ pub use content::ContentIndex;
 pub use gamification::GamificationService;
 pub use health::CacheHealth;
 pub use learning::LearningService;
+pub use platform::{Platform, TenantFactory, TenantScope};
 pub use reviews::ReviewService;
 pub use store::CommerceService;
 
@@ -210,7 +212,14 @@ pub struct Memora {
 impl Memora {
     /// Builds the application over `ports`.
     pub fn new(ports: Ports, config: Config) -> Self {
-        let shared = Arc::new(Shared::new(&ports, config));
+        Self::in_institution(ports, config, TenantScope::standalone())
+    }
+
+    /// Builds the application of one institution of a platform (see
+    /// [`platform`]): its session ids and API keys carry the institution's
+    /// prefix, and the accounts it creates are reserved in the directory.
+    pub fn in_institution(ports: Ports, config: Config, scope: TenantScope) -> Self {
+        let shared = Arc::new(Shared::new(&ports, config, scope));
         let profiles = Profiles::new(&ports, &shared);
         let ledger = Arc::new(ServedSet::new(&ports, &shared));
         let commerce = Arc::new(CommerceService::new(&ports, &shared, profiles.clone()));
@@ -243,6 +252,11 @@ impl Memora {
             auth,
             sync: Default::default(),
         }
+    }
+
+    /// The institution this application serves.
+    pub fn institution(&self) -> &crate::domain::InstitutionId {
+        &self.shared.tenant.institution
     }
 
     /// The ports (for adapters' background workers).

@@ -89,14 +89,17 @@ pub(crate) struct Shared {
     pub(crate) coordination: Arc<dyn Coordination>,
     /// This process's name in job leases and runs.
     pub(crate) instance_id: String,
+    /// The institution served, and the platform directory.
+    pub(crate) tenant: super::TenantScope,
     /// Invalidations that could not be published (the others converge by
     /// their caches' bounds instead).
     pub(crate) publish_failures: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
-    pub(crate) fn new(ports: &Ports, config: Config) -> Self {
+    pub(crate) fn new(ports: &Ports, config: Config, tenant: super::TenantScope) -> Self {
         Shared {
+            tenant,
             health: CacheHealth::new(config.cache_retry_interval),
             leaderboard_health: CacheHealth::new(config.cache_retry_interval),
             queue_health: CacheHealth::new(config.cache_retry_interval),

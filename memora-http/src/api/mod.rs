@@ -18,7 +18,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use memora_core::domain::Actor;
+use memora_core::domain::{Actor, InstitutionId, Role};
+use memora_core::services::Platform;
 use memora_core::{CoreError, Memora};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -35,8 +36,12 @@ pub enum Access {
     Guest,
     /// Any logged-in user.
     User,
-    /// System Managers only.
+    /// System Managers only: of the caller's own institution, on that
+    /// institution's data only.
     Admin,
+    /// The platform operator only: a System Manager of the home
+    /// institution (institution management).
+    Operator,
 }
 
 /// How a method may be called over HTTP.
@@ -97,6 +102,11 @@ pub struct Ctx {
     pub client: Option<String>,
     /// The raw query string (to refuse secrets in URLs).
     pub query: Option<String>,
+    /// The institution the call was routed to (the caller's, from their
+    /// credential; never from an argument).
+    pub institution: InstitutionId,
+    /// The platform, when the server hosts institutions (operator methods).
+    pub platform: Option<Arc<Platform>>,
     effects: Mutex<Vec<SessionEffect>>,
 }
 
@@ -113,8 +123,29 @@ impl Ctx {
             sid,
             client,
             query,
+            institution: InstitutionId::home(),
+            platform: None,
             effects: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The same context, routed to `institution` of `platform`.
+    pub fn in_institution(
+        mut self,
+        institution: InstitutionId,
+        platform: Option<Arc<Platform>>,
+    ) -> Self {
+        self.institution = institution;
+        self.platform = platform;
+        self
+    }
+
+    /// The platform (institution management), or a 404 when this server
+    /// hosts a single institution.
+    pub fn platform(&self) -> Result<&Arc<Platform>, ApiError> {
+        self.platform
+            .as_ref()
+            .ok_or_else(|| ApiError::NotFound("this server hosts a single institution".into()))
     }
 
     /// The logged-in caller (401 otherwise).
@@ -295,13 +326,28 @@ pub fn resolve(path: &str) -> Option<&'static MethodSpec> {
         .find(|m| m.path.is_none() && m.name == name && module.is_none_or(|x| x == m.module))
 }
 
-/// Checks the caller against the method's access rule.
-pub fn authorize(spec: &MethodSpec, actor: Option<&Actor>) -> Result<(), ApiError> {
+/// Checks the caller, authenticated in `institution`, against the method's
+/// access rule.
+pub fn authorize(
+    spec: &MethodSpec,
+    actor: Option<&Actor>,
+    institution: &InstitutionId,
+) -> Result<(), ApiError> {
     match (spec.access, actor) {
         (Access::Guest, _) => Ok(()),
         (_, None) => Err(CoreError::Unauthenticated.into()),
         (Access::User, Some(_)) => Ok(()),
         (Access::Admin, Some(a)) => a.require_admin().map_err(ApiError::from),
+        (Access::Operator, Some(a)) => {
+            if institution.is_home() && a.roles.contains(&Role::SystemManager) {
+                Ok(())
+            } else {
+                Err(CoreError::forbidden(
+                    "only the platform operator (a System Manager of the home institution) manages institutions",
+                )
+                .into())
+            }
+        }
     }
 }
 

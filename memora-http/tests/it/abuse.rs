@@ -74,6 +74,7 @@ async fn finish(
         .handle();
     let app = router(Arc::new(AppState {
         memora: Arc::clone(&memora),
+        platform: None,
         metrics: Some(metrics),
         secure_cookies: false,
         metrics_token: Some("metrics-secret-token".into()),

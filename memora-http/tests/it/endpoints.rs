@@ -26,6 +26,7 @@ pub(crate) async fn setup() -> T {
     memora_core::demo::seed_demo(&memora, PWD).await.unwrap();
     let app = router(Arc::new(AppState {
         memora,
+        platform: None,
         metrics: None,
         secure_cookies: false,
         metrics_token: None,

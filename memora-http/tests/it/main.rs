@@ -10,5 +10,6 @@ mod contract;
 mod devices;
 mod endpoints;
 mod hostile_devices;
+mod isolation;
 mod ops;
 mod store_admin;

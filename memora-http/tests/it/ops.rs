@@ -43,6 +43,7 @@ async fn setup_with(recorder: &PrometheusRecorder, config: Config) -> Ops {
     memora_core::demo::seed_demo(&memora, PWD).await.unwrap();
     let app = router(Arc::new(AppState {
         memora: Arc::clone(&memora),
+        platform: None,
         metrics: Some(recorder.handle()),
         secure_cookies: false,
         metrics_token: None,

@@ -5,6 +5,7 @@ mod admin;
 mod commerce;
 mod gamification;
 mod learning;
+mod platform;
 mod queue;
 mod reviews;
 mod session;
@@ -131,6 +132,11 @@ pub const METHODS: &[MethodSpec] = &[
     spec::<session::RegisterDevice>(),
     spec::<session::GetMyDevices>(),
     spec::<session::RevokeDevice>(),
+    spec::<platform::CreateInstitution>(),
+    spec::<platform::GetInstitutions>(),
+    spec::<platform::SuspendInstitution>(),
+    spec::<platform::ResumeInstitution>(),
+    spec::<platform::GetMyInstitution>(),
 ];
 
 /// Parses an id newtype, mapping its validation error to a 400.

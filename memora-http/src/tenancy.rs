@@ -1,0 +1,159 @@
+//! Institutions in the server: how each one's [`Memora`] is opened, and
+//! the periodic refresh that keeps every process's set of institutions (and
+//! their suspensions) in step with the platform directory.
+//!
+//! An institution other than the home one gets the same servers as the home
+//! institution but nothing shared with it: its own PostgreSQL schema (with
+//! every migration), its own Redis key namespace (so its own queue, cache
+//! and leaderboards), its own pool and its own background jobs. See
+//! `docs/ARCHITECTURE.md`, "Institutions".
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use memora_core::domain::Institution;
+use memora_core::services::{Config, Platform, TenantFactory, TenantScope};
+use memora_core::{CoreError, CoreResult, Memora};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::backend::{self, BackendConfig};
+use crate::jobs;
+
+/// How often every process re-reads the directory: a new institution is
+/// served, and a suspension enforced, by every process within this.
+pub const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Opens institutions for the server.
+pub struct ServerTenants {
+    /// The home institution's backend configuration.
+    pub base: BackendConfig,
+    /// The home institution's schema (PostgreSQL only).
+    pub home_schema: Option<String>,
+    /// Connections per institution pool.
+    pub pool_size: u32,
+    /// The core configuration every institution shares.
+    pub config: Config,
+    /// Job periods.
+    pub schedule: jobs::Schedule,
+    /// The server's shutdown signal.
+    pub stop: watch::Receiver<bool>,
+    /// The background tasks of the opened institutions (awaited at
+    /// shutdown).
+    pub handles: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+#[async_trait]
+impl TenantFactory for ServerTenants {
+    async fn open(&self, inst: &Institution, scope: TenantScope) -> CoreResult<Arc<Memora>> {
+        let built = match (&self.base.database_url, &self.home_schema) {
+            (Some(_), Some(home)) => {
+                let cfg = self.base.for_institution(&inst.id, home, self.pool_size);
+                backend::build(&cfg).await.map_err(|e| {
+                    CoreError::Unavailable(format!("opening institution {}: {e}", inst.id))
+                })?
+            }
+            (Some(_), None) => {
+                return Err(CoreError::Internal(
+                    "the home schema is unknown: institutions cannot be opened".into(),
+                ));
+            }
+            (None, _) => backend::in_memory(),
+        };
+        let app = Arc::new(Memora::in_institution(
+            built.ports.clone(),
+            self.config.clone(),
+            scope,
+        ));
+        if built.report.redis_down.is_some() {
+            app.cache_health().mark_failed(chrono::Utc::now());
+        }
+        let mut spawned = jobs::spawn_all(Arc::clone(&app), self.schedule, self.stop.clone());
+        for spawn in built.extras.spawners {
+            spawned.push(spawn(Arc::clone(&app), self.stop.clone()));
+        }
+        if let Ok(mut h) = self.handles.lock() {
+            h.extend(spawned);
+        }
+        tracing::info!(institution = %inst.id, "institution opened");
+        Ok(app)
+    }
+}
+
+/// The platform around `home` (already built over `built` from `base`):
+/// its factory opens the other institutions on the same servers, and every
+/// institution the directory holds is opened now (one that fails is logged
+/// and retried by [`spawn_refresh`]). Background tasks of the institutions
+/// stop when `stop` flips; their handles are in the second value.
+pub async fn start_platform(
+    home: Arc<Memora>,
+    built: &backend::Built,
+    base: &BackendConfig,
+    pool_size: u32,
+    schedule: jobs::Schedule,
+    stop: watch::Receiver<bool>,
+) -> Result<(Arc<Platform>, Arc<Mutex<Vec<JoinHandle<()>>>>), backend::BackendError> {
+    let home_schema = match &built.pg {
+        Some(pg) => Some(pg.current_schema().await.map_err(|e| {
+            backend::BackendError::Config(format!("reading the home institution's schema: {e}"))
+        })?),
+        None => None,
+    };
+    let handles = Arc::new(Mutex::new(Vec::new()));
+    let config = home.config().clone();
+    let platform = Arc::new(Platform::new(
+        home,
+        Arc::clone(&built.directory),
+        Arc::new(ServerTenants {
+            base: base.clone(),
+            home_schema,
+            pool_size,
+            config,
+            schedule,
+            stop,
+            handles: Arc::clone(&handles),
+        }),
+    ));
+    match platform.refresh().await {
+        Ok(outcome) => {
+            if !outcome.opened.is_empty() {
+                tracing::info!(institutions = outcome.opened.len(), "institutions opened");
+            }
+            for (inst, e) in outcome.failed {
+                tracing::warn!(institution = %inst, error = %e, "an institution could not be opened (retrying every second)");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the institution directory failed (retrying every second)")
+        }
+    }
+    Ok((platform, handles))
+}
+
+/// Re-reads the directory every [`REFRESH_INTERVAL`] until `stop` flips.
+pub fn spawn_refresh(platform: Arc<Platform>, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(REFRESH_INTERVAL);
+        let mut failing = false;
+        loop {
+            tokio::select! {
+                _ = stop.changed() => break,
+                _ = tick.tick() => match platform.refresh().await {
+                    Ok(outcome) => {
+                        failing = false;
+                        for (inst, e) in outcome.failed {
+                            tracing::warn!(institution = %inst, error = %e, "an institution could not be opened (retrying every second)");
+                        }
+                    }
+                    Err(e) => {
+                        if !failing {
+                            tracing::warn!(error = %e, "reading the institution directory failed (retrying every second)");
+                        }
+                        failing = true;
+                    }
+                },
+            }
+        }
+    })
+}

@@ -1,0 +1,30 @@
+-- Memora: the platform directory of institutions (multi-tenancy).
+--
+-- Each institution's data lives in its own schema (created by the server
+-- when the institution is created; every migration runs there too). These
+-- two tables are read and written only in the home institution's schema:
+-- the institutions themselves, and which institution each account name
+-- belongs to (account names are unique across the platform, so a login
+-- needs no institution). In other schemas they stay empty.
+CREATE TABLE institutions (
+    id          text COLLATE "C" PRIMARY KEY,
+    name        text NOT NULL,
+    status      text NOT NULL CHECK (status IN ('active', 'suspended')),
+    created_at  timestamptz NOT NULL
+);
+
+CREATE TABLE institution_accounts (
+    user_id      text COLLATE "C" PRIMARY KEY,
+    institution  text COLLATE "C" NOT NULL
+);
+
+-- Every account of an installation that predates institutions belongs to
+-- the home institution.
+INSERT INTO institution_accounts (user_id, institution)
+SELECT id, 'default' FROM users
+ON CONFLICT DO NOTHING;
+
+-- The home institution: where this schema's data has always lived.
+INSERT INTO institutions (id, name, status, created_at)
+VALUES ('default', 'Home institution', 'active', now())
+ON CONFLICT DO NOTHING;
