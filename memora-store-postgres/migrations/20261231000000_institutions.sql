@@ -10,7 +10,11 @@ CREATE TABLE institutions (
     id          text COLLATE "C" PRIMARY KEY,
     name        text NOT NULL,
     status      text NOT NULL CHECK (status IN ('active', 'suspended')),
-    created_at  timestamptz NOT NULL
+    created_at  timestamptz NOT NULL,
+    -- The institution's device policy (NULL: the server's default).
+    max_devices integer CHECK (max_devices BETWEEN 1 AND 1000),
+    device_limit text CHECK (device_limit IN ('sign-out-oldest', 'refuse')),
+    CHECK ((max_devices IS NULL) = (device_limit IS NULL))
 );
 
 CREATE TABLE institution_accounts (

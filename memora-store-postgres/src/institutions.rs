@@ -9,7 +9,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use memora_core::domain::{Institution, InstitutionId, InstitutionStatus};
+use memora_core::domain::{
+    DeviceLimitAction, DevicePolicy, Institution, InstitutionId, InstitutionStatus,
+};
 use memora_core::error::PortResult;
 use memora_core::ids::UserId;
 use memora_core::ports::InstitutionDirectory;
@@ -26,14 +28,34 @@ pub fn institution_schema(home_schema: &str, institution: &InstitutionId) -> Str
     format!("{home_schema}__{}", institution.as_str().replace('-', "_"))
 }
 
-fn institution(row: (String, String, String, DateTime<Utc>)) -> Result<Institution, PgStoreError> {
-    let (raw_id, name, status, created_at) = row;
+type Row = (
+    String,
+    String,
+    String,
+    DateTime<Utc>,
+    Option<i32>,
+    Option<String>,
+);
+
+fn institution(row: Row) -> Result<Institution, PgStoreError> {
+    let (raw_id, name, status, created_at, max_devices, device_limit) = row;
+    let corrupt =
+        |e: memora_core::CoreError| PgStoreError::Corrupt(format!("institution {raw_id}: {e}"));
+    let device_policy = match (max_devices, device_limit) {
+        (Some(n), Some(limit)) => Some(DevicePolicy {
+            max_devices: usize::try_from(n).map_err(|_| {
+                PgStoreError::Corrupt(format!("institution {raw_id}: max_devices {n}"))
+            })?,
+            on_limit: DeviceLimitAction::parse(&limit).map_err(corrupt)?,
+        }),
+        _ => None,
+    };
     Ok(Institution {
         id: id(&raw_id, InstitutionId::new)?,
         name,
-        status: InstitutionStatus::parse(&status)
-            .map_err(|e| PgStoreError::Corrupt(format!("institution {raw_id}: {e}")))?,
+        status: InstitutionStatus::parse(&status).map_err(corrupt)?,
         created_at,
+        device_policy,
     })
 }
 
@@ -78,11 +100,13 @@ impl InstitutionDirectory for PgStore {
     }
 
     async fn list_institutions(&self) -> PortResult<Vec<Institution>> {
-        let rows: Vec<(String, String, String, DateTime<Utc>)> =
-            sqlx::query_as("SELECT id, name, status, created_at FROM institutions ORDER BY id")
-                .fetch_all(crate::trips::one(self.pool()))
-                .await
-                .map_err(port)?;
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, name, status, created_at, max_devices, device_limit \
+             FROM institutions ORDER BY id",
+        )
+        .fetch_all(crate::trips::one(self.pool()))
+        .await
+        .map_err(port)?;
         rows.into_iter()
             .map(|r| institution(r).map_err(Into::into))
             .collect()
@@ -100,6 +124,25 @@ impl InstitutionDirectory for PgStore {
             .await
             .map_err(port)?
             .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn set_institution_device_policy(
+        &self,
+        id: &InstitutionId,
+        policy: Option<&DevicePolicy>,
+    ) -> PortResult<bool> {
+        let max = policy.map(|p| i32::try_from(p.max_devices).unwrap_or(i32::MAX));
+        let n = sqlx::query(
+            "UPDATE institutions SET max_devices = $2, device_limit = $3 WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .bind(max)
+        .bind(policy.map(|p| p.on_limit.as_str()))
+        .execute(crate::trips::one(self.pool()))
+        .await
+        .map_err(port)?
+        .rows_affected();
         Ok(n > 0)
     }
 

@@ -132,6 +132,8 @@ pub struct Institution {
     pub status: InstitutionStatus,
     /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// Its own device policy (`None`: the server default).
+    pub device_policy: Option<super::DevicePolicy>,
 }
 
 #[cfg(test)]

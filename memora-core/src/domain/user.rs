@@ -184,3 +184,52 @@ pub struct Device {
     /// Last sign-in or request from it (kept to within a few minutes).
     pub last_active: DateTime<Utc>,
 }
+
+/// What happens when a player registers one device too many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceLimitAction {
+    /// The least recently active device is removed and signed out.
+    SignOutOldest,
+    /// The new device (and its login) is refused until one is revoked.
+    Refuse,
+}
+
+/// How many devices a player may have, and what a new one beyond that does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DevicePolicy {
+    /// At most this many registered devices per player (≥ 1).
+    pub max_devices: usize,
+    /// What a new device beyond the limit does.
+    pub on_limit: DeviceLimitAction,
+}
+
+impl Default for DevicePolicy {
+    /// Five devices; a sixth signs the least recently active one out.
+    fn default() -> Self {
+        DevicePolicy {
+            max_devices: 5,
+            on_limit: DeviceLimitAction::SignOutOldest,
+        }
+    }
+}
+
+impl DeviceLimitAction {
+    /// The configuration and API spelling (`sign-out-oldest`, `refuse`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceLimitAction::SignOutOldest => "sign-out-oldest",
+            DeviceLimitAction::Refuse => "refuse",
+        }
+    }
+
+    /// Parses [`DeviceLimitAction::as_str`]'s spelling.
+    pub fn parse(s: &str) -> Result<Self, CoreError> {
+        match s.trim() {
+            "sign-out-oldest" => Ok(DeviceLimitAction::SignOutOldest),
+            "refuse" => Ok(DeviceLimitAction::Refuse),
+            other => Err(CoreError::invalid(format!(
+                "on_limit {other:?} must be sign-out-oldest or refuse"
+            ))),
+        }
+    }
+}

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use crate::domain::{Institution, InstitutionId, InstitutionStatus};
+use crate::domain::{DevicePolicy, Institution, InstitutionId, InstitutionStatus};
 use crate::error::{PortError, PortResult};
 use crate::ids::UserId;
 use crate::ports::InstitutionDirectory;
@@ -36,6 +36,7 @@ impl InMemoryDirectory {
             name: "Home institution".into(),
             status: InstitutionStatus::Active,
             created_at: chrono::Utc::now(),
+            device_policy: None,
         };
         let d = Directory {
             institutions: BTreeMap::from([(home.id.clone(), home)]),
@@ -80,6 +81,20 @@ impl InstitutionDirectory for InMemoryDirectory {
         Ok(match self.lock()?.institutions.get_mut(id) {
             Some(i) => {
                 i.status = status;
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn set_institution_device_policy(
+        &self,
+        id: &InstitutionId,
+        policy: Option<&DevicePolicy>,
+    ) -> PortResult<bool> {
+        Ok(match self.lock()?.institutions.get_mut(id) {
+            Some(i) => {
+                i.device_policy = policy.cloned();
                 true
             }
             None => false,

@@ -654,6 +654,13 @@ pub trait InstitutionDirectory: Send + Sync {
         id: &InstitutionId,
         status: InstitutionStatus,
     ) -> PortResult<bool>;
+    /// Sets an institution's device policy (`None`: the server default);
+    /// `false` if there is no such institution.
+    async fn set_institution_device_policy(
+        &self,
+        id: &InstitutionId,
+        policy: Option<&DevicePolicy>,
+    ) -> PortResult<bool>;
     /// Reserves an account name for an institution; `Conflict` if any
     /// institution (this one included) already holds it.
     async fn claim_account(&self, user: &UserId, institution: &InstitutionId) -> PortResult<()>;

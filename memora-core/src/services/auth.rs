@@ -163,33 +163,7 @@ pub struct DeviceRegistration {
     pub signed_out: Vec<String>,
 }
 
-/// What happens when a player registers one device too many.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeviceLimitAction {
-    /// The least recently active device is removed and signed out.
-    SignOutOldest,
-    /// The new device (and its login) is refused until one is revoked.
-    Refuse,
-}
-
-/// How many devices a player may have, and what a new one beyond that does.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DevicePolicy {
-    /// At most this many registered devices per player (≥ 1).
-    pub max_devices: usize,
-    /// What a new device beyond the limit does.
-    pub on_limit: DeviceLimitAction,
-}
-
-impl Default for DevicePolicy {
-    /// Five devices; a sixth signs the least recently active one out.
-    fn default() -> Self {
-        DevicePolicy {
-            max_devices: 5,
-            on_limit: DeviceLimitAction::SignOutOldest,
-        }
-    }
-}
+pub use crate::domain::{DeviceLimitAction, DevicePolicy};
 
 /// A newly created API key (the secret is shown once).
 #[derive(Debug, Clone, PartialEq)]
@@ -224,6 +198,9 @@ pub struct AuthService {
     touched: std::sync::Mutex<std::collections::HashMap<(UserId, String), DateTime<Utc>>>,
     local_attempts: LocalAttempts,
     dummy_hash: OnceLock<String>,
+    /// The institution's own device policy (`None`: the server default,
+    /// `Config::device_policy`).
+    device_policy: std::sync::RwLock<Option<DevicePolicy>>,
 }
 
 impl AuthService {
@@ -238,6 +215,7 @@ impl AuthService {
             devices: Arc::clone(&ports.devices),
             touched: std::sync::Mutex::new(std::collections::HashMap::new()),
             local_attempts: LocalAttempts::default(),
+            device_policy: std::sync::RwLock::new(None),
             dummy_hash: OnceLock::new(),
         }
     }
@@ -689,7 +667,8 @@ impl AuthService {
         let now = self.shared.now();
         let known = self.devices.list_devices(user).await?;
         let is_new = !known.iter().any(|d| d.device_id == input.device_id);
-        let policy = &self.shared.config.device_policy;
+        let policy = self.device_policy();
+        let policy = &policy;
         let mut evict: Vec<String> = Vec::new();
         if is_new && known.len() >= policy.max_devices {
             match policy.on_limit {
@@ -767,6 +746,72 @@ impl AuthService {
             map.remove(&(user.clone(), device_id.to_owned()));
         }
         Ok(Some(ended.len()))
+    }
+
+    /// The device policy in force in this institution: its own, or the
+    /// server default.
+    pub fn device_policy(&self) -> DevicePolicy {
+        self.device_policy
+            .read()
+            .ok()
+            .and_then(|p| p.clone())
+            .unwrap_or_else(|| self.shared.config.device_policy.clone())
+    }
+
+    /// Whether this institution has its own device policy (otherwise the
+    /// server default applies).
+    pub fn has_own_device_policy(&self) -> bool {
+        self.device_policy.read().is_ok_and(|p| p.is_some())
+    }
+
+    /// Applies an institution's device policy read from the platform
+    /// directory (`None`: the server default). Every process applies it
+    /// when it refreshes the directory.
+    pub fn apply_device_policy(&self, policy: Option<DevicePolicy>) {
+        if let Ok(mut p) = self.device_policy.write() {
+            *p = policy;
+        }
+    }
+
+    /// `set_device_policy` (a manager of this institution): stores the
+    /// institution's policy in the platform directory, so every process
+    /// applies it, and applies it here at once. `None` returns to the
+    /// server default.
+    pub async fn set_device_policy(
+        &self,
+        actor: &Actor,
+        policy: Option<DevicePolicy>,
+    ) -> CoreResult<DevicePolicy> {
+        actor.require_admin()?;
+        if let Some(p) = &policy {
+            if !(1..=1000).contains(&p.max_devices) {
+                return Err(CoreError::invalid("max_devices must be between 1 and 1000"));
+            }
+        }
+        let tenant = &self.shared.tenant;
+        if let Some(dir) = &tenant.directory {
+            if !dir
+                .set_institution_device_policy(&tenant.institution, policy.as_ref())
+                .await?
+            {
+                return Err(CoreError::not_found(format!(
+                    "institution {} is not in the platform directory",
+                    tenant.institution
+                )));
+            }
+        }
+        self.apply_device_policy(policy.clone());
+        self.shared
+            .audit(
+                actor,
+                "device_policy.set",
+                serde_json::json!({
+                    "max_devices": policy.as_ref().map(|p| p.max_devices),
+                    "on_limit": policy.as_ref().map(|p| p.on_limit.as_str()),
+                }),
+            )
+            .await;
+        Ok(self.device_policy())
     }
 
     /// `get_my_devices`: the caller's devices, most recently active first.

@@ -188,20 +188,36 @@ impl Platform {
     pub async fn refresh(&self) -> CoreResult<RefreshOutcome> {
         let all = self.directory.list_institutions().await?;
         let mut out = RefreshOutcome::default();
-        for inst in all.into_iter().filter(|i| !i.id.is_home()) {
+        for inst in all {
+            if inst.id.is_home() {
+                self.home
+                    .auth()
+                    .apply_device_policy(inst.device_policy.clone());
+                continue;
+            }
             let known = self
                 .tenants
                 .read()
                 .map_err(|_| CoreError::Internal("tenant map poisoned".into()))?
-                .contains_key(&inst.id);
-            if known {
-                self.set_local_status(&inst.id, inst.status)?;
-                continue;
-            }
-            match self.open(&inst).await {
-                Ok(_) => out.opened.push(inst.id),
-                Err(e) => out.failed.push((inst.id, e)),
-            }
+                .get(&inst.id)
+                .map(|t| Arc::clone(&t.app));
+            let app = match known {
+                Some(app) => {
+                    self.set_local_status(&inst.id, inst.status)?;
+                    app
+                }
+                None => match self.open(&inst).await {
+                    Ok(app) => {
+                        out.opened.push(inst.id.clone());
+                        app
+                    }
+                    Err(e) => {
+                        out.failed.push((inst.id, e));
+                        continue;
+                    }
+                },
+            };
+            app.auth().apply_device_policy(inst.device_policy.clone());
         }
         Ok(out)
     }
@@ -313,6 +329,7 @@ impl Platform {
             name: name.to_owned(),
             status: InstitutionStatus::Active,
             created_at: self.clock.now(),
+            device_policy: None,
         };
         self.directory
             .create_institution(&inst)

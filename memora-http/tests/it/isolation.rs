@@ -11,9 +11,10 @@
 //!   B generated (request, subscription, job, API key, user) that the request
 //!   itself did not name (an error message may echo its own argument);
 //! * no call answers with a 5xx;
-//! * B's stored state is byte-for-byte what it was (the in-memory backend's
-//!   fingerprint; on PostgreSQL + Redis, every row of B's schema and every
-//!   key of B's namespace).
+//! * B's stored state is byte-for-byte what it was (its entries in the
+//!   platform directory, and the in-memory backend's fingerprint; on
+//!   PostgreSQL + Redis, every row of B's schema and every key of B's
+//!   namespace).
 //!
 //! [`CASES`] has one entry per registered method; a method added to the
 //! registry without an entry fails [`every_registered_method_has_an_attack`].
@@ -41,7 +42,7 @@ use crate::hostile_devices::login_as;
 /// Carried by every display text of B (names, titles, texts).
 const MARKER: &str = "BETA-SECRET";
 /// The password of every account of the suite.
-const PWD: &str = "Isolation-Suite-Pass-1";
+pub(crate) const PWD: &str = "Isolation-Suite-Pass-1";
 const OPERATOR: &str = "operator@platform.test";
 const A_LEARNER: &str = "learner@alpha.test";
 const A_MANAGER: &str = "manager@alpha.test";
@@ -875,6 +876,11 @@ const CASES: &[Case] = &[
     ("get_audit_log", |_| json!({"actor": B_MANAGER})),
     ("get_job_runs", |_| json!({})),
     ("get_learning_insight", |b| json!({"season": b.season})),
+    ("get_device_policy", |_| json!({})),
+    (
+        "set_device_policy",
+        |_| json!({"max_devices": 1, "on_limit": "refuse"}),
+    ),
     (
         "register_device",
         |_| json!({"device_id": B_DEVICE, "device_type": "mobile"}),
@@ -931,10 +937,34 @@ fn first_difference(a: &str, b: &str) -> String {
         .unwrap_or_else(|| "(one is a prefix of the other)".into())
 }
 
+/// B's entries in the platform directory: its row and its accounts.
+async fn directory_state(t: &Stack, b: &InstitutionId) -> String {
+    let dir = t.platform.directory();
+    let row = dir
+        .list_institutions()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|i| &i.id == b);
+    let mut out = format!("directory: {row:?}");
+    for user in [B_LEARNER, B_MANAGER] {
+        let owner = dir
+            .account_institution(&UserId::new(user).unwrap())
+            .await
+            .unwrap();
+        out.push_str(&format!("\naccount {user}: {owner:?}"));
+    }
+    out
+}
+
 async fn run_suite(t: &Stack) {
     let b = populate(t).await;
     let beta = InstitutionId::new("beta").unwrap();
-    let before = settled(t, &beta).await;
+    let before = format!(
+        "{}\n{}",
+        directory_state(t, &beta).await,
+        settled(t, &beta).await
+    );
     let mut attackers = [
         ("A's learner", A_LEARNER, session(&t.app, A_LEARNER).await),
         ("A's manager", A_MANAGER, session(&t.app, A_MANAGER).await),
@@ -977,7 +1007,11 @@ async fn run_suite(t: &Stack) {
     }
     // The suite reached the handlers (not only the role checks).
     assert!(answered.len() > 20, "answered: {answered:?}");
-    let after = settled(t, &beta).await;
+    let after = format!(
+        "{}\n{}",
+        directory_state(t, &beta).await,
+        settled(t, &beta).await
+    );
     assert!(
         before == after,
         "A's calls changed B's state:\n{}",

@@ -1177,3 +1177,81 @@ method!(
         })
     }
 );
+
+/// The device policy of the caller's institution.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DevicePolicyDto {
+    /// At most this many registered devices per player.
+    pub max_devices: usize,
+    /// What registering one more does: `sign-out-oldest` or `refuse`.
+    pub on_limit: String,
+    /// `institution` (its own policy) or `server` (the server default,
+    /// `MEMORA_MAX_DEVICES` / `MEMORA_DEVICE_LIMIT`).
+    pub source: String,
+}
+
+fn device_policy_dto(app: &memora_core::Memora) -> DevicePolicyDto {
+    let p = app.auth().device_policy();
+    DevicePolicyDto {
+        max_devices: p.max_devices,
+        on_limit: p.on_limit.as_str().to_owned(),
+        source: if app.auth().has_own_device_policy() {
+            "institution"
+        } else {
+            "server"
+        }
+        .to_owned(),
+    }
+}
+
+method!(
+    /// `get_device_policy`.
+    GetDevicePolicy = "get_device_policy" in "admin", Admin, Read,
+    "The device policy of the caller's institution",
+    NoArgs => DevicePolicyDto,
+    |app, ctx, _req| {
+        ctx.actor()?.require_admin()?;
+        Ok(device_policy_dto(app))
+    }
+);
+
+/// Arguments of `set_device_policy`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SetDevicePolicyArgs {
+    /// At most this many registered devices per player (1–1000).
+    #[serde(default, deserialize_with = "de::opt_u64")]
+    pub max_devices: Option<u64>,
+    /// `sign-out-oldest` (default) or `refuse`.
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub on_limit: Option<String>,
+    /// Return to the server default (the other arguments must be absent).
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    pub reset: Option<bool>,
+}
+
+method!(
+    /// `set_device_policy`.
+    SetDevicePolicy = "set_device_policy" in "admin", Admin, Write,
+    "Set the device policy of the caller's institution (every server process applies it within a second)",
+    SetDevicePolicyArgs => DevicePolicyDto,
+    |app, ctx, req| {
+        let policy = match (req.reset.unwrap_or(false), req.max_devices, req.on_limit) {
+            (true, None, None) => None,
+            (true, _, _) => {
+                return Err(ApiError::bad("reset takes no other argument"));
+            }
+            (false, None, _) => {
+                return Err(ApiError::bad("argument 'max_devices' is required (or reset=true)"));
+            }
+            (false, Some(n), limit) => Some(memora_core::domain::DevicePolicy {
+                max_devices: usize::try_from(n).unwrap_or(usize::MAX),
+                on_limit: match limit {
+                    Some(l) => memora_core::domain::DeviceLimitAction::parse(&l)?,
+                    None => memora_core::domain::DeviceLimitAction::SignOutOldest,
+                },
+            }),
+        };
+        app.auth().set_device_policy(ctx.actor()?, policy).await?;
+        Ok(device_policy_dto(app))
+    }
+);

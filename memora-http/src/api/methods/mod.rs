@@ -129,6 +129,8 @@ pub const METHODS: &[MethodSpec] = &[
     spec::<admin::GetAuditLog>(),
     spec::<admin::GetJobRuns>(),
     spec::<admin::GetLearningInsight>(),
+    spec::<admin::GetDevicePolicy>(),
+    spec::<admin::SetDevicePolicy>(),
     spec::<session::RegisterDevice>(),
     spec::<session::GetMyDevices>(),
     spec::<session::RevokeDevice>(),

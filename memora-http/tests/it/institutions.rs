@@ -1,0 +1,214 @@
+//! Institutions over HTTP: the operator's methods, the per-institution
+//! device policy, and what every user sees of their institution.
+
+use axum::http::StatusCode;
+use memora_core::domain::InstitutionId;
+use serde_json::json;
+
+use crate::endpoints::call;
+use crate::hostile_devices::login_as;
+use crate::isolation::memory_stack;
+
+const PWD: &str = "Institution-Tests-Pass-1";
+const OPERATOR: &str = "operator@platform.test";
+
+async fn session(app: &axum::Router, usr: &str, pwd: &str) -> String {
+    login_as(app, usr, pwd, json!({})).await.unwrap()
+}
+
+/// Creates institution `id` with manager `manager@<id>.test` and student
+/// `student@<id>.test`; returns their sessions.
+async fn institution(t: &crate::isolation::Stack, operator: &str, id: &str) -> (String, String) {
+    let manager = format!("manager@{id}.test");
+    let student = format!("student@{id}.test");
+    let (s, v) = call(
+        &t.app,
+        "memora.api.platform.create_institution",
+        Some(operator),
+        json!({"institution": id, "name": format!("School {id}"), "manager": manager,
+               "manager_full_name": "Manager", "manager_password": PWD}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["message"]["institution"], id);
+    assert_eq!(v["message"]["status"], "active");
+    let m = session(&t.app, &manager, PWD).await;
+    assert!(m.starts_with(&format!("sid={id}~")), "{m}");
+    let (s, v) = call(
+        &t.app,
+        "memora.api.admin.create_user",
+        Some(&m),
+        json!({"email": student, "full_name": "Student", "password": PWD}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    (m, session(&t.app, &student, PWD).await)
+}
+
+async fn register(app: &axum::Router, who: &str, device: &str) -> (StatusCode, serde_json::Value) {
+    call(
+        app,
+        "memora.api.auth.register_device",
+        Some(who),
+        json!({"device_id": device, "device_type": "mobile"}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn each_institution_has_its_own_device_policy() {
+    let t = memory_stack().await;
+    let op = session(&t.app, OPERATOR, crate::isolation::PWD).await;
+    let (am, al) = institution(&t, &op, "alpha").await;
+    let (bm, bl) = institution(&t, &op, "beta").await;
+
+    let (s, v) = call(
+        &t.app,
+        "memora.api.admin.get_device_policy",
+        Some(&am),
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["message"],
+        json!({"max_devices": 5, "on_limit": "sign-out-oldest", "source": "server"})
+    );
+
+    // A's manager: one device, refuse the next.
+    let (s, v) = call(
+        &t.app,
+        "memora.api.admin.set_device_policy",
+        Some(&am),
+        json!({"max_devices": 1, "on_limit": "refuse"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["message"],
+        json!({"max_devices": 1, "on_limit": "refuse", "source": "institution"})
+    );
+    assert_eq!(register(&t.app, &al, "a-1").await.0, StatusCode::OK);
+    let (s, v) = register(&t.app, &al, "a-2").await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert!(
+        v["exception"].as_str().unwrap().contains("at most 1"),
+        "{v}"
+    );
+
+    // B keeps the server default.
+    for d in ["b-1", "b-2", "b-3"] {
+        assert_eq!(register(&t.app, &bl, d).await.0, StatusCode::OK, "{d}");
+    }
+    let (_, v) = call(
+        &t.app,
+        "memora.api.admin.get_device_policy",
+        Some(&bm),
+        json!({}),
+    )
+    .await;
+    assert_eq!(v["message"]["source"], "server");
+
+    // The policy is in the directory, so every process applies it.
+    let alpha = t
+        .platform
+        .directory()
+        .list_institutions()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|i| i.id == InstitutionId::new("alpha").unwrap())
+        .unwrap();
+    assert_eq!(alpha.device_policy.map(|p| p.max_devices), Some(1));
+
+    // Learners cannot set it; bad values are 400s that change nothing.
+    let (s, _) = call(
+        &t.app,
+        "memora.api.admin.set_device_policy",
+        Some(&al),
+        json!({"max_devices": 9}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    for bad in [
+        json!({"max_devices": 0}),
+        json!({"max_devices": 1001}),
+        json!({"max_devices": 2, "on_limit": "evict"}),
+        json!({"on_limit": "refuse"}),
+        json!({"reset": true, "max_devices": 2}),
+    ] {
+        let (s, v) = call(
+            &t.app,
+            "memora.api.admin.set_device_policy",
+            Some(&am),
+            bad.clone(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+    }
+    let (_, v) = call(
+        &t.app,
+        "memora.api.admin.get_device_policy",
+        Some(&am),
+        json!({}),
+    )
+    .await;
+    assert_eq!(v["message"]["max_devices"], 1);
+
+    // Reset: back to the server default.
+    let (s, v) = call(
+        &t.app,
+        "memora.api.admin.set_device_policy",
+        Some(&am),
+        json!({"reset": true}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["message"]["source"], "server");
+    assert_eq!(register(&t.app, &al, "a-2").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn every_user_sees_their_institution_and_the_operator_sees_all() {
+    let t = memory_stack().await;
+    let op = session(&t.app, OPERATOR, crate::isolation::PWD).await;
+    let (am, al) = institution(&t, &op, "alpha").await;
+    for (who, expect) in [(&am, "alpha"), (&al, "alpha"), (&op, "default")] {
+        let (s, v) = call(
+            &t.app,
+            "memora.api.platform.get_my_institution",
+            Some(who),
+            json!({}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["message"]["institution"], expect);
+    }
+    let (s, v) = call(
+        &t.app,
+        "memora.api.platform.get_institutions",
+        Some(&op),
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let ids: Vec<&str> = v["message"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["institution"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["alpha", "default"]);
+    // The operator's actions are audited in the home institution.
+    let (_, v) = call(
+        &t.app,
+        "memora.api.admin.get_audit_log",
+        Some(&op),
+        json!({"action": "institution."}),
+    )
+    .await;
+    assert_eq!(
+        v["message"]["events"][0]["action"], "institution.create",
+        "{v}"
+    );
+}
