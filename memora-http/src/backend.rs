@@ -52,6 +52,9 @@ pub struct BackendConfig {
     /// one (see [`BackendConfig::for_institution`]). `None`: the URL's
     /// own `search_path`.
     pub schema: Option<String>,
+    /// The institution a CLI command acts on (`None`: the home one). The
+    /// server ignores it: it serves every institution.
+    pub institution: Option<String>,
     /// Queue entries pending this long on a dead consumer are reclaimed.
     pub queue_reclaim_idle: std::time::Duration,
 }

@@ -68,6 +68,10 @@ struct DbArgs {
     /// Size of the database connection pool.
     #[arg(long, env = "MEMORA_DB_POOL_SIZE", default_value_t = 16)]
     db_pool_size: u32,
+    /// The institution a command acts on (default: the home institution,
+    /// `default`). `serve` serves every institution and refuses this.
+    #[arg(long, env = "MEMORA_INSTITUTION")]
+    institution: Option<String>,
 }
 
 /// Where Redis is.
@@ -215,6 +219,12 @@ enum Command {
         #[command(flatten)]
         out: OutputArgs,
     },
+    /// Institutions (the platform operator's work): list, create, suspend,
+    /// resume. Other commands act on one with --institution.
+    Institution {
+        #[command(subcommand)]
+        cmd: InstitutionCmd,
+    },
     /// Users: create them, set passwords, issue API keys.
     User {
         #[command(subcommand)]
@@ -277,6 +287,60 @@ enum Command {
         /// Hour at which the learner's day rolls over.
         #[arg(long, default_value_t = 4)]
         rollover_hour: u8,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum InstitutionCmd {
+    /// Every institution with its status.
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Create an institution (its schema, with every migration) and its
+    /// first manager. The manager's password comes from --password-stdin,
+    /// MEMORA_NEW_USER_PASSWORD or a prompt.
+    Create {
+        /// Id: 2–32 characters of a–z, 0–9 and '-', starting with a letter.
+        id: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// The first manager's account name (an e-mail, unique across the
+        /// platform).
+        #[arg(long)]
+        manager: String,
+        /// The manager's display name.
+        #[arg(long)]
+        manager_name: String,
+        /// Read the manager's password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Suspend an institution: its users' logins and calls are refused
+    /// (every server within a second); its data is kept.
+    Suspend {
+        /// Id.
+        id: String,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Resume a suspended institution.
+    Resume {
+        /// Id.
+        id: String,
+        #[command(flatten)]
+        db: DbArgs,
         #[command(flatten)]
         out: OutputArgs,
     },
@@ -496,6 +560,7 @@ fn backend_config(db: &DbArgs, redis: Option<&RedisArgs>, reclaim_ms: u64) -> Ba
         cache_horizon_days: redis.and_then(|r| r.cache_horizon_days),
         db_pool_size: db.db_pool_size,
         schema: None,
+        institution: db.institution.clone(),
         queue_reclaim_idle: std::time::Duration::from_millis(reclaim_ms),
     }
 }
@@ -517,7 +582,30 @@ async fn open_with(
             "this command needs a database: set MEMORA_DATABASE_URL or pass --database-url (the embedded demo backend lives only inside `memora serve`)"
         );
     }
-    let built = backend::build(cfg).await?;
+    let mut built = backend::build(cfg).await?;
+    let directory = Arc::clone(&built.directory);
+    let institution = match cfg.institution.as_deref().map(str::trim) {
+        None | Some("") => memora_core::domain::InstitutionId::home(),
+        Some(raw) => memora_core::domain::InstitutionId::new(raw)?,
+    };
+    if !institution.is_home() {
+        if server {
+            bail!("`serve` serves every institution: unset --institution / MEMORA_INSTITUTION");
+        }
+        let known = directory.list_institutions().await?;
+        if !known.iter().any(|i| i.id == institution) {
+            bail!(
+                "there is no institution `{institution}` (`memora institution list` shows them; `memora institution create` makes one)"
+            );
+        }
+        let home_schema = match &built.pg {
+            Some(pg) => pg.current_schema().await?,
+            None => bail!("institutions other than the home one need a database"),
+        };
+        let tenant_cfg = cfg.for_institution(&institution, &home_schema, cfg.db_pool_size);
+        built = backend::build(&tenant_cfg).await?;
+        built.directory = Arc::clone(&directory);
+    }
     // The server's health probe (every second) restores normal mode, so
     // requests need not retry a down cache inline (which would make one
     // request per interval pay the cache timeout).
@@ -529,8 +617,8 @@ async fn open_with(
     // The home institution reserves its account names in the platform
     // directory, like every institution.
     let scope = memora_core::services::TenantScope {
-        institution: memora_core::domain::InstitutionId::home(),
-        directory: Some(Arc::clone(&built.directory)),
+        institution,
+        directory: Some(directory),
     };
     let app = Arc::new(Memora::in_institution(built.ports.clone(), config, scope));
     if built.report.redis_down.is_some() {
@@ -676,6 +764,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             db,
             out,
         } => import_content(&file, &mode, dry_run, &db, out).await,
+        Command::Institution { cmd } => institution(cmd).await,
         Command::User { cmd } => user(cmd).await,
         Command::Season { cmd } => season(cmd).await,
         Command::Cache { cmd } => cache(cmd).await,
@@ -1346,6 +1435,136 @@ async fn user(cmd: UserCmd) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn institution_json(i: &memora_core::domain::Institution) -> serde_json::Value {
+    json!({
+        "institution": i.id.as_str(),
+        "name": i.name,
+        "status": i.status.as_str(),
+        "created_at": i.created_at.to_rfc3339(),
+        "max_devices": i.device_policy.as_ref().map(|p| p.max_devices),
+        "device_limit": i.device_policy.as_ref().map(|p| p.on_limit.as_str()),
+    })
+}
+
+/// The platform of the home institution over `db`, for the operator's
+/// commands (institutions are opened without background work).
+async fn cli_platform(db: &DbArgs) -> anyhow::Result<Arc<memora_core::services::Platform>> {
+    if db.institution.is_some() {
+        bail!("institution commands act on the platform: unset --institution / MEMORA_INSTITUTION");
+    }
+    let cfg = backend_config(db, None, 0);
+    let (app, built) = open(&cfg, false).await?;
+    let (_stop_tx, stop_rx) = watch::channel(false);
+    let (platform, _handles) = memora_http::tenancy::start_platform_with(
+        app,
+        &built,
+        &cfg,
+        cfg.db_pool_size.clamp(1, 4),
+        jobs::Schedule::default(),
+        stop_rx,
+        false,
+    )
+    .await?;
+    Ok(platform)
+}
+
+async fn institution(cmd: InstitutionCmd) -> anyhow::Result<()> {
+    use memora_core::domain::{InstitutionId, InstitutionStatus};
+    let home = InstitutionId::home();
+    match cmd {
+        InstitutionCmd::List { db, out } => {
+            let platform = cli_platform(&db).await?;
+            let list = platform.list_institutions(&cli_admin()?, &home).await?;
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|i| {
+                    vec![
+                        i.id.to_string(),
+                        i.name.clone(),
+                        i.status.as_str().to_owned(),
+                        i.created_at.format("%Y-%m-%d").to_string(),
+                    ]
+                })
+                .collect();
+            emit(
+                out,
+                || columns(&["institution", "name", "status", "created"], &rows),
+                json!(list.iter().map(institution_json).collect::<Vec<_>>()),
+            );
+            Ok(())
+        }
+        InstitutionCmd::Create {
+            id,
+            name,
+            manager,
+            manager_name,
+            password_stdin,
+            db,
+            out,
+        } => {
+            let id = InstitutionId::new(id.trim())?;
+            let manager = memora_core::ids::UserId::new(manager.trim())?;
+            let password = match read_password(password_stdin, true)? {
+                Some(p) => p,
+                None => bail!(
+                    "the manager needs a password: pass --password-stdin, set MEMORA_NEW_USER_PASSWORD, or run in a terminal"
+                ),
+            };
+            let platform = cli_platform(&db).await?;
+            let created = platform
+                .create_institution(
+                    &cli_admin()?,
+                    &home,
+                    id,
+                    &name,
+                    memora_core::services::platform::NewManager {
+                        user: manager.clone(),
+                        full_name: manager_name,
+                        password,
+                    },
+                )
+                .await?;
+            emit(
+                out,
+                || {
+                    format!(
+                        "Created institution {} ({}); its manager {manager} can log in now. Act on it with --institution {}.",
+                        created.id, created.name, created.id
+                    )
+                },
+                institution_json(&created),
+            );
+            Ok(())
+        }
+        InstitutionCmd::Suspend { id, db, out } => {
+            set_institution_status(id, db, out, InstitutionStatus::Suspended).await
+        }
+        InstitutionCmd::Resume { id, db, out } => {
+            set_institution_status(id, db, out, InstitutionStatus::Active).await
+        }
+    }
+}
+
+async fn set_institution_status(
+    id: String,
+    db: DbArgs,
+    out: OutputArgs,
+    status: memora_core::domain::InstitutionStatus,
+) -> anyhow::Result<()> {
+    let home = memora_core::domain::InstitutionId::home();
+    let id = memora_core::domain::InstitutionId::new(id.trim())?;
+    let platform = cli_platform(&db).await?;
+    let i = platform
+        .set_status(&cli_admin()?, &home, &id, status)
+        .await?;
+    emit(
+        out,
+        || format!("{} is now {}.", i.id, i.status.as_str()),
+        institution_json(&i),
+    );
+    Ok(())
 }
 
 async fn season(cmd: SeasonCmd) -> anyhow::Result<()> {

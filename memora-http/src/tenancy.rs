@@ -42,6 +42,8 @@ pub struct ServerTenants {
     /// The background tasks of the opened institutions (awaited at
     /// shutdown).
     pub handles: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    /// Start each institution's jobs and workers (`false` for CLI commands).
+    pub background: bool,
 }
 
 #[async_trait]
@@ -69,12 +71,14 @@ impl TenantFactory for ServerTenants {
         if built.report.redis_down.is_some() {
             app.cache_health().mark_failed(chrono::Utc::now());
         }
-        let mut spawned = jobs::spawn_all(Arc::clone(&app), self.schedule, self.stop.clone());
-        for spawn in built.extras.spawners {
-            spawned.push(spawn(Arc::clone(&app), self.stop.clone()));
-        }
-        if let Ok(mut h) = self.handles.lock() {
-            h.extend(spawned);
+        if self.background {
+            let mut spawned = jobs::spawn_all(Arc::clone(&app), self.schedule, self.stop.clone());
+            for spawn in built.extras.spawners {
+                spawned.push(spawn(Arc::clone(&app), self.stop.clone()));
+            }
+            if let Ok(mut h) = self.handles.lock() {
+                h.extend(spawned);
+            }
         }
         tracing::info!(institution = %inst.id, "institution opened");
         Ok(app)
@@ -93,6 +97,20 @@ pub async fn start_platform(
     pool_size: u32,
     schedule: jobs::Schedule,
     stop: watch::Receiver<bool>,
+) -> Result<(Arc<Platform>, Arc<Mutex<Vec<JoinHandle<()>>>>), backend::BackendError> {
+    start_platform_with(home, built, base, pool_size, schedule, stop, true).await
+}
+
+/// [`start_platform`], with or without the institutions' background work
+/// (`background`: jobs and workers; CLI commands open institutions without).
+pub async fn start_platform_with(
+    home: Arc<Memora>,
+    built: &backend::Built,
+    base: &BackendConfig,
+    pool_size: u32,
+    schedule: jobs::Schedule,
+    stop: watch::Receiver<bool>,
+    background: bool,
 ) -> Result<(Arc<Platform>, Arc<Mutex<Vec<JoinHandle<()>>>>), backend::BackendError> {
     let home_schema = match &built.pg {
         Some(pg) => Some(pg.current_schema().await.map_err(|e| {
@@ -113,6 +131,7 @@ pub async fn start_platform(
             schedule,
             stop,
             handles: Arc::clone(&handles),
+            background,
         }),
     ));
     match platform.refresh().await {
