@@ -12,7 +12,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use memora_core::PortResult;
 use memora_core::domain::Institution;
+use memora_core::ids::{SeasonId, UserId};
+use memora_core::ports::{
+    Coordination, Invalidation, InvalidationBatch, InvalidationCursor, StaleMark,
+};
+use memora_core::safe_mode::{Admission, SafeModeLimits};
 use memora_core::services::{Config, Platform, TenantFactory, TenantScope};
 use memora_core::{CoreError, CoreResult, Memora};
 use tokio::sync::watch;
@@ -44,6 +51,55 @@ pub struct ServerTenants {
     pub handles: Arc<Mutex<Vec<JoinHandle<()>>>>,
     /// Start each institution's jobs and workers (`false` for CLI commands).
     pub background: bool,
+    /// The home institution's coordination: every institution's safe-mode
+    /// requests are counted there (see [`PlatformBudget`]).
+    pub home_coordination: Arc<dyn Coordination>,
+}
+
+/// An institution's coordination, except that safe-mode requests are
+/// admitted against the platform's one budget (the home institution's):
+/// the budget protects the shared PostgreSQL server, so a hundred
+/// institutions in safe mode together get what one would, not a hundred
+/// times that. Account names are platform-unique, so the per-learner rule
+/// keeps its meaning.
+pub struct PlatformBudget {
+    /// The institution's own coordination (invalidations, stale schedules).
+    pub own: Arc<dyn Coordination>,
+    /// Where the budget is counted.
+    pub budget: Arc<dyn Coordination>,
+}
+
+#[async_trait]
+impl Coordination for PlatformBudget {
+    async fn publish(&self, what: &Invalidation) -> PortResult<()> {
+        self.own.publish(what).await
+    }
+    async fn invalidations_since(
+        &self,
+        cursor: Option<InvalidationCursor>,
+    ) -> PortResult<InvalidationBatch> {
+        self.own.invalidations_since(cursor).await
+    }
+    async fn prune_invalidations(&self, before: DateTime<Utc>) -> PortResult<u64> {
+        self.own.prune_invalidations(before).await
+    }
+    async fn admit_safe_mode(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+        limits: &SafeModeLimits,
+    ) -> PortResult<Admission> {
+        self.budget.admit_safe_mode(user, now, limits).await
+    }
+    async fn mark_stale(&self, keys: &[(UserId, SeasonId)]) -> PortResult<()> {
+        self.own.mark_stale(keys).await
+    }
+    async fn stale_schedules(&self, limit: usize) -> PortResult<Vec<StaleMark>> {
+        self.own.stale_schedules(limit).await
+    }
+    async fn clear_stale(&self, marks: &[StaleMark]) -> PortResult<()> {
+        self.own.clear_stale(marks).await
+    }
 }
 
 #[async_trait]
@@ -63,11 +119,12 @@ impl TenantFactory for ServerTenants {
             }
             (None, _) => backend::in_memory(),
         };
-        let app = Arc::new(Memora::in_institution(
-            built.ports.clone(),
-            self.config.clone(),
-            scope,
-        ));
+        let mut ports = built.ports.clone();
+        ports.coordination = Arc::new(PlatformBudget {
+            own: Arc::clone(&ports.coordination),
+            budget: Arc::clone(&self.home_coordination),
+        });
+        let app = Arc::new(Memora::in_institution(ports, self.config.clone(), scope));
         if built.report.redis_down.is_some() {
             app.cache_health().mark_failed(chrono::Utc::now());
         }
@@ -120,6 +177,7 @@ pub async fn start_platform_with(
     };
     let handles = Arc::new(Mutex::new(Vec::new()));
     let config = home.config().clone();
+    let home_coordination = Arc::clone(&home.ports().coordination);
     let platform = Arc::new(Platform::new(
         home,
         Arc::clone(&built.directory),
@@ -132,6 +190,7 @@ pub async fn start_platform_with(
             stop,
             handles: Arc::clone(&handles),
             background,
+            home_coordination,
         }),
     ));
     match platform.refresh().await {

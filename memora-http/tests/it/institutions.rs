@@ -212,3 +212,56 @@ async fn every_user_sees_their_institution_and_the_operator_sees_all() {
         "{v}"
     );
 }
+
+#[tokio::test]
+async fn every_institution_spends_the_one_platform_safe_mode_budget() {
+    use memora_core::ids::UserId;
+    use memora_core::memory::InMemoryBackend;
+    use memora_core::ports::Coordination;
+    use memora_core::safe_mode::{Admission, SafeModeLimits};
+    use memora_http::tenancy::PlatformBudget;
+    use std::sync::Arc;
+
+    let home = InMemoryBackend::new().ports().coordination;
+    let alpha = PlatformBudget {
+        own: InMemoryBackend::new().ports().coordination,
+        budget: Arc::clone(&home),
+    };
+    let beta = PlatformBudget {
+        own: InMemoryBackend::new().ports().coordination,
+        budget: Arc::clone(&home),
+    };
+    let limits = SafeModeLimits {
+        global_per_window: 2,
+        ..SafeModeLimits::default()
+    };
+    let now = chrono::Utc::now();
+    let u = |s: &str| UserId::new(s).unwrap();
+    assert_eq!(
+        alpha
+            .admit_safe_mode(&u("a1@alpha.test"), now, &limits)
+            .await
+            .unwrap(),
+        Admission::Allowed
+    );
+    assert_eq!(
+        beta.admit_safe_mode(&u("b1@beta.test"), now, &limits)
+            .await
+            .unwrap(),
+        Admission::Allowed
+    );
+    // The budget of 2 is spent across both institutions.
+    assert!(matches!(
+        alpha
+            .admit_safe_mode(&u("a2@alpha.test"), now, &limits)
+            .await
+            .unwrap(),
+        Admission::Denied { .. }
+    ));
+    assert!(matches!(
+        beta.admit_safe_mode(&u("b2@beta.test"), now, &limits)
+            .await
+            .unwrap(),
+        Admission::Denied { .. }
+    ));
+}
