@@ -40,4 +40,22 @@ expect '"questions":\[{' "a review session with at least one card"
 expect '"status":"success"' "the answer to be accepted"
 expect '"totalXP":' "the profile"
 if grep -q '"exc_type"' <<<"$out"; then fail "a call answered with an error"; fi
+
+# The institutions block (README "Institutions"), run the same way.
+block=$(awk '/<!-- institutions:begin -->/ {on = 1; next} /<!-- institutions:end -->/ {on = 0} on' "$root/README.md" |
+  sed '/^```/d')
+[ -n "$block" ] || fail "no institutions block in README.md"
+# It uses the password the walkthrough exported, as a reader's shell would.
+export MEMORA_DEMO_PASSWORD=${MEMORA_DEMO_PASSWORD:-Demo-Memora-2026!}
+echo "==> running the README institutions block against $MEMORA_URL"
+set +e
+out=$(cd "$work" && bash -euo pipefail -c "$block" 2>&1)
+rc=$?
+set -e
+printf '%s\n' "$out"
+[ "$rc" -eq 0 ] || fail "the institutions block exited with status $rc"
+expect '"institution":"northside"' "the demo's second institution in the operator's list"
+expect '"institution":"eastside","name":"Eastside School","status":"active"' "the new institution"
+expect '"full_name":"Head of Eastside"' "its manager to log in"
+if grep -q '"exc_type"' <<<"$out"; then fail "a call of the institutions block answered with an error"; fi
 echo "walkthrough OK"
