@@ -41,8 +41,8 @@ use crate::hostile_devices::login_as;
 /// Carried by every display text of B (names, titles, texts).
 const MARKER: &str = "BETA-SECRET";
 /// The password of every account of the suite.
-const PWD: &str = "Isolation-Suite-Pass-1";
-const OPERATOR: &str = "operator@platform.test";
+pub(crate) const PWD: &str = "Isolation-Suite-Pass-1";
+pub(crate) const OPERATOR: &str = "operator@platform.test";
 const A_LEARNER: &str = "learner@alpha.test";
 const A_MANAGER: &str = "manager@alpha.test";
 const B_LEARNER: &str = "learner@beta.test";
@@ -55,7 +55,7 @@ const B_DEVICE: &str = "beta-phone-1";
 
 /// Reads the stored state of one institution.
 #[async_trait]
-trait StateProbe: Send + Sync {
+pub(crate) trait StateProbe: Send + Sync {
     async fn state(&self, institution: &InstitutionId) -> String;
 }
 
@@ -64,7 +64,7 @@ trait StateProbe: Send + Sync {
 pub(crate) struct Stack {
     pub(crate) app: Router,
     pub(crate) platform: Arc<Platform>,
-    probe: Arc<dyn StateProbe>,
+    pub(crate) probe: Arc<dyn StateProbe>,
     _stop: tokio::sync::watch::Sender<bool>,
     cleanup: Option<PgRedisCleanup>,
 }
