@@ -102,7 +102,7 @@ async fn alive(app: &Router, cookie: &str) -> bool {
 }
 
 /// A raw POST with a chosen cookie, CSRF header and Authorization.
-async fn raw_post(
+pub(crate) async fn raw_post(
     app: &Router,
     method: &str,
     cookie: Option<&str>,

@@ -43,7 +43,7 @@ use crate::hostile_devices::login_as;
 const MARKER: &str = "BETA-SECRET";
 /// The password of every account of the suite.
 pub(crate) const PWD: &str = "Isolation-Suite-Pass-1";
-const OPERATOR: &str = "operator@platform.test";
+pub(crate) const OPERATOR: &str = "operator@platform.test";
 const A_LEARNER: &str = "learner@alpha.test";
 const A_MANAGER: &str = "manager@alpha.test";
 const B_LEARNER: &str = "learner@beta.test";
@@ -56,7 +56,7 @@ const B_DEVICE: &str = "beta-phone-1";
 
 /// Reads the stored state of one institution.
 #[async_trait]
-trait StateProbe: Send + Sync {
+pub(crate) trait StateProbe: Send + Sync {
     async fn state(&self, institution: &InstitutionId) -> String;
 }
 
@@ -65,7 +65,7 @@ trait StateProbe: Send + Sync {
 pub(crate) struct Stack {
     pub(crate) app: Router,
     pub(crate) platform: Arc<Platform>,
-    probe: Arc<dyn StateProbe>,
+    pub(crate) probe: Arc<dyn StateProbe>,
     _stop: tokio::sync::watch::Sender<bool>,
     cleanup: Option<PgRedisCleanup>,
 }

@@ -10,6 +10,7 @@ mod contract;
 mod devices;
 mod endpoints;
 mod hostile_devices;
+mod hostile_institutions;
 mod institutions;
 mod isolation;
 mod ops;
