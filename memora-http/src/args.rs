@@ -57,6 +57,17 @@ impl Args {
         Ok(Args { map })
     }
 
+    /// Whether the query string names one of `names`, decoded as the
+    /// arguments are (so `p%77d` is `pwd`): secrets belong in the body,
+    /// never in a URL that proxies and logs keep.
+    pub fn query_names(query: Option<&str>, names: &[&str]) -> bool {
+        query.is_some_and(|q| {
+            form_urlencoded_pairs(q.as_bytes())
+                .iter()
+                .any(|(k, _)| names.contains(&k.trim()))
+        })
+    }
+
     /// The merged arguments (for typed decoding).
     pub fn into_map(self) -> Map<String, Value> {
         self.map

@@ -397,15 +397,20 @@ fn api_token(headers: &HeaderMap) -> Result<Option<(&str, &str)>, ApiError> {
         .ok_or(ApiError::Core(CoreError::Unauthenticated))
 }
 
-/// The application of `institution`: the platform's tenant, or the single
-/// application of a server without a platform (which knows no other
-/// institution: `Unauthenticated`).
-fn tenant(st: &AppState, institution: &InstitutionId) -> Result<Arc<Memora>, CoreError> {
+/// The application of `institution` and whether it is suspended: the
+/// platform's tenant, or the single application of a server without a
+/// platform (which knows no other institution: `None`).
+fn tenant(st: &AppState, institution: &InstitutionId) -> Option<(Arc<Memora>, bool)> {
     match &st.platform {
-        Some(p) => p.tenant(institution),
-        None if institution.is_home() => Ok(Arc::clone(&st.memora)),
-        None => Err(CoreError::Unauthenticated),
+        Some(p) => p.tenant_with_status(institution),
+        None if institution.is_home() => Some((Arc::clone(&st.memora), false)),
+        None => None,
     }
+}
+
+/// The refusal of a verified credential of a suspended institution.
+fn suspended_error(institution: &InstitutionId) -> ApiError {
+    CoreError::forbidden(format!("institution {institution} is suspended")).into()
 }
 
 /// Routes a call to its institution and resolves the caller there:
@@ -415,7 +420,8 @@ fn tenant(st: &AppState, institution: &InstitutionId) -> Result<Arc<Memora>, Cor
 /// store, so a forged prefix only finds nothing. A present but invalid
 /// token is a 401 (never silently treated as a guest); an invalid cookie
 /// makes a guest, as before. A suspended institution's credentials get a
-/// 403.
+/// 403 — once verified, so a suspension tells nothing to whoever merely
+/// guesses a prefix.
 async fn authenticate(
     st: &AppState,
     headers: &HeaderMap,
@@ -423,8 +429,12 @@ async fn authenticate(
     if let Some((key, secret)) = api_token(headers)? {
         let inst =
             InstitutionId::of_credential(key).ok_or(ApiError::Core(CoreError::Unauthenticated))?;
-        let app = tenant(st, &inst)?;
+        let (app, is_suspended) =
+            tenant(st, &inst).ok_or(ApiError::Core(CoreError::Unauthenticated))?;
         let actor = app.auth().authenticate_api_key(key, secret).await?;
+        if is_suspended {
+            return Err(suspended_error(&inst));
+        }
         return Ok((inst, app, Some((actor, Credential::Token))));
     }
     let home = || (InstitutionId::home(), Arc::clone(&st.memora), None);
@@ -434,12 +444,11 @@ async fn authenticate(
     let Some(inst) = InstitutionId::of_credential(&sid) else {
         return Ok(home());
     };
-    let app = match tenant(st, &inst) {
-        Ok(app) => app,
-        Err(CoreError::Unauthenticated) => return Ok(home()),
-        Err(e) => return Err(e.into()),
+    let Some((app, is_suspended)) = tenant(st, &inst) else {
+        return Ok(home());
     };
     match app.auth().authenticate_session(&sid).await {
+        Ok(_) if is_suspended => Err(suspended_error(&inst)),
         Ok(a) => Ok((inst, app, Some((a, Credential::Cookie(sid))))),
         Err(CoreError::Unauthenticated) => Ok(home()),
         Err(e) => Err(e.into()),
@@ -475,13 +484,9 @@ async fn session_tenant(
             None => return Ok(home),
         }
     };
-    match platform.tenant(&inst) {
-        Ok(app) => Ok((inst, app, false)),
-        Err(CoreError::Forbidden(_)) => match platform.tenant_even_if_suspended(&inst) {
-            Some(app) => Ok((inst, app, true)),
-            None => Ok(home),
-        },
-        Err(_) => Ok(home),
+    match platform.tenant_with_status(&inst) {
+        Some((app, is_suspended)) => Ok((inst, app, is_suspended)),
+        None => Ok(home),
     }
 }
 
@@ -604,7 +609,15 @@ async fn handle(st: &Arc<AppState>, req: Incoming<'_>) -> Result<Response, ApiEr
         uri.query().map(str::to_owned),
     )
     .in_institution(institution.clone(), st.platform.clone());
-    let body = (spec.invoke)(app, &ctx, args.into_map()).await?;
+    let mut args = args.into_map();
+    if suspended && spec.name == "login" {
+        // Only the password is checked: a refused login must not register
+        // (or sign out) a device.
+        for k in ["device_id", "device_type", "device_name"] {
+            args.remove(k);
+        }
+    }
+    let body = (spec.invoke)(app, &ctx, args).await?;
     if suspended && spec.name == "login" {
         // The password was right: end the session the login opened and
         // refuse (checking the password first keeps a suspension from
@@ -614,7 +627,7 @@ async fn handle(st: &Arc<AppState>, req: Incoming<'_>) -> Result<Response, ApiEr
                 let _ = app.auth().logout(&sid).await;
             }
         }
-        return Err(CoreError::forbidden(format!("institution {institution} is suspended")).into());
+        return Err(suspended_error(&institution));
     }
     let mut resp = (
         [(

@@ -583,6 +583,12 @@ async fn open_with(
         );
     }
     let mut built = backend::build(cfg).await?;
+    // Failed logins are counted once for the whole platform (so a client
+    // cannot spread its guesses over institutions): in Redis when there is
+    // one, otherwise in one in-process counter every institution shares.
+    if built.ports.attempts.is_none() {
+        built.ports.attempts = Some(Arc::new(memora_core::memory::LocalAttempts::default()));
+    }
     let directory = Arc::clone(&built.directory);
     let institution = match cfg.institution.as_deref().map(str::trim) {
         None | Some("") => memora_core::domain::InstitutionId::home(),
@@ -603,8 +609,10 @@ async fn open_with(
             None => bail!("institutions other than the home one need a database"),
         };
         let tenant_cfg = cfg.for_institution(&institution, &home_schema, cfg.db_pool_size);
+        let home_attempts = built.ports.attempts.clone();
         built = backend::build(&tenant_cfg).await?;
         built.directory = Arc::clone(&directory);
+        built.ports.attempts = home_attempts;
     }
     // The server's health probe (every second) restores normal mode, so
     // requests need not retry a down cache inline (which would make one

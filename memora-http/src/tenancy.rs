@@ -54,6 +54,9 @@ pub struct ServerTenants {
     /// The home institution's coordination: every institution's safe-mode
     /// requests are counted there (see [`PlatformBudget`]).
     pub home_coordination: Arc<dyn Coordination>,
+    /// The home institution's failed-login counters, shared by every
+    /// institution: the per-address throttle holds across the platform.
+    pub home_attempts: Option<Arc<dyn memora_core::ports::AttemptCounter>>,
 }
 
 /// An institution's coordination, except that safe-mode requests are
@@ -120,6 +123,9 @@ impl TenantFactory for ServerTenants {
             (None, _) => backend::in_memory(),
         };
         let mut ports = built.ports.clone();
+        if self.home_attempts.is_some() {
+            ports.attempts = self.home_attempts.clone();
+        }
         ports.coordination = Arc::new(PlatformBudget {
             own: Arc::clone(&ports.coordination),
             budget: Arc::clone(&self.home_coordination),
@@ -178,6 +184,7 @@ pub async fn start_platform_with(
     let handles = Arc::new(Mutex::new(Vec::new()));
     let config = home.config().clone();
     let home_coordination = Arc::clone(&home.ports().coordination);
+    let home_attempts = home.ports().attempts.clone();
     let platform = Arc::new(Platform::new(
         home,
         Arc::clone(&built.directory),
@@ -191,6 +198,7 @@ pub async fn start_platform_with(
             handles: Arc::clone(&handles),
             background,
             home_coordination,
+            home_attempts,
         }),
     ));
     match platform.refresh().await {

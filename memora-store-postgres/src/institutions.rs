@@ -112,6 +112,16 @@ impl InstitutionDirectory for PgStore {
             .collect()
     }
 
+    async fn delete_institution(&self, id: &InstitutionId) -> PortResult<bool> {
+        let n = sqlx::query("DELETE FROM institutions WHERE id = $1")
+            .bind(id.as_str())
+            .execute(crate::trips::one(self.pool()))
+            .await
+            .map_err(port)?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
     async fn set_institution_status(
         &self,
         id: &InstitutionId,

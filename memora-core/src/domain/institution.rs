@@ -41,9 +41,15 @@ impl InstitutionId {
         let ok_start = raw.chars().next().is_some_and(|c| c.is_ascii_lowercase());
         let ok_end = !raw.ends_with('-');
         if !(ok_len && ok_chars && ok_start && ok_end) {
-            return Err(CoreError::invalid(format!(
-                "institution id {raw:?} must be 2–32 characters of a–z, 0–9 and '-', start with a letter and not end with '-'"
-            )));
+            const RULE: &str = "must be 2–32 characters of a–z, 0–9 and '-', start with a letter and not end with '-'";
+            // Echo only what is short and printable (never a megabyte of
+            // input, never control characters).
+            let shown = if raw.chars().count() <= 40 && !raw.chars().any(char::is_control) {
+                format!("institution id {raw:?}")
+            } else {
+                "the institution id".to_owned()
+            };
+            return Err(CoreError::invalid(format!("{shown} {RULE}")));
         }
         Ok(InstitutionId(raw.to_owned()))
     }

@@ -73,6 +73,10 @@ impl InstitutionDirectory for InMemoryDirectory {
         Ok(self.lock()?.institutions.values().cloned().collect())
     }
 
+    async fn delete_institution(&self, id: &InstitutionId) -> PortResult<bool> {
+        Ok(self.lock()?.institutions.remove(id).is_some())
+    }
+
     async fn set_institution_status(
         &self,
         id: &InstitutionId,

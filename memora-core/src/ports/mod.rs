@@ -647,6 +647,10 @@ pub trait InstitutionDirectory: Send + Sync {
     async fn create_institution(&self, institution: &Institution) -> PortResult<()>;
     /// Every institution, by id.
     async fn list_institutions(&self) -> PortResult<Vec<Institution>>;
+    /// Removes an institution's row; `false` if there was none. Only the
+    /// roll-back of a creation that failed half-way uses it (the
+    /// institution has no account yet).
+    async fn delete_institution(&self, id: &InstitutionId) -> PortResult<bool>;
     /// Sets an institution's status; `false` if there is no such
     /// institution.
     async fn set_institution_status(

@@ -511,17 +511,24 @@ impl AuthService {
         // Account names are unique across the platform (a login names no
         // institution): reserve the name first, give it back if the
         // account cannot be stored.
+        // A name already reserved for this institution (by the creation of
+        // an institution, for its first manager) is ours to use; the
+        // store's own uniqueness then decides.
         let tenant = &self.shared.tenant;
+        let mut claimed_now = false;
         if let Some(dir) = &tenant.directory {
-            dir.claim_account(id, &tenant.institution)
-                .await
-                .map_err(|e| match e {
-                    PortError::Conflict(_) => CoreError::conflict(format!("user {id} exists")),
-                    other => other.into(),
-                })?;
+            match dir.claim_account(id, &tenant.institution).await {
+                Ok(()) => claimed_now = true,
+                Err(PortError::Conflict(_)) => {
+                    if dir.account_institution(id).await?.as_ref() != Some(&tenant.institution) {
+                        return Err(CoreError::conflict(format!("user {id} exists")));
+                    }
+                }
+                Err(other) => return Err(other.into()),
+            }
         }
         if let Err(e) = self.users.create_user(&user, hash.as_deref()).await {
-            if let Some(dir) = &tenant.directory {
+            if let (Some(dir), true) = (&tenant.directory, claimed_now) {
                 let _ = dir.release_account(id, &tenant.institution).await;
             }
             return Err(e.into());

@@ -154,6 +154,19 @@ impl Platform {
         }
     }
 
+    /// The application of an open institution and whether it is
+    /// suspended (`None`: not an institution of this platform).
+    pub fn tenant_with_status(&self, institution: &InstitutionId) -> Option<(Arc<Memora>, bool)> {
+        if institution.is_home() {
+            return Some((Arc::clone(&self.home), false));
+        }
+        self.tenants
+            .read()
+            .ok()?
+            .get(institution)
+            .map(|t| (Arc::clone(&t.app), t.status == InstitutionStatus::Suspended))
+    }
+
     /// The application of an open institution whatever its status (a
     /// login to a suspended institution is checked before it is refused).
     pub fn tenant_even_if_suspended(&self, institution: &InstitutionId) -> Option<Arc<Memora>> {
@@ -305,25 +318,31 @@ impl Platform {
         }
         crate::text::check_text("name", name, 140)?;
         // Everything that can be refused is checked before anything is
-        // written.
-        self.home.auth().check_password(
-            &manager.password,
-            &[manager.user.as_str(), &manager.full_name],
-        )?;
-        if manager.full_name.trim().is_empty() {
+        // written; then the manager's name is reserved (atomically, so two
+        // creations cannot both take it), and every later failure undoes
+        // what was done, so a refused creation leaves nothing behind.
+        let full_name = manager.full_name.trim();
+        if full_name.is_empty() {
             return Err(CoreError::invalid("manager_full_name must not be empty"));
         }
-        if self
-            .directory
-            .account_institution(&manager.user)
-            .await?
-            .is_some()
-        {
-            return Err(CoreError::conflict(format!(
-                "account name {} is taken",
+        crate::text::check_text("manager_full_name", full_name, 140)?;
+        if manager.user.is_system() {
+            return Err(CoreError::invalid(format!(
+                "user id {} is reserved for the system caller",
                 manager.user
             )));
         }
+        self.home
+            .auth()
+            .check_password(&manager.password, &[manager.user.as_str(), full_name])?;
+        let taken = || CoreError::conflict(format!("account name {} is taken", manager.user));
+        self.directory
+            .claim_account(&manager.user, &id)
+            .await
+            .map_err(|e| match e {
+                PortError::Conflict(_) => taken(),
+                other => other.into(),
+            })?;
         let inst = Institution {
             id: id.clone(),
             name: name.to_owned(),
@@ -331,23 +350,35 @@ impl Platform {
             created_at: self.clock.now(),
             device_policy: None,
         };
-        self.directory
-            .create_institution(&inst)
-            .await
-            .map_err(|e| match e {
+        if let Err(e) = self.directory.create_institution(&inst).await {
+            let _ = self.directory.release_account(&manager.user, &id).await;
+            return Err(match e {
                 PortError::Conflict(_) => CoreError::conflict(format!("institution {id} exists")),
                 other => other.into(),
-            })?;
-        let app = self.open(&inst).await?;
-        app.auth()
-            .create_user(
-                &Actor::system(),
-                &manager.user,
-                &manager.full_name,
-                vec![Role::SystemManager],
-                Some(&manager.password),
-            )
-            .await?;
+            });
+        }
+        let created = match self.open(&inst).await {
+            Ok(app) => {
+                app.auth()
+                    .create_user(
+                        &Actor::system(),
+                        &manager.user,
+                        full_name,
+                        vec![Role::SystemManager],
+                        Some(&manager.password),
+                    )
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = created {
+            if let Ok(mut t) = self.tenants.write() {
+                t.remove(&id);
+            }
+            let _ = self.directory.delete_institution(&id).await;
+            let _ = self.directory.release_account(&manager.user, &id).await;
+            return Err(e);
+        }
         self.home
             .shared
             .audit(
@@ -357,6 +388,100 @@ impl Platform {
             )
             .await;
         Ok(inst)
+    }
+
+    /// `adopt_shared_content` (a manager of `into`): copies subjects of the
+    /// shared library — the home institution's published catalog — with
+    /// their published tracks, units, topics and lessons into `into`'s own
+    /// catalog (a merge import, so a new catalog version there). `subjects`
+    /// empty: every published subject. From then on the copy is the
+    /// institution's own: its managers hide (unpublish), reorder and extend
+    /// it with `import_content`; adopting again replaces the adopted
+    /// entities with the library's current version (publishing them
+    /// again). `dry_run` reports what would change.
+    pub async fn adopt_shared_content(
+        &self,
+        caller: &Actor,
+        into: &InstitutionId,
+        subjects: &[crate::ids::SubjectId],
+        dry_run: bool,
+    ) -> CoreResult<super::admin::ImportReport> {
+        caller.require_admin()?;
+        if into.is_home() {
+            return Err(CoreError::invalid_state(
+                "the home institution's catalog is the shared library itself",
+            ));
+        }
+        let app = self.tenant(into)?;
+        let library = self.home.ports().content.load_catalog().await?;
+        let published: Vec<_> = library.subjects.iter().filter(|s| s.is_published).collect();
+        let wanted: Vec<_> = if subjects.is_empty() {
+            published.iter().map(|s| s.id.clone()).collect()
+        } else {
+            let missing: Vec<String> = subjects
+                .iter()
+                .filter(|id| !published.iter().any(|s| &s.id == *id))
+                .map(|id| id.to_string())
+                .collect();
+            if !missing.is_empty() {
+                return Err(CoreError::not_found(format!(
+                    "not in the shared library: {}",
+                    missing.join(", ")
+                )));
+            }
+            subjects.to_vec()
+        };
+        let mut bundle = crate::domain::Catalog::default();
+        bundle.subjects = library
+            .subjects
+            .iter()
+            .filter(|s| wanted.contains(&s.id))
+            .cloned()
+            .collect();
+        bundle.tracks = library
+            .tracks
+            .iter()
+            .filter(|t| t.is_published && wanted.contains(&t.subject))
+            .cloned()
+            .collect();
+        bundle.units = library
+            .units
+            .iter()
+            .filter(|u| u.is_published && bundle.tracks.iter().any(|t| t.id == u.track))
+            .cloned()
+            .collect();
+        bundle.topics = library
+            .topics
+            .iter()
+            .filter(|t| t.is_published && bundle.units.iter().any(|u| u.id == t.unit))
+            .cloned()
+            .collect();
+        bundle.lessons = library
+            .lessons
+            .iter()
+            .filter(|l| l.is_published && bundle.units.iter().any(|u| u.id == l.unit))
+            .filter(|l| {
+                l.topic
+                    .as_ref()
+                    .is_none_or(|t| bundle.topics.iter().any(|x| &x.id == t))
+            })
+            .cloned()
+            .collect();
+        let report = app
+            .admin()
+            .import_content(
+                caller,
+                &super::admin::ImportRequest {
+                    bundle: crate::domain::ContentBundle {
+                        catalog: bundle,
+                        unpublish: Default::default(),
+                    },
+                    mode: super::admin::ImportMode::Merge,
+                    dry_run,
+                },
+            )
+            .await?;
+        Ok(report)
     }
 
     /// Every institution, the home one included (operator only).

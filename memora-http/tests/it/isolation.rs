@@ -81,9 +81,11 @@ impl Stack {
 
 /// The in-memory institutions: each a fresh [`InMemoryBackend`] (kept so
 /// its state can be fingerprinted).
-#[derive(Default)]
+/// As the server does, every institution shares the home institution's
+/// failed-login counters.
 struct MemTenants {
     backends: Mutex<HashMap<InstitutionId, InMemoryBackend>>,
+    attempts: Arc<dyn memora_core::ports::AttemptCounter>,
 }
 
 fn memory_ports(backend: &InMemoryBackend) -> memora_core::ports::Ports {
@@ -100,11 +102,9 @@ fn memory_ports(backend: &InMemoryBackend) -> memora_core::ports::Ports {
 impl TenantFactory for MemTenants {
     async fn open(&self, inst: &Institution, scope: TenantScope) -> CoreResult<Arc<Memora>> {
         let backend = InMemoryBackend::new();
-        let app = Arc::new(Memora::in_institution(
-            memory_ports(&backend),
-            Config::default(),
-            scope,
-        ));
+        let mut ports = memory_ports(&backend);
+        ports.attempts = Some(Arc::clone(&self.attempts));
+        let app = Arc::new(Memora::in_institution(ports, Config::default(), scope));
         self.backends
             .lock()
             .unwrap()
@@ -124,15 +124,22 @@ impl StateProbe for MemTenants {
 pub(crate) async fn memory_stack() -> Stack {
     let directory = Arc::new(InMemoryDirectory::new());
     let home_backend = InMemoryBackend::new();
+    let attempts: Arc<dyn memora_core::ports::AttemptCounter> =
+        Arc::new(memora_core::memory::LocalAttempts::default());
+    let mut home_ports = memory_ports(&home_backend);
+    home_ports.attempts = Some(Arc::clone(&attempts));
     let home = Arc::new(Memora::in_institution(
-        memory_ports(&home_backend),
+        home_ports,
         Config::default(),
         TenantScope {
             institution: InstitutionId::home(),
             directory: Some(directory.clone()),
         },
     ));
-    let tenants = Arc::new(MemTenants::default());
+    let tenants = Arc::new(MemTenants {
+        backends: Mutex::default(),
+        attempts,
+    });
     let platform = Arc::new(Platform::new(home, directory, tenants.clone()));
     let (stop, _) = tokio::sync::watch::channel(false);
     finish(platform, tenants, stop, None).await
@@ -253,11 +260,6 @@ impl StateProbe for PgRedisProbe {
         }
         keys.sort();
         for k in keys {
-            // Failed-login counters count every attempt at an account,
-            // whoever makes it: that is what throttling is.
-            if k.contains("attempts:") {
-                continue;
-            }
             let kind: String = redis::cmd("TYPE")
                 .arg(&k)
                 .query_async(&mut con)
@@ -876,6 +878,10 @@ const CASES: &[Case] = &[
     ("get_audit_log", |_| json!({"actor": B_MANAGER})),
     ("get_job_runs", |_| json!({})),
     ("get_learning_insight", |b| json!({"season": b.season})),
+    (
+        "adopt_shared_content",
+        |b| json!({"subjects": [b.subject], "dry_run": false}),
+    ),
     ("get_device_policy", |_| json!({})),
     (
         "set_device_policy",

@@ -11,6 +11,7 @@ mod devices;
 mod endpoints;
 mod hostile_devices;
 mod hostile_institutions;
+mod hostile_institutions_regressions;
 mod institutions;
 mod isolation;
 mod ops;

@@ -667,6 +667,23 @@ pub struct ImportedDto {
     pub lessons: usize,
 }
 
+fn imported(r: ImportReport, dry_run: bool) -> ImportedDto {
+    ImportedDto {
+        status: if dry_run { "dry_run" } else { "success" }.into(),
+        applied: r.applied,
+        version: r.version,
+        added_count: ImportReport::count(&r.added),
+        changed_count: ImportReport::count(&r.changed),
+        unpublished_count: ImportReport::count(&r.unpublished),
+        added: ContentIdsDto::from(&r.added),
+        changed: ContentIdsDto::from(&r.changed),
+        unpublished: ContentIdsDto::from(&r.unpublished),
+        errors: r.errors,
+        subjects: r.subjects,
+        lessons: r.lessons,
+    }
+}
+
 method!(
     /// `import_content`.
     ImportContent = "import_content" in "admin", Admin, Write,
@@ -683,20 +700,7 @@ method!(
             dry_run,
         };
         let r = app.admin().import_content(ctx.actor()?, &request).await?;
-        Ok(ImportedDto {
-            status: if dry_run { "dry_run" } else { "success" }.into(),
-            applied: r.applied,
-            version: r.version,
-            added_count: ImportReport::count(&r.added),
-            changed_count: ImportReport::count(&r.changed),
-            unpublished_count: ImportReport::count(&r.unpublished),
-            added: ContentIdsDto::from(&r.added),
-            changed: ContentIdsDto::from(&r.changed),
-            unpublished: ContentIdsDto::from(&r.unpublished),
-            errors: r.errors,
-            subjects: r.subjects,
-            lessons: r.lessons,
-        })
+        Ok(imported(r, dry_run))
     }
 );
 
@@ -763,6 +767,11 @@ method!(
     "Create a user",
     CreateUserArgs => UserDto,
     |app, ctx, req| {
+        if crate::args::Args::query_names(ctx.query.as_deref(), &["password", "new_password"]) {
+            return Err(ApiError::bad(
+                "send the password in the request body, never in the URL",
+            ));
+        }
         let user = id(UserId::new(req.email))?;
         let roles = match req.roles {
             None => vec![Role::Student],
@@ -1253,5 +1262,50 @@ method!(
         };
         app.auth().set_device_policy(ctx.actor()?, policy).await?;
         Ok(device_policy_dto(app))
+    }
+);
+
+/// Subject ids, as a list or a comma-separated string.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum SubjectsArg {
+    /// `["science", "history"]`.
+    List(Vec<String>),
+    /// `"science,history"`.
+    Csv(String),
+}
+
+/// Arguments of `adopt_shared_content`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AdoptArgs {
+    /// Subjects of the shared library to adopt (default: every published
+    /// one). A JSON list, or a comma-separated string.
+    #[serde(default)]
+    pub subjects: Option<SubjectsArg>,
+    /// Report what would change; write nothing.
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    pub dry_run: Option<bool>,
+}
+
+method!(
+    /// `adopt_shared_content`.
+    AdoptSharedContent = "adopt_shared_content" in "admin", Admin, Write,
+    "Copy subjects of the shared library (the home institution's published catalog) into the caller's institution, to customise there",
+    AdoptArgs => ImportedDto,
+    |_app, ctx, req| {
+        let platform = ctx.platform()?;
+        let subjects = match req.subjects {
+            None => Vec::new(),
+            Some(SubjectsArg::List(v)) => v,
+            Some(SubjectsArg::Csv(s)) => s.split(',').map(|x| x.trim().to_owned()).filter(|x| !x.is_empty()).collect(),
+        }
+        .into_iter()
+        .map(SubjectId::new)
+        .collect::<Result<Vec<_>, _>>()?;
+        let dry_run = req.dry_run.unwrap_or(false);
+        let r = platform
+            .adopt_shared_content(ctx.actor()?, &ctx.institution, &subjects, dry_run)
+            .await?;
+        Ok(imported(r, dry_run))
     }
 );

@@ -129,6 +129,7 @@ pub const METHODS: &[MethodSpec] = &[
     spec::<admin::GetAuditLog>(),
     spec::<admin::GetJobRuns>(),
     spec::<admin::GetLearningInsight>(),
+    spec::<admin::AdoptSharedContent>(),
     spec::<admin::GetDevicePolicy>(),
     spec::<admin::SetDevicePolicy>(),
     spec::<session::RegisterDevice>(),

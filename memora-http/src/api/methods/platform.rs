@@ -65,11 +65,7 @@ method!(
     "Create an institution and its first manager (platform operator)",
     CreateInstitutionArgs => InstitutionDto,
     |_app, ctx, req| {
-        if ctx.query.as_deref().is_some_and(|q| {
-            q.split('&')
-                .filter_map(|kv| kv.split('=').next())
-                .any(|k| k == "manager_password")
-        }) {
+        if crate::args::Args::query_names(ctx.query.as_deref(), &["manager_password"]) {
             return Err(ApiError::bad(
                 "send the password in the request body, never in the URL",
             ));

@@ -86,11 +86,7 @@ impl ApiMethod for Login {
         ctx: &Ctx,
         req: LoginArgs,
     ) -> Result<LoginDto, ApiError> {
-        if ctx.query.as_deref().is_some_and(|q| {
-            q.split('&')
-                .filter_map(|kv| kv.split('=').next())
-                .any(|k| matches!(k, "pwd" | "password"))
-        }) {
+        if crate::args::Args::query_names(ctx.query.as_deref(), &["pwd", "password"]) {
             return Err(ApiError::bad(
                 "send the password in the request body, never in the URL",
             ));

@@ -1,10 +1,11 @@
-//! Hostile institution tests that FAIL against the current server: each
-//! demonstrates a bug (see the doc comment of each test for the input, the
-//! expected and the actual behaviour, and where in the code it comes from).
-//! This file is deliberately NOT listed in `main.rs`; to run it, add
-//! `mod hostile_institutions_failing;` there and run
-//! `cargo test -p memora-http --test it hostile_institutions_failing`.
-//! Once a bug is fixed, move its test into `hostile_institutions.rs`.
+//! Regression tests of the bugs the hostile institution suite found (each
+//! failed before its fix; the doc comment of each test says the input,
+//! the expected and the old behaviour): a refused manager left a
+//! half-created institution, percent-encoding hid a password key in the
+//! URL, a forged prefix revealed a suspension, a login refused by a
+//! suspension still registered a device, the per-address login throttle
+//! was counted per institution, a huge institution id was echoed back, and
+//! two concurrent creations naming one manager both kept their institution.
 
 use std::sync::Arc;
 
