@@ -6,12 +6,16 @@
 //! (`memora_http::router`, no sockets) with `get_review_session` calls:
 //!
 //! * `standalone` — one `Memora`, no platform (how a single school ran
-//!   before institutions);
-//! * `home` — the platform, every call from the home institution's demo
-//!   student (no credential prefix);
+//!   before institutions), calls spread over `--institutions` learners
+//!   with the demo student's schedule;
+//! * `home` — the platform, the same over as many learners of the home
+//!   institution (no credential prefix);
 //! * `spread` — the platform, calls spread round-robin over every
 //!   institution's demo student (prefix routing, a different institution's
 //!   caches on each call).
+//!
+//! So every scenario serves the same cards to the same number of learners;
+//! only the scope differs.
 //!
 //! Each scenario runs `--requests` calls on `--concurrency` tasks (2 worker
 //! threads) after a warm-up, and prints calls/s and latency percentiles;
@@ -135,6 +139,34 @@ async fn more_learners(app: &Memora, tag: &str, learners: usize) -> anyhow::Resu
     Ok(())
 }
 
+/// Gives `learner` (created here, with the bench password) the demo
+/// student's schedule and review log, so it has the same cards due.
+async fn clone_student(app: &Memora, learner: &str) -> anyhow::Result<()> {
+    let id = UserId::new(learner)?;
+    app.auth()
+        .create_user(&Actor::system(), &id, "Hot learner", vec![Role::Student], Some(PWD))
+        .await?;
+    let student = UserId::new(memora_core::demo::DEMO_STUDENT)?;
+    let season = app.active_season().await?.context("an active season")?.id;
+    let ports = app.ports();
+    let log = ports.revlog.review_log(&student, Some(&season), 100_000).await?;
+    let trackers = ports.trackers.all_trackers(&student, &season).await?;
+    let mut records = Vec::new();
+    for (n, t) in trackers.into_iter().enumerate() {
+        let Some(entry) = log.iter().find(|e| e.key.question == t.key.question) else {
+            continue;
+        };
+        let mut tracker = t;
+        tracker.key.user = id.clone();
+        let mut entry = entry.clone();
+        entry.key = tracker.key.clone();
+        entry.review_id = memora_core::ids::ReviewId::new(format!("{learner}-{n}"))?;
+        records.push(memora_core::domain::ReviewRecord { tracker, log: entry });
+    }
+    ports.trackers.persist_batch(&records).await?;
+    Ok(())
+}
+
 /// One `get_review_session` call; an error unless it returned cards.
 async fn call(app: axum::Router, cookie: String) -> anyhow::Result<()> {
     let req = Request::post("/api/method/memora.api.reviews.get_review_session")
@@ -216,7 +248,15 @@ async fn main() -> anyhow::Result<()> {
         secure_cookies: false,
         metrics_token: None,
     }));
-    let solo_cookie = login(&solo_app, memora_core::demo::DEMO_STUDENT).await?;
+    // As many hot learners as the spread scenario has institutions, so
+    // every scenario spreads its calls over the same number of learners.
+    let hot = args.institutions.max(1);
+    let mut solo_cookies = Vec::new();
+    for n in 0..hot {
+        let who = format!("hot{n}@solo.bench");
+        clone_student(&solo, &who).await?;
+        solo_cookies.push(login(&solo_app, &who).await?);
+    }
 
     // The platform.
     let directory = Arc::new(InMemoryDirectory::new());
@@ -274,13 +314,18 @@ async fn main() -> anyhow::Result<()> {
         secure_cookies: false,
         metrics_token: None,
     }));
-    let home_cookie = login(&app, memora_core::demo::DEMO_STUDENT).await?;
+    let mut home_cookies = Vec::new();
+    for n in 0..hot {
+        let who = format!("hot{n}@home.bench");
+        clone_student(&home, &who).await?;
+        home_cookies.push(login(&app, &who).await?);
+    }
     let mut spread = Vec::new();
     for i in 0..args.institutions {
         spread.push(login(&app, &format!("student@school-{i}.bench")).await?);
     }
     if spread.is_empty() {
-        spread.push(home_cookie.clone());
+        spread = home_cookies.clone();
     }
     println!(
         "{} institutions × {learners} learners (+ home): built in {:.1} s; {} calls per scenario, {} callers, 2 worker threads",
@@ -292,7 +337,7 @@ async fn main() -> anyhow::Result<()> {
     let (solo_rate, solo) = run(
         "standalone",
         &solo_app,
-        &[solo_cookie],
+        &solo_cookies,
         args.requests,
         args.concurrency,
     )
@@ -300,7 +345,7 @@ async fn main() -> anyhow::Result<()> {
     let (home_rate, home_stats) = run(
         "home",
         &app,
-        &[home_cookie],
+        &home_cookies,
         args.requests,
         args.concurrency,
     )
