@@ -289,14 +289,16 @@ impl Platform {
         }
         crate::text::check_text("name", name, 140)?;
         // Everything that can be refused is checked before anything is
-        // written.
-        self.home.auth().check_password(
-            &manager.password,
-            &[manager.user.as_str(), &manager.full_name],
-        )?;
+        // written: the manager's account as `create_user` will check it
+        // (after the institution is recorded, too late to refuse cleanly).
         if manager.full_name.trim().is_empty() {
             return Err(CoreError::invalid("manager_full_name must not be empty"));
         }
+        self.home.auth().check_new_user(
+            &manager.user,
+            &manager.full_name,
+            Some(&manager.password),
+        )?;
         if self
             .directory
             .account_institution(&manager.user)
