@@ -144,12 +144,21 @@ async fn more_learners(app: &Memora, tag: &str, learners: usize) -> anyhow::Resu
 async fn clone_student(app: &Memora, learner: &str) -> anyhow::Result<()> {
     let id = UserId::new(learner)?;
     app.auth()
-        .create_user(&Actor::system(), &id, "Hot learner", vec![Role::Student], Some(PWD))
+        .create_user(
+            &Actor::system(),
+            &id,
+            "Hot learner",
+            vec![Role::Student],
+            Some(PWD),
+        )
         .await?;
     let student = UserId::new(memora_core::demo::DEMO_STUDENT)?;
     let season = app.active_season().await?.context("an active season")?.id;
     let ports = app.ports();
-    let log = ports.revlog.review_log(&student, Some(&season), 100_000).await?;
+    let log = ports
+        .revlog
+        .review_log(&student, Some(&season), 100_000)
+        .await?;
     let trackers = ports.trackers.all_trackers(&student, &season).await?;
     let mut records = Vec::new();
     for (n, t) in trackers.into_iter().enumerate() {
@@ -161,7 +170,10 @@ async fn clone_student(app: &Memora, learner: &str) -> anyhow::Result<()> {
         let mut entry = entry.clone();
         entry.key = tracker.key.clone();
         entry.review_id = memora_core::ids::ReviewId::new(format!("{learner}-{n}"))?;
-        records.push(memora_core::domain::ReviewRecord { tracker, log: entry });
+        records.push(memora_core::domain::ReviewRecord {
+            tracker,
+            log: entry,
+        });
     }
     ports.trackers.persist_batch(&records).await?;
     Ok(())
@@ -177,7 +189,11 @@ async fn call(app: axum::Router, cookie: String) -> anyhow::Result<()> {
     let ok = resp.status() == StatusCode::OK;
     let body = resp.into_body().collect().await?.to_bytes();
     anyhow::ensure!(ok, "get_review_session: {}", String::from_utf8_lossy(&body));
-    anyhow::ensure!(body.len() > 200, "no cards: {}", String::from_utf8_lossy(&body));
+    anyhow::ensure!(
+        body.len() > 200,
+        "no cards: {}",
+        String::from_utf8_lossy(&body)
+    );
     Ok(())
 }
 
@@ -342,14 +358,8 @@ async fn main() -> anyhow::Result<()> {
         args.concurrency,
     )
     .await?;
-    let (home_rate, home_stats) = run(
-        "home",
-        &app,
-        &home_cookies,
-        args.requests,
-        args.concurrency,
-    )
-    .await?;
+    let (home_rate, home_stats) =
+        run("home", &app, &home_cookies, args.requests, args.concurrency).await?;
     let (spread_rate, spread_stats) =
         run("spread", &app, &spread, args.requests, args.concurrency).await?;
     println!(

@@ -482,18 +482,7 @@ impl AuthService {
         password: Option<&str>,
     ) -> CoreResult<User> {
         actor.require_admin()?;
-        if id.is_system() {
-            return Err(CoreError::invalid(format!(
-                "user id {id} is reserved for the system caller"
-            )));
-        }
-        if full_name.trim().is_empty() {
-            return Err(CoreError::invalid("full_name must not be empty"));
-        }
-        crate::text::check_text("full_name", full_name, 140)?;
-        if let Some(p) = password {
-            self.check_password(p, &[id.as_str(), full_name])?;
-        }
+        self.check_new_user(id, full_name, password)?;
         let user = User {
             id: id.clone(),
             full_name: full_name.trim().to_owned(),
@@ -546,6 +535,32 @@ impl AuthService {
             )
             .await;
         Ok(user)
+    }
+
+    /// Everything [`Self::create_user`] refuses an account for before it
+    /// writes anything: the system caller's reserved id, an empty or
+    /// malformed full name, a password the policy refuses. (Creating an
+    /// institution checks its first manager with this before the
+    /// institution is recorded.)
+    pub(crate) fn check_new_user(
+        &self,
+        id: &UserId,
+        full_name: &str,
+        password: Option<&str>,
+    ) -> CoreResult<()> {
+        if id.is_system() {
+            return Err(CoreError::invalid(format!(
+                "user id {id} is reserved for the system caller"
+            )));
+        }
+        if full_name.trim().is_empty() {
+            return Err(CoreError::invalid("full_name must not be empty"));
+        }
+        crate::text::check_text("full_name", full_name, 140)?;
+        if let Some(p) = password {
+            self.check_password(p, &[id.as_str(), full_name])?;
+        }
+        Ok(())
     }
 
     /// Sets a user's password (an admin, or [`Actor::system`]).

@@ -325,16 +325,10 @@ impl Platform {
         if full_name.is_empty() {
             return Err(CoreError::invalid("manager_full_name must not be empty"));
         }
-        crate::text::check_text("manager_full_name", full_name, 140)?;
-        if manager.user.is_system() {
-            return Err(CoreError::invalid(format!(
-                "user id {} is reserved for the system caller",
-                manager.user
-            )));
-        }
+        // The manager's account as `create_user` will check it.
         self.home
             .auth()
-            .check_password(&manager.password, &[manager.user.as_str(), full_name])?;
+            .check_new_user(&manager.user, full_name, Some(&manager.password))?;
         let taken = || CoreError::conflict(format!("account name {} is taken", manager.user));
         self.directory
             .claim_account(&manager.user, &id)

@@ -15,6 +15,7 @@ mod lessons;
 mod lost_enqueue;
 mod map;
 mod ops;
+mod platform;
 mod quests;
 mod review_fill;
 mod revlog_josh;

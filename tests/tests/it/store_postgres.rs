@@ -1,4 +1,5 @@
-//! The store conformance suite on PostgreSQL (each test in a fresh schema),
+//! The store and institution-directory conformance suites on PostgreSQL
+//! (each test in a fresh schema),
 //! plus the database-specific checks: partition pruning, concurrent
 //! idempotent persistence and archive atomicity.
 
@@ -6,6 +7,7 @@ use std::sync::Arc;
 
 use memora_core::ports::{DueFilter, PortError};
 use memora_tests::PgSchema;
+use memora_tests::conformance::directory::Directories;
 use memora_tests::conformance::store::{
     Stores, at, make_seasons, record, season, t0, tracker, user,
 };
@@ -22,12 +24,21 @@ impl Pg {
             Arc::new(self.0.other.clone()),
         )
     }
+    /// The directory through the store (as the home institution's store
+    /// serves it), and through the second store: "another process".
+    fn directories(&self) -> Directories {
+        Directories {
+            this: Arc::new(self.0.store.clone()),
+            other: Arc::new(self.0.other.clone()),
+        }
+    }
     async fn teardown(self) {
         self.0.teardown().await
     }
 }
 
 memora_tests::store_conformance!(Pg::setup());
+memora_tests::directory_conformance!(Pg::setup());
 
 /// Runs `f` on a fresh schema and always drops it.
 async fn with_schema<F, Fut>(f: F)
