@@ -30,7 +30,7 @@ use crate::jobs;
 
 /// How often every process re-reads the directory: a new institution is
 /// served, and a suspension enforced, by every process within this.
-pub const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+pub const REFRESH_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Opens institutions for the server.
 pub struct ServerTenants {
@@ -207,11 +207,11 @@ pub async fn start_platform_with(
                 tracing::info!(institutions = outcome.opened.len(), "institutions opened");
             }
             for (inst, e) in outcome.failed {
-                tracing::warn!(institution = %inst, error = %e, "an institution could not be opened (retrying every second)");
+                tracing::warn!(institution = %inst, error = %e, "an institution could not be opened (retrying)");
             }
         }
         Err(e) => {
-            tracing::warn!(error = %e, "reading the institution directory failed (retrying every second)")
+            tracing::warn!(error = %e, "reading the institution directory failed (retrying)")
         }
     }
     Ok((platform, handles))
@@ -229,12 +229,12 @@ pub fn spawn_refresh(platform: Arc<Platform>, mut stop: watch::Receiver<bool>) -
                     Ok(outcome) => {
                         failing = false;
                         for (inst, e) in outcome.failed {
-                            tracing::warn!(institution = %inst, error = %e, "an institution could not be opened (retrying every second)");
+                            tracing::warn!(institution = %inst, error = %e, "an institution could not be opened (retrying)");
                         }
                     }
                     Err(e) => {
                         if !failing {
-                            tracing::warn!(error = %e, "reading the institution directory failed (retrying every second)");
+                            tracing::warn!(error = %e, "reading the institution directory failed (retrying)");
                         }
                         failing = true;
                     }

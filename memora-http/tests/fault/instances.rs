@@ -700,3 +700,95 @@ async fn fault_instances_sigkill_one_keeps_serving_and_loses_no_answer() {
 async fn fault_instances_sigkill_one_keeps_serving_and_loses_no_answer_on_redis_cluster() {
     sigkill_one_instance_loses_nothing(Backend::Cluster).await;
 }
+
+/// Whether `user` can log in on `base` (200), without panicking otherwise.
+async fn can_log_in(base: &str, user: &str, password: &str) -> bool {
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/api/method/login"))
+        .form(&[("usr", user), ("pwd", password)])
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("login on {base}: {e}"));
+    resp.status().as_u16() == 200
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_instances_institution_created_and_suspended_everywhere_within_1s() {
+    let _g = SERIAL.lock().await;
+    let Some(f) = Fleet::start(Backend::Redis, &[]).await else {
+        return;
+    };
+    const MANAGER: &str = "head@north.fault";
+    const MANAGER_PWD: &str = "North-Head-Fault-2026!";
+    // The demo admin is the platform operator; the institution is created
+    // through server 1.
+    let created = f
+        .admin
+        .ok(
+            "platform.create_institution",
+            json!({"institution": "north", "name": "North", "manager": MANAGER,
+                   "manager_full_name": "Head", "manager_password": MANAGER_PWD}),
+        )
+        .await;
+    assert_eq!(created["institution"], "north", "{created}");
+    let at = Instant::now();
+    let seen = first_seen(at, |i| {
+        let base = f.base(i);
+        async move { can_log_in(&base, MANAGER, MANAGER_PWD).await }
+    })
+    .await;
+    assert_coherent(
+        &f,
+        "an institution created on server 1 served (its manager logs in) after",
+        &seen,
+        " (a process that does not know it routes the login to the home institution)",
+    );
+    // Suspended through server 2: refused everywhere, resumed through
+    // server 3: accepted everywhere.
+    let head = Client::login_with(&f.base(0), MANAGER, MANAGER_PWD).await;
+    for i in 0..INSTANCES {
+        assert!(
+            session_accepted(&head.on(&f.base(i))).await,
+            "{}",
+            f.name(i)
+        );
+    }
+    f.admin
+        .on(&f.base(1))
+        .ok(
+            "platform.suspend_institution",
+            json!({"institution": "north"}),
+        )
+        .await;
+    let at = Instant::now();
+    let seen = first_seen(at, |i| {
+        let c = head.on(&f.base(i));
+        async move { !session_accepted(&c).await }
+    })
+    .await;
+    assert_coherent(
+        &f,
+        "an institution suspended on server 2 refused after",
+        &seen,
+        " (a process still serves a suspended institution)",
+    );
+    f.admin
+        .on(&f.base(2))
+        .ok(
+            "platform.resume_institution",
+            json!({"institution": "north"}),
+        )
+        .await;
+    let at = Instant::now();
+    let seen = first_seen(at, |i| {
+        let c = head.on(&f.base(i));
+        async move { session_accepted(&c).await }
+    })
+    .await;
+    assert_coherent(
+        &f,
+        "an institution resumed on server 3 served again after",
+        &seen,
+        "",
+    );
+}

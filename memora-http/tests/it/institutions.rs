@@ -276,16 +276,34 @@ async fn an_institution_adopts_the_shared_library_and_customises_its_copy() {
     let (am, al) = institution(&t, &op, "alpha").await;
     let adopt = |who: String, args: serde_json::Value| {
         let app = t.app.clone();
-        async move { call(&app, "memora.api.admin.adopt_shared_content", Some(&who), args).await }
+        async move {
+            call(
+                &app,
+                "memora.api.admin.adopt_shared_content",
+                Some(&who),
+                args,
+            )
+            .await
+        }
     };
 
     // A preview writes nothing.
-    let (s, v) = adopt(am.clone(), json!({"subjects": ["science"], "dry_run": true})).await;
+    let (s, v) = adopt(
+        am.clone(),
+        json!({"subjects": ["science"], "dry_run": true}),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["message"]["applied"], false);
     assert_eq!(v["message"]["added"]["subjects"], json!(["science"]), "{v}");
     assert!(v["message"]["added_count"].as_u64().unwrap() > 5, "{v}");
-    let (_, ver) = call(&t.app, "memora.api.admin.get_catalog_version", Some(&am), json!({})).await;
+    let (_, ver) = call(
+        &t.app,
+        "memora.api.admin.get_catalog_version",
+        Some(&am),
+        json!({}),
+    )
+    .await;
     assert_eq!(ver["message"]["version"], 0, "{ver}");
 
     // Adopt science only: alpha's catalog gets it, not history.
@@ -294,7 +312,12 @@ async fn an_institution_adopts_the_shared_library_and_customises_its_copy() {
     assert_eq!(v["message"]["applied"], true);
     assert_eq!(v["message"]["subjects"], 1, "{v}");
     let lessons = v["message"]["added"]["lessons"].as_array().unwrap().clone();
-    assert!(lessons.iter().all(|l| l.as_str().unwrap().starts_with("sci-")), "{lessons:?}");
+    assert!(
+        lessons
+            .iter()
+            .all(|l| l.as_str().unwrap().starts_with("sci-")),
+        "{lessons:?}"
+    );
 
     // Customise the copy: hide a lesson. The library is untouched.
     let hidden = lessons[0].as_str().unwrap().to_owned();
@@ -306,20 +329,43 @@ async fn an_institution_adopts_the_shared_library_and_customises_its_copy() {
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    let home_catalog = t.platform.home().ports().content.load_catalog().await.unwrap();
+    let home_catalog = t
+        .platform
+        .home()
+        .ports()
+        .content
+        .load_catalog()
+        .await
+        .unwrap();
     assert!(
-        home_catalog.lessons.iter().any(|l| l.id.as_str() == hidden && l.is_published),
+        home_catalog
+            .lessons
+            .iter()
+            .any(|l| l.id.as_str() == hidden && l.is_published),
         "the shared library keeps its lesson"
     );
     // Adopting again would publish it again (the preview says so).
-    let (_, v) = adopt(am.clone(), json!({"subjects": ["science"], "dry_run": true})).await;
-    assert!(v["message"]["changed"]["lessons"].as_array().unwrap().contains(&json!(hidden)), "{v}");
+    let (_, v) = adopt(
+        am.clone(),
+        json!({"subjects": ["science"], "dry_run": true}),
+    )
+    .await;
+    assert!(
+        v["message"]["changed"]["lessons"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(hidden)),
+        "{v}"
+    );
 
     // Refusals: unknown subject (404), a learner (403), the home
     // institution itself (409), nothing changes.
     let (s, v) = adopt(am.clone(), json!({"subjects": ["astronomy"]})).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
-    assert!(v["exception"].as_str().unwrap().contains("astronomy"), "{v}");
+    assert!(
+        v["exception"].as_str().unwrap().contains("astronomy"),
+        "{v}"
+    );
     let (s, _) = adopt(al.clone(), json!({})).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let home_admin = session(&t.app, memora_core::demo::DEMO_ADMIN, crate::isolation::PWD).await;
