@@ -804,3 +804,164 @@ export async function insight(main) {
   );
   await load();
 }
+
+// ---- institution (every manager) and institutions (the platform operator) ----
+
+/** The caller's institution: its device policy, and (outside the home
+ *  institution) adopting subjects of the shared library. */
+export async function institution(main, ctx) {
+  const mine = ctx.state.institution || { institution: 'default', name: 'Home institution' };
+  const policy = await api.call('admin.get_device_policy');
+  const max = h('input', { type: 'number', min: '1', max: '1000', value: String(policy.max_devices), id: 'policy-max', required: true });
+  const onLimit = h(
+    'select',
+    { id: 'policy-on-limit' },
+    [['sign-out-oldest', 'Sign the least recently active device out'], ['refuse', 'Refuse the new device']].map(([v, label]) =>
+      h('option', { value: v, selected: v === policy.on_limit }, label),
+    ),
+  );
+  const policyOut = h('div', { 'aria-live': 'polite', id: 'policy-out' });
+  const source = h('span', { id: 'policy-source' }, policy.source === 'institution' ? 'this institution’s own' : 'the server default');
+  const save = button('Save policy', { type: 'submit', class: 'primary', id: 'policy-save' });
+  const reset = button('Use the server default', { id: 'policy-reset' });
+  const policyForm = h(
+    'form',
+    { class: 'card form-grid', 'aria-labelledby': 'h-policy' },
+    h('h2', { id: 'h-policy' }, 'Devices per learner'),
+    h('p', { class: 'muted' }, 'In force: ', source, '. Every server applies a change within a second.'),
+    field('Most devices', max),
+    field('One more device', onLimit),
+    h('span', { class: 'actions' }, save, reset),
+    policyOut,
+  );
+  const show = (p) => {
+    source.textContent = p.source === 'institution' ? 'this institution’s own' : 'the server default';
+    max.value = String(p.max_devices);
+    onLimit.value = p.on_limit;
+    policyOut.replaceChildren(h('p', { class: 'ok', role: 'status' }, 'Saved: at most ' + p.max_devices + ' devices, then ' + p.on_limit + '.'));
+  };
+  policyForm.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    busy(save, async () => show(await api.call('admin.set_device_policy', { max_devices: Number(max.value), on_limit: onLimit.value })), policyOut);
+  });
+  reset.addEventListener('click', () => busy(reset, async () => show(await api.call('admin.set_device_policy', { reset: true })), policyOut));
+
+  const parts = [
+    heading(mine.name),
+    kv([['Institution', h('code', {}, mine.institution), 'institution-id'], ['Status', mine.status || 'active']]),
+    h('div', { class: 'grid' }, policyForm),
+  ];
+  if (mine.institution !== 'default') {
+    const subjects = h('input', { id: 'adopt-subjects', placeholder: 'science, history (empty: every subject)' });
+    const preview = button('Preview', { type: 'submit', class: 'primary', id: 'adopt-preview' });
+    const apply = button('Adopt', { id: 'adopt-apply', disabled: true });
+    const out = h('div', { 'aria-live': 'polite', id: 'adopt-out' });
+    const args = () => ({ subjects: subjects.value.split(',').map((x) => x.trim()).filter(Boolean) });
+    const report = (r) =>
+      kv([
+        ['Subjects added', (r.added.subjects || []).join(', ') || '—'],
+        ['Lessons added', String((r.added.lessons || []).length)],
+        ['Entities changed', String(r.changed_count)],
+        ['Catalog version', String(r.version)],
+      ]);
+    const form = h(
+      'form',
+      { class: 'card form-grid', 'aria-labelledby': 'h-adopt' },
+      h('h2', { id: 'h-adopt' }, 'Shared library'),
+      h('p', { class: 'muted' }, 'Copy subjects of the platform’s shared library into this institution’s catalog. The copy is yours: hide, reorder or extend it with a content import. Adopting again brings back the library’s version.'),
+      field('Subjects', subjects),
+      h('span', { class: 'actions' }, preview, apply),
+      out,
+    );
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      busy(preview, async () => {
+        const r = await api.call('admin.adopt_shared_content', { ...args(), dry_run: true });
+        out.replaceChildren(h('p', { role: 'status' }, 'Preview (nothing written yet):'), report(r));
+        apply.disabled = false;
+      }, out);
+    });
+    apply.addEventListener('click', () =>
+      busy(apply, async () => {
+        const r = await api.call('admin.adopt_shared_content', args());
+        out.replaceChildren(h('p', { class: 'ok', role: 'status' }, 'Adopted.'), report(r));
+        apply.disabled = true;
+      }, out),
+    );
+    parts[2].append(form);
+  }
+  main.replaceChildren(...parts);
+}
+
+/** The platform operator: every institution, create, suspend, resume. */
+export async function institutions(main) {
+  const slot = h('div', { id: 'institutions' });
+  const err = h('div');
+  const load = async () => {
+    const list = await api.call('platform.get_institutions');
+    slot.replaceChildren(
+      table('Institutions', [
+        { label: 'Institution', cell: (i) => idCell(i.institution) },
+        { label: 'Name', cell: (i) => t(i.name) },
+        { label: 'Status', cell: (i) => h('span', { class: 'badge ' + (i.status === 'active' ? 'approved' : 'rejected') }, i.status) },
+        { label: 'Created', cell: (i) => fmtDate(i.created_at) },
+        {
+          label: '',
+          cell: (i) => {
+            if (i.institution === 'default') return 'home';
+            const suspend = i.status === 'active';
+            const b = button(suspend ? 'Suspend' : 'Resume', {
+              class: (suspend ? 'danger' : 'primary') + ' small',
+              'aria-label': (suspend ? 'Suspend ' : 'Resume ') + i.institution,
+              dataset: { institution: i.institution },
+            });
+            b.addEventListener('click', () =>
+              busy(b, async () => {
+                await api.call(suspend ? 'platform.suspend_institution' : 'platform.resume_institution', { institution: i.institution });
+                toast((suspend ? 'Suspended ' : 'Resumed ') + i.institution);
+                await load();
+              }, err),
+            );
+            return b;
+          },
+        },
+      ], list),
+    );
+  };
+  const id = h('input', { id: 'inst-id', required: true, pattern: '[a-z][a-z0-9-]{1,31}', autocomplete: 'off' });
+  const name = h('input', { id: 'inst-name', required: true });
+  const manager = h('input', { id: 'inst-manager', type: 'email', required: true, autocomplete: 'off' });
+  const managerName = h('input', { id: 'inst-manager-name', required: true });
+  const pwd = h('input', { id: 'inst-manager-password', type: 'password', required: true, autocomplete: 'new-password' });
+  const create = button('Create institution', { type: 'submit', class: 'primary', id: 'inst-create' });
+  const out = h('div', { 'aria-live': 'polite', id: 'inst-out' });
+  const form = h(
+    'form',
+    { class: 'card form-grid', 'aria-labelledby': 'h-new-inst' },
+    h('h2', { id: 'h-new-inst' }, 'New institution'),
+    field('Id', id, '2–32 characters: a–z, 0–9 and -, starting with a letter.'),
+    field('Name', name),
+    field('Manager e-mail', manager, 'Unique across the platform; signs in with no institution to choose.'),
+    field('Manager name', managerName),
+    field('Manager password', pwd),
+    create,
+    out,
+  );
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    busy(create, async () => {
+      const i = await api.call('platform.create_institution', {
+        institution: id.value.trim(),
+        name: name.value.trim(),
+        manager: manager.value.trim(),
+        manager_full_name: managerName.value.trim(),
+        manager_password: pwd.value,
+      });
+      out.replaceChildren(h('p', { class: 'ok', role: 'status' }, 'Created ', t(i.institution), '; its manager can sign in now.'));
+      form.reset();
+      await load();
+    }, out);
+  });
+  main.replaceChildren(heading('Institutions'), err, h('section', { class: 'card' }, slot), form);
+  await load();
+}

@@ -31,9 +31,16 @@ const ADMIN_PAGES = [
   { path: '/admin/users', title: 'Users', render: admin.users },
   { path: '/admin/archive', title: 'Archive', render: admin.archive },
   { path: '/admin/audit', title: 'Audit log', render: admin.audit },
+  { path: '/admin/institution', title: 'Institution', render: admin.institution },
 ];
 
-const state = { user: null, name: '', roles: [], isAdmin: false };
+// The platform operator (a System Manager of the home institution) also
+// manages the institutions.
+const OPERATOR_PAGES = [
+  { path: '/admin/institutions', title: 'Institutions', render: admin.institutions },
+];
+
+const state = { user: null, name: '', roles: [], isAdmin: false, institution: null };
 // Pages register timers here; they are stopped when the page changes.
 let cleanups = [];
 
@@ -51,8 +58,13 @@ export function go(path) {
   else location.hash = '#' + path;
 }
 
+function isOperator() {
+  return state.isAdmin && state.institution && state.institution.institution === 'default';
+}
+
 function pages() {
-  return state.isAdmin ? ADMIN_PAGES : LEARNER_PAGES;
+  if (!state.isAdmin) return LEARNER_PAGES;
+  return isOperator() ? ADMIN_PAGES.concat(OPERATOR_PAGES) : ADMIN_PAGES;
 }
 
 function renderNav() {
@@ -87,6 +99,7 @@ function renderNav() {
   });
   who.replaceChildren(
     t(state.name || state.user, 'span', { class: 'who-name' }),
+    t(state.institution ? state.institution.name : '', 'span', { class: 'role', id: 'institution-name' }),
     h('span', { class: 'role', id: 'role' }, state.isAdmin ? ADMIN_ROLE : 'Student'),
     out,
   );
@@ -129,6 +142,8 @@ async function loadSession() {
   state.name = info.full_name || user;
   state.roles = info.roles || [];
   state.isAdmin = state.roles.includes(ADMIN_ROLE);
+  // Older servers have no institutions: the console then shows none.
+  state.institution = await api.call('platform.get_my_institution').catch(() => null);
 }
 
 async function route() {

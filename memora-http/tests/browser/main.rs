@@ -457,3 +457,98 @@ async fn admin_sees_the_learning_insight_plots() {
     b.close().await;
     drop(server);
 }
+
+#[tokio::test]
+async fn the_operator_creates_and_suspends_an_institution_and_its_manager_runs_it() {
+    let Some(tools) = tools() else { return };
+    let _g = SERIAL.lock().await;
+    let server = Server::start().await;
+    let base = server.base();
+    let b = Browser::start(&tools).await;
+    // The demo admin is a System Manager of the home institution: the
+    // platform operator.
+    b.sign_in(&base, ADMIN).await;
+    b.click("#nav a[href='#/admin/institutions']").await;
+    b.wait_text("#institutions table", "the institution list", |t| {
+        t.contains("northside")
+    })
+    .await;
+    b.fill("#inst-id", "eastside").await;
+    b.fill("#inst-name", "Eastside School").await;
+    b.fill("#inst-manager", "head@eastside.example").await;
+    b.fill("#inst-manager-name", "Head of Eastside").await;
+    b.fill("#inst-manager-password", "Eastside-Head-2026!")
+        .await;
+    b.click("#inst-create").await;
+    b.wait_text("#inst-out", "the creation", |t| t.contains("Created"))
+        .await;
+    b.wait_text("#institutions table", "the new row", |t| {
+        t.contains("Eastside School")
+    })
+    .await;
+    b.screenshot("operator-institutions").await;
+    // The new manager signs in with no institution to choose.
+    let head = Api::login_with(
+        &base,
+        "head@eastside.example",
+        json!({"pwd": "Eastside-Head-2026!"}),
+    )
+    .await;
+    assert_eq!(
+        head.ok("platform.get_my_institution", json!({})).await["institution"],
+        "eastside"
+    );
+    // Suspend: the manager's session is refused, the row says so.
+    b.click("button[aria-label='Suspend eastside']").await;
+    b.wait_text("#institutions table", "the suspended row", |t| {
+        t.contains("suspended")
+    })
+    .await;
+    let (status, body) = head.call("platform.get_my_institution", json!({})).await;
+    assert_eq!(status, 403, "{body}");
+    b.click("button[aria-label='Resume eastside']").await;
+    b.wait_text("#institutions table", "the resumed row", |t| {
+        !t.contains("suspended")
+    })
+    .await;
+    assert_eq!(
+        head.call("platform.get_my_institution", json!({})).await.0,
+        200
+    );
+    b.close().await;
+
+    // Northside's manager: their institution page, no Institutions page.
+    let b = Browser::start(&tools).await;
+    b.sign_in(&base, "admin@northside.memora").await;
+    let name = b
+        .wait_text("#institution-name", "the institution name", |t| {
+            !t.is_empty()
+        })
+        .await;
+    assert!(name.contains("Northside"), "{name}");
+    assert!(
+        b.all("#nav a[href='#/admin/institutions']")
+            .await
+            .is_empty(),
+        "only the operator manages institutions"
+    );
+    b.click("#nav a[href='#/admin/institution']").await;
+    b.fill("#policy-max", "2").await;
+    b.click("#policy-save").await;
+    b.wait_text("#policy-source", "the institution's own policy", |t| {
+        t.contains("own")
+    })
+    .await;
+    b.fill("#adopt-subjects", "science").await;
+    b.click("#adopt-preview").await;
+    b.wait_text("#adopt-out", "the preview", |t| t.contains("Preview"))
+        .await;
+    b.screenshot("manager-institution").await;
+    b.close().await;
+    let manager = Api::login(&base, "admin@northside.memora").await;
+    assert_eq!(
+        manager.ok("admin.get_device_policy", json!({})).await["max_devices"],
+        2
+    );
+    drop(server);
+}
