@@ -64,22 +64,39 @@ impl BackendConfig {
     /// uses `self` and the schema `home_schema`: its own schema
     /// ([`memora_store_postgres::institution_schema`]), its own Redis key
     /// namespace (`<namespace>i:<id>:`), a pool of `pool_size` connections.
-    /// The same servers, nothing shared.
+    /// The same servers, nothing shared. Refused when the schema name would
+    /// not be a plain schema name (see
+    /// [`memora_store_postgres::institution_schema`]).
     pub fn for_institution(
         &self,
         institution: &memora_core::domain::InstitutionId,
         home_schema: &str,
         pool_size: u32,
-    ) -> BackendConfig {
+    ) -> Result<BackendConfig, BackendError> {
+        Self::institution_fits(home_schema, institution).map_err(BackendError::Config)?;
         let ns = self.redis_namespace.as_deref().unwrap_or("memora:");
-        BackendConfig {
-            schema: Some(memora_store_postgres::institution_schema(
-                home_schema,
-                institution,
-            )),
+        Ok(BackendConfig {
+            schema: memora_store_postgres::institution_schema(home_schema, institution),
             redis_namespace: Some(format!("{ns}i:{}:", institution.as_str())),
             db_pool_size: pool_size,
             ..self.clone()
+        })
+    }
+}
+
+impl BackendConfig {
+    /// Why `institution` cannot have a schema next to `home_schema`, if it
+    /// cannot.
+    pub fn institution_fits(
+        home_schema: &str,
+        institution: &memora_core::domain::InstitutionId,
+    ) -> Result<(), String> {
+        match memora_store_postgres::institution_schema(home_schema, institution) {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "institution {institution} cannot have a schema next to the home schema {home_schema:?}: `{home_schema}__<id>` must be at most {} bytes of a–z, 0–9 and _ (use a shorter id, or a shorter lowercase home schema)",
+                memora_store_postgres::MAX_SCHEMA_LEN
+            )),
         }
     }
 }
@@ -459,34 +476,46 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
             url: redact(url),
             problem,
         };
-        if schema.is_empty()
-            || !schema
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
+        if !memora_store_postgres::is_plain_schema(schema) {
             return Err(fail(format!(
-                "schema name {schema:?} is not a plain identifier"
+                "schema name {schema:?} must be 1–{} bytes of a–z, 0–9 and _ (PostgreSQL would change or truncate it)",
+                memora_store_postgres::MAX_SCHEMA_LEN
             )));
         }
-        for sql in [
-            format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""),
-            format!("SET search_path TO \"{schema}\""),
-        ] {
-            sqlx::query(&sql)
+        let create = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
+        // Two processes may create it at once (the creator and another's
+        // directory refresh): the loser's IF NOT EXISTS can still hit the
+        // catalog's unique index; once is enough to retry.
+        if let Err(e) = sqlx::query(&create).execute(&mut first).await {
+            let duplicate =
+                matches!(&e, sqlx::Error::Database(d) if d.code().as_deref() == Some("23505"));
+            if !duplicate {
+                return Err(fail(format!("preparing schema {schema}: {e}")));
+            }
+            sqlx::query(&create)
                 .execute(&mut first)
                 .await
                 .map_err(|e| fail(format!("preparing schema {schema}: {e}")))?;
         }
+        sqlx::query(&format!("SET search_path TO \"{schema}\""))
+            .execute(&mut first)
+            .await
+            .map_err(|e| fail(format!("preparing schema {schema}: {e}")))?;
         opts = opts.options([("search_path", schema.as_str())]);
     }
     let before = applied_migrations(&mut first).await;
     let _ = first.close().await;
-    let pg = memora_store_postgres::PgStore::connect_with(opts, cfg.db_pool_size.max(2))
-        .await
-        .map_err(|e| BackendError::Database {
-            url: redact(url),
-            problem: format!("opening the connection pool: {e}"),
-        })?;
+    let pool_size = cfg.db_pool_size.max(2);
+    let pg = match &cfg.schema {
+        Some(schema) => {
+            memora_store_postgres::PgStore::connect_in_schema(opts, pool_size, schema).await
+        }
+        None => memora_store_postgres::PgStore::connect_with(opts, pool_size).await,
+    }
+    .map_err(|e| BackendError::Database {
+        url: redact(url),
+        problem: format!("opening the connection pool: {e}"),
+    })?;
     pg.migrate().await.map_err(|e| BackendError::Database {
         url: redact(url),
         problem: format!("applying the migrations: {e}"),

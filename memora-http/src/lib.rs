@@ -486,6 +486,14 @@ async fn session_tenant(
     };
     match platform.tenant_with_status(&inst) {
         Some((app, is_suspended)) => Ok((inst, app, is_suspended)),
+        // The directory names an institution this process has not opened
+        // (created a moment ago, or failing to open): a retry will do,
+        // whereas the home institution would only count a failed login
+        // against the account.
+        None if spec.name == "login" => Err(CoreError::Unavailable(format!(
+            "institution {inst} is not available on this server yet; retry in a moment"
+        ))
+        .into()),
         None => Ok(home),
     }
 }

@@ -164,6 +164,11 @@ struct ServeCmd {
     /// "Institutions").
     #[arg(long, env = "MEMORA_INSTITUTION_POOL_SIZE", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=100))]
     institution_pool_size: u32,
+    /// Most institutions besides the home one (`create_institution` refuses
+    /// more; each costs a pool, a Redis connection and background tasks in
+    /// every server process).
+    #[arg(long, env = "MEMORA_MAX_INSTITUTIONS", default_value_t = 200, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    max_institutions: u32,
     #[command(flatten)]
     db: DbArgs,
     #[command(flatten)]
@@ -608,7 +613,7 @@ async fn open_with(
             Some(pg) => pg.current_schema().await?,
             None => bail!("institutions other than the home one need a database"),
         };
-        let tenant_cfg = cfg.for_institution(&institution, &home_schema, cfg.db_pool_size);
+        let tenant_cfg = cfg.for_institution(&institution, &home_schema, cfg.db_pool_size)?;
         let home_attempts = built.ports.attempts.clone();
         built = backend::build(&tenant_cfg).await?;
         built.directory = Arc::clone(&directory);
@@ -1472,7 +1477,7 @@ async fn cli_platform(db: &DbArgs) -> anyhow::Result<Arc<memora_core::services::
         cfg.db_pool_size.clamp(1, 4),
         jobs::Schedule::default(),
         stop_rx,
-        false,
+        memora_http::tenancy::Start::Command,
     )
     .await?;
     Ok(platform)
@@ -1708,6 +1713,7 @@ async fn serve(cmd: ServeCmd) -> anyhow::Result<()> {
         c.safe_mode.global_per_window = cmd.safe_mode_global_per_minute;
         c.safe_mode.per_user_interval =
             std::time::Duration::from_secs(cmd.safe_mode_learner_interval_secs);
+        c.max_institutions = cmd.max_institutions as usize;
         c.device_policy = memora_core::services::auth::DevicePolicy {
             max_devices: cmd.max_devices as usize,
             on_limit: if cmd.device_limit == "refuse" {
@@ -1729,11 +1735,13 @@ async fn serve(cmd: ServeCmd) -> anyhow::Result<()> {
         stop_rx.clone(),
     )
     .await?;
+    let mut demo_pwd = String::new();
     if built.memory.is_some() {
-        let (pwd, generated) = match cmd.demo_password {
-            Some(p) => (p, false),
+        let (pwd, generated) = match &cmd.demo_password {
+            Some(p) => (p.clone(), false),
             None => (random_password(), true),
         };
+        demo_pwd = pwd.clone();
         let info = memora_core::demo::seed_demo(&app, &pwd).await?;
         println!(
             "Memora (embedded in-memory backend, demo dataset) on http://{}",
@@ -1751,6 +1759,9 @@ async fn serve(cmd: ServeCmd) -> anyhow::Result<()> {
             "  {} reviews due for the demo student in {}",
             info.due_now, info.season
         );
+    }
+    if built.memory.is_some() && cmd.max_institutions > 0 {
+        let pwd = demo_pwd.clone();
         // A second institution, so the isolation is visible: its own
         // accounts, learners, store and leaderboards.
         let north =

@@ -107,10 +107,22 @@ impl Coordination for PlatformBudget {
 
 #[async_trait]
 impl TenantFactory for ServerTenants {
+    async fn check(&self, institution: &memora_core::domain::InstitutionId) -> CoreResult<()> {
+        match (&self.base.database_url, &self.home_schema) {
+            (Some(_), Some(home)) => {
+                BackendConfig::institution_fits(home, institution).map_err(CoreError::Invalid)
+            }
+            _ => Ok(()),
+        }
+    }
+
     async fn open(&self, inst: &Institution, scope: TenantScope) -> CoreResult<Arc<Memora>> {
         let built = match (&self.base.database_url, &self.home_schema) {
             (Some(_), Some(home)) => {
-                let cfg = self.base.for_institution(&inst.id, home, self.pool_size);
+                let cfg = self
+                    .base
+                    .for_institution(&inst.id, home, self.pool_size)
+                    .map_err(|e| CoreError::invalid(e.to_string()))?;
                 backend::build(&cfg).await.map_err(|e| {
                     CoreError::Unavailable(format!("opening institution {}: {e}", inst.id))
                 })?
@@ -161,11 +173,21 @@ pub async fn start_platform(
     schedule: jobs::Schedule,
     stop: watch::Receiver<bool>,
 ) -> Result<(Arc<Platform>, Arc<Mutex<Vec<JoinHandle<()>>>>), backend::BackendError> {
-    start_platform_with(home, built, base, pool_size, schedule, stop, true).await
+    start_platform_with(home, built, base, pool_size, schedule, stop, Start::Server).await
 }
 
-/// [`start_platform`], with or without the institutions' background work
-/// (`background`: jobs and workers; CLI commands open institutions without).
+/// Who starts the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// `memora serve`: every institution is opened now, with its jobs and
+    /// workers.
+    Server,
+    /// A CLI command: institutions are opened only when a command needs
+    /// one (creating it), without background work.
+    Command,
+}
+
+/// [`start_platform`] for a server or a command (see [`Start`]).
 pub async fn start_platform_with(
     home: Arc<Memora>,
     built: &backend::Built,
@@ -173,8 +195,17 @@ pub async fn start_platform_with(
     pool_size: u32,
     schedule: jobs::Schedule,
     stop: watch::Receiver<bool>,
-    background: bool,
+    start: Start,
 ) -> Result<(Arc<Platform>, Arc<Mutex<Vec<JoinHandle<()>>>>), backend::BackendError> {
+    let background = start == Start::Server;
+    if let Some(pg) = &built.pg {
+        // Accounts created by a server of an earlier version during a
+        // rolling upgrade (after the migration copied them) are the home
+        // institution's too.
+        pg.claim_home_accounts().await.map_err(|e| {
+            backend::BackendError::Config(format!("recording the home institution's accounts: {e}"))
+        })?;
+    }
     let home_schema = match &built.pg {
         Some(pg) => Some(pg.current_schema().await.map_err(|e| {
             backend::BackendError::Config(format!("reading the home institution's schema: {e}"))
@@ -201,6 +232,9 @@ pub async fn start_platform_with(
             home_attempts,
         }),
     ));
+    if !background {
+        return Ok((platform, handles));
+    }
     match platform.refresh().await {
         Ok(outcome) => {
             if !outcome.opened.is_empty() {

@@ -5,7 +5,8 @@
 -- two tables are read and written only in the home institution's schema:
 -- the institutions themselves, and which institution each account name
 -- belongs to (account names are unique across the platform, so a login
--- needs no institution). In other schemas they stay empty.
+-- needs no institution). In other schemas they are unused (they hold the
+-- copy of the home row below, nothing else).
 CREATE TABLE institutions (
     id          text COLLATE "C" PRIMARY KEY,
     name        text NOT NULL,
@@ -21,6 +22,10 @@ CREATE TABLE institution_accounts (
     user_id      text COLLATE "C" PRIMARY KEY,
     institution  text COLLATE "C" NOT NULL
 );
+-- One account name per platform whatever its case: `Bob@x.org` cannot be
+-- created next to `bob@x.org` (a look-alike, and the login throttle keys
+-- on the lowercased name).
+CREATE UNIQUE INDEX institution_accounts_lower_idx ON institution_accounts (lower(user_id));
 
 -- Every account of an installation that predates institutions belongs to
 -- the home institution.

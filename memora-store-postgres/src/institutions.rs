@@ -20,12 +20,30 @@ use crate::error::port;
 use crate::rows::id;
 use crate::{PgStore, PgStoreError};
 
+/// PostgreSQL's longest identifier (longer ones are silently truncated,
+/// so two long names could meet).
+pub const MAX_SCHEMA_LEN: usize = 63;
+
+/// Whether `schema` is a name PostgreSQL keeps exactly as written, quoted
+/// or not: lowercase ASCII letters, digits and `_`, starting with a letter
+/// or `_`, at most [`MAX_SCHEMA_LEN`] bytes.
+pub fn is_plain_schema(schema: &str) -> bool {
+    !schema.is_empty()
+        && schema.len() <= MAX_SCHEMA_LEN
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !schema.starts_with(|c: char| c.is_ascii_digit())
+}
+
 /// The schema holding the data of `institution` on a platform whose home
 /// institution lives in `home_schema`: `<home_schema>__<id>` with `-` written
-/// `_` (a valid, unquoted-safe identifier of at most 63 bytes for a home
-/// schema of up to 29).
-pub fn institution_schema(home_schema: &str, institution: &InstitutionId) -> String {
-    format!("{home_schema}__{}", institution.as_str().replace('-', "_"))
+/// `_`. `None` when that is not a plain schema name (a home schema with
+/// capitals, or so long that the name would pass 63 bytes and be
+/// truncated — two institutions could then share one schema).
+pub fn institution_schema(home_schema: &str, institution: &InstitutionId) -> Option<String> {
+    let schema = format!("{home_schema}__{}", institution.as_str().replace('-', "_"));
+    is_plain_schema(&schema).then_some(schema)
 }
 
 type Row = (
@@ -67,13 +85,22 @@ impl PgStore {
             .await?)
     }
 
+    /// Records every account of this (the home institution's) store in the
+    /// directory that is not there yet; returns how many. Idempotent.
+    pub async fn claim_home_accounts(&self) -> crate::Result<u64> {
+        Ok(sqlx::query(
+            "INSERT INTO institution_accounts (user_id, institution) \
+             SELECT id, 'default' FROM users ON CONFLICT DO NOTHING",
+        )
+        .execute(crate::trips::one(self.pool()))
+        .await?
+        .rows_affected())
+    }
+
     /// Creates `schema` if it does not exist (run before the migrations of
     /// a new institution).
     pub async fn create_schema(&self, schema: &str) -> crate::Result<()> {
-        if !schema
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
+        if !is_plain_schema(schema) {
             return Err(PgStoreError::Invalid(format!("schema name {schema:?}")));
         }
         sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
@@ -167,7 +194,9 @@ impl InstitutionDirectory for PgStore {
     }
 
     async fn release_account(&self, user: &UserId, inst: &InstitutionId) -> PortResult<()> {
-        sqlx::query("DELETE FROM institution_accounts WHERE user_id = $1 AND institution = $2")
+        sqlx::query(
+            "DELETE FROM institution_accounts WHERE lower(user_id) = lower($1) AND institution = $2",
+        )
             .bind(user.as_str())
             .bind(inst.as_str())
             .execute(crate::trips::one(self.pool()))
@@ -177,13 +206,38 @@ impl InstitutionDirectory for PgStore {
     }
 
     async fn account_institution(&self, user: &UserId) -> PortResult<Option<InstitutionId>> {
-        let raw: Option<String> =
-            sqlx::query_scalar("SELECT institution FROM institution_accounts WHERE user_id = $1")
-                .bind(user.as_str())
-                .fetch_optional(crate::trips::one(self.pool()))
-                .await
-                .map_err(port)?;
+        let raw: Option<String> = sqlx::query_scalar(
+            "SELECT institution FROM institution_accounts WHERE lower(user_id) = lower($1)",
+        )
+        .bind(user.as_str())
+        .fetch_optional(crate::trips::one(self.pool()))
+        .await
+        .map_err(port)?;
         raw.map(|r| id(&r, InstitutionId::new).map_err(Into::into))
             .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names_are_kept_exactly_or_refused() {
+        let north = InstitutionId::new("north-side").unwrap();
+        assert_eq!(
+            institution_schema("public", &north).as_deref(),
+            Some("public__north_side")
+        );
+        // Capitals would be folded by PostgreSQL; longer than 63 bytes
+        // would be truncated (two ids could meet).
+        assert_eq!(institution_schema("Memora", &north), None);
+        let long_home = "h".repeat(MAX_SCHEMA_LEN - 2 - "north_side".len());
+        assert!(institution_schema(&long_home, &north).is_some());
+        assert_eq!(institution_schema(&format!("{long_home}x"), &north), None);
+        assert!(!is_plain_schema("1abc"));
+        assert!(!is_plain_schema("a-b"));
+        assert!(!is_plain_schema(""));
+        assert!(is_plain_schema("_x1"));
     }
 }

@@ -42,7 +42,7 @@ mod rows;
 mod seasons;
 mod served;
 pub mod trips;
-pub use institutions::institution_schema;
+pub use institutions::{MAX_SCHEMA_LEN, institution_schema, is_plain_schema};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,6 +92,58 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_conns.max(1))
             .acquire_timeout(Duration::from_secs(5))
+            .connect_with(opts)
+            .await?;
+        Ok(Self::from_pool(pool))
+    }
+
+    /// [`PgStore::connect_with`] on the schema `schema` (which `opts` must
+    /// put first on the `search_path`): every new connection checks that
+    /// `current_schema()` is `schema` and is refused otherwise, so a proxy
+    /// that drops the connection options (PgBouncer's
+    /// `ignore_startup_parameters = options`) can never send one
+    /// institution's queries to another's tables.
+    pub async fn connect_in_schema(
+        opts: PgConnectOptions,
+        max_conns: u32,
+        schema: &str,
+    ) -> Result<Self> {
+        // Checked once up front for a clear error (the pool would only time
+        // out retrying), then on every connection the pool opens.
+        {
+            use sqlx::Connection;
+            let mut first = sqlx::PgConnection::connect_with(&opts).await?;
+            let current: Option<String> = sqlx::query_scalar("SELECT current_schema()")
+                .fetch_one(&mut first)
+                .await?;
+            let _ = first.close().await;
+            if current.as_deref() != Some(schema) {
+                return Err(PgStoreError::Invalid(format!(
+                    "the connection's schema is {current:?}, not {schema:?}: the search_path option did not reach the server (a connection pooler that ignores startup options?)"
+                )));
+            }
+        }
+        let expected = schema.to_owned();
+        let pool = PgPoolOptions::new()
+            .max_connections(max_conns.max(1))
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |conn, _meta| {
+                let expected = expected.clone();
+                Box::pin(async move {
+                    let current: Option<String> = sqlx::query_scalar("SELECT current_schema()")
+                        .fetch_one(&mut *conn)
+                        .await?;
+                    if current.as_deref() != Some(expected.as_str()) {
+                        return Err(sqlx::Error::Configuration(
+                            format!(
+                                "the connection's schema is {current:?}, not {expected:?}: the search_path option did not reach the server (a connection pooler that ignores startup options?)"
+                            )
+                            .into(),
+                        ));
+                    }
+                    Ok(())
+                })
+            })
             .connect_with(opts)
             .await?;
         Ok(Self::from_pool(pool))

@@ -13,7 +13,8 @@ use crate::ports::InstitutionDirectory;
 #[derive(Default)]
 struct Directory {
     institutions: BTreeMap<InstitutionId, Institution>,
-    accounts: BTreeMap<UserId, InstitutionId>,
+    /// By lowercased account name (names are unique whatever their case).
+    accounts: BTreeMap<String, InstitutionId>,
 }
 
 /// [`InstitutionDirectory`] in process memory. Clones share the directory.
@@ -107,22 +108,28 @@ impl InstitutionDirectory for InMemoryDirectory {
 
     async fn claim_account(&self, user: &UserId, institution: &InstitutionId) -> PortResult<()> {
         let mut d = self.lock()?;
-        if d.accounts.contains_key(user) {
+        let key = user.as_str().to_lowercase();
+        if d.accounts.contains_key(&key) {
             return Err(PortError::Conflict(format!("account name {user} is taken")));
         }
-        d.accounts.insert(user.clone(), institution.clone());
+        d.accounts.insert(key, institution.clone());
         Ok(())
     }
 
     async fn release_account(&self, user: &UserId, institution: &InstitutionId) -> PortResult<()> {
         let mut d = self.lock()?;
-        if d.accounts.get(user) == Some(institution) {
-            d.accounts.remove(user);
+        let key = user.as_str().to_lowercase();
+        if d.accounts.get(&key) == Some(institution) {
+            d.accounts.remove(&key);
         }
         Ok(())
     }
 
     async fn account_institution(&self, user: &UserId) -> PortResult<Option<InstitutionId>> {
-        Ok(self.lock()?.accounts.get(user).cloned())
+        Ok(self
+            .lock()?
+            .accounts
+            .get(&user.as_str().to_lowercase())
+            .cloned())
     }
 }

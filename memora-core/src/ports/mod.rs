@@ -666,11 +666,12 @@ pub trait InstitutionDirectory: Send + Sync {
         policy: Option<&DevicePolicy>,
     ) -> PortResult<bool>;
     /// Reserves an account name for an institution; `Conflict` if any
-    /// institution (this one included) already holds it.
+    /// institution (this one included) already holds it, whatever the case
+    /// of its letters (`Bob@x.org` and `bob@x.org` are one name here).
     async fn claim_account(&self, user: &UserId, institution: &InstitutionId) -> PortResult<()>;
     /// Gives up a reservation made by `institution` (a no-op otherwise).
     async fn release_account(&self, user: &UserId, institution: &InstitutionId) -> PortResult<()>;
-    /// The institution an account name belongs to.
+    /// The institution an account name belongs to (compared without case).
     async fn account_institution(&self, user: &UserId) -> PortResult<Option<InstitutionId>>;
 }
 

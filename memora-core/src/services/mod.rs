@@ -151,6 +151,9 @@ pub struct Config {
     pub device_policy: auth::DevicePolicy,
     /// A device's `last_active` is written at most this often per process.
     pub device_touch_interval: Duration,
+    /// Most institutions a platform holds besides the home one (each costs
+    /// a pool, a Redis connection and background tasks in every process).
+    pub max_institutions: usize,
 }
 
 /// Smallest accepted reconciliation `sample_size`: fewer rows say nothing
@@ -189,6 +192,7 @@ impl Default for Config {
             job_lease_ttl: Duration::from_secs(120),
             device_policy: auth::DevicePolicy::default(),
             device_touch_interval: Duration::from_secs(5 * 60),
+            max_institutions: 200,
         }
     }
 }

@@ -58,6 +58,12 @@ impl std::fmt::Debug for TenantScope {
 pub trait TenantFactory: Send + Sync {
     /// The application of `institution`, scoped by `scope`.
     async fn open(&self, institution: &Institution, scope: TenantScope) -> CoreResult<Arc<Memora>>;
+
+    /// Refuses an institution id this factory cannot give storage to (a
+    /// schema name too long, say), before anything is written.
+    async fn check(&self, _institution: &InstitutionId) -> CoreResult<()> {
+        Ok(())
+    }
 }
 
 /// The first manager of a new institution.
@@ -201,6 +207,10 @@ impl Platform {
     pub async fn refresh(&self) -> CoreResult<RefreshOutcome> {
         let all = self.directory.list_institutions().await?;
         let mut out = RefreshOutcome::default();
+        // First what is cheap and urgent — statuses and device policies of
+        // the open institutions — so a slow or failing open below never
+        // delays a suspension.
+        let mut missing = Vec::new();
         for inst in all {
             if inst.id.is_home() {
                 self.home
@@ -214,23 +224,22 @@ impl Platform {
                 .map_err(|_| CoreError::Internal("tenant map poisoned".into()))?
                 .get(&inst.id)
                 .map(|t| Arc::clone(&t.app));
-            let app = match known {
+            match known {
                 Some(app) => {
                     self.set_local_status(&inst.id, inst.status)?;
-                    app
+                    app.auth().apply_device_policy(inst.device_policy.clone());
                 }
-                None => match self.open(&inst).await {
-                    Ok(app) => {
-                        out.opened.push(inst.id.clone());
-                        app
-                    }
-                    Err(e) => {
-                        out.failed.push((inst.id, e));
-                        continue;
-                    }
-                },
-            };
-            app.auth().apply_device_policy(inst.device_policy.clone());
+                None => missing.push(inst),
+            }
+        }
+        for inst in missing {
+            match self.open(&inst).await {
+                Ok(app) => {
+                    app.auth().apply_device_policy(inst.device_policy.clone());
+                    out.opened.push(inst.id);
+                }
+                Err(e) => out.failed.push((inst.id, e)),
+            }
         }
         Ok(out)
     }
@@ -321,6 +330,15 @@ impl Platform {
         // written; then the manager's name is reserved (atomically, so two
         // creations cannot both take it), and every later failure undoes
         // what was done, so a refused creation leaves nothing behind.
+        self.factory.check(&id).await?;
+        let count = self.directory.list_institutions().await?.len();
+        let max = self.home.config().max_institutions;
+        if count > max {
+            return Err(CoreError::invalid_state(format!(
+                "this platform already has {} institutions besides the home one (at most {max}; MEMORA_MAX_INSTITUTIONS)",
+                count - 1
+            )));
+        }
         let full_name = manager.full_name.trim();
         if full_name.is_empty() {
             return Err(CoreError::invalid("manager_full_name must not be empty"));

@@ -978,3 +978,135 @@ async fn institution_of_account_defaults_to_home() {
     assert_eq!(of("{bad}".into()).await, home());
     assert_eq!(of("y".repeat(200)).await, home());
 }
+
+#[tokio::test]
+async fn the_number_of_institutions_is_bounded() {
+    let world = World {
+        directory: InMemoryDirectory::new(),
+        home: InMemoryBackend::new(),
+        storage: Arc::default(),
+    };
+    let directory: Arc<dyn InstitutionDirectory> = Arc::new(world.directory.clone());
+    let home_app = Arc::new(Memora::in_institution(
+        world.home.ports(),
+        Config {
+            max_institutions: 1,
+            ..Config::default()
+        },
+        TenantScope {
+            institution: home(),
+            directory: Some(Arc::clone(&directory)),
+        },
+    ));
+    let tenants = Arc::new(MemTenants {
+        storage: Arc::clone(&world.storage),
+        opened: AtomicUsize::new(0),
+        fail_next: AtomicUsize::new(0),
+    });
+    let p = Process {
+        platform: Platform::new(home_app, directory, tenants.clone()),
+        tenants,
+    };
+    p.create("north", "head@north.test").await;
+    let refused = p
+        .platform
+        .create_institution(
+            &operator(),
+            &home(),
+            inst("south"),
+            "South",
+            manager("head@south.test"),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(CoreError::InvalidState(_))),
+        "{refused:?}"
+    );
+    let ids: Vec<String> = world
+        .list()
+        .await
+        .iter()
+        .map(|i| i.id.to_string())
+        .collect();
+    assert_eq!(ids, ["default", "north"]);
+    assert_eq!(
+        world.owner("head@south.test").await,
+        None,
+        "nothing reserved"
+    );
+}
+
+#[tokio::test]
+async fn account_names_are_one_name_whatever_their_case() {
+    let (world, p) = World::new().await;
+    p.create("north", "Head@North.test").await;
+    assert_eq!(world.owner("head@north.test").await, Some(inst("north")));
+    let refused = p
+        .app("north")
+        .auth()
+        .create_user(
+            &Actor::system(),
+            &user("HEAD@NORTH.TEST"),
+            "Twin",
+            vec![Role::Student],
+            None,
+        )
+        .await;
+    // Same institution: the store decides (a different id there), but never
+    // another institution.
+    let south = p
+        .platform
+        .create_institution(
+            &operator(),
+            &home(),
+            inst("south"),
+            "South",
+            manager("head@NORTH.test"),
+        )
+        .await;
+    assert!(matches!(south, Err(CoreError::Conflict(_))), "{south:?}");
+    let _ = refused;
+    let home_twin = p
+        .platform
+        .home()
+        .auth()
+        .create_user(
+            &Actor::system(),
+            &user("HEAD@north.TEST"),
+            "Twin",
+            vec![Role::Student],
+            None,
+        )
+        .await;
+    assert!(
+        matches!(home_twin, Err(CoreError::Conflict(_))),
+        "{home_twin:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_suspension_is_applied_before_slow_opens() {
+    let (world, p) = World::new().await;
+    p.create("zeta", "head@zeta.test").await;
+    // Another process creates `alpha`, which this process cannot open, and
+    // suspends `zeta`: this process's refresh applies the suspension even
+    // though opening `alpha` (sorted first) fails.
+    let other = world.process();
+    other.create("alpha", "head@alpha.test").await;
+    other
+        .platform
+        .set_status(
+            &operator(),
+            &home(),
+            &inst("zeta"),
+            InstitutionStatus::Suspended,
+        )
+        .await
+        .unwrap();
+    p.tenants
+        .fail_next
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    let outcome = p.platform.refresh().await.unwrap();
+    assert_eq!(outcome.failed.len(), 1, "{outcome:?}");
+    assert!(is_forbidden(p.platform.tenant(&inst("zeta"))));
+}

@@ -373,3 +373,48 @@ async fn an_institution_adopts_the_shared_library_and_customises_its_copy() {
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
     assert_eq!(v["exc_type"], "InvalidStateError");
 }
+
+#[tokio::test]
+async fn a_login_to_an_institution_this_process_has_not_opened_is_a_503_to_retry() {
+    use memora_core::domain::{Institution, InstitutionStatus};
+    use memora_core::ids::UserId;
+    let t = memory_stack().await;
+    // Another process created `later` a moment ago: it is in the directory,
+    // this process has not opened it yet.
+    let later = InstitutionId::new("later").unwrap();
+    let dir = t.platform.directory();
+    dir.create_institution(&Institution {
+        id: later.clone(),
+        name: "Later".into(),
+        status: InstitutionStatus::Active,
+        created_at: chrono::Utc::now(),
+        device_policy: None,
+    })
+    .await
+    .unwrap();
+    dir.claim_account(&UserId::new("head@later.test").unwrap(), &later)
+        .await
+        .unwrap();
+    let (s, v) = call(
+        &t.app,
+        "login",
+        None,
+        json!({"usr": "head@later.test", "pwd": PWD}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert!(v["exception"].as_str().unwrap().contains("retry"), "{v}");
+}
+
+#[tokio::test]
+async fn a_pool_whose_connections_miss_their_schema_is_refused() {
+    let Some(url) = memora_tests::pg_url_or_skip().await else {
+        return;
+    };
+    // No search_path option: the connection's schema is the default one,
+    // so a pool expecting an institution's schema must not open.
+    let opts: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+    let r = memora_store_postgres::PgStore::connect_in_schema(opts, 1, "nowhere__north").await;
+    let e = r.expect_err("a pool on the wrong schema");
+    assert!(e.to_string().contains("search_path"), "{e}");
+}

@@ -218,7 +218,8 @@ struct PgRedisProbe {
 #[async_trait]
 impl StateProbe for PgRedisProbe {
     async fn state(&self, institution: &InstitutionId) -> String {
-        let schema = memora_store_postgres::institution_schema(&self.home_schema, institution);
+        let schema = memora_store_postgres::institution_schema(&self.home_schema, institution)
+            .expect("a plain schema name");
         let tables: Vec<String> = sqlx::query_scalar(
             "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY 1",

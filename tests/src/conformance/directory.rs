@@ -454,6 +454,34 @@ pub async fn delete_removes_one_row(d: Directories) {
     assert_eq!(ids(&*d.other).await, vec!["default", "north", "south"]);
 }
 
+/// Account names are one name whatever the case of their letters: a claim
+/// of a case variant conflicts, a lookup finds the owner, a release by the
+/// owner through a variant frees it.
+pub async fn names_are_compared_without_case(d: Directories) {
+    create(&*d.this, &institution("north", "North", 1)).await;
+    d.this
+        .claim_account(&account("Bob@X.org"), &inst("north"))
+        .await
+        .expect("claim");
+    for variant in ["bob@x.org", "BOB@X.ORG"] {
+        let r = d
+            .other
+            .claim_account(&account(variant), &inst("default"))
+            .await;
+        assert!(matches!(r, Err(PortError::Conflict(_))), "{variant}: {r:?}");
+        assert_eq!(
+            owner(&*d.other, variant).await,
+            Some(inst("north")),
+            "{variant}"
+        );
+    }
+    d.this
+        .release_account(&account("bob@x.org"), &inst("north"))
+        .await
+        .expect("release");
+    assert_eq!(owner(&*d.this, "Bob@X.org").await, None);
+}
+
 /// Generates one `#[tokio::test]` per [`InstitutionDirectory`] check, in a
 /// module `institution_directory`. `$setup` is an async expression yielding
 /// `Option<H>` (None = skipped) where `H` has
@@ -467,7 +495,7 @@ macro_rules! directory_conformance {
             set_status_known_and_unknown, claim_then_lookup, second_claim_conflicts,
             release_by_wrong_institution_is_a_no_op, release_by_owner_frees_the_name,
             concurrent_claims_one_wins, device_policy_set_and_cleared,
-            delete_removes_one_row);
+            delete_removes_one_row, names_are_compared_without_case);
     };
     (@each $setup:expr; $($name:ident),* $(,)?) => {
         mod institution_directory {

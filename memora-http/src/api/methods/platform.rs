@@ -77,9 +77,19 @@ method!(
             full_name: req.manager_full_name,
             password: req.manager_password,
         };
-        let created = platform
-            .create_institution(ctx.actor()?, &ctx.institution, inst, &req.name, manager)
-            .await?;
+        // Run to the end even if the request is cancelled (client gone,
+        // request timeout): a creation stopped half-way would leave an
+        // institution without its manager.
+        let platform = std::sync::Arc::clone(platform);
+        let actor = ctx.actor()?.clone();
+        let from = ctx.institution.clone();
+        let created = tokio::spawn(async move {
+            platform
+                .create_institution(&actor, &from, inst, &req.name, manager)
+                .await
+        })
+        .await
+        .map_err(|e| ApiError::Core(memora_core::CoreError::Internal(format!("creating the institution: {e}"))))??;
         Ok(created.into())
     }
 );
