@@ -293,6 +293,34 @@ async fn metrics(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Respons
     if let Ok(dead) = st.memora.ports().queue.dead_letter_count().await {
         metrics::gauge!("memora_persistence_dead_letters").set(dead as f64);
     }
+    // Every institution's own health (the unlabeled gauges above are the
+    // home institution's): safe mode, write-behind depth, dead letters.
+    if let Some(platform) = &st.platform {
+        for (inst, app) in platform.open_tenants() {
+            let label = inst.as_str().to_owned();
+            metrics::gauge!("memora_institution_safe_mode", "institution" => label.clone()).set(
+                if app.cache_health().is_degraded() {
+                    1.0
+                } else {
+                    0.0
+                },
+            );
+            let ports = app.ports();
+            if let Ok(Ok(depth)) =
+                tokio::time::timeout(Duration::from_millis(250), ports.queue.depth()).await
+            {
+                metrics::gauge!("memora_institution_queue_depth", "institution" => label.clone())
+                    .set(depth as f64);
+            }
+            if let Ok(Ok(dead)) =
+                tokio::time::timeout(Duration::from_millis(250), ports.queue.dead_letter_count())
+                    .await
+            {
+                metrics::gauge!("memora_institution_dead_letters", "institution" => label)
+                    .set(dead as f64);
+            }
+        }
+    }
     match &st.metrics {
         Some(h) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -319,7 +347,19 @@ async fn readyz(State(st): State<Arc<AppState>>) -> Response {
     // Reports only: leaving safe mode is the probe's job (`jobs`), which
     // first drops the cached schedules that missed writes.
     let cache = ports.cache.ping().await.is_ok();
+    let degraded: Vec<String> = st
+        .platform
+        .as_ref()
+        .map(|p| {
+            p.open_tenants()
+                .into_iter()
+                .filter(|(_, app)| app.cache_health().is_degraded())
+                .map(|(id, _)| id.to_string())
+                .collect()
+        })
+        .unwrap_or_default();
     let body = json!({
+        "institutions_in_safe_mode": degraded,
         "database": if db { "ok" } else { "unavailable" },
         "cache": if cache { "ok" } else { "unavailable" },
         "safe_mode": st.memora.cache_health().is_degraded(),

@@ -418,3 +418,59 @@ async fn a_pool_whose_connections_miss_their_schema_is_refused() {
     let e = r.expect_err("a pool on the wrong schema");
     assert!(e.to_string().contains("search_path"), "{e}");
 }
+
+#[tokio::test]
+async fn metrics_and_readiness_describe_every_institution() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let t = memory_stack().await;
+    let op = session(&t.app, OPERATOR, crate::isolation::PWD).await;
+    institution(&t, &op, "alpha").await;
+    // alpha's cache fails: alpha (only) is in safe mode.
+    t.platform
+        .tenant(&InstitutionId::new("alpha").unwrap())
+        .unwrap()
+        .cache_health()
+        .mark_failed(chrono::Utc::now());
+    let app = memora_http::router(std::sync::Arc::new(memora_http::AppState {
+        memora: std::sync::Arc::clone(t.platform.home()),
+        platform: Some(std::sync::Arc::clone(&t.platform)),
+        metrics: Some(recorder.handle()),
+        secure_cookies: false,
+        metrics_token: None,
+    }));
+    let get = |uri: &'static str| {
+        let app = app.clone();
+        async move {
+            let resp = app
+                .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+            String::from_utf8(bytes.to_vec()).unwrap()
+        }
+    };
+    let page = get("/metrics").await;
+    for line in [
+        "memora_institution_safe_mode{institution=\"alpha\"} 1",
+        "memora_institution_safe_mode{institution=\"default\"} 0",
+        "memora_institution_dead_letters{institution=\"alpha\"} 0",
+        "memora_institution_queue_depth{institution=\"default\"} 0",
+    ] {
+        assert!(page.lines().any(|l| l == line), "{line} in\n{page}");
+    }
+    let ready: serde_json::Value = serde_json::from_str(&get("/readyz").await).unwrap();
+    assert_eq!(
+        ready["institutions_in_safe_mode"],
+        json!(["alpha"]),
+        "{ready}"
+    );
+    assert_eq!(
+        ready["safe_mode"], false,
+        "the home institution serves normally"
+    );
+}
