@@ -57,6 +57,10 @@ pub struct ServerTenants {
     /// The home institution's failed-login counters, shared by every
     /// institution: the per-address throttle holds across the platform.
     pub home_attempts: Option<Arc<dyn memora_core::ports::AttemptCounter>>,
+    /// Each open institution's own stop signal (its tasks stop when it is
+    /// closed, or when the server's `stop` flips).
+    pub stops:
+        Mutex<std::collections::HashMap<memora_core::domain::InstitutionId, watch::Sender<bool>>>,
 }
 
 /// An institution's coordination, except that safe-mode requests are
@@ -147,16 +151,42 @@ impl TenantFactory for ServerTenants {
             app.cache_health().mark_failed(chrono::Utc::now());
         }
         if self.background {
-            let mut spawned = jobs::spawn_all(Arc::clone(&app), self.schedule, self.stop.clone());
+            // The institution's tasks stop with the server or when the
+            // institution is closed, whichever comes first.
+            let (tx, rx) = watch::channel(false);
+            let relay = tx.clone();
+            let mut server_stop = self.stop.clone();
+            let mut spawned = vec![tokio::spawn(async move {
+                tokio::select! {
+                    _ = server_stop.changed() => { let _ = relay.send(true); }
+                    _ = relay.closed() => {}
+                }
+            })];
+            spawned.extend(jobs::spawn_all(Arc::clone(&app), self.schedule, rx.clone()));
             for spawn in built.extras.spawners {
-                spawned.push(spawn(Arc::clone(&app), self.stop.clone()));
+                spawned.push(spawn(Arc::clone(&app), rx.clone()));
             }
             if let Ok(mut h) = self.handles.lock() {
                 h.extend(spawned);
             }
+            if let Ok(mut stops) = self.stops.lock() {
+                stops.insert(inst.id.clone(), tx);
+            }
         }
         tracing::info!(institution = %inst.id, "institution opened");
         Ok(app)
+    }
+
+    async fn close(&self, institution: &memora_core::domain::InstitutionId) {
+        let stop = self
+            .stops
+            .lock()
+            .ok()
+            .and_then(|mut s| s.remove(institution));
+        if let Some(stop) = stop {
+            let _ = stop.send(true);
+            tracing::info!(%institution, "institution closed (no longer in the directory)");
+        }
     }
 }
 
@@ -230,6 +260,7 @@ pub async fn start_platform_with(
             background,
             home_coordination,
             home_attempts,
+            stops: Mutex::default(),
         }),
     ));
     if !background {

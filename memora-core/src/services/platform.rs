@@ -64,6 +64,11 @@ pub trait TenantFactory: Send + Sync {
     async fn check(&self, _institution: &InstitutionId) -> CoreResult<()> {
         Ok(())
     }
+
+    /// Stops what [`TenantFactory::open`] started for an institution that is
+    /// no longer served (a creation undone, or removed from the directory by
+    /// another process's roll-back). Its data stays.
+    async fn close(&self, _institution: &InstitutionId) {}
 }
 
 /// The first manager of a new institution.
@@ -84,6 +89,8 @@ pub struct RefreshOutcome {
     pub opened: Vec<InstitutionId>,
     /// Institutions that could not be opened (retried next time).
     pub failed: Vec<(InstitutionId, CoreError)>,
+    /// Institutions no longer in the directory, no longer served.
+    pub closed: Vec<InstitutionId>,
 }
 
 /// An open institution.
@@ -207,6 +214,20 @@ impl Platform {
     pub async fn refresh(&self) -> CoreResult<RefreshOutcome> {
         let all = self.directory.list_institutions().await?;
         let mut out = RefreshOutcome::default();
+        // Institutions open here but gone from the directory (a creation
+        // another process undid) stop being served.
+        let gone: Vec<InstitutionId> = self
+            .tenants
+            .read()
+            .map_err(|_| CoreError::Internal("tenant map poisoned".into()))?
+            .keys()
+            .filter(|id| !all.iter().any(|i| &i.id == *id))
+            .cloned()
+            .collect();
+        for id in gone {
+            self.forget(&id).await;
+            out.closed.push(id);
+        }
         // First what is cheap and urgent — statuses and device policies of
         // the open institutions — so a slow or failing open below never
         // delays a suspension.
@@ -266,6 +287,15 @@ impl Platform {
                 },
             );
         Ok(app)
+    }
+
+    /// Stops serving an institution in this process (its data stays).
+    async fn forget(&self, id: &InstitutionId) {
+        let _guard = self.opening.lock().await;
+        if let Ok(mut t) = self.tenants.write() {
+            t.remove(id);
+        }
+        self.factory.close(id).await;
     }
 
     fn set_local_status(&self, id: &InstitutionId, status: InstitutionStatus) -> CoreResult<()> {
@@ -384,9 +414,7 @@ impl Platform {
             Err(e) => Err(e),
         };
         if let Err(e) = created {
-            if let Ok(mut t) = self.tenants.write() {
-                t.remove(&id);
-            }
+            self.forget(&id).await;
             let _ = self.directory.delete_institution(&id).await;
             let _ = self.directory.release_account(&manager.user, &id).await;
             return Err(e);

@@ -1110,3 +1110,25 @@ async fn a_suspension_is_applied_before_slow_opens() {
     assert_eq!(outcome.failed.len(), 1, "{outcome:?}");
     assert!(is_forbidden(p.platform.tenant(&inst("zeta"))));
 }
+
+#[tokio::test]
+async fn an_institution_gone_from_the_directory_stops_being_served() {
+    let (world, p) = World::new().await;
+    p.create("north", "head@north.test").await;
+    let other = world.process();
+    other.platform.refresh().await.unwrap();
+    assert!(other.platform.tenant(&inst("north")).is_ok());
+    // Another process undid the creation (a failed roll-back path).
+    world
+        .directory
+        .delete_institution(&inst("north"))
+        .await
+        .unwrap();
+    let outcome = other.platform.refresh().await.unwrap();
+    assert_eq!(outcome.closed, vec![inst("north")], "{outcome:?}");
+    assert!(matches!(
+        other.platform.tenant(&inst("north")),
+        Err(CoreError::Unauthenticated)
+    ));
+    assert_eq!(other.platform.open_tenants().len(), 1, "only home");
+}
