@@ -554,7 +554,12 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
             }
             report.read_replica = Some(redact(read_url));
             report.read_replica_down = down;
-            let pg = pg.with_read_replica(opts, cfg.db_pool_size.max(2));
+            let pg = match &cfg.schema {
+                Some(schema) => {
+                    pg.with_read_replica_in_schema(opts, cfg.db_pool_size.max(2), schema)
+                }
+                None => pg.with_read_replica(opts, cfg.db_pool_size.max(2)),
+            };
             extras.spawners.push(replica_gauges(pg.clone()));
             pg
         }

@@ -294,31 +294,34 @@ async fn metrics(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Respons
         metrics::gauge!("memora_persistence_dead_letters").set(dead as f64);
     }
     // Every institution's own health (the unlabeled gauges above are the
-    // home institution's): safe mode, write-behind depth, dead letters.
+    // home institution's): safe mode, write-behind depth, dead letters. Read
+    // concurrently, each bounded, so a scrape stays short whatever the
+    // number of institutions or the state of Redis.
     if let Some(platform) = &st.platform {
-        for (inst, app) in platform.open_tenants() {
+        let reads = platform
+            .open_tenants()
+            .into_iter()
+            .map(|(inst, app)| async move {
+                let bound = Duration::from_millis(250);
+                let ports = app.ports();
+                let depth = tokio::time::timeout(bound, ports.queue.depth()).await;
+                let dead = tokio::time::timeout(bound, ports.queue.dead_letter_count()).await;
+                (inst, app.cache_health().is_degraded(), depth, dead)
+            });
+        for (inst, degraded, depth, dead) in futures::future::join_all(reads).await {
             let label = inst.as_str().to_owned();
-            metrics::gauge!("memora_institution_safe_mode", "institution" => label.clone()).set(
-                if app.cache_health().is_degraded() {
-                    1.0
-                } else {
-                    0.0
-                },
-            );
-            let ports = app.ports();
-            if let Ok(Ok(depth)) =
-                tokio::time::timeout(Duration::from_millis(250), ports.queue.depth()).await
-            {
-                metrics::gauge!("memora_institution_queue_depth", "institution" => label.clone())
-                    .set(depth as f64);
-            }
-            if let Ok(Ok(dead)) =
-                tokio::time::timeout(Duration::from_millis(250), ports.queue.dead_letter_count())
-                    .await
-            {
-                metrics::gauge!("memora_institution_dead_letters", "institution" => label)
-                    .set(dead as f64);
-            }
+            metrics::gauge!("memora_institution_safe_mode", "institution" => label.clone())
+                .set(if degraded { 1.0 } else { 0.0 });
+            // A read that failed or timed out is reported as -1 (unknown),
+            // never as the last value.
+            let value = |r: Result<Result<u64, memora_core::PortError>, _>| match r {
+                Ok(Ok(n)) => n as f64,
+                _ => -1.0,
+            };
+            metrics::gauge!("memora_institution_queue_depth", "institution" => label.clone())
+                .set(value(depth));
+            metrics::gauge!("memora_institution_dead_letters", "institution" => label)
+                .set(value(dead));
         }
     }
     match &st.metrics {
@@ -530,9 +533,12 @@ async fn session_tenant(
         // (created a moment ago, or failing to open): a retry will do,
         // whereas the home institution would only count a failed login
         // against the account.
-        None if spec.name == "login" => Err(CoreError::Unavailable(format!(
-            "institution {inst} is not available on this server yet; retry in a moment"
-        ))
+        // The message names no institution: it is answered before any
+        // password check.
+        None if spec.name == "login" => Err(CoreError::Unavailable(
+            "this account's institution is not available on this server yet; retry in a moment"
+                .into(),
+        )
         .into()),
         None => Ok(home),
     }

@@ -325,6 +325,9 @@ enum InstitutionCmd {
         /// Read the manager's password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
+        /// Most institutions besides the home one (as `serve`'s).
+        #[arg(long, env = "MEMORA_MAX_INSTITUTIONS", default_value_t = 200, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+        max_institutions: u32,
         #[command(flatten)]
         db: DbArgs,
         #[command(flatten)]
@@ -1463,12 +1466,20 @@ fn institution_json(i: &memora_core::domain::Institution) -> serde_json::Value {
 
 /// The platform of the home institution over `db`, for the operator's
 /// commands (institutions are opened without background work).
-async fn cli_platform(db: &DbArgs) -> anyhow::Result<Arc<memora_core::services::Platform>> {
+async fn cli_platform(
+    db: &DbArgs,
+    max_institutions: Option<u32>,
+) -> anyhow::Result<Arc<memora_core::services::Platform>> {
     if db.institution.is_some() {
         bail!("institution commands act on the platform: unset --institution / MEMORA_INSTITUTION");
     }
     let cfg = backend_config(db, None, 0);
-    let (app, built) = open(&cfg, false).await?;
+    let (app, built) = open_with(&cfg, false, |c| {
+        if let Some(max) = max_institutions {
+            c.max_institutions = max as usize;
+        }
+    })
+    .await?;
     let (_stop_tx, stop_rx) = watch::channel(false);
     let (platform, _handles) = memora_http::tenancy::start_platform_with(
         app,
@@ -1488,7 +1499,7 @@ async fn institution(cmd: InstitutionCmd) -> anyhow::Result<()> {
     let home = InstitutionId::home();
     match cmd {
         InstitutionCmd::List { db, out } => {
-            let platform = cli_platform(&db).await?;
+            let platform = cli_platform(&db, None).await?;
             let list = platform.list_institutions(&cli_admin()?, &home).await?;
             let rows: Vec<Vec<String>> = list
                 .iter()
@@ -1514,6 +1525,7 @@ async fn institution(cmd: InstitutionCmd) -> anyhow::Result<()> {
             manager,
             manager_name,
             password_stdin,
+            max_institutions,
             db,
             out,
         } => {
@@ -1525,7 +1537,7 @@ async fn institution(cmd: InstitutionCmd) -> anyhow::Result<()> {
                     "the manager needs a password: pass --password-stdin, set MEMORA_NEW_USER_PASSWORD, or run in a terminal"
                 ),
             };
-            let platform = cli_platform(&db).await?;
+            let platform = cli_platform(&db, Some(max_institutions)).await?;
             let created = platform
                 .create_institution(
                     &cli_admin()?,
@@ -1568,7 +1580,7 @@ async fn set_institution_status(
 ) -> anyhow::Result<()> {
     let home = memora_core::domain::InstitutionId::home();
     let id = memora_core::domain::InstitutionId::new(id.trim())?;
-    let platform = cli_platform(&db).await?;
+    let platform = cli_platform(&db, None).await?;
     let i = platform
         .set_status(&cli_admin()?, &home, &id, status)
         .await?;
@@ -1822,7 +1834,7 @@ async fn serve(cmd: ServeCmd) -> anyhow::Result<()> {
     if let Some(mbind) = metrics_access.bind {
         let mstate = Arc::new(memora_http::AppState {
             memora: Arc::clone(&app),
-            platform: None,
+            platform: Some(Arc::clone(&platform)),
             metrics,
             secure_cookies: cmd.secure_cookies,
             metrics_token: metrics_access.token,

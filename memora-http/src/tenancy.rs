@@ -232,9 +232,15 @@ pub async fn start_platform_with(
         // Accounts created by a server of an earlier version during a
         // rolling upgrade (after the migration copied them) are the home
         // institution's too.
-        pg.claim_home_accounts().await.map_err(|e| {
+        let elsewhere = pg.claim_home_accounts().await.map_err(|e| {
             backend::BackendError::Config(format!("recording the home institution's accounts: {e}"))
         })?;
+        if !elsewhere.is_empty() {
+            tracing::warn!(
+                accounts = ?elsewhere,
+                "home accounts whose name another institution holds: their logins go there (rename one of them)"
+            );
+        }
     }
     let home_schema = match &built.pg {
         Some(pg) => Some(pg.current_schema().await.map_err(|e| {

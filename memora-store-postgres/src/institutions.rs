@@ -46,6 +46,14 @@ pub fn institution_schema(home_schema: &str, institution: &InstitutionId) -> Opt
     is_plain_schema(&schema).then_some(schema)
 }
 
+/// An account name as the directory compares it: ASCII letters folded to
+/// lowercase, everything else as is — what `lower()` does on the column's
+/// `"C"` collation (and so what its unique index holds), whatever the
+/// database's default collation would do to a parameter.
+fn fold(user: &UserId) -> String {
+    user.as_str().to_ascii_lowercase()
+}
+
 type Row = (
     String,
     String,
@@ -86,15 +94,23 @@ impl PgStore {
     }
 
     /// Records every account of this (the home institution's) store in the
-    /// directory that is not there yet; returns how many. Idempotent.
-    pub async fn claim_home_accounts(&self) -> crate::Result<u64> {
-        Ok(sqlx::query(
+    /// directory that is not there yet (idempotent), and returns the home
+    /// accounts whose name another institution holds (a case variant
+    /// created there during a rolling upgrade): their logins go to that
+    /// institution until an operator resolves it.
+    pub async fn claim_home_accounts(&self) -> crate::Result<Vec<String>> {
+        sqlx::query(
             "INSERT INTO institution_accounts (user_id, institution) \
              SELECT id, 'default' FROM users ON CONFLICT DO NOTHING",
         )
         .execute(crate::trips::one(self.pool()))
-        .await?
-        .rows_affected())
+        .await?;
+        Ok(sqlx::query_scalar(
+            "SELECT u.id FROM users u WHERE NOT EXISTS (SELECT 1 FROM institution_accounts a \
+             WHERE lower(a.user_id) = lower(u.id) AND a.institution = 'default') ORDER BY u.id",
+        )
+        .fetch_all(crate::trips::one(self.pool()))
+        .await?)
     }
 
     /// Creates `schema` if it does not exist (run before the migrations of
@@ -195,21 +211,21 @@ impl InstitutionDirectory for PgStore {
 
     async fn release_account(&self, user: &UserId, inst: &InstitutionId) -> PortResult<()> {
         sqlx::query(
-            "DELETE FROM institution_accounts WHERE lower(user_id) = lower($1) AND institution = $2",
+            "DELETE FROM institution_accounts WHERE lower(user_id) = $1 AND institution = $2",
         )
-            .bind(user.as_str())
-            .bind(inst.as_str())
-            .execute(crate::trips::one(self.pool()))
-            .await
-            .map_err(port)?;
+        .bind(fold(user))
+        .bind(inst.as_str())
+        .execute(crate::trips::one(self.pool()))
+        .await
+        .map_err(port)?;
         Ok(())
     }
 
     async fn account_institution(&self, user: &UserId) -> PortResult<Option<InstitutionId>> {
         let raw: Option<String> = sqlx::query_scalar(
-            "SELECT institution FROM institution_accounts WHERE lower(user_id) = lower($1)",
+            "SELECT institution FROM institution_accounts WHERE lower(user_id) = $1",
         )
-        .bind(user.as_str())
+        .bind(fold(user))
         .fetch_optional(crate::trips::one(self.pool()))
         .await
         .map_err(port)?;

@@ -79,6 +79,29 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
+/// Pool options whose every new connection must have `schema` as its
+/// `current_schema()` (else the connection is refused).
+fn in_schema(options: PgPoolOptions, schema: &str) -> PgPoolOptions {
+    let expected = schema.to_owned();
+    options.after_connect(move |conn, _meta| {
+        let expected = expected.clone();
+        Box::pin(async move {
+            let current: Option<String> = sqlx::query_scalar("SELECT current_schema()")
+                .fetch_one(&mut *conn)
+                .await?;
+            if current.as_deref() != Some(expected.as_str()) {
+                return Err(sqlx::Error::Configuration(
+                    format!(
+                        "the connection's schema is {current:?}, not {expected:?}: the search_path option did not reach the server (a connection pooler that ignores startup options?)"
+                    )
+                    .into(),
+                ));
+            }
+            Ok(())
+        })
+    })
+}
+
 impl PgStore {
     /// Connects a pool of at most `max_conns` connections to `url`.
     pub async fn connect(url: &str, max_conns: u32) -> Result<Self> {
@@ -123,30 +146,29 @@ impl PgStore {
                 )));
             }
         }
-        let expected = schema.to_owned();
-        let pool = PgPoolOptions::new()
+        let pool = in_schema(PgPoolOptions::new(), schema)
             .max_connections(max_conns.max(1))
             .acquire_timeout(Duration::from_secs(5))
-            .after_connect(move |conn, _meta| {
-                let expected = expected.clone();
-                Box::pin(async move {
-                    let current: Option<String> = sqlx::query_scalar("SELECT current_schema()")
-                        .fetch_one(&mut *conn)
-                        .await?;
-                    if current.as_deref() != Some(expected.as_str()) {
-                        return Err(sqlx::Error::Configuration(
-                            format!(
-                                "the connection's schema is {current:?}, not {expected:?}: the search_path option did not reach the server (a connection pooler that ignores startup options?)"
-                            )
-                            .into(),
-                        ));
-                    }
-                    Ok(())
-                })
-            })
             .connect_with(opts)
             .await?;
         Ok(Self::from_pool(pool))
+    }
+
+    /// [`PgStore::with_read_replica`] for a store on the schema `schema`:
+    /// a replica connection whose `current_schema()` is another is refused
+    /// (the read then goes to the primary), as the primary's are.
+    pub fn with_read_replica_in_schema(
+        mut self,
+        opts: PgConnectOptions,
+        max_conns: u32,
+        schema: &str,
+    ) -> Self {
+        let pool = in_schema(PgPoolOptions::new(), schema)
+            .max_connections(max_conns.max(1))
+            .acquire_timeout(Duration::from_secs(1))
+            .connect_lazy_with(opts);
+        self.replica = Some(Arc::new(replica::Replica::new(pool)));
+        self
     }
 
     /// Wraps an existing pool.

@@ -13,7 +13,8 @@ use crate::ports::InstitutionDirectory;
 #[derive(Default)]
 struct Directory {
     institutions: BTreeMap<InstitutionId, Institution>,
-    /// By lowercased account name (names are unique whatever their case).
+    /// By account name with ASCII letters lowercased (what PostgreSQL's
+    /// `lower()` does on the `"C"` collation the table uses).
     accounts: BTreeMap<String, InstitutionId>,
 }
 
@@ -108,7 +109,7 @@ impl InstitutionDirectory for InMemoryDirectory {
 
     async fn claim_account(&self, user: &UserId, institution: &InstitutionId) -> PortResult<()> {
         let mut d = self.lock()?;
-        let key = user.as_str().to_lowercase();
+        let key = user.as_str().to_ascii_lowercase();
         if d.accounts.contains_key(&key) {
             return Err(PortError::Conflict(format!("account name {user} is taken")));
         }
@@ -118,7 +119,7 @@ impl InstitutionDirectory for InMemoryDirectory {
 
     async fn release_account(&self, user: &UserId, institution: &InstitutionId) -> PortResult<()> {
         let mut d = self.lock()?;
-        let key = user.as_str().to_lowercase();
+        let key = user.as_str().to_ascii_lowercase();
         if d.accounts.get(&key) == Some(institution) {
             d.accounts.remove(&key);
         }
@@ -129,7 +130,7 @@ impl InstitutionDirectory for InMemoryDirectory {
         Ok(self
             .lock()?
             .accounts
-            .get(&user.as_str().to_lowercase())
+            .get(&user.as_str().to_ascii_lowercase())
             .cloned())
     }
 }

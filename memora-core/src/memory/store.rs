@@ -87,7 +87,7 @@ impl MemDeadLetter {
 }
 
 /// All store ports in memory. Cloning shares the state.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct InMemoryBackend {
     state: Arc<Mutex<State>>,
     cache: InMemoryCache,
@@ -101,6 +101,15 @@ fn lines<T: std::fmt::Debug>(items: impl IntoIterator<Item = T>) -> Vec<String> 
     let mut v: Vec<String> = items.into_iter().map(|i| format!("{i:?}")).collect();
     v.sort();
     v
+}
+
+/// The same as [`InMemoryBackend::new`]: an empty backend whose store and
+/// queue work (a derived `Default` used to build one with both switched
+/// off, which `unwrap_or_default` and friends picked up silently).
+impl Default for InMemoryBackend {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl InMemoryBackend {
@@ -161,10 +170,12 @@ impl InMemoryBackend {
 
     /// An empty backend (store and queue available).
     pub fn new() -> Self {
-        let b = InMemoryBackend::default();
-        b.queue_available.store(true, Ordering::SeqCst);
-        b.store_available.store(true, Ordering::SeqCst);
-        b
+        InMemoryBackend {
+            state: Arc::default(),
+            cache: InMemoryCache::default(),
+            queue_available: Arc::new(AtomicBool::new(true)),
+            store_available: Arc::new(AtomicBool::new(true)),
+        }
     }
 
     /// The cache adapter bundled with this backend.

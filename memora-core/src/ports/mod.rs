@@ -667,7 +667,8 @@ pub trait InstitutionDirectory: Send + Sync {
     ) -> PortResult<bool>;
     /// Reserves an account name for an institution; `Conflict` if any
     /// institution (this one included) already holds it, whatever the case
-    /// of its letters (`Bob@x.org` and `bob@x.org` are one name here).
+    /// of its ASCII letters (`Bob@x.org` and `bob@x.org` are one name here;
+    /// `É` and `é` are not folded).
     async fn claim_account(&self, user: &UserId, institution: &InstitutionId) -> PortResult<()>;
     /// Gives up a reservation made by `institution` (a no-op otherwise).
     async fn release_account(&self, user: &UserId, institution: &InstitutionId) -> PortResult<()>;

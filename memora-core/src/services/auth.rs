@@ -481,6 +481,34 @@ impl AuthService {
         roles: Vec<Role>,
         password: Option<&str>,
     ) -> CoreResult<User> {
+        self.create_user_as(actor, id, full_name, roles, password, false)
+            .await
+    }
+
+    /// [`AuthService::create_user`] of a name the caller has reserved in the
+    /// platform directory for this institution already (the platform, for
+    /// the first manager of an institution it creates; it also gives the
+    /// name back if this fails).
+    pub(crate) async fn create_reserved_user(
+        &self,
+        id: &UserId,
+        full_name: &str,
+        roles: Vec<Role>,
+        password: Option<&str>,
+    ) -> CoreResult<User> {
+        self.create_user_as(&Actor::system(), id, full_name, roles, password, true)
+            .await
+    }
+
+    async fn create_user_as(
+        &self,
+        actor: &Actor,
+        id: &UserId,
+        full_name: &str,
+        roles: Vec<Role>,
+        password: Option<&str>,
+        reserved: bool,
+    ) -> CoreResult<User> {
         actor.require_admin()?;
         self.check_new_user(id, full_name, password)?;
         let user = User {
@@ -500,18 +528,17 @@ impl AuthService {
         // Account names are unique across the platform (a login names no
         // institution): reserve the name first, give it back if the
         // account cannot be stored.
-        // A name already reserved for this institution (by the creation of
-        // an institution, for its first manager) is ours to use; the
-        // store's own uniqueness then decides.
+        // Account names are unique across the platform (whatever the case
+        // of their ASCII letters): reserve the name first, give it back if
+        // the account cannot be stored. A name the caller reserved already
+        // (the first manager of a new institution) is not reserved again.
         let tenant = &self.shared.tenant;
         let mut claimed_now = false;
-        if let Some(dir) = &tenant.directory {
+        if let (Some(dir), false) = (&tenant.directory, reserved) {
             match dir.claim_account(id, &tenant.institution).await {
                 Ok(()) => claimed_now = true,
                 Err(PortError::Conflict(_)) => {
-                    if dir.account_institution(id).await?.as_ref() != Some(&tenant.institution) {
-                        return Err(CoreError::conflict(format!("user {id} exists")));
-                    }
+                    return Err(CoreError::conflict(format!("user {id} exists")));
                 }
                 Err(other) => return Err(other.into()),
             }

@@ -212,17 +212,23 @@ impl Platform {
     /// start-up and then periodically. An institution that fails to open is
     /// reported and retried next time.
     pub async fn refresh(&self) -> CoreResult<RefreshOutcome> {
-        let all = self.directory.list_institutions().await?;
-        let mut out = RefreshOutcome::default();
-        // Institutions open here but gone from the directory (a creation
-        // another process undid) stop being served.
-        let gone: Vec<InstitutionId> = self
+        // Which institutions are open, read before the directory: one
+        // opened after this (its row committed before it opened) must not
+        // be taken for one gone from a listing that predates it.
+        let open_before: Vec<InstitutionId> = self
             .tenants
             .read()
             .map_err(|_| CoreError::Internal("tenant map poisoned".into()))?
             .keys()
-            .filter(|id| !all.iter().any(|i| &i.id == *id))
             .cloned()
+            .collect();
+        let all = self.directory.list_institutions().await?;
+        let mut out = RefreshOutcome::default();
+        // Institutions open here but gone from the directory (a creation
+        // another process undid) stop being served.
+        let gone: Vec<InstitutionId> = open_before
+            .into_iter()
+            .filter(|id| !all.iter().any(|i| &i.id == id))
             .collect();
         for id in gone {
             self.forget(&id).await;
@@ -402,8 +408,7 @@ impl Platform {
         let created = match self.open(&inst).await {
             Ok(app) => {
                 app.auth()
-                    .create_user(
-                        &Actor::system(),
+                    .create_reserved_user(
                         &manager.user,
                         full_name,
                         vec![Role::SystemManager],
@@ -414,9 +419,15 @@ impl Platform {
             Err(e) => Err(e),
         };
         if let Err(e) = created {
-            self.forget(&id).await;
-            let _ = self.directory.delete_institution(&id).await;
-            let _ = self.directory.release_account(&manager.user, &id).await;
+            // The row first (so no refresh here reopens it), then this
+            // process's tenant, then the name — only once the row is gone,
+            // so a name is never free while its institution still exists.
+            if self.directory.delete_institution(&id).await.is_ok() {
+                self.forget(&id).await;
+                let _ = self.directory.release_account(&manager.user, &id).await;
+            } else {
+                self.forget(&id).await;
+            }
             return Err(e);
         }
         self.home

@@ -1052,8 +1052,8 @@ async fn account_names_are_one_name_whatever_their_case() {
             None,
         )
         .await;
-    // Same institution: the store decides (a different id there), but never
-    // another institution.
+    // Not in the same institution either.
+    assert!(matches!(refused, Err(CoreError::Conflict(_))), "{refused:?}");
     let south = p
         .platform
         .create_institution(
@@ -1065,7 +1065,6 @@ async fn account_names_are_one_name_whatever_their_case() {
         )
         .await;
     assert!(matches!(south, Err(CoreError::Conflict(_))), "{south:?}");
-    let _ = refused;
     let home_twin = p
         .platform
         .home()

@@ -810,7 +810,7 @@ export async function insight(main) {
 /** The caller's institution: its device policy, and (outside the home
  *  institution) adopting subjects of the shared library. */
 export async function institution(main, ctx) {
-  const mine = ctx.state.institution || { institution: 'default', name: 'Home institution' };
+  const mine = ctx.state.institution || (await api.call('platform.get_my_institution'));
   const policy = await api.call('admin.get_device_policy');
   const max = h('input', { type: 'number', min: '1', max: '1000', value: String(policy.max_devices), id: 'policy-max', required: true });
   const onLimit = h(
@@ -877,8 +877,12 @@ export async function institution(main, ctx) {
       ev.preventDefault();
       busy(preview, async () => {
         const r = await api.call('admin.adopt_shared_content', { ...args(), dry_run: true });
-        out.replaceChildren(h('p', { role: 'status' }, 'Preview (nothing written yet):'), report(r));
-        apply.disabled = false;
+        const problems = r.errors || [];
+        out.replaceChildren(
+          h('p', { role: 'status' }, problems.length ? 'The import would be refused:' : 'Preview (nothing written yet):'),
+          problems.length ? h('ul', { class: 'error' }, problems.map((e) => h('li', {}, e))) : report(r),
+        );
+        apply.disabled = problems.length > 0;
       }, out);
     });
     apply.addEventListener('click', () =>

@@ -480,6 +480,15 @@ pub async fn names_are_compared_without_case(d: Directories) {
         .await
         .expect("release");
     assert_eq!(owner(&*d.this, "Bob@X.org").await, None);
+    // Only ASCII letters are folded, the same way by every adapter (and a
+    // name with others is found as written).
+    d.this
+        .claim_account(&account("Élodie@X.org"), &inst("north"))
+        .await
+        .expect("claim");
+    assert_eq!(owner(&*d.other, "Élodie@X.org").await, Some(inst("north")));
+    assert_eq!(owner(&*d.other, "Élodie@x.org").await, Some(inst("north")));
+    assert_eq!(owner(&*d.other, "élodie@x.org").await, None);
 }
 
 /// Generates one `#[tokio::test]` per [`InstitutionDirectory`] check, in a
