@@ -1053,7 +1053,10 @@ async fn account_names_are_one_name_whatever_their_case() {
         )
         .await;
     // Not in the same institution either.
-    assert!(matches!(refused, Err(CoreError::Conflict(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(CoreError::Conflict(_))),
+        "{refused:?}"
+    );
     let south = p
         .platform
         .create_institution(
