@@ -1481,7 +1481,7 @@ async fn cli_platform(
     })
     .await?;
     let (_stop_tx, stop_rx) = watch::channel(false);
-    let (platform, _handles) = memora_http::tenancy::start_platform_with(
+    let (platform, _handles) = memora_http::tenancy::start_platform(
         app,
         &built,
         &cfg,
@@ -1745,6 +1745,7 @@ async fn serve(cmd: ServeCmd) -> anyhow::Result<()> {
         cmd.institution_pool_size,
         schedule,
         stop_rx.clone(),
+        memora_http::tenancy::Start::Server,
     )
     .await?;
     let mut demo_pwd = String::new();

@@ -190,22 +190,6 @@ impl TenantFactory for ServerTenants {
     }
 }
 
-/// The platform around `home` (already built over `built` from `base`):
-/// its factory opens the other institutions on the same servers, and every
-/// institution the directory holds is opened now (one that fails is logged
-/// and retried by [`spawn_refresh`]). Background tasks of the institutions
-/// stop when `stop` flips; their handles are in the second value.
-pub async fn start_platform(
-    home: Arc<Memora>,
-    built: &backend::Built,
-    base: &BackendConfig,
-    pool_size: u32,
-    schedule: jobs::Schedule,
-    stop: watch::Receiver<bool>,
-) -> Result<(Arc<Platform>, Arc<Mutex<Vec<JoinHandle<()>>>>), backend::BackendError> {
-    start_platform_with(home, built, base, pool_size, schedule, stop, Start::Server).await
-}
-
 /// Who starts the platform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
@@ -217,8 +201,14 @@ pub enum Start {
     Command,
 }
 
-/// [`start_platform`] for a server or a command (see [`Start`]).
-pub async fn start_platform_with(
+/// The platform around `home` (already built over `built` from `base`):
+/// its factory opens the other institutions on the same servers. For a
+/// server ([`Start::Server`]) every institution the directory holds is
+/// opened now with its jobs and workers (one that fails is logged and
+/// retried by [`spawn_refresh`]); those tasks stop when `stop` flips, and
+/// their handles are in the second value. A command ([`Start::Command`])
+/// opens none up front and starts no background work.
+pub async fn start_platform(
     home: Arc<Memora>,
     built: &backend::Built,
     base: &BackendConfig,

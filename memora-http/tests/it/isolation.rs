@@ -370,6 +370,7 @@ pub(crate) async fn pg_redis_stack() -> Option<Stack> {
         2,
         memora_http::jobs::Schedule::default(),
         stop_rx,
+        memora_http::tenancy::Start::Server,
     )
     .await
     .unwrap();

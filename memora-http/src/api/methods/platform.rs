@@ -116,19 +116,26 @@ pub struct InstitutionArg {
     pub institution: String,
 }
 
+/// Suspends or resumes the institution `req` names (the operator).
+async fn set_status(
+    ctx: &crate::api::Ctx,
+    req: &InstitutionArg,
+    status: InstitutionStatus,
+) -> Result<InstitutionDto, ApiError> {
+    let inst = id(InstitutionId::new(req.institution.trim()))?;
+    let i = ctx
+        .platform()?
+        .set_status(ctx.actor()?, &ctx.institution, &inst, status)
+        .await?;
+    Ok(i.into())
+}
+
 method!(
     /// `suspend_institution`.
     SuspendInstitution = "suspend_institution" in "platform", Operator, Write,
     "Suspend an institution: its users' logins and calls are refused, its data kept (platform operator)",
     InstitutionArg => InstitutionDto,
-    |_app, ctx, req| {
-        let inst = id(InstitutionId::new(req.institution.trim()))?;
-        let i = ctx
-            .platform()?
-            .set_status(ctx.actor()?, &ctx.institution, &inst, InstitutionStatus::Suspended)
-            .await?;
-        Ok(i.into())
-    }
+    |_app, ctx, req| { set_status(ctx, &req, InstitutionStatus::Suspended).await }
 );
 
 method!(
@@ -136,14 +143,7 @@ method!(
     ResumeInstitution = "resume_institution" in "platform", Operator, Write,
     "Resume a suspended institution (platform operator)",
     InstitutionArg => InstitutionDto,
-    |_app, ctx, req| {
-        let inst = id(InstitutionId::new(req.institution.trim()))?;
-        let i = ctx
-            .platform()?
-            .set_status(ctx.actor()?, &ctx.institution, &inst, InstitutionStatus::Active)
-            .await?;
-        Ok(i.into())
-    }
+    |_app, ctx, req| { set_status(ctx, &req, InstitutionStatus::Active).await }
 );
 
 method!(
