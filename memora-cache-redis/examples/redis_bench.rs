@@ -132,15 +132,16 @@ async fn main() -> Res<()> {
     cache.clear_user(&u, &s).await?;
 
     // 4. Season rebuild rate through the core (InMemoryBackend store).
-    let backend = InMemoryBackend::new();
     let season = Season::new(
         s.clone(),
         "bench",
         chrono::NaiveDate::from_ymd_opt(2025, 9, 1).ok_or("date")?,
         chrono::NaiveDate::from_ymd_opt(2026, 8, 31).ok_or("date")?,
     )?;
-    backend.create_season(&season).await?;
-    let users = 2000;
+    let users: usize = std::env::var("REBUILD_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
     let per_user = 100;
     let mut records = Vec::new();
     for k in 0..users {
@@ -150,28 +151,46 @@ async fn main() -> Res<()> {
             records.push(record(t, &format!("rb-{k}-{i}"))?);
         }
     }
-    for chunk in records.chunks(10_000) {
-        backend.persist_batch(chunk).await?;
-    }
-    let mut ports = backend.ports();
-    ports.cache = Arc::new(cache.clone());
-    let config = memora_core::services::Config {
-        rebuild_batch_size: 5000,
-        ..memora_core::services::Config::default()
-    };
-    let app = Arc::new(Memora::new(ports, config));
+    // One schedule at a time (the rebuild before it loaded users
+    // concurrently) against the default concurrency, same records.
     let admin = Actor::admin(UserId::new("admin")?);
-    let job = app.admin().start_season_rebuild(&admin, &s).await?;
-    let t = Instant::now();
-    let p = app.admin().run_season_rebuild(&job.id).await?;
-    let el = t.elapsed();
-    println!(
-        "season rebuild: {} records / {} users in {:?} = {:.0} records/s",
-        p.processed,
-        p.users,
-        el,
-        p.processed as f64 / el.as_secs_f64()
-    );
+    let mut app = None;
+    let concurrencies: Vec<usize> = match std::env::var("REBUILD_CONCURRENCY") {
+        Ok(v) => v.split(',').filter_map(|c| c.trim().parse().ok()).collect(),
+        Err(_) => vec![
+            1,
+            memora_core::services::Config::default().rebuild_concurrency,
+        ],
+    };
+    for concurrency in concurrencies {
+        cache.clear_season(&s).await?;
+        let backend = InMemoryBackend::new();
+        backend.create_season(&season).await?;
+        for chunk in records.chunks(10_000) {
+            backend.persist_batch(chunk).await?;
+        }
+        let mut ports = backend.ports();
+        ports.cache = Arc::new(cache.clone());
+        let config = memora_core::services::Config {
+            rebuild_batch_size: 5000,
+            rebuild_concurrency: concurrency,
+            ..memora_core::services::Config::default()
+        };
+        let a = Arc::new(Memora::new(ports, config));
+        let job = a.admin().start_season_rebuild(&admin, &s).await?;
+        let t = Instant::now();
+        let p = a.admin().run_season_rebuild(&job.id).await?;
+        let el = t.elapsed();
+        println!(
+            "season rebuild, {concurrency} schedule(s) at once: {} records / {} users in {:?} = {:.0} records/s",
+            p.processed,
+            p.users,
+            el,
+            p.processed as f64 / el.as_secs_f64()
+        );
+        app = Some(a);
+    }
+    let app = app.ok_or("no rebuild ran")?;
     cache.clear_season(&s).await?;
 
     // 5. Queue throughput: 2000 jobs × 10 answers through one worker.

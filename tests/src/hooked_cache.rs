@@ -1,22 +1,26 @@
 //! A [`DueCache`] that delegates every call to another one, counts loads
-//! (rehydrations), and can "die" in its n-th load: the call never returns,
-//! as a killed process would stop mid-rebuild.
+//! (rehydrations) and how many run at once, and can "die" in its n-th
+//! load (the call never returns, as a killed process would stop
+//! mid-rebuild) or fail every load of one user.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use memora_core::PortResult;
 use memora_core::domain::MemoryTracker;
 use memora_core::ids::{QuestionId, SeasonId, SubjectId, UserId};
 use memora_core::ports::{CacheStats, DueCache, DueSlice, UserCacheStats};
+use memora_core::{PortError, PortResult};
 
 /// See the module docs.
 pub struct HookedCache {
     inner: Arc<dyn DueCache>,
     loads: AtomicU64,
     die_at: Option<u64>,
+    fail_user: std::sync::Mutex<Option<UserId>>,
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
 }
 
 impl HookedCache {
@@ -26,7 +30,23 @@ impl HookedCache {
             inner,
             loads: AtomicU64::new(0),
             die_at: None,
+            fail_user: std::sync::Mutex::new(None),
+            in_flight: AtomicU64::new(0),
+            max_in_flight: AtomicU64::new(0),
         }
+    }
+
+    /// Makes every later load of `user` fail as an unreachable cache would
+    /// (`None`: no more failures).
+    pub fn fail_loads_of(&self, user: Option<UserId>) {
+        if let Ok(mut f) = self.fail_user.lock() {
+            *f = user;
+        }
+    }
+
+    /// The most loads that were running at the same time.
+    pub fn max_concurrent_loads(&self) -> u64 {
+        self.max_in_flight.load(Ordering::SeqCst)
     }
 
     /// Like [`HookedCache::counting`], but the `die_at`-th load (1-based)
@@ -72,7 +92,23 @@ impl DueCache for HookedCache {
         if self.die_at.is_some_and(|d| n >= d) {
             std::future::pending::<()>().await;
         }
-        self.inner.load(u, s, rows).await
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        // Let other loads start: an in-memory cache would otherwise finish
+        // each load before the next one is polled.
+        tokio::task::yield_now().await;
+        let fail = self
+            .fail_user
+            .lock()
+            .map(|f| f.as_ref() == Some(u))
+            .unwrap_or(false);
+        let res = if fail {
+            Err(PortError::Unavailable(format!("load of {u} refused")))
+        } else {
+            self.inner.load(u, s, rows).await
+        };
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        res
     }
     async fn remove(&self, u: &UserId, s: &SeasonId, q: &[QuestionId]) -> PortResult<()> {
         self.inner.remove(u, s, q).await

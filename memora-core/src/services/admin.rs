@@ -462,6 +462,12 @@ impl AdminService {
     /// `rebuild_season_cache`, step 2: keyset-scans the season in pages of
     /// `Config::rebuild_batch_size` rows and loads each user's complete
     /// schedule, writing progress to the shared store after every page.
+    ///
+    /// The users a page completes are loaded `Config::rebuild_concurrency`
+    /// at a time while the next page is read, so neither the store's scan
+    /// nor the cache's round trips wait for the other. Progress only ever
+    /// covers the users loaded before the first failure, in key order.
+    ///
     /// Resumable: it starts after the job's `resume_after` key. Runs only a
     /// job this process owns (registered by
     /// [`AdminService::start_season_rebuild`] or taken over by
@@ -480,28 +486,38 @@ impl AdminService {
         }
         p.status = "running".to_owned();
         let batch = self.shared.config.rebuild_batch_size.clamp(1, 100_000);
+        let season = p.season.clone();
         let mut after = p.resume_after.clone();
+        // Rows of the last user of a page: it may go on in the next one.
         let mut current: Vec<MemoryTracker> = Vec::new();
         let result: CoreResult<()> = async {
+            let mut page = self
+                .scans
+                .scan_season(&season, after.as_ref(), batch)
+                .await?;
             loop {
-                let page = self
-                    .scans
-                    .scan_season(&p.season, after.as_ref(), batch)
-                    .await?;
                 let done = page.len() < batch;
+                let mut users: Vec<Vec<MemoryTracker>> = Vec::new();
                 for row in page {
                     if current.first().is_some_and(|r| r.key.user != row.key.user) {
-                        self.flush_user(&mut current, &mut p).await?;
+                        users.push(std::mem::take(&mut current));
                     }
                     after = Some(row.key.clone());
                     current.push(row);
                 }
-                self.save_own_progress(&mut p).await?;
                 if done {
-                    break;
+                    users.push(std::mem::take(&mut current));
+                    self.load_users(users, &mut p).await?;
+                    return self.save_own_progress(&mut p).await;
                 }
+                let (loaded, next) = futures::join!(
+                    self.load_users(users, &mut p),
+                    self.scans.scan_season(&season, after.as_ref(), batch)
+                );
+                loaded?;
+                self.save_own_progress(&mut p).await?;
+                page = next?;
             }
-            self.flush_user(&mut current, &mut p).await
         }
         .await;
         let taken_over = matches!(result, Err(CoreError::Conflict(_)));
@@ -534,24 +550,43 @@ impl AdminService {
         }
     }
 
-    async fn flush_user(
+    /// Loads complete schedules (one user's rows each, in key order),
+    /// `Config::rebuild_concurrency` at a time. `p` counts the users loaded
+    /// in order up to the first failure, whose error is returned; users
+    /// after it that were loaded anyway are loaded again on resumption.
+    async fn load_users(
         &self,
-        rows: &mut Vec<MemoryTracker>,
+        users: Vec<Vec<MemoryTracker>>,
         p: &mut JobProgress,
     ) -> CoreResult<()> {
-        let Some(first) = rows.first() else {
-            return Ok(());
-        };
-        let user = first.key.user.clone();
-        self.cache
-            .load(&user, &p.season, rows)
-            .await
-            .map_err(|e| CoreError::Unavailable(format!("cache: {e}")))?;
-        p.processed += rows.len() as u64;
-        p.users += 1;
-        p.resume_after = rows.last().map(|r| r.key.clone());
-        rows.clear();
-        Ok(())
+        use futures::StreamExt;
+        let season = &p.season;
+        let cache = &self.cache;
+        let mut loads = futures::stream::iter(users.into_iter().filter(|r| !r.is_empty()))
+            .map(|rows| async move {
+                let res = match rows.first() {
+                    Some(first) => cache.load(&first.key.user, season, &rows).await,
+                    None => Ok(()),
+                };
+                (rows, res)
+            })
+            .buffered(self.shared.config.rebuild_concurrency.clamp(1, 256));
+        let mut done: Vec<(u64, Option<TrackerKey>)> = Vec::new();
+        let mut failed = None;
+        while let Some((rows, res)) = loads.next().await {
+            if let Err(e) = res {
+                failed = Some(CoreError::Unavailable(format!("cache: {e}")));
+                break;
+            }
+            done.push((rows.len() as u64, rows.last().map(|r| r.key.clone())));
+        }
+        drop(loads);
+        for (n, last) in done {
+            p.processed += n;
+            p.users += 1;
+            p.resume_after = last;
+        }
+        failed.map_or(Ok(()), Err)
     }
 
     /// `trigger_reconciliation`: compares the cache with the database on a

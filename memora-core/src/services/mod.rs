@@ -123,6 +123,10 @@ pub struct Config {
     /// Rows read per page by the season cache rebuild
     /// (`admin().run_season_rebuild`); clamped to `1..=100_000`.
     pub rebuild_batch_size: usize,
+    /// Schedules the season cache rebuild loads at once (clamped to
+    /// `1..=256`); they are independent, so this only bounds how many
+    /// cache round trips are in flight.
+    pub rebuild_concurrency: usize,
     /// Rows sampled by `admin().trigger_reconciliation` when the caller
     /// gives no `sample_size` (the daily job always uses it).
     pub reconciliation_sample_default: u64,
@@ -181,7 +185,8 @@ impl Default for Config {
             login_free_failures: 5,
             login_max_backoff: Duration::from_secs(15 * 60),
             min_password_score: 2,
-            rebuild_batch_size: 1000,
+            rebuild_batch_size: 5000,
+            rebuild_concurrency: 16,
             reconciliation_sample_default: 10_000,
             reconciliation_sample_max: 1_000_000,
             default_rollover_hour: 4,

@@ -12,6 +12,7 @@ mod integrity_postgres;
 mod integrity_redis;
 mod ops_postgres;
 mod queue_redis;
+mod rebuild_memory;
 mod reconcile_redis;
 mod replica_postgres;
 mod store_memory;
