@@ -91,15 +91,22 @@ async fn main() -> Res<()> {
         reload
     );
 
-    // 2. Due-items latency at 100 K members (sequential, 2000 calls each).
+    // 2. Due-items latency at 100 K members (sequential, 2000 calls each):
+    // repeated reads (the schedule keeps its last unfiltered answer until a
+    // write) and fresh ones (the limit alternates, so none is reused).
     let math = SubjectId::new("math")?;
-    for (label, subject) in [("due (all)", None), ("due (subject)", Some(&math))] {
+    for (label, subject, fresh) in [
+        ("due (all, repeated)", None, false),
+        ("due (all, fresh)", None, true),
+        ("due (subject)", Some(&math), true),
+    ] {
         let mut lat = Vec::new();
-        for _ in 0..2000 {
+        for k in 0..2000 {
+            let limit = if fresh { 15 - k % 2 } else { 15 };
             let t = Instant::now();
-            let d = cache.due(&u, &s, subject, Utc::now(), 15).await?;
+            let d = cache.due(&u, &s, subject, Utc::now(), limit).await?;
             lat.push(t.elapsed());
-            assert!(d.is_some_and(|d| d.items.len() == 15));
+            assert!(d.is_some_and(|d| d.items.len() == limit));
         }
         println!(
             "{label} limit 15 @100K: p50 {:?} p99 {:?}",
@@ -114,6 +121,52 @@ async fn main() -> Res<()> {
         "memory: {full} B for {n} members = {:.1} B/member",
         full as f64 / n as f64
     );
+    // The same for ladder cards (the default scheduler: a whole-number
+    // level as stability, no difficulty) in learners of 100, 1 000 and
+    // 100 000 cards, as `used_memory` grows (keys, expiries and all).
+    for (learners, per) in [(1000usize, 100usize), (100, 1000), (1, 100_000)] {
+        let info = || async {
+            let v: String = redis::cmd("INFO")
+                .arg("memory")
+                .query_async(
+                    &mut redis::Client::open(url.as_str())?
+                        .get_multiplexed_async_connection()
+                        .await?,
+                )
+                .await?;
+            let used = v
+                .lines()
+                .find_map(|l| l.strip_prefix("used_memory:"))
+                .and_then(|x| x.trim().parse::<u64>().ok())
+                .ok_or("used_memory")?;
+            Res::Ok(used)
+        };
+        let before = info().await?;
+        let mut users = Vec::new();
+        for k in 0..learners {
+            let lu = UserId::new(format!("ladder-{per}-{k}"))?;
+            let rows = (0..per)
+                .map(|i| {
+                    let mut t = tracker(&lu, &s, i, (i as i64 * 7919 % 180) - 30)?;
+                    t.state.kind = memora_core::srs::SchedulerKind::Ladder;
+                    t.state.stability = (1 + i % 7) as f64;
+                    t.state.difficulty = 0.0;
+                    Ok(t)
+                })
+                .collect::<Res<Vec<_>>>()?;
+            cache.load(&lu, &s, &rows).await?;
+            users.push(lu);
+        }
+        let after = info().await?;
+        println!(
+            "memory, ladder cards, {learners} learner(s) x {per}: used_memory +{} B = {:.1} B/card",
+            after - before,
+            (after - before) as f64 / (learners * per) as f64
+        );
+        for lu in &users {
+            cache.clear_user(lu, &s).await?;
+        }
+    }
     let hz_cache = RedisDueCache::connect(cfg.clone().horizon_days(Some(7))).await?;
     let u2 = UserId::new("bench-user-hz")?;
     hz_cache.load(&u2, &s, &rows).await?;

@@ -1,22 +1,21 @@
-//! The wire form of one cached card (the value in a schedule's hash).
+//! The wire form of one cached card (the value in a schedule's state hash),
+//! layout version 2: binary, 13 bytes of header the Lua scripts read, then
+//! a tail only Rust reads.
 //!
-//! Version 1, fields separated by U+001F (ids cannot contain control
-//! characters, so no escaping is needed):
+//! | bytes | content |
+//! |---|---|
+//! | 0 | flags: bits 0–1 mastery bucket (`0` new, `1` learning, `2` mature, `3` none), bit 2 `last_review` present, bit 3 FSRS (else ladder), bits 4–5 phase code |
+//! | 1–8 | `last_review`, Unix µs as a little-endian `f64` (exact: < 2^53), `0` when absent |
+//! | 9–10 | subject, `u16` LE index into the schedule's dictionary (`0`: none) |
+//! | 11–12 | topic, likewise |
+//! | 13– | varints `step`, `reps`, `lapses`, `scheduled_days`; then `stability` and `difficulty`, each one byte when it is a whole number 0–127 (the ladder's level and its zero difficulty), else `0x80` and the `f64` LE |
 //!
-//! `1␟last_review_µs␟due_µs␟subject␟topic␟kind␟phase␟step␟stability␟difficulty␟reps␟lapses␟scheduled_days␟m<bucket>`
-//!
-//! The last field is the card's mastery bucket as the core defines it
-//! (`m0` new, `m1` learning, `m2` mature, `m` none): the scripts keep a
-//! schedule's mastery counts from it without knowing the rule. Values
-//! written before it existed (13 fields) still decode; the scripts treat
-//! their bucket as unknown.
-//!
-//! `last_review`, `due` and `subject` come first and at fixed positions so
-//! the Lua scripts can read them with one pattern match (newer-wins and
-//! subject-set maintenance). Empty text means `None`. Times are Unix
-//! microseconds — exact for PostgreSQL timestamps and still exactly
-//! representable as a Lua/Redis double (< 2^53). Floats use Rust's shortest
-//! round-trip formatting, so decode(encode(x)) == x.
+//! The due time is not in the value: it is the card's score in its sorted
+//! set, and readers return it beside the value. The dictionary indexes are
+//! the schedule's own (its marker maps them to subject and topic ids):
+//! Rust writes `0` there and the scripts put the schedule's index in.
+//! A ladder card is 20 bytes and an FSRS card 36 while `reps`, `lapses`,
+//! `step` and `scheduled_days` stay under 128.
 
 use chrono::{DateTime, Utc};
 use memora_core::domain::{MemoryTracker, TrackerKey};
@@ -25,8 +24,11 @@ use memora_core::srs::{CardState, Phase, SchedulerKind};
 
 use crate::error::{Error, Result};
 
-/// Field separator.
+/// Field separator of the text encodings that remain (served-set ledger).
 pub(crate) const SEP: char = '\u{1f}';
+
+/// Header bytes the scripts read.
+pub(crate) const HEADER: usize = 13;
 
 /// Unix microseconds of a time.
 pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
@@ -37,114 +39,184 @@ fn from_micros(us: i64) -> Result<DateTime<Utc>> {
     DateTime::from_timestamp_micros(us).ok_or_else(|| Error::Decode(format!("time {us}")))
 }
 
-/// Encodes the state part of a row.
-pub(crate) fn encode(row: &MemoryTracker) -> String {
-    encode_state(&row.state, row.subject.as_ref(), row.topic.as_ref())
+/// Inverse of [`micros`].
+pub(crate) fn time_from_micros(us: i64) -> Result<DateTime<Utc>> {
+    from_micros(us)
 }
 
-/// Encodes a card state with its subject and topic.
-pub(crate) fn encode_state(
-    s: &CardState,
-    subject: Option<&SubjectId>,
-    topic: Option<&TopicId>,
-) -> String {
-    let kind = match s.kind {
-        SchedulerKind::Ladder => "l",
-        SchedulerKind::Fsrs6 => "f",
-    };
-    let lr = s
-        .last_review
-        .map(|t| micros(t).to_string())
-        .unwrap_or_default();
-    let bucket = s
-        .mastery()
-        .map(|b| b.code().to_string())
-        .unwrap_or_default();
-    format!(
-        "1{SEP}{lr}{SEP}{}{SEP}{}{SEP}{}{SEP}{kind}{SEP}{}{SEP}{}{SEP}{}{SEP}{}{SEP}{}{SEP}{}{SEP}{}{SEP}m{bucket}",
-        micros(s.due),
-        subject.map(|x| x.as_str()).unwrap_or_default(),
-        topic.map(|x| x.as_str()).unwrap_or_default(),
-        s.phase.code(),
-        s.step,
-        s.stability,
-        s.difficulty,
-        s.reps,
-        s.lapses,
-        s.scheduled_days,
-    )
+/// The chunk hash of a question id, computed the same way by the scripts
+/// (`hq` in Lua): `h = (h * 31 + byte) mod 2^31 - 1` over its bytes, exact
+/// in a Lua double.
+pub(crate) fn hq(q: &str) -> u64 {
+    q.bytes()
+        .fold(0u64, |h, b| (h * 31 + u64::from(b)) % 2_147_483_647)
 }
 
-fn num<T: std::str::FromStr>(f: &str, what: &str) -> Result<T> {
-    f.parse()
-        .map_err(|_| Error::Decode(format!("bad {what}: {f:?}")))
+fn varint(out: &mut Vec<u8>, mut v: u32) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
 }
 
-/// Decodes a cached value back into the row of `(user, season, question)`.
+fn float(out: &mut Vec<u8>, x: f64) {
+    if (0.0..=127.0).contains(&x) && x.fract() == 0.0 && x.is_sign_positive() {
+        out.push(x as u8);
+    } else {
+        out.push(0x80);
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+}
+
+/// Encodes a card state with dictionary indexes `subject` and `topic`.
+pub(crate) fn encode_state(s: &CardState, subject: u16, topic: u16) -> Vec<u8> {
+    let mut out = Vec::with_capacity(24);
+    let bucket = s.mastery().map_or(3u8, |b| b.code() as u8);
+    let flags = bucket
+        | (u8::from(s.last_review.is_some()) << 2)
+        | (u8::from(s.kind == SchedulerKind::Fsrs6) << 3)
+        | ((s.phase.code() as u8 & 3) << 4);
+    out.push(flags);
+    let lr = s.last_review.map_or(0.0, |t| micros(t) as f64);
+    out.extend_from_slice(&lr.to_le_bytes());
+    out.extend_from_slice(&subject.to_le_bytes());
+    out.extend_from_slice(&topic.to_le_bytes());
+    varint(&mut out, s.step);
+    varint(&mut out, s.reps);
+    varint(&mut out, s.lapses);
+    varint(&mut out, s.scheduled_days);
+    float(&mut out, s.stability);
+    float(&mut out, s.difficulty);
+    out
+}
+
+/// Encodes a row's state; the scripts fill in the dictionary indexes.
+pub(crate) fn encode(row: &MemoryTracker) -> Vec<u8> {
+    encode_state(&row.state, 0, 0)
+}
+
+struct Reader<'a> {
+    raw: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn bad(&self, what: &str) -> Error {
+        Error::Decode(format!("card value: bad {what} at byte {}", self.at))
+    }
+    fn byte(&mut self, what: &str) -> Result<u8> {
+        let b = *self.raw.get(self.at).ok_or_else(|| self.bad(what))?;
+        self.at += 1;
+        Ok(b)
+    }
+    fn f64(&mut self, what: &str) -> Result<f64> {
+        let bytes: [u8; 8] = self
+            .raw
+            .get(self.at..self.at + 8)
+            .and_then(|s| s.try_into().ok())
+            .ok_or_else(|| self.bad(what))?;
+        self.at += 8;
+        Ok(f64::from_le_bytes(bytes))
+    }
+    fn varint(&mut self, what: &str) -> Result<u32> {
+        let mut v: u64 = 0;
+        for shift in (0..35).step_by(7) {
+            let b = self.byte(what)?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return u32::try_from(v).map_err(|_| self.bad(what));
+            }
+        }
+        Err(self.bad(what))
+    }
+    fn float(&mut self, what: &str) -> Result<f64> {
+        match self.byte(what)? {
+            0x80 => self.f64(what),
+            b if b < 0x80 => Ok(f64::from(b)),
+            _ => Err(self.bad(what)),
+        }
+    }
+}
+
+/// The header fields of a value: (subject index, topic index).
+#[cfg(test)]
+pub(crate) fn dictionary_indexes(raw: &[u8]) -> Result<(u16, u16)> {
+    if raw.len() < HEADER {
+        return Err(Error::Decode(format!("card value of {} bytes", raw.len())));
+    }
+    Ok((
+        u16::from_le_bytes([raw[9], raw[10]]),
+        u16::from_le_bytes([raw[11], raw[12]]),
+    ))
+}
+
+/// Decodes a value of `(user, season, question)` whose score is `due_us`,
+/// with the subject and topic its indexes name.
 pub(crate) fn decode(
-    user: &UserId,
-    season: &SeasonId,
-    question: &QuestionId,
-    raw: &str,
+    key: TrackerKey,
+    raw: &[u8],
+    due_us: i64,
+    subject: Option<&str>,
+    topic: Option<&str>,
 ) -> Result<MemoryTracker> {
-    let (state, subject, topic) = decode_state(raw)?;
-    Ok(MemoryTracker {
-        key: TrackerKey {
-            user: user.clone(),
-            season: season.clone(),
-            question: question.clone(),
+    if raw.len() < HEADER {
+        return Err(Error::Decode(format!("card value of {} bytes", raw.len())));
+    }
+    let mut r = Reader { raw, at: 0 };
+    let flags = r.byte("flags")?;
+    let lr = r.f64("last_review")?;
+    r.at = HEADER;
+    let step = r.varint("step")?;
+    let reps = r.varint("reps")?;
+    let lapses = r.varint("lapses")?;
+    let scheduled_days = r.varint("scheduled_days")?;
+    let stability = r.float("stability")?;
+    let difficulty = r.float("difficulty")?;
+    if r.at != raw.len() {
+        return Err(r.bad("length"));
+    }
+    let last_review = if flags & 4 != 0 {
+        if lr.fract() != 0.0 || !(i64::MIN as f64..i64::MAX as f64).contains(&lr) {
+            return Err(Error::Decode(format!("last_review {lr}")));
+        }
+        Some(from_micros(lr as i64)?)
+    } else {
+        None
+    };
+    let bad = |e: memora_core::CoreError| Error::Decode(e.to_string());
+    let state = CardState {
+        kind: if flags & 8 != 0 {
+            SchedulerKind::Fsrs6
+        } else {
+            SchedulerKind::Ladder
         },
-        subject,
-        topic,
+        phase: Phase::from_code(i16::from((flags >> 4) & 3))
+            .ok_or_else(|| Error::Decode(format!("flags {flags}")))?,
+        step,
+        stability,
+        difficulty,
+        reps,
+        lapses,
+        last_review,
+        due: from_micros(due_us)?,
+        scheduled_days,
+    };
+    Ok(MemoryTracker {
+        key,
+        subject: subject.map(SubjectId::new).transpose().map_err(bad)?,
+        topic: topic.map(TopicId::new).transpose().map_err(bad)?,
         state,
     })
 }
 
-/// Decodes [`encode_state`]'s output.
-pub(crate) fn decode_state(raw: &str) -> Result<(CardState, Option<SubjectId>, Option<TopicId>)> {
-    let f: Vec<&str> = raw.split(SEP).collect();
-    let tail_ok = match f.len() {
-        13 => true,
-        14 => f[13].starts_with('m'),
-        _ => false,
-    };
-    if !tail_ok || f[0] != "1" {
-        return Err(Error::Decode(format!("unknown card encoding {raw:?}")));
+/// The key of `(user, season, question)`.
+pub(crate) fn key(user: &UserId, season: &SeasonId, question: &QuestionId) -> TrackerKey {
+    TrackerKey {
+        user: user.clone(),
+        season: season.clone(),
+        question: question.clone(),
     }
-    let bad = |e: memora_core::CoreError| Error::Decode(e.to_string());
-    let last_review = if f[1].is_empty() {
-        None
-    } else {
-        Some(from_micros(num(f[1], "last_review")?)?)
-    };
-    let opt = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-    let state = CardState {
-        kind: match f[5] {
-            "l" => SchedulerKind::Ladder,
-            "f" => SchedulerKind::Fsrs6,
-            k => return Err(Error::Decode(format!("scheduler {k:?}"))),
-        },
-        phase: Phase::from_code(num(f[6], "phase")?)
-            .ok_or_else(|| Error::Decode(format!("phase {:?}", f[6])))?,
-        step: num(f[7], "step")?,
-        stability: num(f[8], "stability")?,
-        difficulty: num(f[9], "difficulty")?,
-        reps: num(f[10], "reps")?,
-        lapses: num(f[11], "lapses")?,
-        last_review,
-        due: from_micros(num(f[2], "due")?)?,
-        scheduled_days: num(f[12], "scheduled_days")?,
-    };
-    Ok((
-        state,
-        opt(f[3]).map(SubjectId::new).transpose().map_err(bad)?,
-        opt(f[4]).map(TopicId::new).transpose().map_err(bad)?,
-    ))
-}
-
-/// Inverse of [`micros`].
-pub(crate) fn time_from_micros(us: i64) -> Result<DateTime<Utc>> {
-    from_micros(us)
 }
 
 #[cfg(test)]
@@ -152,9 +224,8 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    #[test]
-    fn round_trips() {
-        let row = MemoryTracker {
+    fn row(kind: SchedulerKind, stability: f64, difficulty: f64) -> MemoryTracker {
+        MemoryTracker {
             key: TrackerKey {
                 user: UserId::new("u|1").unwrap(),
                 season: SeasonId::new("SEASON-2026").unwrap(),
@@ -163,29 +234,73 @@ mod tests {
             subject: Some(SubjectId::new("sub|ject").unwrap()),
             topic: None,
             state: CardState {
-                kind: SchedulerKind::Fsrs6,
+                kind,
                 phase: Phase::Relearning,
                 step: 2,
-                stability: 0.1 + 0.2,
-                difficulty: 7.123456789012345,
-                reps: 9,
+                stability,
+                difficulty,
+                reps: 300,
                 lapses: 1,
                 last_review: Some(Utc.timestamp_micros(1_700_000_000_123_456).unwrap()),
                 due: Utc.timestamp_micros(1_800_000_000_000_001).unwrap(),
-                scheduled_days: 12,
+                scheduled_days: 100_000,
             },
-        };
-        let enc = encode(&row);
-        let back = decode(&row.key.user, &row.key.season, &row.key.question, &enc).unwrap();
-        assert_eq!(back, row);
-        assert!(
-            decode(
-                &row.key.user,
-                &row.key.season,
-                &row.key.question,
-                "2\u{1f}x"
+        }
+    }
+
+    #[test]
+    fn round_trips_and_is_small() {
+        for (r, len) in [
+            // 300 reps and 100 000 days take 2 + 3 varint bytes.
+            (row(SchedulerKind::Ladder, 3.0, 0.0), 22),
+            (row(SchedulerKind::Fsrs6, 0.1 + 0.2, 7.123456789012345), 38),
+            (row(SchedulerKind::Fsrs6, -0.0, 128.0), 38),
+            (row(SchedulerKind::Fsrs6, f64::INFINITY, 1e300), 38),
+        ] {
+            let enc = encode_state(&r.state, 7, 0);
+            assert_eq!(enc.len(), len, "{r:?}");
+            assert_eq!(dictionary_indexes(&enc).unwrap(), (7, 0));
+            let back = decode(
+                r.key.clone(),
+                &enc,
+                micros(r.state.due),
+                Some("sub|ject"),
+                None,
             )
-            .is_err()
-        );
+            .unwrap();
+            assert_eq!(back, r);
+            assert_eq!(
+                back.state.stability.to_bits(),
+                r.state.stability.to_bits(),
+                "-0.0 and 0.0 stay apart"
+            );
+        }
+        let mut none = row(SchedulerKind::Ladder, 0.0, 0.0);
+        none.state.last_review = None;
+        none.subject = None;
+        let enc = encode(&none);
+        let back = decode(none.key.clone(), &enc, micros(none.state.due), None, None).unwrap();
+        assert_eq!(back, none);
+    }
+
+    #[test]
+    fn rejects_damaged_values() {
+        let r = row(SchedulerKind::Fsrs6, 2.5, 5.0);
+        let enc = encode(&r);
+        for cut in [0, 5, HEADER, enc.len() - 1] {
+            assert!(decode(r.key.clone(), &enc[..cut], 0, None, None).is_err());
+        }
+        let mut long = enc.clone();
+        long.push(0);
+        assert!(decode(r.key.clone(), &long, 0, None, None).is_err());
+    }
+
+    #[test]
+    fn chunk_hash_is_stable() {
+        // Pinned: the Lua scripts compute the same numbers.
+        assert_eq!(hq(""), 0);
+        assert_eq!(hq("a"), 97);
+        assert_eq!(hq("ab"), 97 * 31 + 98);
+        assert_eq!(hq("bench-st00001:2"), 211_427_329);
     }
 }

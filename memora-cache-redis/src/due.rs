@@ -1,31 +1,58 @@
-//! [`RedisDueCache`]: the due-schedule cache on sorted sets.
+//! [`RedisDueCache`]: the due-schedule cache, layout version 2 ("compact").
 //!
-//! Keys of one schedule (`B = <ns>srs:{<user>}:<season>`; the `{<user>}`
-//! hash tag puts all of them, for every season, in one Cluster slot):
+//! One schedule is one learner's cards of one season. Its base key is
+//! `B = <ns>srs:{<user>}:<season>` (the `{<user>}` hash tag puts every key
+//! of the learner in one Cluster slot). The marker `B:m` says which
+//! generation `g` holds the cards; the data keys are `G = B:<g>:…`:
 //!
 //! | key | type | content |
 //! |---|---|---|
-//! | `B` | ZSET | question id → due (Unix µs) |
-//! | `B:s:<subject>` | ZSET | the same, for one subject only |
-//! | `B:h` | HASH | question id → encoded card ([`crate::codec`]) |
-//! | `B:m` | HASH | marker: `v` (layout version), `hz` (horizon end µs or empty), `s:<subject>` per subject set |
+//! | `B:m` | HASH | `v` = 2, `g` generation, `n` state chunks, `hz` horizon end (µs, empty: none), `c` cards, `m0`–`m2` mastery counts (only while exact), per subject index `sn:<s>` due chunks and `sc:<s>` cards, and the cached due counts `k<set>` |
+//! | `G:d` | HASH | the schedule's dictionary: `d:<s|t><id>` → index, `r:<index>` → name, `dn` last index |
+//! | `G:h<k>` | HASH | question id → card value ([`crate::codec`], binary) for the questions with `hq(q) mod n = k` |
+//! | `G:z<s>.<k>` | ZSET | question id → due (Unix µs), the cards of subject index `s` (0: none) with `hq(q) mod sn:<s> = k` |
+//! | `G:i<s>` | ZSET | chunk `k` → earliest due in `G:z<s>.<k>` |
+//! | `G:x` | ZSET | `<s>.<k>` → earliest due in `G:z<s>.<k>` (every subject) |
+//! | `G:l` | STRING | the last unfiltered answer, `time|limit|ids`, until a write |
 //!
-//! The marker is the schedule's presence: no marker ⇒ absent (`due` answers
-//! `None` and the core rehydrates), even if stray keys remain. Every write
-//! runs in one Lua script (atomic, one round trip) and refreshes the TTL of
-//! every key of the schedule. Loads write the new schedule under temporary
-//! keys with the same hash tag in one pipeline, then swap them in with one
-//! script that keeps live entries newer than the loaded ones.
+//! Why it is built this way (sizes measured in docs/PERFORMANCE.md):
+//! * Chunks hold ~32–64 cards, under Redis' 128-entry limit for the compact
+//!   `listpack` encoding: a card costs one hash entry and one sorted-set
+//!   entry of that encoding instead of three hash-table or skip-list
+//!   entries; a load and a rebuild insert two entries per card. A schedule
+//!   that grows after its load (lessons add cards) splits its chunks in two
+//!   when they pass 64 cards on average.
+//! * Due counts are cached in the marker with the interval of times they
+//!   hold for (until the next card falls due) and kept exact by every
+//!   write, so a read costs O(limit) chunk reads, not one per chunk; the
+//!   last unfiltered answer is kept too until a write, and reused while it
+//!   still holds (a full answer does, as items falling due later sort
+//!   after it).
+//! * There is no all-items set: an unfiltered due query merges the chunks
+//!   through `G:x`, a filtered one through `G:i<s>`. The first `limit` due
+//!   items lie in at most `limit` chunks — those with the earliest minima —
+//!   so a query reads at most `limit` chunks (plus ties), and counts the due
+//!   items with one `ZCOUNT` per chunk that has any.
+//! * Items with the same due time come in question-id byte order, as in
+//!   every other adapter.
+//! * Every key of one generation expires together: the marker gets the
+//!   schedule TTL, data keys the TTL plus a minute (they never expire
+//!   before the marker). A write refreshes every key only when the marker
+//!   has lost an eighth of its TTL, and otherwise the keys it touched; a
+//!   new load writes a new generation, so keys left by an expired or
+//!   replaced one are never read.
 //!
-//! Subject filter: per-subject sorted sets make a filtered due query exact
-//! and `O(log n + limit)` whatever the other subjects hold; over-fetching
-//! from the master set cannot give that guarantee (the earliest `k·limit`
-//! items may all belong to other subjects).
+//! The marker is the schedule's presence: no marker of this layout ⇒ absent
+//! (`due` answers `None` and the core rehydrates); a layout-1 schedule of an
+//! earlier version is absent too, and the next load deletes its keys.
+//! Every write is one Lua script (atomic, one round trip). A load writes the
+//! new generation in one pipeline, then one script keeps the live entries
+//! that are newer than the loaded ones and switches the marker.
 //!
-//! Horizon mode caches only items due before the marker's `hz`; a query with
-//! `now > hz` treats the schedule as absent, so answers stay exact.
+//! Horizon mode caches only items due before the marker's `hz`; a query
+//! with `now > hz` treats the schedule as absent, so answers stay exact.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
@@ -35,273 +62,655 @@ use memora_core::domain::MemoryTracker;
 use memora_core::ids::{QuestionId, SeasonId, SubjectId, UserId};
 use memora_core::ports::{CacheStats, DueCache, DueSlice, UserCacheStats};
 use memora_core::{PortError, PortResult};
-use redis::Script;
+use redis::{FromRedisValue, Script, Value};
 
-use crate::codec::{self, micros};
+use crate::codec::{self, hq, micros};
 use crate::config::RedisConfig;
 use crate::conn::{RedisConn, glob_escape};
 use crate::error::{Error, Result};
 
-/// Lua helper shared by the write scripts: refresh the TTL of every key.
-pub(crate) const EXPIRE_ALL: &str = r"
-local function expire_all(b, ttl)
-  local m = b .. ':m'
-  redis.call('PEXPIRE', b, ttl)
-  redis.call('PEXPIRE', b .. ':h', ttl)
-  redis.call('PEXPIRE', m, ttl)
-  local f = redis.call('HKEYS', m)
-  for _, k in ipairs(f) do
-    if string.sub(k, 1, 2) == 's:' then redis.call('PEXPIRE', b .. ':' .. k, ttl) end
+/// The Lua helpers every schedule script is built from (also the fast
+/// path's, [`crate::fast`]):
+/// * `sched(b)`: the schedule of base `b` (`nil`: absent), a table with its
+///   marker `m`, generation prefix `g`, chunks `n` and horizon `hz`;
+/// * `due_read(b, subject, now, limit)`: `nil` when absent (or `now` past
+///   the horizon), else `{total due, first ids}`;
+/// * `put_rows(b, ttl, args, first, last)`: writes the row quintuples
+///   `(question, value, due, subject, topic)` of `args[first..=last]`
+///   (newer wins, horizon respected); `-1` if the schedule is absent;
+/// * `read_cards(S, qs, first)`: per question of `qs[first..]` four
+///   entries: value, due, subject, topic (`false` ×4 when not cached);
+/// * `mastery_read(b)`: `{m0, m1, m2}`, `-1`s when not kept.
+pub(crate) const SCHEDULE_LUA: &str = r"
+local GRACE = 60000
+local function hq(q)
+  local h = 0
+  for i = 1, #q do h = (h * 31 + string.byte(q, i)) % 2147483647 end
+  return h
+end
+local function hdr(v)
+  local fl, lr, si, ti = struct.unpack('<BdHH', v)
+  if math.floor(fl / 4) % 2 == 0 then lr = nil end
+  return fl % 4, lr, si, ti
+end
+local function with_dict(v, si, ti)
+  return string.sub(v, 1, 9) .. struct.pack('<HH', si, ti) .. string.sub(v, 14)
+end
+local function bytes_lt(a, c)
+  for i = 1, math.min(#a, #c) do
+    local x, y = string.byte(a, i), string.byte(c, i)
+    if x ~= y then return x < y end
   end
+  return #a < #c
 end
-";
-
-/// Lua helpers of the mastery counts a full schedule keeps in its marker
-/// (`m0`, `m1`, `m2`: cards per bucket, present only while exact — set by
-/// a load without horizon, kept by every write, dropped when a write meets
-/// a card whose bucket it cannot know). `mbucket(enc)` is the bucket code
-/// of an encoded card (`''` none, `nil` unknown).
-pub(crate) const MASTERY: &str = r"
-local function mbucket(enc)
-  return string.match(enc, '\031m(%d?)$')
-end
-local function mvalid(m)
-  return redis.call('HEXISTS', m, 'm0') == 1
-end
-local function madd(m, code, delta)
-  if code ~= '' then redis.call('HINCRBY', m, 'm' .. code, delta) end
-end
-local function mdrop(m)
-  redis.call('HDEL', m, 'm0', 'm1', 'm2')
-end
-local function mastery_read(m)
-  local c = redis.call('HMGET', m, 'm0', 'm1', 'm2')
-  if not c[1] then return {-1, -1, -1} end
-  return {tonumber(c[1]), tonumber(c[2] or '0'), tonumber(c[3] or '0')}
-end
-";
-
-/// Lua helper shared by `put` and the fast path's commit ([`crate::fast`]):
-/// `put_rows(b, ttl, args, first, last)` writes the row quintuples
-/// `(question, encoded, due, last_review, subject)` of `args[first..=last]`
-/// into schedule `b` (newer wins, horizon respected, subject sets kept)
-/// and refreshes its TTL; `-1` (nothing written) if the schedule is absent.
-/// Needs [`EXPIRE_ALL`] and [`MASTERY`].
-pub(crate) const PUT_ROWS: &str = r"
-local function put_rows(b, ttl, args, first, last)
+local function sched(b)
   local m = b .. ':m'
-  if redis.call('EXISTS', m) == 0 then return -1 end
-  local hz = tonumber(redis.call('HGET', m, 'hz') or '')
-  local h = b .. ':h'
-  local written = 0
-  local counted = (not hz) and mvalid(m)
-  for i = first, last, 5 do
-    local q, enc, due, lr, subj = args[i], args[i + 1], args[i + 2], args[i + 3], args[i + 4]
-    local old = redis.call('HGET', h, q)
-    local skip = false
-    local osub = ''
-    if old then
-      local olr, os = string.match(old, '^1\031([^\031]*)\031[^\031]*\031([^\031]*)\031')
-      osub = os or ''
-      local o, n = tonumber(olr), tonumber(lr)
-      if o and ((not n) or o > n) then skip = true end
+  local v = redis.call('HMGET', m, 'v', 'g', 'n', 'hz', 'ka')
+  if v[1] ~= '2' then return nil end
+  local g = b .. ':' .. v[2]
+  return {m = m, g = g, d = g .. ':d', n = tonumber(v[3]), hz = tonumber(v[4] or ''), ka = v[5]}
+end
+local function hkey(S, k) return S.g .. ':h' .. k end
+local function zkey(S, si, k) return S.g .. ':z' .. si .. '.' .. k end
+local function card(S, q)
+  local h = hkey(S, hq(q) % S.n)
+  return h, redis.call('HGET', h, q)
+end
+local function zof(S, si, q, create)
+  S.snm = S.snm or {}
+  local n = S.snm[si]
+  if n == nil then
+    n = tonumber(redis.call('HGET', S.m, 'sn:' .. si)) or false
+    S.snm[si] = n
+  end
+  if not n then
+    if not create then return nil end
+    n = 1
+    redis.call('HSET', S.m, 'sn:' .. si, 1)
+    S.snm[si] = 1
+  end
+  local k = hq(q) % n
+  return zkey(S, si, k), k
+end
+local function mastery_read(b)
+  local c = redis.call('HMGET', b .. ':m', 'v', 'm0', 'm1', 'm2')
+  if c[1] ~= '2' or not c[2] then return {-1, -1, -1} end
+  return {tonumber(c[2]), tonumber(c[3] or '0'), tonumber(c[4] or '0')}
+end
+local function fmt(x) return string.format('%.0f', x) end
+-- Due counts, cached in the marker per count set ('a': every subject,
+-- 's<index>': one): 'k<set>' = 'tv|tn|tc' says tc cards are due at any
+-- time in [tv, tn) (tn empty: no later due); no card of the set has its
+-- due in (tv, tn). Writes keep it exact; a query outside recounts.
+local function cache_get(S, key)
+  local v
+  if key == 'a' and S.ka ~= nil then
+    v = S.ka
+  else
+    v = redis.call('HGET', S.m, 'k' .. key)
+  end
+  if not v then return nil end
+  local tv, tn, tc = string.match(v, '^([^|]*)|([^|]*)|([^|]*)$')
+  return tonumber(tv), tonumber(tn), tonumber(tc)
+end
+local function cache_set(S, key, tv, tn, tc)
+  local n = ''
+  if tn then n = fmt(tn) end
+  local v = fmt(tv) .. '|' .. n .. '|' .. fmt(tc)
+  redis.call('HSET', S.m, 'k' .. key, v)
+  if key == 'a' then S.ka = v end
+end
+local function count_due(S, si, now)
+  local key = 'a'
+  local idx, prefix = S.g .. ':x', ''
+  if si then key, idx, prefix = 's' .. si, S.g .. ':i' .. si, si .. '.' end
+  local tv, tn, tc = cache_get(S, key)
+  if tv and now >= tv and ((not tn) or now < tn) then return tc end
+  tc, tn = 0, nil
+  local after = '(' .. fmt(now)
+  for _, c in ipairs(redis.call('ZRANGEBYSCORE', idx, '-inf', now)) do
+    local z = S.g .. ':z' .. prefix .. c
+    tc = tc + redis.call('ZCOUNT', z, '-inf', now)
+    local nx = redis.call('ZRANGEBYSCORE', z, after, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+    if nx[2] then
+      local d = tonumber(nx[2])
+      if (not tn) or d < tn then tn = d end
     end
-    if not skip then
-      if counted then
-        local nb = mbucket(enc)
-        local ob = ''
-        if old then ob = mbucket(old) end
-        if nb and ob then
-          madd(m, ob, -1)
-          madd(m, nb, 1)
-        else
-          mdrop(m)
-          counted = false
+  end
+  local nx = redis.call('ZRANGEBYSCORE', idx, after, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  if nx[2] then
+    local d = tonumber(nx[2])
+    if (not tn) or d < tn then tn = d end
+  end
+  cache_set(S, key, now, tn, tc)
+  return tc
+end
+local function due_read(b, subject, now, limit)
+  local S = sched(b)
+  if not S then return nil end
+  now, limit = tonumber(now), tonumber(limit)
+  if S.hz and now > S.hz then return nil end
+  local si = nil
+  local idx, prefix = S.g .. ':x', ''
+  if subject and subject ~= '' then
+    si = tonumber(redis.call('HGET', S.d, 'd:s' .. subject))
+    if not si then return {0, {}} end
+    idx, prefix = S.g .. ':i' .. si, si .. '.'
+  end
+  local total = count_due(S, si, now)
+  -- The last unfiltered answer, `G:l` = 'time|limit|ids', still holds
+  -- when nothing was written since (every write deletes it), `now` is not
+  -- earlier, and either it was full (items falling due later come after
+  -- it) or nothing fell due since (the count is its length).
+  local kept = (not si) and redis.call('GET', S.g .. ':l')
+  if kept then
+    local tv, l0, ids = string.match(kept, '^([^|]*)|([^|]*)|(.*)$')
+    tv, l0 = tonumber(tv), tonumber(l0)
+    if tv and l0 == limit and now >= tv then
+      local cached = {}
+      for id in string.gmatch(ids, '[^\031]+') do cached[#cached + 1] = id end
+      if #cached == limit or #cached == total then return {total, cached} end
+    end
+  end
+  local items = {}
+  if limit > 0 then
+    -- The first `limit` items lie in the `limit` chunks with the earliest
+    -- minima, and in any chunk whose minimum ties the last of those.
+    local ch = redis.call('ZRANGEBYSCORE', idx, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)
+    if #ch >= 2 * limit then
+      ch = redis.call('ZRANGEBYSCORE', idx, '-inf', ch[2 * limit], 'WITHSCORES')
+    end
+    if #ch == 2 then
+      items = redis.call('ZRANGEBYSCORE', S.g .. ':z' .. prefix .. ch[1], '-inf', now, 'LIMIT', 0, limit)
+    elseif #ch > 2 then
+      -- Each chunk's answer is in (due, id) order; merge them: dues sorted
+      -- as numbers, ids of one due in byte order.
+      local by_due, dues = {}, {}
+      for j = 1, #ch, 2 do
+        local r = redis.call('ZRANGEBYSCORE', S.g .. ':z' .. prefix .. ch[j], '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)
+        for t = 1, #r, 2 do
+          local d = tonumber(r[t + 1])
+          local l = by_due[d]
+          if not l then
+            l = {}
+            by_due[d] = l
+            dues[#dues + 1] = d
+          end
+          l[#l + 1] = r[t]
         end
       end
-      if osub ~= '' and osub ~= subj then redis.call('ZREM', b .. ':s:' .. osub, q) end
-      if hz and tonumber(due) > hz then
-        redis.call('HDEL', h, q)
-        redis.call('ZREM', b, q)
-        if subj ~= '' then redis.call('ZREM', b .. ':s:' .. subj, q) end
-      else
-        redis.call('HSET', h, q, enc)
-        redis.call('ZADD', b, due, q)
-        if subj ~= '' then
-          redis.call('ZADD', b .. ':s:' .. subj, due, q)
-          redis.call('HSET', m, 's:' .. subj, 1)
+      table.sort(dues)
+      for _, d in ipairs(dues) do
+        local l = by_due[d]
+        if #l > 1 then table.sort(l, bytes_lt) end
+        for _, m in ipairs(l) do
+          if #items >= limit then break end
+          items[#items + 1] = m
         end
+        if #items >= limit then break end
+      end
+    end
+  end
+  if not si then
+    local ttl = redis.call('PTTL', S.m)
+    if ttl > 0 then
+      redis.call('SET', S.g .. ':l', fmt(now) .. '|' .. limit .. '|' .. table.concat(items, '\031'), 'PX', ttl + GRACE)
+    end
+  end
+  return {total, items}
+end
+local function read_cards(S, qs, first)
+  local out, names = {}, {}
+  local function name(i)
+    if i == 0 then return false end
+    local n = names[i]
+    if n == nil then
+      n = redis.call('HGET', S.d, 'r:' .. i) or false
+      names[i] = n
+    end
+    if n then return string.sub(n, 2) end
+    return false
+  end
+  for j = first, #qs do
+    local q = qs[j]
+    local _, v = card(S, q)
+    local due = false
+    local si, ti = 0, 0
+    if v then
+      local _b, _l
+      _b, _l, si, ti = hdr(v)
+      local z = zof(S, si, q, false)
+      if z then due = redis.call('ZSCORE', z, q) end
+    end
+    if due then
+      out[#out + 1] = v
+      out[#out + 1] = due
+      out[#out + 1] = name(si)
+      out[#out + 1] = name(ti)
+    else
+      for _ = 1, 4 do out[#out + 1] = false end
+    end
+  end
+  return out
+end
+";
+
+/// The write helpers, after [`SCHEDULE_LUA`] in the scripts that write
+/// (reads do not pay for defining them).
+pub(crate) const SCHEDULE_WRITE_LUA: &str = r"
+local function reindex(S, si, k)
+  local first = redis.call('ZRANGE', zkey(S, si, k), 0, 0, 'WITHSCORES')
+  local x, i = S.g .. ':x', S.g .. ':i' .. si
+  if first[1] then
+    redis.call('ZADD', x, first[2], si .. '.' .. k)
+    redis.call('ZADD', i, first[2], k)
+  else
+    redis.call('ZREM', x, si .. '.' .. k)
+    redis.call('ZREM', i, k)
+  end
+end
+local function dict(S, name)
+  S.dm = S.dm or {}
+  if S.dm[name] then return S.dm[name] end
+  local i = redis.call('HGET', S.d, 'd:' .. name)
+  if i then
+    S.dm[name] = tonumber(i)
+    return S.dm[name]
+  end
+  i = redis.call('HINCRBY', S.d, 'dn', 1)
+  if i > 65535 then error('schedule dictionary full') end
+  redis.call('HSET', S.d, 'd:' .. name, i, 'r:' .. i, name)
+  S.dm[name] = i
+  return i
+end
+local function data_keys(S)
+  local keys = {S.g .. ':x', S.d, S.g .. ':l'}
+  for k = 0, S.n - 1 do keys[#keys + 1] = hkey(S, k) end
+  local f = redis.call('HGETALL', S.m)
+  for j = 1, #f, 2 do
+    local si = string.match(f[j], '^sn:(%d+)$')
+    if si then
+      keys[#keys + 1] = S.g .. ':i' .. si
+      for k = 0, tonumber(f[j + 1]) - 1 do keys[#keys + 1] = zkey(S, si, k) end
+    end
+  end
+  return keys
+end
+local function expire_all(S, ttl)
+  redis.call('PEXPIRE', S.m, ttl)
+  for _, k in ipairs(data_keys(S)) do redis.call('PEXPIRE', k, ttl + GRACE) end
+end
+local function ttl_refresh(S, ttl, touched)
+  ttl = tonumber(ttl)
+  local left = redis.call('PTTL', S.m)
+  if left < ttl * 7 / 8 then
+    expire_all(S, ttl)
+  else
+    for k, _ in pairs(touched) do redis.call('PEXPIRE', k, left + GRACE) end
+  end
+end
+local function madd(m, b, delta)
+  if b ~= 3 then redis.call('HINCRBY', m, 'm' .. b, delta) end
+end
+-- Count caches and counters change in memory during one script and are
+-- written once by `flush` (a submission moves many cards).
+local function cache_move(S, key, od, nd)
+  S.cc = S.cc or {}
+  local e = S.cc[key]
+  if e == nil then
+    local tv, tn, tc = cache_get(S, key)
+    e = false
+    if tv then e = {tv = tv, tn = tn, tc = tc} end
+    S.cc[key] = e
+  end
+  if not e then return end
+  if od and od <= e.tv then e.tc = e.tc - 1 end
+  if nd and nd <= e.tv then e.tc = e.tc + 1 end
+  if nd and nd > e.tv and ((not e.tn) or nd < e.tn) then e.tn = nd end
+  e.dirty = true
+end
+local function incr(S, field, delta)
+  S.inc = S.inc or {}
+  S.inc[field] = (S.inc[field] or 0) + delta
+end
+local function touch_chunk(S, si, k)
+  S.rx = S.rx or {}
+  S.rx[si .. '.' .. k] = {si, k}
+end
+local function flush(S)
+  for _, e in pairs(S.rx or {}) do reindex(S, e[1], e[2]) end
+  S.rx = nil
+  for f, d in pairs(S.inc or {}) do
+    if d ~= 0 then redis.call('HINCRBY', S.m, f, d) end
+  end
+  S.inc = nil
+  for key, e in pairs(S.cc or {}) do
+    if e and e.dirty then
+      cache_set(S, key, e.tv, e.tn, e.tc)
+      e.dirty = false
+    end
+  end
+end
+-- A card leaves subject osi at due od and/or enters subject nsi at due nd.
+local function counts_move(S, osi, od, nsi, nd)
+  cache_move(S, 'a', od, nd)
+  if osi and nsi and osi == nsi then
+    cache_move(S, 's' .. osi, od, nd)
+  else
+    if osi then cache_move(S, 's' .. osi, od, nil) end
+    if nsi then cache_move(S, 's' .. nsi, nil, nd) end
+  end
+end
+-- Growth: a schedule keeps ~32–64 cards per chunk as it grows (lessons
+-- add cards to a present schedule): past 64 per chunk on average, its
+-- state hashes, or one subject's due sets, split in two — `hq mod 2n` is
+-- `k` or `k + n` — once per doubling, so a card moves O(1) times on average.
+local function grow(S, touched, subjects)
+  local c = tonumber(redis.call('HGET', S.m, 'c') or '0')
+  if c > 64 * S.n then
+    local n = S.n
+    for k = 0, n - 1 do
+      local h = hkey(S, k)
+      local e = redis.call('HGETALL', h)
+      for j = 1, #e, 2 do
+        if hq(e[j]) % (2 * n) ~= k then
+          redis.call('HSET', hkey(S, k + n), e[j], e[j + 1])
+          redis.call('HDEL', h, e[j])
+        end
+      end
+      touched[hkey(S, k + n)] = true
+    end
+    S.n = 2 * n
+    redis.call('HSET', S.m, 'n', S.n)
+  end
+  for si, _ in pairs(subjects) do
+    local sc = redis.call('HMGET', S.m, 'sc:' .. si, 'sn:' .. si)
+    local n = tonumber(sc[2] or '1')
+    if tonumber(sc[1] or '0') > 64 * n then
+      for k = 0, n - 1 do
+        local z = zkey(S, si, k)
+        local e = redis.call('ZRANGE', z, 0, -1, 'WITHSCORES')
+        local z2 = zkey(S, si, k + n)
+        for t = 1, #e, 2 do
+          if hq(e[t]) % (2 * n) ~= k then
+            redis.call('ZADD', z2, e[t + 1], e[t])
+            redis.call('ZREM', z, e[t])
+          end
+        end
+        touched[z2] = true
+      end
+      redis.call('HSET', S.m, 'sn:' .. si, 2 * n)
+      if S.snm then S.snm[si] = 2 * n end
+      for k = 0, 2 * n - 1 do reindex(S, si, k) end
+    end
+  end
+end
+local function put_rows(b, ttl, args, first, last)
+  local S = sched(b)
+  if not S then return -1 end
+  local counted = (not S.hz) and redis.call('HEXISTS', S.m, 'm0') == 1
+  local touched = {[S.g .. ':x'] = true}
+  local subjects = {}
+  local written = 0
+  for i = first, last, 5 do
+    local q, v, due, sname, tname = args[i], args[i + 1], args[i + 2], args[i + 3], args[i + 4]
+    local h, old = card(S, q)
+    local nb, nlr = hdr(v)
+    local ob, olr, osi
+    local skip = false
+    if old then
+      ob, olr, osi = hdr(old)
+      if olr and ((not nlr) or olr > nlr) then skip = true end
+    end
+    if not skip then
+      local od = nil
+      if old then
+        local oz, ok = zof(S, osi, q, false)
+        if oz then
+          od = tonumber(redis.call('ZSCORE', oz, q))
+          redis.call('ZREM', oz, q)
+          touch_chunk(S, osi, ok)
+        end
+        if counted and ob ~= 3 then incr(S, 'm' .. ob, -1) end
+      end
+      if S.hz and tonumber(due) > S.hz then
+        if old then
+          redis.call('HDEL', h, q)
+          incr(S, 'c', -1)
+          if od then
+            counts_move(S, osi, od, nil, nil)
+            incr(S, 'sc:' .. osi, -1)
+          end
+        end
+      else
+        local si, ti = 0, 0
+        if sname ~= '' then si = dict(S, 's' .. sname) end
+        if tname ~= '' then ti = dict(S, 't' .. tname) end
+        redis.call('HSET', h, q, with_dict(v, si, ti))
+        if not old then incr(S, 'c', 1) end
+        local z, k = zof(S, si, q, true)
+        redis.call('ZADD', z, due, q)
+        touch_chunk(S, si, k)
+        if od then counts_move(S, osi, od, si, tonumber(due)) else counts_move(S, nil, nil, si, tonumber(due)) end
+        if not (od and osi == si) then
+          if od then incr(S, 'sc:' .. osi, -1) end
+          incr(S, 'sc:' .. si, 1)
+        end
+        touched[h] = true
+        touched[z] = true
+        touched[S.g .. ':i' .. si] = true
+        subjects[si] = true
+        if counted and nb ~= 3 then incr(S, 'm' .. nb, 1) end
       end
       written = written + 1
     end
   end
-  expire_all(b, ttl)
+  if written > 0 then redis.call('DEL', S.g .. ':l') end
+  flush(S)
+  grow(S, touched, subjects)
+  ttl_refresh(S, ttl, touched)
   return written
 end
 ";
 
-/// KEYS[1]=B; ARGV = ttl_ms, then (question, encoded, due, last_review, subject)*.
+/// KEYS[1]=B; ARGV = ttl_ms, then (question, value, due, subject, topic)*.
 const PUT: &str = r"
 return put_rows(KEYS[1], ARGV[1], ARGV, 2, #ARGV)
 ";
 
-/// KEYS[1]=B; ARGV = tmp base, ttl_ms, hz, mastery counts of the loaded
-/// rows (m0, m1, m2; empty in horizon mode), subjects of the loaded rows*.
+/// KEYS[1]=B; ARGV = generation, ttl_ms, hz, n, cards, m0, m1, m2 (empty
+/// in horizon mode). The new generation's data keys and its dictionary
+/// (`G:d`) and horizon-far cards (`G:f`: question → last review µs) were
+/// written by the load's pipeline.
 const SWAP: &str = r"
-local b, t, ttl, hz = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+local b = KEYS[1]
+local g, ttl, hz, n, c = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local m = b .. ':m'
-local th = t .. ':h'
+local W = {m = b .. ':' .. g .. ':d', d = b .. ':' .. g .. ':d', g = b .. ':' .. g, n = n, hz = tonumber(hz)}
+local far = W.g .. ':f'
 local counts = nil
-if hz == '' and ARGV[4] ~= '' then
-  counts = {tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])}
+if hz == '' and ARGV[6] ~= '' then
+  counts = {tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])}
 end
-local function cadd(code, delta)
-  if counts and code ~= '' then
-    local i = tonumber(code) + 1
-    counts[i] = counts[i] + delta
+local function cadd(bucket, delta)
+  if counts and bucket ~= 3 then counts[bucket + 1] = counts[bucket + 1] + delta end
+end
+local O = sched(b)
+if O then
+  local function rename(i)
+    if i == 0 then return 0 end
+    local nm = redis.call('HGET', O.d, 'r:' .. i)
+    if not nm then return 0 end
+    return dict(W, nm)
   end
-end
-local subjects = {}
-for i = 7, #ARGV do subjects[ARGV[i]] = true end
-if redis.call('EXISTS', m) == 1 then
-  local cur = redis.call('HGETALL', b .. ':h')
-  for i = 1, #cur, 2 do
-    local q, old = cur[i], cur[i + 1]
-    local new = redis.call('HGET', th, q)
-    local nlr = nil
-    local present = false
-    if new then
-      present = true
-      nlr = tonumber(string.match(new, '^1\031([^\031]*)\031'))
-    else
-      local far = redis.call('HGET', t .. ':x', q)
-      if far then present = true; nlr = tonumber(far) end
-    end
-    if present then
-      local olr = tonumber(string.match(old, '^1\031([^\031]*)\031'))
-      if olr and ((not nlr) or olr > nlr) then
-        local due, osub = string.match(old, '^1\031[^\031]*\031([^\031]*)\031([^\031]*)\031')
-        if new then
-          local nsub = string.match(new, '^1\031[^\031]*\031[^\031]*\031([^\031]*)\031')
-          if nsub and nsub ~= '' then redis.call('ZREM', t .. ':s:' .. nsub, q) end
-          local nb, ob = mbucket(new), mbucket(old)
-          if nb and ob then
-            cadd(nb, -1)
-            cadd(ob, 1)
-          else
-            counts = nil
-          end
+  for k = 0, O.n - 1 do
+    local entries = redis.call('HGETALL', hkey(O, k))
+    for j = 1, #entries, 2 do
+      local q, ov = entries[j], entries[j + 1]
+      local ob, olr, osi, oti = hdr(ov)
+      if olr then
+        local h, nv = card(W, q)
+        local present, nb, nlr, nsi = false, nil, nil, nil
+        if nv then
+          present = true
+          nb, nlr, nsi = hdr(nv)
+        else
+          local f = redis.call('HGET', far, q)
+          if f then present = true; nlr = tonumber(f) end
         end
-        redis.call('HSET', th, q, old)
-        redis.call('ZADD', t, due, q)
-        if osub and osub ~= '' then
-          redis.call('ZADD', t .. ':s:' .. osub, due, q)
-          subjects[osub] = true
+        if present and ((not nlr) or olr > nlr) then
+          local oz = zof(O, osi, q, false)
+          local due = oz and redis.call('ZSCORE', oz, q)
+          if due then
+            if nv then
+              local nz, nk = zof(W, nsi, q, false)
+              if nz then
+                redis.call('ZREM', nz, q)
+                redis.call('HINCRBY', W.m, 'sc:' .. nsi, -1)
+                reindex(W, nsi, nk)
+              end
+              cadd(nb, -1)
+            else
+              c = c + 1
+            end
+            cadd(ob, 1)
+            local si, ti = rename(osi), rename(oti)
+            redis.call('HSET', h, q, with_dict(ov, si, ti))
+            local z, zk = zof(W, si, q, true)
+            redis.call('ZADD', z, due, q)
+            redis.call('HINCRBY', W.m, 'sc:' .. si, 1)
+            reindex(W, si, zk)
+          end
         end
       end
     end
   end
+  for _, k in ipairs(data_keys(O)) do redis.call('DEL', k) end
+elseif redis.call('EXISTS', m) == 1 then
+  -- An earlier layout (1): a master set, a state hash, subject sets.
   local f = redis.call('HKEYS', m)
   for _, k in ipairs(f) do
     if string.sub(k, 1, 2) == 's:' then redis.call('DEL', b .. ':' .. k) end
   end
+  redis.call('DEL', b, b .. ':h')
 end
-redis.call('DEL', m, b, b .. ':h', t .. ':x')
-if redis.call('EXISTS', t) == 1 then redis.call('RENAME', t, b) end
-if redis.call('EXISTS', th) == 1 then redis.call('RENAME', th, b .. ':h') end
-redis.call('HSET', m, 'v', 1, 'hz', hz)
-if counts then redis.call('HSET', m, 'm0', counts[1], 'm1', counts[2], 'm2', counts[3]) end
-for s, _ in pairs(subjects) do
-  local k = t .. ':s:' .. s
-  if redis.call('EXISTS', k) == 1 then
-    redis.call('RENAME', k, b .. ':s:' .. s)
-    redis.call('HSET', m, 's:' .. s, 1)
+redis.call('DEL', m)
+-- The subjects' chunk and card counts move to the marker; the dictionary
+-- stays in the generation's own hash (reads never scan it).
+local d = redis.call('HGETALL', W.d)
+for j = 1, #d, 2 do
+  if string.match(d[j], '^s[nc]:') then
+    redis.call('HSET', m, d[j], d[j + 1])
+    redis.call('HDEL', W.d, d[j])
   end
 end
-expire_all(b, ttl)
+redis.call('HSET', m, 'v', 2, 'g', g, 'n', n, 'hz', hz, 'c', c)
+if counts then redis.call('HSET', m, 'm0', counts[1], 'm1', counts[2], 'm2', counts[3]) end
+redis.call('DEL', far)
+expire_all(sched(b), ttl)
 return 1
 ";
 
-/// Lua helper shared by `due` and the fast path ([`crate::fast`]):
-/// `due_read(set, marker, now, limit)` is `nil` when the schedule is absent
-/// (no marker, or `now` past the horizon), else `{total_due, first ids}`.
-pub(crate) const DUE_READ: &str = r"
-local function due_read(set, m, now, limit)
-  local hz = redis.call('HGET', m, 'hz')
-  if not hz then return nil end
-  if hz ~= '' and tonumber(now) > tonumber(hz) then return nil end
-  local items = redis.call('ZRANGEBYSCORE', set, '-inf', now, 'LIMIT', 0, limit)
-  return {redis.call('ZCOUNT', set, '-inf', now), items}
-end
-";
-
-/// KEYS = zset to read, marker; ARGV = now, limit.
+/// KEYS[1]=B; ARGV = now, limit, subject ('' for every subject).
 const DUE: &str = r"
-local r = due_read(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+local r = due_read(KEYS[1], ARGV[3], ARGV[1], ARGV[2])
 if not r then return false end
 return r
 ";
 
-/// KEYS = B, marker; ARGV = now.
+/// KEYS[1]=B; ARGV = now. `{cards, due now}`, `false` when absent.
 const USER_STATS: &str = r"
-local hz = redis.call('HGET', KEYS[2], 'hz')
-if not hz then return false end
-if hz ~= '' and tonumber(ARGV[1]) > tonumber(hz) then return false end
-return {redis.call('ZCARD', KEYS[1]), redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[1])}
+local r = due_read(KEYS[1], '', ARGV[1], 0)
+if not r then return false end
+return {tonumber(redis.call('HGET', KEYS[1] .. ':m', 'c') or '0'), r[1]}
 ";
 
-/// KEYS = hash, marker; ARGV = questions.
+/// KEYS[1]=B; ARGV = questions. `read_cards` of them, `false` if absent.
 const STATES: &str = r"
-if redis.call('EXISTS', KEYS[2]) == 0 then return false end
-return redis.call('HMGET', KEYS[1], unpack(ARGV))
+local S = sched(KEYS[1])
+if not S then return false end
+return read_cards(S, ARGV, 1)
 ";
 
 /// KEYS[1]=B; ARGV = questions.
 const REMOVE: &str = r"
-local b = KEYS[1]
-local h = b .. ':h'
-local m = b .. ':m'
+local S = sched(KEYS[1])
+if not S then return 0 end
+local counted = (not S.hz) and redis.call('HEXISTS', S.m, 'm0') == 1
 local n = 0
-local counted = redis.call('HGET', m, 'hz') == '' and mvalid(m)
 for i = 1, #ARGV do
   local q = ARGV[i]
-  local old = redis.call('HGET', h, q)
+  local h, old = card(S, q)
   if old then
-    if counted then
-      local ob = mbucket(old)
-      if ob then madd(m, ob, -1) else mdrop(m); counted = false end
+    local ob, _, osi = hdr(old)
+    local oz, ok = zof(S, osi, q, false)
+    if oz then
+      counts_move(S, osi, tonumber(redis.call('ZSCORE', oz, q)), nil, nil)
+      redis.call('HINCRBY', S.m, 'sc:' .. osi, -1)
+      redis.call('ZREM', oz, q)
+      reindex(S, osi, ok)
     end
-    local s = string.match(old, '^1\031[^\031]*\031[^\031]*\031([^\031]*)\031')
-    if s and s ~= '' then redis.call('ZREM', b .. ':s:' .. s, q) end
     redis.call('HDEL', h, q)
-    redis.call('ZREM', b, q)
+    redis.call('HINCRBY', S.m, 'c', -1)
+    if counted then madd(S.m, ob, -1) end
     n = n + 1
   end
 end
+if n > 0 then redis.call('DEL', S.g .. ':l') end
+flush(S)
 return n
 ";
 
-/// KEYS[1]=B.
+/// KEYS[1]=B: deletes every key of the schedule (either layout).
 const CLEAR: &str = r"
 local b = KEYS[1]
 local m = b .. ':m'
-local f = redis.call('HKEYS', m)
-for _, k in ipairs(f) do
-  if string.sub(k, 1, 2) == 's:' then redis.call('DEL', b .. ':' .. k) end
+local S = sched(b)
+if S then
+  for _, k in ipairs(data_keys(S)) do redis.call('DEL', k) end
+elseif redis.call('EXISTS', m) == 1 then
+  local f = redis.call('HKEYS', m)
+  for _, k in ipairs(f) do
+    if string.sub(k, 1, 2) == 's:' then redis.call('DEL', b .. ':' .. k) end
+  end
+  redis.call('DEL', b, b .. ':h')
 end
-local n = redis.call('DEL', m)
-redis.call('DEL', b, b .. ':h')
-return n
+return redis.call('DEL', m)
 ";
 
-/// KEYS = B:h, B:m; ARGV = n. Up to n entries (field, value, …) of a
-/// present schedule: all of them when it holds no more, else `HRANDFIELD`
-/// (Redis ≥ 6.2). `false` if the schedule is absent.
+/// KEYS[1]=B; ARGV = n, seed. Up to n cached cards (all when the schedule
+/// holds no more; else `HRANDFIELD` over chunks from a seeded start), as
+/// `{ids, read_cards(ids)}`; `false` if absent.
 const SAMPLE: &str = r"
-if redis.call('EXISTS', KEYS[2]) == 0 then return false end
+local S = sched(KEYS[1])
+if not S then return false end
 local n = tonumber(ARGV[1])
-if redis.call('HLEN', KEYS[1]) <= n then return redis.call('HGETALL', KEYS[1]) end
-return redis.call('HRANDFIELD', KEYS[1], n, 'WITHVALUES')
+local ids = {}
+if tonumber(redis.call('HGET', S.m, 'c') or '0') <= n then
+  for k = 0, S.n - 1 do
+    for _, q in ipairs(redis.call('HKEYS', hkey(S, k))) do ids[#ids + 1] = q end
+  end
+else
+  local start = tonumber(ARGV[2]) % S.n
+  local per = math.ceil(n / S.n) + 1
+  for j = 0, S.n - 1 do
+    if #ids >= n then break end
+    local want = math.min(n - #ids, per)
+    for _, q in ipairs(redis.call('HRANDFIELD', hkey(S, (start + j) % S.n), want)) do
+      ids[#ids + 1] = q
+    end
+  end
+end
+return {ids, read_cards(S, ids, 1)}
+";
+
+/// KEYS[1]=B: the marker and every data key (for sizes and TTLs).
+const KEYS_OF: &str = r"
+local S = sched(KEYS[1])
+if not S then return {} end
+local keys = data_keys(S)
+table.insert(keys, 1, S.m)
+return keys
 ";
 
 /// The slice of a `due_read` reply (`None`: the schedule is absent).
@@ -321,19 +730,66 @@ pub(crate) fn push_row(inv: &mut redis::ScriptInvocation<'_>, r: &MemoryTracker)
     inv.arg(r.key.question.as_str())
         .arg(codec::encode(r))
         .arg(micros(r.state.due))
-        .arg(
-            r.state
-                .last_review
-                .map(|t| micros(t).to_string())
-                .unwrap_or_default(),
-        )
-        .arg(r.subject.as_ref().map(|s| s.as_str()).unwrap_or_default());
+        .arg(r.subject.as_ref().map(|s| s.as_str()).unwrap_or_default())
+        .arg(r.topic.as_ref().map(|t| t.as_str()).unwrap_or_default());
 }
 
-/// Rows per command inside a load pipeline.
+/// Decodes a `read_cards` reply for `questions` of `(user, season)`.
+pub(crate) fn decode_cards(
+    user: &UserId,
+    season: &SeasonId,
+    questions: &[QuestionId],
+    flat: Vec<Value>,
+) -> Result<Vec<Option<MemoryTracker>>> {
+    if flat.len() != questions.len() * 4 {
+        return Err(Error::Decode(format!(
+            "{} card fields for {} questions",
+            flat.len(),
+            questions.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(questions.len());
+    let mut it = flat.into_iter();
+    for q in questions {
+        let (v, due, subject, topic) = match (it.next(), it.next(), it.next(), it.next()) {
+            (Some(v), Some(d), Some(s), Some(t)) => (v, d, s, t),
+            _ => return Err(Error::Decode("short card reply".into())),
+        };
+        let v: Option<Vec<u8>> = FromRedisValue::from_redis_value(&v)?;
+        let Some(v) = v else {
+            out.push(None);
+            continue;
+        };
+        let due: String = FromRedisValue::from_redis_value(&due)?;
+        let due: f64 = due
+            .parse()
+            .map_err(|_| Error::Decode(format!("due score {due:?}")))?;
+        let subject: Option<String> = FromRedisValue::from_redis_value(&subject)?;
+        let topic: Option<String> = FromRedisValue::from_redis_value(&topic)?;
+        out.push(Some(codec::decode(
+            codec::key(user, season, q),
+            &v,
+            due as i64,
+            subject.as_deref(),
+            topic.as_deref(),
+        )?));
+    }
+    Ok(out)
+}
+
+/// Chunks for `n` cards: a power of two keeping ~32–64 cards per chunk
+/// (listpack-sized whatever the hash spread), at least one.
+fn chunks_for(n: usize) -> u64 {
+    (n.div_ceil(64).max(1) as u64).next_power_of_two()
+}
+
+/// Entries per command inside a load pipeline.
 const CHUNK: usize = 1000;
-/// Questions per `states` script call (Lua `unpack` limit is ~8000).
+/// Questions per `states` script call.
 const STATES_CHUNK: usize = 2000;
+/// TTL of a load's keys until its swap gives them the schedule's (an
+/// abandoned load's keys vanish by themselves).
+const LOAD_KEYS_TTL_MS: u64 = 120_000;
 
 static NONCE: AtomicU64 = AtomicU64::new(0);
 
@@ -346,6 +802,7 @@ struct Scripts {
     remove: Script,
     clear: Script,
     sample: Script,
+    keys_of: Script,
 }
 
 /// The [`DueCache`] on Redis or Redis Cluster. Clones share the connection.
@@ -383,19 +840,21 @@ impl RedisDueCache {
 
     /// Uses an existing connection (shared with the other adapters).
     pub fn with_connection(conn: RedisConn, config: RedisConfig) -> Self {
-        let w = |body: &str| Script::new(&format!("{EXPIRE_ALL}\n{body}"));
+        let r = |body: &str| Script::new(&format!("{SCHEDULE_LUA}\n{body}"));
+        let w = |body: &str| Script::new(&format!("{SCHEDULE_LUA}\n{SCHEDULE_WRITE_LUA}\n{body}"));
         RedisDueCache {
             conn,
             cfg: std::sync::Arc::new(config),
             scripts: std::sync::Arc::new(Scripts {
-                put: Script::new(&format!("{EXPIRE_ALL}\n{MASTERY}\n{PUT_ROWS}\n{PUT}")),
-                swap: w(&format!("{MASTERY}\n{SWAP}")),
-                due: Script::new(&format!("{DUE_READ}\n{DUE}")),
-                user_stats: Script::new(USER_STATS),
-                states: Script::new(STATES),
-                remove: Script::new(&format!("{MASTERY}\n{REMOVE}")),
-                clear: Script::new(CLEAR),
-                sample: Script::new(SAMPLE),
+                put: w(PUT),
+                swap: w(SWAP),
+                due: r(DUE),
+                user_stats: r(USER_STATS),
+                states: r(STATES),
+                remove: w(REMOVE),
+                clear: w(CLEAR),
+                sample: r(SAMPLE),
+                keys_of: w(KEYS_OF),
             }),
         }
     }
@@ -458,13 +917,16 @@ impl RedisDueCache {
             }
         }
         let nonce = NONCE.fetch_add(1, Ordering::Relaxed);
-        let tmp = format!("{base}:tmp:{}-{nonce}", std::process::id());
-        let tmp_h = format!("{tmp}:h");
-        let tmp_x = format!("{tmp}:x");
-        let mut master: Vec<(i64, &str)> = Vec::new();
-        let mut hash: Vec<(&str, String)> = Vec::new();
+        let generation = format!(
+            "{:x}.{:x}.{nonce:x}",
+            std::process::id(),
+            micros(now).rem_euclid(1 << 40)
+        );
+        let g = format!("{base}:{generation}");
+        // The dictionary: subjects and topics in sorted order.
+        let mut names: BTreeMap<String, u16> = BTreeMap::new();
         let mut far: Vec<(&str, String)> = Vec::new();
-        let mut by_subject: BTreeMap<&str, Vec<(i64, &str)>> = BTreeMap::new();
+        let mut cached: Vec<&MemoryTracker> = Vec::with_capacity(latest.len());
         for (q, r) in &latest {
             let due = micros(r.state.due);
             if hz.is_some_and(|hz| due > hz) {
@@ -476,37 +938,107 @@ impl RedisDueCache {
                 far.push((q, lr));
                 continue;
             }
-            master.push((due, q));
-            hash.push((q, codec::encode(r)));
             if let Some(s) = &r.subject {
-                by_subject.entry(s.as_str()).or_default().push((due, q));
+                names.insert(format!("s{}", s.as_str()), 0);
             }
+            if let Some(t) = &r.topic {
+                names.insert(format!("t{}", t.as_str()), 0);
+            }
+            cached.push(r);
         }
-        // Ascending inserts keep skiplist updates cache-friendly.
-        master.sort_unstable();
-        for items in by_subject.values_mut() {
-            items.sort_unstable();
+        if names.len() > usize::from(u16::MAX) {
+            return Err(Error::Decode(format!(
+                "{} subjects and topics in one schedule",
+                names.len()
+            )));
+        }
+        for (i, v) in names.values_mut().enumerate() {
+            *v = (i + 1) as u16;
+        }
+        let index = |prefix: char, name: Option<&str>| -> u16 {
+            name.and_then(|n| names.get(&format!("{prefix}{n}")).copied())
+                .unwrap_or(0)
+        };
+        let n = chunks_for(cached.len());
+        let mut states: BTreeMap<u64, Vec<(&str, Vec<u8>)>> = BTreeMap::new();
+        let mut by_subject: BTreeMap<u16, Vec<(i64, &str)>> = BTreeMap::new();
+        for r in &cached {
+            let q = r.key.question.as_str();
+            let si = index('s', r.subject.as_ref().map(|s| s.as_str()));
+            let ti = index('t', r.topic.as_ref().map(|t| t.as_str()));
+            states
+                .entry(hq(q) % n)
+                .or_default()
+                .push((q, codec::encode_state(&r.state, si, ti)));
+            by_subject
+                .entry(si)
+                .or_default()
+                .push((micros(r.state.due), q));
         }
         let mut p = redis::pipe();
-        let tmp_keys_ttl = 120_000u64;
-        for c in master.chunks(CHUNK) {
-            p.cmd("ZADD").arg(&tmp).arg(c).ignore();
-        }
-        for c in hash.chunks(CHUNK) {
-            p.cmd("HSET").arg(&tmp_h).arg(c).ignore();
-        }
-        for c in far.chunks(CHUNK) {
-            p.cmd("HSET").arg(&tmp_x).arg(c).ignore();
-        }
-        for (s, items) in &by_subject {
-            let k = format!("{tmp}:s:{s}");
-            for c in items.chunks(CHUNK) {
-                p.cmd("ZADD").arg(&k).arg(c).ignore();
+        let mut keys: Vec<String> = Vec::new();
+        for (k, entries) in &states {
+            let key = format!("{g}:h{k}");
+            for c in entries.chunks(CHUNK) {
+                p.cmd("HSET").arg(&key).arg(c).ignore();
             }
-            p.cmd("PEXPIRE").arg(&k).arg(tmp_keys_ttl).ignore();
+            keys.push(key);
         }
-        for k in [&tmp, &tmp_h, &tmp_x] {
-            p.cmd("PEXPIRE").arg(k).arg(tmp_keys_ttl).ignore();
+        let mut dict: Vec<(String, String)> = names
+            .iter()
+            .flat_map(|(name, i)| {
+                [
+                    (format!("d:{name}"), i.to_string()),
+                    (format!("r:{i}"), name.clone()),
+                ]
+            })
+            .collect();
+        dict.push(("dn".into(), names.len().to_string()));
+        let mut x: Vec<(i64, String)> = Vec::new();
+        for (si, items) in &mut by_subject {
+            let ns = chunks_for(items.len());
+            dict.push((format!("sn:{si}"), ns.to_string()));
+            dict.push((format!("sc:{si}"), items.len().to_string()));
+            let mut chunks: BTreeMap<u64, Vec<(i64, &str)>> = BTreeMap::new();
+            for (due, q) in items.iter() {
+                chunks.entry(hq(q) % ns).or_default().push((*due, q));
+            }
+            let mut idx: Vec<(i64, u64)> = Vec::new();
+            for (k, mut members) in chunks {
+                members.sort_unstable();
+                let key = format!("{g}:z{si}.{k}");
+                for c in members.chunks(CHUNK) {
+                    p.cmd("ZADD").arg(&key).arg(c).ignore();
+                }
+                keys.push(key);
+                if let Some((min, _)) = members.first() {
+                    idx.push((*min, k));
+                    x.push((*min, format!("{si}.{k}")));
+                }
+            }
+            let key = format!("{g}:i{si}");
+            p.cmd("ZADD").arg(&key).arg(&idx).ignore();
+            keys.push(key);
+        }
+        if !x.is_empty() {
+            let key = format!("{g}:x");
+            for c in x.chunks(CHUNK) {
+                p.cmd("ZADD").arg(&key).arg(c).ignore();
+            }
+            keys.push(key);
+        }
+        let key = format!("{g}:d");
+        p.cmd("HSET").arg(&key).arg(&dict).ignore();
+        keys.push(key);
+        if !far.is_empty() {
+            let key = format!("{g}:f");
+            for c in far.chunks(CHUNK) {
+                p.cmd("HSET").arg(&key).arg(c).ignore();
+            }
+            keys.push(key);
+        }
+        for k in &keys {
+            p.cmd("PEXPIRE").arg(k).arg(LOAD_KEYS_TTL_MS).ignore();
         }
         let limit = self.cfg.bulk_timeout;
         let () = self.conn.pipe(limit, &p).await?;
@@ -524,18 +1056,17 @@ impl RedisDueCache {
             }
         }
         let mut inv = self.scripts.swap.key(&base);
-        inv.arg(&tmp)
+        inv.arg(&generation)
             .arg(self.ttl_ms())
-            .arg(hz.map(|h| h.to_string()).unwrap_or_default());
+            .arg(hz.map(|h| h.to_string()).unwrap_or_default())
+            .arg(n)
+            .arg(cached.len());
         for c in counts {
             inv.arg(if hz.is_some() {
                 String::new()
             } else {
                 c.to_string()
             });
-        }
-        for s in by_subject.keys() {
-            inv.arg(*s);
         }
         let _: i64 = self.conn.script(limit, &inv).await?;
         Ok(())
@@ -549,13 +1080,10 @@ impl RedisDueCache {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Option<DueSlice>> {
-        let base = self.schedule_key(user, season);
-        let set = match subject {
-            Some(s) => format!("{base}:s:{}", s.as_str()),
-            None => base.clone(),
-        };
-        let mut inv = self.scripts.due.key(&set);
-        inv.key(format!("{base}:m")).arg(micros(now)).arg(limit);
+        let mut inv = self.scripts.due.key(self.schedule_key(user, season));
+        inv.arg(micros(now))
+            .arg(limit)
+            .arg(subject.map(|s| s.as_str()).unwrap_or_default());
         due_slice(self.conn.script(self.cfg.call_timeout, &inv).await?)
     }
 
@@ -568,23 +1096,14 @@ impl RedisDueCache {
         let base = self.schedule_key(user, season);
         let mut out = Vec::with_capacity(questions.len());
         for chunk in questions.chunks(STATES_CHUNK) {
-            let mut inv = self.scripts.states.key(format!("{base}:h"));
-            inv.key(format!("{base}:m"));
+            let mut inv = self.scripts.states.key(&base);
             for q in chunk {
                 inv.arg(q.as_str());
             }
-            let r: Option<Vec<Option<String>>> =
-                self.conn.script(self.cfg.call_timeout, &inv).await?;
+            let r: Option<Vec<Value>> = self.conn.script(self.cfg.call_timeout, &inv).await?;
             match r {
                 None => return Ok(vec![None; questions.len()]),
-                Some(vals) => {
-                    for (q, v) in chunk.iter().zip(vals) {
-                        out.push(match v {
-                            Some(raw) => Some(codec::decode(user, season, q, &raw)?),
-                            None => None,
-                        });
-                    }
-                }
+                Some(flat) => out.extend(decode_cards(user, season, chunk, flat)?),
             }
         }
         Ok(out)
@@ -612,6 +1131,12 @@ impl RedisDueCache {
             }
         }
         Ok(())
+    }
+
+    /// Every key of a present schedule, the marker first (empty if absent).
+    async fn keys_of(&self, user: &UserId, season: &SeasonId) -> Result<Vec<String>> {
+        let inv = self.scripts.keys_of.key(self.schedule_key(user, season));
+        self.conn.script(self.cfg.bulk_timeout, &inv).await
     }
 
     async fn clear_season_inner(&self, season: &SeasonId) -> Result<u64> {
@@ -691,23 +1216,8 @@ impl RedisDueCache {
     /// Bytes Redis reports for every key of one schedule (`MEMORY USAGE`),
     /// for capacity planning and the perf notes.
     pub async fn schedule_memory(&self, user: &UserId, season: &SeasonId) -> Result<u64> {
-        let base = self.schedule_key(user, season);
-        let subjects: Vec<String> = self
-            .conn
-            .query(
-                self.cfg.call_timeout,
-                redis::cmd("HKEYS").arg(format!("{base}:m")),
-            )
-            .await?;
-        let mut keys = vec![base.clone(), format!("{base}:h"), format!("{base}:m")];
-        keys.extend(
-            subjects
-                .iter()
-                .filter_map(|f| f.strip_prefix("s:"))
-                .map(|s| format!("{base}:s:{s}")),
-        );
         let mut total = 0;
-        for k in keys {
+        for k in self.keys_of(user, season).await? {
             let n: Option<u64> = self
                 .conn
                 .query(
@@ -724,37 +1234,69 @@ impl RedisDueCache {
         Ok(total)
     }
 
-    /// Remaining TTL (ms) of every key of a schedule, keyed by suffix
-    /// (`""`, `"h"`, `"m"`, `"s:<subject>"`); for tests and diagnostics.
+    /// Remaining TTL (ms) of every existing key of a schedule, keyed by
+    /// its name after the base key and generation (`"m"` for the marker,
+    /// `"h0"`, `"z1.0"`, `"i1"`, `"x"`); for tests and diagnostics.
     pub async fn schedule_ttls(
         &self,
         user: &UserId,
         season: &SeasonId,
     ) -> Result<BTreeMap<String, i64>> {
         let base = self.schedule_key(user, season);
-        let fields: Vec<String> = self
-            .conn
-            .query(
-                self.cfg.call_timeout,
-                redis::cmd("HKEYS").arg(format!("{base}:m")),
-            )
-            .await?;
-        let mut suffixes: BTreeSet<String> = ["".to_owned(), "h".to_owned(), "m".to_owned()].into();
-        suffixes.extend(fields.into_iter().filter(|f| f.starts_with("s:")));
         let mut out = BTreeMap::new();
-        for s in suffixes {
-            let k = if s.is_empty() {
-                base.clone()
-            } else {
-                format!("{base}:{s}")
-            };
+        for k in self.keys_of(user, season).await? {
             let t: i64 = self
                 .conn
                 .query(self.cfg.call_timeout, redis::cmd("PTTL").arg(&k))
                 .await?;
-            out.insert(s, t);
+            if t == -2 {
+                continue; // not there (an empty chunk)
+            }
+            let name = k
+                .strip_prefix(&base)
+                .and_then(|r| r.rsplit(':').next())
+                .unwrap_or(&k)
+                .to_owned();
+            out.insert(name, t);
         }
         Ok(out)
+    }
+
+    /// Every cached card of a schedule with its due time and the keys'
+    /// contents that matter, in a canonical order: for tests comparing two
+    /// schedules written by different paths.
+    pub async fn schedule_dump(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+    ) -> Result<Vec<MemoryTracker>> {
+        let mut all = self.sample_cards(user, season, usize::MAX).await?;
+        all.sort_by(|a, b| a.key.question.as_str().cmp(b.key.question.as_str()));
+        Ok(all)
+    }
+
+    async fn sample_cards(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        n: usize,
+    ) -> Result<Vec<MemoryTracker>> {
+        let mut inv = self.scripts.sample.key(self.schedule_key(user, season));
+        let seed = memora_core::srs::stable_hash(&[user.as_str(), season.as_str()], 0);
+        inv.arg(n.min(i64::MAX as usize)).arg(seed % (1 << 31));
+        let r: Option<(Vec<String>, Vec<Value>)> =
+            self.conn.script(self.cfg.bulk_timeout, &inv).await?;
+        let Some((ids, flat)) = r else {
+            return Ok(Vec::new());
+        };
+        let ids = ids
+            .iter()
+            .map(|q| QuestionId::parse(q).map_err(|e| Error::Decode(e.to_string())))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(decode_cards(user, season, &ids, flat)?
+            .into_iter()
+            .flatten()
+            .collect())
     }
 }
 
@@ -842,9 +1384,8 @@ impl DueCache for RedisDueCache {
         season: &SeasonId,
         now: DateTime<Utc>,
     ) -> PortResult<Option<UserCacheStats>> {
-        let base = self.schedule_key(user, season);
-        let mut inv = self.scripts.user_stats.key(&base);
-        inv.key(format!("{base}:m")).arg(micros(now));
+        let mut inv = self.scripts.user_stats.key(self.schedule_key(user, season));
+        inv.arg(micros(now));
         let r: Option<(u64, u64)> = self
             .conn
             .script(self.cfg.call_timeout, &inv)
@@ -892,21 +1433,7 @@ impl DueCache for RedisDueCache {
         if n == 0 {
             return Ok(Vec::new());
         }
-        let base = self.schedule_key(user, season);
-        let mut inv = self.scripts.sample.key(format!("{base}:h"));
-        inv.key(format!("{base}:m")).arg(n);
-        let r: Option<Vec<String>> = self
-            .conn
-            .script(self.cfg.bulk_timeout, &inv)
-            .await
-            .map_err(PortError::from)?;
-        let flat = r.unwrap_or_default();
-        let mut out = Vec::with_capacity(flat.len() / 2);
-        for pair in flat.chunks_exact(2) {
-            let q = QuestionId::parse(&pair[0]).map_err(|e| Error::Decode(e.to_string()))?;
-            out.push(codec::decode(user, season, &q, &pair[1])?);
-        }
-        Ok(out)
+        Ok(self.sample_cards(user, season, n).await?)
     }
 
     async fn ping(&self) -> PortResult<()> {

@@ -6,7 +6,7 @@
 //!
 //! It owns no keys and no encoding of its own: its scripts are assembled
 //! from the Lua helpers those adapters' own scripts are built from
-//! (`due_read`, `put_rows` + `expire_all`, `record_served`,
+//! (`due_read`, `put_rows`, `read_cards`, `record_served`,
 //! `check_claims` / `write_claims`, `enqueue`, `board_add`), so an entry
 //! written here is byte for byte the entry the general path would write, and
 //! the persistence worker reads the jobs it enqueues unchanged.
@@ -17,17 +17,18 @@
 //! | call | single Redis | Redis Cluster |
 //! |---|---|---|
 //! | `due_and_serve` | 1 script | 1 script (user slot) |
-//! | `prepare_submit` | 1 pipeline | 1 pipeline (user slot) |
+//! | `prepare_submit` | 1 script | 1 script (user slot) |
 //! | `commit_submit` | 1 script | 3, + board credits |
 //!
 //! * `due_and_serve`: one script on the user's slot (schedule keys and
 //!   ledger share the `{<user>}` tag): the `due` read and, if the schedule
 //!   is present and returned items, `record_served` of
 //!   `item_prefix + question` for each of them.
-//! * `prepare_submit`: one pipeline on the user's slot — `HMGET` of the
-//!   ledger (entries past `retain_until` at `now` read as absent), `HMGET`
-//!   of the cached rows, `HGET` of the marker's `hz`. The schedule counts as
-//!   absent without a marker or with `now` past its horizon, as `due` says.
+//! * `prepare_submit`: one script on the user's slot — `HMGET` of the
+//!   ledger (entries past `retain_until` at `now` read as absent), the
+//!   schedule's `hz` and the cached rows (`read_cards`). The schedule
+//!   counts as absent without a marker or with `now` past its horizon, as
+//!   `due` says.
 //! * `commit_submit` on a single Redis: one script over the ledger, the
 //!   schedule, the job stream and status key and every board credited
 //!   (several hash tags: fine on one server, impossible on a Cluster). It
@@ -54,18 +55,20 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use memora_core::PortResult;
-use memora_core::domain::{MasteryCounts, MemoryTracker};
+use memora_core::domain::MasteryCounts;
 use memora_core::ids::{QuestionId, SeasonId, SubjectId, UserId};
 use memora_core::ports::{
     DueSlice, FastCommit, FastCommitOutcome, JobStatus, LeaderboardCache, PersistenceQueue,
     ReviewFastPath, ServeTerms, ServedLedger, SubmitView,
 };
-use redis::{FromRedisValue, Script, Value};
+use redis::{Script, Value};
 
-use crate::codec::{self, micros, time_from_micros};
+use crate::codec::{micros, time_from_micros};
 use crate::config::Topology;
 use crate::conn::RedisConn;
-use crate::due::{DUE_READ, EXPIRE_ALL, MASTERY, PUT_ROWS, RedisDueCache, due_slice, push_row};
+use crate::due::{
+    RedisDueCache, SCHEDULE_LUA, SCHEDULE_WRITE_LUA, decode_cards, due_slice, push_row,
+};
 use crate::error::{Error, Result};
 use crate::leaderboard::{BOARD_ADD, RedisLeaderboard};
 use crate::queue::{ENQUEUE_FN, RedisQueue, STATUS_TTL_MS, encode_job};
@@ -73,25 +76,37 @@ use crate::served::{
     LEDGER_LUA, RedisServedLedger, SWEEP_SAMPLE, committed_tail, decode_lookup, ledger_ttl_ms,
 };
 
-/// KEYS = zset to read, marker, ledger; ARGV = now, limit, item prefix,
-/// served_at, answerable_until, retain_until (µs), ledger ttl_ms, sample.
+/// KEYS = schedule base, ledger; ARGV = now, limit, subject ('' for
+/// every one), item prefix, served_at, answerable_until, retain_until (µs),
+/// ledger ttl_ms, sample.
 const DUE_AND_SERVE: &str = r"
-local r = due_read(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+local r = due_read(KEYS[1], ARGV[3], ARGV[1], ARGV[2])
 if not r then return false end
 local ids = r[2]
 if #ids > 0 then
   local items = {}
-  for i, q in ipairs(ids) do items[i] = ARGV[3] .. q end
-  record_served(KEYS[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], items)
+  for i, q in ipairs(ids) do items[i] = ARGV[4] .. q end
+  record_served(KEYS[2], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], items)
 end
 return r
 ";
 
-/// Counts the items due at `now` in `set` if the schedule is present
-/// (`-1` otherwise).
+/// KEYS = ledger, schedule base; ARGV = #items, items*, questions*.
+/// Returns `{ledger entries, hz (false: absent), read_cards(questions)}`.
+const PREPARE: &str = r"
+local ni = tonumber(ARGV[1])
+local led = {}
+if ni > 0 then led = redis.call('HMGET', KEYS[1], unpack(ARGV, 2, ni + 1)) end
+local S = sched(KEYS[2])
+if not S then return {led, false, {}} end
+return {led, redis.call('HGET', S.m, 'hz'), read_cards(S, ARGV, ni + 2)}
+";
+
+/// Counts the items due at `now` (with a subject filter, `''` for none)
+/// if the schedule is present (`-1` otherwise).
 const COUNT_DUE: &str = r"
-local function count_due(set, m, now)
-  local r = due_read(set, m, now, 0)
+local function due_total(b, subject, now)
+  local r = due_read(b, subject, now, 0)
   if not r then return -1 end
   return r[1]
 end
@@ -99,52 +114,53 @@ end
 
 /// The whole commit on one server.
 ///
-/// KEYS = ledger, schedule base, marker, zset to count, stream, status,
-/// then (board, built)*.
+/// KEYS = ledger, schedule base, stream, status, then (board, built)*.
 /// ARGV = #claim args, #row args, schedule ttl_ms, job payload, status
-/// ttl_ms, count (`1`/`0`), now µs, -xp, user, claim triples
-/// (item, served_at µs, tail)*, row quintuples*, one ttl_ms per board.
-/// Returns `{0}` (lost, nothing written) or `{1, total_due or -1, boards
-/// credited (1/0), m0, m1, m2}` (mastery counts, `-1` when not kept).
+/// ttl_ms, count (`1`/`0`), now µs, -xp, user, count subject (`''`: every
+/// subject), claim triples (item, served_at µs, tail)*, row quintuples*,
+/// one ttl_ms per board. Returns `{0}` (lost, nothing written) or `{1,
+/// total_due or -1, boards credited (1/0), m0, m1, m2}` (mastery counts,
+/// `-1` when not kept).
 const COMMIT_SINGLE: &str = r"
 local nc, nr = tonumber(ARGV[1]), tonumber(ARGV[2])
-local c0 = 10
+local c0 = 11
 local r0 = c0 + nc
 local t0 = r0 + nr
 local heads = check_claims(KEYS[1], ARGV, c0, r0 - 1)
 if not heads then return {0} end
-enqueue(KEYS[5], KEYS[6], ARGV[4], ARGV[5])
+enqueue(KEYS[3], KEYS[4], ARGV[4], ARGV[5])
 write_claims(KEYS[1], heads, ARGV, c0, r0 - 1)
 if nr > 0 then pcall(put_rows, KEYS[2], ARGV[3], ARGV, r0, t0 - 1) end
 local credited = 1
-for j = 1, (#KEYS - 6) / 2 do
-  local ok = pcall(board_add, KEYS[5 + 2 * j], KEYS[6 + 2 * j], ARGV[8], ARGV[t0 + j - 1], ARGV[9])
+for j = 1, (#KEYS - 4) / 2 do
+  local ok = pcall(board_add, KEYS[3 + 2 * j], KEYS[4 + 2 * j], ARGV[8], ARGV[t0 + j - 1], ARGV[9])
   if not ok then credited = 0 end
 end
 local total = -1
 if ARGV[6] == '1' then
-  local ok, n = pcall(count_due, KEYS[4], KEYS[3], ARGV[7])
+  local ok, n = pcall(due_total, KEYS[2], ARGV[10], ARGV[7])
   if ok then total = n end
 end
-local mc = mastery_read(KEYS[3])
+local mc = mastery_read(KEYS[2])
 return {1, total, credited, mc[1], mc[2], mc[3]}
 ";
 
 /// Step 3 of the Cluster commit (user slot): rows and count.
 ///
-/// KEYS = schedule base, marker, zset to count; ARGV = schedule ttl_ms,
-/// count (`1`/`0`), now µs, row quintuples*. Returns `{total_due or -1,
-/// m0, m1, m2}` (mastery counts, `-1` when not kept).
+/// KEYS = schedule base; ARGV = schedule ttl_ms, count (`1`/`0`), now µs,
+/// count subject, row quintuples*. Returns `{total_due or -1, m0, m1, m2}`
+/// (mastery counts, `-1` when not kept).
 const APPLY_ROWS: &str = r"
-if #ARGV > 3 then put_rows(KEYS[1], ARGV[1], ARGV, 4, #ARGV) end
+if #ARGV > 4 then put_rows(KEYS[1], ARGV[1], ARGV, 5, #ARGV) end
 local total = -1
-if ARGV[2] == '1' then total = count_due(KEYS[3], KEYS[2], ARGV[3]) end
-local mc = mastery_read(KEYS[2])
+if ARGV[2] == '1' then total = due_total(KEYS[1], ARGV[4], ARGV[3]) end
+local mc = mastery_read(KEYS[1])
 return {total, mc[1], mc[2], mc[3]}
 ";
 
 struct Scripts {
     due_and_serve: Script,
+    prepare: Script,
     commit_single: Script,
     apply_rows: Script,
 }
@@ -187,21 +203,18 @@ impl RedisFastPath {
         let script = |parts: &[&str]| Script::new(&parts.join("\n"));
         RedisFastPath {
             scripts: Arc::new(Scripts {
-                due_and_serve: script(&[DUE_READ, LEDGER_LUA, DUE_AND_SERVE]),
+                due_and_serve: script(&[SCHEDULE_LUA, LEDGER_LUA, DUE_AND_SERVE]),
+                prepare: script(&[SCHEDULE_LUA, PREPARE]),
                 commit_single: script(&[
-                    EXPIRE_ALL,
-                    MASTERY,
-                    PUT_ROWS,
-                    DUE_READ,
+                    SCHEDULE_LUA,
+                    SCHEDULE_WRITE_LUA,
                     COUNT_DUE,
                     LEDGER_LUA,
                     ENQUEUE_FN,
                     BOARD_ADD,
                     COMMIT_SINGLE,
                 ]),
-                apply_rows: script(&[
-                    EXPIRE_ALL, MASTERY, PUT_ROWS, DUE_READ, COUNT_DUE, APPLY_ROWS,
-                ]),
+                apply_rows: script(&[SCHEDULE_LUA, SCHEDULE_WRITE_LUA, COUNT_DUE, APPLY_ROWS]),
             }),
             due,
             ledger,
@@ -216,21 +229,6 @@ impl RedisFastPath {
         self.due.config().call_timeout
     }
 
-    /// (schedule base, marker, zset of `subject` or the master set).
-    fn schedule_keys(
-        &self,
-        user: &UserId,
-        season: &SeasonId,
-        subject: Option<&SubjectId>,
-    ) -> (String, String, String) {
-        let base = self.due.schedule_key(user, season);
-        let set = match subject {
-            Some(s) => format!("{base}:s:{}", s.as_str()),
-            None => base.clone(),
-        };
-        (format!("{base}:m"), set, base)
-    }
-
     async fn due_and_serve_inner(
         &self,
         user: &UserId,
@@ -240,12 +238,14 @@ impl RedisFastPath {
         limit: usize,
         terms: &ServeTerms,
     ) -> Result<Option<DueSlice>> {
-        let (marker, set, _) = self.schedule_keys(user, season, subject);
-        let mut inv = self.scripts.due_and_serve.key(set);
-        inv.key(marker)
-            .key(self.ledger.ledger_key(user, season))
+        let mut inv = self
+            .scripts
+            .due_and_serve
+            .key(self.due.schedule_key(user, season));
+        inv.key(self.ledger.ledger_key(user, season))
             .arg(micros(now))
             .arg(limit)
+            .arg(subject.map(|s| s.as_str()).unwrap_or_default())
             .arg(&terms.item_prefix)
             .arg(micros(terms.served_at))
             .arg(micros(terms.answerable_until))
@@ -263,45 +263,30 @@ impl RedisFastPath {
         questions: &[QuestionId],
         now: DateTime<Utc>,
     ) -> Result<SubmitView> {
-        let (marker, _, base) = self.schedule_keys(user, season, None);
-        let mut p = redis::pipe();
-        if !items.is_empty() {
-            p.cmd("HMGET")
-                .arg(self.ledger.ledger_key(user, season))
-                .arg(items);
+        let mut inv = self
+            .scripts
+            .prepare
+            .key(self.ledger.ledger_key(user, season));
+        inv.key(self.due.schedule_key(user, season))
+            .arg(items.len())
+            .arg(items);
+        for q in questions {
+            inv.arg(q.as_str());
         }
-        if !questions.is_empty() {
-            p.cmd("HMGET")
-                .arg(format!("{base}:h"))
-                .arg(questions.iter().map(|q| q.as_str()).collect::<Vec<_>>());
+        let (ledger, hz, cards): (Vec<Option<String>>, Option<String>, Vec<Value>) =
+            self.conn.script(self.call_timeout(), &inv).await?;
+        if ledger.len() != items.len() {
+            return Err(Error::Decode(format!(
+                "HMGET of {} fields returned {}",
+                items.len(),
+                ledger.len()
+            )));
         }
-        p.cmd("HGET").arg(marker).arg("hz");
-        let replies: Vec<Value> = self.conn.pipe(self.call_timeout(), &p).await?;
-        let mut replies = replies.into_iter();
-        let mut next = |what: &str| {
-            replies
-                .next()
-                .ok_or_else(|| Error::Decode(format!("pipeline lacks the {what} reply")))
-        };
         let servings = if items.is_empty() {
             Vec::new()
         } else {
-            let raw: Vec<Option<String>> = FromRedisValue::from_redis_value(&next("ledger")?)?;
-            if raw.len() != items.len() {
-                return Err(Error::Decode(format!(
-                    "HMGET of {} fields returned {}",
-                    items.len(),
-                    raw.len()
-                )));
-            }
-            decode_lookup(raw, now)?
+            decode_lookup(ledger, now)?
         };
-        let rows: Vec<Option<String>> = if questions.is_empty() {
-            Vec::new()
-        } else {
-            FromRedisValue::from_redis_value(&next("rows")?)?
-        };
-        let hz: Option<String> = FromRedisValue::from_redis_value(&next("marker")?)?;
         // Presence as `due` sees it: a marker, and `now` within the horizon.
         let horizon = match hz.as_deref() {
             None => return Ok(absent(servings)),
@@ -316,21 +301,7 @@ impl RedisFastPath {
                 Some(time_from_micros(h)?)
             }
         };
-        if rows.len() != questions.len() {
-            return Err(Error::Decode(format!(
-                "HMGET of {} rows returned {}",
-                questions.len(),
-                rows.len()
-            )));
-        }
-        let states = questions
-            .iter()
-            .zip(rows)
-            .map(|(q, raw)| match raw {
-                Some(raw) => codec::decode(user, season, q, &raw).map(Some),
-                None => Ok(None),
-            })
-            .collect::<Result<Vec<Option<MemoryTracker>>>>()?;
+        let states = decode_cards(user, season, questions, cards)?;
         Ok(SubmitView {
             servings,
             states: Some(states),
@@ -354,16 +325,13 @@ impl RedisFastPath {
     ) -> Result<FastCommitOutcome> {
         let payload = encode_job(&commit.job)?;
         let count_subject = commit.count_due.as_ref().and_then(|s| s.as_ref());
-        let (marker, count_set, base) = self.schedule_keys(user, season, count_subject);
         let (stream, status) = self.queue.enqueue_keys(&commit.job.id);
         let credits = self.credits(commit);
         let mut inv = self
             .scripts
             .commit_single
             .key(self.ledger.ledger_key(user, season));
-        inv.key(&base)
-            .key(marker)
-            .key(count_set)
+        inv.key(self.due.schedule_key(user, season))
             .key(stream)
             .key(status);
         for (board, built, _) in &credits {
@@ -378,7 +346,8 @@ impl RedisFastPath {
             .arg(if commit.count_due.is_some() { "1" } else { "0" })
             .arg(micros(commit.now))
             .arg(neg_xp)
-            .arg(user.as_str());
+            .arg(user.as_str())
+            .arg(count_subject.map(|s| s.as_str()).unwrap_or_default());
         for c in &commit.claims {
             inv.arg(&c.item)
                 .arg(micros(c.served_at))
@@ -454,13 +423,14 @@ impl RedisFastPath {
             return Ok((None, None));
         }
         let count_subject = commit.count_due.as_ref().and_then(|s| s.as_ref());
-        let (marker, count_set, base) = self.schedule_keys(user, season, count_subject);
-        let mut inv = self.scripts.apply_rows.key(base);
-        inv.key(marker)
-            .key(count_set)
-            .arg(self.due.ttl_ms())
+        let mut inv = self
+            .scripts
+            .apply_rows
+            .key(self.due.schedule_key(user, season));
+        inv.arg(self.due.ttl_ms())
             .arg(if commit.count_due.is_some() { "1" } else { "0" })
-            .arg(micros(commit.now));
+            .arg(micros(commit.now))
+            .arg(count_subject.map(|s| s.as_str()).unwrap_or_default());
         for r in &commit.rows {
             push_row(&mut inv, r);
         }

@@ -32,6 +32,7 @@
 //! [`count_round_trips`]).
 
 mod attempts;
+mod card_text;
 mod codec;
 mod config;
 mod conn;

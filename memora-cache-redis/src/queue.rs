@@ -47,10 +47,10 @@ use redis::Script;
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamRangeReply, StreamReadReply};
 use serde::{Deserialize, Serialize};
 
-use crate::codec;
 use crate::config::RedisConfig;
 use crate::conn::RedisConn;
 use crate::error::{Error, Result};
+use crate::{card_text, codec};
 
 /// Consumer group of the persistence workers.
 pub(crate) const GROUP: &str = "persist";
@@ -167,7 +167,7 @@ pub(crate) fn encode_job(job: &PersistJob) -> Result<String> {
                     u: t.key.user.as_str().to_owned(),
                     s: t.key.season.as_str().to_owned(),
                     q: t.key.question.as_str().to_owned(),
-                    t: codec::encode(t),
+                    t: card_text::encode(t),
                     rid: l.review_id.as_str().to_owned(),
                     lu: l.key.user.as_str().to_owned(),
                     ls: l.key.season.as_str().to_owned(),
@@ -180,7 +180,7 @@ pub(crate) fn encode_job(job: &PersistJob) -> Result<String> {
                     at: codec::micros(l.reviewed_at),
                     e: l.elapsed_days,
                     sch: l.scheduler.as_str().to_owned(),
-                    sa: codec::encode_state(&l.state_after, None, None),
+                    sa: card_text::encode_state(&l.state_after, None, None),
                 }
             })
             .collect(),
@@ -199,8 +199,8 @@ pub(crate) fn decode_job(raw: &str) -> Result<PersistJob> {
         let user = de(UserId::new(&r.u))?;
         let season = de(SeasonId::new(&r.s))?;
         let question = de(QuestionId::parse(&r.q))?;
-        let tracker = codec::decode(&user, &season, &question, &r.t)?;
-        let (state_after, _, _) = codec::decode_state(&r.sa)?;
+        let tracker = card_text::decode(&user, &season, &question, &r.t)?;
+        let (state_after, _, _) = card_text::decode_state(&r.sa)?;
         let log = ReviewLogEntry {
             review_id: de(ReviewId::new(&r.rid))?,
             key: TrackerKey {

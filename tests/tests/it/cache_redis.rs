@@ -65,12 +65,77 @@ async fn writes_refresh_the_ttl_of_every_key() {
         .await
         .expect("load");
     let ttls = c.schedule_ttls(&u, &s).await.expect("ttls");
-    assert_eq!(ttls.len(), 4, "{ttls:?}");
+    // Marker, dictionary, state chunk, the subject's due chunk and index,
+    // the index.
+    assert_eq!(
+        ttls.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["d", "h0", "i1", "m", "x", "z1.0"],
+        "{ttls:?}"
+    );
+    // The marker gets the TTL, data keys a minute more: never gone first.
+    assert!(ttls["m"] > ttl - 5_000 && ttls["m"] <= ttl, "{ttls:?}");
     assert!(
-        ttls.values().all(|t| *t > ttl - 5_000 && *t <= ttl),
+        ttls.iter()
+            .filter(|(k, _)| *k != "m")
+            .all(|(_, t)| *t > ttl + 55_000 && *t <= ttl + 60_000),
         "{ttls:?}"
     );
     // Shorten every TTL, then a put refreshes them all.
+    let client = redis::Client::open(match &c.config().topology {
+        memora_cache_redis::Topology::Single(u) => u.clone(),
+        memora_cache_redis::Topology::Cluster(_) => unreachable!(),
+    })
+    .expect("client");
+    let mut raw = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("conn");
+    let base = c.schedule_key(&u, &s);
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{base}*"))
+        .query_async(&mut raw)
+        .await
+        .expect("keys");
+    assert_eq!(keys.len(), 6, "{keys:?}");
+    for k in &keys {
+        let _: i64 = redis::cmd("PEXPIRE")
+            .arg(k)
+            .arg(10_000)
+            .query_async(&mut raw)
+            .await
+            .expect("pexpire");
+    }
+    c.put(&u, &s, &[row(&u, &s, "b", Some("history"), -1, Some(-5))])
+        .await
+        .expect("put");
+    let ttls = c.schedule_ttls(&u, &s).await.expect("ttls");
+    assert_eq!(ttls.len(), 8, "{ttls:?}");
+    assert!(ttls.values().all(|t| *t > ttl - 5_000), "{ttls:?}");
+    // A write soon after only touches the keys it wrote.
+    for k in &keys {
+        let _: i64 = redis::cmd("PEXPIRE")
+            .arg(k)
+            .arg(ttl + 50_000)
+            .query_async(&mut raw)
+            .await
+            .expect("pexpire");
+    }
+    c.put(&u, &s, &[row(&u, &s, "c", Some("history"), -1, Some(-5))])
+        .await
+        .expect("put");
+    let after = c.schedule_ttls(&u, &s).await.expect("ttls");
+    assert!(after["z1.0"] <= ttl + 50_000, "{after:?}");
+    assert!(after["h0"] > after["m"], "{after:?}");
+}
+
+/// A schedule of the earlier layout (a master set, a text state hash and
+/// subject sets under the same base key) reads as absent, and the next load
+/// deletes its keys.
+#[tokio::test]
+async fn a_schedule_of_the_earlier_layout_is_absent_and_replaced() {
+    let Some(cfg) = config().await else { return };
+    let c = RedisDueCache::connect(cfg).await.expect("connect");
+    let (u, s) = (user("alice"), season(2026));
     let base = c.schedule_key(&u, &s);
     let client = redis::Client::open(match &c.config().topology {
         memora_cache_redis::Topology::Single(u) => u.clone(),
@@ -81,25 +146,58 @@ async fn writes_refresh_the_ttl_of_every_key() {
         .get_multiplexed_async_connection()
         .await
         .expect("conn");
-    for k in [
-        base.clone(),
-        format!("{base}:h"),
-        format!("{base}:m"),
-        format!("{base}:s:math"),
-    ] {
-        let _: i64 = redis::cmd("PEXPIRE")
-            .arg(&k)
-            .arg(10_000)
-            .query_async(&mut raw)
-            .await
-            .expect("pexpire");
-    }
-    c.put(&u, &s, &[row(&u, &s, "b", Some("history"), -1, Some(-5))])
+    let () = redis::pipe()
+        .cmd("ZADD")
+        .arg(&base)
+        .arg(1)
+        .arg("a")
+        .ignore()
+        .cmd("ZADD")
+        .arg(format!("{base}:s:math"))
+        .arg(1)
+        .arg("a")
+        .ignore()
+        .cmd("HSET")
+        .arg(format!("{base}:h"))
+        .arg("a")
+        .arg("1\u{1f}x")
+        .ignore()
+        .cmd("HSET")
+        .arg(format!("{base}:m"))
+        .arg("v")
+        .arg(1)
+        .arg("hz")
+        .arg("")
+        .arg("s:math")
+        .arg(1)
+        .ignore()
+        .query_async(&mut raw)
         .await
-        .expect("put");
-    let ttls = c.schedule_ttls(&u, &s).await.expect("ttls");
-    assert_eq!(ttls.len(), 5, "{ttls:?}");
-    assert!(ttls.values().all(|t| *t > ttl - 5_000), "{ttls:?}");
+        .expect("layout 1");
+    let now = suite::t0();
+    assert_eq!(c.due(&u, &s, None, now, 10).await.expect("due"), None);
+    assert_eq!(c.user_stats(&u, &s, now).await.expect("stats"), None);
+    c.put(&u, &s, &[row(&u, &s, "b", Some("math"), -1, Some(-5))])
+        .await
+        .expect("put on an absent schedule");
+    c.load(&u, &s, &[row(&u, &s, "b", Some("math"), -1, Some(-5))])
+        .await
+        .expect("load");
+    let d = c
+        .due(&u, &s, None, now, 10)
+        .await
+        .expect("due")
+        .expect("present");
+    assert_eq!(d.total_due, 1);
+    assert_eq!(d.items[0].as_str(), "b");
+    let left: i64 = redis::cmd("EXISTS")
+        .arg(&base)
+        .arg(format!("{base}:h"))
+        .arg(format!("{base}:s:math"))
+        .query_async(&mut raw)
+        .await
+        .expect("exists");
+    assert_eq!(left, 0, "the earlier layout's keys are gone");
 }
 
 #[tokio::test]
@@ -217,4 +315,445 @@ async fn rehydration_stampede_loads_once() {
     assert_eq!(counting.loads() - before, 1, "exactly one load");
     assert!(totals.iter().all(|t| *t == totals[0]), "{totals:?}");
     assert!(totals[0] > 0);
+}
+
+/// The compact layout against the in-memory cache under thousands of random
+/// loads, puts, removals and reads at random times (forwards and
+/// backwards), with schedules large enough to span many chunks: every
+/// answer must be the same (items, their order, totals, states).
+#[tokio::test]
+async fn matches_the_in_memory_cache_under_random_operations() {
+    let Some(cfg) = config().await else { return };
+    let redis = RedisDueCache::connect(cfg).await.expect("connect");
+    let memory = memora_core::memory::InMemoryCache::new();
+    let s = season(2026);
+    let subjects = [None, Some("math"), Some("history"), Some("arabic")];
+    // A small deterministic generator (xorshift), so a failure replays.
+    for seed in [7u64, 1_234_567, 987_654_321] {
+        let mut x = seed;
+        let mut next = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let u = user(&format!("fuzz-{seed}"));
+        for step in 0..600 {
+            let mk = |next: &mut dyn FnMut(u64) -> u64| {
+                let qn = next(2000);
+                let subject = subjects[next(4) as usize];
+                let due = next(120) as i64 * 50 - 3000;
+                let rev = (next(5) > 0).then(|| next(200) as i64 * 50 - 5000);
+                row(&u, &s, &format!("q{qn:04}"), subject, due, rev)
+            };
+            match next(10) {
+                0 => {
+                    let n = if next(3) == 0 { 1500 } else { next(60) };
+                    let rows: Vec<_> = (0..n).map(|_| mk(&mut next)).collect();
+                    redis
+                        .load_at(&u, &s, &rows, Utc::now())
+                        .await
+                        .expect("load");
+                    memory.load(&u, &s, &rows).await.expect("load");
+                }
+                1..=4 => {
+                    let rows: Vec<_> = (0..1 + next(20)).map(|_| mk(&mut next)).collect();
+                    redis.put(&u, &s, &rows).await.expect("put");
+                    memory.put(&u, &s, &rows).await.expect("put");
+                }
+                5 => {
+                    let qs: Vec<QuestionId> = (0..1 + next(5))
+                        .map(|_| QuestionId::parse(format!("q{:04}", next(2000))).unwrap())
+                        .collect();
+                    redis.remove(&u, &s, &qs).await.expect("remove");
+                    memory.remove(&u, &s, &qs).await.expect("remove");
+                }
+                _ => {
+                    // Few distinct times, on the due grid or just after it,
+                    // so cached counts are both reused and invalidated.
+                    let off = if next(2) == 0 { 0 } else { next(50) as i64 };
+                    let now =
+                        suite::t0() + chrono::Duration::minutes(next(12) as i64 * 400 - 2400 + off);
+                    let subject = subjects[next(4) as usize].map(|x| SubjectId::new(x).unwrap());
+                    // Few limits, so a read often repeats the last one's.
+                    let limit = [5usize, 15, 15, 40][next(4) as usize];
+                    let (a, b) = (
+                        redis
+                            .due(&u, &s, subject.as_ref(), now, limit)
+                            .await
+                            .expect("due"),
+                        memory
+                            .due(&u, &s, subject.as_ref(), now, limit)
+                            .await
+                            .expect("due"),
+                    );
+                    assert_eq!(
+                        a, b,
+                        "seed {seed} step {step}: due at {now} {subject:?} {limit}"
+                    );
+                    let (a, b) = (
+                        redis.user_stats(&u, &s, now).await.expect("stats"),
+                        memory.user_stats(&u, &s, now).await.expect("stats"),
+                    );
+                    assert_eq!(a, b, "seed {seed} step {step}: stats at {now}");
+                    let qs: Vec<QuestionId> = (0..10)
+                        .map(|_| QuestionId::parse(format!("q{:04}", next(2000))).unwrap())
+                        .collect();
+                    let (a, b) = (
+                        redis.states(&u, &s, &qs).await.expect("states"),
+                        memory.states(&u, &s, &qs).await.expect("states"),
+                    );
+                    assert_eq!(a, b, "seed {seed} step {step}: states");
+                }
+            }
+        }
+        let all = redis.schedule_dump(&u, &s).await.expect("dump");
+        let far = suite::t0() + chrono::Duration::days(3650);
+        let stats = memory.user_stats(&u, &s, far).await.expect("stats");
+        assert_eq!(
+            stats.map(|st| st.total),
+            Some(all.len() as u64),
+            "seed {seed}"
+        );
+    }
+}
+
+/// Due counts are kept between reads at the same time: a card due exactly
+/// at the time of the last read that moves, leaves or arrives changes the
+/// next answer, filtered or not (the compact layout caches the counts).
+#[tokio::test]
+async fn due_counts_follow_writes_at_the_boundary() {
+    let Some(cfg) = config().await else { return };
+    let c = RedisDueCache::connect(cfg).await.expect("connect");
+    let (u, s) = (user("alice"), season(2026));
+    let math = SubjectId::new("math").unwrap();
+    // 200 cards so the subjects span several chunks; a, b, c due exactly at t0.
+    let mut rows: Vec<_> = (0..200)
+        .map(|i| {
+            row(
+                &u,
+                &s,
+                &format!("n{i:03}"),
+                Some(if i % 2 == 0 { "math" } else { "history" }),
+                60 + i,
+                Some(-10),
+            )
+        })
+        .collect();
+    rows.push(row(&u, &s, "a", Some("math"), 0, Some(-10)));
+    rows.push(row(&u, &s, "b", Some("math"), 0, Some(-10)));
+    rows.push(row(&u, &s, "c", Some("history"), 0, Some(-10)));
+    c.load(&u, &s, &rows).await.expect("load");
+    let t0 = suite::t0();
+    let total = |sub: Option<&SubjectId>| {
+        let c = &c;
+        let (u, s) = (&u, &s);
+        let sub = sub.cloned();
+        async move {
+            c.due(u, s, sub.as_ref(), t0, 5)
+                .await
+                .expect("due")
+                .expect("present")
+                .total_due
+        }
+    };
+    assert_eq!((total(None).await, total(Some(&math)).await), (3, 2));
+    // a moves a day later.
+    c.put(&u, &s, &[row(&u, &s, "a", Some("math"), 1440, Some(-5))])
+        .await
+        .expect("put");
+    assert_eq!((total(None).await, total(Some(&math)).await), (2, 1));
+    // b is removed.
+    c.remove(&u, &s, &[QuestionId::parse("b").unwrap()])
+        .await
+        .expect("remove");
+    assert_eq!((total(None).await, total(Some(&math)).await), (1, 0));
+    // c changes subject to math, due at t0 still.
+    c.put(&u, &s, &[row(&u, &s, "c", Some("math"), 0, Some(-5))])
+        .await
+        .expect("put");
+    assert_eq!((total(None).await, total(Some(&math)).await), (1, 1));
+    // A new card due at t0 arrives; one due a minute later does not count.
+    c.put(
+        &u,
+        &s,
+        &[
+            row(&u, &s, "d", Some("math"), 0, Some(-5)),
+            row(&u, &s, "e", Some("math"), 1, Some(-5)),
+        ],
+    )
+    .await
+    .expect("put");
+    assert_eq!((total(None).await, total(Some(&math)).await), (2, 2));
+    // A minute later e is due too; a minute earlier none is.
+    let at = |m: i64| t0 + chrono::Duration::minutes(m);
+    assert_eq!(
+        c.due(&u, &s, None, at(1), 5)
+            .await
+            .unwrap()
+            .unwrap()
+            .total_due,
+        3
+    );
+    assert_eq!(
+        c.due(&u, &s, None, at(-1), 5)
+            .await
+            .unwrap()
+            .unwrap()
+            .total_due,
+        0
+    );
+    assert_eq!(total(None).await, 2);
+}
+
+/// A schedule loaded small that grows by writes (lessons add cards) keeps
+/// every key in Redis' compact encoding and its answers exact.
+#[tokio::test]
+async fn a_growing_schedule_stays_compact() {
+    let Some(cfg) = config().await else { return };
+    let c = RedisDueCache::connect(cfg).await.expect("connect");
+    let memory = memora_core::memory::InMemoryCache::new();
+    let (u, s) = (user("grower"), season(2026));
+    let mk = |i: usize| {
+        let subject = ["math", "history"][i % 2];
+        row(
+            &u,
+            &s,
+            &format!("g{i:05}"),
+            Some(subject),
+            (i % 97) as i64 * 30 - 600,
+            Some(-10),
+        )
+    };
+    let first: Vec<_> = (0..10).map(mk).collect();
+    c.load(&u, &s, &first).await.expect("load");
+    memory.load(&u, &s, &first).await.expect("load");
+    for batch in (10..3000).collect::<Vec<_>>().chunks(50) {
+        let rows: Vec<_> = batch.iter().map(|i| mk(*i)).collect();
+        c.put(&u, &s, &rows).await.expect("put");
+        memory.put(&u, &s, &rows).await.expect("put");
+    }
+    let base = c.schedule_key(&u, &s);
+    let client = redis::Client::open(match &c.config().topology {
+        memora_cache_redis::Topology::Single(u) => u.clone(),
+        memora_cache_redis::Topology::Cluster(_) => unreachable!(),
+    })
+    .expect("client");
+    let mut raw = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("conn");
+    let ttls = c.schedule_ttls(&u, &s).await.expect("ttls");
+    assert!(ttls.len() > 60, "split into chunks: {ttls:?}");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{base}:*"))
+        .query_async(&mut raw)
+        .await
+        .expect("keys");
+    for k in keys
+        .iter()
+        .filter(|k| !k.ends_with(":m") && !k.ends_with(":x"))
+    {
+        let enc: String = redis::cmd("OBJECT")
+            .arg("ENCODING")
+            .arg(k)
+            .query_async(&mut raw)
+            .await
+            .expect("encoding");
+        assert_eq!(enc, "listpack", "{k}");
+    }
+    for now in [-700i64, -300, 0, 1000, 5000] {
+        let at = suite::t0() + chrono::Duration::minutes(now);
+        for subject in [None, Some(SubjectId::new("math").unwrap())] {
+            assert_eq!(
+                c.due(&u, &s, subject.as_ref(), at, 30).await.expect("due"),
+                memory
+                    .due(&u, &s, subject.as_ref(), at, 30)
+                    .await
+                    .expect("due"),
+                "{now} {subject:?}"
+            );
+        }
+    }
+    assert_eq!(
+        c.user_stats(&u, &s, suite::t0()).await.expect("stats"),
+        memory.user_stats(&u, &s, suite::t0()).await.expect("stats")
+    );
+}
+
+/// The last unfiltered answer is kept beside the schedule and reused until a
+/// write: a stale copy planted there is served (the proof it is read), and
+/// any write drops it.
+#[tokio::test]
+async fn the_last_answer_is_reused_until_a_write() {
+    let Some(cfg) = config().await else { return };
+    let c = RedisDueCache::connect(cfg).await.expect("connect");
+    let (u, s) = (user("alice"), season(2026));
+    let rows: Vec<_> = (0..40)
+        .map(|i| {
+            row(
+                &u,
+                &s,
+                &format!("r{i:02}"),
+                Some(["math", "history"][i % 2]),
+                -(i as i64),
+                Some(-100),
+            )
+        })
+        .collect();
+    c.load(&u, &s, &rows).await.expect("load");
+    let t0 = suite::t0();
+    let first = c
+        .due(&u, &s, None, t0, 5)
+        .await
+        .expect("due")
+        .expect("present");
+    assert_eq!(first.total_due, 40);
+    let ids: Vec<&str> = first.items.iter().map(|q| q.as_str()).collect();
+    assert_eq!(ids, ["r39", "r38", "r37", "r36", "r35"]);
+    let client = redis::Client::open(match &c.config().topology {
+        memora_cache_redis::Topology::Single(u) => u.clone(),
+        memora_cache_redis::Topology::Cluster(_) => unreachable!(),
+    })
+    .expect("client");
+    let mut raw = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("conn");
+    let marker = format!("{}:m", c.schedule_key(&u, &s));
+    let generation: String = redis::cmd("HGET")
+        .arg(&marker)
+        .arg("g")
+        .query_async(&mut raw)
+        .await
+        .expect("hget");
+    let kept_key = format!("{}:{generation}:l", c.schedule_key(&u, &s));
+    let kept: String = redis::cmd("GET")
+        .arg(&kept_key)
+        .query_async(&mut raw)
+        .await
+        .expect("hget");
+    assert!(
+        kept.ends_with("r39\u{1f}r38\u{1f}r37\u{1f}r36\u{1f}r35"),
+        "{kept:?}"
+    );
+    // Plant a different list: a later read with the same limit serves it.
+    let planted = kept.replace("r35", "r00");
+    let () = redis::cmd("SET")
+        .arg(&kept_key)
+        .arg(&planted)
+        .query_async(&mut raw)
+        .await
+        .expect("set");
+    let later = t0 + chrono::Duration::minutes(1);
+    let again = c
+        .due(&u, &s, None, later, 5)
+        .await
+        .expect("due")
+        .expect("present");
+    assert_eq!(again.items.last().map(|q| q.as_str()), Some("r00"));
+    // Another limit, or an earlier time, is computed afresh.
+    let other = c
+        .due(&u, &s, None, later, 6)
+        .await
+        .expect("due")
+        .expect("present");
+    assert_eq!(other.items.len(), 6);
+    assert_eq!(other.items[4].as_str(), "r35");
+    let () = redis::cmd("SET")
+        .arg(&kept_key)
+        .arg(&planted)
+        .query_async(&mut raw)
+        .await
+        .expect("hset");
+    let earlier = c
+        .due(&u, &s, None, t0 - chrono::Duration::minutes(1), 5)
+        .await
+        .expect("due")
+        .expect("present");
+    assert_eq!(earlier.items.last().map(|q| q.as_str()), Some("r35"));
+    assert_eq!(earlier.total_due, 39);
+    // A write drops it.
+    let () = redis::cmd("SET")
+        .arg(&kept_key)
+        .arg(&planted)
+        .query_async(&mut raw)
+        .await
+        .expect("hset");
+    c.put(&u, &s, &[row(&u, &s, "r10", Some("math"), 500, Some(-5))])
+        .await
+        .expect("put");
+    let gone: Option<String> = redis::cmd("GET")
+        .arg(&kept_key)
+        .query_async(&mut raw)
+        .await
+        .expect("hget");
+    assert_eq!(gone, None);
+    let after = c
+        .due(&u, &s, None, later, 5)
+        .await
+        .expect("due")
+        .expect("present");
+    assert_eq!(after.items.last().map(|q| q.as_str()), Some("r35"));
+    assert_eq!(after.total_due, 39);
+}
+
+/// A kept answer shorter than its limit is not reused once more items are
+/// due; a removal drops it.
+#[tokio::test]
+async fn a_short_kept_answer_grows_with_time_and_removals_drop_it() {
+    let Some(cfg) = config().await else { return };
+    let c = RedisDueCache::connect(cfg).await.expect("connect");
+    let (u, s) = (user("bob"), season(2026));
+    let rows = [
+        row(&u, &s, "a", Some("math"), -10, Some(-100)),
+        row(&u, &s, "b", Some("history"), 10, Some(-100)),
+        row(&u, &s, "c", Some("math"), 20, Some(-100)),
+    ];
+    c.load(&u, &s, &rows).await.expect("load");
+    let at = |m: i64| suite::t0() + chrono::Duration::minutes(m);
+    let ids = |d: memora_core::ports::DueSlice| {
+        (
+            d.total_due,
+            d.items
+                .iter()
+                .map(|q| q.as_str().to_owned())
+                .collect::<Vec<_>>(),
+        )
+    };
+    let due = |m: i64| {
+        let c = &c;
+        let (u, s) = (&u, &s);
+        async move {
+            ids(c
+                .due(u, s, None, at(m), 5)
+                .await
+                .expect("due")
+                .expect("present"))
+        }
+    };
+    assert_eq!(due(0).await, (1, vec!["a".to_owned()]));
+    assert_eq!(due(5).await, (1, vec!["a".to_owned()]));
+    assert_eq!(due(15).await, (2, vec!["a".to_owned(), "b".to_owned()]));
+    assert_eq!(
+        due(30).await,
+        (3, vec!["a".to_owned(), "b".to_owned(), "c".to_owned()])
+    );
+    // A full answer (limit 2), then a removal inside it.
+    let two = || {
+        let c = &c;
+        let (u, s) = (&u, &s);
+        async move {
+            ids(c
+                .due(u, s, None, at(30), 2)
+                .await
+                .expect("due")
+                .expect("present"))
+        }
+    };
+    assert_eq!(two().await, (3, vec!["a".to_owned(), "b".to_owned()]));
+    c.remove(&u, &s, &[QuestionId::parse("b").unwrap()])
+        .await
+        .expect("remove");
+    assert_eq!(two().await, (2, vec!["a".to_owned(), "c".to_owned()]));
 }
