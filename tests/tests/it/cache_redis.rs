@@ -27,6 +27,18 @@ async fn fixture() -> Option<Arc<dyn DueCache>> {
 
 memora_tests::due_cache_conformance!(fixture);
 
+/// A plain connection to the cache's (single) Redis, to inspect its keys.
+async fn raw_connection(c: &RedisDueCache) -> redis::aio::MultiplexedConnection {
+    let memora_cache_redis::Topology::Single(url) = &c.config().topology else {
+        panic!("single topology expected")
+    };
+    redis::Client::open(url.as_str())
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("conn")
+}
+
 async fn board() -> Option<Arc<dyn BuildBoard>> {
     let cfg = config().await?;
     Some(Arc::new(
@@ -81,15 +93,7 @@ async fn writes_refresh_the_ttl_of_every_key() {
         "{ttls:?}"
     );
     // Shorten every TTL, then a put refreshes them all.
-    let client = redis::Client::open(match &c.config().topology {
-        memora_cache_redis::Topology::Single(u) => u.clone(),
-        memora_cache_redis::Topology::Cluster(_) => unreachable!(),
-    })
-    .expect("client");
-    let mut raw = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("conn");
+    let mut raw = raw_connection(&c).await;
     let base = c.schedule_key(&u, &s);
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{base}*"))
@@ -137,15 +141,7 @@ async fn a_schedule_of_the_earlier_layout_is_absent_and_replaced() {
     let c = RedisDueCache::connect(cfg).await.expect("connect");
     let (u, s) = (user("alice"), season(2026));
     let base = c.schedule_key(&u, &s);
-    let client = redis::Client::open(match &c.config().topology {
-        memora_cache_redis::Topology::Single(u) => u.clone(),
-        memora_cache_redis::Topology::Cluster(_) => unreachable!(),
-    })
-    .expect("client");
-    let mut raw = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("conn");
+    let mut raw = raw_connection(&c).await;
     let () = redis::pipe()
         .cmd("ZADD")
         .arg(&base)
@@ -534,15 +530,7 @@ async fn a_growing_schedule_stays_compact() {
         memory.put(&u, &s, &rows).await.expect("put");
     }
     let base = c.schedule_key(&u, &s);
-    let client = redis::Client::open(match &c.config().topology {
-        memora_cache_redis::Topology::Single(u) => u.clone(),
-        memora_cache_redis::Topology::Cluster(_) => unreachable!(),
-    })
-    .expect("client");
-    let mut raw = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("conn");
+    let mut raw = raw_connection(&c).await;
     let ttls = c.schedule_ttls(&u, &s).await.expect("ttls");
     assert!(ttls.len() > 60, "split into chunks: {ttls:?}");
     let keys: Vec<String> = redis::cmd("KEYS")
@@ -611,15 +599,7 @@ async fn the_last_answer_is_reused_until_a_write() {
     assert_eq!(first.total_due, 40);
     let ids: Vec<&str> = first.items.iter().map(|q| q.as_str()).collect();
     assert_eq!(ids, ["r39", "r38", "r37", "r36", "r35"]);
-    let client = redis::Client::open(match &c.config().topology {
-        memora_cache_redis::Topology::Single(u) => u.clone(),
-        memora_cache_redis::Topology::Cluster(_) => unreachable!(),
-    })
-    .expect("client");
-    let mut raw = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("conn");
+    let mut raw = raw_connection(&c).await;
     let marker = format!("{}:m", c.schedule_key(&u, &s));
     let generation: String = redis::cmd("HGET")
         .arg(&marker)
