@@ -72,6 +72,12 @@ fn float(out: &mut Vec<u8>, x: f64) {
 /// Encodes a card state with dictionary indexes `subject` and `topic`.
 pub(crate) fn encode_state(s: &CardState, subject: u16, topic: u16) -> Vec<u8> {
     let mut out = Vec::with_capacity(24);
+    encode_state_into(&mut out, s, subject, topic);
+    out
+}
+
+/// [`encode_state`], appended to `out`.
+pub(crate) fn encode_state_into(out: &mut Vec<u8>, s: &CardState, subject: u16, topic: u16) {
     let bucket = s.mastery().map_or(3u8, |b| b.code() as u8);
     let flags = bucket
         | (u8::from(s.last_review.is_some()) << 2)
@@ -82,13 +88,12 @@ pub(crate) fn encode_state(s: &CardState, subject: u16, topic: u16) -> Vec<u8> {
     out.extend_from_slice(&lr.to_le_bytes());
     out.extend_from_slice(&subject.to_le_bytes());
     out.extend_from_slice(&topic.to_le_bytes());
-    varint(&mut out, s.step);
-    varint(&mut out, s.reps);
-    varint(&mut out, s.lapses);
-    varint(&mut out, s.scheduled_days);
-    float(&mut out, s.stability);
-    float(&mut out, s.difficulty);
-    out
+    varint(out, s.step);
+    varint(out, s.reps);
+    varint(out, s.lapses);
+    varint(out, s.scheduled_days);
+    float(out, s.stability);
+    float(out, s.difficulty);
 }
 
 /// Encodes a row's state; the scripts fill in the dictionary indexes.

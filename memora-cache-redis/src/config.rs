@@ -55,6 +55,11 @@ pub struct RedisConfig {
     /// Horizon mode: cache only items due within this many days of the load
     /// (`None` = cache everything).
     pub horizon_days: Option<u32>,
+    /// Write a loaded schedule's keys with `RESTORE` of serialized values
+    /// (default) instead of `HSET`/`ZADD` of their entries. A server that
+    /// refuses it (Redis before 5, an ACL without `RESTORE`) is detected on
+    /// the first load and served by commands from then on.
+    pub restore_loads: bool,
 }
 
 impl RedisConfig {
@@ -82,6 +87,7 @@ impl RedisConfig {
             bulk_timeout: Duration::from_secs(5),
             schedule_ttl: Duration::from_secs(30 * 24 * 3600),
             horizon_days: None,
+            restore_loads: true,
         }
     }
 
@@ -100,6 +106,13 @@ impl RedisConfig {
     /// Enables horizon mode.
     pub fn horizon_days(mut self, days: Option<u32>) -> Self {
         self.horizon_days = days;
+        self
+    }
+
+    /// Chooses how a load writes its keys (see
+    /// [`RedisConfig::restore_loads`]).
+    pub fn restore_loads(mut self, on: bool) -> Self {
+        self.restore_loads = on;
         self
     }
 

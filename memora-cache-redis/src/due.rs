@@ -46,14 +46,17 @@
 //! (`due` answers `None` and the core rehydrates); a layout-1 schedule of an
 //! earlier version is absent too, and the next load deletes its keys.
 //! Every write is one Lua script (atomic, one round trip). A load writes the
-//! new generation in one pipeline, then one script keeps the live entries
-//! that are newer than the loaded ones and switches the marker.
+//! new generation in one pipeline — one `RESTORE` of a serialized value per
+//! key ([`crate::dump`]), or `HSET`/`ZADD` on a server that refuses it —
+//! then one script keeps the live entries that are newer than the loaded
+//! ones and switches the marker.
 //!
 //! Horizon mode caches only items due before the marker's `hz`; a query
 //! with `now > hz` treats the schedule as absent, so answers stay exact.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -67,6 +70,7 @@ use redis::{FromRedisValue, Script, Value};
 use crate::codec::{self, hq, micros};
 use crate::config::RedisConfig;
 use crate::conn::{RedisConn, glob_escape};
+use crate::dump;
 use crate::error::{Error, Result};
 
 /// The Lua helpers every schedule script is built from (also the fast
@@ -793,6 +797,84 @@ const LOAD_KEYS_TTL_MS: u64 = 120_000;
 
 static NONCE: AtomicU64 = AtomicU64::new(0);
 
+/// A hash map with a fast, seeded hasher (a load hashes every question id).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// One card of a load: its question, chunk hash, due time (µs), subject
+/// index and where its encoded value lies in the load's buffer.
+struct Card<'a> {
+    q: &'a str,
+    h: u64,
+    due: i64,
+    si: u16,
+    value: std::ops::Range<usize>,
+}
+
+/// A hash entry of a load: field and value.
+type Field<'a> = (Cow<'a, [u8]>, Cow<'a, [u8]>);
+
+/// The entries of one key a load writes.
+enum Entries<'a> {
+    Hash(Vec<Field<'a>>),
+    Zset(Vec<(i64, Cow<'a, [u8]>)>),
+}
+
+/// A load's keys as one `RESTORE … REPLACE` each, with the load TTL.
+fn restore_pipe(keys: &[(String, Entries<'_>)]) -> redis::Pipeline {
+    let mut p = redis::pipe();
+    for (key, entries) in keys {
+        let empty = match entries {
+            Entries::Hash(e) => e.is_empty(),
+            Entries::Zset(e) => e.is_empty(),
+        };
+        if empty {
+            // Redis refuses an empty collection (and has no key for one).
+            continue;
+        }
+        let payload = match entries {
+            Entries::Hash(e) => dump::hash(e.iter().map(|(f, v)| (&f[..], &v[..]))),
+            Entries::Zset(e) => dump::zset(e.iter().map(|(s, m)| (*s, &m[..]))),
+        };
+        p.cmd("RESTORE")
+            .arg(key)
+            .arg(LOAD_KEYS_TTL_MS)
+            .arg(payload)
+            .arg("REPLACE")
+            .ignore();
+    }
+    p
+}
+
+/// A load's keys by `HSET`/`ZADD` of at most [`CHUNK`] entries, then
+/// `PEXPIRE` with the load TTL.
+fn command_pipe(keys: &[(String, Entries<'_>)]) -> redis::Pipeline {
+    let mut p = redis::pipe();
+    for (key, entries) in keys {
+        match entries {
+            Entries::Hash(e) => {
+                for c in e.chunks(CHUNK) {
+                    let cmd = p.cmd("HSET").arg(key);
+                    for (f, v) in c {
+                        cmd.arg(&f[..]).arg(&v[..]);
+                    }
+                    cmd.ignore();
+                }
+            }
+            Entries::Zset(e) => {
+                for c in e.chunks(CHUNK) {
+                    let cmd = p.cmd("ZADD").arg(key);
+                    for (s, m) in c {
+                        cmd.arg(*s).arg(&m[..]);
+                    }
+                    cmd.ignore();
+                }
+            }
+        }
+        p.cmd("PEXPIRE").arg(key).arg(LOAD_KEYS_TTL_MS).ignore();
+    }
+    p
+}
+
 struct Scripts {
     put: Script,
     swap: Script,
@@ -811,6 +893,9 @@ pub struct RedisDueCache {
     conn: RedisConn,
     cfg: std::sync::Arc<RedisConfig>,
     scripts: std::sync::Arc<Scripts>,
+    /// Set once the server refused a `RESTORE` load (then loads use
+    /// commands).
+    restore_refused: std::sync::Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for RedisDueCache {
@@ -845,6 +930,7 @@ impl RedisDueCache {
         RedisDueCache {
             conn,
             cfg: std::sync::Arc::new(config),
+            restore_refused: std::sync::Arc::default(),
             scripts: std::sync::Arc::new(Scripts {
                 put: w(PUT),
                 swap: w(SWAP),
@@ -906,16 +992,33 @@ impl RedisDueCache {
             .cfg
             .horizon_days
             .map(|d| micros(now) + i64::from(d) * 86_400_000_000);
-        // Newest row per question (rows may repeat a question).
-        let mut latest: HashMap<&str, &MemoryTracker> = HashMap::with_capacity(rows.len());
-        for r in rows {
-            match latest.get(r.key.question.as_str()) {
-                Some(e) if e.state.last_review > r.state.last_review => {}
-                _ => {
-                    latest.insert(r.key.question.as_str(), r);
+        // Newest row per question (rows may repeat a question; a later row
+        // wins a tie), kept in the rows' order so a load is deterministic.
+        let mut newest: FastMap<&str, usize> =
+            FastMap::with_capacity_and_hasher(rows.len(), Default::default());
+        let mut superseded = vec![false; rows.len()];
+        for (i, r) in rows.iter().enumerate() {
+            match newest.entry(r.key.question.as_str()) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(i);
+                }
+                std::collections::hash_map::Entry::Occupied(mut o) => {
+                    let j = *o.get();
+                    if rows[j].state.last_review > r.state.last_review {
+                        superseded[i] = true;
+                    } else {
+                        superseded[j] = true;
+                        o.insert(i);
+                    }
                 }
             }
         }
+        drop(newest);
+        let latest: Vec<&MemoryTracker> = rows
+            .iter()
+            .zip(&superseded)
+            .filter_map(|(r, s)| (!s).then_some(r))
+            .collect();
         let nonce = NONCE.fetch_add(1, Ordering::Relaxed);
         let generation = format!(
             "{:x}.{:x}.{nonce:x}",
@@ -923,11 +1026,13 @@ impl RedisDueCache {
             micros(now).rem_euclid(1 << 40)
         );
         let g = format!("{base}:{generation}");
-        // The dictionary: subjects and topics in sorted order.
-        let mut names: BTreeMap<String, u16> = BTreeMap::new();
-        let mut far: Vec<(&str, String)> = Vec::new();
-        let mut cached: Vec<&MemoryTracker> = Vec::with_capacity(latest.len());
-        for (q, r) in &latest {
+        // The dictionary: subjects ('s') and topics ('t'), indexed from 1
+        // in sorted order.
+        let mut names: FastMap<(u8, &str), u16> = FastMap::default();
+        let mut far: Vec<Field<'_>> = Vec::new();
+        let mut cached: Vec<(&str, &MemoryTracker)> = Vec::with_capacity(latest.len());
+        for r in &latest {
+            let q = r.key.question.as_str();
             let due = micros(r.state.due);
             if hz.is_some_and(|hz| due > hz) {
                 let lr = r
@@ -935,16 +1040,16 @@ impl RedisDueCache {
                     .last_review
                     .map(|t| micros(t).to_string())
                     .unwrap_or_default();
-                far.push((q, lr));
+                far.push((Cow::Borrowed(q.as_bytes()), Cow::Owned(lr.into_bytes())));
                 continue;
             }
             if let Some(s) = &r.subject {
-                names.insert(format!("s{}", s.as_str()), 0);
+                names.entry((b's', s.as_str())).or_insert(0);
             }
             if let Some(t) = &r.topic {
-                names.insert(format!("t{}", t.as_str()), 0);
+                names.entry((b't', t.as_str())).or_insert(0);
             }
-            cached.push(r);
+            cached.push((q, r));
         }
         if names.len() > usize::from(u16::MAX) {
             return Err(Error::Decode(format!(
@@ -952,100 +1057,119 @@ impl RedisDueCache {
                 names.len()
             )));
         }
-        for (i, v) in names.values_mut().enumerate() {
-            *v = (i + 1) as u16;
+        let mut sorted: Vec<(u8, &str)> = names.keys().copied().collect();
+        sorted.sort_unstable();
+        for (i, name) in sorted.iter().enumerate() {
+            names.insert(*name, (i + 1) as u16);
         }
-        let index = |prefix: char, name: Option<&str>| -> u16 {
-            name.and_then(|n| names.get(&format!("{prefix}{n}")).copied())
+        let index = |prefix: u8, name: Option<&str>| -> u16 {
+            name.and_then(|n| names.get(&(prefix, n)).copied())
                 .unwrap_or(0)
         };
-        let n = chunks_for(cached.len());
-        let mut states: BTreeMap<u64, Vec<(&str, Vec<u8>)>> = BTreeMap::new();
-        let mut by_subject: BTreeMap<u16, Vec<(i64, &str)>> = BTreeMap::new();
-        for r in &cached {
-            let q = r.key.question.as_str();
-            let si = index('s', r.subject.as_ref().map(|s| s.as_str()));
-            let ti = index('t', r.topic.as_ref().map(|t| t.as_str()));
-            states
-                .entry(hq(q) % n)
-                .or_default()
-                .push((q, codec::encode_state(&r.state, si, ti)));
-            by_subject
-                .entry(si)
-                .or_default()
-                .push((micros(r.state.due), q));
+        // Card values, back to back in one buffer.
+        let mut arena: Vec<u8> = Vec::with_capacity(cached.len() * 24);
+        let mut cards: Vec<Card<'_>> = Vec::with_capacity(cached.len());
+        for (q, r) in &cached {
+            let si = index(b's', r.subject.as_ref().map(|s| s.as_str()));
+            let ti = index(b't', r.topic.as_ref().map(|t| t.as_str()));
+            let start = arena.len();
+            codec::encode_state_into(&mut arena, &r.state, si, ti);
+            cards.push(Card {
+                q,
+                h: hq(q),
+                due: micros(r.state.due),
+                si,
+                value: start..arena.len(),
+            });
         }
-        let mut p = redis::pipe();
-        let mut keys: Vec<String> = Vec::new();
-        for (k, entries) in &states {
-            let key = format!("{g}:h{k}");
-            for c in entries.chunks(CHUNK) {
-                p.cmd("HSET").arg(&key).arg(c).ignore();
+        let n = chunks_for(cards.len());
+        let mut states: Vec<Vec<Field<'_>>> = (0..n).map(|_| Vec::new()).collect();
+        let mut by_subject: BTreeMap<u16, Vec<&Card<'_>>> = BTreeMap::new();
+        for c in &cards {
+            if let Some(chunk) = usize::try_from(c.h % n)
+                .ok()
+                .and_then(|k| states.get_mut(k))
+            {
+                chunk.push((
+                    Cow::Borrowed(c.q.as_bytes()),
+                    Cow::Borrowed(&arena[c.value.clone()]),
+                ));
             }
-            keys.push(key);
+            by_subject.entry(c.si).or_default().push(c);
         }
-        let mut dict: Vec<(String, String)> = names
-            .iter()
-            .flat_map(|(name, i)| {
-                [
-                    (format!("d:{name}"), i.to_string()),
-                    (format!("r:{i}"), name.clone()),
-                ]
-            })
-            .collect();
-        dict.push(("dn".into(), names.len().to_string()));
-        let mut x: Vec<(i64, String)> = Vec::new();
-        for (si, items) in &mut by_subject {
+        let mut keys: Vec<(String, Entries<'_>)> = Vec::new();
+        for (k, entries) in states.into_iter().enumerate() {
+            if !entries.is_empty() {
+                keys.push((format!("{g}:h{k}"), Entries::Hash(entries)));
+            }
+        }
+        let text = |s: String| Cow::Owned(s.into_bytes());
+        let mut dict: Vec<Field<'_>> = Vec::new();
+        for (i, (prefix, name)) in sorted.iter().enumerate() {
+            let full = format!("{}{name}", char::from(*prefix));
+            dict.push((text(format!("d:{full}")), text((i + 1).to_string())));
+            dict.push((text(format!("r:{}", i + 1)), text(full)));
+        }
+        dict.push((Cow::Borrowed(b"dn"), text(names.len().to_string())));
+        let mut x: Vec<(i64, Cow<'_, [u8]>)> = Vec::new();
+        for (si, items) in &by_subject {
             let ns = chunks_for(items.len());
-            dict.push((format!("sn:{si}"), ns.to_string()));
-            dict.push((format!("sc:{si}"), items.len().to_string()));
-            let mut chunks: BTreeMap<u64, Vec<(i64, &str)>> = BTreeMap::new();
-            for (due, q) in items.iter() {
-                chunks.entry(hq(q) % ns).or_default().push((*due, q));
-            }
-            let mut idx: Vec<(i64, u64)> = Vec::new();
-            for (k, mut members) in chunks {
-                members.sort_unstable();
-                let key = format!("{g}:z{si}.{k}");
-                for c in members.chunks(CHUNK) {
-                    p.cmd("ZADD").arg(&key).arg(c).ignore();
-                }
-                keys.push(key);
-                if let Some((min, _)) = members.first() {
-                    idx.push((*min, k));
-                    x.push((*min, format!("{si}.{k}")));
+            dict.push((text(format!("sn:{si}")), text(ns.to_string())));
+            dict.push((text(format!("sc:{si}")), text(items.len().to_string())));
+            let mut chunks: Vec<Vec<(i64, Cow<'_, [u8]>)>> = (0..ns).map(|_| Vec::new()).collect();
+            for c in items {
+                if let Some(chunk) = usize::try_from(c.h % ns)
+                    .ok()
+                    .and_then(|k| chunks.get_mut(k))
+                {
+                    chunk.push((c.due, Cow::Borrowed(c.q.as_bytes())));
                 }
             }
-            let key = format!("{g}:i{si}");
-            p.cmd("ZADD").arg(&key).arg(&idx).ignore();
-            keys.push(key);
+            let mut idx: Vec<(i64, Cow<'_, [u8]>)> = Vec::new();
+            for (k, mut members) in chunks.into_iter().enumerate() {
+                let Some(min) = members.iter().map(|(due, _)| *due).min() else {
+                    continue;
+                };
+                idx.push((min, text(k.to_string())));
+                x.push((min, text(format!("{si}.{k}"))));
+                if !self.restores() {
+                    // Sorted, ZADD appends each entry to its listpack.
+                    members.sort_unstable();
+                }
+                keys.push((format!("{g}:z{si}.{k}"), Entries::Zset(members)));
+            }
+            keys.push((format!("{g}:i{si}"), Entries::Zset(idx)));
         }
         if !x.is_empty() {
-            let key = format!("{g}:x");
-            for c in x.chunks(CHUNK) {
-                p.cmd("ZADD").arg(&key).arg(c).ignore();
-            }
-            keys.push(key);
+            keys.push((format!("{g}:x"), Entries::Zset(x)));
         }
-        let key = format!("{g}:d");
-        p.cmd("HSET").arg(&key).arg(&dict).ignore();
-        keys.push(key);
+        keys.push((format!("{g}:d"), Entries::Hash(dict)));
         if !far.is_empty() {
-            let key = format!("{g}:f");
-            for c in far.chunks(CHUNK) {
-                p.cmd("HSET").arg(&key).arg(c).ignore();
-            }
-            keys.push(key);
-        }
-        for k in &keys {
-            p.cmd("PEXPIRE").arg(k).arg(LOAD_KEYS_TTL_MS).ignore();
+            keys.push((format!("{g}:f"), Entries::Hash(far)));
         }
         let limit = self.cfg.bulk_timeout;
-        let () = self.conn.pipe(limit, &p).await?;
+        if self.restores() {
+            match self.conn.pipe::<()>(limit, &restore_pipe(&keys)).await {
+                Ok(()) => {}
+                // Refused (not unreachable): write the same keys by command;
+                // if that works, this server never gets a RESTORE again.
+                Err(e) if !e.is_unavailable() => {
+                    self.conn.pipe::<()>(limit, &command_pipe(&keys)).await?;
+                    tracing::warn!(
+                        error = %e,
+                        "redis refused RESTORE of a schedule load; loading by command from now on"
+                    );
+                    self.restore_refused.store(true, Ordering::Relaxed);
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            self.conn.pipe::<()>(limit, &command_pipe(&keys)).await?;
+        }
         // Mastery counts of a full schedule (horizon mode keeps none: the
         // cards past the horizon are not there to keep them exact).
         let mut counts = [0u64; 3];
-        for r in latest.values() {
+        for r in &latest {
             if let Some(b) = r.state.mastery() {
                 if let Some(c) = usize::try_from(b.code())
                     .ok()
@@ -1060,7 +1184,7 @@ impl RedisDueCache {
             .arg(self.ttl_ms())
             .arg(hz.map(|h| h.to_string()).unwrap_or_default())
             .arg(n)
-            .arg(cached.len());
+            .arg(cards.len());
         for c in counts {
             inv.arg(if hz.is_some() {
                 String::new()
@@ -1070,6 +1194,16 @@ impl RedisDueCache {
         }
         let _: i64 = self.conn.script(limit, &inv).await?;
         Ok(())
+    }
+
+    /// Whether loads write their keys with `RESTORE` (configured, and not
+    /// refused by the server so far).
+    pub fn loads_by_restore(&self) -> bool {
+        self.restores()
+    }
+
+    fn restores(&self) -> bool {
+        self.cfg.restore_loads && !self.restore_refused.load(Ordering::Relaxed)
     }
 
     async fn due_inner(

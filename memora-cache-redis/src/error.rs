@@ -22,12 +22,14 @@ pub enum Error {
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, Error>;
 
-impl From<Error> for PortError {
-    fn from(e: Error) -> Self {
-        match e {
-            Error::Timeout(_) => PortError::Unavailable(e.to_string()),
-            Error::Redis(ref r)
-                if r.is_io_error()
+impl Error {
+    /// Whether Redis is out of reach or busy (worth a retry, and safe mode),
+    /// as opposed to refusing or failing the call itself.
+    pub(crate) fn is_unavailable(&self) -> bool {
+        match self {
+            Error::Timeout(_) => true,
+            Error::Redis(r) => {
+                r.is_io_error()
                     || r.is_timeout()
                     || r.is_connection_dropped()
                     || r.is_connection_refusal()
@@ -39,13 +41,19 @@ impl From<Error> for PortError {
                             | redis::ErrorKind::BusyLoadingError
                             | redis::ErrorKind::MasterDown
                             | redis::ErrorKind::ClusterConnectionNotFound
-                    ) =>
-            {
-                PortError::Unavailable(e.to_string())
+                    )
             }
-            Error::Redis(_) | Error::Config(_) | Error::Decode(_) => {
-                PortError::Internal(e.to_string())
-            }
+            Error::Config(_) | Error::Decode(_) => false,
+        }
+    }
+}
+
+impl From<Error> for PortError {
+    fn from(e: Error) -> Self {
+        if e.is_unavailable() {
+            PortError::Unavailable(e.to_string())
+        } else {
+            PortError::Internal(e.to_string())
         }
     }
 }

@@ -4,11 +4,11 @@
 //! Redis server or on a Redis Cluster:
 //!
 //! * [`RedisDueCache`] — the due-schedule cache ([`memora_core::ports::DueCache`]):
-//!   per (user, season) a sorted set of question ids scored by due time, a
-//!   hash of encoded card states, one sorted set per subject (so a subject
-//!   filter is exact) and a marker saying the schedule is complete. Every key
-//!   of one user shares the hash tag `{<user>}`, so every script and
-//!   pipeline touches one Cluster slot.
+//!   per (user, season) binary card states in chunked hashes, per subject
+//!   chunked sorted sets of question ids scored by due time (so a subject
+//!   filter is exact) and a marker saying the schedule is complete (layout
+//!   in the module docs of `due.rs`). Every key of one user shares the hash
+//!   tag `{<user>}`, so every script and pipeline touches one Cluster slot.
 //! * [`RedisLeaderboard`] — XP leaderboards
 //!   ([`memora_core::ports::LeaderboardCache`]) per scope × period bucket.
 //! * [`RedisQueue`] + [`PersistenceWorker`] — the durable write-behind queue
@@ -37,6 +37,7 @@ mod codec;
 mod config;
 mod conn;
 mod due;
+mod dump;
 mod error;
 mod fast;
 mod leaderboard;

@@ -737,3 +737,238 @@ async fn a_short_kept_answer_grows_with_time_and_removals_drop_it() {
         .expect("remove");
     assert_eq!(two().await, (2, vec!["a".to_owned(), "c".to_owned()]));
 }
+
+/// Rows for the load-path tests: several chunks, subjects and topics, a
+/// card without subject, question ids Redis stores as integers, and one
+/// longer than a `listpack` entry may be.
+fn varied_rows(
+    u: &memora_core::ids::UserId,
+    s: &memora_core::ids::SeasonId,
+) -> Vec<memora_core::domain::MemoryTracker> {
+    let mut rows: Vec<_> = (0..400)
+        .map(|i| {
+            let subject = [Some("math"), Some("history"), None, Some("art")][i % 4];
+            let mut r = row(
+                u,
+                s,
+                &format!("v{i:04}"),
+                subject,
+                (i as i64 * 37) % 20_000 - 3_000,
+                (i % 5 != 0).then_some(-(i as i64)),
+            );
+            r.topic = (i % 7 != 0)
+                .then(|| memora_core::ids::TopicId::new(format!("topic-{}", i % 11)).unwrap());
+            r
+        })
+        .collect();
+    for q in ["123", "-5", "007", "0", &"long".repeat(20)] {
+        rows.push(row(u, s, q, Some("math"), 90, Some(-30)));
+    }
+    // A repeated question: the newer row wins.
+    rows.push(row(u, s, "v0001", Some("art"), 5, Some(1)));
+    rows
+}
+
+/// Every key of a schedule's current generation by its name after the
+/// generation, with its `DUMP` and encoding; and the marker minus `g`.
+async fn generation_dump(
+    c: &RedisDueCache,
+    u: &memora_core::ids::UserId,
+    s: &memora_core::ids::SeasonId,
+) -> (
+    std::collections::BTreeMap<String, (Vec<u8>, String)>,
+    std::collections::BTreeMap<String, Vec<u8>>,
+) {
+    let mut raw = raw_connection(c).await;
+    let base = c.schedule_key(u, s);
+    let mut marker: std::collections::BTreeMap<String, Vec<u8>> = redis::cmd("HGETALL")
+        .arg(format!("{base}:m"))
+        .query_async(&mut raw)
+        .await
+        .expect("marker");
+    let g = String::from_utf8(marker.remove("g").expect("generation")).expect("utf8");
+    let prefix = format!("{base}:{g}:");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!(
+            "{}*",
+            prefix.replace('{', "\\{").replace('}', "\\}")
+        ))
+        .query_async(&mut raw)
+        .await
+        .expect("keys");
+    let mut out = std::collections::BTreeMap::new();
+    for k in keys {
+        let dump: Vec<u8> = redis::cmd("DUMP")
+            .arg(&k)
+            .query_async(&mut raw)
+            .await
+            .expect("dump");
+        let enc: String = redis::cmd("OBJECT")
+            .arg("ENCODING")
+            .arg(&k)
+            .query_async(&mut raw)
+            .await
+            .expect("encoding");
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(&k)
+            .query_async(&mut raw)
+            .await
+            .expect("ttl");
+        assert!(ttl > 0, "{k} expires");
+        // A listpack is compared byte for byte; a hash table or skip list
+        // iterates in an order of its own, so by its sorted content.
+        let content = if enc == "listpack" {
+            dump
+        } else {
+            let kind: String = redis::cmd("TYPE")
+                .arg(&k)
+                .query_async(&mut raw)
+                .await
+                .expect("type");
+            let cmd = if kind == "zset" {
+                let mut c = redis::cmd("ZRANGE");
+                c.arg(&k).arg(0).arg(-1).arg("WITHSCORES");
+                c
+            } else {
+                let mut c = redis::cmd("HGETALL");
+                c.arg(&k);
+                c
+            };
+            let mut flat: Vec<Vec<u8>> = cmd.query_async(&mut raw).await.expect("content");
+            let mut pairs: Vec<Vec<u8>> = flat.chunks_mut(2).map(|p| p.concat()).collect();
+            pairs.sort();
+            pairs.concat()
+        };
+        out.insert(k[prefix.len()..].to_owned(), (content, enc));
+    }
+    (out, marker)
+}
+
+/// A load written with `RESTORE` leaves Redis in exactly the state the
+/// same load written by `HSET`/`ZADD` does: same keys, same encodings,
+/// byte-identical `DUMP`s, same marker — with and without horizon mode.
+#[tokio::test]
+async fn a_restored_load_is_byte_identical_to_a_load_by_command() {
+    let Some(cfg) = config().await else { return };
+    for horizon in [None, Some(7)] {
+        let restored = RedisDueCache::connect(
+            cfg.clone()
+                .namespace(memora_tests::random_namespace())
+                .horizon_days(horizon),
+        )
+        .await
+        .expect("connect");
+        let commanded = RedisDueCache::connect(
+            cfg.clone()
+                .namespace(memora_tests::random_namespace())
+                .horizon_days(horizon)
+                .restore_loads(false),
+        )
+        .await
+        .expect("connect");
+        let (u, s) = (user("restored"), season(2026));
+        let rows = varied_rows(&u, &s);
+        let now = suite::t0();
+        restored.load_at(&u, &s, &rows, now).await.expect("load");
+        commanded.load_at(&u, &s, &rows, now).await.expect("load");
+        assert!(restored.loads_by_restore(), "RESTORE was accepted");
+        assert!(!commanded.loads_by_restore());
+        let (a, ma) = generation_dump(&restored, &u, &s).await;
+        let (b, mb) = generation_dump(&commanded, &u, &s).await;
+        assert!(a.len() > 10, "several chunks: {:?}", a.keys());
+        assert!(
+            a.values().filter(|(_, enc)| enc == "listpack").count() > 10,
+            "mostly listpacks"
+        );
+        assert_eq!(
+            a.keys().collect::<Vec<_>>(),
+            b.keys().collect::<Vec<_>>(),
+            "horizon {horizon:?}"
+        );
+        for (k, (dump, enc)) in &a {
+            let (dump_b, enc_b) = &b[k];
+            assert_eq!(enc, enc_b, "{k}");
+            assert!(
+                dump == dump_b,
+                "{k}: content differs ({enc}):\n{dump:?}\n{dump_b:?}"
+            );
+        }
+        assert_eq!(ma, mb, "marker, horizon {horizon:?}");
+        assert_eq!(
+            restored.schedule_dump(&u, &s).await.expect("dump"),
+            commanded.schedule_dump(&u, &s).await.expect("dump")
+        );
+    }
+}
+
+/// A server that refuses `RESTORE` (here an ACL without it) still gets
+/// every load, by command, and the adapter stops trying `RESTORE`.
+#[tokio::test]
+async fn a_server_refusing_restore_is_loaded_by_command() {
+    let Some(cfg) = config().await else { return };
+    let memora_cache_redis::Topology::Single(url) = cfg.topology.clone() else {
+        panic!("single topology expected")
+    };
+    assert!(url.starts_with("redis://") && !url.contains('@'), "{url}");
+    let name = format!("memora-norestore-{}", std::process::id());
+    let mut admin = redis::Client::open(url.as_str())
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("conn");
+    let () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg(&name)
+        .arg("reset")
+        .arg("on")
+        .arg(">pw")
+        .arg("~*")
+        .arg("&*")
+        .arg("+@all")
+        .arg("-restore")
+        .query_async(&mut admin)
+        .await
+        .expect("acl setuser");
+    let limited = RedisConfig {
+        topology: memora_cache_redis::Topology::Single(url.replacen(
+            "redis://",
+            &format!("redis://{name}:pw@"),
+            1,
+        )),
+        ..cfg
+    };
+    let c = RedisDueCache::connect(limited).await.expect("connect");
+    let memory = memora_core::memory::InMemoryCache::new();
+    let (u, s) = (user("refused"), season(2026));
+    let rows = varied_rows(&u, &s);
+    assert!(c.loads_by_restore(), "tries RESTORE first");
+    let first = c.load(&u, &s, &rows).await;
+    let refused_after_first = !c.loads_by_restore();
+    let second = c.load(&user("refused-2"), &s, &rows).await;
+    memory.load(&u, &s, &rows).await.expect("load");
+    let mut dues = Vec::new();
+    for subject in [None, Some(SubjectId::new("math").unwrap())] {
+        dues.push((
+            c.due(&u, &s, subject.as_ref(), suite::t0(), 500).await,
+            memory
+                .due(&u, &s, subject.as_ref(), suite::t0(), 500)
+                .await
+                .expect("due"),
+        ));
+    }
+    let () = redis::cmd("ACL")
+        .arg("DELUSER")
+        .arg(&name)
+        .query_async(&mut admin)
+        .await
+        .expect("acl deluser");
+    first.expect("first load, by command after the refusal");
+    second.expect("second load, by command");
+    assert!(refused_after_first, "the refusal is remembered");
+    for (subject, (got, want)) in [None, Some(SubjectId::new("math").unwrap())]
+        .into_iter()
+        .zip(dues)
+    {
+        assert_eq!(got.expect("due"), want, "{subject:?}");
+    }
+}
