@@ -2,6 +2,8 @@
 //!
 //! `cargo run --release -p memora-cache-redis --example redis_bench -- [redis-url]`
 //!
+//! With `ONLY_LOAD=1` it stops after the rehydration figures.
+//!
 //! Uses a throwaway namespace and deletes its keys at the end.
 
 use std::sync::Arc;
@@ -91,6 +93,9 @@ async fn main() -> Res<()> {
         reload
     );
 
+    if std::env::var("ONLY_LOAD").is_ok() {
+        return Ok(());
+    }
     // 2. Due-items latency at 100 K members (sequential, 2000 calls each):
     // repeated reads (the schedule keeps its last unfiltered answer until a
     // write) and fresh ones (the limit alternates, so none is reused).

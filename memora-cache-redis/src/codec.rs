@@ -20,7 +20,7 @@
 use chrono::{DateTime, Utc};
 use memora_core::domain::{MemoryTracker, TrackerKey};
 use memora_core::ids::{QuestionId, SeasonId, SubjectId, TopicId, UserId};
-use memora_core::srs::{CardState, Phase, SchedulerKind};
+use memora_core::srs::{CardState, MasteryBucket, Phase, SchedulerKind};
 
 use crate::error::{Error, Result};
 
@@ -72,13 +72,20 @@ fn float(out: &mut Vec<u8>, x: f64) {
 /// Encodes a card state with dictionary indexes `subject` and `topic`.
 pub(crate) fn encode_state(s: &CardState, subject: u16, topic: u16) -> Vec<u8> {
     let mut out = Vec::with_capacity(24);
-    encode_state_into(&mut out, s, subject, topic);
+    encode_state_into(&mut out, s, s.mastery(), subject, topic);
     out
 }
 
-/// [`encode_state`], appended to `out`.
-pub(crate) fn encode_state_into(out: &mut Vec<u8>, s: &CardState, subject: u16, topic: u16) {
-    let bucket = s.mastery().map_or(3u8, |b| b.code() as u8);
+/// [`encode_state`], appended to `out`, with the state's mastery bucket
+/// already computed (`s.mastery()`).
+pub(crate) fn encode_state_into(
+    out: &mut Vec<u8>,
+    s: &CardState,
+    mastery: Option<MasteryBucket>,
+    subject: u16,
+    topic: u16,
+) {
+    let bucket = mastery.map_or(3u8, |b| b.code() as u8);
     let flags = bucket
         | (u8::from(s.last_review.is_some()) << 2)
         | (u8::from(s.kind == SchedulerKind::Fsrs6) << 3)

@@ -55,11 +55,35 @@ pub struct RedisConfig {
     /// Horizon mode: cache only items due within this many days of the load
     /// (`None` = cache everything).
     pub horizon_days: Option<u32>,
-    /// Write a loaded schedule's keys with `RESTORE` of serialized values
-    /// (default) instead of `HSET`/`ZADD` of their entries. A server that
-    /// refuses it (Redis before 5, an ACL without `RESTORE`) is detected on
-    /// the first load and served by commands from then on.
-    pub restore_loads: bool,
+    /// How a load writes a schedule's keys: the first way tried; a server
+    /// that refuses it (an older Redis, an ACL without `RESTORE`) gets the
+    /// next, from then on.
+    pub load_write: LoadWrite,
+}
+
+/// How a schedule load writes its keys, fastest first; a server refusing
+/// one gets the next. Every way leaves the same keys with the same content
+/// and encoding (docs/PERFORMANCE.md, "Rehydration").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LoadWrite {
+    /// `RESTORE` of `listpack` values where they fit (Redis 7.0 and later).
+    #[default]
+    Listpack = 0,
+    /// `RESTORE` of hashes and sorted sets of the RDB types every Redis
+    /// since 5 reads.
+    Generic = 1,
+    /// `HSET`/`ZADD`.
+    Commands = 2,
+}
+
+impl LoadWrite {
+    pub(crate) fn from_u8(v: u8) -> Self {
+        match v {
+            0 => LoadWrite::Listpack,
+            1 => LoadWrite::Generic,
+            _ => LoadWrite::Commands,
+        }
+    }
 }
 
 impl RedisConfig {
@@ -87,7 +111,7 @@ impl RedisConfig {
             bulk_timeout: Duration::from_secs(5),
             schedule_ttl: Duration::from_secs(30 * 24 * 3600),
             horizon_days: None,
-            restore_loads: true,
+            load_write: LoadWrite::default(),
         }
     }
 
@@ -109,10 +133,10 @@ impl RedisConfig {
         self
     }
 
-    /// Chooses how a load writes its keys (see
-    /// [`RedisConfig::restore_loads`]).
-    pub fn restore_loads(mut self, on: bool) -> Self {
-        self.restore_loads = on;
+    /// Chooses the first way a load writes its keys
+    /// ([`RedisConfig::load_write`]).
+    pub fn load_write(mut self, how: LoadWrite) -> Self {
+        self.load_write = how;
         self
     }
 

@@ -73,6 +73,7 @@ fn into_redis_error(e: Error) -> redis::RedisError {
         Error::Config(m) | Error::Decode(m) => {
             (redis::ErrorKind::InvalidClientConfig, "configuration", m).into()
         }
+        Error::Task(m) => (redis::ErrorKind::ClientError, "task", m).into(),
     }
 }
 

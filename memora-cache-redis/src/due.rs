@@ -56,7 +56,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -68,7 +68,7 @@ use memora_core::{PortError, PortResult};
 use redis::{FromRedisValue, Script, Value};
 
 use crate::codec::{self, hq, micros};
-use crate::config::RedisConfig;
+use crate::config::{LoadWrite, RedisConfig};
 use crate::conn::{RedisConn, glob_escape};
 use crate::dump;
 use crate::error::{Error, Result};
@@ -791,6 +791,8 @@ fn chunks_for(n: usize) -> u64 {
 const CHUNK: usize = 1000;
 /// Questions per `states` script call.
 const STATES_CHUNK: usize = 2000;
+/// Keys per pipeline of a large load (~300 KB of values).
+const LOAD_BATCH_KEYS: usize = 256;
 /// TTL of a load's keys until its swap gives them the schedule's (an
 /// abandoned load's keys vanish by themselves).
 const LOAD_KEYS_TTL_MS: u64 = 120_000;
@@ -820,7 +822,7 @@ enum Entries<'a> {
 }
 
 /// A load's keys as one `RESTORE … REPLACE` each, with the load TTL.
-fn restore_pipe(keys: &[(String, Entries<'_>)]) -> redis::Pipeline {
+fn restore_pipe(keys: &[(String, Entries<'_>)], listpack: bool) -> redis::Pipeline {
     let mut p = redis::pipe();
     for (key, entries) in keys {
         let empty = match entries {
@@ -832,8 +834,20 @@ fn restore_pipe(keys: &[(String, Entries<'_>)]) -> redis::Pipeline {
             continue;
         }
         let payload = match entries {
-            Entries::Hash(e) => dump::hash(e.iter().map(|(f, v)| (&f[..], &v[..]))),
-            Entries::Zset(e) => dump::zset(e.iter().map(|(s, m)| (*s, &m[..]))),
+            Entries::Hash(e) => {
+                let it = e.iter().map(|(f, v)| (&f[..], &v[..]));
+                listpack
+                    .then(|| dump::hash_listpack(it.clone()))
+                    .flatten()
+                    .unwrap_or_else(|| dump::hash(it))
+            }
+            Entries::Zset(e) => {
+                let it = e.iter().map(|(s, m)| (*s, &m[..]));
+                listpack
+                    .then(|| dump::zset_listpack(it.clone()))
+                    .flatten()
+                    .unwrap_or_else(|| dump::zset(it))
+            }
         };
         p.cmd("RESTORE")
             .arg(key)
@@ -893,9 +907,9 @@ pub struct RedisDueCache {
     conn: RedisConn,
     cfg: std::sync::Arc<RedisConfig>,
     scripts: std::sync::Arc<Scripts>,
-    /// Set once the server refused a `RESTORE` load (then loads use
-    /// commands).
-    restore_refused: std::sync::Arc<AtomicBool>,
+    /// How loads write their keys ([`LoadWrite`] as a number): raised
+    /// when the server refuses one way.
+    load_write: std::sync::Arc<AtomicU8>,
 }
 
 impl std::fmt::Debug for RedisDueCache {
@@ -925,12 +939,13 @@ impl RedisDueCache {
 
     /// Uses an existing connection (shared with the other adapters).
     pub fn with_connection(conn: RedisConn, config: RedisConfig) -> Self {
+        let first_write = config.load_write;
         let r = |body: &str| Script::new(&format!("{SCHEDULE_LUA}\n{body}"));
         let w = |body: &str| Script::new(&format!("{SCHEDULE_LUA}\n{SCHEDULE_WRITE_LUA}\n{body}"));
         RedisDueCache {
             conn,
             cfg: std::sync::Arc::new(config),
-            restore_refused: std::sync::Arc::default(),
+            load_write: std::sync::Arc::new(AtomicU8::new(first_write as u8)),
             scripts: std::sync::Arc::new(Scripts {
                 put: w(PUT),
                 swap: w(SWAP),
@@ -1066,6 +1081,7 @@ impl RedisDueCache {
             name.and_then(|n| names.get(&(prefix, n)).copied())
                 .unwrap_or(0)
         };
+        let mut counts = [0u64; 3];
         // Card values, back to back in one buffer.
         let mut arena: Vec<u8> = Vec::with_capacity(cached.len() * 24);
         let mut cards: Vec<Card<'_>> = Vec::with_capacity(cached.len());
@@ -1073,7 +1089,19 @@ impl RedisDueCache {
             let si = index(b's', r.subject.as_ref().map(|s| s.as_str()));
             let ti = index(b't', r.topic.as_ref().map(|t| t.as_str()));
             let start = arena.len();
-            codec::encode_state_into(&mut arena, &r.state, si, ti);
+            let bucket = r.state.mastery();
+            if hz.is_none() {
+                // Mastery counts of a full schedule (horizon mode keeps
+                // none: the cards past the horizon are not there to keep
+                // them exact).
+                if let Some(c) = bucket
+                    .and_then(|b| usize::try_from(b.code()).ok())
+                    .and_then(|i| counts.get_mut(i))
+                {
+                    *c += 1;
+                }
+            }
+            codec::encode_state_into(&mut arena, &r.state, bucket, si, ti);
             cards.push(Card {
                 q,
                 h: hq(q),
@@ -1132,15 +1160,16 @@ impl RedisDueCache {
                 };
                 idx.push((min, text(k.to_string())));
                 x.push((min, text(format!("{si}.{k}"))));
-                if !self.restores() {
-                    // Sorted, ZADD appends each entry to its listpack.
-                    members.sort_unstable();
-                }
+                // Sorted: a `listpack` holds them in this order, and `ZADD`
+                // then appends each entry.
+                members.sort_unstable();
                 keys.push((format!("{g}:z{si}.{k}"), Entries::Zset(members)));
             }
+            idx.sort_unstable();
             keys.push((format!("{g}:i{si}"), Entries::Zset(idx)));
         }
         if !x.is_empty() {
+            x.sort_unstable();
             keys.push((format!("{g}:x"), Entries::Zset(x)));
         }
         keys.push((format!("{g}:d"), Entries::Hash(dict)));
@@ -1148,35 +1177,23 @@ impl RedisDueCache {
             keys.push((format!("{g}:f"), Entries::Hash(far)));
         }
         let limit = self.cfg.bulk_timeout;
-        if self.restores() {
-            match self.conn.pipe::<()>(limit, &restore_pipe(&keys)).await {
-                Ok(()) => {}
-                // Refused (not unreachable): write the same keys by command;
-                // if that works, this server never gets a RESTORE again.
-                Err(e) if !e.is_unavailable() => {
-                    self.conn.pipe::<()>(limit, &command_pipe(&keys)).await?;
+        let mut how = self.load_write();
+        loop {
+            match self.write_keys(&keys, how).await {
+                Ok(()) => break,
+                // Refused (not unreachable): write the same keys the next
+                // way; a way that works is the one used from then on. Keys
+                // the refused pipeline wrote get the same content again.
+                Err(e) if how != LoadWrite::Commands && !e.is_unavailable() => {
                     tracing::warn!(
                         error = %e,
-                        "redis refused RESTORE of a schedule load; loading by command from now on"
+                        refused = ?how,
+                        "redis refused a schedule load's RESTORE; trying the next way"
                     );
-                    self.restore_refused.store(true, Ordering::Relaxed);
+                    how = LoadWrite::from_u8(how as u8 + 1);
+                    self.load_write.fetch_max(how as u8, Ordering::Relaxed);
                 }
                 Err(e) => return Err(e),
-            }
-        } else {
-            self.conn.pipe::<()>(limit, &command_pipe(&keys)).await?;
-        }
-        // Mastery counts of a full schedule (horizon mode keeps none: the
-        // cards past the horizon are not there to keep them exact).
-        let mut counts = [0u64; 3];
-        for r in &latest {
-            if let Some(b) = r.state.mastery() {
-                if let Some(c) = usize::try_from(b.code())
-                    .ok()
-                    .and_then(|i| counts.get_mut(i))
-                {
-                    *c += 1;
-                }
             }
         }
         let mut inv = self.scripts.swap.key(&base);
@@ -1196,14 +1213,50 @@ impl RedisDueCache {
         Ok(())
     }
 
+    /// Writes a load's keys the way `how`. A large load goes out in
+    /// batches, each sent while the next is built, so Redis stores one
+    /// while the client serializes the next; all of them are awaited
+    /// (dropping the future aborts the ones in flight).
+    async fn write_keys(&self, keys: &[(String, Entries<'_>)], how: LoadWrite) -> Result<()> {
+        let limit = self.cfg.bulk_timeout;
+        let build = |batch: &[(String, Entries<'_>)]| match how {
+            LoadWrite::Listpack => restore_pipe(batch, true),
+            LoadWrite::Generic => restore_pipe(batch, false),
+            LoadWrite::Commands => command_pipe(batch),
+        };
+        if keys.len() <= LOAD_BATCH_KEYS {
+            return self.conn.pipe::<()>(limit, &build(keys)).await;
+        }
+        let mut sent = tokio::task::JoinSet::new();
+        for batch in keys.chunks(LOAD_BATCH_KEYS) {
+            let pipe = build(batch);
+            let conn = self.conn.clone();
+            sent.spawn(async move { conn.pipe::<()>(limit, &pipe).await });
+        }
+        let mut first_error = None;
+        while let Some(done) = sent.join_next().await {
+            let result = done.unwrap_or_else(|e| Err(Error::Task(e.to_string())));
+            if let Err(e) = result {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
     /// Whether loads write their keys with `RESTORE` (configured, and not
     /// refused by the server so far).
     pub fn loads_by_restore(&self) -> bool {
-        self.restores()
+        self.load_write() != LoadWrite::Commands
     }
 
-    fn restores(&self) -> bool {
-        self.cfg.restore_loads && !self.restore_refused.load(Ordering::Relaxed)
+    /// Whether loads write `listpack` values (`RESTORE` of Redis 7.0's
+    /// encoding, accepted by the server so far).
+    pub fn loads_by_listpack(&self) -> bool {
+        self.load_write() == LoadWrite::Listpack
+    }
+
+    fn load_write(&self) -> LoadWrite {
+        LoadWrite::from_u8(self.load_write.load(Ordering::Relaxed))
     }
 
     async fn due_inner(

@@ -95,6 +95,184 @@ where
     finish(out)
 }
 
+/// `RDB_TYPE_HASH_LISTPACK`: the hash's `listpack`, as one string.
+const TYPE_HASH_LISTPACK: u8 = 16;
+/// `RDB_TYPE_ZSET_LISTPACK`: the sorted set's `listpack`, as one string.
+const TYPE_ZSET_LISTPACK: u8 = 17;
+/// RDB version of the `listpack` types (Redis 7.0).
+const RDB_VERSION_LISTPACK: u16 = 10;
+/// Redis' default `hash-max-listpack-entries`, `zset-max-listpack-entries`
+/// and `*-max-listpack-value`: a collection within them is written as a
+/// `listpack`, as commands would leave it under the default configuration
+/// (a server configured lower converts a longer one on load).
+const HASH_LISTPACK_ENTRIES: usize = 512;
+const ZSET_LISTPACK_ENTRIES: usize = 128;
+const LISTPACK_VALUE: usize = 64;
+
+/// A `listpack` (Redis' compact encoding of small collections) under
+/// construction, following the format's specification: a 6-byte header
+/// (total bytes, element count), entries of `<encoding><data><backlen>`,
+/// and a terminator byte.
+struct Listpack {
+    buf: Vec<u8>,
+    count: usize,
+}
+
+impl Listpack {
+    fn with_capacity(bytes: usize) -> Self {
+        let mut buf = Vec::with_capacity(bytes + 7);
+        buf.extend_from_slice(&[0; 6]);
+        Listpack { buf, count: 0 }
+    }
+
+    /// Appends the entry length `l` so the entry can be walked backwards:
+    /// big-endian 7-bit groups, every byte but the first flagged 0x80.
+    fn backlen(&mut self, l: usize) {
+        let groups = match l {
+            0..=127 => 1,
+            128..=16_382 => 2,
+            16_383..=2_097_150 => 3,
+            2_097_151..=268_435_454 => 4,
+            _ => 5,
+        };
+        for g in (0..groups).rev() {
+            let b = ((l >> (7 * g)) & 0x7f) as u8;
+            self.buf.push(if g == groups - 1 { b } else { b | 0x80 });
+        }
+    }
+
+    fn int(&mut self, v: i64) {
+        let start = self.buf.len();
+        match v {
+            0..=127 => self.buf.push(v as u8),
+            -4096..=4095 => {
+                let u = (v & 0x1fff) as u16;
+                self.buf.push(0xc0 | (u >> 8) as u8);
+                self.buf.push((u & 0xff) as u8);
+            }
+            -32_768..=32_767 => {
+                self.buf.push(0xf1);
+                self.buf.extend_from_slice(&(v as i16).to_le_bytes());
+            }
+            -8_388_608..=8_388_607 => {
+                self.buf.push(0xf2);
+                self.buf.extend_from_slice(&(v as i32).to_le_bytes()[..3]);
+            }
+            _ if i32::try_from(v).is_ok() => {
+                self.buf.push(0xf3);
+                self.buf.extend_from_slice(&(v as i32).to_le_bytes());
+            }
+            _ => {
+                self.buf.push(0xf4);
+                self.buf.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        self.backlen(self.buf.len() - start);
+        self.count += 1;
+    }
+
+    /// Appends a string; one that is the canonical decimal form of a 64-bit
+    /// integer is stored as that integer, as Redis does.
+    fn string(&mut self, s: &[u8]) {
+        if let Some(v) = canonical_int(s) {
+            return self.int(v);
+        }
+        let start = self.buf.len();
+        let len = s.len();
+        if len < 64 {
+            self.buf.push(0x80 | len as u8);
+        } else if len < 4096 {
+            self.buf.push(0xe0 | (len >> 8) as u8);
+            self.buf.push((len & 0xff) as u8);
+        } else {
+            self.buf.push(0xf0);
+            self.buf.extend_from_slice(&(len as u32).to_le_bytes());
+        }
+        self.buf.extend_from_slice(s);
+        self.backlen(self.buf.len() - start);
+        self.count += 1;
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.buf.push(0xff);
+        let total = self.buf.len() as u32;
+        let count = u16::try_from(self.count).unwrap_or(u16::MAX);
+        self.buf[..4].copy_from_slice(&total.to_le_bytes());
+        self.buf[4..6].copy_from_slice(&count.to_le_bytes());
+        self.buf
+    }
+}
+
+/// `s` as an integer if it is one's canonical decimal form (no sign but a
+/// leading `-`, no leading zero, within 64 bits).
+fn canonical_int(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    let digits = s.strip_prefix(b"-").unwrap_or(s);
+    match digits {
+        [b'0'] if digits.len() == s.len() => return Some(0),
+        [b'1'..=b'9', rest @ ..] if rest.iter().all(u8::is_ascii_digit) => {}
+        _ => return None,
+    }
+    std::str::from_utf8(s).ok()?.parse().ok()
+}
+
+fn listpack_payload(kind: u8, lp: Vec<u8>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(lp.len() + 16);
+    out.push(kind);
+    put_str(&mut out, &lp);
+    out.extend_from_slice(&RDB_VERSION_LISTPACK.to_le_bytes());
+    let crc = CRC64.checksum(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// [`hash`] as a `listpack` (RDB version 10: Redis 7.0 and later), if the
+/// hash is small enough for that encoding.
+pub(crate) fn hash_listpack<'a, I>(entries: I) -> Option<Vec<u8>>
+where
+    I: ExactSizeIterator<Item = (&'a [u8], &'a [u8])> + Clone,
+{
+    if entries.len() > HASH_LISTPACK_ENTRIES
+        || entries
+            .clone()
+            .any(|(f, v)| f.len() > LISTPACK_VALUE || v.len() > LISTPACK_VALUE)
+    {
+        return None;
+    }
+    let mut lp = Listpack::with_capacity(entries.len() * 40);
+    for (field, value) in entries {
+        lp.string(field);
+        lp.string(value);
+    }
+    Some(listpack_payload(TYPE_HASH_LISTPACK, lp.finish()))
+}
+
+/// [`zset`] as a `listpack`, if small enough for that encoding; the
+/// entries must come sorted by score, then member bytes, as a sorted set's
+/// `listpack` keeps them. Scores must be whole numbers Redis writes as
+/// integers (|score| < 2⁵²).
+pub(crate) fn zset_listpack<'a, I>(entries: I) -> Option<Vec<u8>>
+where
+    I: ExactSizeIterator<Item = (i64, &'a [u8])> + Clone,
+{
+    const WHOLE: i64 = 1 << 52;
+    if entries.len() > ZSET_LISTPACK_ENTRIES
+        || entries
+            .clone()
+            .any(|(score, m)| m.len() > LISTPACK_VALUE || score.abs() >= WHOLE)
+    {
+        return None;
+    }
+    let mut lp = Listpack::with_capacity(entries.len() * 32);
+    for (score, member) in entries {
+        lp.string(member);
+        lp.int(score);
+    }
+    Some(listpack_payload(TYPE_ZSET_LISTPACK, lp.finish()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +296,71 @@ mod tests {
         assert_eq!(enc(16_383), [0x7f, 0xff]);
         assert_eq!(enc(16_384), [0x80, 0x00, 0x00, 0x40, 0x00]);
         assert_eq!(enc(1 << 32), [0x81, 0, 0, 0, 1, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn strings_that_are_canonical_integers_are_integers() {
+        for (s, v) in [
+            ("0", Some(0)),
+            ("7", Some(7)),
+            ("-5", Some(-5)),
+            ("9223372036854775807", Some(i64::MAX)),
+            ("-9223372036854775808", Some(i64::MIN)),
+            ("9223372036854775808", None),
+            ("007", None),
+            ("-0", None),
+            ("+5", None),
+            ("-", None),
+            ("", None),
+            ("12a", None),
+            (" 1", None),
+        ] {
+            assert_eq!(canonical_int(s.as_bytes()), v, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn listpack_entries_follow_the_format() {
+        // Each value, then the bytes Redis writes for it (its DUMP of a
+        // sorted set holding it shows the same entries).
+        let cases: [(i64, &[u8]); 7] = [
+            (5, &[0x05, 0x01]),
+            (-3, &[0xdf, 0xfd, 0x02]),
+            (4095, &[0xcf, 0xff, 0x02]),
+            (-32_768, &[0xf1, 0x00, 0x80, 0x03]),
+            (8_388_607, &[0xf2, 0xff, 0xff, 0x7f, 0x04]),
+            (-2_147_483_648, &[0xf3, 0, 0, 0, 0x80, 0x05]),
+            (1 << 40, &[0xf4, 0, 0, 0, 0, 0, 1, 0, 0, 0x09]),
+        ];
+        for (v, bytes) in cases {
+            let mut lp = Listpack::with_capacity(0);
+            lp.int(v);
+            assert_eq!(&lp.buf[6..], bytes, "{v}");
+        }
+        let mut lp = Listpack::with_capacity(0);
+        lp.string(b"abc");
+        lp.string(&[b'x'; 64]);
+        let out = lp.finish();
+        assert_eq!(&out[6..11], &[0x83, b'a', b'b', b'c', 0x04]);
+        // 64 bytes: the 12-bit length form; the entry's 66 bytes.
+        assert_eq!(&out[11..13], &[0xe0, 64]);
+        assert_eq!(out[77], 66);
+        assert_eq!(out.last(), Some(&0xff));
+        assert_eq!(&out[..4], &(out.len() as u32).to_le_bytes());
+        assert_eq!(&out[4..6], &2u16.to_le_bytes());
+        let mut lp = Listpack::with_capacity(0);
+        lp.backlen(200);
+        assert_eq!(lp.buf[6..], [0x01, 0x80 | 72]);
+    }
+
+    #[test]
+    fn large_collections_are_not_listpacks() {
+        let long = [b'q'; 65];
+        assert!(hash_listpack([(&long[..], &b"v"[..])].iter().copied()).is_none());
+        let many: Vec<(i64, Vec<u8>)> = (0..129).map(|i| (i, i.to_string().into_bytes())).collect();
+        assert!(zset_listpack(many.iter().map(|(s, m)| (*s, &m[..]))).is_none());
+        assert!(zset_listpack(many[..128].iter().map(|(s, m)| (*s, &m[..]))).is_some());
+        assert!(zset_listpack([(1i64 << 52, &b"m"[..])].iter().copied()).is_none());
     }
 
     #[test]

@@ -17,6 +17,10 @@ pub enum Error {
     /// A stored value could not be decoded (corrupted or foreign data).
     #[error("undecodable cached value: {0}")]
     Decode(String),
+    /// A task sending part of a request ended without an answer (panicked
+    /// or aborted).
+    #[error("redis request task failed: {0}")]
+    Task(String),
 }
 
 /// Result alias of this crate.
@@ -43,7 +47,7 @@ impl Error {
                             | redis::ErrorKind::ClusterConnectionNotFound
                     )
             }
-            Error::Config(_) | Error::Decode(_) => false,
+            Error::Config(_) | Error::Decode(_) | Error::Task(_) => false,
         }
     }
 }

@@ -45,7 +45,7 @@ mod queue;
 mod served;
 
 pub use attempts::RedisAttempts;
-pub use config::{RedisConfig, Topology};
+pub use config::{LoadWrite, RedisConfig, Topology};
 pub use conn::{RedisConn, count_round_trips, round_trips};
 pub use due::RedisDueCache;
 pub use error::{Error, Result};

@@ -846,15 +846,25 @@ async fn generation_dump(
 
 /// A load written with `RESTORE` leaves Redis in exactly the state the
 /// same load written by `HSET`/`ZADD` does: same keys, same encodings,
-/// byte-identical `DUMP`s, same marker — with and without horizon mode.
+/// byte-identical `DUMP`s, same marker — with and without horizon mode,
+/// for `listpack` values and for the generic ones.
 #[tokio::test]
 async fn a_restored_load_is_byte_identical_to_a_load_by_command() {
     let Some(cfg) = config().await else { return };
-    for horizon in [None, Some(7)] {
+    use memora_cache_redis::LoadWrite;
+    for (horizon, way, extra) in [
+        (None, LoadWrite::Listpack, 0),
+        (Some(7), LoadWrite::Listpack, 0),
+        (None, LoadWrite::Generic, 0),
+        (Some(7), LoadWrite::Generic, 0),
+        // Enough cards for a load of several pipelines.
+        (None, LoadWrite::Listpack, 12_000),
+    ] {
         let restored = RedisDueCache::connect(
             cfg.clone()
                 .namespace(memora_tests::random_namespace())
-                .horizon_days(horizon),
+                .horizon_days(horizon)
+                .load_write(way),
         )
         .await
         .expect("connect");
@@ -862,20 +872,39 @@ async fn a_restored_load_is_byte_identical_to_a_load_by_command() {
             cfg.clone()
                 .namespace(memora_tests::random_namespace())
                 .horizon_days(horizon)
-                .restore_loads(false),
+                .load_write(memora_cache_redis::LoadWrite::Commands),
         )
         .await
         .expect("connect");
         let (u, s) = (user("restored"), season(2026));
-        let rows = varied_rows(&u, &s);
+        let mut rows = varied_rows(&u, &s);
+        rows.extend((0..extra).map(|i| {
+            let subject = ["math", "history", "art"][i % 3];
+            row(
+                &u,
+                &s,
+                &format!("x{i:05}"),
+                Some(subject),
+                i as i64 % 5_000,
+                Some(-1),
+            )
+        }));
         let now = suite::t0();
         restored.load_at(&u, &s, &rows, now).await.expect("load");
         commanded.load_at(&u, &s, &rows, now).await.expect("load");
         assert!(restored.loads_by_restore(), "RESTORE was accepted");
+        assert_eq!(
+            restored.loads_by_listpack(),
+            way == LoadWrite::Listpack,
+            "a Redis 7 reads listpack values"
+        );
         assert!(!commanded.loads_by_restore());
         let (a, ma) = generation_dump(&restored, &u, &s).await;
         let (b, mb) = generation_dump(&commanded, &u, &s).await;
         assert!(a.len() > 10, "several chunks: {:?}", a.keys());
+        if extra > 0 {
+            assert!(a.len() > 600, "a load of several pipelines: {}", a.len());
+        }
         assert!(
             a.values().filter(|(_, enc)| enc == "listpack").count() > 10,
             "mostly listpacks"
