@@ -1177,21 +1177,30 @@ impl RedisDueCache {
             keys.push((format!("{g}:f"), Entries::Hash(far)));
         }
         let limit = self.cfg.bulk_timeout;
-        let mut how = self.load_write();
+        let first = self.load_write();
+        let mut how = first;
         loop {
             match self.write_keys(&keys, how).await {
-                Ok(()) => break,
-                // Refused (not unreachable): write the same keys the next
-                // way; a way that works is the one used from then on. Keys
-                // the refused pipeline wrote get the same content again.
+                Ok(()) => {
+                    if how != first {
+                        // A later way worked where an earlier one failed:
+                        // the server refuses the earlier one (an error
+                        // every way shares, such as a full memory, gives
+                        // up nothing).
+                        self.load_write.fetch_max(how as u8, Ordering::Relaxed);
+                        tracing::warn!(
+                            refused = ?first,
+                            used = ?how,
+                            "redis refused a schedule load's RESTORE; loading the next way from now on"
+                        );
+                    }
+                    break;
+                }
+                // Failed, Redis reachable: write the same keys the next way
+                // (keys the failed pipeline wrote get the same content).
                 Err(e) if how != LoadWrite::Commands && !e.is_unavailable() => {
-                    tracing::warn!(
-                        error = %e,
-                        refused = ?how,
-                        "redis refused a schedule load's RESTORE; trying the next way"
-                    );
+                    tracing::debug!(error = %e, way = ?how, "schedule load failed; trying the next way");
                     how = LoadWrite::from_u8(how as u8 + 1);
-                    self.load_write.fetch_max(how as u8, Ordering::Relaxed);
                 }
                 Err(e) => return Err(e),
             }

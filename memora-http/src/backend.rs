@@ -45,6 +45,9 @@ pub struct BackendConfig {
     /// Horizon mode of the due cache (`MEMORA_CACHE_HORIZON_DAYS`): cache
     /// only cards due within this many days. `None`: every card.
     pub cache_horizon_days: Option<u32>,
+    /// How a schedule load writes its Redis keys (`MEMORA_REDIS_LOAD`):
+    /// the first way tried, the next ones when the server refuses it.
+    pub redis_load: memora_cache_redis::LoadWrite,
     /// Database pool size.
     pub db_pool_size: u32,
     /// The PostgreSQL schema to use first (`search_path`), created if
@@ -591,7 +594,10 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
         (Some(rc), Some(ns)) => Some(rc.namespace(ns.clone())),
         (rc, _) => rc,
     };
-    let redis = redis.map(|rc| rc.horizon_days(cfg.cache_horizon_days));
+    let redis = redis.map(|rc| {
+        rc.horizon_days(cfg.cache_horizon_days)
+            .load_write(cfg.redis_load)
+    });
     let reclaim_idle = cfg.queue_reclaim_idle;
     type CachePorts = (
         Arc<dyn memora_core::ports::DueCache>,

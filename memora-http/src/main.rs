@@ -94,6 +94,32 @@ struct RedisArgs {
     /// process sharing a Redis must use the same value.
     #[arg(long, env = "MEMORA_CACHE_HORIZON_DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
     cache_horizon_days: Option<u32>,
+    /// How a schedule load writes its keys: `listpack` (one `RESTORE` of a
+    /// Redis 7 value per key), `generic` (`RESTORE` of values every Redis
+    /// since 5 reads) or `commands` (`HSET`/`ZADD`, five times slower for a
+    /// large learner). A server refusing one way gets the next by itself;
+    /// choose `commands` for a Redis-compatible server that accepts Redis'
+    /// serialized values without reading them as Redis does.
+    #[arg(long, env = "MEMORA_REDIS_LOAD", value_enum, default_value_t = RedisLoad::Listpack)]
+    redis_load: RedisLoad,
+}
+
+/// `MEMORA_REDIS_LOAD` (see [`memora_cache_redis::LoadWrite`]).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum RedisLoad {
+    Listpack,
+    Generic,
+    Commands,
+}
+
+impl From<RedisLoad> for memora_cache_redis::LoadWrite {
+    fn from(l: RedisLoad) -> Self {
+        match l {
+            RedisLoad::Listpack => memora_cache_redis::LoadWrite::Listpack,
+            RedisLoad::Generic => memora_cache_redis::LoadWrite::Generic,
+            RedisLoad::Commands => memora_cache_redis::LoadWrite::Commands,
+        }
+    }
 }
 
 /// How results are printed.
@@ -566,6 +592,7 @@ fn backend_config(db: &DbArgs, redis: Option<&RedisArgs>, reclaim_ms: u64) -> Ba
         redis_cluster_nodes: redis.and_then(|r| r.redis_cluster_nodes.clone()),
         redis_namespace: redis.and_then(|r| r.redis_namespace.clone()),
         cache_horizon_days: redis.and_then(|r| r.cache_horizon_days),
+        redis_load: redis.map_or(RedisLoad::Listpack, |r| r.redis_load).into(),
         db_pool_size: db.db_pool_size,
         schema: None,
         institution: db.institution.clone(),
@@ -1977,6 +2004,30 @@ mod tests {
             Some(Command::EvalRevlog { tz, .. }) => Ok(tz),
             other => panic!("parsed as {other:?}"),
         }
+    }
+
+    fn redis_load_of(args: &[&str]) -> Result<memora_cache_redis::LoadWrite, clap::Error> {
+        let mut argv = vec!["memora", "serve"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv)?.command {
+            Some(Command::Serve(cmd)) => Ok(cmd.redis.redis_load.into()),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn redis_load_takes_the_three_ways_and_refuses_others() {
+        use memora_cache_redis::LoadWrite;
+        assert_eq!(redis_load_of(&[]).unwrap(), LoadWrite::Listpack);
+        for (arg, way) in [
+            ("listpack", LoadWrite::Listpack),
+            ("generic", LoadWrite::Generic),
+            ("commands", LoadWrite::Commands),
+        ] {
+            assert_eq!(redis_load_of(&["--redis-load", arg]).unwrap(), way, "{arg}");
+        }
+        let err = redis_load_of(&["--redis-load", "fast"]).expect_err("unknown way");
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue, "{err}");
     }
 
     #[test]

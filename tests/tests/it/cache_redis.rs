@@ -931,7 +931,8 @@ async fn a_restored_load_is_byte_identical_to_a_load_by_command() {
 }
 
 /// A server that refuses `RESTORE` (here an ACL without it) still gets
-/// every load, by command, and the adapter stops trying `RESTORE`.
+/// every load, by command, and the adapter stops trying `RESTORE`; a
+/// failure that every way shares makes it give up none.
 #[tokio::test]
 async fn a_server_refusing_restore_is_loaded_by_command() {
     let Some(cfg) = config().await else { return };
@@ -985,12 +986,44 @@ async fn a_server_refusing_restore_is_loaded_by_command() {
                 .expect("due"),
         ));
     }
+    // A failure every way shares (here no `HSET` either) gives up no way.
+    let shared = format!("{name}-nowrite");
     let () = redis::cmd("ACL")
-        .arg("DELUSER")
-        .arg(&name)
+        .arg("SETUSER")
+        .arg(&shared)
+        .arg("reset")
+        .arg("on")
+        .arg(">pw")
+        .arg("~*")
+        .arg("&*")
+        .arg("+@all")
+        .arg("-restore")
+        .arg("-hset")
         .query_async(&mut admin)
         .await
-        .expect("acl deluser");
+        .expect("acl setuser");
+    let unwritable = RedisDueCache::connect(RedisConfig {
+        topology: memora_cache_redis::Topology::Single(url.replacen(
+            "redis://",
+            &format!("redis://{shared}:pw@"),
+            1,
+        )),
+        ..c.config().clone()
+    })
+    .await
+    .expect("connect");
+    let failed = unwritable.load(&user("refused-3"), &s, &rows).await;
+    let kept_listpack = unwritable.loads_by_listpack();
+    for n in [&name, &shared] {
+        let () = redis::cmd("ACL")
+            .arg("DELUSER")
+            .arg(n)
+            .query_async(&mut admin)
+            .await
+            .expect("acl deluser");
+    }
+    assert!(failed.is_err(), "no way could write: {failed:?}");
+    assert!(kept_listpack, "a failure of every way gives up none");
     first.expect("first load, by command after the refusal");
     second.expect("second load, by command");
     assert!(refused_after_first, "the refusal is remembered");
