@@ -930,6 +930,34 @@ async fn a_restored_load_is_byte_identical_to_a_load_by_command() {
     }
 }
 
+/// Creates (or resets) the ACL user `name`, allowed every command but
+/// `denied`, and returns the topology that logs in as it.
+async fn acl_user(
+    admin: &mut redis::aio::MultiplexedConnection,
+    url: &str,
+    name: &str,
+    denied: &[&str],
+) -> memora_cache_redis::Topology {
+    let mut cmd = redis::cmd("ACL");
+    cmd.arg("SETUSER")
+        .arg(name)
+        .arg("reset")
+        .arg("on")
+        .arg(">pw")
+        .arg("~*")
+        .arg("&*")
+        .arg("+@all");
+    for d in denied {
+        cmd.arg(format!("-{d}"));
+    }
+    let () = cmd.query_async(admin).await.expect("acl setuser");
+    memora_cache_redis::Topology::Single(url.replacen(
+        "redis://",
+        &format!("redis://{name}:pw@"),
+        1,
+    ))
+}
+
 /// A server that refuses `RESTORE` (here an ACL without it) still gets
 /// every load, by command, and the adapter stops trying `RESTORE`; a
 /// failure that every way shares makes it give up none.
@@ -946,25 +974,8 @@ async fn a_server_refusing_restore_is_loaded_by_command() {
         .get_multiplexed_async_connection()
         .await
         .expect("conn");
-    let () = redis::cmd("ACL")
-        .arg("SETUSER")
-        .arg(&name)
-        .arg("reset")
-        .arg("on")
-        .arg(">pw")
-        .arg("~*")
-        .arg("&*")
-        .arg("+@all")
-        .arg("-restore")
-        .query_async(&mut admin)
-        .await
-        .expect("acl setuser");
     let limited = RedisConfig {
-        topology: memora_cache_redis::Topology::Single(url.replacen(
-            "redis://",
-            &format!("redis://{name}:pw@"),
-            1,
-        )),
+        topology: acl_user(&mut admin, &url, &name, &["restore"]).await,
         ..cfg
     };
     let c = RedisDueCache::connect(limited).await.expect("connect");
@@ -988,26 +999,8 @@ async fn a_server_refusing_restore_is_loaded_by_command() {
     }
     // A failure every way shares (here no `HSET` either) gives up no way.
     let shared = format!("{name}-nowrite");
-    let () = redis::cmd("ACL")
-        .arg("SETUSER")
-        .arg(&shared)
-        .arg("reset")
-        .arg("on")
-        .arg(">pw")
-        .arg("~*")
-        .arg("&*")
-        .arg("+@all")
-        .arg("-restore")
-        .arg("-hset")
-        .query_async(&mut admin)
-        .await
-        .expect("acl setuser");
     let unwritable = RedisDueCache::connect(RedisConfig {
-        topology: memora_cache_redis::Topology::Single(url.replacen(
-            "redis://",
-            &format!("redis://{shared}:pw@"),
-            1,
-        )),
+        topology: acl_user(&mut admin, &url, &shared, &["restore", "hset"]).await,
         ..c.config().clone()
     })
     .await
