@@ -641,8 +641,9 @@ impl Default for WorkerConfig {
 }
 
 /// Drains the job stream into the store through
-/// [`Memora::process_persist_job`]. Uses its own connection because
-/// `XREADGROUP … BLOCK` would stall a shared multiplexed connection.
+/// [`ReviewService::process_persist_job`](memora_core::services::reviews::ReviewService::process_persist_job).
+/// Uses its own connection because `XREADGROUP … BLOCK` would stall a
+/// shared multiplexed connection.
 pub struct PersistenceWorker {
     conn: RedisConn,
     cfg: Arc<RedisConfig>,
