@@ -251,17 +251,22 @@ where
 
 /// [`zset`] as a `listpack`, if small enough for that encoding; the
 /// entries must come sorted by score, then member bytes, as a sorted set's
-/// `listpack` keeps them. Scores must be whole numbers Redis writes as
-/// integers (|score| < 2⁵²).
+/// `listpack` keeps them. `None` too for a score beyond ±2⁵² (Unix µs
+/// of year 2112), whose stored form Redis decides.
 pub(crate) fn zset_listpack<'a, I>(entries: I) -> Option<Vec<u8>>
 where
     I: ExactSizeIterator<Item = (i64, &'a [u8])> + Clone,
 {
+    // Redis prints a whole score with its integer routine (and a
+    // `listpack` then stores the integer) strictly between -(2⁵² - 1) and
+    // 2⁵²; beyond, the form depends on its floating-point printing, which
+    // this does not reproduce: such a set goes in the plain format.
     const WHOLE: i64 = 1 << 52;
+    let printed_as_integer = |s: i64| s > -(WHOLE - 1) && s < WHOLE;
     if entries.len() > ZSET_LISTPACK_ENTRIES
         || entries
             .clone()
-            .any(|(score, m)| m.len() > LISTPACK_VALUE || score.abs() >= WHOLE)
+            .any(|(score, m)| m.len() > LISTPACK_VALUE || !printed_as_integer(score))
     {
         return None;
     }
@@ -361,6 +366,10 @@ mod tests {
         assert!(zset_listpack(many.iter().map(|(s, m)| (*s, &m[..]))).is_none());
         assert!(zset_listpack(many[..128].iter().map(|(s, m)| (*s, &m[..]))).is_some());
         assert!(zset_listpack([(1i64 << 52, &b"m"[..])].iter().copied()).is_none());
+        assert!(zset_listpack([((1i64 << 52) - 1, &b"m"[..])].iter().copied()).is_some());
+        assert!(zset_listpack([(-(1i64 << 52) + 1, &b"m"[..])].iter().copied()).is_none());
+        assert!(zset_listpack([(-(1i64 << 52) + 2, &b"m"[..])].iter().copied()).is_some());
+        assert!(zset_listpack([(i64::MIN, &b"m"[..])].iter().copied()).is_none());
     }
 
     #[test]
