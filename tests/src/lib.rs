@@ -13,6 +13,42 @@ use std::time::Duration;
 /// Env var with the Redis URL of the integration tests.
 pub const REDIS_URL_ENV: &str = "MEMORA_TEST_REDIS_URL";
 
+/// A free loopback port for a server a test starts, with the ports at
+/// `offsets` above it free too (a Redis Cluster bus listens at +10 000).
+///
+/// Ports come from below the kernel's ephemeral range
+/// (`/proc/sys/net/ipv4/ip_local_port_range`), so no outgoing connection —
+/// of this test or a concurrent one — can take one between this check and
+/// the server's bind, which a port the kernel picked (`bind(0)`) allows.
+/// Successive calls (and processes, by their id) start at different ports.
+pub fn free_port_with(offsets: &[u16]) -> Option<u16> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    let low = 10_000u32;
+    let reach = u32::from(offsets.iter().copied().max().unwrap_or(0));
+    let high = ephemeral.saturating_sub(reach).min(65_536 - reach);
+    let span = high.checked_sub(low).filter(|s| *s > 0)?;
+    let seed = u64::from(std::process::id()).wrapping_mul(7_919)
+        + NEXT.fetch_add(1, Ordering::Relaxed) * 101;
+    let free = |p: u32| {
+        u16::try_from(p).is_ok_and(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+    };
+    (0..span.min(2_000)).find_map(|i| {
+        let p = low + ((seed + u64::from(i) * 7) % u64::from(span)) as u32;
+        (free(p) && offsets.iter().all(|o| free(p + u32::from(*o))))
+            .then(|| u16::try_from(p).ok())
+            .flatten()
+    })
+}
+
+/// [`free_port_with`] without companions; panics if there is none.
+pub fn free_port() -> u16 {
+    free_port_with(&[]).expect("a free loopback port below the ephemeral range")
+}
+
 /// Whether a missing service must fail the run (`CI` is set).
 pub fn ci() -> bool {
     std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0" && v != "false")
@@ -232,4 +268,36 @@ fn glob_escape(s: &str) -> String {
         out.push(ch);
     }
     out
+}
+
+#[cfg(test)]
+mod port_tests {
+    #[test]
+    fn free_ports_lie_below_the_ephemeral_range_with_their_companions_free() {
+        let ephemeral: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|r| r.split_whitespace().next()?.parse().ok())
+            .unwrap_or(32_768);
+        let a = super::free_port_with(&[10_000]).expect("a port");
+        let b = super::free_port_with(&[10_000]).expect("a port");
+        assert_ne!(a, b, "successive calls start elsewhere");
+        for p in [a, b] {
+            assert!(
+                u32::from(p) >= 10_000 && u32::from(p) + 10_000 < ephemeral,
+                "{p}"
+            );
+            for q in [p, p + 10_000] {
+                assert!(
+                    std::net::TcpListener::bind(("127.0.0.1", q)).is_ok(),
+                    "{q} free"
+                );
+            }
+        }
+        // A port held by a listener is never handed out.
+        let held = std::net::TcpListener::bind(("127.0.0.1", a)).expect("bind");
+        for _ in 0..50 {
+            assert_ne!(super::free_port(), a);
+        }
+        drop(held);
+    }
 }

@@ -7,7 +7,6 @@
 //! the test process by design and stops the servers within half a second of
 //! its exit — whether the tests passed, panicked, or the process was killed.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -26,25 +25,19 @@ pub struct TestCluster {
 
 static CLUSTER: OnceLock<Result<TestCluster, String>> = OnceLock::new();
 
-fn port_free(p: u16) -> bool {
-    TcpListener::bind(("127.0.0.1", p)).is_ok()
-}
-
-/// Three ports whose cluster-bus ports (+10000) are free too.
+/// Three distinct ports whose cluster-bus ports (+10000) are free too.
 fn free_ports() -> Result<Vec<u16>, String> {
     let mut out = Vec::new();
-    for _ in 0..200 {
-        let l = TcpListener::bind(("127.0.0.1", 0)).map_err(|e| e.to_string())?;
-        let p = l.local_addr().map_err(|e| e.to_string())?.port();
-        drop(l);
-        if p < 55_000 && !out.contains(&p) && port_free(p) && port_free(p + 10_000) {
+    for _ in 0..20 {
+        let p = crate::free_port_with(&[10_000]).ok_or("no free loopback ports")?;
+        if !out.contains(&p) {
             out.push(p);
             if out.len() == 3 {
                 return Ok(out);
             }
         }
     }
-    Err("no free loopback ports".into())
+    Err("no three distinct free loopback ports".into())
 }
 
 fn run(cmd: &mut Command) -> Result<String, String> {
@@ -117,6 +110,14 @@ fn start() -> Result<TestCluster, String> {
         wait_for(&format!("redis on {p}"), Duration::from_secs(10), || {
             run(Command::new("redis-cli").args(["-p", &p.to_string(), "ping"]))
                 .is_ok_and(|o| o.contains("PONG"))
+        })
+        .map_err(|e| {
+            let log = std::fs::read_to_string(dir.join(format!("{p}.log"))).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(5).collect();
+            format!(
+                "{e}; its log ends: {}",
+                tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+            )
         })?;
     }
     let mut create = Command::new("redis-cli");

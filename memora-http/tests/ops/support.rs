@@ -27,12 +27,9 @@ pub fn skip(why: &str) -> Option<()> {
     None
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+/// A free loopback port below the ephemeral range (see
+/// [`memora_tests::free_port_with`]).
+pub use memora_tests::free_port;
 
 /// Environment variables the binary reads; removed so a developer's shell
 /// cannot change what a test sees.
