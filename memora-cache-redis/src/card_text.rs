@@ -136,31 +136,10 @@ pub(crate) fn decode_state(raw: &str) -> Result<(CardState, Option<SubjectId>, O
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{TimeZone, Utc};
 
     #[test]
     fn round_trips() {
-        let row = MemoryTracker {
-            key: TrackerKey {
-                user: UserId::new("u|1").unwrap(),
-                season: SeasonId::new("SEASON-2026").unwrap(),
-                question: QuestionId::parse("stage:3").unwrap(),
-            },
-            subject: Some(SubjectId::new("sub|ject").unwrap()),
-            topic: None,
-            state: CardState {
-                kind: SchedulerKind::Fsrs6,
-                phase: Phase::Relearning,
-                step: 2,
-                stability: 0.1 + 0.2,
-                difficulty: 7.123456789012345,
-                reps: 9,
-                lapses: 1,
-                last_review: Some(Utc.timestamp_micros(1_700_000_000_123_456).unwrap()),
-                due: Utc.timestamp_micros(1_800_000_000_000_001).unwrap(),
-                scheduled_days: 12,
-            },
-        };
+        let row = crate::codec::tests::row(SchedulerKind::Fsrs6, 0.1 + 0.2, 7.123456789012345);
         let enc = encode(&row);
         let back = decode(&row.key.user, &row.key.season, &row.key.question, &enc).unwrap();
         assert_eq!(back, row);

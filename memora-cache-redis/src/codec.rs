@@ -232,11 +232,12 @@ pub(crate) fn key(user: &UserId, season: &SeasonId, question: &QuestionId) -> Tr
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    fn row(kind: SchedulerKind, stability: f64, difficulty: f64) -> MemoryTracker {
+    /// A card of every field set (also the text codec's test card).
+    pub(crate) fn row(kind: SchedulerKind, stability: f64, difficulty: f64) -> MemoryTracker {
         MemoryTracker {
             key: TrackerKey {
                 user: UserId::new("u|1").unwrap(),

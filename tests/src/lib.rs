@@ -13,6 +13,19 @@ use std::time::Duration;
 /// Env var with the Redis URL of the integration tests.
 pub const REDIS_URL_ENV: &str = "MEMORA_TEST_REDIS_URL";
 
+/// A plain connection to the single Redis of `cfg`, to inspect or plant
+/// keys behind an adapter's back.
+pub async fn redis_raw(cfg: &memora_cache_redis::RedisConfig) -> redis::aio::MultiplexedConnection {
+    let memora_cache_redis::Topology::Single(url) = &cfg.topology else {
+        panic!("single topology expected")
+    };
+    redis::Client::open(url.as_str())
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("conn")
+}
+
 /// A free loopback port for a server a test starts, with the ports at
 /// `offsets` above it free too (a Redis Cluster bus listens at +10 000).
 ///

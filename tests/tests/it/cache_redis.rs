@@ -29,14 +29,19 @@ memora_tests::due_cache_conformance!(fixture);
 
 /// A plain connection to the cache's (single) Redis, to inspect its keys.
 async fn raw_connection(c: &RedisDueCache) -> redis::aio::MultiplexedConnection {
-    let memora_cache_redis::Topology::Single(url) = &c.config().topology else {
-        panic!("single topology expected")
-    };
-    redis::Client::open(url.as_str())
-        .expect("client")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("conn")
+    memora_tests::redis_raw(c.config()).await
+}
+
+/// Sets the TTL of every key of `keys` to `ms`.
+async fn pexpire_all(raw: &mut redis::aio::MultiplexedConnection, keys: &[String], ms: i64) {
+    for k in keys {
+        let _: i64 = redis::cmd("PEXPIRE")
+            .arg(k)
+            .arg(ms)
+            .query_async(raw)
+            .await
+            .expect("pexpire");
+    }
 }
 
 async fn board() -> Option<Arc<dyn BuildBoard>> {
@@ -101,14 +106,7 @@ async fn writes_refresh_the_ttl_of_every_key() {
         .await
         .expect("keys");
     assert_eq!(keys.len(), 6, "{keys:?}");
-    for k in &keys {
-        let _: i64 = redis::cmd("PEXPIRE")
-            .arg(k)
-            .arg(10_000)
-            .query_async(&mut raw)
-            .await
-            .expect("pexpire");
-    }
+    pexpire_all(&mut raw, &keys, 10_000).await;
     c.put(&u, &s, &[row(&u, &s, "b", Some("history"), -1, Some(-5))])
         .await
         .expect("put");
@@ -116,14 +114,7 @@ async fn writes_refresh_the_ttl_of_every_key() {
     assert_eq!(ttls.len(), 8, "{ttls:?}");
     assert!(ttls.values().all(|t| *t > ttl - 5_000), "{ttls:?}");
     // A write soon after only touches the keys it wrote.
-    for k in &keys {
-        let _: i64 = redis::cmd("PEXPIRE")
-            .arg(k)
-            .arg(ttl + 50_000)
-            .query_async(&mut raw)
-            .await
-            .expect("pexpire");
-    }
+    pexpire_all(&mut raw, &keys, ttl + 50_000).await;
     c.put(&u, &s, &[row(&u, &s, "c", Some("history"), -1, Some(-5))])
         .await
         .expect("put");

@@ -395,16 +395,7 @@ mod single {
         h.teardown().await;
     }
 
-    async fn raw(cfg: &RedisConfig) -> redis::aio::MultiplexedConnection {
-        let memora_cache_redis::Topology::Single(url) = &cfg.topology else {
-            panic!("single topology expected")
-        };
-        redis::Client::open(url.as_str())
-            .expect("client")
-            .get_multiplexed_async_connection()
-            .await
-            .expect("conn")
-    }
+    use memora_tests::redis_raw as raw;
 
     async fn dump(c: &mut redis::aio::MultiplexedConnection, key: &str) -> Vec<(String, String)> {
         let mut v: Vec<(String, String)> = redis::cmd("HGETALL")

@@ -53,16 +53,7 @@ mod single {
 
     memora_tests::attempts_conformance!(counter);
 
-    async fn raw(cfg: &RedisConfig) -> redis::aio::MultiplexedConnection {
-        let memora_cache_redis::Topology::Single(url) = &cfg.topology else {
-            panic!("single topology expected")
-        };
-        redis::Client::open(url.as_str())
-            .expect("client")
-            .get_multiplexed_async_connection()
-            .await
-            .expect("conn")
-    }
+    use memora_tests::redis_raw as raw;
 
     #[tokio::test]
     async fn ledger_ttl_covers_retain_until_and_never_shrinks() {
