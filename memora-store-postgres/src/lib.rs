@@ -35,6 +35,7 @@ mod error;
 mod institutions;
 mod jobs;
 mod memory;
+mod numbers;
 mod partitions;
 mod player;
 mod replica;

@@ -55,6 +55,8 @@ struct State {
     dead_letters: BTreeMap<u64, MemDeadLetter>,
     dead_seq: u64,
     job_progress: HashMap<JobId, JobProgress>,
+    question_numbers: HashMap<QuestionId, u64>,
+    numbered: Vec<QuestionId>,
 }
 
 /// A job's lease row: the current (or last) lease, its newest token and
@@ -1798,6 +1800,49 @@ impl JobProgressStore for InMemoryBackend {
             }
             _ => Ok(None),
         }
+    }
+}
+
+#[async_trait]
+impl QuestionNumbers for InMemoryBackend {
+    async fn assign_numbers(&self, questions: &[QuestionId]) -> PortResult<Vec<u64>> {
+        let mut st = self.lock();
+        let mut new: Vec<&QuestionId> = questions
+            .iter()
+            .filter(|q| !st.question_numbers.contains_key(*q))
+            .collect();
+        new.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        new.dedup();
+        for q in new {
+            st.numbered.push(q.clone());
+            let n = st.numbered.len() as u64;
+            st.question_numbers.insert(q.clone(), n);
+        }
+        Ok(questions
+            .iter()
+            .map(|q| st.question_numbers.get(q).copied().unwrap_or_default())
+            .collect())
+    }
+
+    async fn find_numbers(&self, questions: &[QuestionId]) -> PortResult<Vec<Option<u64>>> {
+        let st = self.lock();
+        Ok(questions
+            .iter()
+            .map(|q| st.question_numbers.get(q).copied())
+            .collect())
+    }
+
+    async fn numbered_questions(&self, numbers: &[u64]) -> PortResult<Vec<Option<QuestionId>>> {
+        let st = self.lock();
+        Ok(numbers
+            .iter()
+            .map(|n| {
+                usize::try_from(*n)
+                    .ok()
+                    .and_then(|i| i.checked_sub(1))
+                    .and_then(|i| st.numbered.get(i).cloned())
+            })
+            .collect())
     }
 }
 

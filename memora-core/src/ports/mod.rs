@@ -923,6 +923,25 @@ pub struct UserCacheStats {
     pub due_now: u64,
 }
 
+/// Permanent numbers for question ids: the compact Redis schedule keeps
+/// its cards under these numbers instead of the ids (a 15-character id
+/// costs 17 bytes of a Redis `listpack` entry, a number below 2^24 five).
+///
+/// A number, once given to an id, stays that id's and is never given to
+/// another, in every process and across restarts, so a number read back
+/// from a cache names the question that was written under it. Numbers
+/// start at 1; new ids of one call get consecutive numbers in id order.
+#[async_trait]
+pub trait QuestionNumbers: Send + Sync {
+    /// The number of each id (one per id, in order), numbering new ids.
+    async fn assign_numbers(&self, questions: &[QuestionId]) -> PortResult<Vec<u64>>;
+    /// The number of each id, `None` for an id never numbered (numbers
+    /// nothing: for ids a client sent).
+    async fn find_numbers(&self, questions: &[QuestionId]) -> PortResult<Vec<Option<u64>>>;
+    /// The id of each number, `None` for a number never given.
+    async fn numbered_questions(&self, numbers: &[u64]) -> PortResult<Vec<Option<QuestionId>>>;
+}
+
 /// The due-schedule cache: per (user, season) the due time and state of
 /// every card. A schedule is either *absent* (never loaded, expired,
 /// evicted: reads answer `None` and the caller rehydrates) or *complete*.

@@ -12,6 +12,7 @@ pub mod directory;
 pub mod fast_path;
 pub mod fsrs_params;
 pub mod job_progress;
+pub mod numbers;
 pub mod profile;
 pub mod queue;
 pub mod review_log;

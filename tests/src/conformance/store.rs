@@ -60,6 +60,8 @@ pub struct Stores {
     pub coordination: Arc<dyn Coordination>,
     /// Players' devices.
     pub devices: Arc<dyn DeviceStore>,
+    /// Permanent question numbers.
+    pub numbers: Arc<dyn QuestionNumbers>,
 }
 
 impl Stores {
@@ -83,6 +85,7 @@ impl Stores {
             + JobLock
             + Coordination
             + DeviceStore
+            + QuestionNumbers
             + 'static,
     {
         Stores {
@@ -102,6 +105,7 @@ impl Stores {
             job_progress: b.clone(),
             coordination: b.clone(),
             devices: b.clone(),
+            numbers: b.clone(),
             locks: b,
             other_locks,
         }
@@ -1519,6 +1523,9 @@ macro_rules! store_conformance {
             seasons_lifecycle, commerce_rules, commerce_admin, quest_claim_once, auth_records,
             audit_recent, audit_query, job_lock_exclusive, invalidation_log, safe_mode_budget,
             stale_schedule_set, devices_and_their_sessions, content_round_trip);
+        $crate::store_conformance!(@suite $setup; question_numbers, numbers;
+            numbers_are_permanent_and_consecutive, find_numbers_assigns_nothing,
+            numbers_map_back, concurrent_assignment_agrees);
     };
     (@suite $setup:expr; $module:ident, $suite:ident; $($name:ident),* $(,)?) => {
         mod $module {

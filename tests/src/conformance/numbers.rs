@@ -1,0 +1,125 @@
+//! [`QuestionNumbers`]: permanent numbers for question ids (the numbered
+//! Redis schedule's names for its cards).
+
+use std::collections::HashSet;
+
+use memora_core::ids::QuestionId;
+
+use super::store::Stores;
+
+fn qs(ids: &[&str]) -> Vec<QuestionId> {
+    ids.iter()
+        .map(|q| QuestionId::parse(q).expect("question id"))
+        .collect()
+}
+
+/// New ids of one call get consecutive numbers in id order, from 1 on an
+/// empty store; a number never changes, repeats in a call share it, and a
+/// later call numbers only what is new.
+pub async fn numbers_are_permanent_and_consecutive(s: &Stores) {
+    let first = s
+        .numbers
+        .assign_numbers(&qs(&["stage-b", "stage-a:2", "stage-c", "stage-b"]))
+        .await
+        .expect("assign");
+    // Id order: stage-a:2 < stage-b < stage-c.
+    assert_eq!(first, vec![2, 1, 3, 2]);
+    let again = s
+        .numbers
+        .assign_numbers(&qs(&["stage-c", "stage-d", "stage-a:2", "stage-0"]))
+        .await
+        .expect("assign again");
+    assert_eq!(again[0], 3, "a number never changes");
+    assert_eq!(again[2], 1);
+    // The new ones follow, in id order: stage-0 < stage-d.
+    assert_eq!((again[3], again[1]), (4, 5));
+    assert_eq!(
+        s.numbers.assign_numbers(&[]).await.expect("nothing"),
+        Vec::<u64>::new()
+    );
+}
+
+/// `find_numbers` answers without numbering anything.
+pub async fn find_numbers_assigns_nothing(s: &Stores) {
+    let n = s
+        .numbers
+        .assign_numbers(&qs(&["known"]))
+        .await
+        .expect("assign");
+    let found = s
+        .numbers
+        .find_numbers(&qs(&["never", "known", "never"]))
+        .await
+        .expect("find");
+    assert_eq!(found, vec![None, Some(n[0]), None]);
+    // Still unnumbered: the next new id takes the next number.
+    let next = s
+        .numbers
+        .assign_numbers(&qs(&["later"]))
+        .await
+        .expect("assign later");
+    assert_eq!(next, vec![n[0] + 1], "find numbered nothing");
+}
+
+/// Numbers map back to their ids; unknown numbers are `None`.
+pub async fn numbers_map_back(s: &Stores) {
+    let ids = qs(&["x:1", "x:2", "y"]);
+    let n = s.numbers.assign_numbers(&ids).await.expect("assign");
+    let mut asked = n.clone();
+    asked.push(n.iter().max().copied().unwrap_or(0) + 1000);
+    asked.push(n[0]);
+    let back = s.numbers.numbered_questions(&asked).await.expect("ids");
+    assert_eq!(
+        back,
+        vec![
+            Some(ids[0].clone()),
+            Some(ids[1].clone()),
+            Some(ids[2].clone()),
+            None,
+            Some(ids[0].clone())
+        ]
+    );
+    assert!(
+        s.numbers
+            .numbered_questions(&[])
+            .await
+            .expect("none")
+            .is_empty()
+    );
+}
+
+/// Writers numbering overlapping ids at once agree: one number per id,
+/// never one number for two ids.
+pub async fn concurrent_assignment_agrees(s: &Stores) {
+    let all: Vec<String> = (0..200).map(|i| format!("c{i:03}")).collect();
+    let mut tasks = Vec::new();
+    for w in 0..4usize {
+        let numbers = s.numbers.clone();
+        // Each writer: an overlapping window of the ids, in its own order.
+        let mut mine: Vec<QuestionId> = all[w * 30..w * 30 + 110]
+            .iter()
+            .map(|q| QuestionId::parse(q).expect("id"))
+            .collect();
+        if w % 2 == 1 {
+            mine.reverse();
+        }
+        tasks.push(tokio::spawn(async move {
+            let n = numbers.assign_numbers(&mine).await.expect("assign");
+            mine.into_iter().zip(n).collect::<Vec<_>>()
+        }));
+    }
+    let mut seen: std::collections::HashMap<QuestionId, u64> = Default::default();
+    for t in tasks {
+        for (q, n) in t.await.expect("task") {
+            let prev = seen.insert(q.clone(), n);
+            assert!(prev.is_none_or(|p| p == n), "{q} got {prev:?} and {n}");
+        }
+    }
+    let distinct: HashSet<u64> = seen.values().copied().collect();
+    assert_eq!(distinct.len(), seen.len(), "two ids share a number");
+    let ids: Vec<QuestionId> = seen.keys().cloned().collect();
+    let found = s.numbers.find_numbers(&ids).await.expect("find");
+    for (q, n) in ids.iter().zip(found) {
+        assert_eq!(n, seen.get(q).copied(), "{q}");
+    }
+}
