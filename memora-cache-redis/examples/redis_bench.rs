@@ -2,7 +2,11 @@
 //!
 //! `cargo run --release -p memora-cache-redis --example redis_bench -- [redis-url]`
 //!
-//! With `ONLY_LOAD=1` it stops after the rehydration figures.
+//! With `ONLY_LOAD=1` it stops after the rehydration figures;
+//! `QUESTION_KEYS=ids` measures layout 2 (cards under their ids) instead
+//! of the default layout 3 (under their questions' numbers);
+//! `MEMORY_LEARNERS=100000` adds the bytes per card of that many learners
+//! of 100 ladder cards each (10 M cards: ~1 GB of Redis with `ids`).
 //!
 //! Uses a throwaway namespace and deletes its keys at the end.
 
@@ -10,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use futures::StreamExt;
 use memora_cache_redis::{PersistenceWorker, RedisConfig, RedisDueCache, RedisQueue, WorkerConfig};
 use memora_core::Memora;
 use memora_core::domain::{
@@ -68,7 +73,26 @@ async fn main() -> Res<()> {
         .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned());
     let ns = format!("bench{}:", std::process::id());
     let cfg = RedisConfig::single(url.clone()).namespace(ns.clone());
-    let cache = RedisDueCache::connect(cfg.clone()).await?;
+    // The server's default: numbers from the store (here in memory).
+    let numbered = std::env::var("QUESTION_KEYS").map_or(true, |v| v != "ids");
+    let numbering = memora_cache_redis::Numbering::new(Arc::new(InMemoryBackend::new()));
+    let layout = |c: RedisDueCache| {
+        if numbered {
+            c.with_numbering(numbering.clone())
+        } else {
+            c
+        }
+    };
+    println!(
+        "layout {}: cards under their {}",
+        if numbered { 3 } else { 2 },
+        if numbered {
+            "questions' numbers"
+        } else {
+            "question ids"
+        }
+    );
+    let cache = layout(RedisDueCache::connect(cfg.clone()).await?);
     let s = SeasonId::new("SEASON-2026")?;
     let u = UserId::new("bench-user")?;
     let n = 100_000;
@@ -129,7 +153,14 @@ async fn main() -> Res<()> {
     // The same for ladder cards (the default scheduler: a whole-number
     // level as stability, no difficulty) in learners of 100, 1 000 and
     // 100 000 cards, as `used_memory` grows (keys, expiries and all).
-    for (learners, per) in [(1000usize, 100usize), (100, 1000), (1, 100_000)] {
+    let mut shapes = vec![(1000usize, 100usize), (100, 1000), (1, 100_000)];
+    if let Some(many) = std::env::var("MEMORY_LEARNERS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        shapes.push((many, 100));
+    }
+    for (learners, per) in shapes {
         let info = || async {
             let v: String = redis::cmd("INFO")
                 .arg("memory")
@@ -147,32 +178,45 @@ async fn main() -> Res<()> {
             Res::Ok(used)
         };
         let before = info().await?;
-        let mut users = Vec::new();
-        for k in 0..learners {
-            let lu = UserId::new(format!("ladder-{per}-{k}"))?;
-            let rows = (0..per)
-                .map(|i| {
-                    let mut t = tracker(&lu, &s, i, (i as i64 * 7919 % 180) - 30)?;
-                    t.state.kind = memora_core::srs::SchedulerKind::Ladder;
-                    t.state.stability = (1 + i % 7) as f64;
-                    t.state.difficulty = 0.0;
-                    Ok(t)
-                })
-                .collect::<Res<Vec<_>>>()?;
-            cache.load(&lu, &s, &rows).await?;
-            users.push(lu);
-        }
+        let users: Vec<UserId> = (0..learners)
+            .map(|k| UserId::new(format!("ladder-{per}-{k}")))
+            .collect::<Result<_, _>>()?;
+        // 16 loads at once, as a season rebuild runs them.
+        let loaded: Vec<Res<()>> = futures::stream::iter(users.iter().map(|lu| {
+            let cache = cache.clone();
+            let s = s.clone();
+            async move {
+                let rows = (0..per)
+                    .map(|i| {
+                        let mut t = tracker(lu, &s, i, (i as i64 * 7919 % 180) - 30)?;
+                        t.state.kind = memora_core::srs::SchedulerKind::Ladder;
+                        t.state.stability = (1 + i % 7) as f64;
+                        t.state.difficulty = 0.0;
+                        Ok(t)
+                    })
+                    .collect::<Res<Vec<_>>>()?;
+                cache.load(lu, &s, &rows).await?;
+                Res::Ok(())
+            }
+        }))
+        .buffer_unordered(16)
+        .collect()
+        .await;
+        loaded.into_iter().collect::<Res<Vec<()>>>()?;
         let after = info().await?;
         println!(
             "memory, ladder cards, {learners} learner(s) x {per}: used_memory +{} B = {:.1} B/card",
             after - before,
             (after - before) as f64 / (learners * per) as f64
         );
-        for lu in &users {
-            cache.clear_user(lu, &s).await?;
-        }
+        let cleared: Vec<memora_core::PortResult<()>> =
+            futures::stream::iter(users.iter().map(|lu| cache.clear_user(lu, &s)))
+                .buffer_unordered(16)
+                .collect()
+                .await;
+        cleared.into_iter().collect::<Result<Vec<()>, _>>()?;
     }
-    let hz_cache = RedisDueCache::connect(cfg.clone().horizon_days(Some(7))).await?;
+    let hz_cache = layout(RedisDueCache::connect(cfg.clone().horizon_days(Some(7))).await?);
     let u2 = UserId::new("bench-user-hz")?;
     hz_cache.load(&u2, &s, &rows).await?;
     let st = hz_cache

@@ -74,6 +74,7 @@ fn into_redis_error(e: Error) -> redis::RedisError {
             (redis::ErrorKind::InvalidClientConfig, "configuration", m).into()
         }
         Error::Task(m) => (redis::ErrorKind::ClientError, "task", m).into(),
+        Error::Numbers(e) => (redis::ErrorKind::ClientError, "numbers", e.to_string()).into(),
     }
 }
 

@@ -1,4 +1,7 @@
-//! [`RedisDueCache`]: the due-schedule cache, layout version 2 ("compact").
+//! [`RedisDueCache`]: the due-schedule cache, layout version 2 ("compact")
+//! or, with [`RedisDueCache::with_numbering`] (the server's default), 3:
+//! the same keys with every question named by its permanent number
+//! ([`crate::Numbering`]) instead of its id.
 //!
 //! One schedule is one learner's cards of one season. Its base key is
 //! `B = <ns>srs:{<user>}:<season>` (the `{<user>}` hash tag puts every key
@@ -7,7 +10,7 @@
 //!
 //! | key | type | content |
 //! |---|---|---|
-//! | `B:m` | HASH | `v` = 2, `g` generation, `n` state chunks, `hz` horizon end (µs, empty: none), `c` cards, `m0`–`m2` mastery counts (only while exact), per subject index `sn:<s>` due chunks and `sc:<s>` cards, and the cached due counts `k<set>` |
+//! | `B:m` | HASH | `v` = 2 or 3, `g` generation, `n` state chunks, `hz` horizon end (µs, empty: none), `c` cards, `m0`–`m2` mastery counts (only while exact), per subject index `sn:<s>` due chunks and `sc:<s>` cards, and the cached due counts `k<set>` |
 //! | `G:d` | HASH | the schedule's dictionary: `d:<s|t><id>` → index, `r:<index>` → name, `dn` last index |
 //! | `G:h<k>` | HASH | question id → card value ([`crate::codec`], binary) for the questions with `hq(q) mod n = k` |
 //! | `G:z<s>.<k>` | ZSET | question id → due (Unix µs), the cards of subject index `s` (0: none) with `hq(q) mod sn:<s> = k` |
@@ -34,7 +37,15 @@
 //!   so a query reads at most `limit` chunks (plus ties), and counts the due
 //!   items with one `ZCOUNT` per chunk that has any.
 //! * Items with the same due time come in question-id byte order, as in
-//!   every other adapter.
+//!   every other adapter (layout 3: in the byte order of their numbers'
+//!   decimal form, which is id order for the ids one call numbered when
+//!   their numbers have as many digits).
+//! * Layout 3 stores a card's question once as a `listpack` integer of a
+//!   few bytes in each of its two entries (state hash field, sorted-set
+//!   member) instead of an id of ~17; the process maps numbers back with
+//!   [`crate::Numbering`] (the store's `question_numbers` table, kept in
+//!   memory: a warm process asks nothing). Ids a client sent are looked up
+//!   (`find`), never numbered: only rows the server writes number new ids.
 //! * Every key of one generation expires together: the marker gets the
 //!   schedule TTL, data keys the TTL plus a minute (they never expire
 //!   before the marker). A write refreshes every key only when the marker
@@ -43,8 +54,9 @@
 //!   replaced one are never read.
 //!
 //! The marker is the schedule's presence: no marker of this layout ⇒ absent
-//! (`due` answers `None` and the core rehydrates); a layout-1 schedule of an
-//! earlier version is absent too, and the next load deletes its keys.
+//! (`due` answers `None` and the core rehydrates); a schedule of layout 1
+//! (an earlier version) or of the other compact layout (2 ↔ 3) is absent
+//! too, and the next load deletes its keys.
 //! Every write is one Lua script (atomic, one round trip). A load writes the
 //! new generation in one pipeline — one `RESTORE` of a serialized value per
 //! key ([`crate::dump`]), or `HSET`/`ZADD` on a server that refuses it —
@@ -72,6 +84,7 @@ use crate::config::{LoadWrite, RedisConfig};
 use crate::conn::{RedisConn, glob_escape};
 use crate::dump;
 use crate::error::{Error, Result};
+use crate::numbers::Numbering;
 
 /// The Lua helpers every schedule script is built from (also the fast
 /// path's, [`crate::fast`]):
@@ -86,6 +99,7 @@ use crate::error::{Error, Result};
 ///   entries: value, due, subject, topic (`false` ×4 when not cached);
 /// * `mastery_read(b)`: `{m0, m1, m2}`, `-1`s when not kept.
 pub(crate) const SCHEDULE_LUA: &str = r"
+local LAYOUT = '2'
 local GRACE = 60000
 local function hq(q)
   local h = 0
@@ -107,12 +121,17 @@ local function bytes_lt(a, c)
   end
   return #a < #c
 end
-local function sched(b)
+local function sched_any(b)
   local m = b .. ':m'
   local v = redis.call('HMGET', m, 'v', 'g', 'n', 'hz', 'ka')
-  if v[1] ~= '2' then return nil end
+  if v[1] ~= '2' and v[1] ~= '3' then return nil end
   local g = b .. ':' .. v[2]
-  return {m = m, g = g, d = g .. ':d', n = tonumber(v[3]), hz = tonumber(v[4] or ''), ka = v[5]}
+  return {m = m, g = g, d = g .. ':d', n = tonumber(v[3]), hz = tonumber(v[4] or ''), ka = v[5], v = v[1]}
+end
+local function sched(b)
+  local S = sched_any(b)
+  if S and S.v == LAYOUT then return S end
+  return nil
 end
 local function hkey(S, k) return S.g .. ':h' .. k end
 local function zkey(S, si, k) return S.g .. ':z' .. si .. '.' .. k end
@@ -138,7 +157,7 @@ local function zof(S, si, q, create)
 end
 local function mastery_read(b)
   local c = redis.call('HMGET', b .. ':m', 'v', 'm0', 'm1', 'm2')
-  if c[1] ~= '2' or not c[2] then return {-1, -1, -1} end
+  if c[1] ~= LAYOUT or not c[2] then return {-1, -1, -1} end
   return {tonumber(c[2]), tonumber(c[3] or '0'), tonumber(c[4] or '0')}
 end
 local function fmt(x) return string.format('%.0f', x) end
@@ -590,6 +609,9 @@ if O then
     end
   end
   for _, k in ipairs(data_keys(O)) do redis.call('DEL', k) end
+elseif sched_any(b) then
+  -- The other compact layout (ids or numbers): nothing to merge.
+  for _, k in ipairs(data_keys(sched_any(b))) do redis.call('DEL', k) end
 elseif redis.call('EXISTS', m) == 1 then
   -- An earlier layout (1): a master set, a state hash, subject sets.
   local f = redis.call('HKEYS', m)
@@ -608,7 +630,7 @@ for j = 1, #d, 2 do
     redis.call('HDEL', W.d, d[j])
   end
 end
-redis.call('HSET', m, 'v', 2, 'g', g, 'n', n, 'hz', hz, 'c', c)
+redis.call('HSET', m, 'v', LAYOUT, 'g', g, 'n', n, 'hz', hz, 'c', c)
 if counts then redis.call('HSET', m, 'm0', counts[1], 'm1', counts[2], 'm2', counts[3]) end
 redis.call('DEL', far)
 expire_all(sched(b), ttl)
@@ -669,7 +691,7 @@ return n
 const CLEAR: &str = r"
 local b = KEYS[1]
 local m = b .. ':m'
-local S = sched(b)
+local S = sched_any(b)
 if S then
   for _, k in ipairs(data_keys(S)) do redis.call('DEL', k) end
 elseif redis.call('EXISTS', m) == 1 then
@@ -718,20 +740,19 @@ return keys
 ";
 
 /// The slice of a `due_read` reply (`None`: the schedule is absent).
-pub(crate) fn due_slice(reply: Option<(u64, Vec<String>)>) -> Result<Option<DueSlice>> {
-    let Some((total_due, ids)) = reply else {
-        return Ok(None);
-    };
-    let items = ids
-        .into_iter()
-        .map(|q| QuestionId::parse(&q).map_err(|e| Error::Decode(e.to_string())))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Some(DueSlice { items, total_due }))
+/// `src` with the layout its helpers check: 3 (numbers) or 2 (ids).
+fn layout_lua(src: &str, numbered: bool) -> String {
+    if numbered {
+        src.replacen("local LAYOUT = '2'", "local LAYOUT = '3'", 1)
+    } else {
+        src.to_owned()
+    }
 }
 
-/// Appends the `put_rows` quintuple of `r` to a script call.
-pub(crate) fn push_row(inv: &mut redis::ScriptInvocation<'_>, r: &MemoryTracker) {
-    inv.arg(r.key.question.as_str())
+/// Appends the `put_rows` quintuple of `r`, named `q` in the schedule, to a
+/// script call.
+pub(crate) fn push_row(inv: &mut redis::ScriptInvocation<'_>, r: &MemoryTracker, q: &str) {
+    inv.arg(q)
         .arg(codec::encode(r))
         .arg(micros(r.state.due))
         .arg(r.subject.as_ref().map(|s| s.as_str()).unwrap_or_default())
@@ -901,6 +922,29 @@ struct Scripts {
     keys_of: Script,
 }
 
+impl Scripts {
+    fn new(numbered: bool) -> Self {
+        let r = |body: &str| Script::new(&layout_lua(&format!("{SCHEDULE_LUA}\n{body}"), numbered));
+        let w = |body: &str| {
+            Script::new(&layout_lua(
+                &format!("{SCHEDULE_LUA}\n{SCHEDULE_WRITE_LUA}\n{body}"),
+                numbered,
+            ))
+        };
+        Scripts {
+            put: w(PUT),
+            swap: w(SWAP),
+            due: r(DUE),
+            user_stats: r(USER_STATS),
+            states: r(STATES),
+            remove: w(REMOVE),
+            clear: w(CLEAR),
+            sample: r(SAMPLE),
+            keys_of: w(KEYS_OF),
+        }
+    }
+}
+
 /// The [`DueCache`] on Redis or Redis Cluster. Clones share the connection.
 #[derive(Clone)]
 pub struct RedisDueCache {
@@ -910,12 +954,15 @@ pub struct RedisDueCache {
     /// How loads write their keys ([`LoadWrite`] as a number): raised
     /// when the server refuses one way.
     load_write: std::sync::Arc<AtomicU8>,
+    /// Layout 3: cards under their questions' numbers.
+    numbers: Option<Numbering>,
 }
 
 impl std::fmt::Debug for RedisDueCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisDueCache")
             .field("cfg", &self.cfg)
+            .field("numbered", &self.numbers.is_some())
             .finish()
     }
 }
@@ -940,24 +987,101 @@ impl RedisDueCache {
     /// Uses an existing connection (shared with the other adapters).
     pub fn with_connection(conn: RedisConn, config: RedisConfig) -> Self {
         let first_write = config.load_write;
-        let r = |body: &str| Script::new(&format!("{SCHEDULE_LUA}\n{body}"));
-        let w = |body: &str| Script::new(&format!("{SCHEDULE_LUA}\n{SCHEDULE_WRITE_LUA}\n{body}"));
         RedisDueCache {
             conn,
             cfg: std::sync::Arc::new(config),
             load_write: std::sync::Arc::new(AtomicU8::new(first_write as u8)),
-            scripts: std::sync::Arc::new(Scripts {
-                put: w(PUT),
-                swap: w(SWAP),
-                due: r(DUE),
-                user_stats: r(USER_STATS),
-                states: r(STATES),
-                remove: w(REMOVE),
-                clear: w(CLEAR),
-                sample: r(SAMPLE),
-                keys_of: w(KEYS_OF),
-            }),
+            scripts: std::sync::Arc::new(Scripts::new(false)),
+            numbers: None,
         }
+    }
+
+    /// Layout 3: keeps each card under its question's permanent number
+    /// instead of its id (5 bytes of a `listpack` entry instead of ~17 for
+    /// a typical id), mapped by `numbering`. Schedules of the other layout
+    /// read as absent and are replaced by the next load. Items with the
+    /// same due time then come in number order (numbers follow the order in
+    /// which ids were first numbered, id order within one call).
+    pub fn with_numbering(mut self, numbering: Numbering) -> Self {
+        self.scripts = std::sync::Arc::new(Scripts::new(true));
+        self.numbers = Some(numbering);
+        self
+    }
+
+    /// The numbering of layout 3 (`None`: layout 2, cards under their ids).
+    pub fn numbering(&self) -> Option<&Numbering> {
+        self.numbers.as_ref()
+    }
+
+    /// A script source of the schedule's layout (the `LAYOUT` the helpers
+    /// check: `'2'` ids, `'3'` numbers).
+    pub(crate) fn lua(&self, parts: &[&str]) -> String {
+        layout_lua(&parts.join("\n"), self.numbers.is_some())
+    }
+
+    /// How the schedule names `ids` (its numbers in layout 3), numbering
+    /// ids that have none: for rows the server writes.
+    pub(crate) async fn wire_assign<'q>(
+        &self,
+        ids: impl ExactSizeIterator<Item = &'q QuestionId> + Clone,
+    ) -> Result<Vec<String>> {
+        match &self.numbers {
+            None => Ok(ids.map(|q| q.as_str().to_owned()).collect()),
+            Some(n) => Ok(n
+                .assign(ids)
+                .await?
+                .into_iter()
+                .map(|n| n.to_string())
+                .collect()),
+        }
+    }
+
+    /// How the schedule names `ids`, `None` for an id with no number (no
+    /// card of layout 3 can have it): for ids a client sent.
+    pub(crate) async fn wire_find(&self, ids: &[QuestionId]) -> Result<Vec<Option<String>>> {
+        match &self.numbers {
+            None => Ok(ids.iter().map(|q| Some(q.as_str().to_owned())).collect()),
+            Some(n) => Ok(n
+                .find(ids)
+                .await?
+                .into_iter()
+                .map(|n| n.map(|n| n.to_string()))
+                .collect()),
+        }
+    }
+
+    /// The question ids of schedule members.
+    pub(crate) async fn ids_of(&self, wire: Vec<String>) -> Result<Vec<QuestionId>> {
+        match &self.numbers {
+            None => wire
+                .into_iter()
+                .map(|q| QuestionId::parse(&q).map_err(|e| Error::Decode(e.to_string())))
+                .collect(),
+            Some(n) => {
+                let nums = wire
+                    .iter()
+                    .map(|w| {
+                        w.parse::<u64>()
+                            .map_err(|_| Error::Decode(format!("question number {w:?}")))
+                    })
+                    .collect::<Result<Vec<u64>>>()?;
+                n.questions(&nums).await
+            }
+        }
+    }
+
+    /// The slice of a `due_read` reply (`None`: the schedule is absent).
+    pub(crate) async fn due_slice(
+        &self,
+        reply: Option<(u64, Vec<String>)>,
+    ) -> Result<Option<DueSlice>> {
+        let Some((total_due, ids)) = reply else {
+            return Ok(None);
+        };
+        Ok(Some(DueSlice {
+            items: self.ids_of(ids).await?,
+            total_due,
+        }))
     }
 
     /// The connection (to share it with other adapters).
@@ -1034,6 +1158,15 @@ impl RedisDueCache {
             .zip(&superseded)
             .filter_map(|(r, s)| (!s).then_some(r))
             .collect();
+        // Layout 3 names cards by number.
+        let numbered: Option<Vec<String>> = match self.numbers {
+            Some(_) => Some(
+                self.wire_assign(latest.iter().map(|r| &r.key.question))
+                    .await?,
+            ),
+            None => None,
+        };
+
         let nonce = NONCE.fetch_add(1, Ordering::Relaxed);
         let generation = format!(
             "{:x}.{:x}.{nonce:x}",
@@ -1046,8 +1179,11 @@ impl RedisDueCache {
         let mut names: FastMap<(u8, &str), u16> = FastMap::default();
         let mut far: Vec<Field<'_>> = Vec::new();
         let mut cached: Vec<(&str, &MemoryTracker)> = Vec::with_capacity(latest.len());
-        for r in &latest {
-            let q = r.key.question.as_str();
+        for (i, r) in latest.iter().enumerate() {
+            let q = match &numbered {
+                Some(w) => w.get(i).map_or("", String::as_str),
+                None => r.key.question.as_str(),
+            };
             let due = micros(r.state.due);
             if hz.is_some_and(|hz| due > hz) {
                 let lr = r
@@ -1280,7 +1416,8 @@ impl RedisDueCache {
         inv.arg(micros(now))
             .arg(limit)
             .arg(subject.map(|s| s.as_str()).unwrap_or_default());
-        due_slice(self.conn.script(self.cfg.call_timeout, &inv).await?)
+        self.due_slice(self.conn.script(self.cfg.call_timeout, &inv).await?)
+            .await
     }
 
     async fn states_inner(
@@ -1293,8 +1430,9 @@ impl RedisDueCache {
         let mut out = Vec::with_capacity(questions.len());
         for chunk in questions.chunks(STATES_CHUNK) {
             let mut inv = self.scripts.states.key(&base);
-            for q in chunk {
-                inv.arg(q.as_str());
+            // A question with no number has no card: '' is no hash field.
+            for q in self.wire_find(chunk).await? {
+                inv.arg(q.unwrap_or_default());
             }
             let r: Option<Vec<Value>> = self.conn.script(self.cfg.call_timeout, &inv).await?;
             match r {
@@ -1316,10 +1454,13 @@ impl RedisDueCache {
         }
         let base = self.schedule_key(user, season);
         for chunk in rows.chunks(STATES_CHUNK / 5) {
+            let wire = self
+                .wire_assign(chunk.iter().map(|r| &r.key.question))
+                .await?;
             let mut inv = self.scripts.put.key(&base);
             inv.arg(self.ttl_ms());
-            for r in chunk {
-                push_row(&mut inv, r);
+            for (r, q) in chunk.iter().zip(&wire) {
+                push_row(&mut inv, r, q);
             }
             let n: i64 = self.conn.script(self.cfg.call_timeout, &inv).await?;
             if n < 0 {
@@ -1485,10 +1626,7 @@ impl RedisDueCache {
         let Some((ids, flat)) = r else {
             return Ok(Vec::new());
         };
-        let ids = ids
-            .iter()
-            .map(|q| QuestionId::parse(q).map_err(|e| Error::Decode(e.to_string())))
-            .collect::<Result<Vec<_>>>()?;
+        let ids = self.ids_of(ids).await?;
         Ok(decode_cards(user, season, &ids, flat)?
             .into_iter()
             .flatten()
@@ -1547,10 +1685,13 @@ impl DueCache for RedisDueCache {
     ) -> PortResult<()> {
         let base = self.schedule_key(user, season);
         for chunk in questions.chunks(STATES_CHUNK) {
-            let mut inv = self.scripts.remove.key(&base);
-            for q in chunk {
-                inv.arg(q.as_str());
+            // A question with no number has no card to remove.
+            let wire: Vec<String> = self.wire_find(chunk).await?.into_iter().flatten().collect();
+            if wire.is_empty() {
+                continue;
             }
+            let mut inv = self.scripts.remove.key(&base);
+            inv.arg(wire);
             let _: i64 = self
                 .conn
                 .script(self.cfg.call_timeout, &inv)

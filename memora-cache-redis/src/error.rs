@@ -21,6 +21,9 @@ pub enum Error {
     /// or aborted).
     #[error("redis request task failed: {0}")]
     Task(String),
+    /// The question numbering's source (the store) failed.
+    #[error("question numbers: {0}")]
+    Numbers(memora_core::PortError),
 }
 
 /// Result alias of this crate.
@@ -47,6 +50,7 @@ impl Error {
                             | redis::ErrorKind::ClusterConnectionNotFound
                     )
             }
+            Error::Numbers(e) => matches!(e, PortError::Unavailable(_)),
             Error::Config(_) | Error::Decode(_) | Error::Task(_) => false,
         }
     }
@@ -54,6 +58,10 @@ impl Error {
 
 impl From<Error> for PortError {
     fn from(e: Error) -> Self {
+        if let Error::Numbers(e) = e {
+            // The store's own error, as the store reported it.
+            return e;
+        }
         if e.is_unavailable() {
             PortError::Unavailable(e.to_string())
         } else {

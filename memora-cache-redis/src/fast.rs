@@ -66,9 +66,7 @@ use redis::{Script, Value};
 use crate::codec::{micros, time_from_micros};
 use crate::config::Topology;
 use crate::conn::RedisConn;
-use crate::due::{
-    RedisDueCache, SCHEDULE_LUA, SCHEDULE_WRITE_LUA, decode_cards, due_slice, push_row,
-};
+use crate::due::{RedisDueCache, SCHEDULE_LUA, SCHEDULE_WRITE_LUA, decode_cards, push_row};
 use crate::error::{Error, Result};
 use crate::leaderboard::{BOARD_ADD, RedisLeaderboard};
 use crate::queue::{ENQUEUE_FN, RedisQueue, STATUS_TTL_MS, encode_job};
@@ -200,7 +198,12 @@ impl RedisFastPath {
     ) -> Self {
         let conn = due.connection().clone();
         let cluster = matches!(due.config().topology, Topology::Cluster(_));
-        let script = |parts: &[&str]| Script::new(&parts.join("\n"));
+        // The ledger names question items as the schedules name cards.
+        let ledger = match due.numbering() {
+            Some(n) => ledger.with_numbering(n.clone()),
+            None => ledger,
+        };
+        let script = |parts: &[&str]| Script::new(&due.lua(parts));
         RedisFastPath {
             scripts: Arc::new(Scripts {
                 due_and_serve: script(&[SCHEDULE_LUA, LEDGER_LUA, DUE_AND_SERVE]),
@@ -246,13 +249,15 @@ impl RedisFastPath {
             .arg(micros(now))
             .arg(limit)
             .arg(subject.map(|s| s.as_str()).unwrap_or_default())
-            .arg(&terms.item_prefix)
+            .arg(self.ledger.field_prefix(&terms.item_prefix)?)
             .arg(micros(terms.served_at))
             .arg(micros(terms.answerable_until))
             .arg(micros(terms.retain_until))
             .arg(ledger_ttl_ms(terms.served_at, terms.retain_until))
             .arg(SWEEP_SAMPLE);
-        due_slice(self.conn.script(self.call_timeout(), &inv).await?)
+        self.due
+            .due_slice(self.conn.script(self.call_timeout(), &inv).await?)
+            .await
     }
 
     async fn prepare_inner(
@@ -263,15 +268,21 @@ impl RedisFastPath {
         questions: &[QuestionId],
         now: DateTime<Utc>,
     ) -> Result<SubmitView> {
+        let fields = self
+            .ledger
+            .fields(items.iter().map(String::as_str), false)
+            .await?;
+        let cards = self.due.wire_find(questions).await?;
         let mut inv = self
             .scripts
             .prepare
             .key(self.ledger.ledger_key(user, season));
         inv.key(self.due.schedule_key(user, season))
-            .arg(items.len())
-            .arg(items);
-        for q in questions {
-            inv.arg(q.as_str());
+            .arg(fields.len())
+            .arg(fields);
+        // A question with no number has no card: '' is no hash field.
+        for q in cards {
+            inv.arg(q.unwrap_or_default());
         }
         let (ledger, hz, cards): (Vec<Option<String>>, Option<String>, Vec<Value>) =
             self.conn.script(self.call_timeout(), &inv).await?;
@@ -327,6 +338,14 @@ impl RedisFastPath {
         let count_subject = commit.count_due.as_ref().and_then(|s| s.as_ref());
         let (stream, status) = self.queue.enqueue_keys(&commit.job.id);
         let credits = self.credits(commit);
+        let fields = self
+            .ledger
+            .fields(commit.claims.iter().map(|c| c.item.as_str()), false)
+            .await?;
+        let wire = self
+            .due
+            .wire_assign(commit.rows.iter().map(|r| &r.key.question))
+            .await?;
         let mut inv = self
             .scripts
             .commit_single
@@ -348,13 +367,13 @@ impl RedisFastPath {
             .arg(neg_xp)
             .arg(user.as_str())
             .arg(count_subject.map(|s| s.as_str()).unwrap_or_default());
-        for c in &commit.claims {
-            inv.arg(&c.item)
+        for (c, field) in commit.claims.iter().zip(&fields) {
+            inv.arg(field)
                 .arg(micros(c.served_at))
                 .arg(committed_tail(c));
         }
-        for r in &commit.rows {
-            push_row(&mut inv, r);
+        for (r, q) in commit.rows.iter().zip(&wire) {
+            push_row(&mut inv, r, q);
         }
         for (_, _, ttl) in &credits {
             inv.arg(*ttl);
@@ -423,6 +442,10 @@ impl RedisFastPath {
             return Ok((None, None));
         }
         let count_subject = commit.count_due.as_ref().and_then(|s| s.as_ref());
+        let wire = self
+            .due
+            .wire_assign(commit.rows.iter().map(|r| &r.key.question))
+            .await?;
         let mut inv = self
             .scripts
             .apply_rows
@@ -431,8 +454,8 @@ impl RedisFastPath {
             .arg(if commit.count_due.is_some() { "1" } else { "0" })
             .arg(micros(commit.now))
             .arg(count_subject.map(|s| s.as_str()).unwrap_or_default());
-        for r in &commit.rows {
-            push_row(&mut inv, r);
+        for (r, q) in commit.rows.iter().zip(&wire) {
+            push_row(&mut inv, r, q);
         }
         let r: Vec<i64> = self.conn.script(self.call_timeout(), &inv).await?;
         match r.as_slice() {

@@ -41,6 +41,7 @@ mod dump;
 mod error;
 mod fast;
 mod leaderboard;
+mod numbers;
 mod queue;
 mod served;
 
@@ -51,6 +52,7 @@ pub use due::RedisDueCache;
 pub use error::{Error, Result};
 pub use fast::RedisFastPath;
 pub use leaderboard::RedisLeaderboard;
+pub use numbers::{DEFAULT_CAPACITY as NUMBERING_CAPACITY, Numbering};
 pub use queue::{PersistenceWorker, RedisQueue, WorkerConfig};
 pub use served::RedisServedLedger;
 

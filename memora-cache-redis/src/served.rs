@@ -45,14 +45,16 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use memora_core::PortResult;
-use memora_core::ids::{JobId, ReviewId, SeasonId, UserId};
+use memora_core::ids::{JobId, QuestionId, ReviewId, SeasonId, UserId};
 use memora_core::ports::{AnswerReceipt, ServedLedger, Serving, ServingClaim};
+use memora_core::services::integrity::QUESTION_KEY_PREFIX;
 use redis::Script;
 
 use crate::codec::{SEP, micros, time_from_micros};
 use crate::config::RedisConfig;
 use crate::conn::RedisConn;
 use crate::error::{Error, Result};
+use crate::numbers::Numbering;
 
 /// Lua helpers shared by the ledger's scripts and by the fast path's
 /// ([`crate::fast`]), so both write entries the same way:
@@ -267,7 +269,14 @@ pub struct RedisServedLedger {
     conn: RedisConn,
     cfg: Arc<RedisConfig>,
     scripts: Arc<Scripts>,
+    /// With numbered schedules: question items under their numbers.
+    numbers: Option<Numbering>,
 }
+
+/// The field of a question item (`q:<id>`) whose question has a number, in
+/// a ledger beside numbered schedules: `q{<number>` (no id contains `{`,
+/// so it never meets an item the core names).
+pub(crate) const NUMBERED_ITEM_PREFIX: &str = "q{";
 
 impl std::fmt::Debug for RedisServedLedger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -295,6 +304,70 @@ impl RedisServedLedger {
                 commit: w(COMMIT),
                 release: w(RELEASE),
             }),
+            numbers: None,
+        }
+    }
+
+    /// Names question items by their numbers, as numbered schedules
+    /// ([`crate::RedisDueCache::with_numbering`]) and the fast path over
+    /// them do; must match the schedules' setting.
+    pub fn with_numbering(mut self, numbering: Numbering) -> Self {
+        self.numbers = Some(numbering);
+        self
+    }
+
+    /// The hash fields of `items`: a question item (`q:<id>`) as
+    /// `q{<number>` when the ledger is numbered and the question has a
+    /// number (`assign`: numbering it if not, for items being served);
+    /// every other item as it is.
+    pub(crate) async fn fields<'i>(
+        &self,
+        items: impl ExactSizeIterator<Item = &'i str> + Clone,
+        assign: bool,
+    ) -> Result<Vec<String>> {
+        let Some(numbers) = &self.numbers else {
+            return Ok(items.map(str::to_owned).collect());
+        };
+        let questions: Vec<Option<QuestionId>> = items
+            .clone()
+            .map(|i| {
+                i.strip_prefix(QUESTION_KEY_PREFIX)
+                    .and_then(|q| QuestionId::parse(q).ok())
+            })
+            .collect();
+        let asked: Vec<QuestionId> = questions.iter().flatten().cloned().collect();
+        if asked.is_empty() {
+            return Ok(items.map(str::to_owned).collect());
+        }
+        let found: Vec<Option<u64>> = if assign {
+            numbers
+                .assign(asked.iter())
+                .await?
+                .into_iter()
+                .map(Some)
+                .collect()
+        } else {
+            numbers.find(&asked).await?
+        };
+        let mut found = found.into_iter();
+        Ok(items
+            .zip(questions)
+            .map(|(item, q)| match q.and_then(|_| found.next().flatten()) {
+                Some(n) => format!("{NUMBERED_ITEM_PREFIX}{n}"),
+                None => item.to_owned(),
+            })
+            .collect())
+    }
+
+    /// The item prefix a numbered ledger's fields of the questions of
+    /// `prefix` take (the fast path's served items are built in Lua).
+    pub(crate) fn field_prefix<'p>(&self, prefix: &'p str) -> Result<&'p str> {
+        match &self.numbers {
+            None => Ok(prefix),
+            Some(_) if prefix == QUESTION_KEY_PREFIX => Ok(NUMBERED_ITEM_PREFIX),
+            Some(_) => Err(Error::Config(format!(
+                "numbered schedules serve question items ({QUESTION_KEY_PREFIX:?}), not {prefix:?}"
+            ))),
         }
     }
 
@@ -343,6 +416,7 @@ impl ServedLedger for RedisServedLedger {
             return Ok(());
         }
         let key = self.ledger_key(user, season);
+        let fields = self.fields(items.iter().map(String::as_str), true).await?;
         let ttl_ms = ledger_ttl_ms(served_at, retain_until);
         let mut inv = self.scripts.record.key(&key);
         inv.arg(micros(served_at))
@@ -350,7 +424,7 @@ impl ServedLedger for RedisServedLedger {
             .arg(micros(retain_until))
             .arg(ttl_ms)
             .arg(SWEEP_SAMPLE)
-            .arg(items);
+            .arg(fields);
         let _: i64 = self.conn.script(self.cfg.call_timeout, &inv).await?;
         Ok(())
     }
@@ -366,7 +440,8 @@ impl ServedLedger for RedisServedLedger {
             return Ok(Vec::new());
         }
         let key = self.ledger_key(user, season);
-        Ok(self.lookup_inner(&key, items, now).await?)
+        let fields = self.fields(items.iter().map(String::as_str), false).await?;
+        Ok(self.lookup_inner(&key, &fields, now).await?)
     }
 
     async fn commit(
@@ -380,9 +455,12 @@ impl ServedLedger for RedisServedLedger {
             return Ok(true);
         }
         let key = self.ledger_key(user, season);
+        let fields = self
+            .fields(claims.iter().map(|c| c.item.as_str()), false)
+            .await?;
         let mut inv = self.scripts.commit.key(&key);
-        for c in claims {
-            inv.arg(&c.item)
+        for (c, field) in claims.iter().zip(&fields) {
+            inv.arg(field)
                 .arg(micros(c.served_at))
                 .arg(committed_tail(c));
         }
@@ -400,9 +478,12 @@ impl ServedLedger for RedisServedLedger {
             return Ok(());
         }
         let key = self.ledger_key(user, season);
+        let fields = self
+            .fields(claims.iter().map(|c| c.item.as_str()), false)
+            .await?;
         let mut inv = self.scripts.release.key(&key);
-        for c in claims {
-            inv.arg(&c.item)
+        for (c, field) in claims.iter().zip(&fields) {
+            inv.arg(field)
                 .arg(c.receipt.review_id.as_str())
                 .arg(day_code(c.prev_xp_day));
         }

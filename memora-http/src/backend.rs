@@ -48,6 +48,10 @@ pub struct BackendConfig {
     /// How a schedule load writes its Redis keys (`MEMORA_REDIS_LOAD`):
     /// the first way tried, the next ones when the server refuses it.
     pub redis_load: memora_cache_redis::LoadWrite,
+    /// Whether cached schedules name questions by their ids
+    /// (`MEMORA_REDIS_QUESTION_KEYS=ids`, layout 2) rather than by their
+    /// permanent numbers (the default, layout 3).
+    pub redis_keys_by_id: bool,
     /// Database pool size.
     pub db_pool_size: u32,
     /// The PostgreSQL schema to use first (`search_path`), created if
@@ -667,11 +671,21 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
             if down.is_none() {
                 report.redis_aof = conn.aof_enabled().await.ok();
             }
-            let due = memora_cache_redis::RedisDueCache::with_connection(conn.clone(), rc.clone());
+            let mut due =
+                memora_cache_redis::RedisDueCache::with_connection(conn.clone(), rc.clone());
             let board =
                 memora_cache_redis::RedisLeaderboard::with_connection(conn.clone(), rc.clone());
-            let served_cache =
+            let mut served_cache =
                 memora_cache_redis::RedisServedLedger::with_connection(conn.clone(), rc.clone());
+            if !cfg.redis_keys_by_id {
+                // Cards and served questions under the questions' permanent
+                // numbers (PostgreSQL's `question_numbers`).
+                let numbering = memora_cache_redis::Numbering::new(
+                    Arc::clone(&store) as Arc<dyn memora_core::ports::QuestionNumbers>
+                );
+                due = due.with_numbering(numbering.clone());
+                served_cache = served_cache.with_numbering(numbering);
+            }
             let attempts =
                 memora_cache_redis::RedisAttempts::with_connection(conn.clone(), rc.clone());
             let queue = if down.is_some() {

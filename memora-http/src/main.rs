@@ -102,6 +102,20 @@ struct RedisArgs {
     /// serialized values without reading them as Redis does.
     #[arg(long, env = "MEMORA_REDIS_LOAD", value_enum, default_value_t = RedisLoad::Listpack)]
     redis_load: RedisLoad,
+    /// How cached schedules name questions: `numbers` (each question's
+    /// permanent number from PostgreSQL's `question_numbers`: ~24 bytes
+    /// less per cached card) or `ids` (the ids themselves, layout 2). Every
+    /// process sharing a Redis must use the same value; a schedule of the
+    /// other kind is reloaded.
+    #[arg(long, env = "MEMORA_REDIS_QUESTION_KEYS", value_enum, default_value_t = QuestionKeys::Numbers)]
+    redis_question_keys: QuestionKeys,
+}
+
+/// `MEMORA_REDIS_QUESTION_KEYS`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum QuestionKeys {
+    Numbers,
+    Ids,
 }
 
 /// `MEMORA_REDIS_LOAD` (see [`memora_cache_redis::LoadWrite`]).
@@ -593,6 +607,7 @@ fn backend_config(db: &DbArgs, redis: Option<&RedisArgs>, reclaim_ms: u64) -> Ba
         redis_namespace: redis.and_then(|r| r.redis_namespace.clone()),
         cache_horizon_days: redis.and_then(|r| r.cache_horizon_days),
         redis_load: redis.map_or(RedisLoad::Listpack, |r| r.redis_load).into(),
+        redis_keys_by_id: redis.is_some_and(|r| r.redis_question_keys == QuestionKeys::Ids),
         db_pool_size: db.db_pool_size,
         schema: None,
         institution: db.institution.clone(),
@@ -2013,6 +2028,26 @@ mod tests {
             Some(Command::Serve(cmd)) => Ok(cmd.redis.redis_load.into()),
             other => panic!("parsed as {other:?}"),
         }
+    }
+
+    fn question_keys_of(args: &[&str]) -> Result<bool, clap::Error> {
+        let mut argv = vec!["memora", "serve"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv)?.command {
+            Some(Command::Serve(cmd)) => {
+                Ok(!backend_config(&cmd.db, Some(&cmd.redis), 0).redis_keys_by_id)
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn question_keys_are_numbers_unless_ids_are_asked_for() {
+        assert!(question_keys_of(&[]).unwrap(), "numbers by default");
+        assert!(question_keys_of(&["--redis-question-keys", "numbers"]).unwrap());
+        assert!(!question_keys_of(&["--redis-question-keys", "ids"]).unwrap());
+        let err = question_keys_of(&["--redis-question-keys", "names"]).expect_err("unknown");
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue, "{err}");
     }
 
     #[test]

@@ -92,6 +92,14 @@ pub async fn redis_url_or_skip() -> Option<String> {
     }
 }
 
+/// A question numbering over a fresh in-memory store (for numbered Redis
+/// schedules, layout 3, in tests).
+pub fn numbering() -> memora_cache_redis::Numbering {
+    memora_cache_redis::Numbering::new(std::sync::Arc::new(
+        memora_core::memory::InMemoryBackend::new(),
+    ))
+}
+
 /// A key namespace no other test (or run) uses: `t<pid>-<n>-<nanos>:`.
 pub fn random_namespace() -> String {
     static N: AtomicU64 = AtomicU64::new(0);

@@ -27,6 +27,23 @@ async fn fixture() -> Option<Arc<dyn DueCache>> {
 
 memora_tests::due_cache_conformance!(fixture);
 
+/// The suite on layout 3 (cards under their questions' numbers).
+mod numbered {
+    use super::*;
+
+    async fn fixture() -> Option<Arc<dyn DueCache>> {
+        let cfg = config()?;
+        Some(Arc::new(
+            RedisDueCache::connect(cfg)
+                .await
+                .expect("connect")
+                .with_numbering(memora_tests::numbering()),
+        ))
+    }
+
+    memora_tests::due_cache_conformance!(fixture);
+}
+
 async fn board() -> Option<Arc<dyn BuildBoard>> {
     let cfg = config()?;
     Some(Arc::new(

@@ -27,6 +27,23 @@ async fn fixture() -> Option<Arc<dyn DueCache>> {
 
 memora_tests::due_cache_conformance!(fixture);
 
+/// The same suite on layout 3: cards under their questions' numbers.
+mod numbered {
+    use super::*;
+
+    async fn fixture() -> Option<Arc<dyn DueCache>> {
+        let cfg = config().await?;
+        Some(Arc::new(
+            RedisDueCache::connect(cfg)
+                .await
+                .expect("connect")
+                .with_numbering(memora_tests::numbering()),
+        ))
+    }
+
+    memora_tests::due_cache_conformance!(fixture);
+}
+
 /// A plain connection to the cache's (single) Redis, to inspect its keys.
 async fn raw_connection(c: &RedisDueCache) -> redis::aio::MultiplexedConnection {
     memora_tests::redis_raw(c.config()).await
@@ -121,6 +138,148 @@ async fn writes_refresh_the_ttl_of_every_key() {
     let after = c.schedule_ttls(&u, &s).await.expect("ttls");
     assert!(after["z1.0"] <= ttl + 50_000, "{after:?}");
     assert!(after["h0"] > after["m"], "{after:?}");
+}
+
+/// Every key under a schedule's base key.
+async fn keys_under(raw: &mut redis::aio::MultiplexedConnection, base: &str) -> Vec<String> {
+    let mut keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{base}:*"))
+        .query_async(raw)
+        .await
+        .expect("keys");
+    keys.sort();
+    keys
+}
+
+/// Layout 3 names cards (and served questions) by number: its keys hold
+/// numbers that map back to the ids, and a schedule of either layout reads
+/// as absent to the other, whose next load deletes the other's keys.
+#[tokio::test]
+async fn numbered_and_id_layouts_replace_each_other() {
+    let Some(cfg) = config().await else { return };
+    let numbering = memora_tests::numbering();
+    let ids = RedisDueCache::connect(cfg.clone()).await.expect("connect");
+    let numbered = RedisDueCache::connect(cfg.clone())
+        .await
+        .expect("connect")
+        .with_numbering(numbering.clone());
+    let (u, s) = (user("alice"), season(2026));
+    let now = suite::t0();
+    let rows = vec![
+        row(&u, &s, "stage-b", Some("math"), -2, Some(-5)),
+        row(&u, &s, "stage-a:1", Some("math"), -1, Some(-5)),
+        row(&u, &s, "stage-c", None, 30, Some(-5)),
+    ];
+    let base = ids.schedule_key(&u, &s);
+    let mut raw = raw_connection(&ids).await;
+
+    ids.load(&u, &s, &rows).await.expect("load by id");
+    let by_id = keys_under(&mut raw, &base).await;
+    assert!(by_id.len() > 2, "{by_id:?}");
+    assert_eq!(
+        numbered.due(&u, &s, None, now, 10).await.expect("due"),
+        None
+    );
+    assert_eq!(
+        numbered
+            .states(&u, &s, &[rows[0].key.question.clone()])
+            .await
+            .expect("states"),
+        vec![None]
+    );
+
+    numbered.load(&u, &s, &rows).await.expect("load by number");
+    let d = numbered
+        .due(&u, &s, None, now, 10)
+        .await
+        .expect("due")
+        .expect("present");
+    let got: Vec<&str> = d.items.iter().map(|q| q.as_str()).collect();
+    assert_eq!((got, d.total_due), (vec!["stage-b", "stage-a:1"], 2));
+    assert_eq!(ids.due(&u, &s, None, now, 10).await.expect("due"), None);
+    let by_number = keys_under(&mut raw, &base).await;
+    for k in &by_id {
+        if !k.ends_with(":m") {
+            assert!(
+                !by_number.contains(k),
+                "{k} of layout 2 left: {by_number:?}"
+            );
+        }
+    }
+    let v: String = redis::cmd("HGET")
+        .arg(format!("{base}:m"))
+        .arg("v")
+        .query_async(&mut raw)
+        .await
+        .expect("marker");
+    assert_eq!(v, "3");
+    // The state hashes hold numbers, which name the loaded questions.
+    let mut fields: Vec<u64> = Vec::new();
+    for k in by_number.iter().filter(|k| k.contains(":h")) {
+        let f: Vec<String> = redis::cmd("HKEYS")
+            .arg(k)
+            .query_async(&mut raw)
+            .await
+            .expect("hkeys");
+        fields.extend(f.iter().map(|f| f.parse::<u64>().expect("a number")));
+    }
+    fields.sort_unstable();
+    let mut names: Vec<String> = numbering
+        .questions(&fields)
+        .await
+        .expect("numbers")
+        .into_iter()
+        .map(|q| q.as_str().to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["stage-a:1", "stage-b", "stage-c"]);
+
+    ids.load(&u, &s, &rows).await.expect("load by id again");
+    assert_eq!(
+        numbered.due(&u, &s, None, now, 10).await.expect("due"),
+        None
+    );
+    let again = keys_under(&mut raw, &base).await;
+    for k in &by_number {
+        if !k.ends_with(":m") {
+            assert!(!again.contains(k), "{k} of layout 3 left: {again:?}");
+        }
+    }
+
+    // The ledger beside numbered schedules names questions by number too.
+    let ledger = memora_cache_redis::RedisServedLedger::connect(cfg)
+        .await
+        .expect("ledger")
+        .with_numbering(numbering.clone());
+    let items = vec!["q:stage-b".to_owned(), "l:lesson-1".to_owned()];
+    memora_core::ports::ServedLedger::record_served(
+        &ledger,
+        &u,
+        &s,
+        &items,
+        now,
+        now + chrono::Duration::hours(1),
+        now + chrono::Duration::days(1),
+    )
+    .await
+    .expect("record");
+    let mut fields: Vec<String> = redis::cmd("HKEYS")
+        .arg(ledger.ledger_key(&u, &s))
+        .query_async(&mut raw)
+        .await
+        .expect("ledger fields");
+    fields.sort();
+    let n = numbering
+        .find(&[rows[0].key.question.clone()])
+        .await
+        .expect("find");
+    assert_eq!(
+        fields,
+        vec![
+            "l:lesson-1".to_owned(),
+            format!("q{{{}", n[0].expect("numbered"))
+        ]
+    );
 }
 
 /// A schedule of the earlier layout (a master set, a text state hash and
@@ -311,7 +470,36 @@ async fn rehydration_stampede_loads_once() {
 #[tokio::test]
 async fn matches_the_in_memory_cache_under_random_operations() {
     let Some(cfg) = config().await else { return };
-    let redis = RedisDueCache::connect(cfg).await.expect("connect");
+    differential(RedisDueCache::connect(cfg).await.expect("connect")).await;
+}
+
+/// The same on layout 3. The test's ids are numbered first, in id order and
+/// all with four digits, so that equal due times come in id order here too
+/// (a numbered schedule orders them by their numbers' decimal bytes).
+#[tokio::test]
+async fn numbered_matches_the_in_memory_cache_under_random_operations() {
+    let Some(cfg) = config().await else { return };
+    let numbering = memora_tests::numbering();
+    let fillers: Vec<QuestionId> = (0..999)
+        .map(|i| QuestionId::parse(format!("filler-{i:03}")).unwrap())
+        .collect();
+    let ids: Vec<QuestionId> = (0..2000)
+        .map(|i| QuestionId::parse(format!("q{i:04}")).unwrap())
+        .collect();
+    let n = numbering.assign(fillers.iter()).await.expect("fillers");
+    assert_eq!(n.last(), Some(&999));
+    let n = numbering.assign(ids.iter()).await.expect("ids");
+    assert_eq!((n[0], n[1999]), (1000, 2999), "four digits, in id order");
+    differential(
+        RedisDueCache::connect(cfg)
+            .await
+            .expect("connect")
+            .with_numbering(numbering),
+    )
+    .await;
+}
+
+async fn differential(redis: RedisDueCache) {
     let memory = memora_core::memory::InMemoryCache::new();
     let s = season(2026);
     let subjects = [None, Some("math"), Some("history"), Some("arabic")];

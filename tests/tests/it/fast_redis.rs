@@ -32,9 +32,23 @@ pub(crate) struct Harness {
 
 impl Harness {
     async fn new(cfg: RedisConfig) -> Harness {
+        Self::build(cfg, None).await
+    }
+
+    /// With numbered schedules (layout 3) and ledger, as the server builds
+    /// them by default.
+    async fn numbered(cfg: RedisConfig) -> Harness {
+        Self::build(cfg, Some(memora_tests::numbering())).await
+    }
+
+    async fn build(cfg: RedisConfig, numbering: Option<memora_cache_redis::Numbering>) -> Harness {
         let conn = RedisConn::connect(&cfg).await.expect("connect");
-        let due = RedisDueCache::with_connection(conn.clone(), cfg.clone());
-        let ledger = RedisServedLedger::with_connection(conn.clone(), cfg.clone());
+        let mut due = RedisDueCache::with_connection(conn.clone(), cfg.clone());
+        let mut ledger = RedisServedLedger::with_connection(conn.clone(), cfg.clone());
+        if let Some(n) = numbering {
+            due = due.with_numbering(n.clone());
+            ledger = ledger.with_numbering(n);
+        }
         let board = RedisLeaderboard::with_connection(conn.clone(), cfg.clone());
         let queue = RedisQueue::with_connection(conn, cfg.clone())
             .await
@@ -100,6 +114,17 @@ mod single {
     }
 
     memora_tests::fast_path_conformance!(setup());
+
+    /// The suite on numbered schedules and ledger (the server's default).
+    mod numbered {
+        use super::*;
+
+        async fn setup() -> Option<Harness> {
+            Some(Harness::numbered(config().await?).await)
+        }
+
+        memora_tests::fast_path_conformance!(setup());
+    }
 
     /// The promise: a warm serving is one round trip, a submission
     /// two (prepare + commit), whatever the number of answers.
@@ -562,4 +587,14 @@ mod cluster {
     }
 
     memora_tests::fast_path_conformance!(setup());
+
+    mod numbered {
+        use super::*;
+
+        async fn setup() -> Option<Harness> {
+            Some(Harness::numbered(config()?).await)
+        }
+
+        memora_tests::fast_path_conformance!(setup());
+    }
 }

@@ -44,6 +44,20 @@ mod single {
 
     memora_tests::served_ledger_conformance!(setup());
 
+    /// The suite on a ledger naming question items by their numbers.
+    mod numbered {
+        use super::*;
+
+        async fn setup() -> Option<Harness> {
+            let cfg = config().await?;
+            let mut h = Harness::new(cfg).await;
+            h.ledger = h.ledger.with_numbering(memora_tests::numbering());
+            Some(h)
+        }
+
+        memora_tests::served_ledger_conformance!(setup());
+    }
+
     async fn counter() -> Option<Arc<dyn AttemptCounter>> {
         let cfg = config().await?;
         Some(Arc::new(
