@@ -3,8 +3,8 @@
 //! `cargo run --release -p memora-cache-redis --example redis_bench -- [redis-url]`
 //!
 //! With `ONLY_LOAD=1` it stops after the rehydration figures;
-//! `QUESTION_KEYS=ids` measures layout 2 (cards under their ids) instead
-//! of the default layout 3 (under their questions' numbers);
+//! `QUESTION_KEYS=ids` measures layout 3 (cards under their ids) instead
+//! of the default layout 4 (under their questions' numbers);
 //! `MEMORY_LEARNERS=100000` adds the bytes per card of that many learners
 //! of 100 ladder cards each (10 M cards: ~1 GB of Redis with `ids`).
 //!
@@ -85,7 +85,7 @@ async fn main() -> Res<()> {
     };
     println!(
         "layout {}: cards under their {}",
-        if numbered { 3 } else { 2 },
+        if numbered { 4 } else { 3 },
         if numbered {
             "questions' numbers"
         } else {

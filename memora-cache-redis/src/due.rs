@@ -1,22 +1,23 @@
-//! [`RedisDueCache`]: the due-schedule cache, layout version 2 ("compact")
-//! or, with [`RedisDueCache::with_numbering`] (the server's default), 3:
-//! the same keys with every question named by its permanent number
-//! ([`crate::Numbering`]) instead of its id.
+//! [`RedisDueCache`]: the due-schedule cache, layout version 3 ("compact",
+//! questions named by their ids) or, with [`RedisDueCache::with_numbering`]
+//! (the server's default), 4: the same keys with every question named by
+//! its permanent number ([`crate::Numbering`]).
 //!
 //! One schedule is one learner's cards of one season. Its base key is
 //! `B = <ns>srs:{<user>}:<season>` (the `{<user>}` hash tag puts every key
 //! of the learner in one Cluster slot). The marker `B:m` says which
-//! generation `g` holds the cards; the data keys are `G = B:<g>:…`:
+//! generation `g` (eight base-36 characters) holds the cards; the data keys
+//! are `G = B:<g>:…`:
 //!
 //! | key | type | content |
 //! |---|---|---|
-//! | `B:m` | HASH | `v` = 2 or 3, `g` generation, `n` state chunks, `hz` horizon end (µs, empty: none), `c` cards, `m0`–`m2` mastery counts (only while exact), per subject index `sn:<s>` due chunks and `sc:<s>` cards, and the cached due counts `k<set>` |
-//! | `G:d` | HASH | the schedule's dictionary: `d:<s|t><id>` → index, `r:<index>` → name, `dn` last index |
-//! | `G:h<k>` | HASH | question id → card value ([`crate::codec`], binary) for the questions with `hq(q) mod n = k` |
-//! | `G:z<s>.<k>` | ZSET | question id → due (Unix µs), the cards of subject index `s` (0: none) with `hq(q) mod sn:<s> = k` |
-//! | `G:i<s>` | ZSET | chunk `k` → earliest due in `G:z<s>.<k>` |
+//! | `B:m` | HASH | `v` = 3 or 4, `g` generation, `n` state chunks, `hz` horizon end (µs, empty: none), `c` cards, `m0`–`m2` mastery counts (only while exact), per subject index `sn:<s>` due chunks and `sc:<s>` cards, the cached due counts `k<set>`; and, when `di` is set, the dictionary (below) |
+//! | `G:d` | HASH | the schedule's dictionary, unless it was small enough for the marker (≤ 24 fields): `d:<s|t><id>` → index, `r:<index>` → name, `dn` last index |
+//! | `G:h<k>` | HASH | question (id or number) → card value ([`crate::codec`], binary) for the questions with `hq(q) mod n = k` |
+//! | `G:z<s>.<k>` | ZSET | question → due (Unix µs), the cards of subject index `s` (0: none) with `hq(q) mod sn:<s> = k` |
+//! | `G:i<s>` | ZSET | chunk `k` → earliest due in `G:z<s>.<k>`, for a subject of two chunks or more (one chunk is its own index) |
 //! | `G:x` | ZSET | `<s>.<k>` → earliest due in `G:z<s>.<k>` (every subject) |
-//! | `G:l` | STRING | the last unfiltered answer, `time|limit|ids`, until a write |
+//! | `G:l` | STRING | the last unfiltered answer, `time|limit|questions`, until a write |
 //!
 //! Why it is built this way (sizes measured in docs/PERFORMANCE.md):
 //! * Chunks hold ~32–64 cards, under Redis' 128-entry limit for the compact
@@ -32,20 +33,25 @@
 //!   still holds (a full answer does, as items falling due later sort
 //!   after it).
 //! * There is no all-items set: an unfiltered due query merges the chunks
-//!   through `G:x`, a filtered one through `G:i<s>`. The first `limit` due
+//!   through `G:x`, a filtered one through `G:i<s>` (or reads the
+//!   subject's one chunk). The first `limit` due
 //!   items lie in at most `limit` chunks — those with the earliest minima —
 //!   so a query reads at most `limit` chunks (plus ties), and counts the due
 //!   items with one `ZCOUNT` per chunk that has any.
 //! * Items with the same due time come in question-id byte order, as in
-//!   every other adapter (layout 3: in the byte order of their numbers'
+//!   every other adapter (layout 4: in the byte order of their numbers'
 //!   decimal form, which is id order for the ids one call numbered when
 //!   their numbers have as many digits).
-//! * Layout 3 stores a card's question once as a `listpack` integer of a
+//! * Layout 4 stores a card's question once as a `listpack` integer of a
 //!   few bytes in each of its two entries (state hash field, sorted-set
 //!   member) instead of an id of ~17; the process maps numbers back with
 //!   [`crate::Numbering`] (the store's `question_numbers` table, kept in
 //!   memory: a warm process asks nothing). Ids a client sent are looked up
 //!   (`find`), never numbered: only rows the server writes number new ids.
+//! * A small learner pays mostly for keys (~100–150 B each: name, main
+//!   and expiry dictionary entries, object header): a subject of one chunk
+//!   has no index key, a small dictionary lives in the marker, and the
+//!   generation in every key name is eight characters.
 //! * Every key of one generation expires together: the marker gets the
 //!   schedule TTL, data keys the TTL plus a minute (they never expire
 //!   before the marker). A write refreshes every key only when the marker
@@ -55,8 +61,8 @@
 //!
 //! The marker is the schedule's presence: no marker of this layout ⇒ absent
 //! (`due` answers `None` and the core rehydrates); a schedule of layout 1
-//! (an earlier version) or of the other compact layout (2 ↔ 3) is absent
-//! too, and the next load deletes its keys.
+//! or 2 (earlier versions) or of the other current layout (3 ↔ 4) is
+//! absent too, and the next load deletes its keys.
 //! Every write is one Lua script (atomic, one round trip). A load writes the
 //! new generation in one pipeline — one `RESTORE` of a serialized value per
 //! key ([`crate::dump`]), or `HSET`/`ZADD` on a server that refuses it —
@@ -99,7 +105,7 @@ use crate::numbers::Numbering;
 ///   entries: value, due, subject, topic (`false` ×4 when not cached);
 /// * `mastery_read(b)`: `{m0, m1, m2}`, `-1`s when not kept.
 pub(crate) const SCHEDULE_LUA: &str = r"
-local LAYOUT = '2'
+local LAYOUT = '3'
 local GRACE = 60000
 local function hq(q)
   local h = 0
@@ -123,10 +129,13 @@ local function bytes_lt(a, c)
 end
 local function sched_any(b)
   local m = b .. ':m'
-  local v = redis.call('HMGET', m, 'v', 'g', 'n', 'hz', 'ka')
-  if v[1] ~= '2' and v[1] ~= '3' then return nil end
+  local v = redis.call('HMGET', m, 'v', 'g', 'n', 'hz', 'ka', 'di')
+  if v[1] ~= '2' and v[1] ~= '3' and v[1] ~= '4' then return nil end
   local g = b .. ':' .. v[2]
-  return {m = m, g = g, d = g .. ':d', n = tonumber(v[3]), hz = tonumber(v[4] or ''), ka = v[5], v = v[1]}
+  -- A small dictionary lives in the marker ('di'), a larger one in G:d.
+  local d = g .. ':d'
+  if v[6] then d = m end
+  return {m = m, g = g, d = d, n = tonumber(v[3]), hz = tonumber(v[4] or ''), ka = v[5], v = v[1]}
 end
 local function sched(b)
   local S = sched_any(b)
@@ -139,13 +148,19 @@ local function card(S, q)
   local h = hkey(S, hq(q) % S.n)
   return h, redis.call('HGET', h, q)
 end
-local function zof(S, si, q, create)
+-- The number of due-set chunks of subject si (false: none yet). A subject
+-- of one chunk has no index G:i<si>: the chunk is its own.
+local function snum(S, si)
   S.snm = S.snm or {}
   local n = S.snm[si]
   if n == nil then
     n = tonumber(redis.call('HGET', S.m, 'sn:' .. si)) or false
     S.snm[si] = n
   end
+  return n
+end
+local function zof(S, si, q, create)
+  local n = snum(S, si)
   if not n then
     if not create then return nil end
     n = 1
@@ -186,11 +201,26 @@ end
 local function count_due(S, si, now)
   local key = 'a'
   local idx, prefix = S.g .. ':x', ''
-  if si then key, idx, prefix = 's' .. si, S.g .. ':i' .. si, si .. '.' end
+  local single = nil
+  if si then
+    key = 's' .. si
+    if (snum(S, si) or 1) > 1 then
+      idx, prefix = S.g .. ':i' .. si, si .. '.'
+    else
+      single = zkey(S, si, 0)
+    end
+  end
   local tv, tn, tc = cache_get(S, key)
   if tv and now >= tv and ((not tn) or now < tn) then return tc end
   tc, tn = 0, nil
   local after = '(' .. fmt(now)
+  if single then
+    tc = redis.call('ZCOUNT', single, '-inf', now)
+    local nx = redis.call('ZRANGEBYSCORE', single, after, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+    if nx[2] then tn = tonumber(nx[2]) end
+    cache_set(S, key, now, tn, tc)
+    return tc
+  end
   for _, c in ipairs(redis.call('ZRANGEBYSCORE', idx, '-inf', now)) do
     local z = S.g .. ':z' .. prefix .. c
     tc = tc + redis.call('ZCOUNT', z, '-inf', now)
@@ -215,10 +245,15 @@ local function due_read(b, subject, now, limit)
   if S.hz and now > S.hz then return nil end
   local si = nil
   local idx, prefix = S.g .. ':x', ''
+  local single = nil
   if subject and subject ~= '' then
     si = tonumber(redis.call('HGET', S.d, 'd:s' .. subject))
     if not si then return {0, {}} end
-    idx, prefix = S.g .. ':i' .. si, si .. '.'
+    if (snum(S, si) or 1) > 1 then
+      idx, prefix = S.g .. ':i' .. si, si .. '.'
+    else
+      single = zkey(S, si, 0)
+    end
   end
   local total = count_due(S, si, now)
   -- The last unfiltered answer, `G:l` = 'time|limit|ids', still holds
@@ -236,7 +271,9 @@ local function due_read(b, subject, now, limit)
     end
   end
   local items = {}
-  if limit > 0 then
+  if limit > 0 and single then
+    items = redis.call('ZRANGEBYSCORE', single, '-inf', now, 'LIMIT', 0, limit)
+  elseif limit > 0 then
     -- The first `limit` items lie in the `limit` chunks with the earliest
     -- minima, and in any chunk whose minimum ties the last of those.
     local ch = redis.call('ZRANGEBYSCORE', idx, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)
@@ -324,12 +361,13 @@ pub(crate) const SCHEDULE_WRITE_LUA: &str = r"
 local function reindex(S, si, k)
   local first = redis.call('ZRANGE', zkey(S, si, k), 0, 0, 'WITHSCORES')
   local x, i = S.g .. ':x', S.g .. ':i' .. si
+  local indexed = (snum(S, si) or 1) > 1
   if first[1] then
     redis.call('ZADD', x, first[2], si .. '.' .. k)
-    redis.call('ZADD', i, first[2], k)
+    if indexed then redis.call('ZADD', i, first[2], k) end
   else
     redis.call('ZREM', x, si .. '.' .. k)
-    redis.call('ZREM', i, k)
+    if indexed then redis.call('ZREM', i, k) end
   end
 end
 local function dict(S, name)
@@ -347,7 +385,8 @@ local function dict(S, name)
   return i
 end
 local function data_keys(S)
-  local keys = {S.g .. ':x', S.d, S.g .. ':l'}
+  local keys = {S.g .. ':x', S.g .. ':l'}
+  if S.d ~= S.m then keys[#keys + 1] = S.d end
   for k = 0, S.n - 1 do keys[#keys + 1] = hkey(S, k) end
   local f = redis.call('HGETALL', S.m)
   for j = 1, #f, 2 do
@@ -463,7 +502,8 @@ local function grow(S, touched, subjects)
         touched[z2] = true
       end
       redis.call('HSET', S.m, 'sn:' .. si, 2 * n)
-      if S.snm then S.snm[si] = 2 * n end
+      S.snm = S.snm or {}
+      S.snm[si] = 2 * n
       for k = 0, 2 * n - 1 do reindex(S, si, k) end
     end
   end
@@ -521,7 +561,7 @@ local function put_rows(b, ttl, args, first, last)
         end
         touched[h] = true
         touched[z] = true
-        touched[S.g .. ':i' .. si] = true
+        if (snum(S, si) or 1) > 1 then touched[S.g .. ':i' .. si] = true end
         subjects[si] = true
         if counted and nb ~= 3 then incr(S, 'm' .. nb, 1) end
       end
@@ -608,7 +648,11 @@ if O then
       end
     end
   end
-  for _, k in ipairs(data_keys(O)) do redis.call('DEL', k) end
+  -- (A new generation named as the old one, one chance in 36^8, rewrote
+  -- its keys: nothing to delete.)
+  if O.g ~= W.g then
+    for _, k in ipairs(data_keys(O)) do redis.call('DEL', k) end
+  end
 elseif sched_any(b) then
   -- The other compact layout (ids or numbers): nothing to merge.
   for _, k in ipairs(data_keys(sched_any(b))) do redis.call('DEL', k) end
@@ -621,13 +665,27 @@ elseif redis.call('EXISTS', m) == 1 then
   redis.call('DEL', b, b .. ':h')
 end
 redis.call('DEL', m)
--- The subjects' chunk and card counts move to the marker; the dictionary
--- stays in the generation's own hash (reads never scan it).
+-- The subjects' chunk and card counts move to the marker. A dictionary of
+-- at most 24 fields (11 names) moves there too, one key less for a small
+-- learner; a larger one stays in the generation's own hash, so reads
+-- never scan it in the marker.
 local d = redis.call('HGETALL', W.d)
+local names = {}
 for j = 1, #d, 2 do
   if string.match(d[j], '^s[nc]:') then
     redis.call('HSET', m, d[j], d[j + 1])
-    redis.call('HDEL', W.d, d[j])
+  else
+    names[#names + 1] = d[j]
+    names[#names + 1] = d[j + 1]
+  end
+end
+if #names <= 48 then
+  if #names > 0 then redis.call('HSET', m, unpack(names)) end
+  redis.call('DEL', W.d)
+  redis.call('HSET', m, 'di', 1)
+else
+  for j = 1, #d, 2 do
+    if string.match(d[j], '^s[nc]:') then redis.call('HDEL', W.d, d[j]) end
   end
 end
 redis.call('HSET', m, 'v', LAYOUT, 'g', g, 'n', n, 'hz', hz, 'c', c)
@@ -740,10 +798,10 @@ return keys
 ";
 
 /// The slice of a `due_read` reply (`None`: the schedule is absent).
-/// `src` with the layout its helpers check: 3 (numbers) or 2 (ids).
+/// `src` with the layout its helpers check: 4 (numbers) or 3 (ids).
 fn layout_lua(src: &str, numbered: bool) -> String {
     if numbered {
-        src.replacen("local LAYOUT = '2'", "local LAYOUT = '3'", 1)
+        src.replacen("local LAYOUT = '3'", "local LAYOUT = '4'", 1)
     } else {
         src.to_owned()
     }
@@ -819,6 +877,19 @@ const LOAD_BATCH_KEYS: usize = 256;
 const LOAD_KEYS_TTL_MS: u64 = 120_000;
 
 static NONCE: AtomicU64 = AtomicU64::new(0);
+
+/// Distinct generation names: 36^8.
+const GENERATIONS: u64 = 2_821_109_907_456;
+
+/// `n` (below [`GENERATIONS`]) as eight base-36 digits.
+fn base36(mut n: u64) -> String {
+    let mut out = [b'0'; 8];
+    for d in out.iter_mut().rev() {
+        *d = b"0123456789abcdefghijklmnopqrstuvwxyz"[(n % 36) as usize];
+        n /= 36;
+    }
+    out.iter().map(|&b| char::from(b)).collect()
+}
 
 /// A hash map with a fast, seeded hasher (a load hashes every question id).
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
@@ -954,7 +1025,7 @@ pub struct RedisDueCache {
     /// How loads write their keys ([`LoadWrite`] as a number): raised
     /// when the server refuses one way.
     load_write: std::sync::Arc<AtomicU8>,
-    /// Layout 3: cards under their questions' numbers.
+    /// Layout 4: cards under their questions' numbers.
     numbers: Option<Numbering>,
 }
 
@@ -996,7 +1067,7 @@ impl RedisDueCache {
         }
     }
 
-    /// Layout 3: keeps each card under its question's permanent number
+    /// Layout 4: keeps each card under its question's permanent number
     /// instead of its id (5 bytes of a `listpack` entry instead of ~17 for
     /// a typical id), mapped by `numbering`. Schedules of the other layout
     /// read as absent and are replaced by the next load. Items with the
@@ -1008,18 +1079,18 @@ impl RedisDueCache {
         self
     }
 
-    /// The numbering of layout 3 (`None`: layout 2, cards under their ids).
+    /// The numbering of layout 4 (`None`: layout 3, cards under their ids).
     pub fn numbering(&self) -> Option<&Numbering> {
         self.numbers.as_ref()
     }
 
     /// A script source of the schedule's layout (the `LAYOUT` the helpers
-    /// check: `'2'` ids, `'3'` numbers).
+    /// check: `'3'` ids, `'4'` numbers).
     pub(crate) fn lua(&self, parts: &[&str]) -> String {
         layout_lua(&parts.join("\n"), self.numbers.is_some())
     }
 
-    /// How the schedule names `ids` (its numbers in layout 3), numbering
+    /// How the schedule names `ids` (its numbers in layout 4), numbering
     /// ids that have none: for rows the server writes.
     pub(crate) async fn wire_assign<'q>(
         &self,
@@ -1037,7 +1108,7 @@ impl RedisDueCache {
     }
 
     /// How the schedule names `ids`, `None` for an id with no number (no
-    /// card of layout 3 can have it): for ids a client sent.
+    /// card of layout 4 can have it): for ids a client sent.
     pub(crate) async fn wire_find(&self, ids: &[QuestionId]) -> Result<Vec<Option<String>>> {
         match &self.numbers {
             None => Ok(ids.iter().map(|q| Some(q.as_str().to_owned())).collect()),
@@ -1158,7 +1229,7 @@ impl RedisDueCache {
             .zip(&superseded)
             .filter_map(|(r, s)| (!s).then_some(r))
             .collect();
-        // Layout 3 names cards by number.
+        // Layout 4 names cards by number.
         let numbered: Option<Vec<String>> = match self.numbers {
             Some(_) => Some(
                 self.wire_assign(latest.iter().map(|r| &r.key.question))
@@ -1168,10 +1239,17 @@ impl RedisDueCache {
         };
 
         let nonce = NONCE.fetch_add(1, Ordering::Relaxed);
-        let generation = format!(
-            "{:x}.{:x}.{nonce:x}",
-            std::process::id(),
-            micros(now).rem_euclid(1 << 40)
+        // Eight base-36 characters (~41 bits) of a hash of who loads when:
+        // the generation is in every data key's name, so it is kept short.
+        let generation = base36(
+            memora_core::srs::stable_hash(
+                &[
+                    &std::process::id().to_string(),
+                    &micros(now).to_string(),
+                    &nonce.to_string(),
+                ],
+                0x6765_6e65,
+            ) % GENERATIONS,
         );
         let g = format!("{base}:{generation}");
         // The dictionary: subjects ('s') and topics ('t'), indexed from 1
@@ -1301,8 +1379,11 @@ impl RedisDueCache {
                 members.sort_unstable();
                 keys.push((format!("{g}:z{si}.{k}"), Entries::Zset(members)));
             }
-            idx.sort_unstable();
-            keys.push((format!("{g}:i{si}"), Entries::Zset(idx)));
+            // A subject of one chunk has no index: the chunk is its own.
+            if ns > 1 {
+                idx.sort_unstable();
+                keys.push((format!("{g}:i{si}"), Entries::Zset(idx)));
+            }
         }
         if !x.is_empty() {
             x.sort_unstable();
@@ -1780,7 +1861,16 @@ impl DueCache for RedisDueCache {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_key;
+    use super::{GENERATIONS, base36, parse_key};
+
+    #[test]
+    fn generations_are_eight_base36_digits() {
+        assert_eq!(base36(0), "00000000");
+        assert_eq!(base36(35), "0000000z");
+        assert_eq!(base36(36), "00000010");
+        assert_eq!(base36(GENERATIONS - 1), "zzzzzzzz");
+        assert_eq!(GENERATIONS, 36u64.pow(8));
+    }
 
     #[test]
     fn parses_keys() {

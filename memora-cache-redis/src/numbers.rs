@@ -1,7 +1,7 @@
 //! [`Numbering`]: question ids ↔ their permanent numbers
 //! ([`QuestionNumbers`]), kept in the process.
 //!
-//! The schedule keys of layout 3 hold each card under its question's
+//! The schedule keys of layout 4 hold each card under its question's
 //! number, and the served-set ledger names a question served from such a
 //! schedule `q{<number>` (`{` cannot occur in an id, so the name never
 //! meets one the core makes). Numbers never change meaning, so a process

@@ -49,8 +49,8 @@ pub struct BackendConfig {
     /// the first way tried, the next ones when the server refuses it.
     pub redis_load: memora_cache_redis::LoadWrite,
     /// Whether cached schedules name questions by their ids
-    /// (`MEMORA_REDIS_QUESTION_KEYS=ids`, layout 2) rather than by their
-    /// permanent numbers (the default, layout 3).
+    /// (`MEMORA_REDIS_QUESTION_KEYS=ids`, layout 3) rather than by their
+    /// permanent numbers (the default, layout 4).
     pub redis_keys_by_id: bool,
     /// Database pool size.
     pub db_pool_size: u32,

@@ -104,7 +104,7 @@ struct RedisArgs {
     redis_load: RedisLoad,
     /// How cached schedules name questions: `numbers` (each question's
     /// permanent number from PostgreSQL's `question_numbers`: ~24 bytes
-    /// less per cached card) or `ids` (the ids themselves, layout 2). Every
+    /// less per cached card) or `ids` (the ids themselves, layout 3). Every
     /// process sharing a Redis must use the same value; a schedule of the
     /// other kind is reloaded.
     #[arg(long, env = "MEMORA_REDIS_QUESTION_KEYS", value_enum, default_value_t = QuestionKeys::Numbers)]

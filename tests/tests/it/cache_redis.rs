@@ -27,7 +27,7 @@ async fn fixture() -> Option<Arc<dyn DueCache>> {
 
 memora_tests::due_cache_conformance!(fixture);
 
-/// The same suite on layout 3: cards under their questions' numbers.
+/// The same suite on layout 4: cards under their questions' numbers.
 mod numbered {
     use super::*;
 
@@ -99,11 +99,11 @@ async fn writes_refresh_the_ttl_of_every_key() {
         .await
         .expect("load");
     let ttls = c.schedule_ttls(&u, &s).await.expect("ttls");
-    // Marker, dictionary, state chunk, the subject's due chunk and index,
-    // the index.
+    // Marker (with the small dictionary), state chunk, the subject's due
+    // chunk (one: no subject index), the index of every chunk.
     assert_eq!(
         ttls.keys().map(String::as_str).collect::<Vec<_>>(),
-        ["d", "h0", "i1", "m", "x", "z1.0"],
+        ["h0", "m", "x", "z1.0"],
         "{ttls:?}"
     );
     // The marker gets the TTL, data keys a minute more: never gone first.
@@ -122,13 +122,13 @@ async fn writes_refresh_the_ttl_of_every_key() {
         .query_async(&mut raw)
         .await
         .expect("keys");
-    assert_eq!(keys.len(), 6, "{keys:?}");
+    assert_eq!(keys.len(), 4, "{keys:?}");
     pexpire_all(&mut raw, &keys, 10_000).await;
     c.put(&u, &s, &[row(&u, &s, "b", Some("history"), -1, Some(-5))])
         .await
         .expect("put");
     let ttls = c.schedule_ttls(&u, &s).await.expect("ttls");
-    assert_eq!(ttls.len(), 8, "{ttls:?}");
+    assert_eq!(ttls.len(), 5, "{ttls:?}");
     assert!(ttls.values().all(|t| *t > ttl - 5_000), "{ttls:?}");
     // A write soon after only touches the keys it wrote.
     pexpire_all(&mut raw, &keys, ttl + 50_000).await;
@@ -151,7 +151,7 @@ async fn keys_under(raw: &mut redis::aio::MultiplexedConnection, base: &str) -> 
     keys
 }
 
-/// Layout 3 names cards (and served questions) by number: its keys hold
+/// Layout 4 names cards (and served questions) by number: its keys hold
 /// numbers that map back to the ids, and a schedule of either layout reads
 /// as absent to the other, whose next load deletes the other's keys.
 #[tokio::test]
@@ -202,7 +202,7 @@ async fn numbered_and_id_layouts_replace_each_other() {
         if !k.ends_with(":m") {
             assert!(
                 !by_number.contains(k),
-                "{k} of layout 2 left: {by_number:?}"
+                "{k} of the ids' layout left: {by_number:?}"
             );
         }
     }
@@ -212,7 +212,7 @@ async fn numbered_and_id_layouts_replace_each_other() {
         .query_async(&mut raw)
         .await
         .expect("marker");
-    assert_eq!(v, "3");
+    assert_eq!(v, "4", "layout 4: questions by number");
     // The state hashes hold numbers, which name the loaded questions.
     let mut fields: Vec<u64> = Vec::new();
     for k in by_number.iter().filter(|k| k.contains(":h")) {
@@ -242,7 +242,10 @@ async fn numbered_and_id_layouts_replace_each_other() {
     let again = keys_under(&mut raw, &base).await;
     for k in &by_number {
         if !k.ends_with(":m") {
-            assert!(!again.contains(k), "{k} of layout 3 left: {again:?}");
+            assert!(
+                !again.contains(k),
+                "{k} of the numbers' layout left: {again:?}"
+            );
         }
     }
 
@@ -280,6 +283,74 @@ async fn numbered_and_id_layouts_replace_each_other() {
             format!("q{{{}", n[0].expect("numbered"))
         ]
     );
+}
+
+/// A schedule of layout 2 (the release before: a subject index even for a
+/// subject of one chunk, the dictionary in its own hash) reads as absent,
+/// and the next load deletes every key of it.
+#[tokio::test]
+async fn a_schedule_of_layout_2_is_absent_and_replaced() {
+    let Some(cfg) = config().await else { return };
+    let c = RedisDueCache::connect(cfg).await.expect("connect");
+    let (u, s) = (user("alice"), season(2026));
+    let now = suite::t0();
+    let rows = [row(&u, &s, "a", Some("math"), -1, Some(-5))];
+    c.load(&u, &s, &rows).await.expect("load");
+    let base = c.schedule_key(&u, &s);
+    let mut raw = raw_connection(&c).await;
+    let marker = format!("{base}:m");
+    let g: String = redis::cmd("HGET")
+        .arg(&marker)
+        .arg("g")
+        .query_async(&mut raw)
+        .await
+        .expect("generation");
+    // Rewrite it as layout 2 wrote it.
+    let () = redis::pipe()
+        .cmd("HSET")
+        .arg(format!("{base}:{g}:d"))
+        .arg("d:smath")
+        .arg(1)
+        .arg("r:1")
+        .arg("smath")
+        .arg("dn")
+        .arg(1)
+        .ignore()
+        .cmd("ZADD")
+        .arg(format!("{base}:{g}:i1"))
+        .arg(0)
+        .arg(0)
+        .ignore()
+        .cmd("HDEL")
+        .arg(&marker)
+        .arg("di")
+        .arg("d:smath")
+        .arg("r:1")
+        .arg("dn")
+        .ignore()
+        .cmd("HSET")
+        .arg(&marker)
+        .arg("v")
+        .arg(2)
+        .ignore()
+        .query_async(&mut raw)
+        .await
+        .expect("layout 2");
+    let old = keys_under(&mut raw, &base).await;
+    assert_eq!(old.len(), 6, "{old:?}");
+    assert_eq!(c.due(&u, &s, None, now, 10).await.expect("due"), None);
+    assert_eq!(c.user_stats(&u, &s, now).await.expect("stats"), None);
+    c.load(&u, &s, &rows).await.expect("load again");
+    let d = c
+        .due(&u, &s, None, now, 10)
+        .await
+        .expect("due")
+        .expect("present");
+    assert_eq!((d.items[0].as_str(), d.total_due), ("a", 1));
+    let new = keys_under(&mut raw, &base).await;
+    for k in old.iter().filter(|k| !k.ends_with(":m")) {
+        assert!(!new.contains(k), "{k} of layout 2 left: {new:?}");
+    }
 }
 
 /// A schedule of the earlier layout (a master set, a text state hash and
@@ -473,7 +544,7 @@ async fn matches_the_in_memory_cache_under_random_operations() {
     differential(RedisDueCache::connect(cfg).await.expect("connect")).await;
 }
 
-/// The same on layout 3. The test's ids are numbered first, in id order and
+/// The same on layout 4. The test's ids are numbered first, in id order and
 /// all with four digits, so that equal due times come in id order here too
 /// (a numbered schedule orders them by their numbers' decimal bytes).
 #[tokio::test]
