@@ -8,6 +8,9 @@
 #   PLAYERS=500 scripts/bench-hotpath.sh              # 100 K rows
 #   SKIP_LOAD=1 scripts/bench-hotpath.sh              # reuse the loaded database
 #   BASE_REF=<commit> scripts/bench-hotpath.sh        # compare with another commit
+#   BASE_SQL='…' scripts/bench-hotpath.sh             # SQL run before the base's turn, e.g. to undo
+#                                                     # a migration the base does not know (the
+#                                                     # branch's server applies it again)
 #
 # Per server: get_review_session in a closed loop at 4, 16 and 64
 # connections (rate and latency), submit_review_session with 50 answers at 200 req/s (each
@@ -30,8 +33,20 @@ REDIS_PORT=${REDIS_PORT:-6392}
 PORT=${PORT:-8092}
 SUBMIT_RATE=${SUBMIT_RATE:-200}
 SUBMIT_ANSWERS=${SUBMIT_ANSWERS:-50}
-SUBMIT_SECS=${SUBMIT_SECS:-10}
-SUBMIT_WARMUP=${SUBMIT_WARMUP:-2}
+# Each submission takes the next of its server's LOGIN_USERS / 2 users, so
+# that every one answers a full session: keep SUBMIT_RATE × (SUBMIT_SECS +
+# SUBMIT_WARMUP) at most LOGIN_USERS / 2 (the summary shows the answers per
+# submission and the submissions skipped for want of a due card).
+SUBMIT_SECS=${SUBMIT_SECS:-8}
+# Submitting users are FIRST_USER … FIRST_USER + LOGIN_USERS - 1 (another
+# run on a database loaded with more login users can take fresh ones).
+FIRST_USER=${FIRST_USER:-0}
+# SUBMIT_WARM=1: every submitting user reads one session before the run, so
+# the submissions find their schedules cached (a learner who reviewed
+# within the schedule TTL); by default each submission's read is the
+# learner's first, which loads the schedule from PostgreSQL.
+SUBMIT_WARM=${SUBMIT_WARM:-0}
+SUBMIT_WARMUP=${SUBMIT_WARMUP:-1}
 REVIEW_USERS=${REVIEW_USERS:-500}
 OUT=${OUT:-bench-results/hotpath-$((PLAYERS * QUESTIONS))}
 mkdir -p "$OUT"
@@ -129,7 +144,7 @@ run_server() { # label binary first_user
   log "$label: submissions of $SUBMIT_ANSWERS answers at $SUBMIT_RATE req/s"
   pgss reset
   $LG --only submit --users "$half" --first-user "$first" --answers-min "$SUBMIT_ANSWERS" --answers-max "$SUBMIT_ANSWERS" \
-    --rate "$SUBMIT_RATE" --duration "$SUBMIT_SECS" --warmup "$SUBMIT_WARMUP" --no-prefetch \
+    --rate "$SUBMIT_RATE" --duration "$SUBMIT_SECS" --warmup "$SUBMIT_WARMUP" $([ "$SUBMIT_WARM" = 1 ] || echo --no-prefetch) \
     --out "$OUT/submit-$label.json" > /dev/null
   curl -fs "http://127.0.0.1:$PORT/metrics" > "$OUT/metrics-$label.txt"
   sleep 3 # let the worker persist the last answers
@@ -138,8 +153,12 @@ run_server() { # label binary first_user
   stop_redis
 }
 
-run_server base "$BASE_BIN" $((LOGIN_USERS / 2))
-run_server branch ./target/release/memora 0
+if [ -n "${BASE_SQL:-}" ]; then
+  log "before the base: $BASE_SQL"
+  psql "$DB_URL" -qc "$BASE_SQL"
+fi
+run_server base "$BASE_BIN" $((FIRST_USER + LOGIN_USERS / 2))
+run_server branch ./target/release/memora "$FIRST_USER"
 # The branch answered the first half's cards, the base the second half's:
 # each answered cards no one had answered before.
 
@@ -167,7 +186,8 @@ for c in (4, 16, 64):
     print(f"{label:<7} reviews  {c:>2} conn: {d['achieved_rate']:8.0f} req/s  P50 {o['p50_ms']:6.2f}  P99 {o['p99_ms']:6.2f} ms  errors {o['errors']}{extra}")
 s = json.load(open(f"{out}/submit-{label}.json"))
 o = s["overall"]
-print(f"{label:<7} submit {sys.argv[4]} answers at {s['target_rate']:.0f}/s: achieved {s['achieved_rate']}/s  P50 {o['p50_ms']:.2f}  P99 {o['p99_ms']:.2f} ms  errors {o['errors']}  n={o['count']}")
+sub = s.get("submissions", {})
+print(f"{label:<7} submit {sys.argv[4]} answers at {s['target_rate']:.0f}/s: achieved {s['achieved_rate']}/s  P50 {o['p50_ms']:.2f}  P90 {o['p90_ms']:.2f}  P99 {o['p99_ms']:.2f} ms  errors {o['errors']}  n={o['count']}  answers/submission {sub.get('answers_mean', 0):.1f}  skipped {sub.get('skipped_no_card_served', 0)}")
 print(f"{label:<7} round trips per request: review {per('get_review_session', f'metrics-review-{label}.txt')}, submit {per('submit_review_session', f'metrics-{label}.txt')}")
 PY
 done

@@ -523,7 +523,21 @@ local function put_rows(b, ttl, args, first, last)
     local skip = false
     if old then
       ob, olr, osi = hdr(old)
-      if olr and ((not nlr) or olr > nlr) then skip = true end
+      if olr and ((not nlr) or olr > nlr) then
+        skip = true
+      elseif olr == nlr and string.sub(old, 14) == string.sub(v, 14)
+          and string.sub(old, 1, 9) == string.sub(v, 1, 9) then
+        -- The same state (the persistence worker refreshing what the
+        -- commit wrote): unchanged if its subject, topic and due are too.
+        local same = (sname == '' and osi == 0) or (sname ~= '' and osi == dict(S, 's' .. sname))
+        local _a, _b, _c, oti = hdr(old)
+        same = same and ((tname == '' and oti == 0) or (tname ~= '' and oti == dict(S, 't' .. tname)))
+        if same then
+          local oz = zof(S, osi, q, false)
+          local od = oz and redis.call('ZSCORE', oz, q)
+          if od and tonumber(od) == tonumber(due) then skip = true end
+        end
+      end
     end
     if not skip then
       local od = nil

@@ -123,6 +123,15 @@ struct Shared {
     base: String,
     users: Vec<User>,
     args: Args,
+    /// `--only submit`: the next user to submit (each user answers one
+    /// full session while the pool lasts, instead of a random user whose
+    /// due cards an earlier submission may have used up).
+    next_user: std::sync::atomic::AtomicUsize,
+    /// Submissions sent, answers they carried, and submissions skipped
+    /// because the server served no card (of the measured phase).
+    submits: std::sync::atomic::AtomicU64,
+    answers: std::sync::atomic::AtomicU64,
+    skipped: std::sync::atomic::AtomicU64,
 }
 
 fn splitmix(x: &mut u64) -> u64 {
@@ -215,9 +224,13 @@ async fn one_request(
             let started = Instant::now();
             let qs = serve(sh, user, n).await;
             prep = started.elapsed();
+            use std::sync::atomic::Ordering::Relaxed;
             if qs.is_empty() {
+                sh.skipped.fetch_add(1, Relaxed);
                 return Ok((0, prep));
             }
+            sh.submits.fetch_add(1, Relaxed);
+            sh.answers.fetch_add(qs.len() as u64, Relaxed);
             let mut s = seed;
             let responses: Vec<Value> = qs
                 .iter()
@@ -369,6 +382,12 @@ async fn run_phase(
     seed: u64,
 ) -> (BTreeMap<Kind, Recorder>, f64) {
     let results: Results = Arc::default();
+    if measure {
+        use std::sync::atomic::Ordering::Relaxed;
+        sh.submits.store(0, Relaxed);
+        sh.answers.store(0, Relaxed);
+        sh.skipped.store(0, Relaxed);
+    }
     let interval = Duration::from_secs_f64(1.0 / rate.max(0.001));
     let total = (rate * secs as f64) as u64;
     let start = Instant::now();
@@ -381,8 +400,14 @@ async fn run_phase(
         let sh2 = Arc::clone(&sh);
         let res = Arc::clone(&results);
         handles.push(tokio::spawn(async move {
-            let user = &sh2.users[(r >> 8) as usize % sh2.users.len()];
             let kind = pick(&sh2, r);
+            let u = if sh2.args.only.as_deref() == Some("submit") {
+                sh2.next_user
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            } else {
+                (r >> 8) as usize
+            };
+            let user = &sh2.users[u % sh2.users.len()];
             let out = one_request(&sh2, kind, user, r).await;
             if measure {
                 record(&res, kind, out, scheduled);
@@ -462,6 +487,10 @@ async fn main() -> anyhow::Result<()> {
             })
             .collect(),
         args: args.clone(),
+        next_user: Default::default(),
+        submits: Default::default(),
+        answers: Default::default(),
+        skipped: Default::default(),
     });
     eprintln!("{} users logged in", sh.users.len());
     // Every user fetches one session first, so submissions have questions.
@@ -524,6 +553,18 @@ async fn main() -> anyhow::Result<()> {
         report(args.rate, achieved, &map).0
     };
     let mut out = out;
+    {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (n, a) = (sh.submits.load(Relaxed), sh.answers.load(Relaxed));
+        if n > 0 || sh.skipped.load(Relaxed) > 0 {
+            // Of the last measured phase.
+            out["submissions"] = json!({
+                "sent": n,
+                "answers_mean": if n > 0 { a as f64 / n as f64 } else { 0.0 },
+                "skipped_no_card_served": sh.skipped.load(Relaxed),
+            });
+        }
+    }
     if let Some(h) = lag {
         h.abort();
         if let Ok(stats) = LAG.lock() {

@@ -822,6 +822,101 @@ async fn a_growing_schedule_stays_compact() {
 /// The last unfiltered answer is kept beside the schedule and reused until a
 /// write: a stale copy planted there is served (the proof it is read), and
 /// any write drops it.
+/// The persistence worker writes back rows the commit already cached: an
+/// entry that is already exactly the row (state, subject, topic, due) is
+/// left alone — the kept answer survives — while any difference in the
+/// same review's row is written.
+#[tokio::test]
+async fn a_put_of_what_is_cached_changes_nothing() {
+    let Some(cfg) = config().await else { return };
+    for numbered in [false, true] {
+        let c = RedisDueCache::connect(cfg.clone()).await.expect("connect");
+        let c = if numbered {
+            c.with_numbering(memora_tests::numbering())
+        } else {
+            c
+        };
+        let (u, s) = (user(&format!("same-{numbered}")), season(2026));
+        let rows: Vec<_> = (0..6)
+            .map(|i| {
+                row(
+                    &u,
+                    &s,
+                    &format!("p{i}"),
+                    Some("math"),
+                    -(i as i64),
+                    Some(-50),
+                )
+            })
+            .collect();
+        c.load(&u, &s, &rows).await.expect("load");
+        let t0 = suite::t0();
+        let before = c.due(&u, &s, None, t0, 4).await.expect("due");
+        let mut raw = raw_connection(&c).await;
+        let base = c.schedule_key(&u, &s);
+        let g: String = redis::cmd("HGET")
+            .arg(format!("{base}:m"))
+            .arg("g")
+            .query_async(&mut raw)
+            .await
+            .expect("generation");
+        let kept = format!("{base}:{g}:l");
+        let exists = |raw: &mut redis::aio::MultiplexedConnection| {
+            let kept = kept.clone();
+            let mut raw = raw.clone();
+            async move {
+                let n: i64 = redis::cmd("EXISTS")
+                    .arg(&kept)
+                    .query_async(&mut raw)
+                    .await
+                    .expect("exists");
+                n == 1
+            }
+        };
+        assert!(exists(&mut raw).await, "a read keeps its answer");
+        c.put(&u, &s, &rows).await.expect("same rows");
+        assert!(
+            exists(&mut raw).await,
+            "nothing written: numbered {numbered}"
+        );
+        assert_eq!(c.due(&u, &s, None, t0, 4).await.expect("due"), before);
+        // The same review with another due, subject or topic is written.
+        // (p0 was due last of them; now first.)
+        let mut moved = rows[0].clone();
+        moved.state.due = t0 - chrono::Duration::minutes(30);
+        let mut other_subject = rows[4].clone();
+        other_subject.subject = Some(SubjectId::new("history").unwrap());
+        let mut other_topic = rows[3].clone();
+        other_topic.topic = Some(memora_core::ids::TopicId::new("topic-2").unwrap());
+        c.put(
+            &u,
+            &s,
+            &[moved.clone(), other_subject.clone(), other_topic.clone()],
+        )
+        .await
+        .expect("changed rows");
+        assert!(!exists(&mut raw).await, "a write drops the kept answer");
+        let d = c
+            .due(&u, &s, None, t0, 1)
+            .await
+            .expect("due")
+            .expect("present");
+        assert_eq!(d.items, vec![moved.key.question.clone()]);
+        let history = SubjectId::new("history").unwrap();
+        let h = c
+            .due(&u, &s, Some(&history), t0, 10)
+            .await
+            .expect("due")
+            .expect("present");
+        assert_eq!(h.items, vec![other_subject.key.question.clone()]);
+        let states = c
+            .states(&u, &s, &[other_topic.key.question.clone()])
+            .await
+            .expect("states");
+        assert_eq!(states, vec![Some(other_topic.clone())]);
+    }
+}
+
 #[tokio::test]
 async fn the_last_answer_is_reused_until_a_write() {
     let Some(cfg) = config().await else { return };
