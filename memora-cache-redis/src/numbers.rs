@@ -177,6 +177,30 @@ impl Numbering {
         Ok(out)
     }
 
+    /// Reads every number given so far (up to the capacity), page by page,
+    /// so that this process maps the questions it will serve without asking
+    /// the store — which keeps warm reviews independent of PostgreSQL, as
+    /// they were before numbers. Returns how many it keeps.
+    pub async fn preload(&self) -> Result<usize> {
+        const PAGE: usize = 10_000;
+        let mut after = 0;
+        let mut kept = 0;
+        while kept < self.capacity {
+            let page = self
+                .source
+                .numbered_after(after, PAGE.min(self.capacity - kept))
+                .await
+                .map_err(Error::Numbers)?;
+            let Some(last) = page.last().map(|(n, _)| *n) else {
+                break;
+            };
+            after = last;
+            kept += page.len();
+            self.keep(page.into_iter().map(|(n, q)| (q, n)))?;
+        }
+        Ok(kept)
+    }
+
     /// The question of each number; a number no question has is an error
     /// (a schedule holding it was not written by this numbering).
     pub async fn questions(&self, numbers: &[u64]) -> Result<Vec<QuestionId>> {

@@ -684,7 +684,18 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
                     Arc::clone(&store) as Arc<dyn memora_core::ports::QuestionNumbers>
                 );
                 due = due.with_numbering(numbering.clone());
-                served_cache = served_cache.with_numbering(numbering);
+                served_cache = served_cache.with_numbering(numbering.clone());
+                // Every number given so far, read in the background: warm
+                // reviews then map their questions without PostgreSQL.
+                tokio::spawn(async move {
+                    match numbering.preload().await {
+                        Ok(n) => tracing::info!(questions = n, "question numbers loaded"),
+                        Err(e) => tracing::warn!(
+                            error = %e,
+                            "question numbers not preloaded; they are read as questions come"
+                        ),
+                    }
+                });
             }
             let attempts =
                 memora_cache_redis::RedisAttempts::with_connection(conn.clone(), rc.clone());

@@ -37,6 +37,9 @@ SELECT question_id, num FROM question_numbers WHERE question_id = ANY($1::text[]
 const IDS_SQL: &str = "\
 SELECT question_id, num FROM question_numbers WHERE num = ANY($1::int8[])";
 
+const PAGE_SQL: &str = "\
+SELECT question_id, num FROM question_numbers WHERE num > $1 ORDER BY num LIMIT $2";
+
 /// Rounds of `assign_numbers` (a round misses only ids that a concurrent
 /// transaction numbered, which the next round finds).
 const ASSIGN_ROUNDS: usize = 4;
@@ -92,6 +95,20 @@ impl QuestionNumbers for PgStore {
         let ids: Vec<&str> = questions.iter().map(QuestionId::as_str).collect();
         let known = self.numbers_of(FIND_SQL, &ids).await?;
         Ok(ids.iter().map(|q| known.get(*q).copied()).collect())
+    }
+
+    async fn numbered_after(&self, after: u64, limit: usize) -> PortResult<Vec<(u64, QuestionId)>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(PAGE_SQL)
+            .bind(i64::try_from(after).unwrap_or(i64::MAX))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(crate::trips::one(&self.pool))
+            .await
+            .map_err(port)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (q, n) in rows {
+            out.push((number_of(n)?, id(&q, QuestionId::parse)?));
+        }
+        Ok(out)
     }
 
     async fn numbered_questions(&self, numbers: &[u64]) -> PortResult<Vec<Option<QuestionId>>> {

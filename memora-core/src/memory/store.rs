@@ -1806,7 +1806,7 @@ impl JobProgressStore for InMemoryBackend {
 #[async_trait]
 impl QuestionNumbers for InMemoryBackend {
     async fn assign_numbers(&self, questions: &[QuestionId]) -> PortResult<Vec<u64>> {
-        let mut st = self.lock();
+        let mut st = self.memory_lock()?;
         let mut new: Vec<&QuestionId> = questions
             .iter()
             .filter(|q| !st.question_numbers.contains_key(*q))
@@ -1825,15 +1825,28 @@ impl QuestionNumbers for InMemoryBackend {
     }
 
     async fn find_numbers(&self, questions: &[QuestionId]) -> PortResult<Vec<Option<u64>>> {
-        let st = self.lock();
+        let st = self.memory_lock()?;
         Ok(questions
             .iter()
             .map(|q| st.question_numbers.get(q).copied())
             .collect())
     }
 
+    async fn numbered_after(&self, after: u64, limit: usize) -> PortResult<Vec<(u64, QuestionId)>> {
+        let st = self.memory_lock()?;
+        let from = usize::try_from(after).unwrap_or(usize::MAX);
+        Ok(st
+            .numbered
+            .iter()
+            .enumerate()
+            .skip(from)
+            .take(limit)
+            .map(|(i, q)| (i as u64 + 1, q.clone()))
+            .collect())
+    }
+
     async fn numbered_questions(&self, numbers: &[u64]) -> PortResult<Vec<Option<QuestionId>>> {
-        let st = self.lock();
+        let st = self.memory_lock()?;
         Ok(numbers
             .iter()
             .map(|n| {

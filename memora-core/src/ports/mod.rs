@@ -940,6 +940,9 @@ pub trait QuestionNumbers: Send + Sync {
     async fn find_numbers(&self, questions: &[QuestionId]) -> PortResult<Vec<Option<u64>>>;
     /// The id of each number, `None` for a number never given.
     async fn numbered_questions(&self, numbers: &[u64]) -> PortResult<Vec<Option<QuestionId>>>;
+    /// Up to `limit` numbered questions with numbers above `after`, in
+    /// number order (a process reads them all when it starts).
+    async fn numbered_after(&self, after: u64, limit: usize) -> PortResult<Vec<(u64, QuestionId)>>;
 }
 
 /// The due-schedule cache: per (user, season) the due time and state of

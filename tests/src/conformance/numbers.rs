@@ -123,3 +123,30 @@ pub async fn concurrent_assignment_agrees(s: &Stores) {
         assert_eq!(n, seen.get(q).copied(), "{q}");
     }
 }
+
+/// `numbered_after` pages through every numbered question in number order.
+pub async fn numbered_after_pages_in_number_order(s: &Stores) {
+    let ids = qs(&["pb", "pa", "pc", "pd"]);
+    let n = s.numbers.assign_numbers(&ids).await.expect("assign");
+    assert_eq!(n, vec![2, 1, 3, 4]);
+    let page = |after, limit| {
+        let numbers = s.numbers.clone();
+        async move {
+            numbers
+                .numbered_after(after, limit)
+                .await
+                .expect("page")
+                .into_iter()
+                .map(|(n, q)| (n, q.as_str().to_owned()))
+                .collect::<Vec<_>>()
+        }
+    };
+    let name = |n: u64, q: &str| (n, q.to_owned());
+    assert_eq!(
+        page(0, 3).await,
+        vec![name(1, "pa"), name(2, "pb"), name(3, "pc")]
+    );
+    assert_eq!(page(3, 3).await, vec![name(4, "pd")]);
+    assert_eq!(page(4, 3).await, Vec::new());
+    assert_eq!(page(1, 1).await, vec![name(2, "pb")]);
+}

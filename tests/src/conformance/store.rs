@@ -1525,7 +1525,8 @@ macro_rules! store_conformance {
             stale_schedule_set, devices_and_their_sessions, content_round_trip);
         $crate::store_conformance!(@suite $setup; question_numbers, numbers;
             numbers_are_permanent_and_consecutive, find_numbers_assigns_nothing,
-            numbers_map_back, concurrent_assignment_agrees);
+            numbers_map_back, concurrent_assignment_agrees,
+            numbered_after_pages_in_number_order);
     };
     (@suite $setup:expr; $module:ident, $suite:ident; $($name:ident),* $(,)?) => {
         mod $module {

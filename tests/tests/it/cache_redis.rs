@@ -151,6 +151,46 @@ async fn keys_under(raw: &mut redis::aio::MultiplexedConnection, base: &str) -> 
     keys
 }
 
+/// A process reads every number when it starts: afterwards it maps the
+/// questions it serves with the store switched off (warm reviews do not
+/// depend on PostgreSQL); a process that did not preload cannot.
+#[tokio::test]
+async fn a_preloaded_numbering_maps_without_the_store() {
+    let store = memora_core::memory::InMemoryBackend::new();
+    let ids: Vec<QuestionId> = (0..25_000)
+        .map(|i| QuestionId::parse(format!("pre-{i:05}")).unwrap())
+        .collect();
+    let source: Arc<dyn memora_core::ports::QuestionNumbers> = Arc::new(store.clone());
+    let numbers = source.assign_numbers(&ids).await.expect("assign");
+    let preloaded = memora_cache_redis::Numbering::new(Arc::clone(&source));
+    assert_eq!(preloaded.preload().await.expect("preload"), 25_000);
+    let cold = memora_cache_redis::Numbering::new(Arc::clone(&source));
+    store.set_store_available(false);
+    let asked = [ids[0].clone(), ids[12_345].clone(), ids[24_999].clone()];
+    let found = preloaded.find(&asked).await.expect("find");
+    assert_eq!(
+        found,
+        vec![
+            Some(numbers[0]),
+            Some(numbers[12_345]),
+            Some(numbers[24_999])
+        ]
+    );
+    let back = preloaded
+        .questions(&[numbers[24_999], numbers[0]])
+        .await
+        .expect("questions");
+    assert_eq!(back, vec![ids[24_999].clone(), ids[0].clone()]);
+    assert!(
+        cold.find(&asked).await.is_err(),
+        "not preloaded: asks the store"
+    );
+    // A capacity smaller than the table keeps that many.
+    store.set_store_available(true);
+    let small = memora_cache_redis::Numbering::with_capacity(Arc::clone(&source), 1_000);
+    assert_eq!(small.preload().await.expect("preload"), 1_000);
+}
+
 /// Layout 4 names cards (and served questions) by number: its keys hold
 /// numbers that map back to the ids, and a schedule of either layout reads
 /// as absent to the other, whose next load deletes the other's keys.
