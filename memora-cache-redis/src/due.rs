@@ -198,18 +198,17 @@ local function cache_set(S, key, tv, tn, tc)
   redis.call('HSET', S.m, 'k' .. key, v)
   if key == 'a' then S.ka = v end
 end
+-- Where the due chunks of subject si (nil: every subject) are found: an
+-- index of chunk minima and the chunks' key prefix, or the one chunk.
+local function chunks_of(S, si)
+  if not si then return S.g .. ':x', '', nil end
+  if (snum(S, si) or 1) > 1 then return S.g .. ':i' .. si, si .. '.', nil end
+  return nil, nil, zkey(S, si, 0)
+end
 local function count_due(S, si, now)
   local key = 'a'
-  local idx, prefix = S.g .. ':x', ''
-  local single = nil
-  if si then
-    key = 's' .. si
-    if (snum(S, si) or 1) > 1 then
-      idx, prefix = S.g .. ':i' .. si, si .. '.'
-    else
-      single = zkey(S, si, 0)
-    end
-  end
+  if si then key = 's' .. si end
+  local idx, prefix, single = chunks_of(S, si)
   local tv, tn, tc = cache_get(S, key)
   if tv and now >= tv and ((not tn) or now < tn) then return tc end
   tc, tn = 0, nil
@@ -244,17 +243,11 @@ local function due_read(b, subject, now, limit)
   now, limit = tonumber(now), tonumber(limit)
   if S.hz and now > S.hz then return nil end
   local si = nil
-  local idx, prefix = S.g .. ':x', ''
-  local single = nil
   if subject and subject ~= '' then
     si = tonumber(redis.call('HGET', S.d, 'd:s' .. subject))
     if not si then return {0, {}} end
-    if (snum(S, si) or 1) > 1 then
-      idx, prefix = S.g .. ':i' .. si, si .. '.'
-    else
-      single = zkey(S, si, 0)
-    end
   end
+  local idx, prefix, single = chunks_of(S, si)
   local total = count_due(S, si, now)
   -- The last unfiltered answer, `G:l` = 'time|limit|ids', still holds
   -- when nothing was written since (every write deletes it), `now` is not
@@ -519,10 +512,10 @@ local function put_rows(b, ttl, args, first, last)
     local q, v, due, sname, tname = args[i], args[i + 1], args[i + 2], args[i + 3], args[i + 4]
     local h, old = card(S, q)
     local nb, nlr = hdr(v)
-    local ob, olr, osi
+    local ob, olr, osi, oti
     local skip = false
     if old then
-      ob, olr, osi = hdr(old)
+      ob, olr, osi, oti = hdr(old)
       if olr and ((not nlr) or olr > nlr) then
         skip = true
       elseif olr == nlr and string.sub(old, 14) == string.sub(v, 14)
@@ -530,7 +523,6 @@ local function put_rows(b, ttl, args, first, last)
         -- The same state (the persistence worker refreshing what the
         -- commit wrote): unchanged if its subject, topic and due are too.
         local same = (sname == '' and osi == 0) or (sname ~= '' and osi == dict(S, 's' .. sname))
-        local _a, _b, _c, oti = hdr(old)
         same = same and ((tname == '' and oti == 0) or (tname ~= '' and oti == dict(S, 't' .. tname)))
         if same then
           local oz = zof(S, osi, q, false)

@@ -97,12 +97,13 @@ impl Numbering {
         Ok(ids.map(|q| by_id.get(q.as_str()).copied()).collect())
     }
 
-    /// The number of each id, numbering ids that have none (for ids the
-    /// server itself writes: a schedule's cards, questions it serves).
-    pub async fn assign<'q>(
+    /// The numbers of `ids`: the known ones from the process, the others
+    /// from the source — numbering them (`assign`) or only looking them up.
+    async fn lookup<'q>(
         &self,
         ids: impl ExactSizeIterator<Item = &'q QuestionId> + Clone,
-    ) -> Result<Vec<u64>> {
+        assign: bool,
+    ) -> Result<Vec<Option<u64>>> {
         let mut out = self.known(ids.clone())?;
         let missing: Vec<QuestionId> = ids
             .clone()
@@ -110,32 +111,54 @@ impl Numbering {
             .filter(|(_, n)| n.is_none())
             .map(|(q, _)| q.clone())
             .collect();
-        if !missing.is_empty() {
-            let got = self
-                .source
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let got: Vec<Option<u64>> = if assign {
+            self.source
                 .assign_numbers(&missing)
                 .await
-                .map_err(Error::Numbers)?;
-            if got.len() != missing.len() {
-                return Err(Error::Decode(format!(
-                    "{} numbers for {} questions",
-                    got.len(),
-                    missing.len()
-                )));
-            }
-            let fresh: FastMap<&str, u64> = missing
-                .iter()
-                .map(QuestionId::as_str)
-                .zip(got.iter().copied())
-                .collect();
-            for (q, n) in ids.zip(out.iter_mut()) {
-                if n.is_none() {
-                    *n = fresh.get(q.as_str()).copied();
-                }
-            }
-            self.keep(missing.into_iter().zip(got))?;
+                .map_err(Error::Numbers)?
+                .into_iter()
+                .map(Some)
+                .collect()
+        } else {
+            self.source
+                .find_numbers(&missing)
+                .await
+                .map_err(Error::Numbers)?
+        };
+        if got.len() != missing.len() {
+            return Err(Error::Decode(format!(
+                "{} numbers for {} questions",
+                got.len(),
+                missing.len()
+            )));
         }
-        out.into_iter()
+        let found: Vec<(QuestionId, u64)> = missing
+            .into_iter()
+            .zip(got)
+            .filter_map(|(q, n)| n.map(|n| (q, n)))
+            .collect();
+        let fresh: FastMap<&str, u64> = found.iter().map(|(q, n)| (q.as_str(), *n)).collect();
+        for (q, n) in ids.zip(out.iter_mut()) {
+            if n.is_none() {
+                *n = fresh.get(q.as_str()).copied();
+            }
+        }
+        self.keep(found)?;
+        Ok(out)
+    }
+
+    /// The number of each id, numbering ids that have none (for ids the
+    /// server itself writes: a schedule's cards, questions it serves).
+    pub async fn assign<'q>(
+        &self,
+        ids: impl ExactSizeIterator<Item = &'q QuestionId> + Clone,
+    ) -> Result<Vec<u64>> {
+        self.lookup(ids, true)
+            .await?
+            .into_iter()
             .map(|n| n.ok_or_else(|| Error::Decode("a question got no number".into())))
             .collect()
     }
@@ -143,38 +166,7 @@ impl Numbering {
     /// The number of each id, `None` for an id that has none (numbers
     /// nothing: for ids a client sent).
     pub async fn find(&self, ids: &[QuestionId]) -> Result<Vec<Option<u64>>> {
-        let mut out = self.known(ids.iter())?;
-        let missing: Vec<QuestionId> = ids
-            .iter()
-            .zip(&out)
-            .filter(|(_, n)| n.is_none())
-            .map(|(q, _)| q.clone())
-            .collect();
-        if missing.is_empty() {
-            return Ok(out);
-        }
-        let got = self
-            .source
-            .find_numbers(&missing)
-            .await
-            .map_err(Error::Numbers)?;
-        let fresh: FastMap<&str, u64> = missing
-            .iter()
-            .zip(&got)
-            .filter_map(|(q, n)| n.map(|n| (q.as_str(), n)))
-            .collect();
-        for (q, n) in ids.iter().zip(out.iter_mut()) {
-            if n.is_none() {
-                *n = fresh.get(q.as_str()).copied();
-            }
-        }
-        let found: Vec<(QuestionId, u64)> = missing
-            .into_iter()
-            .zip(got)
-            .filter_map(|(q, n)| n.map(|n| (q, n)))
-            .collect();
-        self.keep(found)?;
-        Ok(out)
+        self.lookup(ids.iter(), false).await
     }
 
     /// Reads every number given so far (up to the capacity), page by page,
