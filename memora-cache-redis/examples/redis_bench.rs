@@ -3,10 +3,13 @@
 //! `cargo run --release -p memora-cache-redis --example redis_bench -- [redis-url]`
 //!
 //! With `ONLY_LOAD=1` it stops after the rehydration figures;
-//! `QUESTION_KEYS=ids` measures layout 3 (cards under their ids) instead
-//! of the default layout 4 (under their questions' numbers);
+//! `QUESTION_KEYS=ids` measures layout 3 (cards under their ids, subjects
+//! and topics in a dictionary per schedule) instead of the default layout
+//! 5 (questions, subjects and topics by number);
 //! `MEMORY_LEARNERS=100000` adds the bytes per card of that many learners
-//! of 100 ladder cards each (10 M cards: ~1 GB of Redis with `ids`).
+//! of 100 ladder cards each (10 M cards: ~1 GB of Redis with `ids`);
+//! `TOPICS=40` files the memory shapes' cards under that many topics per
+//! learner (of 50 × that many in all), as the data generator's learners.
 //!
 //! Uses a throwaway namespace and deletes its keys at the end.
 
@@ -84,12 +87,12 @@ async fn main() -> Res<()> {
         }
     };
     println!(
-        "layout {}: cards under their {}",
-        if numbered { 4 } else { 3 },
+        "layout {}: {}",
+        if numbered { 5 } else { 3 },
         if numbered {
-            "questions' numbers"
+            "questions, subjects and topics by number"
         } else {
-            "question ids"
+            "questions by id, subjects and topics in a dictionary per schedule"
         }
     );
     let cache = layout(RedisDueCache::connect(cfg.clone()).await?);
@@ -181,31 +184,43 @@ async fn main() -> Res<()> {
         let users: Vec<UserId> = (0..learners)
             .map(|k| UserId::new(format!("ladder-{per}-{k}")))
             .collect::<Result<_, _>>()?;
+        let topics = std::env::var("TOPICS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|t| *t > 0);
         // 16 loads at once, as a season rebuild runs them.
-        let loaded: Vec<Res<()>> = futures::stream::iter(users.iter().map(|lu| {
-            let cache = cache.clone();
-            let s = s.clone();
-            async move {
-                let rows = (0..per)
-                    .map(|i| {
-                        let mut t = tracker(lu, &s, i, (i as i64 * 7919 % 180) - 30)?;
-                        t.state.kind = memora_core::srs::SchedulerKind::Ladder;
-                        t.state.stability = (1 + i % 7) as f64;
-                        t.state.difficulty = 0.0;
-                        Ok(t)
-                    })
-                    .collect::<Res<Vec<_>>>()?;
-                cache.load(lu, &s, &rows).await?;
-                Res::Ok(())
-            }
-        }))
-        .buffer_unordered(16)
-        .collect()
-        .await;
+        let loaded: Vec<Res<()>> =
+            futures::stream::iter(users.iter().enumerate().map(|(k, lu)| {
+                let cache = cache.clone();
+                let s = s.clone();
+                async move {
+                    let rows = (0..per)
+                        .map(|i| {
+                            let mut t = tracker(lu, &s, i, (i as i64 * 7919 % 180) - 30)?;
+                            if let Some(n) = topics {
+                                t.topic = Some(memora_core::ids::TopicId::new(format!(
+                                    "topic-{:05}",
+                                    (k % 50) * n + i % n
+                                ))?);
+                            }
+                            t.state.kind = memora_core::srs::SchedulerKind::Ladder;
+                            t.state.stability = (1 + i % 7) as f64;
+                            t.state.difficulty = 0.0;
+                            Ok(t)
+                        })
+                        .collect::<Res<Vec<_>>>()?;
+                    cache.load(lu, &s, &rows).await?;
+                    Res::Ok(())
+                }
+            }))
+            .buffer_unordered(16)
+            .collect()
+            .await;
         loaded.into_iter().collect::<Res<Vec<()>>>()?;
         let after = info().await?;
+        let with_topics = topics.map(|t| format!(", {t} topics")).unwrap_or_default();
         println!(
-            "memory, ladder cards, {learners} learner(s) x {per}: used_memory +{} B = {:.1} B/card",
+            "memory, ladder cards{with_topics}, {learners} learner(s) x {per}: used_memory +{} B = {:.1} B/card",
             after - before,
             (after - before) as f64 / (learners * per) as f64
         );

@@ -1,21 +1,33 @@
-//! The wire form of one cached card (the value in a schedule's state hash),
-//! layout version 2: binary, 13 bytes of header the Lua scripts read, then
-//! a tail only Rust reads.
+//! The wire form of one cached card (the value in a schedule's state hash):
+//! binary, 13 bytes of header the Lua scripts read, then a tail only Rust
+//! reads. Two forms, one per schedule layout:
 //!
-//! | bytes | content |
-//! |---|---|
-//! | 0 | flags: bits 0–1 mastery bucket (`0` new, `1` learning, `2` mature, `3` none), bit 2 `last_review` present, bit 3 FSRS (else ladder), bits 4–5 phase code |
-//! | 1–8 | `last_review`, Unix µs as a little-endian `f64` (exact: < 2^53), `0` when absent |
-//! | 9–10 | subject, `u16` LE index into the schedule's dictionary (`0`: none) |
-//! | 11–12 | topic, likewise |
-//! | 13– | varints `step`, `reps`, `lapses`, `scheduled_days`; then `stability` and `difficulty`, each one byte when it is a whole number 0–127 (the ladder's level and its zero difficulty), else `0x80` and the `f64` LE |
+//! | bytes | layout 3 (ids, a dictionary per schedule) | layout 5 (numbers, [`Names::Labels`]) |
+//! |---|---|---|
+//! | 0 | flags | flags |
+//! | 1–8 | `last_review` | `last_review` |
+//! | 9–12 | subject, topic: `u16` LE indexes into the schedule's dictionary (`0`: none) | subject: `u32` LE label number (`0`: none) |
+//! | 13– | tail | topic label number (varint, `0`: none), then the tail |
+//!
+//! * flags: bits 0–1 mastery bucket (`0` new, `1` learning, `2` mature,
+//!   `3` none), bit 2 `last_review` present, bit 3 FSRS (else ladder),
+//!   bits 4–5 phase code;
+//! * `last_review`: Unix µs as a little-endian `f64` (exact: < 2^53), `0`
+//!   when absent;
+//! * tail: varints `step`, `reps`, `lapses`, `scheduled_days`; then
+//!   `stability` and `difficulty`, each one byte when it is a whole number
+//!   0–127 (the ladder's level and its zero difficulty), else `0x80` and
+//!   the `f64` LE.
 //!
 //! The due time is not in the value: it is the card's score in its sorted
-//! set, and readers return it beside the value. The dictionary indexes are
-//! the schedule's own (its marker maps them to subject and topic ids):
-//! Rust writes `0` there and the scripts put the schedule's index in.
-//! A ladder card is 20 bytes and an FSRS card 36 while `reps`, `lapses`,
-//! `step` and `scheduled_days` stay under 128.
+//! set, and readers return it beside the value. Layout 3's dictionary
+//! indexes are the schedule's own (its marker maps them to subject and
+//! topic ids): Rust writes `0` there and the scripts put the schedule's
+//! index in. Layout 5's numbers are global ([`crate::Numbering`]): Rust
+//! writes the whole value and the scripts only read the subject.
+//! A ladder card is 20 bytes (21 in layout 5 without a topic) and an FSRS
+//! card 36 (37) while `reps`, `lapses`, `step` and `scheduled_days` stay
+//! under 128.
 
 use chrono::{DateTime, Utc};
 use memora_core::domain::{MemoryTracker, TrackerKey};
@@ -69,10 +81,19 @@ fn float(out: &mut Vec<u8>, x: f64) {
     }
 }
 
-/// Encodes a card state with dictionary indexes `subject` and `topic`.
-pub(crate) fn encode_state(s: &CardState, subject: u16, topic: u16) -> Vec<u8> {
+/// How a value names its card's subject and topic (`0`: none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Names {
+    /// Layout 3: indexes into the schedule's dictionary.
+    Dictionary(u16, u16),
+    /// Layout 5: label numbers ([`crate::Numbering`]).
+    Labels(u32, u32),
+}
+
+/// Encodes a card state naming its subject and topic by `names`.
+pub(crate) fn encode_state(s: &CardState, names: Names) -> Vec<u8> {
     let mut out = Vec::with_capacity(24);
-    encode_state_into(&mut out, s, s.mastery(), subject, topic);
+    encode_state_into(&mut out, s, s.mastery(), names);
     out
 }
 
@@ -82,8 +103,7 @@ pub(crate) fn encode_state_into(
     out: &mut Vec<u8>,
     s: &CardState,
     mastery: Option<MasteryBucket>,
-    subject: u16,
-    topic: u16,
+    names: Names,
 ) {
     let bucket = mastery.map_or(3u8, |b| b.code() as u8);
     let flags = bucket
@@ -93,8 +113,16 @@ pub(crate) fn encode_state_into(
     out.push(flags);
     let lr = s.last_review.map_or(0.0, |t| micros(t) as f64);
     out.extend_from_slice(&lr.to_le_bytes());
-    out.extend_from_slice(&subject.to_le_bytes());
-    out.extend_from_slice(&topic.to_le_bytes());
+    match names {
+        Names::Dictionary(subject, topic) => {
+            out.extend_from_slice(&subject.to_le_bytes());
+            out.extend_from_slice(&topic.to_le_bytes());
+        }
+        Names::Labels(subject, topic) => {
+            out.extend_from_slice(&subject.to_le_bytes());
+            varint(out, topic);
+        }
+    }
     varint(out, s.step);
     varint(out, s.reps);
     varint(out, s.lapses);
@@ -103,9 +131,10 @@ pub(crate) fn encode_state_into(
     float(out, s.difficulty);
 }
 
-/// Encodes a row's state; the scripts fill in the dictionary indexes.
+/// Encodes a row's state for layout 3 (the scripts fill in the
+/// dictionary indexes).
 pub(crate) fn encode(row: &MemoryTracker) -> Vec<u8> {
-    encode_state(&row.state, 0, 0)
+    encode_state(&row.state, Names::Dictionary(0, 0))
 }
 
 struct Reader<'a> {
@@ -151,7 +180,7 @@ impl Reader<'_> {
     }
 }
 
-/// The header fields of a value: (subject index, topic index).
+/// The header fields of a layout-3 value: (subject index, topic index).
 #[cfg(test)]
 pub(crate) fn dictionary_indexes(raw: &[u8]) -> Result<(u16, u16)> {
     if raw.len() < HEADER {
@@ -163,22 +192,26 @@ pub(crate) fn dictionary_indexes(raw: &[u8]) -> Result<(u16, u16)> {
     ))
 }
 
-/// Decodes a value of `(user, season, question)` whose score is `due_us`,
-/// with the subject and topic its indexes name.
-pub(crate) fn decode(
-    key: TrackerKey,
-    raw: &[u8],
-    due_us: i64,
-    subject: Option<&str>,
-    topic: Option<&str>,
-) -> Result<MemoryTracker> {
+/// Decodes a value whose score is `due_us`: its state and its subject and
+/// topic (indexes or numbers, by `labels`: whether it is layout 5's).
+pub(crate) fn decode_state(raw: &[u8], due_us: i64, labels: bool) -> Result<(CardState, Names)> {
     if raw.len() < HEADER {
         return Err(Error::Decode(format!("card value of {} bytes", raw.len())));
     }
     let mut r = Reader { raw, at: 0 };
     let flags = r.byte("flags")?;
     let lr = r.f64("last_review")?;
-    r.at = HEADER;
+    let names = if labels {
+        let subject = u32::from_le_bytes([raw[9], raw[10], raw[11], raw[12]]);
+        r.at = HEADER;
+        Names::Labels(subject, r.varint("topic")?)
+    } else {
+        r.at = HEADER;
+        Names::Dictionary(
+            u16::from_le_bytes([raw[9], raw[10]]),
+            u16::from_le_bytes([raw[11], raw[12]]),
+        )
+    };
     let step = r.varint("step")?;
     let reps = r.varint("reps")?;
     let lapses = r.varint("lapses")?;
@@ -196,7 +229,6 @@ pub(crate) fn decode(
     } else {
         None
     };
-    let bad = |e: memora_core::CoreError| Error::Decode(e.to_string());
     let state = CardState {
         kind: if flags & 8 != 0 {
             SchedulerKind::Fsrs6
@@ -214,12 +246,37 @@ pub(crate) fn decode(
         due: from_micros(due_us)?,
         scheduled_days,
     };
+    Ok((state, names))
+}
+
+/// The row of `key` from its state and the subject and topic named.
+pub(crate) fn tracker(
+    key: TrackerKey,
+    state: CardState,
+    subject: Option<&str>,
+    topic: Option<&str>,
+) -> Result<MemoryTracker> {
+    let bad = |e: memora_core::CoreError| Error::Decode(e.to_string());
     Ok(MemoryTracker {
         key,
         subject: subject.map(SubjectId::new).transpose().map_err(bad)?,
         topic: topic.map(TopicId::new).transpose().map_err(bad)?,
         state,
     })
+}
+
+/// Decodes a layout-3 value of `(user, season, question)` whose score is
+/// `due_us`, with the subject and topic its indexes name.
+#[cfg(test)]
+pub(crate) fn decode(
+    key: TrackerKey,
+    raw: &[u8],
+    due_us: i64,
+    subject: Option<&str>,
+    topic: Option<&str>,
+) -> Result<MemoryTracker> {
+    let (state, _) = decode_state(raw, due_us, false)?;
+    tracker(key, state, subject, topic)
 }
 
 /// The key of `(user, season, question)`.
@@ -270,7 +327,7 @@ pub(crate) mod tests {
             (row(SchedulerKind::Fsrs6, -0.0, 128.0), 38),
             (row(SchedulerKind::Fsrs6, f64::INFINITY, 1e300), 38),
         ] {
-            let enc = encode_state(&r.state, 7, 0);
+            let enc = encode_state(&r.state, Names::Dictionary(7, 0));
             assert_eq!(enc.len(), len, "{r:?}");
             assert_eq!(dictionary_indexes(&enc).unwrap(), (7, 0));
             let back = decode(
@@ -294,6 +351,34 @@ pub(crate) mod tests {
         let enc = encode(&none);
         let back = decode(none.key.clone(), &enc, micros(none.state.due), None, None).unwrap();
         assert_eq!(back, none);
+    }
+
+    #[test]
+    fn label_numbers_round_trip() {
+        for (r, names, len) in [
+            // A subject number takes the dictionary's four header bytes,
+            // a topic number one varint byte below 128.
+            (
+                row(SchedulerKind::Ladder, 3.0, 0.0),
+                Names::Labels(70_000, 0),
+                23,
+            ),
+            (
+                row(SchedulerKind::Fsrs6, 0.1 + 0.2, 7.5),
+                Names::Labels(u32::MAX, 300),
+                40,
+            ),
+        ] {
+            let enc = encode_state(&r.state, names);
+            assert_eq!(enc.len(), len, "{names:?}");
+            let (state, back) = decode_state(&enc, micros(r.state.due), true).unwrap();
+            assert_eq!((state, back), (r.state.clone(), names));
+            // Read as layout 3 it is damaged or other names, never these.
+            assert_ne!(
+                decode_state(&enc, micros(r.state.due), false).ok(),
+                Some((r.state.clone(), names))
+            );
+        }
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! [`RedisDueCache`]: the due-schedule cache, layout version 3 ("compact",
-//! questions named by their ids) or, with [`RedisDueCache::with_numbering`]
-//! (the server's default), 4: the same keys with every question named by
-//! its permanent number ([`crate::Numbering`]).
+//! questions named by their ids, subjects and topics by a dictionary per
+//! schedule) or, with [`RedisDueCache::with_numbering`] (the server's
+//! default), 5: the same keys with every question, subject and topic named
+//! by its permanent number ([`crate::Numbering`]) and no dictionary.
+//! (Layout 4, of an earlier version, numbered questions only.)
 //!
 //! One schedule is one learner's cards of one season. Its base key is
 //! `B = <ns>srs:{<user>}:<season>` (the `{<user>}` hash tag puts every key
@@ -39,15 +41,22 @@
 //!   so a query reads at most `limit` chunks (plus ties), and counts the due
 //!   items with one `ZCOUNT` per chunk that has any.
 //! * Items with the same due time come in question-id byte order, as in
-//!   every other adapter (layout 4: in the byte order of their numbers'
+//!   every other adapter (layout 5: in the byte order of their numbers'
 //!   decimal form, which is id order for the ids one call numbered when
 //!   their numbers have as many digits).
-//! * Layout 4 stores a card's question once as a `listpack` integer of a
+//! * Layout 5 stores a card's question once as a `listpack` integer of a
 //!   few bytes in each of its two entries (state hash field, sorted-set
 //!   member) instead of an id of ~17; the process maps numbers back with
 //!   [`crate::Numbering`] (the store's `question_numbers` table, kept in
 //!   memory: a warm process asks nothing). Ids a client sent are looked up
 //!   (`find`), never numbered: only rows the server writes number new ids.
+//! * Layout 5 names a card's subject by its label number in the value's
+//!   header (and in the names of its due sets and marker fields), and its
+//!   topic by a varint in the value's tail (`label_numbers`, [`Numbering`]
+//!   again): a learner filed under many topics pays no dictionary (layout
+//!   3's costs ~20 B per card for 40 topics over 100 cards). A subject
+//!   filter a client names is looked up, never numbered (`-`: no number,
+//!   so no card).
 //! * A small learner pays mostly for keys (~100–150 B each: name, main
 //!   and expiry dictionary entries, object header): a subject of one chunk
 //!   has no index key, a small dictionary lives in the marker, and the
@@ -61,7 +70,7 @@
 //!
 //! The marker is the schedule's presence: no marker of this layout ⇒ absent
 //! (`due` answers `None` and the core rehydrates); a schedule of layout 1
-//! or 2 (earlier versions) or of the other current layout (3 ↔ 4) is
+//! 2 or 4 (earlier versions) or of the other current layout (3 ↔ 5) is
 //! absent too, and the next load deletes its keys.
 //! Every write is one Lua script (atomic, one round trip). A load writes the
 //! new generation in one pipeline — one `RESTORE` of a serialized value per
@@ -80,7 +89,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use memora_core::domain::MemoryTracker;
-use memora_core::ids::{QuestionId, SeasonId, SubjectId, UserId};
+use memora_core::ids::{Label, QuestionId, SeasonId, SubjectId, TopicId, UserId};
 use memora_core::ports::{CacheStats, DueCache, DueSlice, UserCacheStats};
 use memora_core::{PortError, PortResult};
 use redis::{FromRedisValue, Script, Value};
@@ -106,18 +115,30 @@ use crate::numbers::Numbering;
 /// * `mastery_read(b)`: `{m0, m1, m2}`, `-1`s when not kept.
 pub(crate) const SCHEDULE_LUA: &str = r"
 local LAYOUT = '3'
+local LABELS = false
 local GRACE = 60000
 local function hq(q)
   local h = 0
   for i = 1, #q do h = (h * 31 + string.byte(q, i)) % 2147483647 end
   return h
 end
+-- A value's mastery bucket, last review (nil: none), subject and topic
+-- (layout 5: the subject's label number, and 0: the topic is in the tail).
 local function hdr(v)
-  local fl, lr, si, ti = struct.unpack('<BdHH', v)
+  local fl, lr, si, ti
+  if LABELS then
+    fl, lr, si = struct.unpack('<BdI4', v)
+    ti = 0
+  else
+    fl, lr, si, ti = struct.unpack('<BdHH', v)
+  end
   if math.floor(fl / 4) % 2 == 0 then lr = nil end
   return fl % 4, lr, si, ti
 end
+-- A value with dictionary indexes si, ti (layout 5: Rust wrote the whole
+-- value).
 local function with_dict(v, si, ti)
+  if LABELS then return v end
   return string.sub(v, 1, 9) .. struct.pack('<HH', si, ti) .. string.sub(v, 14)
 end
 local function bytes_lt(a, c)
@@ -130,7 +151,7 @@ end
 local function sched_any(b)
   local m = b .. ':m'
   local v = redis.call('HMGET', m, 'v', 'g', 'n', 'hz', 'ka', 'di')
-  if v[1] ~= '2' and v[1] ~= '3' and v[1] ~= '4' then return nil end
+  if v[1] ~= '2' and v[1] ~= '3' and v[1] ~= '4' and v[1] ~= '5' then return nil end
   local g = b .. ':' .. v[2]
   -- A small dictionary lives in the marker ('di'), a larger one in G:d.
   local d = g .. ':d'
@@ -244,7 +265,12 @@ local function due_read(b, subject, now, limit)
   if S.hz and now > S.hz then return nil end
   local si = nil
   if subject and subject ~= '' then
-    si = tonumber(redis.call('HGET', S.d, 'd:s' .. subject))
+    -- Layout 5: the subject's number ('-': it has none, so no card).
+    if LABELS then
+      si = tonumber(subject)
+    else
+      si = tonumber(redis.call('HGET', S.d, 'd:s' .. subject))
+    end
     if not si then return {0, {}} end
   end
   local idx, prefix, single = chunks_of(S, si)
@@ -315,7 +341,7 @@ end
 local function read_cards(S, qs, first)
   local out, names = {}, {}
   local function name(i)
-    if i == 0 then return false end
+    if i == 0 or LABELS then return false end
     local n = names[i]
     if n == nil then
       n = redis.call('HGET', S.d, 'r:' .. i) or false
@@ -511,7 +537,7 @@ local function put_rows(b, ttl, args, first, last)
   for i = first, last, 5 do
     local q, v, due, sname, tname = args[i], args[i + 1], args[i + 2], args[i + 3], args[i + 4]
     local h, old = card(S, q)
-    local nb, nlr = hdr(v)
+    local nb, nlr, nsi = hdr(v)
     local ob, olr, osi, oti
     local skip = false
     if old then
@@ -522,8 +548,13 @@ local function put_rows(b, ttl, args, first, last)
           and string.sub(old, 1, 9) == string.sub(v, 1, 9) then
         -- The same state (the persistence worker refreshing what the
         -- commit wrote): unchanged if its subject, topic and due are too.
-        local same = (sname == '' and osi == 0) or (sname ~= '' and osi == dict(S, 's' .. sname))
-        same = same and ((tname == '' and oti == 0) or (tname ~= '' and oti == dict(S, 't' .. tname)))
+        local same
+        if LABELS then
+          same = osi == nsi
+        else
+          same = (sname == '' and osi == 0) or (sname ~= '' and osi == dict(S, 's' .. sname))
+          same = same and ((tname == '' and oti == 0) or (tname ~= '' and oti == dict(S, 't' .. tname)))
+        end
         if same then
           local oz = zof(S, osi, q, false)
           local od = oz and redis.call('ZSCORE', oz, q)
@@ -553,8 +584,12 @@ local function put_rows(b, ttl, args, first, last)
         end
       else
         local si, ti = 0, 0
-        if sname ~= '' then si = dict(S, 's' .. sname) end
-        if tname ~= '' then ti = dict(S, 't' .. tname) end
+        if LABELS then
+          si = nsi
+        else
+          if sname ~= '' then si = dict(S, 's' .. sname) end
+          if tname ~= '' then ti = dict(S, 't' .. tname) end
+        end
         redis.call('HSET', h, q, with_dict(v, si, ti))
         if not old then incr(S, 'c', 1) end
         local z, k = zof(S, si, q, true)
@@ -607,7 +642,7 @@ end
 local O = sched(b)
 if O then
   local function rename(i)
-    if i == 0 then return 0 end
+    if i == 0 or LABELS then return i end
     local nm = redis.call('HGET', O.d, 'r:' .. i)
     if not nm then return 0 end
     return dict(W, nm)
@@ -804,66 +839,44 @@ return keys
 ";
 
 /// The slice of a `due_read` reply (`None`: the schedule is absent).
-/// `src` with the layout its helpers check: 4 (numbers) or 3 (ids).
+/// `src` with the layout its helpers check: 5 (numbers) or 3 (ids).
 fn layout_lua(src: &str, numbered: bool) -> String {
     if numbered {
-        src.replacen("local LAYOUT = '3'", "local LAYOUT = '4'", 1)
+        src.replacen("local LAYOUT = '3'", "local LAYOUT = '5'", 1)
+            .replacen("local LABELS = false", "local LABELS = true", 1)
     } else {
         src.to_owned()
     }
 }
 
-/// Appends the `put_rows` quintuple of `r`, named `q` in the schedule, to a
-/// script call.
-pub(crate) fn push_row(inv: &mut redis::ScriptInvocation<'_>, r: &MemoryTracker, q: &str) {
-    inv.arg(q)
-        .arg(codec::encode(r))
-        .arg(micros(r.state.due))
-        .arg(r.subject.as_ref().map(|s| s.as_str()).unwrap_or_default())
-        .arg(r.topic.as_ref().map(|t| t.as_str()).unwrap_or_default());
+/// The label of a load's dictionary name (`s`: subject, else topic).
+fn label_of(prefix: u8, name: &str) -> Result<Label> {
+    let bad = |e: memora_core::CoreError| Error::Decode(e.to_string());
+    Ok(if prefix == b's' {
+        Label::Subject(SubjectId::new(name).map_err(bad)?)
+    } else {
+        Label::Topic(TopicId::new(name).map_err(bad)?)
+    })
 }
 
-/// Decodes a `read_cards` reply for `questions` of `(user, season)`.
-pub(crate) fn decode_cards(
-    user: &UserId,
-    season: &SeasonId,
-    questions: &[QuestionId],
-    flat: Vec<Value>,
-) -> Result<Vec<Option<MemoryTracker>>> {
-    if flat.len() != questions.len() * 4 {
-        return Err(Error::Decode(format!(
-            "{} card fields for {} questions",
-            flat.len(),
-            questions.len()
-        )));
-    }
-    let mut out = Vec::with_capacity(questions.len());
-    let mut it = flat.into_iter();
-    for q in questions {
-        let (v, due, subject, topic) = match (it.next(), it.next(), it.next(), it.next()) {
-            (Some(v), Some(d), Some(s), Some(t)) => (v, d, s, t),
-            _ => return Err(Error::Decode("short card reply".into())),
-        };
-        let v: Option<Vec<u8>> = FromRedisValue::from_redis_value(&v)?;
-        let Some(v) = v else {
-            out.push(None);
-            continue;
-        };
-        let due: String = FromRedisValue::from_redis_value(&due)?;
-        let due: f64 = due
-            .parse()
-            .map_err(|_| Error::Decode(format!("due score {due:?}")))?;
-        let subject: Option<String> = FromRedisValue::from_redis_value(&subject)?;
-        let topic: Option<String> = FromRedisValue::from_redis_value(&topic)?;
-        out.push(Some(codec::decode(
-            codec::key(user, season, q),
-            &v,
-            due as i64,
-            subject.as_deref(),
-            topic.as_deref(),
-        )?));
-    }
-    Ok(out)
+/// One row as a `put_rows` quintuple: the question as the schedule names
+/// it, the value, the due time (µs), and (layout 3) the subject and topic
+/// ids the script files it under (layout 5: empty, the value has them).
+pub(crate) struct WireRow {
+    q: String,
+    value: Vec<u8>,
+    due: i64,
+    subject: String,
+    topic: String,
+}
+
+/// Appends a `put_rows` quintuple to a script call.
+pub(crate) fn push_row(inv: &mut redis::ScriptInvocation<'_>, r: &WireRow) {
+    inv.arg(&r.q)
+        .arg(&r.value)
+        .arg(r.due)
+        .arg(&r.subject)
+        .arg(&r.topic);
 }
 
 /// Chunks for `n` cards: a power of two keeping ~32–64 cards per chunk
@@ -906,7 +919,7 @@ struct Card<'a> {
     q: &'a str,
     h: u64,
     due: i64,
-    si: u16,
+    si: u32,
     value: std::ops::Range<usize>,
 }
 
@@ -1031,7 +1044,7 @@ pub struct RedisDueCache {
     /// How loads write their keys ([`LoadWrite`] as a number): raised
     /// when the server refuses one way.
     load_write: std::sync::Arc<AtomicU8>,
-    /// Layout 4: cards under their questions' numbers.
+    /// Layout 5: cards, subjects and topics by number.
     numbers: Option<Numbering>,
 }
 
@@ -1073,9 +1086,10 @@ impl RedisDueCache {
         }
     }
 
-    /// Layout 4: keeps each card under its question's permanent number
+    /// Layout 5: keeps each card under its question's permanent number
     /// instead of its id (5 bytes of a `listpack` entry instead of ~17 for
-    /// a typical id), mapped by `numbering`. Schedules of the other layout
+    /// a typical id), and names its subject and topic by their label
+    /// numbers instead of a dictionary per schedule, mapped by `numbering`. Schedules of the other layout
     /// read as absent and are replaced by the next load. Items with the
     /// same due time then come in number order (numbers follow the order in
     /// which ids were first numbered, id order within one call).
@@ -1085,18 +1099,18 @@ impl RedisDueCache {
         self
     }
 
-    /// The numbering of layout 4 (`None`: layout 3, cards under their ids).
+    /// The numbering of layout 5 (`None`: layout 3, cards under their ids).
     pub fn numbering(&self) -> Option<&Numbering> {
         self.numbers.as_ref()
     }
 
     /// A script source of the schedule's layout (the `LAYOUT` the helpers
-    /// check: `'3'` ids, `'4'` numbers).
+    /// check: `'3'` ids, `'5'` numbers).
     pub(crate) fn lua(&self, parts: &[&str]) -> String {
         layout_lua(&parts.join("\n"), self.numbers.is_some())
     }
 
-    /// How the schedule names `ids` (its numbers in layout 4), numbering
+    /// How the schedule names `ids` (its numbers in layout 5), numbering
     /// ids that have none: for rows the server writes.
     pub(crate) async fn wire_assign<'q>(
         &self,
@@ -1114,7 +1128,7 @@ impl RedisDueCache {
     }
 
     /// How the schedule names `ids`, `None` for an id with no number (no
-    /// card of layout 4 can have it): for ids a client sent.
+    /// card of layout 5 can have it): for ids a client sent.
     pub(crate) async fn wire_find(&self, ids: &[QuestionId]) -> Result<Vec<Option<String>>> {
         match &self.numbers {
             None => Ok(ids.iter().map(|q| Some(q.as_str().to_owned())).collect()),
@@ -1159,6 +1173,155 @@ impl RedisDueCache {
             items: self.ids_of(ids).await?,
             total_due,
         }))
+    }
+
+    /// How a due query names its subject filter: its id (layout 3), its
+    /// label number (layout 5; `-` when it has none: no card has it), or
+    /// `''` for none.
+    pub(crate) async fn wire_subject(&self, subject: Option<&SubjectId>) -> Result<String> {
+        match (subject, &self.numbers) {
+            (None, _) => Ok(String::new()),
+            (Some(s), None) => Ok(s.as_str().to_owned()),
+            (Some(s), Some(n)) => Ok(n
+                .find_label(&Label::Subject(s.clone()))
+                .await?
+                .map_or_else(|| "-".to_owned(), |n| n.to_string())),
+        }
+    }
+
+    /// `rows` as `put_rows` quintuples, numbering what they name (layout 5).
+    pub(crate) async fn wire_rows(&self, rows: &[MemoryTracker]) -> Result<Vec<WireRow>> {
+        let qs = self
+            .wire_assign(rows.iter().map(|r| &r.key.question))
+            .await?;
+        let Some(numbering) = &self.numbers else {
+            return Ok(rows
+                .iter()
+                .zip(qs)
+                .map(|(r, q)| WireRow {
+                    q,
+                    value: codec::encode(r),
+                    due: micros(r.state.due),
+                    subject: r
+                        .subject
+                        .as_ref()
+                        .map(|s| s.as_str())
+                        .unwrap_or_default()
+                        .to_owned(),
+                    topic: r
+                        .topic
+                        .as_ref()
+                        .map(|t| t.as_str())
+                        .unwrap_or_default()
+                        .to_owned(),
+                })
+                .collect());
+        };
+        let mut labels: Vec<Label> = Vec::new();
+        for r in rows {
+            labels.extend(r.subject.clone().map(Label::Subject));
+            labels.extend(r.topic.clone().map(Label::Topic));
+        }
+        let mut numbers = numbering.assign_labels(labels.iter()).await?.into_iter();
+        let mut next = |present: bool| -> Result<u32> {
+            if !present {
+                return Ok(0);
+            }
+            let n = numbers
+                .next()
+                .ok_or_else(|| Error::Decode("a label got no number".into()))?;
+            u32::try_from(n).map_err(|_| Error::Decode(format!("label number {n}")))
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for (r, q) in rows.iter().zip(qs) {
+            let subject = next(r.subject.is_some())?;
+            let topic = next(r.topic.is_some())?;
+            out.push(WireRow {
+                q,
+                value: codec::encode_state(&r.state, codec::Names::Labels(subject, topic)),
+                due: micros(r.state.due),
+                subject: String::new(),
+                topic: String::new(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Decodes a `read_cards` reply for `questions` of `(user, season)`.
+    pub(crate) async fn decode_cards(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        questions: &[QuestionId],
+        flat: Vec<Value>,
+    ) -> Result<Vec<Option<MemoryTracker>>> {
+        if flat.len() != questions.len() * 4 {
+            return Err(Error::Decode(format!(
+                "{} card fields for {} questions",
+                flat.len(),
+                questions.len()
+            )));
+        }
+        let labels = self.numbers.is_some();
+        let mut decoded = Vec::with_capacity(questions.len());
+        let mut it = flat.into_iter();
+        while let (Some(v), Some(due), Some(subject), Some(topic)) =
+            (it.next(), it.next(), it.next(), it.next())
+        {
+            let v: Option<Vec<u8>> = FromRedisValue::from_redis_value(&v)?;
+            let Some(v) = v else {
+                decoded.push(None);
+                continue;
+            };
+            let due: String = FromRedisValue::from_redis_value(&due)?;
+            let due: f64 = due
+                .parse()
+                .map_err(|_| Error::Decode(format!("due score {due:?}")))?;
+            let (state, names) = codec::decode_state(&v, due as i64, labels)?;
+            let subject: Option<String> = FromRedisValue::from_redis_value(&subject)?;
+            let topic: Option<String> = FromRedisValue::from_redis_value(&topic)?;
+            decoded.push(Some((state, names, subject, topic)));
+        }
+        // Layout 5: the labels the numbers name.
+        let mut named: FastMap<u32, Label> = FastMap::default();
+        if let Some(numbering) = &self.numbers {
+            let mut wanted: Vec<u64> = Vec::new();
+            for (_, names, _, _) in decoded.iter().flatten() {
+                if let codec::Names::Labels(s, t) = names {
+                    wanted.extend([*s, *t].into_iter().filter(|n| *n != 0).map(u64::from));
+                }
+            }
+            wanted.sort_unstable();
+            wanted.dedup();
+            let got = numbering.labels(&wanted).await?;
+            named.extend(
+                wanted
+                    .into_iter()
+                    .zip(got)
+                    .filter_map(|(n, l)| Some((u32::try_from(n).ok()?, l))),
+            );
+        }
+        let name = |n: u32| -> Option<&str> {
+            match named.get(&n)? {
+                Label::Subject(s) => Some(s.as_str()),
+                Label::Topic(t) => Some(t.as_str()),
+            }
+        };
+        let mut out = Vec::with_capacity(questions.len());
+        for (q, card) in questions.iter().zip(decoded) {
+            let Some((state, names, subject, topic)) = card else {
+                out.push(None);
+                continue;
+            };
+            let key = codec::key(user, season, q);
+            out.push(Some(match names {
+                codec::Names::Labels(s, t) => codec::tracker(key, state, name(s), name(t))?,
+                codec::Names::Dictionary(..) => {
+                    codec::tracker(key, state, subject.as_deref(), topic.as_deref())?
+                }
+            }));
+        }
+        Ok(out)
     }
 
     /// The connection (to share it with other adapters).
@@ -1235,7 +1398,7 @@ impl RedisDueCache {
             .zip(&superseded)
             .filter_map(|(r, s)| (!s).then_some(r))
             .collect();
-        // Layout 4 names cards by number.
+        // Layout 5 names cards by number.
         let numbered: Option<Vec<String>> = match self.numbers {
             Some(_) => Some(
                 self.wire_assign(latest.iter().map(|r| &r.key.question))
@@ -1260,7 +1423,7 @@ impl RedisDueCache {
         let g = format!("{base}:{generation}");
         // The dictionary: subjects ('s') and topics ('t'), indexed from 1
         // in sorted order.
-        let mut names: FastMap<(u8, &str), u16> = FastMap::default();
+        let mut names: FastMap<(u8, &str), u32> = FastMap::default();
         let mut far: Vec<Field<'_>> = Vec::new();
         let mut cached: Vec<(&str, &MemoryTracker)> = Vec::with_capacity(latest.len());
         for (i, r) in latest.iter().enumerate() {
@@ -1286,18 +1449,39 @@ impl RedisDueCache {
             }
             cached.push((q, r));
         }
-        if names.len() > usize::from(u16::MAX) {
-            return Err(Error::Decode(format!(
-                "{} subjects and topics in one schedule",
-                names.len()
-            )));
-        }
         let mut sorted: Vec<(u8, &str)> = names.keys().copied().collect();
         sorted.sort_unstable();
-        for (i, name) in sorted.iter().enumerate() {
-            names.insert(*name, (i + 1) as u16);
+        match &self.numbers {
+            // Layout 5: subjects and topics by their label numbers.
+            Some(numbering) => {
+                let labels = sorted
+                    .iter()
+                    .map(|(prefix, name)| label_of(*prefix, name))
+                    .collect::<Result<Vec<Label>>>()?;
+                let numbers = numbering.assign_labels(labels.iter()).await?;
+                for (name, n) in sorted.iter().zip(numbers) {
+                    let n =
+                        u32::try_from(n).map_err(|_| Error::Decode(format!("label number {n}")))?;
+                    names.insert(*name, n);
+                }
+                sorted.clear();
+            }
+            // Layout 3: the schedule's own dictionary, indexed from 1 in
+            // sorted order.
+            None => {
+                if names.len() > usize::from(u16::MAX) {
+                    return Err(Error::Decode(format!(
+                        "{} subjects and topics in one schedule",
+                        names.len()
+                    )));
+                }
+                for (i, name) in sorted.iter().enumerate() {
+                    names.insert(*name, (i + 1) as u32);
+                }
+            }
         }
-        let index = |prefix: u8, name: Option<&str>| -> u16 {
+        let labels = self.numbers.is_some();
+        let index = |prefix: u8, name: Option<&str>| -> u32 {
             name.and_then(|n| names.get(&(prefix, n)).copied())
                 .unwrap_or(0)
         };
@@ -1321,7 +1505,13 @@ impl RedisDueCache {
                     *c += 1;
                 }
             }
-            codec::encode_state_into(&mut arena, &r.state, bucket, si, ti);
+            let header = if labels {
+                codec::Names::Labels(si, ti)
+            } else {
+                // Below 2^16: the dictionary has at most that many names.
+                codec::Names::Dictionary(si as u16, ti as u16)
+            };
+            codec::encode_state_into(&mut arena, &r.state, bucket, header);
             cards.push(Card {
                 q,
                 h: hq(q),
@@ -1332,7 +1522,7 @@ impl RedisDueCache {
         }
         let n = chunks_for(cards.len());
         let mut states: Vec<Vec<Field<'_>>> = (0..n).map(|_| Vec::new()).collect();
-        let mut by_subject: BTreeMap<u16, Vec<&Card<'_>>> = BTreeMap::new();
+        let mut by_subject: BTreeMap<u32, Vec<&Card<'_>>> = BTreeMap::new();
         for c in &cards {
             if let Some(chunk) = usize::try_from(c.h % n)
                 .ok()
@@ -1358,7 +1548,9 @@ impl RedisDueCache {
             dict.push((text(format!("d:{full}")), text((i + 1).to_string())));
             dict.push((text(format!("r:{}", i + 1)), text(full)));
         }
-        dict.push((Cow::Borrowed(b"dn"), text(names.len().to_string())));
+        if !labels {
+            dict.push((Cow::Borrowed(b"dn"), text(names.len().to_string())));
+        }
         let mut x: Vec<(i64, Cow<'_, [u8]>)> = Vec::new();
         for (si, items) in &by_subject {
             let ns = chunks_for(items.len());
@@ -1502,7 +1694,7 @@ impl RedisDueCache {
         let mut inv = self.scripts.due.key(self.schedule_key(user, season));
         inv.arg(micros(now))
             .arg(limit)
-            .arg(subject.map(|s| s.as_str()).unwrap_or_default());
+            .arg(self.wire_subject(subject).await?);
         self.due_slice(self.conn.script(self.cfg.call_timeout, &inv).await?)
             .await
     }
@@ -1524,7 +1716,7 @@ impl RedisDueCache {
             let r: Option<Vec<Value>> = self.conn.script(self.cfg.call_timeout, &inv).await?;
             match r {
                 None => return Ok(vec![None; questions.len()]),
-                Some(flat) => out.extend(decode_cards(user, season, chunk, flat)?),
+                Some(flat) => out.extend(self.decode_cards(user, season, chunk, flat).await?),
             }
         }
         Ok(out)
@@ -1541,13 +1733,11 @@ impl RedisDueCache {
         }
         let base = self.schedule_key(user, season);
         for chunk in rows.chunks(STATES_CHUNK / 5) {
-            let wire = self
-                .wire_assign(chunk.iter().map(|r| &r.key.question))
-                .await?;
+            let wire = self.wire_rows(chunk).await?;
             let mut inv = self.scripts.put.key(&base);
             inv.arg(self.ttl_ms());
-            for (r, q) in chunk.iter().zip(&wire) {
-                push_row(&mut inv, r, q);
+            for r in &wire {
+                push_row(&mut inv, r);
             }
             let n: i64 = self.conn.script(self.cfg.call_timeout, &inv).await?;
             if n < 0 {
@@ -1714,7 +1904,9 @@ impl RedisDueCache {
             return Ok(Vec::new());
         };
         let ids = self.ids_of(ids).await?;
-        Ok(decode_cards(user, season, &ids, flat)?
+        Ok(self
+            .decode_cards(user, season, &ids, flat)
+            .await?
             .into_iter()
             .flatten()
             .collect())

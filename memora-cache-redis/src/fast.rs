@@ -66,7 +66,7 @@ use redis::{Script, Value};
 use crate::codec::{micros, time_from_micros};
 use crate::config::Topology;
 use crate::conn::RedisConn;
-use crate::due::{RedisDueCache, SCHEDULE_LUA, SCHEDULE_WRITE_LUA, decode_cards, push_row};
+use crate::due::{RedisDueCache, SCHEDULE_LUA, SCHEDULE_WRITE_LUA, push_row};
 use crate::error::{Error, Result};
 use crate::leaderboard::{BOARD_ADD, RedisLeaderboard};
 use crate::queue::{ENQUEUE_FN, RedisQueue, STATUS_TTL_MS, encode_job};
@@ -248,7 +248,7 @@ impl RedisFastPath {
         inv.key(self.ledger.ledger_key(user, season))
             .arg(micros(now))
             .arg(limit)
-            .arg(subject.map(|s| s.as_str()).unwrap_or_default())
+            .arg(self.due.wire_subject(subject).await?)
             .arg(self.ledger.field_prefix(&terms.item_prefix)?)
             .arg(micros(terms.served_at))
             .arg(micros(terms.answerable_until))
@@ -312,7 +312,10 @@ impl RedisFastPath {
                 Some(time_from_micros(h)?)
             }
         };
-        let states = decode_cards(user, season, questions, cards)?;
+        let states = self
+            .due
+            .decode_cards(user, season, questions, cards)
+            .await?;
         Ok(SubmitView {
             servings,
             states: Some(states),
@@ -342,10 +345,7 @@ impl RedisFastPath {
             .ledger
             .fields(commit.claims.iter().map(|c| c.item.as_str()), false)
             .await?;
-        let wire = self
-            .due
-            .wire_assign(commit.rows.iter().map(|r| &r.key.question))
-            .await?;
+        let wire = self.due.wire_rows(&commit.rows).await?;
         let mut inv = self
             .scripts
             .commit_single
@@ -366,14 +366,14 @@ impl RedisFastPath {
             .arg(micros(commit.now))
             .arg(neg_xp)
             .arg(user.as_str())
-            .arg(count_subject.map(|s| s.as_str()).unwrap_or_default());
+            .arg(self.due.wire_subject(count_subject).await?);
         for (c, field) in commit.claims.iter().zip(&fields) {
             inv.arg(field)
                 .arg(micros(c.served_at))
                 .arg(committed_tail(c));
         }
-        for (r, q) in commit.rows.iter().zip(&wire) {
-            push_row(&mut inv, r, q);
+        for r in &wire {
+            push_row(&mut inv, r);
         }
         for (_, _, ttl) in &credits {
             inv.arg(*ttl);
@@ -442,10 +442,7 @@ impl RedisFastPath {
             return Ok((None, None));
         }
         let count_subject = commit.count_due.as_ref().and_then(|s| s.as_ref());
-        let wire = self
-            .due
-            .wire_assign(commit.rows.iter().map(|r| &r.key.question))
-            .await?;
+        let wire = self.due.wire_rows(&commit.rows).await?;
         let mut inv = self
             .scripts
             .apply_rows
@@ -453,9 +450,9 @@ impl RedisFastPath {
         inv.arg(self.due.ttl_ms())
             .arg(if commit.count_due.is_some() { "1" } else { "0" })
             .arg(micros(commit.now))
-            .arg(count_subject.map(|s| s.as_str()).unwrap_or_default());
-        for (r, q) in commit.rows.iter().zip(&wire) {
-            push_row(&mut inv, r, q);
+            .arg(self.due.wire_subject(count_subject).await?);
+        for r in &wire {
+            push_row(&mut inv, r);
         }
         let r: Vec<i64> = self.conn.script(self.call_timeout(), &inv).await?;
         match r.as_slice() {

@@ -1,12 +1,14 @@
-//! [`Numbering`]: question ids ↔ their permanent numbers
-//! ([`QuestionNumbers`]), kept in the process.
+//! [`Numbering`]: question ids, and subject and topic labels, ↔ their
+//! permanent numbers ([`CatalogNumbers`]), kept in the process.
 //!
-//! The schedule keys of layout 4 hold each card under its question's
-//! number, and the served-set ledger names a question served from such a
+//! The schedule keys of layout 5 hold each card under its question's
+//! number and name its subject and topic by their label numbers (a space
+//! of their own: a catalog's few thousand labels keep numbers of one or
+//! two bytes), and the served-set ledger names a question served from such a
 //! schedule `q{<number>` (`{` cannot occur in an id, so the name never
 //! meets one the core makes). Numbers never change meaning, so a process
 //! keeps every mapping it has seen — nothing to invalidate — and asks the
-//! source ([`QuestionNumbers`], PostgreSQL in the server) only for the ones
+//! source ([`CatalogNumbers`], PostgreSQL in the server) only for the ones
 //! it has not: a warm process adds no round trip.
 //!
 //! Two maps behind `RwLock`s rather than `moka` caches: a rehydration looks
@@ -17,10 +19,13 @@
 //! the eviction needed.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{Arc, RwLock};
 
-use memora_core::ids::QuestionId;
-use memora_core::ports::QuestionNumbers;
+use async_trait::async_trait;
+use memora_core::PortResult;
+use memora_core::ids::{Label, QuestionId};
+use memora_core::ports::CatalogNumbers;
 
 use crate::error::{Error, Result};
 
@@ -30,13 +35,231 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 /// ~300 MB for a catalog of 2 M questions, the most a process keeps).
 pub const DEFAULT_CAPACITY: usize = 2_000_000;
 
-/// Question ids and their numbers, from a [`QuestionNumbers`] source, kept
-/// in the process. Clones share the maps.
+/// A number space of the source: question ids, or subject and topic
+/// labels.
+#[async_trait]
+trait Space: Clone + Eq + Hash + Send + Sync + 'static {
+    const WHAT: &'static str;
+    async fn assign(src: &dyn CatalogNumbers, keys: &[Self]) -> PortResult<Vec<u64>>;
+    async fn find(src: &dyn CatalogNumbers, keys: &[Self]) -> PortResult<Vec<Option<u64>>>;
+    async fn named(src: &dyn CatalogNumbers, numbers: &[u64]) -> PortResult<Vec<Option<Self>>>;
+    async fn after(
+        src: &dyn CatalogNumbers,
+        after: u64,
+        limit: usize,
+    ) -> PortResult<Vec<(u64, Self)>>;
+}
+
+#[async_trait]
+impl Space for QuestionId {
+    const WHAT: &'static str = "question";
+    async fn assign(src: &dyn CatalogNumbers, keys: &[Self]) -> PortResult<Vec<u64>> {
+        src.assign_numbers(keys).await
+    }
+    async fn find(src: &dyn CatalogNumbers, keys: &[Self]) -> PortResult<Vec<Option<u64>>> {
+        src.find_numbers(keys).await
+    }
+    async fn named(src: &dyn CatalogNumbers, numbers: &[u64]) -> PortResult<Vec<Option<Self>>> {
+        src.numbered_questions(numbers).await
+    }
+    async fn after(
+        src: &dyn CatalogNumbers,
+        after: u64,
+        limit: usize,
+    ) -> PortResult<Vec<(u64, Self)>> {
+        src.numbered_after(after, limit).await
+    }
+}
+
+#[async_trait]
+impl Space for Label {
+    const WHAT: &'static str = "label";
+    async fn assign(src: &dyn CatalogNumbers, keys: &[Self]) -> PortResult<Vec<u64>> {
+        src.assign_label_numbers(keys).await
+    }
+    async fn find(src: &dyn CatalogNumbers, keys: &[Self]) -> PortResult<Vec<Option<u64>>> {
+        src.find_label_numbers(keys).await
+    }
+    async fn named(src: &dyn CatalogNumbers, numbers: &[u64]) -> PortResult<Vec<Option<Self>>> {
+        src.numbered_labels(numbers).await
+    }
+    async fn after(
+        src: &dyn CatalogNumbers,
+        after: u64,
+        limit: usize,
+    ) -> PortResult<Vec<(u64, Self)>> {
+        src.labels_numbered_after(after, limit).await
+    }
+}
+
+/// One space's mappings, both ways, bounded.
+struct Table<K> {
+    by_key: RwLock<FastMap<K, u64>>,
+    by_number: RwLock<FastMap<u64, K>>,
+    capacity: usize,
+}
+
+fn poisoned<T>(_: T) -> Error {
+    Error::Task("numbering lock poisoned".into())
+}
+
+impl<K: Space> Table<K> {
+    fn new(capacity: usize) -> Self {
+        Table {
+            by_key: RwLock::default(),
+            by_number: RwLock::default(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn keep(&self, pairs: Vec<(K, u64)>) -> Result<()> {
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        {
+            let mut by_key = self.by_key.write().map_err(poisoned)?;
+            if by_key.len() + pairs.len() > self.capacity {
+                by_key.clear();
+            }
+            for (k, n) in &pairs {
+                by_key.insert(k.clone(), *n);
+            }
+        }
+        let mut by_number = self.by_number.write().map_err(poisoned)?;
+        if by_number.len() + pairs.len() > self.capacity {
+            by_number.clear();
+        }
+        by_number.extend(pairs.into_iter().map(|(k, n)| (n, k)));
+        Ok(())
+    }
+
+    /// The numbers of `keys`: the known ones from the process, the others
+    /// from the source — numbering them (`assign`) or only looking them up.
+    async fn lookup<'k>(
+        &self,
+        src: &dyn CatalogNumbers,
+        keys: impl ExactSizeIterator<Item = &'k K> + Clone,
+        assign: bool,
+    ) -> Result<Vec<Option<u64>>> {
+        let mut out: Vec<Option<u64>> = {
+            let by_key = self.by_key.read().map_err(poisoned)?;
+            keys.clone().map(|k| by_key.get(k).copied()).collect()
+        };
+        let missing: Vec<K> = keys
+            .clone()
+            .zip(&out)
+            .filter(|(_, n)| n.is_none())
+            .map(|(k, _)| k.clone())
+            .collect();
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let got: Vec<Option<u64>> = if assign {
+            K::assign(src, &missing)
+                .await
+                .map_err(Error::Numbers)?
+                .into_iter()
+                .map(Some)
+                .collect()
+        } else {
+            K::find(src, &missing).await.map_err(Error::Numbers)?
+        };
+        if got.len() != missing.len() {
+            return Err(Error::Decode(format!(
+                "{} numbers for {} {}s",
+                got.len(),
+                missing.len(),
+                K::WHAT
+            )));
+        }
+        let found: Vec<(K, u64)> = missing
+            .into_iter()
+            .zip(got)
+            .filter_map(|(k, n)| n.map(|n| (k, n)))
+            .collect();
+        let fresh: FastMap<&K, u64> = found.iter().map(|(k, n)| (k, *n)).collect();
+        for (k, n) in keys.zip(out.iter_mut()) {
+            if n.is_none() {
+                *n = fresh.get(k).copied();
+            }
+        }
+        drop(fresh);
+        self.keep(found)?;
+        Ok(out)
+    }
+
+    async fn assign<'k>(
+        &self,
+        src: &dyn CatalogNumbers,
+        keys: impl ExactSizeIterator<Item = &'k K> + Clone,
+    ) -> Result<Vec<u64>> {
+        self.lookup(src, keys, true)
+            .await?
+            .into_iter()
+            .map(|n| n.ok_or_else(|| Error::Decode(format!("a {} got no number", K::WHAT))))
+            .collect()
+    }
+
+    async fn preload(&self, src: &dyn CatalogNumbers) -> Result<usize> {
+        const PAGE: usize = 10_000;
+        let mut after = 0;
+        let mut kept = 0;
+        while kept < self.capacity {
+            let page = K::after(src, after, PAGE.min(self.capacity - kept))
+                .await
+                .map_err(Error::Numbers)?;
+            let Some(last) = page.last().map(|(n, _)| *n) else {
+                break;
+            };
+            after = last;
+            kept += page.len();
+            self.keep(page.into_iter().map(|(n, k)| (k, n)).collect())?;
+        }
+        Ok(kept)
+    }
+
+    async fn named(&self, src: &dyn CatalogNumbers, numbers: &[u64]) -> Result<Vec<K>> {
+        let mut out: Vec<Option<K>> = {
+            let by_number = self.by_number.read().map_err(poisoned)?;
+            numbers.iter().map(|n| by_number.get(n).cloned()).collect()
+        };
+        let missing: Vec<u64> = numbers
+            .iter()
+            .zip(&out)
+            .filter(|(_, k)| k.is_none())
+            .map(|(n, _)| *n)
+            .collect();
+        if !missing.is_empty() {
+            let got = K::named(src, &missing).await.map_err(Error::Numbers)?;
+            let fresh: FastMap<u64, K> = missing
+                .iter()
+                .zip(got)
+                .filter_map(|(n, k)| k.map(|k| (*n, k)))
+                .collect();
+            for (n, k) in numbers.iter().zip(out.iter_mut()) {
+                if k.is_none() {
+                    *k = fresh.get(n).cloned();
+                }
+            }
+            self.keep(fresh.into_iter().map(|(n, k)| (k, n)).collect())?;
+        }
+        numbers
+            .iter()
+            .zip(out)
+            .map(|(n, k)| {
+                k.ok_or_else(|| Error::Decode(format!("{} number {n} is unknown", K::WHAT)))
+            })
+            .collect()
+    }
+}
+
+/// Question ids, and subject and topic labels, with their numbers from a
+/// [`CatalogNumbers`] source, kept in the process. Clones share the maps.
 #[derive(Clone)]
 pub struct Numbering {
-    source: Arc<dyn QuestionNumbers>,
-    by_id: Arc<RwLock<FastMap<String, u64>>>,
-    by_number: Arc<RwLock<FastMap<u64, QuestionId>>>,
+    source: Arc<dyn CatalogNumbers>,
+    questions: Arc<Table<QuestionId>>,
+    labels: Arc<Table<Label>>,
     capacity: usize,
 }
 
@@ -48,106 +271,22 @@ impl std::fmt::Debug for Numbering {
     }
 }
 
-fn poisoned<T>(_: T) -> Error {
-    Error::Task("question numbering lock poisoned".into())
-}
-
 impl Numbering {
     /// Numbers from `source`, keeping up to [`DEFAULT_CAPACITY`] mappings.
-    pub fn new(source: Arc<dyn QuestionNumbers>) -> Self {
+    pub fn new(source: Arc<dyn CatalogNumbers>) -> Self {
         Self::with_capacity(source, DEFAULT_CAPACITY)
     }
 
     /// Numbers from `source`, keeping up to `capacity` mappings per
-    /// direction (a full map is emptied and refilled as ids come).
-    pub fn with_capacity(source: Arc<dyn QuestionNumbers>, capacity: usize) -> Self {
+    /// direction and space (a full map is emptied and refilled as ids
+    /// come).
+    pub fn with_capacity(source: Arc<dyn CatalogNumbers>, capacity: usize) -> Self {
         Numbering {
             source,
-            by_id: Arc::default(),
-            by_number: Arc::default(),
+            questions: Arc::new(Table::new(capacity)),
+            labels: Arc::new(Table::new(capacity)),
             capacity: capacity.max(1),
         }
-    }
-
-    fn keep(&self, pairs: impl IntoIterator<Item = (QuestionId, u64)>) -> Result<()> {
-        let pairs: Vec<(QuestionId, u64)> = pairs.into_iter().collect();
-        if pairs.is_empty() {
-            return Ok(());
-        }
-        {
-            let mut by_id = self.by_id.write().map_err(poisoned)?;
-            if by_id.len() + pairs.len() > self.capacity {
-                by_id.clear();
-            }
-            for (q, n) in &pairs {
-                by_id.insert(q.as_str().to_owned(), *n);
-            }
-        }
-        let mut by_number = self.by_number.write().map_err(poisoned)?;
-        if by_number.len() + pairs.len() > self.capacity {
-            by_number.clear();
-        }
-        by_number.extend(pairs.into_iter().map(|(q, n)| (n, q)));
-        Ok(())
-    }
-
-    /// Known numbers of `ids` (`None` where this process has none yet).
-    fn known<'q>(&self, ids: impl Iterator<Item = &'q QuestionId>) -> Result<Vec<Option<u64>>> {
-        let by_id = self.by_id.read().map_err(poisoned)?;
-        Ok(ids.map(|q| by_id.get(q.as_str()).copied()).collect())
-    }
-
-    /// The numbers of `ids`: the known ones from the process, the others
-    /// from the source — numbering them (`assign`) or only looking them up.
-    async fn lookup<'q>(
-        &self,
-        ids: impl ExactSizeIterator<Item = &'q QuestionId> + Clone,
-        assign: bool,
-    ) -> Result<Vec<Option<u64>>> {
-        let mut out = self.known(ids.clone())?;
-        let missing: Vec<QuestionId> = ids
-            .clone()
-            .zip(&out)
-            .filter(|(_, n)| n.is_none())
-            .map(|(q, _)| q.clone())
-            .collect();
-        if missing.is_empty() {
-            return Ok(out);
-        }
-        let got: Vec<Option<u64>> = if assign {
-            self.source
-                .assign_numbers(&missing)
-                .await
-                .map_err(Error::Numbers)?
-                .into_iter()
-                .map(Some)
-                .collect()
-        } else {
-            self.source
-                .find_numbers(&missing)
-                .await
-                .map_err(Error::Numbers)?
-        };
-        if got.len() != missing.len() {
-            return Err(Error::Decode(format!(
-                "{} numbers for {} questions",
-                got.len(),
-                missing.len()
-            )));
-        }
-        let found: Vec<(QuestionId, u64)> = missing
-            .into_iter()
-            .zip(got)
-            .filter_map(|(q, n)| n.map(|n| (q, n)))
-            .collect();
-        let fresh: FastMap<&str, u64> = found.iter().map(|(q, n)| (q.as_str(), *n)).collect();
-        for (q, n) in ids.zip(out.iter_mut()) {
-            if n.is_none() {
-                *n = fresh.get(q.as_str()).copied();
-            }
-        }
-        self.keep(found)?;
-        Ok(out)
     }
 
     /// The number of each id, numbering ids that have none (for ids the
@@ -156,78 +295,55 @@ impl Numbering {
         &self,
         ids: impl ExactSizeIterator<Item = &'q QuestionId> + Clone,
     ) -> Result<Vec<u64>> {
-        self.lookup(ids, true)
-            .await?
-            .into_iter()
-            .map(|n| n.ok_or_else(|| Error::Decode("a question got no number".into())))
-            .collect()
+        self.questions.assign(self.source.as_ref(), ids).await
     }
 
     /// The number of each id, `None` for an id that has none (numbers
     /// nothing: for ids a client sent).
     pub async fn find(&self, ids: &[QuestionId]) -> Result<Vec<Option<u64>>> {
-        self.lookup(ids.iter(), false).await
-    }
-
-    /// Reads every number given so far (up to the capacity), page by page,
-    /// so that this process maps the questions it will serve without asking
-    /// the store — which keeps warm reviews independent of PostgreSQL, as
-    /// they were before numbers. Returns how many it keeps.
-    pub async fn preload(&self) -> Result<usize> {
-        const PAGE: usize = 10_000;
-        let mut after = 0;
-        let mut kept = 0;
-        while kept < self.capacity {
-            let page = self
-                .source
-                .numbered_after(after, PAGE.min(self.capacity - kept))
-                .await
-                .map_err(Error::Numbers)?;
-            let Some(last) = page.last().map(|(n, _)| *n) else {
-                break;
-            };
-            after = last;
-            kept += page.len();
-            self.keep(page.into_iter().map(|(n, q)| (q, n)))?;
-        }
-        Ok(kept)
+        self.questions
+            .lookup(self.source.as_ref(), ids.iter(), false)
+            .await
     }
 
     /// The question of each number; a number no question has is an error
     /// (a schedule holding it was not written by this numbering).
     pub async fn questions(&self, numbers: &[u64]) -> Result<Vec<QuestionId>> {
-        let mut out: Vec<Option<QuestionId>> = {
-            let by_number = self.by_number.read().map_err(poisoned)?;
-            numbers.iter().map(|n| by_number.get(n).cloned()).collect()
-        };
-        let missing: Vec<u64> = numbers
-            .iter()
-            .zip(&out)
-            .filter(|(_, q)| q.is_none())
-            .map(|(n, _)| *n)
-            .collect();
-        if !missing.is_empty() {
-            let got = self
-                .source
-                .numbered_questions(&missing)
-                .await
-                .map_err(Error::Numbers)?;
-            let fresh: FastMap<u64, QuestionId> = missing
-                .iter()
-                .zip(got)
-                .filter_map(|(n, q)| q.map(|q| (*n, q)))
-                .collect();
-            for (n, q) in numbers.iter().zip(out.iter_mut()) {
-                if q.is_none() {
-                    *q = fresh.get(n).cloned();
-                }
-            }
-            self.keep(fresh.into_iter().map(|(n, q)| (q, n)))?;
-        }
-        numbers
-            .iter()
-            .zip(out)
-            .map(|(n, q)| q.ok_or_else(|| Error::Decode(format!("question number {n} is unknown"))))
-            .collect()
+        self.questions.named(self.source.as_ref(), numbers).await
+    }
+
+    /// The number of each subject or topic, numbering new ones (for the
+    /// rows the server writes).
+    pub async fn assign_labels<'l>(
+        &self,
+        labels: impl ExactSizeIterator<Item = &'l Label> + Clone,
+    ) -> Result<Vec<u64>> {
+        self.labels.assign(self.source.as_ref(), labels).await
+    }
+
+    /// The number of a label, `None` if it has none (numbers nothing: for
+    /// a subject a client names).
+    pub async fn find_label(&self, label: &Label) -> Result<Option<u64>> {
+        Ok(self
+            .labels
+            .lookup(self.source.as_ref(), std::iter::once(label), false)
+            .await?
+            .pop()
+            .flatten())
+    }
+
+    /// The label of each number; an unknown number is an error.
+    pub async fn labels(&self, numbers: &[u64]) -> Result<Vec<Label>> {
+        self.labels.named(self.source.as_ref(), numbers).await
+    }
+
+    /// Reads every number given so far (labels, then questions, up to the
+    /// capacity), page by page, so that this process maps the questions it
+    /// will serve without asking the store — which keeps warm reviews
+    /// independent of PostgreSQL, as they were before numbers. Returns how
+    /// many it keeps.
+    pub async fn preload(&self) -> Result<usize> {
+        let labels = self.labels.preload(self.source.as_ref()).await?;
+        Ok(labels + self.questions.preload(self.source.as_ref()).await?)
     }
 }

@@ -276,9 +276,58 @@ impl fmt::Display for QuestionId {
     }
 }
 
+/// A subject or a topic: what a cached card is filed under, numbered by
+/// [`CatalogNumbers`](crate::ports::CatalogNumbers) in a number space of
+/// its own (subjects and topics share it).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Label {
+    /// A subject.
+    Subject(SubjectId),
+    /// A topic.
+    Topic(TopicId),
+}
+
+impl Label {
+    /// The label as one string: `s:<subject>` or `t:<topic>` (what the
+    /// stores keep).
+    pub fn key(&self) -> String {
+        match self {
+            Label::Subject(s) => format!("s:{s}"),
+            Label::Topic(t) => format!("t:{t}"),
+        }
+    }
+
+    /// Inverse of [`Label::key`].
+    pub fn from_key(key: &str) -> Result<Self, CoreError> {
+        match key.split_at_checked(2) {
+            Some(("s:", id)) => SubjectId::new(id).map(Label::Subject),
+            Some(("t:", id)) => TopicId::new(id).map(Label::Topic),
+            _ => Err(CoreError::invalid(format!("label {key:?}"))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_round_trip_through_their_keys() {
+        for l in [
+            Label::Subject(SubjectId::new("math").unwrap()),
+            Label::Topic(TopicId::new("s:x").unwrap()),
+        ] {
+            assert_eq!(Label::from_key(&l.key()).unwrap(), l);
+        }
+        assert_eq!(
+            Label::Subject(SubjectId::new("a").unwrap()).key(),
+            "s:a",
+            "subjects and topics never share a key"
+        );
+        for bad in ["", "s", "s:", "x:a", "t: "] {
+            assert!(Label::from_key(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn ids_reject_empty_and_control_characters() {

@@ -50,7 +50,7 @@ pub struct BackendConfig {
     pub redis_load: memora_cache_redis::LoadWrite,
     /// Whether cached schedules name questions by their ids
     /// (`MEMORA_REDIS_QUESTION_KEYS=ids`, layout 3) rather than by their
-    /// permanent numbers (the default, layout 4).
+    /// permanent numbers (the default, layout 5).
     pub redis_keys_by_id: bool,
     /// Database pool size.
     pub db_pool_size: u32,
@@ -681,7 +681,7 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
                 // Cards and served questions under the questions' permanent
                 // numbers (PostgreSQL's `question_numbers`).
                 let numbering = memora_cache_redis::Numbering::new(
-                    Arc::clone(&store) as Arc<dyn memora_core::ports::QuestionNumbers>
+                    Arc::clone(&store) as Arc<dyn memora_core::ports::CatalogNumbers>
                 );
                 due = due.with_numbering(numbering.clone());
                 served_cache = served_cache.with_numbering(numbering.clone());

@@ -55,8 +55,68 @@ struct State {
     dead_letters: BTreeMap<u64, MemDeadLetter>,
     dead_seq: u64,
     job_progress: HashMap<JobId, JobProgress>,
-    question_numbers: HashMap<QuestionId, u64>,
-    numbered: Vec<QuestionId>,
+    question_numbers: NumberSpace<QuestionId>,
+    label_numbers: NumberSpace<Label>,
+}
+
+/// One number space of [`CatalogNumbers`]: key → number, and the keys in
+/// number order (number `n` is `keys[n - 1]`).
+#[derive(Debug)]
+struct NumberSpace<K> {
+    of: HashMap<K, u64>,
+    keys: Vec<K>,
+}
+
+impl<K> Default for NumberSpace<K> {
+    fn default() -> Self {
+        NumberSpace {
+            of: HashMap::new(),
+            keys: Vec::new(),
+        }
+    }
+}
+
+impl<K: Clone + Eq + std::hash::Hash> NumberSpace<K> {
+    /// Numbers the new keys (in `order`, once each), then answers all.
+    fn assign(&mut self, keys: &[K], order: impl Fn(&K, &K) -> std::cmp::Ordering) -> Vec<u64> {
+        let mut new: Vec<&K> = keys.iter().filter(|k| !self.of.contains_key(*k)).collect();
+        new.sort_by(|a, b| order(a, b));
+        new.dedup();
+        for k in new {
+            self.keys.push(k.clone());
+            self.of.insert(k.clone(), self.keys.len() as u64);
+        }
+        keys.iter()
+            .map(|k| self.of.get(k).copied().unwrap_or_default())
+            .collect()
+    }
+
+    fn find(&self, keys: &[K]) -> Vec<Option<u64>> {
+        keys.iter().map(|k| self.of.get(k).copied()).collect()
+    }
+
+    fn after(&self, after: u64, limit: usize) -> Vec<(u64, K)> {
+        let from = usize::try_from(after).unwrap_or(usize::MAX);
+        self.keys
+            .iter()
+            .enumerate()
+            .skip(from)
+            .take(limit)
+            .map(|(i, k)| (i as u64 + 1, k.clone()))
+            .collect()
+    }
+
+    fn named(&self, numbers: &[u64]) -> Vec<Option<K>> {
+        numbers
+            .iter()
+            .map(|n| {
+                usize::try_from(*n)
+                    .ok()
+                    .and_then(|i| i.checked_sub(1))
+                    .and_then(|i| self.keys.get(i).cloned())
+            })
+            .collect()
+    }
 }
 
 /// A job's lease row: the current (or last) lease, its newest token and
@@ -1804,58 +1864,47 @@ impl JobProgressStore for InMemoryBackend {
 }
 
 #[async_trait]
-impl QuestionNumbers for InMemoryBackend {
+impl CatalogNumbers for InMemoryBackend {
     async fn assign_numbers(&self, questions: &[QuestionId]) -> PortResult<Vec<u64>> {
         let mut st = self.memory_lock()?;
-        let mut new: Vec<&QuestionId> = questions
-            .iter()
-            .filter(|q| !st.question_numbers.contains_key(*q))
-            .collect();
-        new.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-        new.dedup();
-        for q in new {
-            st.numbered.push(q.clone());
-            let n = st.numbered.len() as u64;
-            st.question_numbers.insert(q.clone(), n);
-        }
-        Ok(questions
-            .iter()
-            .map(|q| st.question_numbers.get(q).copied().unwrap_or_default())
-            .collect())
+        Ok(st
+            .question_numbers
+            .assign(questions, |a, b| a.as_str().cmp(b.as_str())))
     }
 
     async fn find_numbers(&self, questions: &[QuestionId]) -> PortResult<Vec<Option<u64>>> {
-        let st = self.memory_lock()?;
-        Ok(questions
-            .iter()
-            .map(|q| st.question_numbers.get(q).copied())
-            .collect())
+        Ok(self.memory_lock()?.question_numbers.find(questions))
     }
 
     async fn numbered_after(&self, after: u64, limit: usize) -> PortResult<Vec<(u64, QuestionId)>> {
-        let st = self.memory_lock()?;
-        let from = usize::try_from(after).unwrap_or(usize::MAX);
-        Ok(st
-            .numbered
-            .iter()
-            .enumerate()
-            .skip(from)
-            .take(limit)
-            .map(|(i, q)| (i as u64 + 1, q.clone()))
-            .collect())
+        Ok(self.memory_lock()?.question_numbers.after(after, limit))
     }
 
     async fn numbered_questions(&self, numbers: &[u64]) -> PortResult<Vec<Option<QuestionId>>> {
-        let st = self.memory_lock()?;
-        Ok(numbers
-            .iter()
-            .map(|n| {
-                usize::try_from(*n)
-                    .ok()
-                    .and_then(|i| i.checked_sub(1))
-                    .and_then(|i| st.numbered.get(i).cloned())
-            })
-            .collect())
+        Ok(self.memory_lock()?.question_numbers.named(numbers))
+    }
+
+    async fn assign_label_numbers(&self, labels: &[Label]) -> PortResult<Vec<u64>> {
+        let mut st = self.memory_lock()?;
+        Ok(st
+            .label_numbers
+            .assign(labels, |a, b| a.key().cmp(&b.key())))
+    }
+
+    async fn find_label_numbers(&self, labels: &[Label]) -> PortResult<Vec<Option<u64>>> {
+        Ok(self.memory_lock()?.label_numbers.find(labels))
+    }
+
+    async fn numbered_labels(&self, numbers: &[u64]) -> PortResult<Vec<Option<Label>>> {
+        Ok(self.memory_lock()?.label_numbers.named(numbers))
+    }
+
+    async fn labels_numbered_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> PortResult<Vec<(u64, Label)>> {
+        Ok(self.memory_lock()?.label_numbers.after(after, limit))
     }
 }
 

@@ -923,16 +923,19 @@ pub struct UserCacheStats {
     pub due_now: u64,
 }
 
-/// Permanent numbers for question ids: the compact Redis schedule keeps
-/// its cards under these numbers instead of the ids (a 15-character id
-/// costs 17 bytes of a Redis `listpack` entry, a number below 2^24 five).
+/// Permanent numbers for question ids, and in a space of their own for
+/// subjects and topics ([`Label`]): the compact Redis schedule keeps its
+/// cards under these numbers instead of the ids (a 15-character id costs
+/// 17 bytes of a Redis `listpack` entry, a number below 2^24 five), and
+/// names their subject and topic by number, so a learner's schedule needs
+/// no dictionary of its own.
 ///
 /// A number, once given to an id, stays that id's and is never given to
 /// another, in every process and across restarts, so a number read back
 /// from a cache names the question that was written under it. Numbers
 /// start at 1; new ids of one call get consecutive numbers in id order.
 #[async_trait]
-pub trait QuestionNumbers: Send + Sync {
+pub trait CatalogNumbers: Send + Sync {
     /// The number of each id (one per id, in order), numbering new ids.
     async fn assign_numbers(&self, questions: &[QuestionId]) -> PortResult<Vec<u64>>;
     /// The number of each id, `None` for an id never numbered (numbers
@@ -943,6 +946,23 @@ pub trait QuestionNumbers: Send + Sync {
     /// Up to `limit` numbered questions with numbers above `after`, in
     /// number order (a process reads them all when it starts).
     async fn numbered_after(&self, after: u64, limit: usize) -> PortResult<Vec<(u64, QuestionId)>>;
+
+    /// The number of each subject or topic (one per label, in order),
+    /// numbering new ones: label numbers are a space of their own, from 1,
+    /// new labels of one call numbered in [`Label::key`] order.
+    async fn assign_label_numbers(&self, labels: &[Label]) -> PortResult<Vec<u64>>;
+    /// The number of each label, `None` for one never numbered (numbers
+    /// nothing: for a subject a client names).
+    async fn find_label_numbers(&self, labels: &[Label]) -> PortResult<Vec<Option<u64>>>;
+    /// The label of each number, `None` for a number never given.
+    async fn numbered_labels(&self, numbers: &[u64]) -> PortResult<Vec<Option<Label>>>;
+    /// Up to `limit` numbered labels with numbers above `after`, in number
+    /// order.
+    async fn labels_numbered_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> PortResult<Vec<(u64, Label)>>;
 }
 
 /// The due-schedule cache: per (user, season) the due time and state of

@@ -1,9 +1,10 @@
-//! [`QuestionNumbers`]: permanent numbers for question ids (the numbered
-//! Redis schedule's names for its cards).
+//! [`CatalogNumbers`]: permanent numbers for question ids, subjects and
+//! topics (the numbered Redis schedule's names for its cards and their
+//! labels).
 
 use std::collections::HashSet;
 
-use memora_core::ids::QuestionId;
+use memora_core::ids::{Label, QuestionId, SubjectId, TopicId};
 
 use super::store::Stores;
 
@@ -149,4 +150,83 @@ pub async fn numbered_after_pages_in_number_order(s: &Stores) {
     assert_eq!(page(3, 3).await, vec![name(4, "pd")]);
     assert_eq!(page(4, 3).await, Vec::new());
     assert_eq!(page(1, 1).await, vec![name(2, "pb")]);
+}
+
+fn subject(id: &str) -> Label {
+    Label::Subject(SubjectId::new(id).expect("subject id"))
+}
+
+fn topic(id: &str) -> Label {
+    Label::Topic(TopicId::new(id).expect("topic id"))
+}
+
+/// Subjects and topics are numbered in a space of their own: from 1
+/// whatever questions were numbered, new labels of one call in key order
+/// (`s:…` before `t:…`), a subject and a topic of the same id apart, and
+/// numbers permanent, found without numbering, and mapped back.
+pub async fn labels_have_their_own_numbers(s: &Stores) {
+    s.numbers
+        .assign_numbers(&qs(&["q1", "q2", "q3"]))
+        .await
+        .expect("questions first");
+    let first = s
+        .numbers
+        .assign_label_numbers(&[
+            topic("math"),
+            subject("math"),
+            topic("algebra"),
+            topic("math"),
+        ])
+        .await
+        .expect("assign labels");
+    // Key order: s:math < t:algebra < t:math.
+    assert_eq!(
+        first,
+        vec![3, 1, 2, 3],
+        "labels number from 1, apart from questions"
+    );
+    let found = s
+        .numbers
+        .find_label_numbers(&[subject("physics"), topic("algebra"), topic("physics")])
+        .await
+        .expect("find labels");
+    assert_eq!(found, vec![None, Some(2), None]);
+    let again = s
+        .numbers
+        .assign_label_numbers(&[subject("physics"), subject("math")])
+        .await
+        .expect("assign again");
+    assert_eq!(
+        again,
+        vec![4, 1],
+        "find numbered nothing; numbers never change"
+    );
+    let back = s
+        .numbers
+        .numbered_labels(&[4, 99, 3, 1])
+        .await
+        .expect("labels back");
+    assert_eq!(
+        back,
+        vec![
+            Some(subject("physics")),
+            None,
+            Some(topic("math")),
+            Some(subject("math"))
+        ]
+    );
+    let page = s.numbers.labels_numbered_after(1, 2).await.expect("page");
+    assert_eq!(page, vec![(2, topic("algebra")), (3, topic("math"))]);
+    assert!(
+        s.numbers
+            .labels_numbered_after(4, 10)
+            .await
+            .expect("end")
+            .is_empty()
+    );
+    // The question space went on from where it was.
+    assert_eq!(
+        s.numbers.assign_numbers(&qs(&["q4"])).await.expect("q4"),
+        vec![4]
+    );
 }

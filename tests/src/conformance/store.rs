@@ -61,7 +61,7 @@ pub struct Stores {
     /// Players' devices.
     pub devices: Arc<dyn DeviceStore>,
     /// Permanent question numbers.
-    pub numbers: Arc<dyn QuestionNumbers>,
+    pub numbers: Arc<dyn CatalogNumbers>,
 }
 
 impl Stores {
@@ -85,7 +85,7 @@ impl Stores {
             + JobLock
             + Coordination
             + DeviceStore
-            + QuestionNumbers
+            + CatalogNumbers
             + 'static,
     {
         Stores {
@@ -1526,7 +1526,7 @@ macro_rules! store_conformance {
         $crate::store_conformance!(@suite $setup; question_numbers, numbers;
             numbers_are_permanent_and_consecutive, find_numbers_assigns_nothing,
             numbers_map_back, concurrent_assignment_agrees,
-            numbered_after_pages_in_number_order);
+            numbered_after_pages_in_number_order, labels_have_their_own_numbers);
     };
     (@suite $setup:expr; $module:ident, $suite:ident; $($name:ident),* $(,)?) => {
         mod $module {

@@ -27,7 +27,7 @@ async fn fixture() -> Option<Arc<dyn DueCache>> {
 
 memora_tests::due_cache_conformance!(fixture);
 
-/// The suite on layout 4 (cards under their questions' numbers).
+/// The suite on layout 5 (cards under their questions' numbers).
 mod numbered {
     use super::*;
 

@@ -27,7 +27,7 @@ async fn fixture() -> Option<Arc<dyn DueCache>> {
 
 memora_tests::due_cache_conformance!(fixture);
 
-/// The same suite on layout 4: cards under their questions' numbers.
+/// The same suite on layout 5: cards under their questions' numbers.
 mod numbered {
     use super::*;
 
@@ -160,7 +160,7 @@ async fn a_preloaded_numbering_maps_without_the_store() {
     let ids: Vec<QuestionId> = (0..25_000)
         .map(|i| QuestionId::parse(format!("pre-{i:05}")).unwrap())
         .collect();
-    let source: Arc<dyn memora_core::ports::QuestionNumbers> = Arc::new(store.clone());
+    let source: Arc<dyn memora_core::ports::CatalogNumbers> = Arc::new(store.clone());
     let numbers = source.assign_numbers(&ids).await.expect("assign");
     let preloaded = memora_cache_redis::Numbering::new(Arc::clone(&source));
     assert_eq!(preloaded.preload().await.expect("preload"), 25_000);
@@ -191,7 +191,123 @@ async fn a_preloaded_numbering_maps_without_the_store() {
     assert_eq!(small.preload().await.expect("preload"), 1_000);
 }
 
-/// Layout 4 names cards (and served questions) by number: its keys hold
+/// Every string a schedule's keys hold (fields, values, members).
+async fn contents_under(raw: &mut redis::aio::MultiplexedConnection, base: &str) -> String {
+    let mut all = String::new();
+    for k in keys_under(raw, base).await {
+        let kind: String = redis::cmd("TYPE")
+            .arg(&k)
+            .query_async(raw)
+            .await
+            .expect("type");
+        let parts: Vec<Vec<u8>> = match kind.as_str() {
+            "hash" => redis::cmd("HGETALL").arg(&k).query_async(raw).await,
+            "zset" => {
+                redis::cmd("ZRANGE")
+                    .arg(&k)
+                    .arg(0)
+                    .arg(-1)
+                    .query_async(raw)
+                    .await
+            }
+            _ => redis::cmd("GET")
+                .arg(&k)
+                .query_async::<Option<Vec<u8>>>(raw)
+                .await
+                .map(|v| v.into_iter().collect()),
+        }
+        .expect("read key");
+        for p in parts {
+            all.push_str(&String::from_utf8_lossy(&p));
+            all.push('\n');
+        }
+    }
+    all
+}
+
+/// Layout 5 names a card's subject and topic by their label numbers: no
+/// key of the schedule holds a subject or topic id (layout 3 keeps them in
+/// a dictionary per schedule), yet cards read back with both, the subject
+/// filter is exact, and a subject never numbered has no due cards.
+#[tokio::test]
+async fn numbered_schedules_keep_no_subject_or_topic_names() {
+    let Some(cfg) = config().await else { return };
+    let numbering = memora_tests::numbering();
+    let ids = RedisDueCache::connect(cfg.clone()).await.expect("connect");
+    let numbered = RedisDueCache::connect(cfg)
+        .await
+        .expect("connect")
+        .with_numbering(numbering.clone());
+    let (u, s) = (user("names"), season(2026));
+    let now = suite::t0();
+    let mut rows = vec![
+        row(&u, &s, "stage-a", Some("subject-geometry"), -3, Some(-9)),
+        row(&u, &s, "stage-b", Some("subject-history"), -2, Some(-9)),
+        row(&u, &s, "stage-c", None, -1, Some(-9)),
+    ];
+    rows[1].topic = Some(memora_core::ids::TopicId::new("topic-dynasties").unwrap());
+    rows[2].topic = None;
+    let base = ids.schedule_key(&u, &s);
+    let mut raw = raw_connection(&ids).await;
+    let names = [
+        "subject-geometry",
+        "subject-history",
+        "topic-1",
+        "topic-dynasties",
+    ];
+
+    ids.load(&u, &s, &rows).await.expect("load by id");
+    let held = contents_under(&mut raw, &base).await;
+    for n in names {
+        assert!(held.contains(n), "layout 3 keeps {n} in its dictionary");
+    }
+
+    numbered.load(&u, &s, &rows).await.expect("load by number");
+    let write = row(&u, &s, "stage-d", Some("subject-algebra"), -4, Some(-9));
+    numbered
+        .put(&u, &s, std::slice::from_ref(&write))
+        .await
+        .expect("put");
+    let held = contents_under(&mut raw, &base).await;
+    for n in names.iter().chain(&["subject-algebra"]) {
+        assert!(!held.contains(n), "layout 5 holds {n}: {held}");
+    }
+    let qs: Vec<QuestionId> = ["stage-a", "stage-b", "stage-c", "stage-d"]
+        .iter()
+        .map(|q| QuestionId::parse(q).unwrap())
+        .collect();
+    let back = numbered.states(&u, &s, &qs).await.expect("states");
+    let mut want: Vec<Option<memora_core::domain::MemoryTracker>> =
+        rows.iter().cloned().map(Some).collect();
+    want.push(Some(write));
+    assert_eq!(back, want, "subjects and topics read back by number");
+    let history = SubjectId::new("subject-history").unwrap();
+    let d = numbered
+        .due(&u, &s, Some(&history), now, 10)
+        .await
+        .expect("due")
+        .expect("present");
+    let got: Vec<&str> = d.items.iter().map(|q| q.as_str()).collect();
+    assert_eq!((got, d.total_due), (vec!["stage-b"], 1));
+    let never = SubjectId::new("subject-never-numbered").unwrap();
+    let d = numbered
+        .due(&u, &s, Some(&never), now, 10)
+        .await
+        .expect("due")
+        .expect("present");
+    assert_eq!((d.items.len(), d.total_due), (0, 0));
+    assert_eq!(
+        numbering
+            .find_label(&memora_core::ids::Label::Subject(never))
+            .await
+            .expect("find"),
+        None,
+        "a subject a reader names is not numbered"
+    );
+    numbered.clear_user(&u, &s).await.expect("clear");
+}
+
+/// Layout 5 names cards (and served questions) by number: its keys hold
 /// numbers that map back to the ids, and a schedule of either layout reads
 /// as absent to the other, whose next load deletes the other's keys.
 #[tokio::test]
@@ -252,7 +368,7 @@ async fn numbered_and_id_layouts_replace_each_other() {
         .query_async(&mut raw)
         .await
         .expect("marker");
-    assert_eq!(v, "4", "layout 4: questions by number");
+    assert_eq!(v, "5", "layout 5: questions and labels by number");
     // The state hashes hold numbers, which name the loaded questions.
     let mut fields: Vec<u64> = Vec::new();
     for k in by_number.iter().filter(|k| k.contains(":h")) {
@@ -584,7 +700,7 @@ async fn matches_the_in_memory_cache_under_random_operations() {
     differential(RedisDueCache::connect(cfg).await.expect("connect")).await;
 }
 
-/// The same on layout 4. The test's ids are numbered first, in id order and
+/// The same on layout 5. The test's ids are numbered first, in id order and
 /// all with four digits, so that equal due times come in id order here too
 /// (a numbered schedule orders them by their numbers' decimal bytes).
 #[tokio::test]

@@ -35,7 +35,7 @@ impl Harness {
         Self::build(cfg, None).await
     }
 
-    /// With numbered schedules (layout 4) and ledger, as the server builds
+    /// With numbered schedules (layout 5) and ledger, as the server builds
     /// them by default.
     async fn numbered(cfg: RedisConfig) -> Harness {
         Self::build(cfg, Some(memora_tests::numbering())).await
