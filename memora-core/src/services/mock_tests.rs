@@ -67,7 +67,8 @@ async fn cache_miss_rehydrates_exactly_once() {
     let (mut ports, student) = seeded(&backend).await;
     let mut cache = MockDueCache::new();
     let mut seq = mockall::Sequence::new();
-    // First lookup and the double-check inside the single flight miss…
+    // First lookup and the double-check inside the single flight miss
+    // (the general path; the fast path reads once, see round_trips.rs)…
     cache
         .expect_due()
         .times(2)
@@ -105,6 +106,43 @@ async fn cache_miss_rehydrates_exactly_once() {
         .await
         .unwrap();
     assert_eq!(second.mode, ReviewMode::Normal);
+}
+
+/// On the fast path a cold read asks the cache once: the fast path's read
+/// finds the schedule absent and the single flight loads it without
+/// reading again (no other flight ran in between).
+#[tokio::test]
+async fn a_cold_read_on_the_fast_path_reads_the_cache_once_before_loading() {
+    let backend = InMemoryBackend::new();
+    let (mut ports, student) = seeded(&backend).await;
+    let mut cache = MockDueCache::new();
+    let mut seq = mockall::Sequence::new();
+    cache
+        .expect_due()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _, _, _, _| Ok(None));
+    cache
+        .expect_load()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _, _| Ok(()));
+    cache.expect_due().returning(|_, _, _, _, _| {
+        Ok(Some(DueSlice {
+            items: vec![],
+            total_due: 0,
+        }))
+    });
+    ports.cache = Arc::new(cache);
+    let app = Memora::new(ports.with_composed_fast_path(), Config::default());
+    let actor = Actor::student(student);
+    let first = app
+        .reviews()
+        .get_review_session(&actor, &q10())
+        .await
+        .unwrap();
+    assert_eq!(first.mode, ReviewMode::Rehydrated);
+    assert_eq!(first.questions.len(), 10);
 }
 
 #[tokio::test]

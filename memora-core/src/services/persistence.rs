@@ -27,6 +27,8 @@ use super::ReviewService;
 #[derive(Default)]
 pub struct SingleFlight {
     locks: Mutex<HashMap<String, Arc<futures::lock::Mutex<()>>>>,
+    /// Flights finished so far (every key): [`SingleFlight::epoch`].
+    finished: std::sync::atomic::AtomicU64,
 }
 
 impl SingleFlight {
@@ -36,12 +38,38 @@ impl SingleFlight {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = T>,
     {
+        self.run_since(key, None, |_| work()).await
+    }
+
+    /// How many flights have finished: taken before looking for the result
+    /// of a flight, and given to [`SingleFlight::run_since`].
+    pub fn epoch(&self) -> u64 {
+        self.finished.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// [`SingleFlight::run`], telling `work` whether another flight may
+    /// have done the work since the caller last looked (`true` unless
+    /// `since` is the [`SingleFlight::epoch`] taken before it looked, no
+    /// flight of any key finished since, and nobody held `key`).
+    pub async fn run_since<F, Fut, T>(&self, key: &str, since: Option<u64>, work: F) -> T
+    where
+        F: FnOnce(bool) -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
         let lock = {
             let mut map = self.locks.lock().unwrap_or_else(|p| p.into_inner());
             Arc::clone(map.entry(key.to_owned()).or_default())
         };
-        let guard = Arc::clone(&lock).lock_owned().await;
-        let out = work().await;
+        let (guard, waited) = match Arc::clone(&lock).try_lock_owned() {
+            Some(guard) => (guard, false),
+            None => (Arc::clone(&lock).lock_owned().await, true),
+        };
+        let maybe_done = waited || since.is_none_or(|e| e != self.epoch());
+        let out = work(maybe_done).await;
+        // Counted before the lock is released: whoever takes it next, or
+        // looks for the result after this, sees a new epoch.
+        self.finished
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         drop(guard);
         let mut map = self.locks.lock().unwrap_or_else(|p| p.into_inner());
         // Only the map and our clone remain: nobody else waits, forget the key.
@@ -325,6 +353,54 @@ impl ReviewService {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn a_flight_says_whether_another_may_have_done_the_work() {
+        let sf = SingleFlight::default();
+        let e = sf.epoch();
+        assert!(
+            !sf.run_since("k", Some(e), |m| async move { m }).await,
+            "nothing ran since"
+        );
+        assert!(
+            sf.run_since("k", Some(e), |m| async move { m }).await,
+            "a flight finished since"
+        );
+        assert!(
+            sf.run_since("k", None, |m| async move { m }).await,
+            "no epoch: always"
+        );
+        let e = sf.epoch();
+        sf.run("other", || async {}).await;
+        assert!(
+            sf.run_since("k", Some(e), |m| async move { m }).await,
+            "a flight of any key counts"
+        );
+        // A holder of the key: the next one waits, and is told so.
+        let sf = Arc::new(sf);
+        let e = sf.epoch();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (held_tx, held_rx) = tokio::sync::oneshot::channel::<()>();
+        let holder = {
+            let sf = sf.clone();
+            tokio::spawn(async move {
+                sf.run("k", || async move {
+                    let _ = held_tx.send(());
+                    let _ = rx.await;
+                })
+                .await
+            })
+        };
+        held_rx.await.unwrap();
+        let waiter = {
+            let sf = sf.clone();
+            tokio::spawn(async move { sf.run_since("k", Some(e), |m| async move { m }).await })
+        };
+        tokio::task::yield_now().await;
+        tx.send(()).unwrap();
+        holder.await.unwrap();
+        assert!(waiter.await.unwrap(), "it waited for the holder");
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn single_flight_serialises_same_key() {

@@ -485,13 +485,15 @@ impl ReviewService {
         let terms = self
             .ledger
             .serve_terms(now, self.shared.config.review_answer_window);
+        let epoch = self.rehydrations.epoch();
         match fast
             .due_and_serve(user, season, subject, now, limit, &terms)
             .await
         {
             Ok(Some(slice)) => Ok((slice, false, true)),
+            // Absent a moment ago: straight to the single flight.
             Ok(None) => self
-                .due_with_rehydration(user, season, subject, now, limit)
+                .due_with_rehydration(user, season, subject, now, limit, Some(epoch))
                 .await
                 .map(|(slice, rehydrated)| (slice, rehydrated, false)),
             Err(_) => Err(DueError::Cache),
@@ -573,7 +575,7 @@ impl ReviewService {
                             .await
                     }
                     _ => self
-                        .due_with_rehydration(user, &season.id, subject, now, window)
+                        .due_with_rehydration(user, &season.id, subject, now, window, None)
                         .await
                         .map(|(slice, rehydrated)| (slice, rehydrated, false)),
                 };
@@ -807,7 +809,12 @@ impl ReviewService {
     }
 
     /// Due items from the cache, rehydrating an absent schedule once
-    /// (single flight) from the store.
+    /// (single flight) from the store. `seen_absent`: the caller has just
+    /// healed a stale schedule and read it as absent (the fast path), after
+    /// taking this [`SingleFlight::epoch`](super::persistence::SingleFlight::epoch),
+    /// so neither is done again. Inside the flight the cache is read again
+    /// only if another flight may have loaded the schedule since: a cold
+    /// read costs one cache round trip before the load instead of three.
     async fn due_with_rehydration(
         &self,
         user: &UserId,
@@ -815,25 +822,29 @@ impl ReviewService {
         subject: Option<&SubjectId>,
         now: DateTime<Utc>,
         limit: usize,
+        seen_absent: Option<u64>,
     ) -> Result<(DueSlice, bool), DueError> {
         let cache = &self.cache;
-        self.heal_stale_schedule(user, season)
-            .await
-            .map_err(|_| DueError::Cache)?;
-        if let Some(slice) = cache
-            .due(user, season, subject, now, limit)
-            .await
-            .map_err(|_| DueError::Cache)?
-        {
-            return Ok((slice, false));
+        if seen_absent.is_none() {
+            self.heal_stale_schedule(user, season)
+                .await
+                .map_err(|_| DueError::Cache)?;
+            if let Some(slice) = cache
+                .due(user, season, subject, now, limit)
+                .await
+                .map_err(|_| DueError::Cache)?
+            {
+                return Ok((slice, false));
+            }
         }
         let key = format!("{user}\u{1f}{season}");
         self.rehydrations
-            .run(&key, || async {
-                if let Some(slice) = cache
-                    .due(user, season, subject, now, limit)
-                    .await
-                    .map_err(|_| DueError::Cache)?
+            .run_since(&key, seen_absent, |maybe_done| async move {
+                if maybe_done
+                    && let Some(slice) = cache
+                        .due(user, season, subject, now, limit)
+                        .await
+                        .map_err(|_| DueError::Cache)?
                 {
                     return Ok((slice, false));
                 }
