@@ -55,8 +55,8 @@
 //!   topic by a varint in the value's tail (`label_numbers`, [`Numbering`]
 //!   again): a learner filed under many topics pays no dictionary (layout
 //!   3's costs ~20 B per card for 40 topics over 100 cards). A subject
-//!   filter a client names is looked up, never numbered (`-`: no number,
-//!   so no card).
+//!   filter is numbered on first use (the core passes only catalog
+//!   subjects), so reads of it never ask the store again.
 //! * A small learner pays mostly for keys (~100–150 B each: name, main
 //!   and expiry dictionary entries, object header): a subject of one chunk
 //!   has no index key, a small dictionary lives in the marker, and the
@@ -265,7 +265,7 @@ local function due_read(b, subject, now, limit)
   if S.hz and now > S.hz then return nil end
   local si = nil
   if subject and subject ~= '' then
-    -- Layout 5: the subject's number ('-': it has none, so no card).
+    -- Layout 5: the subject's number.
     if LABELS then
       si = tonumber(subject)
     else
@@ -1176,16 +1176,23 @@ impl RedisDueCache {
     }
 
     /// How a due query names its subject filter: its id (layout 3), its
-    /// label number (layout 5; `-` when it has none: no card has it), or
-    /// `''` for none.
+    /// label number (layout 5), or `''` for none. A subject never numbered
+    /// is numbered here, so that every later read of it maps it in the
+    /// process (looking it up instead would ask the store at every read of
+    /// a subject no card has yet): the core passes only subjects of the
+    /// catalog (it validates filters), so the table grows by those at most.
     pub(crate) async fn wire_subject(&self, subject: Option<&SubjectId>) -> Result<String> {
         match (subject, &self.numbers) {
             (None, _) => Ok(String::new()),
             (Some(s), None) => Ok(s.as_str().to_owned()),
-            (Some(s), Some(n)) => Ok(n
-                .find_label(&Label::Subject(s.clone()))
-                .await?
-                .map_or_else(|| "-".to_owned(), |n| n.to_string())),
+            (Some(s), Some(n)) => {
+                let label = Label::Subject(s.clone());
+                let number = n.assign_labels(std::iter::once(&label)).await?;
+                number
+                    .first()
+                    .map(u64::to_string)
+                    .ok_or_else(|| Error::Decode("a subject got no number".into()))
+            }
         }
     }
 

@@ -321,17 +321,6 @@ impl Numbering {
         self.labels.assign(self.source.as_ref(), labels).await
     }
 
-    /// The number of a label, `None` if it has none (numbers nothing: for
-    /// a subject a client names).
-    pub async fn find_label(&self, label: &Label) -> Result<Option<u64>> {
-        Ok(self
-            .labels
-            .lookup(self.source.as_ref(), std::iter::once(label), false)
-            .await?
-            .pop()
-            .flatten())
-    }
-
     /// The label of each number; an unknown number is an error.
     pub async fn labels(&self, numbers: &[u64]) -> Result<Vec<Label>> {
         self.labels.named(self.source.as_ref(), numbers).await
