@@ -18,8 +18,8 @@
 //! is full (a catalog larger than [`Numbering::with_capacity`]) is all
 //! the eviction needed.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::hash::Hash;
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
@@ -38,8 +38,11 @@ pub const DEFAULT_CAPACITY: usize = 2_000_000;
 /// A number space of the source: question ids, or subject and topic
 /// labels.
 #[async_trait]
-trait Space: Clone + Eq + Hash + Send + Sync + 'static {
+trait Space: Clone + Send + Sync + 'static {
     const WHAT: &'static str;
+    /// The key a process keeps it under (a question id's text: hashing a
+    /// `QuestionId` also hashes its parsed parts).
+    fn map_key(&self) -> Cow<'_, str>;
     async fn assign(src: &dyn CatalogNumbers, keys: &[Self]) -> PortResult<Vec<u64>>;
     async fn find(src: &dyn CatalogNumbers, keys: &[Self]) -> PortResult<Vec<Option<u64>>>;
     async fn named(src: &dyn CatalogNumbers, numbers: &[u64]) -> PortResult<Vec<Option<Self>>>;
@@ -53,6 +56,9 @@ trait Space: Clone + Eq + Hash + Send + Sync + 'static {
 #[async_trait]
 impl Space for QuestionId {
     const WHAT: &'static str = "question";
+    fn map_key(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self.as_str())
+    }
     async fn assign(src: &dyn CatalogNumbers, keys: &[Self]) -> PortResult<Vec<u64>> {
         src.assign_numbers(keys).await
     }
@@ -74,6 +80,9 @@ impl Space for QuestionId {
 #[async_trait]
 impl Space for Label {
     const WHAT: &'static str = "label";
+    fn map_key(&self) -> Cow<'_, str> {
+        Cow::Owned(self.key())
+    }
     async fn assign(src: &dyn CatalogNumbers, keys: &[Self]) -> PortResult<Vec<u64>> {
         src.assign_label_numbers(keys).await
     }
@@ -94,7 +103,7 @@ impl Space for Label {
 
 /// One space's mappings, both ways, bounded.
 struct Table<K> {
-    by_key: RwLock<FastMap<K, u64>>,
+    by_key: RwLock<FastMap<String, u64>>,
     by_number: RwLock<FastMap<u64, K>>,
     capacity: usize,
 }
@@ -122,7 +131,7 @@ impl<K: Space> Table<K> {
                 by_key.clear();
             }
             for (k, n) in &pairs {
-                by_key.insert(k.clone(), *n);
+                by_key.insert(k.map_key().into_owned(), *n);
             }
         }
         let mut by_number = self.by_number.write().map_err(poisoned)?;
@@ -143,7 +152,9 @@ impl<K: Space> Table<K> {
     ) -> Result<Vec<Option<u64>>> {
         let mut out: Vec<Option<u64>> = {
             let by_key = self.by_key.read().map_err(poisoned)?;
-            keys.clone().map(|k| by_key.get(k).copied()).collect()
+            keys.clone()
+                .map(|k| by_key.get(k.map_key().as_ref()).copied())
+                .collect()
         };
         let missing: Vec<K> = keys
             .clone()
@@ -177,10 +188,11 @@ impl<K: Space> Table<K> {
             .zip(got)
             .filter_map(|(k, n)| n.map(|n| (k, n)))
             .collect();
-        let fresh: FastMap<&K, u64> = found.iter().map(|(k, n)| (k, *n)).collect();
+        let fresh: FastMap<Cow<'_, str>, u64> =
+            found.iter().map(|(k, n)| (k.map_key(), *n)).collect();
         for (k, n) in keys.zip(out.iter_mut()) {
             if n.is_none() {
-                *n = fresh.get(k).copied();
+                *n = fresh.get(k.map_key().as_ref()).copied();
             }
         }
         drop(fresh);
