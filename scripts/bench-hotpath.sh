@@ -38,16 +38,21 @@ SUBMIT_ANSWERS=${SUBMIT_ANSWERS:-50}
 # SUBMIT_WARMUP) at most LOGIN_USERS / 2 (the summary shows the answers per
 # submission and the submissions skipped for want of a due card).
 SUBMIT_SECS=${SUBMIT_SECS:-8}
-# Submitting users are FIRST_USER … FIRST_USER + LOGIN_USERS - 1 (another
-# run on a database loaded with more login users can take fresh ones).
-FIRST_USER=${FIRST_USER:-0}
+# The review runs read users 0 … REVIEW_USERS - 1 (reads only: their
+# schedules get cached in that server's Redis).
+REVIEW_USERS=${REVIEW_USERS:-500}
+# Submitting users are FIRST_USER … FIRST_USER + LOGIN_USERS - 1: by
+# default after the review runs' users, so that no submitting learner of
+# either server was read before (the load gives the first FIRST_USER +
+# LOGIN_USERS users a login; with SKIP_LOAD=1 on a database loaded with
+# fewer, lower FIRST_USER or LOGIN_USERS).
+FIRST_USER=${FIRST_USER:-$REVIEW_USERS}
 # SUBMIT_WARM=1: every submitting user reads one session before the run, so
 # the submissions find their schedules cached (a learner who reviewed
 # within the schedule TTL); by default each submission's read is the
 # learner's first, which loads the schedule from PostgreSQL.
 SUBMIT_WARM=${SUBMIT_WARM:-0}
 SUBMIT_WARMUP=${SUBMIT_WARMUP:-1}
-REVIEW_USERS=${REVIEW_USERS:-500}
 OUT=${OUT:-bench-results/hotpath-$((PLAYERS * QUESTIONS))}
 mkdir -p "$OUT"
 export MEMORA_BENCH_PASSWORD=${MEMORA_BENCH_PASSWORD:-bench-password}
@@ -78,7 +83,7 @@ cargo build --release -p memora-bench --bin loadgen --bin datagen
 if [ "${SKIP_LOAD:-0}" != 1 ]; then
   log "data generator: $PLAYERS players x $QUESTIONS questions"
   ./target/release/datagen --url "$DB_URL" --fresh --players "$PLAYERS" --questions "$QUESTIONS" \
-    --login-users "$LOGIN_USERS" 2>&1 | tee "$OUT/datagen.txt"
+    --login-users "$((FIRST_USER + LOGIN_USERS))" 2>&1 | tee "$OUT/datagen.txt"
   # Settle the freshly loaded tables first, so the measurement does not
   # compete with autovacuum's pass over them.
   log "VACUUM (ANALYZE) and CHECKPOINT"
