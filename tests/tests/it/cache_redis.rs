@@ -162,8 +162,19 @@ async fn a_preloaded_numbering_maps_without_the_store() {
         .collect();
     let source: Arc<dyn memora_core::ports::CatalogNumbers> = Arc::new(store.clone());
     let numbers = source.assign_numbers(&ids).await.expect("assign");
+    let math = memora_core::ids::Label::Subject(SubjectId::new("math").unwrap());
+    let algebra =
+        memora_core::ids::Label::Topic(memora_core::ids::TopicId::new("algebra").unwrap());
+    let labels = source
+        .assign_label_numbers(&[math.clone(), algebra.clone()])
+        .await
+        .expect("assign labels");
     let preloaded = memora_cache_redis::Numbering::new(Arc::clone(&source));
-    assert_eq!(preloaded.preload().await.expect("preload"), 25_000);
+    assert_eq!(
+        preloaded.preload().await.expect("preload"),
+        25_002,
+        "every question and label"
+    );
     let cold = memora_cache_redis::Numbering::new(Arc::clone(&source));
     store.set_store_available(false);
     let asked = [ids[0].clone(), ids[12_345].clone(), ids[24_999].clone()];
@@ -181,14 +192,30 @@ async fn a_preloaded_numbering_maps_without_the_store() {
         .await
         .expect("questions");
     assert_eq!(back, vec![ids[24_999].clone(), ids[0].clone()]);
+    assert_eq!(
+        preloaded
+            .labels(&[labels[1], labels[0]])
+            .await
+            .expect("labels"),
+        vec![algebra.clone(), math.clone()]
+    );
+    assert_eq!(
+        preloaded
+            .assign_labels([math.clone()].iter())
+            .await
+            .expect("known label"),
+        vec![labels[0]]
+    );
     assert!(
         cold.find(&asked).await.is_err(),
         "not preloaded: asks the store"
     );
-    // A capacity smaller than the table keeps that many.
+    assert!(cold.labels(&[labels[0]]).await.is_err());
+    // A capacity smaller than a table keeps that many of it (per space:
+    // both labels, 1 000 questions).
     store.set_store_available(true);
     let small = memora_cache_redis::Numbering::with_capacity(Arc::clone(&source), 1_000);
-    assert_eq!(small.preload().await.expect("preload"), 1_000);
+    assert_eq!(small.preload().await.expect("preload"), 1_002);
 }
 
 /// Every string a schedule's keys hold (fields, values, members).
