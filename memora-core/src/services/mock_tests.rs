@@ -61,17 +61,14 @@ async fn unavailable_cache_uses_the_database_and_rate_limits() {
     );
 }
 
-#[tokio::test]
-async fn cache_miss_rehydrates_exactly_once() {
-    let backend = InMemoryBackend::new();
-    let (mut ports, student) = seeded(&backend).await;
+/// A cache whose schedule is absent for the first `misses` reads, is then
+/// loaded once (with the learner's rows), and answers every later read.
+fn absent_until_loaded(misses: usize) -> MockDueCache {
     let mut cache = MockDueCache::new();
     let mut seq = mockall::Sequence::new();
-    // First lookup and the double-check inside the single flight miss
-    // (the general path; the fast path reads once, see round_trips.rs)…
     cache
         .expect_due()
-        .times(2)
+        .times(misses)
         .in_sequence(&mut seq)
         .returning(|_, _, _, _, _| Ok(None));
     cache
@@ -83,14 +80,23 @@ async fn cache_miss_rehydrates_exactly_once() {
             assert!(rows.len() >= 20);
             Ok(())
         });
-    // …then the loaded schedule answers.
     cache.expect_due().returning(|_, _, _, _, _| {
         Ok(Some(DueSlice {
             items: vec![],
             total_due: 0,
         }))
     });
-    ports.cache = Arc::new(cache);
+    cache
+}
+
+#[tokio::test]
+async fn cache_miss_rehydrates_exactly_once() {
+    let backend = InMemoryBackend::new();
+    let (mut ports, student) = seeded(&backend).await;
+    // The general path: the first lookup and the double-check inside the
+    // single flight miss, then the loaded schedule answers (the fast path
+    // reads once: the next test).
+    ports.cache = Arc::new(absent_until_loaded(2));
     let app = Memora::new(ports, Config::default());
     let actor = Actor::student(student);
     let first = app
@@ -115,25 +121,7 @@ async fn cache_miss_rehydrates_exactly_once() {
 async fn a_cold_read_on_the_fast_path_reads_the_cache_once_before_loading() {
     let backend = InMemoryBackend::new();
     let (mut ports, student) = seeded(&backend).await;
-    let mut cache = MockDueCache::new();
-    let mut seq = mockall::Sequence::new();
-    cache
-        .expect_due()
-        .times(1)
-        .in_sequence(&mut seq)
-        .returning(|_, _, _, _, _| Ok(None));
-    cache
-        .expect_load()
-        .times(1)
-        .in_sequence(&mut seq)
-        .returning(|_, _, _| Ok(()));
-    cache.expect_due().returning(|_, _, _, _, _| {
-        Ok(Some(DueSlice {
-            items: vec![],
-            total_due: 0,
-        }))
-    });
-    ports.cache = Arc::new(cache);
+    ports.cache = Arc::new(absent_until_loaded(1));
     let app = Memora::new(ports.with_composed_fast_path(), Config::default());
     let actor = Actor::student(student);
     let first = app
