@@ -80,6 +80,36 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
+/// A pooled connection idle for less than this is handed out without a
+/// health check; one idle longer is pinged first (and replaced if dead).
+///
+/// sqlx's default checks every connection it hands out with a `Sync` round
+/// trip before the query's own, and pings it again when it comes back: on
+/// a busy pool that made each query three round trips on the wire. A
+/// connection used this recently was healthy when it came back (the ping on
+/// release), so the check is kept only where it finds something: after a
+/// quiet spell (a restarted server, an idle connection a network dropped).
+/// A server that restarts while the pool is busy fails at most one query
+/// per pooled connection, which is closed then; the request reports the
+/// store unavailable and nothing acknowledged is lost (the write-behind
+/// retries).
+pub const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
+/// The pool options of every pool here: see [`PING_IF_IDLE_FOR`].
+fn pool_options() -> PgPoolOptions {
+    PgPoolOptions::new()
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_IF_IDLE_FOR {
+                    use sqlx::Connection;
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
 /// Pool options whose every new connection must have `schema` as its
 /// `current_schema()` (else the connection is refused).
 fn in_schema(options: PgPoolOptions, schema: &str) -> PgPoolOptions {
@@ -113,7 +143,7 @@ impl PgStore {
     /// Connects with explicit options (e.g. a `search_path` set through
     /// [`PgConnectOptions::options`]).
     pub async fn connect_with(opts: PgConnectOptions, max_conns: u32) -> Result<Self> {
-        let pool = PgPoolOptions::new()
+        let pool = pool_options()
             .max_connections(max_conns.max(1))
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(opts)
@@ -147,7 +177,7 @@ impl PgStore {
                 )));
             }
         }
-        let pool = in_schema(PgPoolOptions::new(), schema)
+        let pool = in_schema(pool_options(), schema)
             .max_connections(max_conns.max(1))
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(opts)
@@ -164,7 +194,7 @@ impl PgStore {
         max_conns: u32,
         schema: &str,
     ) -> Self {
-        let pool = in_schema(PgPoolOptions::new(), schema)
+        let pool = in_schema(pool_options(), schema)
             .max_connections(max_conns.max(1))
             .acquire_timeout(Duration::from_secs(1))
             .connect_lazy_with(opts);
@@ -186,7 +216,7 @@ impl PgStore {
     /// replica that is down at start-up is not an error: its reads go to the
     /// primary until it answers.
     pub fn with_read_replica(mut self, opts: PgConnectOptions, max_conns: u32) -> Self {
-        let pool = PgPoolOptions::new()
+        let pool = pool_options()
             .max_connections(max_conns.max(1))
             // A replica that does not answer must not hold a read for long:
             // the read is repeated on the primary after this (sqlx retries

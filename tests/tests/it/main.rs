@@ -11,6 +11,7 @@ mod integrity_memory;
 mod integrity_postgres;
 mod integrity_redis;
 mod ops_postgres;
+mod pool_postgres;
 mod queue_redis;
 mod rebuild_memory;
 mod reconcile_redis;
