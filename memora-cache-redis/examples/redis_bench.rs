@@ -3,6 +3,7 @@
 //! `cargo run --release -p memora-cache-redis --example redis_bench -- [redis-url]`
 //!
 //! With `ONLY_LOAD=1` it stops after the rehydration figures;
+//! `ONLY_PUT=1` after the rehydration figures and the put figures;
 //! `QUESTION_KEYS=ids` measures layout 3 (cards under their ids, subjects
 //! and topics in a dictionary per schedule) instead of the default layout
 //! 5 (questions, subjects and topics by number);
@@ -121,6 +122,12 @@ async fn main() -> Res<()> {
     );
 
     if std::env::var("ONLY_LOAD").is_ok() {
+        return Ok(());
+    }
+    // 1b. Writes of one submission's 50 answers into a 200-card learner,
+    // then the same rows again (the persistence worker's refresh).
+    put_bench(&cache, &s, &url).await?;
+    if std::env::var("ONLY_PUT").is_ok() {
         return Ok(());
     }
     // 2. Due-items latency at 100 K members (sequential, 2000 calls each):
@@ -351,6 +358,85 @@ async fn main() -> Res<()> {
         .arg(q.stream_key().replace(":stream", ":dead"))
         .query_async(&mut c)
         .await?;
+    Ok(())
+}
+
+/// Redis' CPU time so far, in seconds (`used_cpu_user` + `used_cpu_sys`).
+async fn redis_cpu(c: &mut redis::aio::MultiplexedConnection) -> Res<f64> {
+    let v: String = redis::cmd("INFO").arg("cpu").query_async(c).await?;
+    let f = |k: &str| {
+        v.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .and_then(|x| x.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    Ok(f("used_cpu_user:") + f("used_cpu_sys:"))
+}
+
+/// `DueCache::put` of 50 answered cards (newer reviews, new dues) into a
+/// 200-card ladder learner, each followed by a put of the same rows (what
+/// the persistence worker writes back): latency and Redis CPU per put (less
+/// the `INFO cpu` read around each, measured alone).
+async fn put_bench(cache: &RedisDueCache, s: &SeasonId, url: &str) -> Res<()> {
+    let mut c = redis::Client::open(url)?
+        .get_multiplexed_async_connection()
+        .await?;
+    let u = UserId::new("bench-put")?;
+    let per = 200;
+    let mut rows = (0..per)
+        .map(|i| {
+            let mut t = tracker(&u, s, i, (i as i64 * 7919 % 180) - 30)?;
+            t.state.kind = SchedulerKind::Ladder;
+            t.state.stability = (1 + i % 7) as f64;
+            t.state.difficulty = 0.0;
+            Ok(t)
+        })
+        .collect::<Res<Vec<_>>>()?;
+    cache.clear_user(&u, s).await?;
+    cache.load(&u, s, &rows).await?;
+    let n = 1000;
+    let mut info = 0.0;
+    for _ in 0..n {
+        let a = redis_cpu(&mut c).await?;
+        let b = redis_cpu(&mut c).await?;
+        info += b - a;
+    }
+    let info = info / n as f64;
+    let (mut lat_new, mut lat_same) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut cpu_new, mut cpu_same) = (0.0, 0.0);
+    for k in 0..n {
+        let batch: Vec<MemoryTracker> = (0..50)
+            .map(|j| {
+                let r = &mut rows[(k * 50 + j) % per];
+                r.state.last_review = r
+                    .state
+                    .last_review
+                    .map(|t| t + chrono::Duration::minutes(1));
+                r.state.due += chrono::Duration::minutes(((k + j) % 7) as i64 * 600 - 1800);
+                r.state.reps += 1;
+                r.clone()
+            })
+            .collect();
+        let c0 = redis_cpu(&mut c).await?;
+        let t = Instant::now();
+        cache.put(&u, s, &batch).await?;
+        lat_new.push(t.elapsed());
+        let c1 = redis_cpu(&mut c).await?;
+        let t = Instant::now();
+        cache.put(&u, s, &batch).await?;
+        lat_same.push(t.elapsed());
+        let c2 = redis_cpu(&mut c).await?;
+        cpu_new += c1 - c0 - info;
+        cpu_same += c2 - c1 - info;
+    }
+    println!(
+        "put 50 answered cards into 200: p50 {:?}, Redis CPU {:.0} us per put; the same rows again: p50 {:?}, {:.0} us",
+        pct(&mut lat_new, 0.5),
+        1e6 * cpu_new / n as f64,
+        pct(&mut lat_same, 0.5),
+        1e6 * cpu_same / n as f64
+    );
+    cache.clear_user(&u, s).await?;
     Ok(())
 }
 

@@ -514,6 +514,8 @@ async fn main() -> anyhow::Result<()> {
     if !held.is_empty() {
         eprintln!("holding {} extra open connections", held.len());
     }
+    // Scripts time the load from here (scripts/bench-submit.sh).
+    eprintln!("load starts");
     let lag = args.lag_probe_db.clone().map(|db| {
         let sh2 = Arc::clone(&sh);
         tokio::spawn(async move { lag_probe(sh2, db).await })
