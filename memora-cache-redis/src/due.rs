@@ -13,7 +13,8 @@
 //!
 //! | key | type | content |
 //! |---|---|---|
-//! | `B:m` | HASH | `v` = 3 or 4, `g` generation, `n` state chunks, `hz` horizon end (µs, empty: none), `c` cards, `m0`–`m2` mastery counts (only while exact), per subject index `sn:<s>` due chunks and `sc:<s>` cards, the cached due counts `k<set>`; and, when `di` is set, the dictionary (below) |
+//! | `B:m` | HASH | `v` = 3 or 4, `g` generation, `n` state chunks, `hz` horizon end (µs, empty: none), `c` cards, `m0`–`m2` mastery counts (only while exact), per subject index `sn:<s>` due chunks and `sc:<s>` cards, the cached due counts `k<set>`, `rm` removals so far; and, when `di` is set, the dictionary (below) |
+//! | `B:w:<job>` | STRING | `<G>|<rm>`: the review fast path's commit of job `<job>` wrote its rows into generation `G` with `rm` removals so far; the persistence worker's refresh of the job skips them while both still hold ([`DueCache::refresh`]); one hour at most |
 //! | `G:d` | HASH | the schedule's dictionary, unless it was small enough for the marker (≤ 24 fields): `d:<s|t><id>` → index, `r:<index>` → name, `dn` last index |
 //! | `G:h<k>` | HASH | question (id or number) → card value ([`crate::codec`], binary) for the questions with `hq(q) mod n = k` |
 //! | `G:z<s>.<k>` | ZSET | question → due (Unix µs), the cards of subject index `s` (0: none) with `hq(q) mod sn:<s> = k` |
@@ -527,6 +528,18 @@ local function grow(S, touched, subjects)
     end
   end
 end
+-- The fast path's commit wrote job j's rows into schedule b: until the
+-- schedule is replaced (another generation) or loses cards (`rm`, counted
+-- by REMOVE), the persistence worker's refresh of that job has nothing to
+-- write (`WRITTEN`). An hour bounds how long a mark waits for a worker
+-- that never comes.
+local function mark_written(b, j)
+  local S = sched(b)
+  if S then
+    local rm = redis.call('HGET', S.m, 'rm') or '0'
+    redis.call('SET', b .. ':w:' .. j, S.g .. '|' .. rm, 'PX', 3600000)
+  end
+end
 local function put_rows(b, ttl, args, first, last)
   local S = sched(b)
   if not S then return -1 end
@@ -615,6 +628,19 @@ local function put_rows(b, ttl, args, first, last)
   ttl_refresh(S, ttl, touched)
   return written
 end
+";
+
+/// KEYS[1]=B; ARGV[1] = job id. `1` if the fast path's commit of that job
+/// wrote its rows into the schedule as it is now (the same generation, no
+/// card removed since), else `0`; the mark is consumed either way.
+const WRITTEN: &str = r"
+local mk = KEYS[1] .. ':w:' .. ARGV[1]
+local g = redis.call('GET', mk)
+if not g then return 0 end
+redis.call('DEL', mk)
+local S = sched(KEYS[1])
+if S and S.g .. '|' .. (redis.call('HGET', S.m, 'rm') or '0') == g then return 1 end
+return 0
 ";
 
 /// KEYS[1]=B; ARGV = ttl_ms, then (question, value, due, subject, topic)*.
@@ -781,7 +807,11 @@ for i = 1, #ARGV do
     n = n + 1
   end
 end
-if n > 0 then redis.call('DEL', S.g .. ':l') end
+if n > 0 then
+  redis.call('DEL', S.g .. ':l')
+  -- Jobs committed before keep no claim to be in the schedule (WRITTEN).
+  redis.call('HINCRBY', S.m, 'rm', 1)
+end
 flush(S)
 return n
 ";
@@ -1002,6 +1032,7 @@ fn command_pipe(keys: &[(String, Entries<'_>)]) -> redis::Pipeline {
 
 struct Scripts {
     put: Script,
+    written: Script,
     swap: Script,
     due: Script,
     user_stats: Script,
@@ -1023,6 +1054,7 @@ impl Scripts {
         };
         Scripts {
             put: w(PUT),
+            written: r(WRITTEN),
             swap: w(SWAP),
             due: r(DUE),
             user_stats: r(USER_STATS),
@@ -1951,6 +1983,33 @@ impl DueCache for RedisDueCache {
         season: &SeasonId,
         rows: &[MemoryTracker],
     ) -> PortResult<()> {
+        Ok(self.put_inner(user, season, rows).await?)
+    }
+
+    /// Skips the rows when the fast path's commit of `job` wrote them into
+    /// this same schedule (one small script instead of rewriting every
+    /// card: ~15 % of Redis' time per submission, docs/PERFORMANCE.md);
+    /// otherwise [`DueCache::put`].
+    async fn refresh(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        rows: &[MemoryTracker],
+        job: &memora_core::ids::JobId,
+    ) -> PortResult<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut inv = self.scripts.written.key(self.schedule_key(user, season));
+        inv.arg(job.as_str());
+        let written: i64 = self
+            .conn
+            .script(self.cfg.call_timeout, &inv)
+            .await
+            .map_err(PortError::from)?;
+        if written == 1 {
+            return Ok(());
+        }
         Ok(self.put_inner(user, season, rows).await?)
     }
 

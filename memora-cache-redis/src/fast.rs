@@ -115,20 +115,23 @@ end
 /// KEYS = ledger, schedule base, stream, status, then (board, built)*.
 /// ARGV = #claim args, #row args, schedule ttl_ms, job payload, status
 /// ttl_ms, count (`1`/`0`), now µs, -xp, user, count subject (`''`: every
-/// subject), claim triples (item, served_at µs, tail)*, row quintuples*,
-/// one ttl_ms per board. Returns `{0}` (lost, nothing written) or `{1,
+/// subject), job id, claim triples (item, served_at µs, tail)*, row
+/// quintuples*, one ttl_ms per board. Returns `{0}` (lost, nothing written) or `{1,
 /// total_due or -1, boards credited (1/0), m0, m1, m2}` (mastery counts,
 /// `-1` when not kept).
 const COMMIT_SINGLE: &str = r"
 local nc, nr = tonumber(ARGV[1]), tonumber(ARGV[2])
-local c0 = 11
+local c0 = 12
 local r0 = c0 + nc
 local t0 = r0 + nr
 local heads = check_claims(KEYS[1], ARGV, c0, r0 - 1)
 if not heads then return {0} end
 enqueue(KEYS[3], KEYS[4], ARGV[4], ARGV[5])
 write_claims(KEYS[1], heads, ARGV, c0, r0 - 1)
-if nr > 0 then pcall(put_rows, KEYS[2], ARGV[3], ARGV, r0, t0 - 1) end
+if nr > 0 then
+  local ok, w = pcall(put_rows, KEYS[2], ARGV[3], ARGV, r0, t0 - 1)
+  if ok and w >= 0 then mark_written(KEYS[2], ARGV[11]) end
+end
 local credited = 1
 for j = 1, (#KEYS - 4) / 2 do
   local ok = pcall(board_add, KEYS[3 + 2 * j], KEYS[4 + 2 * j], ARGV[8], ARGV[t0 + j - 1], ARGV[9])
@@ -146,10 +149,12 @@ return {1, total, credited, mc[1], mc[2], mc[3]}
 /// Step 3 of the Cluster commit (user slot): rows and count.
 ///
 /// KEYS = schedule base; ARGV = schedule ttl_ms, count (`1`/`0`), now µs,
-/// count subject, row quintuples*. Returns `{total_due or -1, m0, m1, m2}`
+/// count subject, job id, row quintuples*. Returns `{total_due or -1, m0, m1, m2}`
 /// (mastery counts, `-1` when not kept).
 const APPLY_ROWS: &str = r"
-if #ARGV > 4 then put_rows(KEYS[1], ARGV[1], ARGV, 5, #ARGV) end
+if #ARGV > 5 and put_rows(KEYS[1], ARGV[1], ARGV, 6, #ARGV) >= 0 then
+  mark_written(KEYS[1], ARGV[5])
+end
 local total = -1
 if ARGV[2] == '1' then total = due_total(KEYS[1], ARGV[4], ARGV[3]) end
 local mc = mastery_read(KEYS[1])
@@ -366,7 +371,8 @@ impl RedisFastPath {
             .arg(micros(commit.now))
             .arg(neg_xp)
             .arg(user.as_str())
-            .arg(self.due.wire_subject(count_subject).await?);
+            .arg(self.due.wire_subject(count_subject).await?)
+            .arg(commit.job.id.as_str());
         for (c, field) in commit.claims.iter().zip(&fields) {
             inv.arg(field)
                 .arg(micros(c.served_at))
@@ -450,7 +456,8 @@ impl RedisFastPath {
         inv.arg(self.due.ttl_ms())
             .arg(if commit.count_due.is_some() { "1" } else { "0" })
             .arg(micros(commit.now))
-            .arg(self.due.wire_subject(count_subject).await?);
+            .arg(self.due.wire_subject(count_subject).await?)
+            .arg(commit.job.id.as_str());
         for r in &wire {
             push_row(&mut inv, r);
         }

@@ -994,6 +994,21 @@ pub trait DueCache: Send + Sync {
     /// replacing an entry whose `last_review` is newer. Refreshes the TTL.
     async fn put(&self, user: &UserId, season: &SeasonId, rows: &[MemoryTracker])
     -> PortResult<()>;
+    /// The persistence worker's write of job `job`'s rows once they are
+    /// persisted: [`DueCache::put`], which an adapter may skip when it knows
+    /// the schedule already holds them — the review fast path's commit
+    /// wrote exactly these rows into this same schedule (not one loaded
+    /// since) when it enqueued the job. The default writes them.
+    async fn refresh(
+        &self,
+        user: &UserId,
+        season: &SeasonId,
+        rows: &[MemoryTracker],
+        job: &JobId,
+    ) -> PortResult<()> {
+        let _ = job;
+        self.put(user, season, rows).await
+    }
     /// Loads a complete schedule (rehydration), replacing what was there,
     /// except entries newer than the loaded ones.
     async fn load(

@@ -123,7 +123,7 @@ impl ReviewService {
             match self.queue.enqueue(&job).await {
                 Ok(status) => {
                     breaker.mark_ok();
-                    self.refresh_cache(&job.records).await;
+                    self.refresh_cache(&job.id, &job.records).await;
                     return Ok((job.id, status));
                 }
                 Err(e) => {
@@ -150,7 +150,7 @@ impl ReviewService {
                         self.queue.status(&job.id).await
                     {
                         breaker.mark_ok();
-                        self.refresh_cache(&job.records).await;
+                        self.refresh_cache(&job.id, &job.records).await;
                         return Ok((job.id, status));
                     }
                     return Err(CoreError::Unavailable(format!(
@@ -172,7 +172,7 @@ impl ReviewService {
                 },
             },
         };
-        self.refresh_cache(&job.records).await;
+        self.refresh_cache(&job.id, &job.records).await;
         Ok((job.id, status))
     }
 
@@ -229,7 +229,7 @@ impl ReviewService {
 
     /// Writes the newest state of each record into the cache (best effort;
     /// a failure switches to safe mode, the data is already durable).
-    pub(crate) async fn refresh_cache(&self, records: &[ReviewRecord]) {
+    pub(crate) async fn refresh_cache(&self, job: &JobId, records: &[ReviewRecord]) {
         let now = self.shared.now();
         let groups = latest_rows(records);
         if !self.shared.health.should_try(now) {
@@ -242,7 +242,7 @@ impl ReviewService {
                 failed.push((user, season));
                 continue;
             }
-            match self.cache.put(&user, &season, &rows).await {
+            match self.cache.refresh(&user, &season, &rows, job).await {
                 Ok(()) => self.shared.health.mark_ok(),
                 Err(_) => {
                     self.shared.health.mark_failed(now);
@@ -344,7 +344,7 @@ impl ReviewService {
     /// entries). Errors are returned for the queue's retry policy.
     pub async fn process_persist_job(&self, job: &PersistJob) -> CoreResult<PersistOutcome> {
         let outcome = self.trackers.persist_batch(&job.records).await?;
-        self.refresh_cache(&job.records).await;
+        self.refresh_cache(&job.id, &job.records).await;
         Ok(outcome)
     }
 }

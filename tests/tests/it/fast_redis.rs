@@ -99,6 +99,107 @@ fn qids(qs: &[&str]) -> Vec<memora_core::ids::QuestionId> {
     qs.iter().map(|x| q(x)).collect()
 }
 
+/// The persistence worker's refresh (`DueCache::refresh`) of a job the
+/// fast path committed writes nothing (one round trip: the check) while
+/// the schedule is the one the commit wrote into, and writes the rows once
+/// it is not: reloaded from a store that does not have them yet, or a card
+/// removed since (reconciliation relies on the refresh to put back what it
+/// removed too early); and for a job it knows nothing of.
+async fn a_refresh_skips_only_what_the_commit_wrote(h: &Harness) {
+    use memora_core::ids::JobId;
+    let (u, s) = (user("alice"), season(2026));
+    let rows: Vec<_> = (0..12)
+        .map(|i| row(&u, &s, &format!("q{i:02}"), Some("math"), i - 60, Some(-120)))
+        .collect();
+    h.due.load(&u, &s, &rows).await.expect("load");
+    let f: &dyn ReviewFastPath = &h.fast;
+    // Serves q<from>..q<from+3> and commits their answers as `job`.
+    let commit = |from: usize, job: &'static str, secs: i64| {
+        let done: Vec<_> = rows[from..from + 4]
+            .iter()
+            .map(|r| answered(r.clone(), 1 + secs, 1440 + secs))
+            .collect();
+        let claims = (from..from + 4)
+            .map(|i| claim(&format!("q{i:02}"), at(secs)))
+            .collect();
+        (commit_of(claims, done.clone(), job, Some(None)), done)
+    };
+    let (ur, sr) = (&u, &s);
+    let states = |qs: Vec<String>| async move {
+        let qs: Vec<&str> = qs.iter().map(String::as_str).collect();
+        h.due
+            .states(ur, sr, &qids(&qs))
+            .await
+            .expect("states")
+            .into_iter()
+            .map(|t| t.map(|t| t.state))
+            .collect::<Vec<_>>()
+    };
+    let expected = |done: &[memora_core::domain::MemoryTracker]| {
+        done.iter().map(|t| Some(t.state.clone())).collect::<Vec<_>>()
+    };
+    let names = |from: usize| (from..from + 4).map(|i| format!("q{i:02}")).collect::<Vec<_>>();
+    let serve = |secs: i64| async move {
+        f.due_and_serve(ur, sr, None, now(), 12, &terms(secs))
+            .await
+            .expect("serve")
+            .expect("present")
+    };
+
+    // Loads the scripts (a first call costs two more round trips).
+    let warm_up = JobId::new("job-warm-up").expect("job id");
+    h.due
+        .refresh(&u, &s, &rows[11..], &warm_up)
+        .await
+        .expect("warm-up");
+
+    // The schedule the commit wrote into: the check only.
+    serve(0).await;
+    let (c, done) = commit(0, "job-same", 0);
+    let out = f.commit_submit(&u, &s, &c).await.expect("commit");
+    assert!(matches!(out, FastCommitOutcome::Committed { .. }), "{out:?}");
+    let job = JobId::new("job-same").expect("job id");
+    let (r, n) = count_round_trips(h.due.refresh(&u, &s, &done, &job)).await;
+    r.expect("refresh");
+    assert_eq!(n, 1, "nothing to write");
+    assert_eq!(states(names(0)).await, expected(&done));
+    // The mark is used once: the same job again is a put.
+    let (r, n) = count_round_trips(h.due.refresh(&u, &s, &done, &job)).await;
+    r.expect("refresh");
+    assert_eq!(n, 2, "check and put");
+
+    // Reloaded between the commit and the worker, from a store without
+    // the answers: the refresh writes them.
+    serve(1).await;
+    let (c, done) = commit(4, "job-reloaded", 1);
+    let out = f.commit_submit(&u, &s, &c).await.expect("commit");
+    assert!(matches!(out, FastCommitOutcome::Committed { .. }), "{out:?}");
+    h.due.clear_user(&u, &s).await.expect("clear");
+    h.due.load(&u, &s, &rows).await.expect("reload without the answers");
+    assert_ne!(states(names(4)).await, expected(&done));
+    let job = JobId::new("job-reloaded").expect("job id");
+    h.due.refresh(&u, &s, &done, &job).await.expect("refresh");
+    assert_eq!(states(names(4)).await, expected(&done));
+
+    // A card removed after the commit: the refresh puts it back.
+    serve(2).await;
+    let (c, done) = commit(8, "job-removed", 2);
+    let out = f.commit_submit(&u, &s, &c).await.expect("commit");
+    assert!(matches!(out, FastCommitOutcome::Committed { .. }), "{out:?}");
+    h.due.remove(&u, &s, &qids(&["q08"])).await.expect("remove");
+    assert_eq!(states(vec!["q08".into()]).await, vec![None]);
+    let job = JobId::new("job-removed").expect("job id");
+    h.due.refresh(&u, &s, &done, &job).await.expect("refresh");
+    assert_eq!(states(names(8)).await, expected(&done));
+
+    // A job the fast path never committed: a put.
+    let other = JobId::new("job-general-path").expect("job id");
+    let (r, n) = count_round_trips(h.due.refresh(&u, &s, &done, &other)).await;
+    r.expect("refresh");
+    assert_eq!(n, 2, "check and put");
+    h.teardown().await;
+}
+
 mod single {
     use super::*;
 
@@ -124,6 +225,18 @@ mod single {
         }
 
         memora_tests::fast_path_conformance!(setup());
+
+        #[tokio::test]
+        async fn a_refresh_skips_only_what_the_commit_wrote() {
+            let Some(h) = setup().await else { return };
+            super::super::a_refresh_skips_only_what_the_commit_wrote(&h).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refresh_skips_only_what_the_commit_wrote() {
+        let Some(h) = setup().await else { return };
+        super::a_refresh_skips_only_what_the_commit_wrote(&h).await;
     }
 
     /// The promise: a warm serving is one round trip, a submission
@@ -596,5 +709,11 @@ mod cluster {
         }
 
         memora_tests::fast_path_conformance!(setup());
+
+        #[tokio::test]
+        async fn a_refresh_skips_only_what_the_commit_wrote() {
+            let Some(h) = setup().await else { return };
+            super::super::a_refresh_skips_only_what_the_commit_wrote(&h).await;
+        }
     }
 }
