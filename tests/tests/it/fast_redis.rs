@@ -109,7 +109,16 @@ async fn a_refresh_skips_only_what_the_commit_wrote(h: &Harness) {
     use memora_core::ids::JobId;
     let (u, s) = (user("alice"), season(2026));
     let rows: Vec<_> = (0..12)
-        .map(|i| row(&u, &s, &format!("q{i:02}"), Some("math"), i - 60, Some(-120)))
+        .map(|i| {
+            row(
+                &u,
+                &s,
+                &format!("q{i:02}"),
+                Some("math"),
+                i - 60,
+                Some(-120),
+            )
+        })
         .collect();
     h.due.load(&u, &s, &rows).await.expect("load");
     let f: &dyn ReviewFastPath = &h.fast;
@@ -136,9 +145,15 @@ async fn a_refresh_skips_only_what_the_commit_wrote(h: &Harness) {
             .collect::<Vec<_>>()
     };
     let expected = |done: &[memora_core::domain::MemoryTracker]| {
-        done.iter().map(|t| Some(t.state.clone())).collect::<Vec<_>>()
+        done.iter()
+            .map(|t| Some(t.state.clone()))
+            .collect::<Vec<_>>()
     };
-    let names = |from: usize| (from..from + 4).map(|i| format!("q{i:02}")).collect::<Vec<_>>();
+    let names = |from: usize| {
+        (from..from + 4)
+            .map(|i| format!("q{i:02}"))
+            .collect::<Vec<_>>()
+    };
     let serve = |secs: i64| async move {
         f.due_and_serve(ur, sr, None, now(), 12, &terms(secs))
             .await
@@ -157,7 +172,10 @@ async fn a_refresh_skips_only_what_the_commit_wrote(h: &Harness) {
     serve(0).await;
     let (c, done) = commit(0, "job-same", 0);
     let out = f.commit_submit(&u, &s, &c).await.expect("commit");
-    assert!(matches!(out, FastCommitOutcome::Committed { .. }), "{out:?}");
+    assert!(
+        matches!(out, FastCommitOutcome::Committed { .. }),
+        "{out:?}"
+    );
     let job = JobId::new("job-same").expect("job id");
     let (r, n) = count_round_trips(h.due.refresh(&u, &s, &done, &job)).await;
     r.expect("refresh");
@@ -173,9 +191,15 @@ async fn a_refresh_skips_only_what_the_commit_wrote(h: &Harness) {
     serve(1).await;
     let (c, done) = commit(4, "job-reloaded", 1);
     let out = f.commit_submit(&u, &s, &c).await.expect("commit");
-    assert!(matches!(out, FastCommitOutcome::Committed { .. }), "{out:?}");
+    assert!(
+        matches!(out, FastCommitOutcome::Committed { .. }),
+        "{out:?}"
+    );
     h.due.clear_user(&u, &s).await.expect("clear");
-    h.due.load(&u, &s, &rows).await.expect("reload without the answers");
+    h.due
+        .load(&u, &s, &rows)
+        .await
+        .expect("reload without the answers");
     assert_ne!(states(names(4)).await, expected(&done));
     let job = JobId::new("job-reloaded").expect("job id");
     h.due.refresh(&u, &s, &done, &job).await.expect("refresh");
@@ -185,7 +209,10 @@ async fn a_refresh_skips_only_what_the_commit_wrote(h: &Harness) {
     serve(2).await;
     let (c, done) = commit(8, "job-removed", 2);
     let out = f.commit_submit(&u, &s, &c).await.expect("commit");
-    assert!(matches!(out, FastCommitOutcome::Committed { .. }), "{out:?}");
+    assert!(
+        matches!(out, FastCommitOutcome::Committed { .. }),
+        "{out:?}"
+    );
     h.due.remove(&u, &s, &qids(&["q08"])).await.expect("remove");
     assert_eq!(states(vec!["q08".into()]).await, vec![None]);
     let job = JobId::new("job-removed").expect("job id");
