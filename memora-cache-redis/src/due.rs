@@ -14,7 +14,7 @@
 //! | key | type | content |
 //! |---|---|---|
 //! | `B:m` | HASH | `v` = 3 or 4, `g` generation, `n` state chunks, `hz` horizon end (µs, empty: none), `c` cards, `m0`–`m2` mastery counts (only while exact), per subject index `sn:<s>` due chunks and `sc:<s>` cards, the cached due counts `k<set>`, `rm` removals so far; and, when `di` is set, the dictionary (below) |
-//! | `B:w:<job>` | STRING | `<G>|<rm>`: the review fast path's commit of job `<job>` wrote its rows into generation `G` with `rm` removals so far; the persistence worker's refresh of the job skips them while both still hold ([`DueCache::refresh`]); one hour at most |
+//! | `B:w:<job>` | STRING | generation `G` and removals `rm`, joined by a bar: the review fast path's commit of job `<job>` wrote its rows into generation `G` with `rm` removals so far; the persistence worker's refresh of the job skips them while both still hold ([`DueCache::refresh`]); one hour at most |
 //! | `G:d` | HASH | the schedule's dictionary, unless it was small enough for the marker (≤ 24 fields): `d:<s|t><id>` → index, `r:<index>` → name, `dn` last index |
 //! | `G:h<k>` | HASH | question (id or number) → card value ([`crate::codec`], binary) for the questions with `hq(q) mod n = k` |
 //! | `G:z<s>.<k>` | ZSET | question → due (Unix µs), the cards of subject index `s` (0: none) with `hq(q) mod sn:<s> = k` |

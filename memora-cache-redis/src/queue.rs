@@ -7,8 +7,10 @@
 //!
 //! Life of a job: `enqueue` = one script doing `XADD` + status `queued`; only
 //! its success makes the job durable (AOF/replication permitting). A worker
-//! `XREADGROUP`s a batch, calls [`Memora::process_persist_job`] per job and,
-//! only after it returned `Ok`, acknowledges with one script (`XACK`, `XDEL`,
+//! `XREADGROUP`s a batch, persists it with one
+//! `ReviewService::process_persist_jobs` (one store batch, then each job's
+//! own cache refresh; job by job if that fails) and, only after it
+//! returned `Ok`, acknowledges each entry with one script (`XACK`, `XDEL`,
 //! status `done`). Failures are retried in place with the core
 //! [`RetryPolicy`] (the entry's idle time is reset before each retry so no
 //! other consumer steals it); when retries are exhausted the entry moves to
@@ -769,14 +771,9 @@ impl PersistenceWorker {
         if jobs.is_empty() {
             return Ok(entries.len());
         }
-        let merged = PersistJob {
-            id: jobs[0].1.id.clone(),
-            records: jobs
-                .iter()
-                .flat_map(|(_, j)| j.records.iter().cloned())
-                .collect(),
-        };
-        match self.app.reviews().process_persist_job(&merged).await {
+        // One store batch; each job's own cache refresh.
+        let batch: Vec<PersistJob> = jobs.iter().map(|(_, j)| j.clone()).collect();
+        match self.app.reviews().process_persist_jobs(&batch).await {
             Ok(_) => {
                 for (e, job) in &jobs {
                     let mut inv = self.ack.key(&self.keys.stream);

@@ -1,7 +1,8 @@
 //! A [`DueCache`] that delegates every call to another one, counts loads
 //! (rehydrations) and how many run at once, and can "die" in its n-th
 //! load (the call never returns, as a killed process would stop
-//! mid-rebuild) or fail every load of one user.
+//! mid-rebuild) or fail every load of one user; it also logs the
+//! persistence worker's refreshes (learner, job, rows).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use memora_core::domain::MemoryTracker;
-use memora_core::ids::{QuestionId, SeasonId, SubjectId, UserId};
+use memora_core::ids::{JobId, QuestionId, SeasonId, SubjectId, UserId};
 use memora_core::ports::{CacheStats, DueCache, DueSlice, UserCacheStats};
 use memora_core::{PortError, PortResult};
 
@@ -21,6 +22,7 @@ pub struct HookedCache {
     fail_user: std::sync::Mutex<Option<UserId>>,
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
+    refreshes: std::sync::Mutex<Vec<(UserId, JobId, usize)>>,
 }
 
 impl HookedCache {
@@ -33,7 +35,12 @@ impl HookedCache {
             fail_user: std::sync::Mutex::new(None),
             in_flight: AtomicU64::new(0),
             max_in_flight: AtomicU64::new(0),
+            refreshes: std::sync::Mutex::new(Vec::new()),
         }
+    }
+    /// The refreshes so far: learner, job and number of rows, in order.
+    pub fn refreshes(&self) -> Vec<(UserId, JobId, usize)> {
+        self.refreshes.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
     /// Makes every later load of `user` fail as an unreachable cache would
@@ -86,6 +93,18 @@ impl DueCache for HookedCache {
     }
     async fn put(&self, u: &UserId, s: &SeasonId, rows: &[MemoryTracker]) -> PortResult<()> {
         self.inner.put(u, s, rows).await
+    }
+    async fn refresh(
+        &self,
+        u: &UserId,
+        s: &SeasonId,
+        rows: &[MemoryTracker],
+        job: &JobId,
+    ) -> PortResult<()> {
+        if let Ok(mut r) = self.refreshes.lock() {
+            r.push((u.clone(), job.clone(), rows.len()));
+        }
+        self.inner.refresh(u, s, rows, job).await
     }
     async fn load(&self, u: &UserId, s: &SeasonId, rows: &[MemoryTracker]) -> PortResult<()> {
         let n = self.loads.fetch_add(1, Ordering::SeqCst) + 1;

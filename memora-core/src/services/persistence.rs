@@ -343,6 +343,29 @@ impl ReviewService {
     /// cache converge on what was persisted (never overwriting newer cache
     /// entries). Errors are returned for the queue's retry policy.
     pub async fn process_persist_job(&self, job: &PersistJob) -> CoreResult<PersistOutcome> {
+        self.process_persist_jobs(std::slice::from_ref(job)).await
+    }
+
+    /// [`Self::process_persist_job`] for several jobs at once: one store
+    /// batch for all their records, then each job's own cache refresh
+    /// ([`crate::ports::DueCache::refresh`] knows what a job's commit wrote,
+    /// not what a batch of jobs did).
+    pub async fn process_persist_jobs(&self, jobs: &[PersistJob]) -> CoreResult<PersistOutcome> {
+        let records: Vec<ReviewRecord> = match jobs {
+            [one] => return self.persist_then_refresh(one).await,
+            many => many
+                .iter()
+                .flat_map(|j| j.records.iter().cloned())
+                .collect(),
+        };
+        let outcome = self.trackers.persist_batch(&records).await?;
+        for job in jobs {
+            self.refresh_cache(&job.id, &job.records).await;
+        }
+        Ok(outcome)
+    }
+
+    async fn persist_then_refresh(&self, job: &PersistJob) -> CoreResult<PersistOutcome> {
         let outcome = self.trackers.persist_batch(&job.records).await?;
         self.refresh_cache(&job.id, &job.records).await;
         Ok(outcome)

@@ -187,6 +187,62 @@ async fn worker_persists_acks_and_marks_done() {
     cleanup(&cfg, &q).await;
 }
 
+/// A batch of jobs is persisted in one store call, but the cache is
+/// refreshed job by job under each job's own id: a cache can skip the rows
+/// a job's fast-path commit already wrote (`DueCache::refresh`) only if it
+/// is asked about that job, never about the first job of a batch.
+#[tokio::test]
+async fn a_batch_refreshes_the_cache_job_by_job() {
+    let Some(cfg) = config().await else { return };
+    let q = RedisQueue::connect(cfg.clone()).await.expect("connect");
+    let backend = InMemoryBackend::new();
+    let s = Season::new(
+        season(2026),
+        "test",
+        chrono::NaiveDate::from_ymd_opt(2025, 9, 1).expect("date"),
+        chrono::NaiveDate::from_ymd_opt(2026, 8, 31).expect("date"),
+    )
+    .expect("season");
+    backend.create_season(&s).await.expect("create season");
+    let hooked = Arc::new(memora_tests::hooked_cache::HookedCache::counting(Arc::new(
+        memora_core::memory::InMemoryCache::new(),
+    )));
+    let mut ports = backend.ports();
+    ports.queue = Arc::new(q.clone());
+    ports.cache = hooked.clone();
+    let app = Arc::new(Memora::new(ports, memora_core::services::Config::default()));
+    let (a, b) = (user("alice"), user("bob"));
+    let jobs = [
+        job("job-a1", &a, &season(2026), 2),
+        job("job-b1", &b, &season(2026), 3),
+        job("job-a2", &a, &season(2026), 1),
+    ];
+    for j in &jobs {
+        q.enqueue(j).await.expect("enqueue");
+    }
+    let worker = PersistenceWorker::new(cfg.clone(), app, fast_worker("batcher"))
+        .await
+        .expect("worker");
+    assert_eq!(worker.run_once().await.expect("step"), 3, "one batch");
+    assert_eq!(backend.review_log_len(), 6);
+    let mut got: Vec<(String, String, usize)> = hooked
+        .refreshes()
+        .into_iter()
+        .map(|(u, j, n)| (u.as_str().to_owned(), j.as_str().to_owned(), n))
+        .collect();
+    got.sort();
+    let want = |u: &str, j: &str, n| (u.to_owned(), j.to_owned(), n);
+    assert_eq!(
+        got,
+        vec![
+            want("alice", "job-a1", 2),
+            want("alice", "job-a2", 1),
+            want("bob", "job-b1", 3)
+        ]
+    );
+    cleanup(&cfg, &q).await;
+}
+
 #[tokio::test]
 async fn crashed_consumer_entries_are_reclaimed_and_persisted_once() {
     let Some(cfg) = config().await else { return };
