@@ -351,23 +351,19 @@ impl ReviewService {
     /// ([`crate::ports::DueCache::refresh`] knows what a job's commit wrote,
     /// not what a batch of jobs did).
     pub async fn process_persist_jobs(&self, jobs: &[PersistJob]) -> CoreResult<PersistOutcome> {
-        let records: Vec<ReviewRecord> = match jobs {
-            [one] => return self.persist_then_refresh(one).await,
-            many => many
-                .iter()
-                .flat_map(|j| j.records.iter().cloned())
-                .collect(),
+        let outcome = match jobs {
+            [one] => self.trackers.persist_batch(&one.records).await?,
+            many => {
+                let records: Vec<ReviewRecord> = many
+                    .iter()
+                    .flat_map(|j| j.records.iter().cloned())
+                    .collect();
+                self.trackers.persist_batch(&records).await?
+            }
         };
-        let outcome = self.trackers.persist_batch(&records).await?;
         for job in jobs {
             self.refresh_cache(&job.id, &job.records).await;
         }
-        Ok(outcome)
-    }
-
-    async fn persist_then_refresh(&self, job: &PersistJob) -> CoreResult<PersistOutcome> {
-        let outcome = self.trackers.persist_batch(&job.records).await?;
-        self.refresh_cache(&job.id, &job.records).await;
         Ok(outcome)
     }
 }

@@ -99,6 +99,21 @@ fn qids(qs: &[&str]) -> Vec<memora_core::ids::QuestionId> {
     qs.iter().map(|x| q(x)).collect()
 }
 
+/// A schedule of `n` math cards `q00`, `q01`, … (`q<i>` due `i - 60`
+/// minutes from `t0`, last reviewed two hours before), loaded.
+async fn loaded(
+    h: &Harness,
+    u: &memora_core::ids::UserId,
+    s: &memora_core::ids::SeasonId,
+    n: i64,
+) -> Vec<memora_core::domain::MemoryTracker> {
+    let rows: Vec<_> = (0..n)
+        .map(|i| row(u, s, &format!("q{i:02}"), Some("math"), i - 60, Some(-120)))
+        .collect();
+    h.due.load(u, s, &rows).await.expect("load");
+    rows
+}
+
 /// The persistence worker's refresh (`DueCache::refresh`) of a job the
 /// fast path committed writes nothing (one round trip: the check) while
 /// the schedule is the one the commit wrote into, and writes the rows once
@@ -108,19 +123,7 @@ fn qids(qs: &[&str]) -> Vec<memora_core::ids::QuestionId> {
 async fn a_refresh_skips_only_what_the_commit_wrote(h: &Harness) {
     use memora_core::ids::JobId;
     let (u, s) = (user("alice"), season(2026));
-    let rows: Vec<_> = (0..12)
-        .map(|i| {
-            row(
-                &u,
-                &s,
-                &format!("q{i:02}"),
-                Some("math"),
-                i - 60,
-                Some(-120),
-            )
-        })
-        .collect();
-    h.due.load(&u, &s, &rows).await.expect("load");
+    let rows = loaded(h, &u, &s, 12).await;
     let f: &dyn ReviewFastPath = &h.fast;
     // Serves q<from>..q<from+3> and commits their answers as `job`.
     let commit = |from: usize, job: &'static str, secs: i64| {
@@ -272,19 +275,7 @@ mod single {
     async fn round_trips_per_call() {
         let Some(h) = setup().await else { return };
         let (u, s) = (user("alice"), season(2026));
-        let rows: Vec<_> = (0..60)
-            .map(|i| {
-                row(
-                    &u,
-                    &s,
-                    &format!("q{i:02}"),
-                    Some("math"),
-                    i - 60,
-                    Some(-120),
-                )
-            })
-            .collect();
-        h.due.load(&u, &s, &rows).await.expect("load");
+        let rows = loaded(&h, &u, &s, 60).await;
         let f: &dyn ReviewFastPath = &h.fast;
         // Warm-up (loads both scripts): serve q00, commit its answer.
         let first = f

@@ -36,8 +36,8 @@ async fn cleanup(cfg: &RedisConfig, q: &RedisQueue) {
     }
 }
 
-/// A backend with the season, and a core whose queue is `q`.
-async fn app_with(q: &RedisQueue) -> (InMemoryBackend, Arc<Memora>) {
+/// An in-memory backend with the season of the tests.
+async fn backend_with_season() -> InMemoryBackend {
     let backend = InMemoryBackend::new();
     let s = Season::new(
         season(2026),
@@ -47,6 +47,12 @@ async fn app_with(q: &RedisQueue) -> (InMemoryBackend, Arc<Memora>) {
     )
     .expect("season");
     backend.create_season(&s).await.expect("create season");
+    backend
+}
+
+/// A backend with the season, and a core whose queue is `q`.
+async fn app_with(q: &RedisQueue) -> (InMemoryBackend, Arc<Memora>) {
+    let backend = backend_with_season().await;
     let mut ports = backend.ports();
     ports.queue = Arc::new(q.clone());
     let app = Arc::new(Memora::new(ports, memora_core::services::Config::default()));
@@ -134,15 +140,7 @@ async fn inline_dead_letters_conform() {
 
 /// A backend with the season.
 async fn app_with_backend() -> (InMemoryBackend, Arc<Memora>) {
-    let backend = InMemoryBackend::new();
-    let s = Season::new(
-        season(2026),
-        "test",
-        chrono::NaiveDate::from_ymd_opt(2025, 9, 1).expect("date"),
-        chrono::NaiveDate::from_ymd_opt(2026, 8, 31).expect("date"),
-    )
-    .expect("season");
-    backend.create_season(&s).await.expect("create season");
+    let backend = backend_with_season().await;
     let app = Arc::new(Memora::new(
         backend.ports(),
         memora_core::services::Config::default(),
@@ -195,15 +193,7 @@ async fn worker_persists_acks_and_marks_done() {
 async fn a_batch_refreshes_the_cache_job_by_job() {
     let Some(cfg) = config().await else { return };
     let q = RedisQueue::connect(cfg.clone()).await.expect("connect");
-    let backend = InMemoryBackend::new();
-    let s = Season::new(
-        season(2026),
-        "test",
-        chrono::NaiveDate::from_ymd_opt(2025, 9, 1).expect("date"),
-        chrono::NaiveDate::from_ymd_opt(2026, 8, 31).expect("date"),
-    )
-    .expect("season");
-    backend.create_season(&s).await.expect("create season");
+    let backend = backend_with_season().await;
     let hooked = Arc::new(memora_tests::hooked_cache::HookedCache::counting(Arc::new(
         memora_core::memory::InMemoryCache::new(),
     )));
