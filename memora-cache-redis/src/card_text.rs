@@ -39,6 +39,17 @@ pub(crate) fn encode_state(
     subject: Option<&SubjectId>,
     topic: Option<&TopicId>,
 ) -> String {
+    encode_state_with(s, subject, topic, SEP)
+}
+
+/// [`encode_state`] with another field separator (`sep` must be a
+/// character no id contains: a control character, `{` or `}`).
+pub(crate) fn encode_state_with(
+    s: &CardState,
+    subject: Option<&SubjectId>,
+    topic: Option<&TopicId>,
+    sep: char,
+) -> String {
     let kind = match s.kind {
         SchedulerKind::Ladder => "l",
         SchedulerKind::Fsrs6 => "f",
@@ -52,7 +63,7 @@ pub(crate) fn encode_state(
         .map(|b| b.code().to_string())
         .unwrap_or_default();
     format!(
-        "1{SEP}{lr}{SEP}{}{SEP}{}{SEP}{}{SEP}{kind}{SEP}{}{SEP}{}{SEP}{}{SEP}{}{SEP}{}{SEP}{}{SEP}{}{SEP}m{bucket}",
+        "1{sep}{lr}{sep}{}{sep}{}{sep}{}{sep}{kind}{sep}{}{sep}{}{sep}{}{sep}{}{sep}{}{sep}{}{sep}{}{sep}m{bucket}",
         micros(s.due),
         subject.map(|x| x.as_str()).unwrap_or_default(),
         topic.map(|x| x.as_str()).unwrap_or_default(),
@@ -93,7 +104,15 @@ pub(crate) fn decode(
 
 /// Decodes [`encode_state`]'s output.
 pub(crate) fn decode_state(raw: &str) -> Result<(CardState, Option<SubjectId>, Option<TopicId>)> {
-    let f: Vec<&str> = raw.split(SEP).collect();
+    decode_state_with(raw, SEP)
+}
+
+/// Decodes [`encode_state_with`]'s output of the same separator.
+pub(crate) fn decode_state_with(
+    raw: &str,
+    sep: char,
+) -> Result<(CardState, Option<SubjectId>, Option<TopicId>)> {
+    let f: Vec<&str> = raw.split(sep).collect();
     let tail_ok = match f.len() {
         13 => true,
         14 => f[13].starts_with('m'),

@@ -40,6 +40,7 @@ mod due;
 mod dump;
 mod error;
 mod fast;
+mod job_codec;
 mod leaderboard;
 mod numbers;
 mod queue;

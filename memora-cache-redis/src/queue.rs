@@ -39,20 +39,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use memora_core::Memora;
-use memora_core::domain::{ReviewLogEntry, ReviewRecord, ReviewSource, TrackerKey};
-use memora_core::ids::{JobId, QuestionId, ReviewId, SeasonId, UserId};
+use memora_core::ids::JobId;
 use memora_core::lifecycle::RetryPolicy;
 use memora_core::ports::{DeadLetter, JobStatus, PersistJob, PersistenceQueue};
-use memora_core::srs::{Grade, SchedulerKind};
 use memora_core::{PortError, PortResult};
 use redis::Script;
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamRangeReply, StreamReadReply};
-use serde::{Deserialize, Serialize};
 
 use crate::config::RedisConfig;
 use crate::conn::RedisConn;
 use crate::error::{Error, Result};
-use crate::{card_text, codec};
+pub(crate) use crate::job_codec::{decode_job, encode_job};
 
 /// Consumer group of the persistence workers.
 pub(crate) const GROUP: &str = "persist";
@@ -116,121 +113,6 @@ if redis.call('XDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('SET', KEYS[2], 'failed:discarded', 'PX', ARGV[2])
 return 1
 ";
-
-// ---------------------------------------------------------------------------
-// Wire format (owned here; versioned)
-// ---------------------------------------------------------------------------
-
-#[derive(Serialize, Deserialize)]
-struct WireJob {
-    v: u8,
-    id: String,
-    r: Vec<WireRecord>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct WireRecord {
-    u: String,
-    s: String,
-    q: String,
-    /// Tracker state (card codec).
-    t: String,
-    rid: String,
-    lu: String,
-    ls: String,
-    lq: String,
-    src: String,
-    g: u8,
-    ok: bool,
-    d: u32,
-    a: u32,
-    at: i64,
-    e: u32,
-    sch: String,
-    /// State after (card codec).
-    sa: String,
-}
-
-fn de<T>(r: std::result::Result<T, memora_core::CoreError>) -> Result<T> {
-    r.map_err(|e| Error::Decode(e.to_string()))
-}
-
-/// Serializes a job (JSON, version 1).
-pub(crate) fn encode_job(job: &PersistJob) -> Result<String> {
-    let w = WireJob {
-        v: 1,
-        id: job.id.as_str().to_owned(),
-        r: job
-            .records
-            .iter()
-            .map(|rec| {
-                let (t, l) = (&rec.tracker, &rec.log);
-                WireRecord {
-                    u: t.key.user.as_str().to_owned(),
-                    s: t.key.season.as_str().to_owned(),
-                    q: t.key.question.as_str().to_owned(),
-                    t: card_text::encode(t),
-                    rid: l.review_id.as_str().to_owned(),
-                    lu: l.key.user.as_str().to_owned(),
-                    ls: l.key.season.as_str().to_owned(),
-                    lq: l.key.question.as_str().to_owned(),
-                    src: l.source.as_str().to_owned(),
-                    g: l.grade.as_u8(),
-                    ok: l.is_correct,
-                    d: l.duration_ms,
-                    a: l.attempts,
-                    at: codec::micros(l.reviewed_at),
-                    e: l.elapsed_days,
-                    sch: l.scheduler.as_str().to_owned(),
-                    sa: card_text::encode_state(&l.state_after, None, None),
-                }
-            })
-            .collect(),
-    };
-    serde_json::to_string(&w).map_err(|e| Error::Decode(e.to_string()))
-}
-
-/// Parses [`encode_job`]'s output.
-pub(crate) fn decode_job(raw: &str) -> Result<PersistJob> {
-    let w: WireJob = serde_json::from_str(raw).map_err(|e| Error::Decode(e.to_string()))?;
-    if w.v != 1 {
-        return Err(Error::Decode(format!("job encoding version {}", w.v)));
-    }
-    let mut records = Vec::with_capacity(w.r.len());
-    for r in w.r {
-        let user = de(UserId::new(&r.u))?;
-        let season = de(SeasonId::new(&r.s))?;
-        let question = de(QuestionId::parse(&r.q))?;
-        let tracker = card_text::decode(&user, &season, &question, &r.t)?;
-        let (state_after, _, _) = card_text::decode_state(&r.sa)?;
-        let log = ReviewLogEntry {
-            review_id: de(ReviewId::new(&r.rid))?,
-            key: TrackerKey {
-                user: de(UserId::new(&r.lu))?,
-                season: de(SeasonId::new(&r.ls))?,
-                question: de(QuestionId::parse(&r.lq))?,
-            },
-            source: match r.src.as_str() {
-                "review" => ReviewSource::Review,
-                "lesson" => ReviewSource::Lesson,
-                s => return Err(Error::Decode(format!("review source {s:?}"))),
-            },
-            grade: Grade::from_u8(r.g).ok_or_else(|| Error::Decode(format!("grade {}", r.g)))?,
-            is_correct: r.ok,
-            duration_ms: r.d,
-            attempts: r.a,
-            reviewed_at: codec::time_from_micros(r.at)?,
-            elapsed_days: r.e,
-            scheduler: de(SchedulerKind::parse(&r.sch))?,
-            state_after,
-        };
-        records.push(ReviewRecord { tracker, log });
-    }
-    Ok(PersistJob {
-        id: de(JobId::new(&w.id))?,
-        records,
-    })
-}
 
 // ---------------------------------------------------------------------------
 // Keys and shared plumbing
