@@ -163,6 +163,56 @@ async fn concurrent_identical_batches_write_once() {
     .await;
 }
 
+/// `review_log` has no key of its own (migration 20270103000000):
+/// `review_ids` alone keeps a review id to one log row — replayed in its
+/// season, sent again for another season, or twice in one batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_review_log_stays_unique_without_a_key() {
+    with_schema(|s, pg| async move {
+        let keys: Vec<String> = sqlx::query_scalar(
+            "SELECT conname::text FROM pg_constraint WHERE conrelid = 'review_log'::regclass",
+        )
+        .fetch_all(pg.pool())
+        .await
+        .expect("constraints");
+        assert!(keys.iter().all(|k| !k.ends_with("_pkey")), "{keys:?}");
+        make_seasons(&s, &[2026, 2027]).await;
+        let t26 = tracker("u1", 2026, "q1", 2, at(24), Some(at(1)), None, None);
+        let t27 = tracker("u1", 2027, "q1", 2, at(24), Some(at(1)), None, None);
+        let first = s
+            .trackers
+            .persist_batch(&[record(&t26, "r-once")])
+            .await
+            .expect("persist");
+        assert_eq!(first.logs_inserted, 1);
+        for batch in [
+            vec![record(&t26, "r-once")],
+            vec![record(&t27, "r-once")],
+            vec![record(&t26, "r-once"), record(&t27, "r-once")],
+        ] {
+            let again = s.trackers.persist_batch(&batch).await.expect("replay");
+            assert_eq!(again.logs_inserted, 0, "{batch:?}");
+        }
+        let twice = s
+            .trackers
+            .persist_batch(&[record(&t26, "r-twice"), record(&t26, "r-twice")])
+            .await
+            .expect("persist");
+        assert_eq!(twice.logs_inserted, 1);
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT review_id, count(*) FROM review_log GROUP BY review_id ORDER BY review_id",
+        )
+        .fetch_all(pg.pool())
+        .await
+        .expect("count");
+        assert_eq!(
+            rows,
+            vec![("r-once".to_owned(), 1), ("r-twice".to_owned(), 1)]
+        );
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn archive_failure_leaves_season_untouched() {
     with_schema(|s, pg| async move {

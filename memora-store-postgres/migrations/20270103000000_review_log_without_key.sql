@@ -1,0 +1,14 @@
+-- Memora: the review log without its primary key.
+--
+-- review_log's key (season, review_id) repeated what review_ids already
+-- guarantees: a row enters review_log only through the write-behind's
+-- batch (PERSIST_SQL), which logs just the review ids it newly claimed in
+-- review_ids (unique across seasons), or through the bulk loader, which
+-- copies the same ids into review_ids in the same transaction. No
+-- (season, review_id) can therefore occur twice, with or without the key.
+-- The key cost 77.5 B per log row (≈ 72 GiB at a billion answers) and one
+-- random-page index insert per answer in the write-behind; no query reads
+-- the log by it (every read goes by season partition and the learner index
+-- (user_id, reviewed_at, review_id)). The log is append-only: nothing
+-- updates or deletes single rows, so no replica identity is needed either.
+ALTER TABLE review_log DROP CONSTRAINT review_log_pkey;
