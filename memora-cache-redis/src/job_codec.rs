@@ -208,8 +208,8 @@ fn encode_v1(job: &PersistJob) -> Result<String> {
 
 /// The payload's encoding version.
 fn version(raw: &str) -> Result<u8> {
-    for v in [2u8, 1] {
-        if raw.starts_with(&format!("{{\"v\":{v},")) {
+    for (v, head) in [(2u8, "{\"v\":2,"), (1, "{\"v\":1,")] {
+        if raw.starts_with(head) {
             return Ok(v);
         }
     }
