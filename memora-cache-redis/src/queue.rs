@@ -643,23 +643,28 @@ impl PersistenceWorker {
             }
             return Ok(entries.len());
         }
+        // The decoded jobs move into the batch; their entries and ids stay
+        // here for the acknowledgements.
         let mut jobs = Vec::with_capacity(entries.len());
+        let mut batch: Vec<PersistJob> = Vec::with_capacity(entries.len());
         for e in entries {
             match field(e, "job").map(|raw| decode_job(&raw)) {
-                Some(Ok(job)) => jobs.push((e, job)),
+                Some(Ok(job)) => {
+                    jobs.push((e, job.id.clone()));
+                    batch.push(job);
+                }
                 _ => self.handle(e).await?,
             }
         }
-        if jobs.is_empty() {
+        if batch.is_empty() {
             return Ok(entries.len());
         }
         // One store batch; each job's own cache refresh.
-        let batch: Vec<PersistJob> = jobs.iter().map(|(_, j)| j.clone()).collect();
-        match self.app.reviews().process_persist_jobs(&batch).await {
+        match self.app.reviews().process_persist_jobs(batch).await {
             Ok(_) => {
                 for (e, job) in &jobs {
                     let mut inv = self.ack.key(&self.keys.stream);
-                    inv.key(self.keys.status(job.id.as_str()))
+                    inv.key(self.keys.status(job.as_str()))
                         .arg(GROUP)
                         .arg(&e.id)
                         .arg(STATUS_TTL_MS);

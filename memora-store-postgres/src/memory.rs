@@ -136,15 +136,16 @@ WITH t_in AS (
 SELECT (SELECT count(*) FROM logs) AS logs, (SELECT count(*) FROM trk) AS trk
 "#;
 
-/// Column arrays of a batch, ready to bind.
+/// Column arrays of a batch, ready to bind; the text columns borrow the
+/// records' ids (no copy per answer).
 #[derive(Default)]
-struct Columns {
-    t_season: Vec<String>,
-    t_user: Vec<String>,
-    t_question: Vec<String>,
-    t_subject: Vec<Option<String>>,
-    t_topic: Vec<Option<String>>,
-    t_sched: Vec<String>,
+struct Columns<'a> {
+    t_season: Vec<&'a str>,
+    t_user: Vec<&'a str>,
+    t_question: Vec<&'a str>,
+    t_subject: Vec<Option<&'a str>>,
+    t_topic: Vec<Option<&'a str>>,
+    t_sched: Vec<&'a str>,
     t_phase: Vec<i16>,
     t_step: Vec<i64>,
     t_stab: Vec<f64>,
@@ -155,19 +156,19 @@ struct Columns {
     t_due: Vec<DateTime<Utc>>,
     t_days: Vec<i64>,
     t_mastery: Vec<Option<i16>>,
-    l_season: Vec<String>,
-    l_id: Vec<String>,
-    l_user: Vec<String>,
-    l_question: Vec<String>,
-    l_source: Vec<String>,
+    l_season: Vec<&'a str>,
+    l_id: Vec<&'a str>,
+    l_user: Vec<&'a str>,
+    l_question: Vec<&'a str>,
+    l_source: Vec<&'a str>,
     l_grade: Vec<i16>,
     l_correct: Vec<bool>,
     l_duration: Vec<i64>,
     l_attempts: Vec<i64>,
     l_at: Vec<DateTime<Utc>>,
     l_elapsed: Vec<i64>,
-    l_sched: Vec<String>,
-    s_kind: Vec<String>,
+    l_sched: Vec<&'a str>,
+    s_kind: Vec<&'a str>,
     s_phase: Vec<i16>,
     s_step: Vec<i64>,
     s_stab: Vec<f64>,
@@ -184,7 +185,7 @@ struct Columns {
 /// `last_review` wins, later records winning ties (batch order = answer
 /// order); per review id the first entry wins. Rows are sorted by key so
 /// concurrent batches lock rows in the same order (no deadlocks).
-fn columns(records: &[ReviewRecord]) -> Columns {
+fn columns(records: &[ReviewRecord]) -> Columns<'_> {
     let mut newest: HashMap<&TrackerKey, &MemoryTracker> = HashMap::new();
     let mut logs: HashMap<&ReviewId, &ReviewLogEntry> = HashMap::new();
     for r in records {
@@ -205,14 +206,12 @@ fn columns(records: &[ReviewRecord]) -> Columns {
     let mut c = Columns::default();
     for t in ts {
         let s = &t.state;
-        c.t_season.push(t.key.season.as_str().to_owned());
-        c.t_user.push(t.key.user.as_str().to_owned());
-        c.t_question.push(t.key.question.as_str().to_owned());
-        c.t_subject
-            .push(t.subject.as_ref().map(|x| x.as_str().to_owned()));
-        c.t_topic
-            .push(t.topic.as_ref().map(|x| x.as_str().to_owned()));
-        c.t_sched.push(s.kind.as_str().to_owned());
+        c.t_season.push(t.key.season.as_str());
+        c.t_user.push(t.key.user.as_str());
+        c.t_question.push(t.key.question.as_str());
+        c.t_subject.push(t.subject.as_ref().map(|x| x.as_str()));
+        c.t_topic.push(t.topic.as_ref().map(|x| x.as_str()));
+        c.t_sched.push(s.kind.as_str());
         c.t_phase.push(s.phase.code());
         c.t_step.push(i64::from(s.step));
         c.t_stab.push(s.stability);
@@ -226,19 +225,19 @@ fn columns(records: &[ReviewRecord]) -> Columns {
     }
     for l in ls {
         let s = &l.state_after;
-        c.l_season.push(l.key.season.as_str().to_owned());
-        c.l_id.push(l.review_id.as_str().to_owned());
-        c.l_user.push(l.key.user.as_str().to_owned());
-        c.l_question.push(l.key.question.as_str().to_owned());
-        c.l_source.push(l.source.as_str().to_owned());
+        c.l_season.push(l.key.season.as_str());
+        c.l_id.push(l.review_id.as_str());
+        c.l_user.push(l.key.user.as_str());
+        c.l_question.push(l.key.question.as_str());
+        c.l_source.push(l.source.as_str());
         c.l_grade.push(i16::from(l.grade.as_u8()));
         c.l_correct.push(l.is_correct);
         c.l_duration.push(i64::from(l.duration_ms));
         c.l_attempts.push(i64::from(l.attempts));
         c.l_at.push(l.reviewed_at);
         c.l_elapsed.push(i64::from(l.elapsed_days));
-        c.l_sched.push(l.scheduler.as_str().to_owned());
-        c.s_kind.push(s.kind.as_str().to_owned());
+        c.l_sched.push(l.scheduler.as_str());
+        c.s_kind.push(s.kind.as_str());
         c.s_phase.push(s.phase.code());
         c.s_step.push(i64::from(s.step));
         c.s_stab.push(s.stability);
@@ -253,7 +252,10 @@ fn columns(records: &[ReviewRecord]) -> Columns {
 }
 
 impl PgStore {
-    async fn persist_once(&self, c: &Columns) -> std::result::Result<PersistOutcome, sqlx::Error> {
+    async fn persist_once(
+        &self,
+        c: &Columns<'_>,
+    ) -> std::result::Result<PersistOutcome, sqlx::Error> {
         let row = sqlx::query(PERSIST_SQL)
             .bind(&c.t_season)
             .bind(&c.t_user)
@@ -622,8 +624,7 @@ impl TrackerStore for PgStore {
                 Err(e) => {
                     let mapped = port(e);
                     if let PortError::Rejected(msg) = &mapped {
-                        let mut seasons: Vec<&str> =
-                            cols.t_season.iter().map(String::as_str).collect();
+                        let mut seasons: Vec<&str> = cols.t_season.clone();
                         seasons.dedup();
                         return Err(PortError::Rejected(format!(
                             "{msg} (batch seasons: {})",

@@ -343,26 +343,30 @@ impl ReviewService {
     /// cache converge on what was persisted (never overwriting newer cache
     /// entries). Errors are returned for the queue's retry policy.
     pub async fn process_persist_job(&self, job: &PersistJob) -> CoreResult<PersistOutcome> {
-        self.process_persist_jobs(std::slice::from_ref(job)).await
+        let outcome = self.trackers.persist_batch(&job.records).await?;
+        self.refresh_cache(&job.id, &job.records).await;
+        Ok(outcome)
     }
 
     /// [`Self::process_persist_job`] for several jobs at once: one store
     /// batch for all their records, then each job's own cache refresh
     /// ([`crate::ports::DueCache::refresh`] knows what a job's commit wrote,
-    /// not what a batch of jobs did).
-    pub async fn process_persist_jobs(&self, jobs: &[PersistJob]) -> CoreResult<PersistOutcome> {
-        let outcome = match jobs {
-            [one] => self.trackers.persist_batch(&one.records).await?,
-            many => {
-                let records: Vec<ReviewRecord> = many
-                    .iter()
-                    .flat_map(|j| j.records.iter().cloned())
-                    .collect();
-                self.trackers.persist_batch(&records).await?
-            }
-        };
+    /// not what a batch of jobs did). Takes the jobs by value: their records
+    /// move into the one batch instead of being copied.
+    pub async fn process_persist_jobs(&self, jobs: Vec<PersistJob>) -> CoreResult<PersistOutcome> {
+        if let [one] = jobs.as_slice() {
+            return self.process_persist_job(one).await;
+        }
+        let mut records = Vec::with_capacity(jobs.iter().map(|j| j.records.len()).sum());
+        let mut bounds = Vec::with_capacity(jobs.len());
         for job in jobs {
-            self.refresh_cache(&job.id, &job.records).await;
+            let start = records.len();
+            records.extend(job.records);
+            bounds.push((job.id, start..records.len()));
+        }
+        let outcome = self.trackers.persist_batch(&records).await?;
+        for (id, range) in bounds {
+            self.refresh_cache(&id, &records[range]).await;
         }
         Ok(outcome)
     }
