@@ -26,7 +26,7 @@ use std::borrow::Cow;
 use memora_core::domain::{MemoryTracker, ReviewLogEntry, ReviewRecord, ReviewSource, TrackerKey};
 use memora_core::ids::{JobId, QuestionId, ReviewId, SeasonId, UserId};
 use memora_core::ports::PersistJob;
-use memora_core::srs::{Grade, SchedulerKind};
+use memora_core::srs::{CardState, Grade, SchedulerKind};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -243,6 +243,52 @@ fn grade(g: u8) -> Result<Grade> {
     Grade::from_u8(g).ok_or_else(|| Error::Decode(format!("grade {g}")))
 }
 
+/// The log fields both versions' records carry under the same names.
+struct LogFields<'a> {
+    rid: &'a str,
+    src: &'a str,
+    g: u8,
+    ok: bool,
+    d: u32,
+    a: u32,
+    at: i64,
+    e: u32,
+    sch: &'a str,
+}
+
+/// [`LogFields`] of a record of either version.
+macro_rules! log_fields {
+    ($r:expr) => {
+        LogFields {
+            rid: &$r.rid,
+            src: &$r.src,
+            g: $r.g,
+            ok: $r.ok,
+            d: $r.d,
+            a: $r.a,
+            at: $r.at,
+            e: $r.e,
+            sch: &$r.sch,
+        }
+    };
+}
+
+fn log_entry(f: LogFields<'_>, key: TrackerKey, state_after: CardState) -> Result<ReviewLogEntry> {
+    Ok(ReviewLogEntry {
+        review_id: de(ReviewId::new(f.rid))?,
+        key,
+        source: source(f.src)?,
+        grade: grade(f.g)?,
+        is_correct: f.ok,
+        duration_ms: f.d,
+        attempts: f.a,
+        reviewed_at: codec::time_from_micros(f.at)?,
+        elapsed_days: f.e,
+        scheduler: de(SchedulerKind::parse(f.sch))?,
+        state_after,
+    })
+}
+
 fn decode_v2(raw: &str) -> Result<PersistJob> {
     let w: WireJobV2<'_> = serde_json::from_str(raw).map_err(|e| Error::Decode(e.to_string()))?;
     let user = de(UserId::new(&w.u))?;
@@ -265,19 +311,7 @@ fn decode_v2(raw: &str) -> Result<PersistJob> {
             Some(sa) => card_text::decode_state_with(sa, SEP_V2)?.0,
             None => tracker.state.clone(),
         };
-        let log = ReviewLogEntry {
-            review_id: de(ReviewId::new(&r.rid))?,
-            key: tracker.key.clone(),
-            source: source(&r.src)?,
-            grade: grade(r.g)?,
-            is_correct: r.ok,
-            duration_ms: r.d,
-            attempts: r.a,
-            reviewed_at: codec::time_from_micros(r.at)?,
-            elapsed_days: r.e,
-            scheduler: de(SchedulerKind::parse(&r.sch))?,
-            state_after,
-        };
+        let log = log_entry(log_fields!(r), tracker.key.clone(), state_after)?;
         records.push(ReviewRecord { tracker, log });
     }
     Ok(PersistJob {
@@ -295,23 +329,12 @@ fn decode_v1(raw: &str) -> Result<PersistJob> {
         let question = de(QuestionId::parse(&r.q))?;
         let tracker = card_text::decode(&user, &season, &question, &r.t)?;
         let (state_after, _, _) = card_text::decode_state(&r.sa)?;
-        let log = ReviewLogEntry {
-            review_id: de(ReviewId::new(&r.rid))?,
-            key: TrackerKey {
-                user: de(UserId::new(&r.lu))?,
-                season: de(SeasonId::new(&r.ls))?,
-                question: de(QuestionId::parse(&r.lq))?,
-            },
-            source: source(&r.src)?,
-            grade: grade(r.g)?,
-            is_correct: r.ok,
-            duration_ms: r.d,
-            attempts: r.a,
-            reviewed_at: codec::time_from_micros(r.at)?,
-            elapsed_days: r.e,
-            scheduler: de(SchedulerKind::parse(&r.sch))?,
-            state_after,
+        let key = TrackerKey {
+            user: de(UserId::new(&r.lu))?,
+            season: de(SeasonId::new(&r.ls))?,
+            question: de(QuestionId::parse(&r.lq))?,
         };
+        let log = log_entry(log_fields!(r), key, state_after)?;
         records.push(ReviewRecord { tracker, log });
     }
     Ok(PersistJob {
