@@ -3,15 +3,22 @@
 //! passed where a `LessonId` is expected and no id can smuggle separators into
 //! cache keys. Question ids have structure (`<stage>` or `<stage>:<n>`) and
 //! get their own type.
+//!
+//! Ids are immutable, so each holds its text as an `Arc<str>`: a clone (and
+//! the core clones ids freely — into records, keys, jobs and replies) is a
+//! reference-count increment, not an allocation and a copy. Submitting 50
+//! answers clones a few hundred ids; as `String`s those clones were the
+//! largest single share of the server's allocations (docs/PERFORMANCE.md).
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::error::CoreError;
 
 /// Longest id accepted anywhere (Frappe names are VARCHAR(140)).
 pub const MAX_ID_LEN: usize = 140;
 
-fn validate_id(kind: &str, raw: &str) -> Result<String, CoreError> {
+fn validate_id<'a>(kind: &str, raw: &'a str) -> Result<&'a str, CoreError> {
     let s = raw.trim();
     if s.is_empty() {
         return Err(CoreError::invalid(format!("{kind} must not be empty")));
@@ -21,32 +28,47 @@ fn validate_id(kind: &str, raw: &str) -> Result<String, CoreError> {
             "{kind} is longer than {MAX_ID_LEN} characters"
         )));
     }
-    if s.chars().any(|c| c.is_control() || c == '{' || c == '}') {
+    if has_forbidden_char(s) {
         return Err(CoreError::invalid(format!(
             "{kind} contains a forbidden character"
         )));
     }
-    Ok(s.to_owned())
+    Ok(s)
+}
+
+/// Whether `s` holds a control character (Unicode `Cc`: U+0000–U+001F,
+/// U+007F–U+009F) or a brace. Byte by byte: in UTF-8 the ASCII ones are
+/// single bytes and U+0080–U+009F are `C2 80`–`C2 9F`, and no other
+/// character's encoding contains those sequences.
+fn has_forbidden_char(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| {
+        c < 0x20
+            || c == 0x7f
+            || c == b'{'
+            || c == b'}'
+            || (c == 0xc2 && b.get(i + 1).is_some_and(|&n| (0x80..=0x9f).contains(&n)))
+    })
 }
 
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(String);
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// Validates and wraps a raw id.
             pub fn new(raw: impl AsRef<str>) -> Result<Self, CoreError> {
-                validate_id($kind, raw.as_ref()).map(Self)
+                validate_id($kind, raw.as_ref()).map(|s| Self(Arc::from(s)))
             }
             /// The id as text.
             pub fn as_str(&self) -> &str {
                 &self.0
             }
-            /// Consumes the id, returning the text.
+            /// The text as an owned `String` (a copy).
             pub fn into_string(self) -> String {
-                self.0
+                self.0.as_ref().to_owned()
             }
         }
 
@@ -58,6 +80,14 @@ macro_rules! string_id {
 
         impl AsRef<str> for $name {
             fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        /// Maps keyed by the id can be searched by its text (hash, order
+        /// and equality are the text's).
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
                 &self.0
             }
         }
@@ -86,11 +116,11 @@ impl UserId {
     /// ([`Actor::system`](crate::domain::Actor::system)):
     /// [`SYSTEM_USER_ID`](crate::domain::SYSTEM_USER_ID).
     pub fn system() -> Self {
-        UserId(crate::domain::SYSTEM_USER_ID.to_owned())
+        UserId(Arc::from(crate::domain::SYSTEM_USER_ID))
     }
     /// Whether this is the reserved id of the system caller.
     pub fn is_system(&self) -> bool {
-        self.0 == crate::domain::SYSTEM_USER_ID
+        &*self.0 == crate::domain::SYSTEM_USER_ID
     }
 }
 
@@ -160,7 +190,7 @@ string_id!(
 /// The pattern is enforced because the name becomes a partition value and a
 /// cache-key segment.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SeasonId(String);
+pub struct SeasonId(Arc<str>);
 
 impl SeasonId {
     /// Validates `^SEASON-\d{4}(-[A-Z0-9_]+)?$`.
@@ -189,7 +219,7 @@ impl SeasonId {
                 return Err(bad());
             }
         }
-        Ok(Self(s.to_owned()))
+        Ok(Self(Arc::from(s)))
     }
     /// The season name.
     pub fn as_str(&self) -> &str {
@@ -222,7 +252,7 @@ impl fmt::Display for SeasonId {
 /// makes the whole text the stage id (as the original did).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct QuestionId {
-    raw: String,
+    raw: Arc<str>,
     stage_len: usize,
     index: Option<u32>,
 }
@@ -239,16 +269,16 @@ impl QuestionId {
             _ => (s.len(), None),
         };
         Ok(Self {
-            raw: s,
+            raw: Arc::from(s),
             stage_len,
             index,
         })
     }
     /// Builds `<stage>:<index>` (or `<stage>`).
     pub fn of(stage: &StageId, index: Option<u32>) -> Self {
-        let raw = match index {
-            Some(i) => format!("{}:{i}", stage.as_str()),
-            None => stage.as_str().to_owned(),
+        let raw: Arc<str> = match index {
+            Some(i) => Arc::from(format!("{}:{i}", stage.as_str())),
+            None => Arc::clone(&stage.0),
         };
         Self {
             stage_len: stage.as_str().len(),
@@ -326,6 +356,33 @@ mod tests {
         );
         for bad in ["", "s", "s:", "x:a", "t: "] {
             assert!(Label::from_key(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_byte_scan_agrees_with_the_character_classes() {
+        let reference = |s: &str| s.chars().any(|c| c.is_control() || c == '{' || c == '}');
+        let mut samples: Vec<String> = vec![
+            "plain".into(),
+            "é à ü".into(),
+            "\u{85}".into(),
+            "\u{9f}x".into(),
+            "\u{a0}".into(),
+            "\u{7f}".into(),
+            "\u{80}".into(),
+            "\u{100}".into(),
+            "日本\u{1f}".into(),
+            "{".into(),
+            "a}".into(),
+            "\u{2028}".into(),
+        ];
+        for c in (0u32..0x800).chain([0xfeff, 0x1_f600]) {
+            if let Some(ch) = char::from_u32(c) {
+                samples.push(format!("a{ch}b"));
+            }
+        }
+        for s in &samples {
+            assert_eq!(has_forbidden_char(s), reference(s), "{s:?}");
         }
     }
 
