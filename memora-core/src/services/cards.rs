@@ -70,16 +70,20 @@ fn blank_first(sentence: &str, word: &str) -> String {
     }
 }
 
-fn pick_distractors(pool: Vec<String>, correct: &str, rng: &mut SplitMix64) -> Vec<String> {
-    let mut seen = std::collections::HashSet::new();
-    let mut uniq: Vec<String> = pool
+/// Up to three distinct words of `pool` other than `correct`, in an order
+/// drawn from `rng`. Works on borrowed words and copies only the three it
+/// returns (a card is built for every card served).
+fn pick_distractors(pool: Vec<&str>, correct: &str, rng: &mut SplitMix64) -> Vec<String> {
+    let mut seen: std::collections::HashSet<&str, foldhash::fast::RandomState> =
+        std::collections::HashSet::with_capacity_and_hasher(pool.len(), Default::default());
+    let mut uniq: Vec<&str> = pool
         .into_iter()
-        .filter(|w| w != correct && !w.trim().is_empty())
-        .filter(|w| seen.insert(w.clone()))
+        .filter(|w| *w != correct && !w.trim().is_empty())
+        .filter(|w| seen.insert(w))
         .collect();
     rng.shuffle(&mut uniq);
     uniq.truncate(3);
-    uniq
+    uniq.into_iter().map(str::to_owned).collect()
 }
 
 fn quiz_options(correct: &str, distractors: Vec<String>, rng: &mut SplitMix64) -> Vec<String> {
@@ -144,7 +148,7 @@ pub fn build_card(idx: &ContentIndex, q: &QuestionId, seed: u64) -> Option<Card>
                 .map(|i| i as usize)
                 .unwrap_or_else(|| rng.below(pairs.len()));
             let p = pairs.get(i)?;
-            let pool = pairs.iter().map(|x| x.left.clone()).collect();
+            let pool = pairs.iter().map(|x| x.left.as_str()).collect();
             let distractors = pick_distractors(pool, &p.left, &mut rng);
             Some(base(
                 CardKind::Quiz,
@@ -225,13 +229,13 @@ fn stage_title(stage: &Stage) -> String {
     stage.title.clone()
 }
 
-fn reveal_words(lesson: &Lesson) -> Vec<String> {
+fn reveal_words(lesson: &Lesson) -> Vec<&str> {
     lesson
         .stages
         .iter()
         .filter_map(|s| match &s.config {
             StageConfig::Reveal { highlights, .. } => {
-                Some(highlights.iter().map(|h| h.word.clone()))
+                Some(highlights.iter().map(|h| h.word.as_str()))
             }
             _ => None,
         })
@@ -252,14 +256,41 @@ mod tests {
     #[test]
     fn distractors_are_unique_and_exclude_the_answer() {
         let mut rng = SplitMix64::new(1);
-        let d = pick_distractors(
-            vec!["a".into(), "b".into(), "b".into(), "c".into(), "ans".into()],
-            "ans",
-            &mut rng,
-        );
+        let d = pick_distractors(vec!["a", "b", "b", "c", "ans"], "ans", &mut rng);
         assert_eq!(d.len(), 3);
         assert!(!d.contains(&"ans".to_string()));
         let set: std::collections::HashSet<_> = d.iter().collect();
         assert_eq!(set.len(), 3);
+    }
+
+    /// The borrowed version picks exactly what the owning one it replaced
+    /// picked (cards are built from a seed and must not change).
+    #[test]
+    fn distractors_are_those_of_the_owning_version() {
+        fn owning(pool: Vec<String>, correct: &str, rng: &mut SplitMix64) -> Vec<String> {
+            let mut seen = std::collections::HashSet::new();
+            let mut uniq: Vec<String> = pool
+                .into_iter()
+                .filter(|w| w != correct && !w.trim().is_empty())
+                .filter(|w| seen.insert(w.clone()))
+                .collect();
+            rng.shuffle(&mut uniq);
+            uniq.truncate(3);
+            uniq
+        }
+        let words = ["a", "b", "c", "d", " ", "", "e", "ans", "f", "g"];
+        let mut pick = SplitMix64::new(7);
+        for seed in 0..300u64 {
+            let n = pick.below(12);
+            let pool: Vec<&str> = (0..n).map(|_| words[pick.below(words.len())]).collect();
+            let owned: Vec<String> = pool.iter().map(|w| (*w).to_owned()).collect();
+            let (mut r1, mut r2) = (SplitMix64::new(seed), SplitMix64::new(seed));
+            assert_eq!(
+                pick_distractors(pool.clone(), "ans", &mut r1),
+                owning(owned, "ans", &mut r2),
+                "{pool:?}"
+            );
+            assert_eq!(r1.below(1000), r2.below(1000), "the same draws were made");
+        }
     }
 }

@@ -23,25 +23,31 @@ use crate::ids::*;
 
 use super::LearningService;
 
+/// The index's maps: every submission and every served card looks ids up
+/// in them several times, so they hash with foldhash (seeded per process,
+/// several times faster than the standard SipHash on short ids) instead of
+/// SipHash. Their keys come from the catalog, never from a request.
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Indexed content and academic structure.
 #[derive(Debug, Default)]
 pub struct ContentIndex {
     catalog: Catalog,
-    subjects: HashMap<SubjectId, usize>,
-    tracks: HashMap<TrackId, usize>,
-    units: HashMap<UnitId, usize>,
-    topics: HashMap<TopicId, usize>,
-    lessons: HashMap<LessonId, usize>,
-    stages: HashMap<StageId, (usize, usize)>,
-    tracks_by_subject: HashMap<SubjectId, Vec<usize>>,
-    units_by_track: HashMap<TrackId, Vec<usize>>,
-    topics_by_unit: HashMap<UnitId, Vec<usize>>,
-    lessons_by_topic: HashMap<TopicId, Vec<usize>>,
-    direct_lessons_by_unit: HashMap<UnitId, Vec<usize>>,
+    subjects: Map<SubjectId, usize>,
+    tracks: Map<TrackId, usize>,
+    units: Map<UnitId, usize>,
+    topics: Map<TopicId, usize>,
+    lessons: Map<LessonId, usize>,
+    stages: Map<StageId, (usize, usize)>,
+    tracks_by_subject: Map<SubjectId, Vec<usize>>,
+    units_by_track: Map<TrackId, Vec<usize>>,
+    topics_by_unit: Map<UnitId, Vec<usize>>,
+    lessons_by_topic: Map<TopicId, Vec<usize>>,
+    direct_lessons_by_unit: Map<UnitId, Vec<usize>>,
 }
 
 fn index_of<K: std::hash::Hash + Eq + Clone + std::fmt::Display>(
-    map: &mut HashMap<K, usize>,
+    map: &mut Map<K, usize>,
     key: &K,
     i: usize,
     what: &str,
@@ -272,8 +278,8 @@ impl ContentIndex {
     }
     /// A stage and its lesson.
     pub fn stage(&self, id: &str) -> Option<(&Lesson, &Stage)> {
-        let key = StageId::new(id).ok()?;
-        self.stages.get(&key).map(|&(l, s)| {
+        // By text: no id is built (validated, allocated) for a lookup.
+        self.stages.get(id).map(|&(l, s)| {
             let lesson = &self.catalog.lessons[l];
             (lesson, &lesson.stages[s])
         })
@@ -354,7 +360,7 @@ impl ContentIndex {
 
     fn list<'a, K: std::hash::Hash + Eq, T>(
         &'a self,
-        map: &HashMap<K, Vec<usize>>,
+        map: &Map<K, Vec<usize>>,
         key: &K,
         items: &'a [T],
     ) -> Vec<&'a T> {
