@@ -11,6 +11,7 @@
 #   FIRST_USER=4000 scripts/bench-submit.sh                 # learners no run has read yet
 #   WARM=1 scripts/bench-submit.sh                          # each learner reads a session first
 #   PERF=1 scripts/bench-submit.sh                          # + `perf record -a` of 4 s of the load
+#   REDIS_ARGS='--auto-aof-rewrite-min-size 1gb' scripts/bench-submit.sh  # more redis-server options
 #
 # Needs a database loaded by scripts/bench-hotpath.sh (datagen, with logins
 # for FIRST_USER + USERS learners), PostgreSQL with pg_stat_statements
@@ -32,6 +33,16 @@ REDIS_PORT=${REDIS_PORT:-6392}
 PORT=${PORT:-8092}
 OUT=${OUT:-bench-results/submit-$LABEL-$FIRST_USER}
 mkdir -p "$OUT"
+CALLGRIND=${CALLGRIND:-0}
+VG=
+if [ "$CALLGRIND" = 1 ]; then
+  # Instructions the server executes per submission, counted by callgrind
+  # over the load and the drain only (logins and start-up excluded): about
+  # the same for the same binary and load whatever else the machine is
+  # doing, so two builds compare where CPU time cannot. Valgrind makes the
+  # server ~50x slower, so the load is slow: RATE=4 USERS=40 SECS=10.
+  VG="valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=$PWD/$OUT/callgrind.out"
+fi
 export MEMORA_BENCH_PASSWORD=${MEMORA_BENCH_PASSWORD:-bench-password}
 [ -x target/release/loadgen ] || cargo build --release -p memora-bench --bin loadgen
 [ "$BIN" != target/release/memora ] || cargo build --release -p memora-http --bin memora
@@ -45,8 +56,11 @@ cleanup() {
 }
 trap cleanup EXIT
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly yes --appendfsync everysec \
-  --dir "$RDIR" --daemonize yes --logfile "$RDIR/redis.log" --pidfile "$RDIR/redis.pid"
+  --dir "$RDIR" --daemonize yes --logfile "$RDIR/redis.log" --pidfile "$RDIR/redis.pid" ${REDIS_ARGS:-}
 for _ in $(seq 1 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+# Redis' own record of anything that took 10 ms or more (commands,
+# scripts, AOF writes and fsyncs, expiry cycles): `LATENCY LATEST` at the end.
+redis-cli -p "$REDIS_PORT" config set latency-monitor-threshold 10 >/dev/null
 # SLOWLOG=1: log every command (scripts and the commands they call) for
 # the summary of script time by script (nested commands are left out).
 if [ "${SLOWLOG:-0}" = 1 ]; then
@@ -54,9 +68,9 @@ if [ "${SLOWLOG:-0}" = 1 ]; then
   redis-cli -p "$REDIS_PORT" config set slowlog-max-len 2000000 >/dev/null
 fi
 MEMORA_DATABASE_URL="$DB_URL" MEMORA_REDIS_URL="redis://127.0.0.1:$REDIS_PORT" MEMORA_BIND="127.0.0.1:$PORT" \
-  RUST_LOG=warn "$BIN" serve > "$OUT/server.log" 2>&1 &
+  RUST_LOG=warn $VG "$BIN" serve > "$OUT/server.log" 2>&1 &
 SERVER_PID=$!
-for _ in $(seq 1 150); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.2; done
+for _ in $(seq 1 1500); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.2; done
 psql "$DB_URL" -qAtc "SELECT pg_stat_statements_reset()" >/dev/null 2>&1 || true
 
 # CPU seconds (user + system) of a process, and of every postgres process.
@@ -81,6 +95,7 @@ while ! grep -q "load starts" "$OUT/loadgen.err" 2>/dev/null; do
   sleep 0.05
 done
 before=$(snapshot)
+[ "$CALLGRIND" = 1 ] && callgrind_control -i on "$SERVER_PID" >/dev/null
 if [ "$PERF" = 1 ]; then sleep 2; perf record -a -o "$OUT/perf.data" -- sleep 4 >/dev/null 2>&1 || true; fi
 # PERF=server: the server alone, with call graphs (slows it: latency is then off).
 if [ "$PERF" = server ]; then
@@ -88,13 +103,18 @@ if [ "$PERF" = server ]; then
   perf record -F 499 --call-graph dwarf,16384 -p "$SERVER_PID" -o "$OUT/perf-server.data" -- sleep 3 >/dev/null 2>&1 || true
 fi
 wait "$LG"
+curl -fs "http://127.0.0.1:$PORT/metrics" > "$OUT/metrics.txt" || true
 sleep 3 # the write-behind persists the last answers
+[ "$CALLGRIND" = 1 ] && sleep 5 && callgrind_control -i off "$SERVER_PID" >/dev/null
 after=$(snapshot)
+if [ "$CALLGRIND" = 1 ]; then rm -f "$OUT"/callgrind.out*; callgrind_control -d "$SERVER_PID" >/dev/null; sleep 1; fi
 psql "$DB_URL" -c "SELECT calls, round(total_exec_time::numeric, 1) AS total_ms, round(mean_exec_time::numeric, 3) AS mean_ms,
     left(regexp_replace(query, '\s+', ' ', 'g'), 80) AS query FROM pg_stat_statements
   WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY total_exec_time DESC LIMIT 8" \
   > "$OUT/pg-statements.txt" 2>&1 || true
 redis-cli -p "$REDIS_PORT" info commandstats > "$OUT/redis-commandstats.txt"
+redis-cli -p "$REDIS_PORT" latency latest > "$OUT/redis-latency.txt"
+{ redis-cli -p "$REDIS_PORT" info persistence; redis-cli -p "$REDIS_PORT" info stats | grep -E 'fork'; } > "$OUT/redis-persistence.txt"
 if [ "${SLOWLOG:-0}" = 1 ]; then
   # Script time by script (first 8 hex digits of its SHA1) and first key.
   redis-cli -p "$REDIS_PORT" slowlog get 2000000 | python3 -c '
@@ -130,6 +150,15 @@ o = s["overall"]
 sub = s.get("submissions", {})
 print(f"{label}: {s['achieved_rate']}/s, P50 {o['p50_ms']:.2f}  P90 {o['p90_ms']:.2f}  P99 {o['p99_ms']:.2f} ms, "
       f"errors {o['errors']}, answers/submission {sub.get('answers_mean', 0):.1f}, skipped {sub.get('skipped_no_card_served', 0)}")
+import glob
+dumps = glob.glob(f"{out}/callgrind.out*")
+if n > 0 and dumps:
+    ir = 0
+    for d in dumps:
+        for line in open(d, errors="replace"):
+            if line.startswith("totals:"):
+                ir += int(line.split()[1])
+    print(f"{label}: server instructions per submission over {n:.0f} (callgrind, load + drain): {ir / n / 1e6:.2f} M")
 if n > 0:
     per = [1000 * (a[i] - b[i]) / n for i in range(3)]
     print(f"{label}: CPU per submission over {n:.0f} (load + drain): server {per[0]:.2f} ms, "

@@ -321,6 +321,14 @@ type Results = Arc<std::sync::Mutex<BTreeMap<Kind, Recorder>>>;
 fn record(res: &Results, kind: Kind, out: Result<(u16, Duration), ()>, since: Instant) {
     let prep = out.map(|(_, p)| p).unwrap_or_default();
     let us = since.elapsed().saturating_sub(prep).as_micros() as u64;
+    if us >= SLOW_US {
+        if let (Ok(mut slow), Ok(start)) = (SLOW.lock(), PHASE_START.lock()) {
+            if let Some(start) = *start {
+                let at = since.saturating_duration_since(start).as_secs_f64();
+                slow.push((at, us as f64 / 1000.0));
+            }
+        }
+    }
     if let Ok(mut map) = res.lock() {
         let rec = map.entry(kind).or_default();
         match out.map(|(status, _)| status) {
@@ -391,6 +399,18 @@ async fn run_phase(
     let interval = Duration::from_secs_f64(1.0 / rate.max(0.001));
     let total = (rate * secs as f64) as u64;
     let start = Instant::now();
+    if measure {
+        if let (Ok(mut p), Ok(mut slow)) = (PHASE_START.lock(), SLOW.lock()) {
+            *p = Some(start);
+            slow.clear();
+            if let (Ok(mut u), Ok(now)) = (
+                PHASE_START_UNIX.lock(),
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH),
+            ) {
+                *u = now.as_secs_f64();
+            }
+        }
+    }
     let mut handles = Vec::with_capacity(total as usize);
     let mut s = seed;
     for i in 0..total {
@@ -567,6 +587,21 @@ async fn main() -> anyhow::Result<()> {
             });
         }
     }
+    if let Ok(slow) = SLOW.lock() {
+        // When the slow requests of the last measured open-loop phase were
+        // scheduled (seconds from its start) and how long they took: a
+        // tail that clusters in time points at a periodic cause.
+        let mut slow = slow.clone();
+        slow.sort_by(|a, b| a.0.total_cmp(&b.0));
+        out["slow_requests"] = json!({
+            "threshold_ms": SLOW_US as f64 / 1000.0,
+            "phase_start_unix": PHASE_START_UNIX.lock().map(|u| *u).unwrap_or(0.0),
+            "at_s_and_ms": slow
+                .iter()
+                .map(|(at, ms)| json!([(at * 1000.0).round() / 1000.0, (ms * 100.0).round() / 100.0]))
+                .collect::<Vec<_>>(),
+        });
+    }
     if let Some(h) = lag {
         h.abort();
         if let Ok(stats) = LAG.lock() {
@@ -581,6 +616,14 @@ async fn main() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Requests at least this slow are listed with their time in the phase.
+const SLOW_US: u64 = 20_000;
+static SLOW: std::sync::Mutex<Vec<(f64, f64)>> = std::sync::Mutex::new(Vec::new());
+static PHASE_START: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
+/// The wall-clock time (Unix seconds) of the last measured phase's start,
+/// to line the slow requests up with other recordings.
+static PHASE_START_UNIX: std::sync::Mutex<f64> = std::sync::Mutex::new(0.0);
 
 static LAG: std::sync::LazyLock<std::sync::Mutex<Recorder>> =
     std::sync::LazyLock::new(|| std::sync::Mutex::new(Recorder::default()));
