@@ -187,9 +187,14 @@ fn classify(
     Ok((fresh, replays))
 }
 
+/// Per-submission maps keyed by question: foldhash, as the catalog index
+/// (a submission holds at most `max_answers_per_submit` keys, so no key set
+/// a client chooses can make their collisions cost anything).
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Adds `rows` to `current` where they are newer (reviewed later).
 fn merge_newer(
-    current: &mut HashMap<QuestionId, MemoryTracker>,
+    current: &mut Map<QuestionId, MemoryTracker>,
     rows: impl IntoIterator<Item = MemoryTracker>,
 ) {
     for row in rows {
@@ -206,7 +211,7 @@ fn merge_newer(
 pub(crate) struct Applied {
     pub records: Vec<ReviewRecord>,
     /// Stored (database) row per question before this batch.
-    pub stored_before: HashMap<QuestionId, Option<MemoryTracker>>,
+    pub stored_before: Map<QuestionId, Option<MemoryTracker>>,
 }
 
 enum DueError {
@@ -904,11 +909,11 @@ impl ReviewService {
             .trackers
             .get_trackers(user, &season.id, &unique)
             .await?;
-        let mut current: HashMap<QuestionId, MemoryTracker> = stored
+        let mut current: Map<QuestionId, MemoryTracker> = stored
             .into_iter()
             .map(|t| (t.key.question.clone(), t))
             .collect();
-        let stored_before: HashMap<QuestionId, Option<MemoryTracker>> = unique
+        let stored_before: Map<QuestionId, Option<MemoryTracker>> = unique
             .iter()
             .map(|q| (q.clone(), current.get(q).cloned()))
             .collect();
@@ -946,8 +951,8 @@ impl ReviewService {
         answers: &[AnswerInput],
         (path, source): (AnswerPath, ReviewSource),
         now: DateTime<Utc>,
-        mut current: HashMap<QuestionId, MemoryTracker>,
-        stored_before: HashMap<QuestionId, Option<MemoryTracker>>,
+        mut current: Map<QuestionId, MemoryTracker>,
+        stored_before: Map<QuestionId, Option<MemoryTracker>>,
     ) -> CoreResult<Applied> {
         let scheduler = self.scheduler_for(season, user).await?;
         let batch = self.shared.ids.next_id("rv");
@@ -1035,7 +1040,7 @@ impl ReviewService {
             .mastery_counts(user, Some(season), None)
             .await?;
         if *status == JobStatus::Queued {
-            let mut newest: HashMap<&QuestionId, &MemoryTracker> = HashMap::new();
+            let mut newest: Map<&QuestionId, &MemoryTracker> = Map::default();
             for r in &applied.records {
                 newest.insert(&r.tracker.key.question, &r.tracker);
             }
@@ -1092,7 +1097,7 @@ impl ReviewService {
         }
         let idx = self.shared.catalog().await?;
         Self::validate_filters(&idx, submission.subject.as_ref(), submission.topic.as_ref())?;
-        let mut seen = std::collections::HashSet::new();
+        let mut seen: HashSet<&QuestionId, foldhash::fast::RandomState> = HashSet::default();
         for a in &submission.answers {
             if idx.question_placement(&a.question_id).is_none() {
                 return Err(CoreError::invalid(format!(
@@ -1241,7 +1246,7 @@ impl ReviewService {
         }
         // Previous states: the cached rows; the store only for rows a
         // horizon-mode schedule does not hold.
-        let mut current: HashMap<QuestionId, MemoryTracker> = HashMap::new();
+        let mut current: Map<QuestionId, MemoryTracker> = Map::default();
         merge_newer(&mut current, states.into_iter().flatten());
         let missing: Vec<QuestionId> = questions
             .iter()
@@ -1258,7 +1263,7 @@ impl ReviewService {
         // The store's rows before the batch, to correct the store's mastery
         // counts, only when the fast path does not keep them itself.
         let stored_before = if fast.keeps_mastery() {
-            HashMap::new()
+            Map::default()
         } else {
             self.stored_rows(user, &season.id, &questions).await?
         };
@@ -1383,8 +1388,8 @@ impl ReviewService {
         user: &UserId,
         season: &SeasonId,
         questions: &[QuestionId],
-    ) -> CoreResult<HashMap<QuestionId, Option<MemoryTracker>>> {
-        let stored: HashMap<QuestionId, MemoryTracker> = self
+    ) -> CoreResult<Map<QuestionId, Option<MemoryTracker>>> {
+        let stored: Map<QuestionId, MemoryTracker> = self
             .trackers
             .get_trackers(user, season, questions)
             .await?
