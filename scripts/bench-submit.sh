@@ -12,6 +12,8 @@
 #   WARM=1 scripts/bench-submit.sh                          # each learner reads a session first
 #   PERF=1 scripts/bench-submit.sh                          # + `perf record -a` of 4 s of the load
 #   REDIS_ARGS='--auto-aof-rewrite-min-size 1gb' scripts/bench-submit.sh  # more redis-server options
+#   CALLGRIND=1 RATE=4 USERS=100 SECS=20 scripts/bench-submit.sh      # server instructions per submission
+#   CALLGRIND=redis RATE=4 USERS=100 SECS=20 scripts/bench-submit.sh  # Redis instructions per submission
 #
 # Needs a database loaded by scripts/bench-hotpath.sh (datagen, with logins
 # for FIRST_USER + USERS learners), PostgreSQL with pg_stat_statements
@@ -35,7 +37,12 @@ OUT=${OUT:-bench-results/submit-$LABEL-$FIRST_USER}
 mkdir -p "$OUT"
 CALLGRIND=${CALLGRIND:-0}
 VG=
-if [ "$CALLGRIND" = 1 ]; then
+RVG=
+if [ "$CALLGRIND" = redis ]; then
+  # The same count for redis-server (its scripts, AOF and all), which
+  # then runs under valgrind in the foreground of a background job.
+  RVG="valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=$PWD/$OUT/callgrind-redis.out"
+elif [ "$CALLGRIND" = 1 ]; then
   # Instructions the server executes per submission, counted by callgrind
   # over the load and the drain only (logins and start-up excluded): about
   # the same for the same binary and load whatever else the machine is
@@ -55,9 +62,15 @@ cleanup() {
   rm -rf "$RDIR"
 }
 trap cleanup EXIT
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly yes --appendfsync everysec \
-  --dir "$RDIR" --daemonize yes --logfile "$RDIR/redis.log" --pidfile "$RDIR/redis.pid" ${REDIS_ARGS:-}
-for _ in $(seq 1 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+if [ -n "$RVG" ]; then
+  $RVG redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly yes --appendfsync everysec \
+    --dir "$RDIR" --logfile "$RDIR/redis.log" ${REDIS_ARGS:-} >/dev/null 2>"$OUT/valgrind-redis.log" &
+  echo $! > "$RDIR/redis.pid"
+else
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly yes --appendfsync everysec \
+    --dir "$RDIR" --daemonize yes --logfile "$RDIR/redis.log" --pidfile "$RDIR/redis.pid" ${REDIS_ARGS:-}
+fi
+for _ in $(seq 1 300); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 # Redis' own record of anything that took 10 ms or more (commands,
 # scripts, AOF writes and fsyncs, expiry cycles): `LATENCY LATEST` at the end.
 redis-cli -p "$REDIS_PORT" config set latency-monitor-threshold 10 >/dev/null
@@ -77,13 +90,16 @@ psql "$DB_URL" -qAtc "SELECT pg_stat_statements_reset()" >/dev/null 2>&1 || true
 ticks=$(getconf CLK_TCK)
 cpu_of() { awk -v t="$ticks" '{ print ($14 + $15) / t }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 # Under callgrind, start-up work outlives /readyz (the leaderboards are
-# built in the background at start): wait until the server is idle (less
-# than 0.05 s of CPU in a second), so that the count covers the load only.
-if [ "$CALLGRIND" = 1 ]; then
-  prev=$(cpu_of "$SERVER_PID")
+# built in the background at start): wait until the counted process is idle
+# (less than 0.05 s of CPU in a second), so that the count covers the load only.
+VG_PID=
+[ "$CALLGRIND" = 1 ] && VG_PID=$SERVER_PID
+[ "$CALLGRIND" = redis ] && VG_PID=$(cat "$RDIR/redis.pid")
+if [ -n "$VG_PID" ]; then
+  prev=$(cpu_of "$VG_PID")
   for _ in $(seq 1 600); do
     sleep 1
-    cur=$(cpu_of "$SERVER_PID")
+    cur=$(cpu_of "$VG_PID")
     awk -v a="$prev" -v b="$cur" 'BEGIN { exit !(b - a < 0.05) }' && break
     prev=$cur
   done
@@ -107,7 +123,7 @@ while ! grep -q "load starts" "$OUT/loadgen.err" 2>/dev/null; do
   sleep 0.05
 done
 before=$(snapshot)
-[ "$CALLGRIND" = 1 ] && callgrind_control -i on "$SERVER_PID" >/dev/null
+[ -n "$VG_PID" ] && callgrind_control -i on "$VG_PID" >/dev/null
 if [ "$PERF" = 1 ]; then sleep 2; perf record -a -o "$OUT/perf.data" -- sleep 4 >/dev/null 2>&1 || true; fi
 # PERF=server: the server alone, with call graphs (slows it: latency is then off).
 if [ "$PERF" = server ]; then
@@ -117,9 +133,9 @@ fi
 wait "$LG"
 curl -fs "http://127.0.0.1:$PORT/metrics" > "$OUT/metrics.txt" || true
 sleep 3 # the write-behind persists the last answers
-[ "$CALLGRIND" = 1 ] && sleep 5 && callgrind_control -i off "$SERVER_PID" >/dev/null
+[ -n "$VG_PID" ] && sleep 5 && callgrind_control -i off "$VG_PID" >/dev/null
 after=$(snapshot)
-if [ "$CALLGRIND" = 1 ]; then rm -f "$OUT"/callgrind.out*; callgrind_control -d "$SERVER_PID" >/dev/null; sleep 1; fi
+if [ -n "$VG_PID" ]; then rm -f "$OUT"/callgrind.out* "$OUT"/callgrind-redis.out*; callgrind_control -d "$VG_PID" >/dev/null; sleep 1; fi
 psql "$DB_URL" -c "SELECT calls, round(total_exec_time::numeric, 1) AS total_ms, round(mean_exec_time::numeric, 3) AS mean_ms,
     left(regexp_replace(query, '\s+', ' ', 'g'), 80) AS query FROM pg_stat_statements
   WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY total_exec_time DESC LIMIT 8" \
@@ -163,14 +179,15 @@ sub = s.get("submissions", {})
 print(f"{label}: {s['achieved_rate']}/s, P50 {o['p50_ms']:.2f}  P90 {o['p90_ms']:.2f}  P99 {o['p99_ms']:.2f} ms, "
       f"errors {o['errors']}, answers/submission {sub.get('answers_mean', 0):.1f}, skipped {sub.get('skipped_no_card_served', 0)}")
 import glob
-dumps = glob.glob(f"{out}/callgrind.out*")
-if n > 0 and dumps:
-    ir = 0
-    for d in dumps:
-        for line in open(d, errors="replace"):
-            if line.startswith("totals:"):
-                ir += int(line.split()[1])
-    print(f"{label}: server instructions per submission over {n:.0f} (callgrind, load + drain): {ir / n / 1e6:.2f} M")
+for who, pattern in (("server", "callgrind.out*"), ("Redis", "callgrind-redis.out*")):
+    dumps = glob.glob(f"{out}/{pattern}")
+    if n > 0 and dumps:
+        ir = 0
+        for d in dumps:
+            for line in open(d, errors="replace"):
+                if line.startswith("totals:"):
+                    ir += int(line.split()[1])
+        print(f"{label}: {who} instructions per submission over {n:.0f} (callgrind, load + drain): {ir / n / 1e6:.2f} M")
 if n > 0:
     per = [1000 * (a[i] - b[i]) / n for i in range(3)]
     print(f"{label}: CPU per submission over {n:.0f} (load + drain): server {per[0]:.2f} ms, "

@@ -164,8 +164,35 @@ local function sched(b)
   if S and S.v == LAYOUT then return S end
   return nil
 end
-local function hkey(S, k) return S.g .. ':h' .. k end
-local function zkey(S, si, k) return S.g .. ':z' .. si .. '.' .. k end
+-- Key and field names with numbers in them are built once per script
+-- call and kept in S: Lua turns a number into text with sprintf (~2 000
+-- instructions), and a submission names the same few keys for every card.
+local function hkey(S, k)
+  local t = S.hk
+  if not t then t = {}; S.hk = t end
+  local h = t[k]
+  if not h then h = S.g .. ':h' .. k; t[k] = h end
+  return h
+end
+local function zkey(S, si, k)
+  local t = S.zk
+  if not t then t = {}; S.zk = t end
+  local u = t[si]
+  if not u then u = {}; t[si] = u end
+  local z = u[k]
+  if not z then z = S.g .. ':z' .. si .. '.' .. k; u[k] = z end
+  return z
+end
+-- p .. i for a short constant prefix p ('s', 'sc:', 'm').
+local function named(S, p, i)
+  local t = S.nm
+  if not t then t = {}; S.nm = t end
+  local u = t[p]
+  if not u then u = {}; t[p] = u end
+  local v = u[i]
+  if not v then v = p .. i; u[i] = v end
+  return v
+end
 local function card(S, q)
   local h = hkey(S, hq(q) % S.n)
   return h, redis.call('HGET', h, q)
@@ -229,7 +256,7 @@ local function chunks_of(S, si)
 end
 local function count_due(S, si, now)
   local key = 'a'
-  if si then key = 's' .. si end
+  if si then key = named(S, 's', si) end
   local idx, prefix, single = chunks_of(S, si)
   local tv, tn, tc = cache_get(S, key)
   if tv and now >= tv and ((not tn) or now < tn) then return tc end
@@ -456,11 +483,16 @@ local function incr(S, field, delta)
   S.inc[field] = (S.inc[field] or 0) + delta
 end
 local function touch_chunk(S, si, k)
-  S.rx = S.rx or {}
-  S.rx[si .. '.' .. k] = {si, k}
+  local t = S.rx
+  if not t then t = {}; S.rx = t end
+  local u = t[si]
+  if not u then u = {}; t[si] = u end
+  u[k] = true
 end
 local function flush(S)
-  for _, e in pairs(S.rx or {}) do reindex(S, e[1], e[2]) end
+  for si, u in pairs(S.rx or {}) do
+    for k, _ in pairs(u) do reindex(S, si, k) end
+  end
   S.rx = nil
   for f, d in pairs(S.inc or {}) do
     if d ~= 0 then redis.call('HINCRBY', S.m, f, d) end
@@ -477,10 +509,10 @@ end
 local function counts_move(S, osi, od, nsi, nd)
   cache_move(S, 'a', od, nd)
   if osi and nsi and osi == nsi then
-    cache_move(S, 's' .. osi, od, nd)
+    cache_move(S, named(S, 's', osi), od, nd)
   else
-    if osi then cache_move(S, 's' .. osi, od, nil) end
-    if nsi then cache_move(S, 's' .. nsi, nil, nd) end
+    if osi then cache_move(S, named(S, 's', osi), od, nil) end
+    if nsi then cache_move(S, named(S, 's', nsi), nil, nd) end
   end
 end
 -- Growth: a schedule keeps ~32–64 cards per chunk as it grows (lessons
@@ -549,6 +581,7 @@ local function put_rows(b, ttl, args, first, last)
   local written = 0
   for i = first, last, 5 do
     local q, v, due, sname, tname = args[i], args[i + 1], args[i + 2], args[i + 3], args[i + 4]
+    local dn = tonumber(due)
     local h, old = card(S, q)
     local nb, nlr, nsi = hdr(v)
     local ob, olr, osi, oti
@@ -571,28 +604,29 @@ local function put_rows(b, ttl, args, first, last)
         if same then
           local oz = zof(S, osi, q, false)
           local od = oz and redis.call('ZSCORE', oz, q)
-          if od and tonumber(od) == tonumber(due) then skip = true end
+          if od and tonumber(od) == dn then skip = true end
         end
       end
     end
     if not skip then
-      local od = nil
+      -- The card's due set before the write (nil: new, or not in one).
+      local od, oz, ok = nil, nil, nil
       if old then
-        local oz, ok = zof(S, osi, q, false)
+        oz, ok = zof(S, osi, q, false)
+        if oz then od = tonumber(redis.call('ZSCORE', oz, q)) end
+        if counted and ob ~= 3 then incr(S, named(S, 'm', ob), -1) end
+      end
+      if S.hz and dn > S.hz then
         if oz then
-          od = tonumber(redis.call('ZSCORE', oz, q))
           redis.call('ZREM', oz, q)
           touch_chunk(S, osi, ok)
         end
-        if counted and ob ~= 3 then incr(S, 'm' .. ob, -1) end
-      end
-      if S.hz and tonumber(due) > S.hz then
         if old then
           redis.call('HDEL', h, q)
           incr(S, 'c', -1)
           if od then
             counts_move(S, osi, od, nil, nil)
-            incr(S, 'sc:' .. osi, -1)
+            incr(S, named(S, 'sc:', osi), -1)
           end
         end
       else
@@ -606,18 +640,24 @@ local function put_rows(b, ttl, args, first, last)
         redis.call('HSET', h, q, with_dict(v, si, ti))
         if not old then incr(S, 'c', 1) end
         local z, k = zof(S, si, q, true)
+        -- Same set (the subject is unchanged, as for nearly every
+        -- answer): ZADD moves the member, one listpack pass instead of two.
+        if oz and oz ~= z then
+          redis.call('ZREM', oz, q)
+          touch_chunk(S, osi, ok)
+        end
         redis.call('ZADD', z, due, q)
         touch_chunk(S, si, k)
-        if od then counts_move(S, osi, od, si, tonumber(due)) else counts_move(S, nil, nil, si, tonumber(due)) end
+        if od then counts_move(S, osi, od, si, dn) else counts_move(S, nil, nil, si, dn) end
         if not (od and osi == si) then
-          if od then incr(S, 'sc:' .. osi, -1) end
-          incr(S, 'sc:' .. si, 1)
+          if od then incr(S, named(S, 'sc:', osi), -1) end
+          incr(S, named(S, 'sc:', si), 1)
         end
         touched[h] = true
         touched[z] = true
-        if (snum(S, si) or 1) > 1 then touched[S.g .. ':i' .. si] = true end
+        if (snum(S, si) or 1) > 1 then touched[named(S, S.g .. ':i', si)] = true end
         subjects[si] = true
-        if counted and nb ~= 3 then incr(S, 'm' .. nb, 1) end
+        if counted and nb ~= 3 then incr(S, named(S, 'm', nb), 1) end
       end
       written = written + 1
     end
