@@ -10,7 +10,8 @@
 //! `MEMORY_LEARNERS=100000` adds the bytes per card of that many learners
 //! of 100 ladder cards each (10 M cards: ~1 GB of Redis with `ids`);
 //! `TOPICS=40` files the memory shapes' cards under that many topics per
-//! learner (of 50 × that many in all), as the data generator's learners.
+//! learner (of 50 × that many in all), as the bulk loader's learners had
+//! them before it took its subjects from the data generator's catalog.
 //!
 //! Uses a throwaway namespace and deletes its keys at the end.
 

@@ -47,6 +47,18 @@ pub fn bench_question(q: usize) -> String {
     format!("bench-st{:05}:{}", q / 4, q % 4)
 }
 
+/// Subjects of the bench data (`bench-subj0` …).
+pub const BENCH_SUBJECTS: usize = 5;
+
+/// The subject number of synthetic question `q`: its lesson's, in the data
+/// generator's catalog (4 questions per stage, 5 stages per lesson, lesson
+/// `l` in subject `l % BENCH_SUBJECTS`, no topics). A tracker is filed under
+/// the subject (and the no topic) the catalog gives its question, so an
+/// answer leaves it there, as it does with real content.
+pub fn bench_subject(q: usize) -> usize {
+    (q / 20) % BENCH_SUBJECTS
+}
+
 impl PgStore {
     /// Loads `players × questions_per_player` tracker rows into `season`
     /// (created with defaults if missing), plus one review-log row per
@@ -131,6 +143,7 @@ impl PgStore {
             let user = bench_user(p);
             for q in 0..questions_per_player {
                 let question = bench_question(q);
+                let subject = bench_subject(q);
                 let level = 1 + rng.below(4);
                 let days = LADDER_DAYS[level - 1];
                 let offset = rng.below(90 * 86_400) as i64 - 30 * 86_400;
@@ -151,9 +164,7 @@ impl PgStore {
                 let mastery = state.mastery().map(|m| m.code().to_string());
                 let _ = writeln!(
                     tbuf,
-                    "{sname}\t{user}\t{question}\tbench-subj{}\tbench-topic{}\tladder\t{}\t0\t{}\t0\t{}\t0\t{}\t{}\t{}\t{}",
-                    q % 5,
-                    q % 40,
+                    "{sname}\t{user}\t{question}\tbench-subj{subject}\t\\N\tladder\t{}\t0\t{}\t0\t{}\t0\t{}\t{}\t{}\t{}",
                     state.phase.code(),
                     state.stability,
                     state.reps,

@@ -52,7 +52,7 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 pub use bulk::LoadReport;
-pub use bulk::{bench_question, bench_user};
+pub use bulk::{BENCH_SUBJECTS, bench_question, bench_subject, bench_user};
 pub use error::{PgStoreError, Result};
 pub use memory::DUE_QUERY;
 pub use partitions::PartitionInfo;

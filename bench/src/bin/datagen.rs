@@ -14,7 +14,7 @@ use clap::Parser;
 use memora_core::domain::*;
 use memora_core::ids::*;
 use memora_core::ports::{AuthStore, ContentStore, PasswordHasher, ProfileStore, SeasonStore};
-use memora_store_postgres::{PgStore, bench_question, bench_user};
+use memora_store_postgres::{BENCH_SUBJECTS, PgStore, bench_question, bench_user};
 use sqlx::Connection;
 
 #[derive(Parser, Debug)]
@@ -54,7 +54,7 @@ struct Args {
 
 fn catalog(questions: usize) -> anyhow::Result<Catalog> {
     let stages = questions.div_ceil(4);
-    let subjects = 5;
+    let subjects = BENCH_SUBJECTS;
     let mut c = Catalog::default();
     for s in 0..subjects {
         c.subjects.push(Subject {
@@ -90,7 +90,9 @@ fn catalog(questions: usize) -> anyhow::Result<Catalog> {
         });
     }
     // One lesson per 5 stages; each stage is a Matching stage of 4 pairs, so
-    // question q = stage q/4, pair q%4 — exactly the bulk loader's ids.
+    // question q = stage q/4, pair q%4 — exactly the bulk loader's ids, filed
+    // under the subject the loader gives them (`bench_subject`; pinned by
+    // the test below).
     for l in 0..stages.div_ceil(5) {
         let s = l % subjects;
         let mut lesson_stages = Vec::new();
@@ -196,4 +198,41 @@ async fn main() -> anyhow::Result<()> {
         t.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use memora_store_postgres::bench_subject;
+
+    /// The loader files question q's tracker under `bench_subject(q)` and no
+    /// topic: the catalog must say the same, or every answer in a benchmark
+    /// moves its card to another subject (work no real answer does).
+    #[test]
+    fn the_catalog_files_each_question_where_the_loader_does() {
+        let cat = catalog(200).expect("catalog");
+        memora_core::services::ContentIndex::build(cat.clone()).expect("valid");
+        for q in 0..200 {
+            let (stage, pair) = bench_question(q)
+                .split_once(':')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .expect("stage:pair");
+            let lesson = cat
+                .lessons
+                .iter()
+                .find(|l| l.stages.iter().any(|s| s.id.as_str() == stage))
+                .expect("the stage is in a lesson");
+            assert_eq!(lesson.topic, None, "question {q}");
+            let unit = cat
+                .units
+                .iter()
+                .find(|u| u.id == lesson.unit)
+                .expect("unit");
+            assert_eq!(
+                unit.subject.as_str(),
+                format!("bench-subj{}", bench_subject(q)),
+                "question {q} (pair {pair})"
+            );
+        }
+    }
 }
