@@ -50,6 +50,7 @@ use memora_core::ports::{AnswerReceipt, ServedLedger, Serving, ServingClaim};
 use memora_core::services::integrity::QUESTION_KEY_PREFIX;
 use redis::Script;
 
+use crate::card_text::push_int;
 use crate::codec::{SEP, micros, time_from_micros};
 use crate::config::RedisConfig;
 use crate::conn::RedisConn;
@@ -213,15 +214,22 @@ pub(crate) fn decode_lookup(
 
 /// The tail `commit` writes after the answered flag: `␟xp_day␟receipt`.
 pub(crate) fn committed_tail(c: &ServingClaim) -> String {
+    // Pushed piece by piece, as `card_text` encodes states (one per answer).
     let r = &c.receipt;
-    format!(
-        "{SEP}{}{SEP}{}{SEP}{}{SEP}{}{SEP}{}",
-        day_code(c.xp_day),
-        r.review_id.as_str(),
-        r.job_id.as_str(),
-        r.xp,
-        micros(r.answered_at)
-    )
+    let mut out = String::with_capacity(96);
+    out.push(SEP);
+    if let Some(d) = c.xp_day {
+        push_int(&mut out, (d - EPOCH_DAY).num_days());
+    }
+    out.push(SEP);
+    out.push_str(r.review_id.as_str());
+    out.push(SEP);
+    out.push_str(r.job_id.as_str());
+    out.push(SEP);
+    push_int(&mut out, r.xp);
+    out.push(SEP);
+    push_int(&mut out, micros(r.answered_at));
+    out
 }
 
 /// Decodes one stored entry.
@@ -540,5 +548,43 @@ mod tests {
         );
         assert!(decode("2\u{1f}x").is_err());
         assert!(decode(&format!("{head}{SEP}2{SEP}")).is_err());
+    }
+
+    /// The tail is byte for byte what `format!` wrote before the pieces
+    /// were pushed (entries written by either version are read by both).
+    #[test]
+    fn the_tail_is_the_formatted_one() {
+        let days = [
+            None,
+            NaiveDate::from_ymd_opt(1969, 12, 31),
+            NaiveDate::from_ymd_opt(1970, 1, 1),
+            NaiveDate::from_ymd_opt(2026, 12, 1),
+        ];
+        for (i, xp_day) in days.into_iter().enumerate() {
+            for xp in [i64::MIN, -3, 0, 7, 1_000_000, i64::MAX] {
+                let c = ServingClaim {
+                    item: "q:a".into(),
+                    served_at: t(1_772_366_400_123_456),
+                    receipt: AnswerReceipt {
+                        review_id: ReviewId::new(format!("r|{i}")).expect("rid"),
+                        job_id: JobId::new("job 1").expect("job"),
+                        xp,
+                        answered_at: t(1_772_366_401_000_001 - i as i64 * 86_400_000_000_000),
+                    },
+                    xp_day,
+                    prev_xp_day: None,
+                };
+                let r = &c.receipt;
+                let formatted = format!(
+                    "{SEP}{}{SEP}{}{SEP}{}{SEP}{}{SEP}{}",
+                    day_code(c.xp_day),
+                    r.review_id.as_str(),
+                    r.job_id.as_str(),
+                    r.xp,
+                    micros(r.answered_at)
+                );
+                assert_eq!(committed_tail(&c), formatted);
+            }
+        }
     }
 }
