@@ -167,28 +167,27 @@ end
 -- Key and field names with numbers in them are built once per script
 -- call and kept in S: Lua turns a number into text with sprintf (~2 000
 -- instructions), and a submission names the same few keys for every card.
+-- t[k], a table created empty if absent.
+local function slot(t, k)
+  local u = t[k]
+  if not u then u = {}; t[k] = u end
+  return u
+end
 local function hkey(S, k)
-  local t = S.hk
-  if not t then t = {}; S.hk = t end
+  local t = slot(S, 'hk')
   local h = t[k]
   if not h then h = S.g .. ':h' .. k; t[k] = h end
   return h
 end
 local function zkey(S, si, k)
-  local t = S.zk
-  if not t then t = {}; S.zk = t end
-  local u = t[si]
-  if not u then u = {}; t[si] = u end
+  local u = slot(slot(S, 'zk'), si)
   local z = u[k]
   if not z then z = S.g .. ':z' .. si .. '.' .. k; u[k] = z end
   return z
 end
 -- p .. i for a short constant prefix p ('s', 'sc:', 'm').
 local function named(S, p, i)
-  local t = S.nm
-  if not t then t = {}; S.nm = t end
-  local u = t[p]
-  if not u then u = {}; t[p] = u end
+  local u = slot(slot(S, 'nm'), p)
   local v = u[i]
   if not v then v = p .. i; u[i] = v end
   return v
@@ -483,11 +482,7 @@ local function incr(S, field, delta)
   S.inc[field] = (S.inc[field] or 0) + delta
 end
 local function touch_chunk(S, si, k)
-  local t = S.rx
-  if not t then t = {}; S.rx = t end
-  local u = t[si]
-  if not u then u = {}; t[si] = u end
-  u[k] = true
+  slot(slot(S, 'rx'), si)[k] = true
 end
 local function flush(S)
   for si, u in pairs(S.rx or {}) do
