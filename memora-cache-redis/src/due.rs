@@ -100,6 +100,7 @@ use crate::config::{LoadWrite, RedisConfig};
 use crate::conn::{RedisConn, glob_escape};
 use crate::dump;
 use crate::error::{Error, Result};
+use crate::lua::MULTI_LUA;
 use crate::numbers::Numbering;
 
 /// The Lua helpers every schedule script is built from (also the fast
@@ -118,9 +119,17 @@ pub(crate) const SCHEDULE_LUA: &str = r"
 local LAYOUT = '3'
 local LABELS = false
 local GRACE = 60000
+-- A question's chunk hash, kept per script call for the questions it
+-- names again (a submission hashes each card up to five times; hashing
+-- costs ~0.7 us, a kept one ~0.1 us).
+local HQ = {}
+local byte = string.byte
 local function hq(q)
-  local h = 0
-  for i = 1, #q do h = (h * 31 + string.byte(q, i)) % 2147483647 end
+  local h = HQ[q]
+  if h then return h end
+  h = 0
+  for i = 1, #q do h = (h * 31 + byte(q, i)) % 2147483647 end
+  HQ[q] = h
   return h
 end
 -- A value's mastery bucket, last review (nil: none), subject and topic
@@ -377,22 +386,44 @@ local function read_cards(S, qs, first)
     if n then return string.sub(n, 2) end
     return false
   end
+  -- One HMGET per state hash, then one ZMSCORE per due set.
+  local vs, dues, sis, tis = {}, {}, {}, {}
+  local byh, byz = {}, {}
   for j = first, #qs do
-    local q = qs[j]
-    local _, v = card(S, q)
-    local due = false
-    local si, ti = 0, 0
+    local g = slot(byh, hkey(S, hq(qs[j]) % S.n))
+    g[#g + 1] = j
+  end
+  for h, js in pairs(byh) do
+    local fs = {}
+    for t, j in ipairs(js) do fs[t] = qs[j] end
+    local r = mcall('HMGET', h, fs)
+    for t, j in ipairs(js) do vs[j] = r[t] end
+  end
+  for j = first, #qs do
+    local v = vs[j]
     if v then
-      local _b, _l
-      _b, _l, si, ti = hdr(v)
-      local z = zof(S, si, q, false)
-      if z then due = redis.call('ZSCORE', z, q) end
+      local _b, _l, si, ti = hdr(v)
+      sis[j], tis[j] = si, ti
+      local z = zof(S, si, qs[j], false)
+      if z then
+        local g = slot(byz, z)
+        g[#g + 1] = j
+      end
     end
+  end
+  for z, js in pairs(byz) do
+    local ms = {}
+    for t, j in ipairs(js) do ms[t] = qs[j] end
+    local r = mcall('ZMSCORE', z, ms)
+    for t, j in ipairs(js) do dues[j] = r[t] end
+  end
+  for j = first, #qs do
+    local due = dues[j]
     if due then
-      out[#out + 1] = v
+      out[#out + 1] = vs[j]
       out[#out + 1] = due
-      out[#out + 1] = name(si)
-      out[#out + 1] = name(ti)
+      out[#out + 1] = name(sis[j])
+      out[#out + 1] = name(tis[j])
     else
       for _ = 1, 4 do out[#out + 1] = false end
     end
@@ -574,10 +605,62 @@ local function put_rows(b, ttl, args, first, last)
   local touched = {[S.g .. ':x'] = true}
   local subjects = {}
   local written = 0
+  -- The cards as they are (hv: state hash -> question -> value, false
+  -- when absent; zs: due set -> question -> due, false when not in it),
+  -- read with one HMGET per state hash and one ZMSCORE per due set before
+  -- the rows are applied in order. A row's writes go to hv/zs (later rows
+  -- of the call read them there) and to ph/pz, sent at the end as one
+  -- HSET/HDEL per hash and one ZADD/ZREM per set.
+  local hv, zs, ph, pz = {}, {}, {}, {}
+  local byh, byz = {}, {}
+  for i = first, last, 5 do
+    local g = slot(byh, hkey(S, hq(args[i]) % S.n))
+    g[#g + 1] = args[i]
+  end
+  for h, fs in pairs(byh) do
+    local r = mcall('HMGET', h, fs)
+    local t = slot(hv, h)
+    for j, q in ipairs(fs) do t[q] = r[j] end
+  end
+  for _, t in pairs(hv) do
+    for q, v in pairs(t) do
+      if v then
+        local _b, _l, osi = hdr(v)
+        local oz = zof(S, osi, q, false)
+        if oz then
+          local g = slot(byz, oz)
+          g[#g + 1] = q
+        end
+      end
+    end
+  end
+  for z, ms in pairs(byz) do
+    local r = mcall('ZMSCORE', z, ms)
+    local t = slot(zs, z)
+    for j, q in ipairs(ms) do t[q] = tonumber(r[j]) or false end
+  end
+  local function score(z, q)
+    local t = slot(zs, z)
+    local d = t[q]
+    if d == nil then
+      d = tonumber(redis.call('ZSCORE', z, q)) or false
+      t[q] = d
+    end
+    return d or nil
+  end
+  local function hput(h, q, v)
+    slot(hv, h)[q] = v
+    slot(ph, h)[q] = v
+  end
+  local function zput(z, q, due)
+    slot(zs, z)[q] = (due and tonumber(due)) or false
+    slot(pz, z)[q] = due
+  end
   for i = first, last, 5 do
     local q, v, due, sname, tname = args[i], args[i + 1], args[i + 2], args[i + 3], args[i + 4]
     local dn = tonumber(due)
-    local h, old = card(S, q)
+    local h = hkey(S, hq(q) % S.n)
+    local old = hv[h][q] or nil
     local nb, nlr, nsi = hdr(v)
     local ob, olr, osi, oti
     local skip = false
@@ -598,8 +681,8 @@ local function put_rows(b, ttl, args, first, last)
         end
         if same then
           local oz = zof(S, osi, q, false)
-          local od = oz and redis.call('ZSCORE', oz, q)
-          if od and tonumber(od) == dn then skip = true end
+          local od = oz and score(oz, q)
+          if od and od == dn then skip = true end
         end
       end
     end
@@ -608,16 +691,16 @@ local function put_rows(b, ttl, args, first, last)
       local od, oz, ok = nil, nil, nil
       if old then
         oz, ok = zof(S, osi, q, false)
-        if oz then od = tonumber(redis.call('ZSCORE', oz, q)) end
+        if oz then od = score(oz, q) end
         if counted and ob ~= 3 then incr(S, named(S, 'm', ob), -1) end
       end
       if S.hz and dn > S.hz then
         if oz then
-          redis.call('ZREM', oz, q)
+          zput(oz, q, false)
           touch_chunk(S, osi, ok)
         end
         if old then
-          redis.call('HDEL', h, q)
+          hput(h, q, false)
           incr(S, 'c', -1)
           if od then
             counts_move(S, osi, od, nil, nil)
@@ -632,16 +715,16 @@ local function put_rows(b, ttl, args, first, last)
           if sname ~= '' then si = dict(S, 's' .. sname) end
           if tname ~= '' then ti = dict(S, 't' .. tname) end
         end
-        redis.call('HSET', h, q, with_dict(v, si, ti))
+        hput(h, q, with_dict(v, si, ti))
         if not old then incr(S, 'c', 1) end
         local z, k = zof(S, si, q, true)
         -- Same set (the subject is unchanged, as for nearly every
         -- answer): ZADD moves the member, one listpack pass instead of two.
         if oz and oz ~= z then
-          redis.call('ZREM', oz, q)
+          zput(oz, q, false)
           touch_chunk(S, osi, ok)
         end
-        redis.call('ZADD', z, due, q)
+        zput(z, q, due)
         touch_chunk(S, si, k)
         if od then counts_move(S, osi, od, si, dn) else counts_move(S, nil, nil, si, dn) end
         if not (od and osi == si) then
@@ -656,6 +739,32 @@ local function put_rows(b, ttl, args, first, last)
       end
       written = written + 1
     end
+  end
+  for h, t in pairs(ph) do
+    local kv, gone = {}, {}
+    for q, v in pairs(t) do
+      if v then
+        kv[#kv + 1] = q
+        kv[#kv + 1] = v
+      else
+        gone[#gone + 1] = q
+      end
+    end
+    mcall('HDEL', h, gone)
+    mcall('HSET', h, kv)
+  end
+  for z, t in pairs(pz) do
+    local sm, gone = {}, {}
+    for q, d in pairs(t) do
+      if d then
+        sm[#sm + 1] = d
+        sm[#sm + 1] = q
+      else
+        gone[#gone + 1] = q
+      end
+    end
+    mcall('ZREM', z, gone)
+    mcall('ZADD', z, sm)
   end
   if written > 0 then redis.call('DEL', S.g .. ':l') end
   flush(S)
@@ -1080,10 +1189,15 @@ struct Scripts {
 
 impl Scripts {
     fn new(numbered: bool) -> Self {
-        let r = |body: &str| Script::new(&layout_lua(&format!("{SCHEDULE_LUA}\n{body}"), numbered));
+        let r = |body: &str| {
+            Script::new(&layout_lua(
+                &format!("{MULTI_LUA}\n{SCHEDULE_LUA}\n{body}"),
+                numbered,
+            ))
+        };
         let w = |body: &str| {
             Script::new(&layout_lua(
-                &format!("{SCHEDULE_LUA}\n{SCHEDULE_WRITE_LUA}\n{body}"),
+                &format!("{MULTI_LUA}\n{SCHEDULE_LUA}\n{SCHEDULE_WRITE_LUA}\n{body}"),
                 numbered,
             ))
         };
@@ -1174,7 +1288,10 @@ impl RedisDueCache {
     /// A script source of the schedule's layout (the `LAYOUT` the helpers
     /// check: `'3'` ids, `'5'` numbers).
     pub(crate) fn lua(&self, parts: &[&str]) -> String {
-        layout_lua(&parts.join("\n"), self.numbers.is_some())
+        layout_lua(
+            &format!("{MULTI_LUA}\n{}", parts.join("\n")),
+            self.numbers.is_some(),
+        )
     }
 
     /// How the schedule names `ids` (its numbers in layout 5), numbering

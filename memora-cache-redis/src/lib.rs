@@ -42,6 +42,7 @@ mod error;
 mod fast;
 mod job_codec;
 mod leaderboard;
+mod lua;
 mod numbers;
 mod queue;
 mod served;

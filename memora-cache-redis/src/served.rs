@@ -55,6 +55,7 @@ use crate::codec::{SEP, micros, time_from_micros};
 use crate::config::RedisConfig;
 use crate::conn::RedisConn;
 use crate::error::{Error, Result};
+use crate::lua::MULTI_LUA;
 use crate::numbers::Numbering;
 
 /// Lua helpers shared by the ledger's scripts and by the fast path's
@@ -76,33 +77,46 @@ local function record_served(k, served_txt, answerable_txt, retain_txt, ttl_ms, 
   local served = tonumber(served_txt)
   local n = tonumber(sample)
   if n > 0 then
-    for _, f in ipairs(redis.call('HRANDFIELD', k, n)) do
-      local v = redis.call('HGET', k, f)
+    local fs = redis.call('HRANDFIELD', k, n)
+    local vs = mcall('HMGET', k, fs)
+    local gone = {}
+    for j, f in ipairs(fs) do
+      local v = vs[j]
       if v then
         local h, _, r = parse(v)
         local rn = tonumber(r or '')
-        if h and rn and rn < served then redis.call('HDEL', k, f) end
+        if h and rn and rn < served then gone[#gone + 1] = f end
       end
     end
+    mcall('HDEL', k, gone)
   end
   local head = '1\031' .. served_txt .. '\031' .. answerable_txt .. '\031' .. retain_txt .. '\0310'
-  for _, item in ipairs(items) do
+  local olds = mcall('HMGET', k, items)
+  local kv = {}
+  for j, item in ipairs(items) do
     local tail = '\031'
-    local old = redis.call('HGET', k, item)
+    local old = olds[j]
     if old then
       local h, _, r, _, t = parse(old)
       local rn = tonumber(r or '')
       if h and rn and rn >= served then tail = t end
     end
-    redis.call('HSET', k, item, head .. tail)
+    kv[#kv + 1] = item
+    kv[#kv + 1] = head .. tail
   end
+  mcall('HSET', k, kv)
   local ttl = tonumber(ttl_ms)
   if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
 end
 local function check_claims(k, args, first, last)
+  local fs = {}
+  for i = first, last, 3 do fs[#fs + 1] = args[i] end
+  local vs = mcall('HMGET', k, fs)
   local heads = {}
+  local j = 0
   for i = first, last, 3 do
-    local v = redis.call('HGET', k, args[i])
+    j = j + 1
+    local v = vs[j]
     if not v then return nil end
     local h, s, _, a = parse(v)
     if (not h) or s ~= args[i + 1] or a ~= '0' then return nil end
@@ -111,9 +125,12 @@ local function check_claims(k, args, first, last)
   return heads
 end
 local function write_claims(k, heads, args, first, last)
+  local kv = {}
   for i = first, last, 3 do
-    redis.call('HSET', k, args[i], heads[i] .. '\0311' .. args[i + 2])
+    kv[#kv + 1] = args[i]
+    kv[#kv + 1] = heads[i] .. '\0311' .. args[i + 2]
   end
+  mcall('HSET', k, kv)
 end
 ";
 
@@ -303,7 +320,7 @@ impl RedisServedLedger {
 
     /// Uses an existing connection (shared with the other adapters).
     pub fn with_connection(conn: RedisConn, config: RedisConfig) -> Self {
-        let w = |body: &str| Script::new(&format!("{LEDGER_LUA}\n{body}"));
+        let w = |body: &str| Script::new(&format!("{MULTI_LUA}\n{LEDGER_LUA}\n{body}"));
         RedisServedLedger {
             conn,
             cfg: Arc::new(config),

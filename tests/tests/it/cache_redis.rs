@@ -761,8 +761,11 @@ async fn differential(redis: RedisDueCache) {
         };
         let u = user(&format!("fuzz-{seed}"));
         for step in 0..600 {
-            let mk = |next: &mut dyn FnMut(u64) -> u64| {
-                let qn = next(2000);
+            // Questions from `pool`: a small one repeats questions inside
+            // a put, which the scripts must apply in order (a later row
+            // sees the earlier one's write, subject and due included).
+            let mk = |next: &mut dyn FnMut(u64) -> u64, pool: u64| {
+                let qn = next(pool);
                 let subject = subjects[next(4) as usize];
                 let due = next(120) as i64 * 50 - 3000;
                 let rev = (next(5) > 0).then(|| next(200) as i64 * 50 - 5000);
@@ -771,7 +774,7 @@ async fn differential(redis: RedisDueCache) {
             match next(10) {
                 0 => {
                     let n = if next(3) == 0 { 1500 } else { next(60) };
-                    let rows: Vec<_> = (0..n).map(|_| mk(&mut next)).collect();
+                    let rows: Vec<_> = (0..n).map(|_| mk(&mut next, 2000)).collect();
                     redis
                         .load_at(&u, &s, &rows, Utc::now())
                         .await
@@ -779,7 +782,8 @@ async fn differential(redis: RedisDueCache) {
                     memory.load(&u, &s, &rows).await.expect("load");
                 }
                 1..=4 => {
-                    let rows: Vec<_> = (0..1 + next(20)).map(|_| mk(&mut next)).collect();
+                    let pool = if next(3) == 0 { 8 } else { 2000 };
+                    let rows: Vec<_> = (0..1 + next(20)).map(|_| mk(&mut next, pool)).collect();
                     redis.put(&u, &s, &rows).await.expect("put");
                     memory.put(&u, &s, &rows).await.expect("put");
                 }
