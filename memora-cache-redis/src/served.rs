@@ -26,10 +26,14 @@
 //!
 //! Writes are Lua scripts (atomic, one round trip):
 //! * `record_served` rewrites each entry, carrying the old tail over unless
-//!   the old entry was past `retain_until` at the new `served_at`; it also
-//!   deletes any of a few randomly sampled fields (`HRANDFIELD`) that are
+//!   the old entry was past `retain_until` at the new `served_at`; once the
+//!   hash holds more than `4 × SWEEP_SAMPLE` (64) entries, it also deletes
+//!   any of `SWEEP_SAMPLE` randomly sampled fields (`HRANDFIELD`) that are
 //!   past `retain_until`, so the hash of a learner who never pauses long
-//!   enough for the key to expire stays bounded by the retention window.
+//!   enough for the key to expire stays bounded by the retention window
+//!   (or 64 entries). A smaller hash is not swept: its expired entries
+//!   read as absent and leave with the key, and sampling them cost a sixth
+//!   of Redis' work per review (`docs/PERFORMANCE.md`).
 //!   The key's TTL is raised (never lowered) to `retain_until - served_at`
 //!   plus a minute, so the key outlives its latest `retain_until`; it is
 //!   relative to Redis's clock, so skew between the app servers and Redis
@@ -76,7 +80,7 @@ end
 local function record_served(k, served_txt, answerable_txt, retain_txt, ttl_ms, sample, items)
   local served = tonumber(served_txt)
   local n = tonumber(sample)
-  if n > 0 then
+  if n > 0 and redis.call('HLEN', k) > 4 * n then
     local fs = redis.call('HRANDFIELD', k, n)
     local vs = mcall('HMGET', k, fs)
     local gone = {}
@@ -170,7 +174,8 @@ end
 return 1
 ";
 
-/// Fields sampled for expired entries on each `record_served`.
+/// Fields sampled for expired entries on each `record_served` of a ledger
+/// holding more than four times as many entries.
 pub(crate) const SWEEP_SAMPLE: u32 = 16;
 /// Added to every TTL: the key outlives the latest `retain_until` even if
 /// Redis's clock runs a little ahead of the app servers'.

@@ -104,28 +104,34 @@ mod single {
         h.teardown().await;
     }
 
+    /// A ledger of more than 64 entries loses 16 sampled expired ones per
+    /// serving; a smaller one is not swept (its expired entries read as
+    /// absent and leave with the key).
     #[tokio::test]
     async fn record_served_sweeps_expired_fields() {
         use memora_tests::conformance::served::{at, items, season, user};
         let Some(h) = setup().await else { return };
-        let (u, s) = (user("alice"), season(2026));
-        let old: Vec<String> = (0..10).map(|i| format!("q:old-{i}")).collect();
-        h.ledger
-            .record_served(&u, &s, &old, at(0), at(10), at(100))
-            .await
-            .expect("record");
-        // Served again long after the old entries' retain_until.
-        h.ledger
-            .record_served(&u, &s, &items(&["q:new"]), at(1_000), at(1_010), at(2_000))
-            .await
-            .expect("record");
         let mut c = raw(&h.cfg).await;
-        let n: i64 = redis::cmd("HLEN")
-            .arg(h.ledger.ledger_key(&u, &s))
-            .query_async(&mut c)
-            .await
-            .expect("hlen");
-        assert_eq!(n, 1, "expired fields sampled and deleted");
+        let s = season(2026);
+        for (name, old, left) in [("alice", 70, 70 - 16 + 1), ("bob", 10, 10 + 1)] {
+            let u = user(name);
+            let olds: Vec<String> = (0..old).map(|i| format!("q:old-{i}")).collect();
+            h.ledger
+                .record_served(&u, &s, &olds, at(0), at(10), at(100))
+                .await
+                .expect("record");
+            // Served again long after the old entries' retain_until.
+            h.ledger
+                .record_served(&u, &s, &items(&["q:new"]), at(1_000), at(1_010), at(2_000))
+                .await
+                .expect("record");
+            let n: i64 = redis::cmd("HLEN")
+                .arg(h.ledger.ledger_key(&u, &s))
+                .query_async(&mut c)
+                .await
+                .expect("hlen");
+            assert_eq!(n, left, "{name}: {old} expired entries, one new");
+        }
         h.teardown().await;
     }
 
