@@ -740,32 +740,28 @@ local function put_rows(b, ttl, args, first, last)
       written = written + 1
     end
   end
-  for h, t in pairs(ph) do
-    local kv, gone = {}, {}
-    for q, v in pairs(t) do
-      if v then
-        kv[#kv + 1] = q
-        kv[#kv + 1] = v
-      else
-        gone[#gone + 1] = q
+  -- The pending writes of each key: removals, then one write of the rest
+  -- (HSET takes field value, ZADD score member).
+  local function send(pending, del, set, value_first)
+    for k, t in pairs(pending) do
+      local pairs_, gone = {}, {}
+      for q, v in pairs(t) do
+        if not v then
+          gone[#gone + 1] = q
+        elseif value_first then
+          pairs_[#pairs_ + 1] = v
+          pairs_[#pairs_ + 1] = q
+        else
+          pairs_[#pairs_ + 1] = q
+          pairs_[#pairs_ + 1] = v
+        end
       end
+      mcall(del, k, gone)
+      mcall(set, k, pairs_)
     end
-    mcall('HDEL', h, gone)
-    mcall('HSET', h, kv)
   end
-  for z, t in pairs(pz) do
-    local sm, gone = {}, {}
-    for q, d in pairs(t) do
-      if d then
-        sm[#sm + 1] = d
-        sm[#sm + 1] = q
-      else
-        gone[#gone + 1] = q
-      end
-    end
-    mcall('ZREM', z, gone)
-    mcall('ZADD', z, sm)
-  end
+  send(ph, 'HDEL', 'HSET', false)
+  send(pz, 'ZREM', 'ZADD', true)
   if written > 0 then redis.call('DEL', S.g .. ':l') end
   flush(S)
   grow(S, touched, subjects)
