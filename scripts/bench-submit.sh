@@ -14,6 +14,8 @@
 #   REDIS_ARGS='--auto-aof-rewrite-min-size 1gb' scripts/bench-submit.sh  # more redis-server options
 #   CALLGRIND=1 RATE=4 USERS=100 SECS=20 scripts/bench-submit.sh      # server instructions per submission
 #   CALLGRIND=redis RATE=4 USERS=100 SECS=20 scripts/bench-submit.sh  # Redis instructions per submission
+#   RVG_ARGS=--dump-after=evalShaCommand CALLGRIND=redis RATE=4 USERS=30 SECS=6 WARM=1 scripts/bench-submit.sh
+#     # + one dump per script call: python3 scripts/callgrind-scripts.py <OUT>
 #
 # Needs a database loaded by scripts/bench-hotpath.sh (datagen, with logins
 # for FIRST_USER + USERS learners), PostgreSQL with pg_stat_statements
@@ -41,7 +43,9 @@ RVG=
 if [ "$CALLGRIND" = redis ]; then
   # The same count for redis-server (its scripts, AOF and all), which
   # then runs under valgrind in the foreground of a background job.
-  RVG="valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=$PWD/$OUT/callgrind-redis.out"
+  # RVG_ARGS='--dump-after=evalShaCommand': one dump per script call, kept
+  # (scripts/callgrind-scripts.py splits them by script).
+  RVG="valgrind --tool=callgrind --instr-atstart=no ${RVG_ARGS:-} --callgrind-out-file=$PWD/$OUT/callgrind-redis.out"
 elif [ "$CALLGRIND" = 1 ]; then
   # Instructions the server executes per submission, counted by callgrind
   # over the load and the drain only (logins and start-up excluded): about
@@ -135,7 +139,7 @@ curl -fs "http://127.0.0.1:$PORT/metrics" > "$OUT/metrics.txt" || true
 sleep 3 # the write-behind persists the last answers
 [ -n "$VG_PID" ] && sleep 5 && callgrind_control -i off "$VG_PID" >/dev/null
 after=$(snapshot)
-if [ -n "$VG_PID" ]; then rm -f "$OUT"/callgrind.out* "$OUT"/callgrind-redis.out*; callgrind_control -d "$VG_PID" >/dev/null; sleep 1; fi
+if [ -n "$VG_PID" ]; then [ -n "${RVG_ARGS:-}" ] || rm -f "$OUT"/callgrind.out* "$OUT"/callgrind-redis.out*; callgrind_control -d "$VG_PID" >/dev/null; sleep 1; fi
 psql "$DB_URL" -c "SELECT calls, round(total_exec_time::numeric, 1) AS total_ms, round(mean_exec_time::numeric, 3) AS mean_ms,
     left(regexp_replace(query, '\s+', ' ', 'g'), 80) AS query FROM pg_stat_statements
   WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY total_exec_time DESC LIMIT 8" \

@@ -512,9 +512,6 @@ local function incr(S, field, delta)
   S.inc = S.inc or {}
   S.inc[field] = (S.inc[field] or 0) + delta
 end
-local function touch_chunk(S, si, k)
-  slot(slot(S, 'rx'), si)[k] = true
-end
 local function flush(S)
   for si, u in pairs(S.rx or {}) do
     for k, _ in pairs(u) do reindex(S, si, k) end
@@ -611,16 +608,29 @@ local function put_rows(b, ttl, args, first, last)
   -- the rows are applied in order. A row's writes go to hv/zs (later rows
   -- of the call read them there) and to ph/pz, sent at the end as one
   -- HSET/HDEL per hash and one ZADD/ZREM per set.
+  --
+  -- The loop over the rows is written out rather than through small
+  -- helpers: a Lua function call costs a few hundred instructions, and
+  -- the helpers made ~50 calls per row (docs/PERFORMANCE.md, section 'The apply
+  -- loop, written out'). Counters change in local tables and go to
+  -- `incr` once per call.
   local hv, zs, ph, pz = {}, {}, {}, {}
   local byh, byz = {}, {}
+  local rh = {} -- rh[r]: the state hash of row r (1-based)
+  local r = 0
   for i = first, last, 5 do
-    local g = slot(byh, hkey(S, hq(args[i]) % S.n))
+    r = r + 1
+    local h = hkey(S, hq(args[i]) % S.n)
+    rh[r] = h
+    local g = byh[h]
+    if not g then g = {}; byh[h] = g end
     g[#g + 1] = args[i]
   end
   for h, fs in pairs(byh) do
-    local r = mcall('HMGET', h, fs)
-    local t = slot(hv, h)
-    for j, q in ipairs(fs) do t[q] = r[j] end
+    local got = mcall('HMGET', h, fs)
+    local t = {}
+    hv[h] = t
+    for j, q in ipairs(fs) do t[q] = got[j] end
   end
   for _, t in pairs(hv) do
     for q, v in pairs(t) do
@@ -635,37 +645,49 @@ local function put_rows(b, ttl, args, first, last)
     end
   end
   for z, ms in pairs(byz) do
-    local r = mcall('ZMSCORE', z, ms)
+    local got = mcall('ZMSCORE', z, ms)
     local t = slot(zs, z)
-    for j, q in ipairs(ms) do t[q] = tonumber(r[j]) or false end
+    for j, q in ipairs(ms) do t[q] = tonumber(got[j]) or false end
   end
-  local function score(z, q)
-    local t = slot(zs, z)
-    local d = t[q]
-    if d == nil then
-      d = tonumber(redis.call('ZSCORE', z, q)) or false
-      t[q] = d
-    end
-    return d or nil
+  S.snm = S.snm or {}
+  local snm = S.snm
+  local rx = slot(S, 'rx')
+  local gi = S.g .. ':i'
+  -- Deltas of the card count, of each subject's card count and of each
+  -- mastery bucket's count.
+  local dc, dsc, dm = 0, {}, {}
+  -- Pending writes: t[z] (or t[h]) created on first use.
+  local function pend(t, k)
+    local u = t[k]
+    if not u then u = {}; t[k] = u end
+    return u
   end
-  local function hput(h, q, v)
-    slot(hv, h)[q] = v
-    slot(ph, h)[q] = v
-  end
-  local function zput(z, q, due)
-    slot(zs, z)[q] = (due and tonumber(due)) or false
-    slot(pz, z)[q] = due
-  end
+  r = 0
   for i = first, last, 5 do
+    r = r + 1
     local q, v, due, sname, tname = args[i], args[i + 1], args[i + 2], args[i + 3], args[i + 4]
     local dn = tonumber(due)
-    local h = hkey(S, hq(q) % S.n)
-    local old = hv[h][q] or nil
+    local h = rh[r]
+    local hvh = hv[h]
+    local old = hvh[q] or nil
     local nb, nlr, nsi = hdr(v)
     local ob, olr, osi, oti
+    -- The card's due set and chunk before the write, and its due there
+    -- (nil: new, or not in one).
+    local oz, ok, od = nil, nil, nil
     local skip = false
     if old then
       ob, olr, osi, oti = hdr(old)
+      oz, ok = zof(S, osi, q, false)
+      if oz then
+        local t = zs[oz]
+        local d = t and t[q]
+        if d == nil then
+          d = tonumber(redis.call('ZSCORE', oz, q)) or false
+          pend(zs, oz)[q] = d
+        end
+        od = d or nil
+      end
       if olr and ((not nlr) or olr > nlr) then
         skip = true
       elseif olr == nlr and string.sub(old, 14) == string.sub(v, 14)
@@ -679,32 +701,24 @@ local function put_rows(b, ttl, args, first, last)
           same = (sname == '' and osi == 0) or (sname ~= '' and osi == dict(S, 's' .. sname))
           same = same and ((tname == '' and oti == 0) or (tname ~= '' and oti == dict(S, 't' .. tname)))
         end
-        if same then
-          local oz = zof(S, osi, q, false)
-          local od = oz and score(oz, q)
-          if od and od == dn then skip = true end
-        end
+        if same and od and od == dn then skip = true end
       end
     end
     if not skip then
-      -- The card's due set before the write (nil: new, or not in one).
-      local od, oz, ok = nil, nil, nil
-      if old then
-        oz, ok = zof(S, osi, q, false)
-        if oz then od = score(oz, q) end
-        if counted and ob ~= 3 then incr(S, named(S, 'm', ob), -1) end
-      end
+      if old and counted and ob ~= 3 then dm[ob] = (dm[ob] or 0) - 1 end
       if S.hz and dn > S.hz then
         if oz then
-          zput(oz, q, false)
-          touch_chunk(S, osi, ok)
+          pend(zs, oz)[q] = false
+          pend(pz, oz)[q] = false
+          pend(rx, osi)[ok] = true
         end
         if old then
-          hput(h, q, false)
-          incr(S, 'c', -1)
+          hvh[q] = false
+          pend(ph, h)[q] = false
+          dc = dc - 1
           if od then
             counts_move(S, osi, od, nil, nil)
-            incr(S, named(S, 'sc:', osi), -1)
+            dsc[osi] = (dsc[osi] or 0) - 1
           end
         end
       else
@@ -715,31 +729,43 @@ local function put_rows(b, ttl, args, first, last)
           if sname ~= '' then si = dict(S, 's' .. sname) end
           if tname ~= '' then ti = dict(S, 't' .. tname) end
         end
-        hput(h, q, with_dict(v, si, ti))
-        if not old then incr(S, 'c', 1) end
-        local z, k = zof(S, si, q, true)
+        local nv = with_dict(v, si, ti)
+        hvh[q] = nv
+        pend(ph, h)[q] = nv
+        if not old then dc = dc + 1 end
         -- Same set (the subject is unchanged, as for nearly every
         -- answer): ZADD moves the member, one listpack pass instead of two.
-        if oz and oz ~= z then
-          zput(oz, q, false)
-          touch_chunk(S, osi, ok)
+        local z, k
+        if oz and osi == si then
+          z, k = oz, ok
+        else
+          z, k = zof(S, si, q, true)
+          if oz then
+            pend(zs, oz)[q] = false
+            pend(pz, oz)[q] = false
+            pend(rx, osi)[ok] = true
+          end
         end
-        zput(z, q, due)
-        touch_chunk(S, si, k)
-        if od then counts_move(S, osi, od, si, dn) else counts_move(S, nil, nil, si, dn) end
+        pend(zs, z)[q] = dn or false
+        pend(pz, z)[q] = due
+        pend(rx, si)[k] = true
+        counts_move(S, od and osi, od, si, dn)
         if not (od and osi == si) then
-          if od then incr(S, named(S, 'sc:', osi), -1) end
-          incr(S, named(S, 'sc:', si), 1)
+          if od then dsc[osi] = (dsc[osi] or 0) - 1 end
+          dsc[si] = (dsc[si] or 0) + 1
         end
         touched[h] = true
         touched[z] = true
-        if (snum(S, si) or 1) > 1 then touched[named(S, S.g .. ':i', si)] = true end
+        if (snm[si] or 1) > 1 then touched[named(S, gi, si)] = true end
         subjects[si] = true
-        if counted and nb ~= 3 then incr(S, named(S, 'm', nb), 1) end
+        if counted and nb ~= 3 then dm[nb] = (dm[nb] or 0) + 1 end
       end
       written = written + 1
     end
   end
+  if dc ~= 0 then incr(S, 'c', dc) end
+  for s, d in pairs(dsc) do incr(S, named(S, 'sc:', s), d) end
+  for m, d in pairs(dm) do incr(S, named(S, 'm', m), d) end
   -- The pending writes of each key: removals, then one write of the rest
   -- (HSET takes field value, ZADD score member).
   local function send(pending, del, set, value_first)

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use memora_cache_redis::{RedisConfig, RedisDueCache, RedisLeaderboard};
-use memora_core::ids::{QuestionId, SubjectId};
+use memora_core::ids::{QuestionId, SeasonId, SubjectId, UserId};
 use memora_core::ports::DueCache;
 use memora_tests::conformance::cache::{self as suite, BuildBoard, row, season, user};
 use memora_tests::hooked_cache::HookedCache;
@@ -841,7 +841,62 @@ async fn differential(redis: RedisDueCache) {
             Some(all.len() as u64),
             "seed {seed}"
         );
+        marker_counters_match(&redis, &u, &s, &format!("seed {seed}")).await;
     }
+}
+
+/// The marker's counters, which no read returns but growth decides by,
+/// match the schedule's keys: `c` the cards in the state hashes, each
+/// `sc:<s>` the members of subject `s`'s due sets, `sn:<s>` the number of
+/// those sets (every card has a due set here: no horizon).
+async fn marker_counters_match(redis: &RedisDueCache, u: &UserId, s: &SeasonId, what: &str) {
+    let mut raw = raw_connection(redis).await;
+    let base = redis.schedule_key(u, s);
+    let marker: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+        .arg(format!("{base}:m"))
+        .query_async(&mut raw)
+        .await
+        .expect("marker");
+    let Some(g) = marker.get("g") else {
+        return; // no schedule (the last operation removed it)
+    };
+    let gen_base = format!("{base}:{g}");
+    let n: u64 = marker["n"].parse().expect("n");
+    let mut cards = 0u64;
+    for k in 0..n {
+        let len: u64 = redis::cmd("HLEN")
+            .arg(format!("{gen_base}:h{k}"))
+            .query_async(&mut raw)
+            .await
+            .expect("hlen");
+        cards += len;
+    }
+    assert_eq!(marker["c"].parse::<u64>().ok(), Some(cards), "{what}: c");
+    let mut subjects = 0;
+    for (field, value) in &marker {
+        let Some(si) = field.strip_prefix("sc:") else {
+            continue;
+        };
+        subjects += 1;
+        let sets: u64 = marker
+            .get(&format!("sn:{si}"))
+            .map_or(1, |v| v.parse().expect("sn"));
+        let mut members = 0u64;
+        for k in 0..sets {
+            let len: u64 = redis::cmd("ZCARD")
+                .arg(format!("{gen_base}:z{si}.{k}"))
+                .query_async(&mut raw)
+                .await
+                .expect("zcard");
+            members += len;
+        }
+        assert_eq!(
+            value.parse::<u64>().ok(),
+            Some(members),
+            "{what}: sc:{si} ({sets} sets)"
+        );
+    }
+    assert!(subjects > 0 || cards == 0, "{what}: no subject counts");
 }
 
 /// Due counts are kept between reads at the same time: a card due exactly
