@@ -145,6 +145,12 @@ local function hdr(v)
   if math.floor(fl / 4) % 2 == 0 then lr = nil end
   return fl % 4, lr, si, ti
 end
+-- struct.unpack(HFMT, v): a value's flags, last review and subject (its
+-- third result, in either layout) in one C call, for loops that need
+-- only the subject.
+local HFMT = '<BdHH'
+if LABELS then HFMT = '<BdI4' end
+local sunpack = struct.unpack
 -- A value with dictionary indexes si, ti (layout 5: Rust wrote the whole
 -- value).
 local function with_dict(v, si, ti)
@@ -386,47 +392,71 @@ local function read_cards(S, qs, first)
     if n then return string.sub(n, 2) end
     return false
   end
-  -- One HMGET per state hash, then one ZMSCORE per due set.
+  -- One HMGET per state hash, then one ZMSCORE per due set. The
+  -- per-question tables are indexed from 1 (question j is qs[first + j -
+  -- 1]): Lua keeps keys 1..n in a table's array part, while keys from
+  -- `first` on would live in its hash part, rehashed as it grows. Key
+  -- names come from the tables hkey and zkey fill, without a call where
+  -- they hold them (as in put_rows).
+  S.snm = S.snm or {}
+  local snm, hk, zk, n = S.snm, slot(S, 'hk'), slot(S, 'zk'), S.n
+  local nq = #qs - first + 1
   local vs, dues, sis, tis = {}, {}, {}, {}
   local byh, byz = {}, {}
-  for j = first, #qs do
-    local g = slot(byh, hkey(S, hq(qs[j]) % S.n))
+  for j = 1, nq do
+    local k = hq(qs[first + j - 1]) % n
+    local h = hk[k] or hkey(S, k)
+    local g = byh[h]
+    if not g then g = {}; byh[h] = g end
     g[#g + 1] = j
   end
   for h, js in pairs(byh) do
     local fs = {}
-    for t, j in ipairs(js) do fs[t] = qs[j] end
+    for t, j in ipairs(js) do fs[t] = qs[first + j - 1] end
     local r = mcall('HMGET', h, fs)
     for t, j in ipairs(js) do vs[j] = r[t] end
   end
-  for j = first, #qs do
+  for j = 1, nq do
     local v = vs[j]
     if v then
-      local _b, _l, si, ti = hdr(v)
+      local _f, _l, si, ti = sunpack(HFMT, v)
+      if LABELS then ti = 0 end
       sis[j], tis[j] = si, ti
-      local z = zof(S, si, qs[j], false)
-      if z then
-        local g = slot(byz, z)
+      local sn = snm[si]
+      if sn == nil then sn = snum(S, si) end
+      if sn then
+        local k = HQ[qs[first + j - 1]] % sn
+        local u = zk[si]
+        local z = u and u[k]
+        if not z then z = zkey(S, si, k) end
+        local g = byz[z]
+        if not g then g = {}; byz[z] = g end
         g[#g + 1] = j
       end
     end
   end
   for z, js in pairs(byz) do
     local ms = {}
-    for t, j in ipairs(js) do ms[t] = qs[j] end
+    for t, j in ipairs(js) do ms[t] = qs[first + j - 1] end
     local r = mcall('ZMSCORE', z, ms)
     for t, j in ipairs(js) do dues[j] = r[t] end
   end
-  for j = first, #qs do
+  local o = 0
+  for j = 1, nq do
     local due = dues[j]
     if due then
-      out[#out + 1] = vs[j]
-      out[#out + 1] = due
-      out[#out + 1] = name(sis[j])
-      out[#out + 1] = name(tis[j])
+      out[o + 1] = vs[j]
+      out[o + 2] = due
+      if LABELS then
+        out[o + 3], out[o + 4] = false, false
+      else
+        out[o + 3] = name(sis[j])
+        out[o + 4] = name(tis[j])
+      end
     else
-      for _ = 1, 4 do out[#out + 1] = false end
+      out[o + 1], out[o + 2], out[o + 3], out[o + 4] = false, false, false, false
     end
+    o = o + 4
   end
   return out
 end
@@ -616,15 +646,34 @@ local function put_rows(b, ttl, args, first, last)
   -- `incr` once per call.
   local hv, zs, ph, pz = {}, {}, {}, {}
   local byh, byz = {}, {}
+  S.snm = S.snm or {}
+  local snm = S.snm
+  local hk, zk = slot(S, 'hk'), slot(S, 'zk')
+  local n = S.n
+  -- The due set and chunk of question q in subject si (nil: the subject
+  -- has no sets): zof(S, si, q, false) in one call where the tables
+  -- already hold the names.
+  local function oset(si, q)
+    local sn = snm[si]
+    if sn == nil then sn = snum(S, si) end
+    if not sn then return nil end
+    local k = (HQ[q] or hq(q)) % sn
+    local u = zk[si]
+    local z = u and u[k]
+    if not z then z = zkey(S, si, k) end
+    return z, k
+  end
   local rh = {} -- rh[r]: the state hash of row r (1-based)
   local r = 0
   for i = first, last, 5 do
     r = r + 1
-    local h = hkey(S, hq(args[i]) % S.n)
+    local q = args[i]
+    local k = hq(q) % n
+    local h = hk[k] or hkey(S, k)
     rh[r] = h
     local g = byh[h]
     if not g then g = {}; byh[h] = g end
-    g[#g + 1] = args[i]
+    g[#g + 1] = q
   end
   for h, fs in pairs(byh) do
     local got = mcall('HMGET', h, fs)
@@ -635,10 +684,11 @@ local function put_rows(b, ttl, args, first, last)
   for _, t in pairs(hv) do
     for q, v in pairs(t) do
       if v then
-        local _b, _l, osi = hdr(v)
-        local oz = zof(S, osi, q, false)
+        local _f, _l, osi = sunpack(HFMT, v)
+        local oz = oset(osi, q)
         if oz then
-          local g = slot(byz, oz)
+          local g = byz[oz]
+          if not g then g = {}; byz[oz] = g end
           g[#g + 1] = q
         end
       end
@@ -646,11 +696,10 @@ local function put_rows(b, ttl, args, first, last)
   end
   for z, ms in pairs(byz) do
     local got = mcall('ZMSCORE', z, ms)
-    local t = slot(zs, z)
+    local t = {}
+    zs[z] = t
     for j, q in ipairs(ms) do t[q] = tonumber(got[j]) or false end
   end
-  S.snm = S.snm or {}
-  local snm = S.snm
   local rx = slot(S, 'rx')
   local gi = S.g .. ':i'
   -- Deltas of the card count, of each subject's card count and of each
@@ -678,7 +727,7 @@ local function put_rows(b, ttl, args, first, last)
     local skip = false
     if old then
       ob, olr, osi, oti = hdr(old)
-      oz, ok = zof(S, osi, q, false)
+      oz, ok = oset(osi, q)
       if oz then
         local t = zs[oz]
         local d = t and t[q]
@@ -731,7 +780,9 @@ local function put_rows(b, ttl, args, first, last)
         end
         local nv = with_dict(v, si, ti)
         hvh[q] = nv
-        pend(ph, h)[q] = nv
+        local p = ph[h]
+        if not p then p = {}; ph[h] = p end
+        p[q] = nv
         if not old then dc = dc + 1 end
         -- Same set (the subject is unchanged, as for nearly every
         -- answer): ZADD moves the member, one listpack pass instead of two.
@@ -746,9 +797,15 @@ local function put_rows(b, ttl, args, first, last)
             pend(rx, osi)[ok] = true
           end
         end
-        pend(zs, z)[q] = dn or false
-        pend(pz, z)[q] = due
-        pend(rx, si)[k] = true
+        p = zs[z]
+        if not p then p = {}; zs[z] = p end
+        p[q] = dn or false
+        p = pz[z]
+        if not p then p = {}; pz[z] = p end
+        p[q] = due
+        p = rx[si]
+        if not p then p = {}; rx[si] = p end
+        p[k] = true
         counts_move(S, od and osi, od, si, dn)
         if not (od and osi == si) then
           if od then dsc[osi] = (dsc[osi] or 0) - 1 end
