@@ -660,9 +660,9 @@ local function put_rows(b, ttl, args, first, last)
   --
   -- The loop over the rows is written out rather than through small
   -- helpers: a Lua function call costs a few hundred instructions, and
-  -- the helpers made ~50 calls per row (docs/PERFORMANCE.md, section 'The apply
-  -- loop, written out'). Counters change in local tables and go to
-  -- `incr` once per call.
+  -- the helpers made ~50 calls per row (docs/PERFORMANCE.md, section
+  -- 'Where Redis' instructions go, by script'). Counters change in local
+  -- tables and go to `incr` once per call.
   local hv, zs, ph, pz = {}, {}, {}, {}
   local byh, byz = {}, {}
   S.snm = S.snm or {}
