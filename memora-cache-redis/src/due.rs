@@ -222,16 +222,26 @@ local function snum(S, si)
   end
   return n
 end
+-- The due set and chunk of question q in subject si (nil: the subject
+-- has no sets yet, unless `create`). Hot (a few times per answered
+-- card): it reads the names snum, hq and zkey keep without calling them
+-- when they are there.
 local function zof(S, si, q, create)
-  local n = snum(S, si)
+  local snm = S.snm
+  local n = snm and snm[si]
+  if n == nil then n = snum(S, si) end
   if not n then
     if not create then return nil end
     n = 1
     redis.call('HSET', S.m, 'sn:' .. si, 1)
     S.snm[si] = 1
   end
-  local k = hq(q) % n
-  return zkey(S, si, k), k
+  local k = (HQ[q] or hq(q)) % n
+  local zk = S.zk
+  local u = zk and zk[si]
+  local z = u and u[k]
+  if not z then z = zkey(S, si, k) end
+  return z, k
 end
 local function mastery_read(b)
   local c = redis.call('HMGET', b .. ':m', 'v', 'm0', 'm1', 'm2')
@@ -417,8 +427,7 @@ local function read_cards(S, qs, first)
   -- `first` on would live in its hash part, rehashed as it grows. Key
   -- names come from the tables hkey and zkey fill, without a call where
   -- they hold them (as in put_rows).
-  S.snm = S.snm or {}
-  local snm, hk, zk, n = S.snm, slot(S, 'hk'), slot(S, 'zk'), S.n
+  local hk, n = slot(S, 'hk'), S.n
   local nq = #qs - first + 1
   local vs, dues, sis, tis = {}, {}, {}, {}
   local byh, byz = {}, {}
@@ -441,13 +450,8 @@ local function read_cards(S, qs, first)
       local _f, _l, si, ti = sunpack(HFMT, v)
       if LABELS then ti = 0 end
       sis[j], tis[j] = si, ti
-      local sn = snm[si]
-      if sn == nil then sn = snum(S, si) end
-      if sn then
-        local k = HQ[qs[first + j - 1]] % sn
-        local u = zk[si]
-        local z = u and u[k]
-        if not z then z = zkey(S, si, k) end
+      local z = zof(S, si, qs[first + j - 1], false)
+      if z then
         local g = byz[z]
         if not g then g = {}; byz[z] = g end
         g[#g + 1] = j
@@ -667,21 +671,8 @@ local function put_rows(b, ttl, args, first, last)
   local byh, byz = {}, {}
   S.snm = S.snm or {}
   local snm = S.snm
-  local hk, zk = slot(S, 'hk'), slot(S, 'zk')
+  local hk = slot(S, 'hk')
   local n = S.n
-  -- The due set and chunk of question q in subject si (nil: the subject
-  -- has no sets): zof(S, si, q, false) in one call where the tables
-  -- already hold the names.
-  local function oset(si, q)
-    local sn = snm[si]
-    if sn == nil then sn = snum(S, si) end
-    if not sn then return nil end
-    local k = (HQ[q] or hq(q)) % sn
-    local u = zk[si]
-    local z = u and u[k]
-    if not z then z = zkey(S, si, k) end
-    return z, k
-  end
   local rh = {} -- rh[r]: the state hash of row r (1-based)
   local r = 0
   for i = first, last, 5 do
@@ -704,7 +695,7 @@ local function put_rows(b, ttl, args, first, last)
     for q, v in pairs(t) do
       if v then
         local _f, _l, osi = sunpack(HFMT, v)
-        local oz = oset(osi, q)
+        local oz = zof(S, osi, q, false)
         if oz then
           local g = byz[oz]
           if not g then g = {}; byz[oz] = g end
@@ -746,7 +737,7 @@ local function put_rows(b, ttl, args, first, last)
     local skip = false
     if old then
       ob, olr, osi, oti = hdr(old)
-      oz, ok = oset(osi, q)
+      oz, ok = zof(S, osi, q, false)
       if oz then
         local t = zs[oz]
         local d = t and t[q]
