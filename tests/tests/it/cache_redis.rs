@@ -389,9 +389,12 @@ async fn numbered_and_id_layouts_replace_each_other() {
         .await
         .expect("marker");
     assert_eq!(v, "5", "layout 5: questions and labels by number");
-    // The state hashes hold numbers, which name the loaded questions.
+    // The state hashes (`…:<g>:h<k>`: the last segment, since the
+    // generation itself may start with an `h`) hold numbers, which name
+    // the loaded questions.
     let mut fields: Vec<u64> = Vec::new();
-    for k in by_number.iter().filter(|k| k.contains(":h")) {
+    let state_hash = |k: &&String| k.rsplit(':').next().is_some_and(|t| t.starts_with('h'));
+    for k in by_number.iter().filter(state_hash) {
         let f: Vec<String> = redis::cmd("HKEYS")
             .arg(k)
             .query_async(&mut raw)
@@ -862,15 +865,8 @@ async fn marker_counters_match(redis: &RedisDueCache, u: &UserId, s: &SeasonId, 
     };
     let gen_base = format!("{base}:{g}");
     let n: u64 = marker["n"].parse().expect("n");
-    let mut cards = 0u64;
-    for k in 0..n {
-        let len: u64 = redis::cmd("HLEN")
-            .arg(format!("{gen_base}:h{k}"))
-            .query_async(&mut raw)
-            .await
-            .expect("hlen");
-        cards += len;
-    }
+    let keys: Vec<String> = (0..n).map(|k| format!("{gen_base}:h{k}")).collect();
+    let cards = sizes(&mut raw, "HLEN", &keys).await;
     assert_eq!(marker["c"].parse::<u64>().ok(), Some(cards), "{what}: c");
     let mut subjects = 0;
     for (field, value) in &marker {
@@ -881,15 +877,8 @@ async fn marker_counters_match(redis: &RedisDueCache, u: &UserId, s: &SeasonId, 
         let sets: u64 = marker
             .get(&format!("sn:{si}"))
             .map_or(1, |v| v.parse().expect("sn"));
-        let mut members = 0u64;
-        for k in 0..sets {
-            let len: u64 = redis::cmd("ZCARD")
-                .arg(format!("{gen_base}:z{si}.{k}"))
-                .query_async(&mut raw)
-                .await
-                .expect("zcard");
-            members += len;
-        }
+        let keys: Vec<String> = (0..sets).map(|k| format!("{gen_base}:z{si}.{k}")).collect();
+        let members = sizes(&mut raw, "ZCARD", &keys).await;
         assert_eq!(
             value.parse::<u64>().ok(),
             Some(members),
@@ -897,6 +886,16 @@ async fn marker_counters_match(redis: &RedisDueCache, u: &UserId, s: &SeasonId, 
         );
     }
     assert!(subjects > 0 || cards == 0, "{what}: no subject counts");
+}
+
+/// The sum of `cmd` (`HLEN`, `ZCARD`) over `keys`.
+async fn sizes(raw: &mut redis::aio::MultiplexedConnection, cmd: &str, keys: &[String]) -> u64 {
+    let mut total = 0u64;
+    for k in keys {
+        let len: u64 = redis::cmd(cmd).arg(k).query_async(raw).await.expect(cmd);
+        total += len;
+    }
+    total
 }
 
 /// Due counts are kept between reads at the same time: a card due exactly
