@@ -72,8 +72,12 @@ impl SingleFlight {
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         drop(guard);
         let mut map = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-        // Only the map and our clone remain: nobody else waits, forget the key.
-        if Arc::strong_count(&lock) <= 2 {
+        // Our clone goes while the map is locked, as every holder's does
+        // (clones are taken under it too): so the last holder to get here
+        // sees only the map's and forgets the key. (Checking the count with
+        // our clone still alive missed that when two holders met here.)
+        drop(lock);
+        if map.get(key).is_some_and(|l| Arc::strong_count(l) == 1) {
             map.remove(key);
         }
         out
