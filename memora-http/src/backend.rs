@@ -268,6 +268,7 @@ pub fn in_memory() -> Built {
     ports.clock = Arc::new(SystemClock);
     ports.ids = Arc::new(RandomIds);
     ports.hasher = Arc::new(Argon2Hasher);
+    ports.job_runtime = Arc::new(crate::jobs::TokioJobRuntime);
     Built {
         ports,
         memory: Some(backend),
@@ -739,6 +740,7 @@ pub async fn build(cfg: &BackendConfig) -> Result<Built, BackendError> {
         clock: Arc::new(SystemClock),
         ids: Arc::new(RandomIds),
         hasher: Arc::new(Argon2Hasher),
+        job_runtime: Arc::new(crate::jobs::TokioJobRuntime),
         content: store.clone(),
         seasons: store.clone(),
         trackers: store.clone(),

@@ -14,7 +14,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use memora_core::Memora;
+use memora_core::ports::JobRuntime;
+use memora_core::{Memora, PortError, PortResult};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -26,6 +27,25 @@ pub type Spawner = Box<dyn FnOnce(Arc<Memora>, watch::Receiver<bool>) -> JoinHan
 pub struct Extras {
     /// Spawners run at start-up.
     pub spawners: Vec<Spawner>,
+}
+
+/// The server's [`JobRuntime`]: CPU-heavy job steps (FSRS fits) run on
+/// tokio's blocking pool, so that no runtime worker, which also serves
+/// requests, is held by one; pauses are tokio sleeps.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TokioJobRuntime;
+
+#[async_trait::async_trait]
+impl JobRuntime for TokioJobRuntime {
+    async fn run_cpu(&self, work: Box<dyn FnOnce() + Send + 'static>) -> PortResult<()> {
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| PortError::Internal(format!("background work did not complete: {e}")))
+    }
+
+    async fn pause(&self, pause: Duration) {
+        tokio::time::sleep(pause).await;
+    }
 }
 
 /// How often each scheduled job runs.
@@ -447,6 +467,32 @@ mod tests {
     use memora_core::domain::{ReviewLogEntry, ReviewRecord, ReviewSource};
     use memora_core::ids::{ReviewId, SeasonId, UserId};
     use std::sync::Mutex;
+
+    /// On a runtime of one thread, work that waits for a message the
+    /// runtime's other task sends completes only if it runs elsewhere:
+    /// inline, it would hold the only thread and time out.
+    #[tokio::test(flavor = "current_thread")]
+    async fn cpu_work_runs_off_the_threads_that_serve_requests() {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let work = TokioJobRuntime.run_cpu(Box::new(move || {
+            rx.recv_timeout(Duration::from_secs(10))
+                .expect("the runtime's other task ran while the work waited");
+        }));
+        let other_task = async {
+            tokio::task::yield_now().await;
+            tx.send(()).expect("the work is waiting");
+        };
+        let (done, ()) = tokio::join!(work, other_task);
+        done.expect("the work completed");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_panicking_step_is_an_error_not_a_crash() {
+        let r = TokioJobRuntime
+            .run_cpu(Box::new(|| panic!("a fit that panics")))
+            .await;
+        assert!(matches!(r, Err(PortError::Internal(_))), "{r:?}");
+    }
 
     /// Log lines written by the test's subscriber.
     #[derive(Clone, Default)]

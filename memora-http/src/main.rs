@@ -187,6 +187,11 @@ struct ServeCmd {
     /// across every process.
     #[arg(long, env = "MEMORA_JOB_PERIODS", default_value = "")]
     job_periods: String,
+    /// Share of one core's time the nightly FSRS re-fit may take (0.01–1):
+    /// it pauses after each learner in proportion, so that it never holds a
+    /// core that requests need for long. 1 runs it unpaced.
+    #[arg(long, env = "MEMORA_FSRS_REFIT_SHARE", default_value_t = 0.25, value_parser = parse_share)]
+    fsrs_refit_share: f64,
     /// How often this process applies the invalidations published by the
     /// others (milliseconds): the bound on how long a logout, a content
     /// import or a season change takes to reach it.
@@ -1755,6 +1760,14 @@ fn log_startup(report: &StartupReport) {
     }
 }
 
+/// A share of a core's time: a number from 0.01 to 1.
+fn parse_share(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.01..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("'{s}': expected a number from 0.01 to 1")),
+    }
+}
+
 async fn serve(cmd: ServeCmd) -> anyhow::Result<()> {
     let cfg = backend_config(&cmd.db, Some(&cmd.redis), cmd.queue_reclaim_idle_ms);
     let schedule = jobs::Schedule {
@@ -1768,6 +1781,7 @@ async fn serve(cmd: ServeCmd) -> anyhow::Result<()> {
         c.safe_mode.per_user_interval =
             std::time::Duration::from_secs(cmd.safe_mode_learner_interval_secs);
         c.max_institutions = cmd.max_institutions as usize;
+        c.fsrs_refit_share = cmd.fsrs_refit_share;
         c.device_policy = memora_core::services::auth::DevicePolicy {
             max_devices: cmd.max_devices as usize,
             on_limit: if cmd.device_limit == "refuse" {
@@ -2038,6 +2052,34 @@ mod tests {
                 Ok(!backend_config(&cmd.db, Some(&cmd.redis), 0).redis_keys_by_id)
             }
             other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    fn refit_share_of(args: &[&str]) -> Result<f64, clap::Error> {
+        let mut argv = vec!["memora", "serve"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv)?.command {
+            Some(Command::Serve(cmd)) => Ok(cmd.fsrs_refit_share),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_refit_share_is_a_quarter_unless_set_between_a_hundredth_and_one() {
+        assert_eq!(refit_share_of(&[]).unwrap(), 0.25);
+        assert_eq!(refit_share_of(&["--fsrs-refit-share", "1"]).unwrap(), 1.0);
+        assert_eq!(
+            refit_share_of(&["--fsrs-refit-share", "0.01"]).unwrap(),
+            0.01
+        );
+        for bad in ["0", "-0.5", "1.5", "NaN", "a lot"] {
+            let arg = format!("--fsrs-refit-share={bad}");
+            let err = refit_share_of(&[&arg]).expect_err(bad);
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{bad}: {err}"
+            );
         }
     }
 

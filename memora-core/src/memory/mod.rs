@@ -11,7 +11,8 @@
 //!   ports (reference behaviour; opt in with `Ports::with_composed_fast_path`).
 //! * [`InlineQueue`] — a write-through "queue": a job is durable once it is
 //!   in the store, so `enqueue` persists immediately.
-//! * [`SystemClock`], [`ManualClock`], [`SequentialIds`], [`Sha256Hasher`].
+//! * [`SystemClock`], [`ManualClock`], [`SequentialIds`], [`Sha256Hasher`],
+//!   [`InlineJobRuntime`].
 
 mod attempts;
 mod cache;
@@ -32,7 +33,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::error::PortResult;
-use crate::ports::{Clock, IdGenerator, PasswordHasher};
+use crate::ports::{Clock, IdGenerator, JobRuntime, PasswordHasher};
 use crate::util::SplitMix64;
 
 /// The real clock.
@@ -125,4 +126,20 @@ impl PasswordHasher for Sha256Hasher {
     async fn verify(&self, secret: &str, hash: &str) -> PortResult<bool> {
         Ok(self.hash(secret).await? == hash)
     }
+}
+
+/// Runs a job's CPU-heavy steps inline, on the caller's thread, and does not
+/// pause (the core has no timer). The server replaces it with tokio's
+/// blocking pool and timer; an embedder serving requests on an async runtime
+/// should do the same.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct InlineJobRuntime;
+
+#[async_trait]
+impl JobRuntime for InlineJobRuntime {
+    async fn run_cpu(&self, work: Box<dyn FnOnce() + Send + 'static>) -> PortResult<()> {
+        work();
+        Ok(())
+    }
+    async fn pause(&self, _pause: std::time::Duration) {}
 }

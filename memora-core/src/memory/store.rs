@@ -271,6 +271,7 @@ impl InMemoryBackend {
             clock: Arc::new(SystemClock),
             ids: Arc::new(SequentialIds::default()),
             hasher: Arc::new(Sha256Hasher),
+            job_runtime: Arc::new(super::InlineJobRuntime),
             content: this.clone(),
             seasons: this.clone(),
             trackers: this.clone(),

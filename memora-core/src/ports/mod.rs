@@ -42,6 +42,24 @@ pub trait IdGenerator: Send + Sync {
     fn secret(&self) -> String;
 }
 
+/// Work a background job hands to its host: how it runs CPU-heavy steps
+/// (an FSRS-6 fit takes ~13 ms for a 10 000-review learner) and how it
+/// waits between steps to pace itself. A step computed on a thread that also
+/// serves requests holds every request queued behind it, so the server runs
+/// them on tokio's blocking pool and pauses with tokio's timer. The default
+/// ([`InlineJobRuntime`](crate::memory::InlineJobRuntime)) runs work inline
+/// and does not wait: for embedders without an async runtime of their own.
+#[async_trait]
+pub trait JobRuntime: Send + Sync {
+    /// Runs `work` to completion, off the threads that serve requests where
+    /// the host has such threads. An error means `work` did not complete
+    /// (its thread panicked or the pool is shut down).
+    async fn run_cpu(&self, work: Box<dyn FnOnce() + Send + 'static>) -> PortResult<()>;
+    /// Waits `pause` before the job's next step (pacing; see
+    /// [`Config::fsrs_refit_share`](crate::services::Config::fsrs_refit_share)).
+    async fn pause(&self, pause: std::time::Duration);
+}
+
 /// Password and API-secret hashing (argon2 in the server; run off the async
 /// executor by the implementation).
 #[async_trait]
@@ -1270,6 +1288,8 @@ pub struct Ports {
     pub ids: Arc<dyn IdGenerator>,
     /// Password hashing.
     pub hasher: Arc<dyn PasswordHasher>,
+    /// Where background jobs run CPU-heavy steps, and how they pause.
+    pub job_runtime: Arc<dyn JobRuntime>,
     /// Content.
     pub content: Arc<dyn ContentStore>,
     /// Seasons.

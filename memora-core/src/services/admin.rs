@@ -12,8 +12,8 @@ use crate::ids::*;
 use crate::lifecycle::{self, CacheOnlyAction, ReconcileAction};
 use crate::ports::{
     ArchiveStore, AuditQuery, AuditRecord, AuditStore, AuthStore, CacheStats, ContentStore,
-    DueCache, FsrsParamStore, JobLock, JobProgressStore, PersistenceQueue, Ports, ReviewLogStore,
-    SeasonScanStore, SeasonStore, TrackerStore,
+    DueCache, FsrsParamStore, JobLock, JobProgressStore, JobRuntime, PersistenceQueue, Ports,
+    ReviewLogStore, SeasonScanStore, SeasonStore, TrackerStore,
 };
 use crate::srs::SchedulerKind;
 
@@ -162,6 +162,8 @@ pub struct AdminService {
     pub(crate) fsrs: Arc<dyn FsrsParamStore>,
     pub(crate) trackers: Arc<dyn TrackerStore>,
     pub(crate) progress: Arc<dyn JobProgressStore>,
+    /// Where jobs run CPU-heavy steps (FSRS fits) and how they pause.
+    pub(crate) job_runtime: Arc<dyn JobRuntime>,
     /// This process's name as the owner of the jobs it runs.
     instance: String,
     pub(crate) audit_log: Arc<dyn AuditStore>,
@@ -184,6 +186,7 @@ impl AdminService {
             fsrs: Arc::clone(&ports.fsrs),
             trackers: Arc::clone(&ports.trackers),
             progress: Arc::clone(&ports.job_progress),
+            job_runtime: Arc::clone(&ports.job_runtime),
             // Unique per process (ids are only unique per generator, and
             // every process has its own): the secret is random.
             instance: format!(

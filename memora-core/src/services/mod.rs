@@ -107,6 +107,15 @@ pub struct Config {
     pub fsrs: FsrsConfig,
     /// Fewest logged reviews before a learner's FSRS parameters are fitted.
     pub fsrs_min_reviews_to_fit: usize,
+    /// Share of one core's time the nightly FSRS re-fit job
+    /// (`admin().run_fsrs_refit_job`) may take: after each learner it
+    /// pauses (through [`JobRuntime::pause`](crate::ports::JobRuntime::pause))
+    /// `1 / share - 1` times as long as that learner took (its count, log
+    /// read, fit and write), so that it never takes a core from requests
+    /// for long: with `0.25` the job is busy a quarter of the time and
+    /// takes 4x its unpaced time. Clamped to `0.01..=1.0` (`1.0`: no
+    /// pauses; NaN counts as `1.0`).
+    pub fsrs_refit_share: f64,
     /// How long a served review card may be answered.
     pub review_answer_window: Duration,
     /// How long a lesson handed out by `get_lesson_details` may be submitted.
@@ -179,6 +188,7 @@ impl Default for Config {
             lesson_pass_score: 50,
             fsrs: FsrsConfig::default(),
             fsrs_min_reviews_to_fit: 64,
+            fsrs_refit_share: 0.25,
             review_answer_window: Duration::from_secs(6 * 3600),
             lesson_answer_window: Duration::from_secs(6 * 3600),
             served_retention: Duration::from_secs(48 * 3600),

@@ -8,7 +8,7 @@ use memora_core::domain::*;
 use memora_core::gamification::LeaderboardPeriod;
 use memora_core::ids::*;
 use memora_core::memory::{InMemoryBackend, ManualClock};
-use memora_core::ports::JobStatus;
+use memora_core::ports::{JobRuntime, JobStatus};
 use memora_core::services::Config;
 use memora_core::services::admin::SeasonInput;
 use memora_core::services::reviews::{AnswerInput, ReviewMode, ReviewQuery, ReviewSubmission};
@@ -966,6 +966,125 @@ async fn fsrs_season_schedules_with_fsrs_and_refits() {
             .await,
         Err(CoreError::Forbidden(_))
     ));
+}
+
+/// A [`JobRuntime`] that records what jobs hand it: each piece of CPU work
+/// takes at least `work_ms` (slept before running it), and pauses are
+/// recorded, not taken.
+#[derive(Default)]
+struct RecordingRuntime {
+    work_ms: u64,
+    cpu_calls: std::sync::atomic::AtomicUsize,
+    pauses: std::sync::Mutex<Vec<std::time::Duration>>,
+}
+
+#[async_trait::async_trait]
+impl JobRuntime for RecordingRuntime {
+    async fn run_cpu(
+        &self,
+        work: Box<dyn FnOnce() + Send + 'static>,
+    ) -> memora_core::PortResult<()> {
+        self.cpu_calls
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(self.work_ms));
+        work();
+        Ok(())
+    }
+    async fn pause(&self, pause: std::time::Duration) {
+        self.pauses.lock().unwrap().push(pause);
+    }
+}
+
+/// The student of the demo with `n` answered cards, on an app whose job
+/// runtime is `rt` and that fits from one review on.
+async fn refit_harness(rt: Arc<RecordingRuntime>, share: f64) -> H {
+    let backend = InMemoryBackend::new();
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap());
+    let mut ports = backend.ports();
+    ports.clock = clock.clone();
+    ports.job_runtime = rt;
+    let config = Config {
+        fsrs_min_reviews_to_fit: 1,
+        fsrs_refit_share: share,
+        ..Config::default()
+    };
+    let app = Memora::new(ports, config);
+    let info = seed_demo(&app, PASSWORD).await.unwrap();
+    let h = H {
+        student: Actor::student(info.student.clone()),
+        admin: Actor::admin(info.admin.clone()),
+        app,
+        backend,
+        clock,
+        info,
+    };
+    let s = h
+        .app
+        .reviews()
+        .get_review_session(&h.student, &query(3))
+        .await
+        .unwrap();
+    let ids: Vec<QuestionId> = s.questions.iter().map(|c| c.id.clone()).collect();
+    h.app
+        .reviews()
+        .submit_review_session(&h.student, &answers(&ids, true, 3000))
+        .await
+        .unwrap();
+    h
+}
+
+#[tokio::test]
+async fn refits_run_their_fit_on_the_job_runtime_and_the_job_pauses_for_them() {
+    let rt = Arc::new(RecordingRuntime {
+        work_ms: 4,
+        ..Default::default()
+    });
+    let h = refit_harness(Arc::clone(&rt), 0.25).await;
+    // The admin call hands its fit over too (no pacing: one learner, asked for).
+    h.app
+        .admin()
+        .refit_fsrs_params(&h.admin, &h.info.student)
+        .await
+        .unwrap();
+    assert_eq!(rt.cpu_calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert!(
+        rt.pauses.lock().unwrap().is_empty(),
+        "an asked-for fit is not paced"
+    );
+    // Forget the fit, so that the job finds the learner due again.
+    h.app
+        .ports()
+        .fsrs
+        .set_fsrs_params(&h.info.student, &[], 0)
+        .await
+        .unwrap();
+    let fitted = h.app.admin().run_fsrs_refit_job(1).await.unwrap();
+    assert!(fitted >= 1, "the student has new reviews");
+    let calls = rt.cpu_calls.load(std::sync::atomic::Ordering::SeqCst) - 1;
+    assert_eq!(calls as u64, fitted, "every fit ran on the job runtime");
+    // Each fitted learner took at least 4 ms, so a quarter share owes at
+    // least 12 ms of pauses for each.
+    let paused: std::time::Duration = rt.pauses.lock().unwrap().iter().sum();
+    assert!(
+        paused >= std::time::Duration::from_millis(12) * fitted as u32,
+        "paused {paused:?} for {fitted} fits of at least 4 ms"
+    );
+}
+
+#[tokio::test]
+async fn a_full_share_runs_the_refit_job_without_pauses() {
+    let rt = Arc::new(RecordingRuntime {
+        work_ms: 4,
+        ..Default::default()
+    });
+    let h = refit_harness(Arc::clone(&rt), 1.0).await;
+    let fitted = h.app.admin().run_fsrs_refit_job(1).await.unwrap();
+    assert!(fitted >= 1);
+    assert_eq!(
+        rt.cpu_calls.load(std::sync::atomic::Ordering::SeqCst) as u64,
+        fitted
+    );
+    assert!(rt.pauses.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
