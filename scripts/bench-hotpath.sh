@@ -133,6 +133,8 @@ pgss() {
 run_server() { # label binary first_user
   local label=$1 bin=$2 first=$3
   log "$label: $bin"
+  # The nightly jobs stay out of the measurement (scripts/bench-park-jobs.sql).
+  psql "$DB_URL" -qf scripts/bench-park-jobs.sql >/dev/null || true
   start_redis
   MEMORA_DATABASE_URL="$DB_URL" MEMORA_REDIS_URL="redis://127.0.0.1:$REDIS_PORT" MEMORA_BIND="127.0.0.1:$PORT" \
     RUST_LOG=warn "$bin" serve > "$OUT/server-$label.log" 2>&1 &

@@ -10,6 +10,8 @@
 #   BIN=/path/to/memora LABEL=base scripts/bench-submit.sh  # another build
 #   FIRST_USER=4000 scripts/bench-submit.sh                 # learners no run has read yet
 #   WARM=1 scripts/bench-submit.sh                          # each learner reads a session first
+#   REFIT=1 scripts/bench-submit.sh                         # the load runs beside the nightly FSRS re-fit
+#                                                           # (forgets the bench database's fitted parameters)
 #   PERF=1 scripts/bench-submit.sh                          # + `perf record -a` of 4 s of the load
 #   REDIS_ARGS='--auto-aof-rewrite-min-size 1gb' scripts/bench-submit.sh  # more redis-server options
 #   CALLGRIND=1 RATE=4 USERS=100 SECS=20 scripts/bench-submit.sh      # server instructions per submission
@@ -83,6 +85,15 @@ redis-cli -p "$REDIS_PORT" config set latency-monitor-threshold 10 >/dev/null
 if [ "${SLOWLOG:-0}" = 1 ]; then
   redis-cli -p "$REDIS_PORT" config set slowlog-log-slower-than 0 >/dev/null
   redis-cli -p "$REDIS_PORT" config set slowlog-max-len 2000000 >/dev/null
+fi
+# The nightly jobs stay out of the measurement (scripts/bench-park-jobs.sql),
+# unless REFIT=1: then the FSRS re-fit of every learner starts 2 s after the
+# server, from scratch, and runs through the load (a 50 000-learner database
+# takes minutes); the summary counts the learners it fitted.
+psql "$DB_URL" -qf scripts/bench-park-jobs.sql >/dev/null
+if [ "${REFIT:-0}" = 1 ]; then
+  psql "$DB_URL" -qc "DELETE FROM fsrs_params; DELETE FROM job_leases WHERE job = 'fsrs_refit'; DELETE FROM job_runs WHERE job = 'fsrs_refit'"
+  export MEMORA_JOB_PERIODS=fsrs_refit=8
 fi
 MEMORA_DATABASE_URL="$DB_URL" MEMORA_REDIS_URL="redis://127.0.0.1:$REDIS_PORT" MEMORA_BIND="127.0.0.1:$PORT" \
   RUST_LOG=warn $VG "$BIN" serve > "$OUT/server.log" 2>&1 &
@@ -171,6 +182,7 @@ for (sha, key), (n, us) in sorted(agg.items(), key=lambda kv: -kv[1][1]):
 ' > "$OUT/redis-scripts.txt"
 fi
 
+[ "${REFIT:-0}" = 1 ] && echo "$LABEL: learners re-fitted during the run: $(psql "$DB_URL" -qAtc 'SELECT count(*) FROM fsrs_params')"
 python3 - "$OUT" "$LABEL" "$before" "$after" <<'PY'
 import json, sys
 out, label = sys.argv[1], sys.argv[2]
