@@ -591,7 +591,7 @@ fn init_tracing(format: &str, server: bool) {
 
 fn random_password() -> String {
     let bytes: [u8; 9] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 /// Prints either the human text or the JSON document.

@@ -65,7 +65,7 @@ impl IdGenerator for RandomIds {
     }
     fn secret(&self) -> String {
         let bytes: [u8; 32] = rand::random();
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(bytes)
     }
 }
 

@@ -118,10 +118,7 @@ impl PasswordHasher for Sha256Hasher {
     async fn hash(&self, secret: &str) -> PortResult<String> {
         use sha2::Digest;
         let d = sha2::Sha256::digest(secret.as_bytes());
-        Ok(format!(
-            "sha256${}",
-            d.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        ))
+        Ok(format!("sha256${}", hex::encode(d)))
     }
     async fn verify(&self, secret: &str, hash: &str) -> PortResult<bool> {
         Ok(self.hash(secret).await? == hash)

@@ -176,11 +176,11 @@ pub struct NewApiKey {
 
 /// Session ids are high-entropy random tokens, so a plain SHA-256 keeps raw
 /// ids out of the database (a leaked table cannot be replayed) without the
-/// cost of a password hash on every request.
+/// cost of a password hash on every request. Computed for every
+/// authenticated request: hex-encoded in one allocation.
 fn session_hash(sid: &str) -> String {
     use sha2::Digest;
-    let digest = sha2::Sha256::digest(sid.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(sha2::Sha256::digest(sid.as_bytes()))
 }
 
 /// Login, sessions, API keys and users. Holds the auth store, the password
@@ -922,6 +922,13 @@ mod tests {
         assert_ne!(h, session_hash("abd"));
         assert_eq!(h.len(), 64);
         assert!(!h.contains("abc"));
+        // Stored sessions are keyed by it: the encoding (SHA-256, lowercase
+        // hex) must not change between versions, or every learner would be
+        // signed out by an upgrade. The published digest of "abc":
+        assert_eq!(
+            h,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]
