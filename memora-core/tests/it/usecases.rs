@@ -33,10 +33,16 @@ async fn harness() -> H {
 }
 
 async fn harness_with(config: Config) -> H {
+    harness_wired(config, |_| {}).await
+}
+
+/// The harness with `wire` applied to its ports (after the clock).
+async fn harness_wired(config: Config, wire: impl FnOnce(&mut memora_core::ports::Ports)) -> H {
     let backend = InMemoryBackend::new();
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap());
     let mut ports = backend.ports();
     ports.clock = clock.clone();
+    wire(&mut ports);
     let app = Memora::new(ports, config);
     let info = seed_demo(&app, PASSWORD).await.unwrap();
     H {
@@ -931,18 +937,7 @@ async fn fsrs_season_schedules_with_fsrs_and_refits() {
         )
         .await
         .unwrap();
-    let s = h
-        .app
-        .reviews()
-        .get_review_session(&h.student, &query(3))
-        .await
-        .unwrap();
-    let ids: Vec<QuestionId> = s.questions.iter().map(|c| c.id.clone()).collect();
-    h.app
-        .reviews()
-        .submit_review_session(&h.student, &answers(&ids, true, 3000))
-        .await
-        .unwrap();
+    let ids = answer_a_session(&h).await;
     let rows = h
         .app
         .ports()
@@ -995,29 +990,22 @@ impl JobRuntime for RecordingRuntime {
     }
 }
 
-/// The student of the demo with `n` answered cards, on an app whose job
-/// runtime is `rt` and that fits from one review on.
+/// The demo, on an app whose job runtime is `rt` and that fits from one
+/// review on, after the student answered a session.
 async fn refit_harness(rt: Arc<RecordingRuntime>, share: f64) -> H {
-    let backend = InMemoryBackend::new();
-    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap());
-    let mut ports = backend.ports();
-    ports.clock = clock.clone();
-    ports.job_runtime = rt;
     let config = Config {
         fsrs_min_reviews_to_fit: 1,
         fsrs_refit_share: share,
         ..Config::default()
     };
-    let app = Memora::new(ports, config);
-    let info = seed_demo(&app, PASSWORD).await.unwrap();
-    let h = H {
-        student: Actor::student(info.student.clone()),
-        admin: Actor::admin(info.admin.clone()),
-        app,
-        backend,
-        clock,
-        info,
-    };
+    let h = harness_wired(config, |ports| ports.job_runtime = rt).await;
+    answer_a_session(&h).await;
+    h
+}
+
+/// The student reads a session of 3 and answers it correctly; returns the
+/// questions answered.
+async fn answer_a_session(h: &H) -> Vec<QuestionId> {
     let s = h
         .app
         .reviews()
@@ -1030,7 +1018,7 @@ async fn refit_harness(rt: Arc<RecordingRuntime>, share: f64) -> H {
         .submit_review_session(&h.student, &answers(&ids, true, 3000))
         .await
         .unwrap();
-    h
+    ids
 }
 
 #[tokio::test]
