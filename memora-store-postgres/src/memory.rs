@@ -65,6 +65,33 @@ fn fenced_trackers(rows: &[PgRow]) -> sqlx::Result<(Vec<TrackerRow>, i64)> {
     Ok((out, fence))
 }
 
+/// A season scan's first page (`$1` season, `$2` limit), in primary-key
+/// order.
+static SCAN_FIRST_QUERY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {TRACKER_COLS} FROM memory_tracker WHERE season = $1 \
+         ORDER BY season, user_id, question_id LIMIT $2"
+    )
+});
+
+/// A season scan's next page: the rows after (`$2` user, `$3` question) in
+/// season `$1`, `$4` of them.
+///
+/// The row comparison names only the key's columns after the season. With
+/// the season in it too, `(season, user_id, question_id) > ($1, $2, $3)`
+/// beside `season = $1`, PostgreSQL (15) starts the index scan at the
+/// season's first entry, the equality's, and filters its way to the key:
+/// every page then read the index from the start, and a rebuild of 10 M
+/// rows took 198 ms per page of 5 000 (`docs/PERFORMANCE.md`, "Season
+/// rebuild from PostgreSQL"). Here the scan starts at the key.
+static SCAN_AFTER_QUERY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {TRACKER_COLS} FROM memory_tracker \
+         WHERE season = $1 AND (user_id, question_id) > ($2, $3) \
+         ORDER BY season, user_id, question_id LIMIT $4"
+    )
+});
+
 /// The batch upsert: one statement, one round trip. Review ids are claimed
 /// in `review_ids` (global idempotency); only newly claimed ids are logged.
 /// Tracker rows are upserted and only overwritten by a state whose
@@ -331,6 +358,32 @@ impl PgStore {
             .fetch_all(crate::trips::one(&self.pool))
             .await?;
         Ok(lines.join("\n"))
+    }
+
+    /// The shared buffers (hit or read) PostgreSQL touches to read the
+    /// season-scan page after `after` (`EXPLAIN (ANALYZE, BUFFERS)` of the
+    /// scan's own statement): a page's cost must not grow with its position
+    /// in the season.
+    pub async fn scan_page_buffers(
+        &self,
+        season: &SeasonId,
+        after: &TrackerKey,
+        limit: usize,
+    ) -> Result<u64> {
+        let sql = format!(
+            "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {}",
+            SCAN_AFTER_QUERY.as_str()
+        );
+        let plan: serde_json::Value = sqlx::query_scalar(&sql)
+            .bind(season.as_str())
+            .bind(after.user.as_str())
+            .bind(after.question.as_str())
+            .bind(lim(limit))
+            .fetch_one(crate::trips::one(&self.pool))
+            .await?;
+        let top = &plan[0]["Plan"];
+        let n = |f: &str| top[f].as_u64().unwrap_or(0);
+        Ok(n("Shared Hit Blocks") + n("Shared Read Blocks"))
     }
 
     /// Estimated live rows of a season partition (planner statistics).
@@ -732,8 +785,6 @@ impl SeasonScanStore for PgStore {
         after: Option<&TrackerKey>,
         limit: usize,
     ) -> PortResult<Vec<MemoryTracker>> {
-        // The row comparison on the full primary key lets the index scan
-        // start right after the previous page: constant cost per page.
         // On the replica when configured: a rebuild page may then miss
         // writes of the last replay-lag's worth (the cache load keeps live
         // entries that are newer, and the worker's refresh converges).
@@ -741,12 +792,7 @@ impl SeasonScanStore for PgStore {
             .read_bulk(|pool| async move {
                 match after {
                     Some(k) => {
-                        let sql = format!(
-                            "SELECT {TRACKER_COLS} FROM memory_tracker \
-                             WHERE season = $1 AND (season, user_id, question_id) > ($1, $2, $3) \
-                             ORDER BY season, user_id, question_id LIMIT $4"
-                        );
-                        sqlx::query_as(&sql)
+                        sqlx::query_as(SCAN_AFTER_QUERY.as_str())
                             .bind(season.as_str())
                             .bind(k.user.as_str())
                             .bind(k.question.as_str())
@@ -755,11 +801,7 @@ impl SeasonScanStore for PgStore {
                             .await
                     }
                     None => {
-                        let sql = format!(
-                            "SELECT {TRACKER_COLS} FROM memory_tracker WHERE season = $1 \
-                             ORDER BY season, user_id, question_id LIMIT $2"
-                        );
-                        sqlx::query_as(&sql)
+                        sqlx::query_as(SCAN_FIRST_QUERY.as_str())
                             .bind(season.as_str())
                             .bind(lim(limit))
                             .fetch_all(crate::trips::one(&pool))

@@ -163,6 +163,81 @@ async fn concurrent_identical_batches_write_once() {
     .await;
 }
 
+/// A season scan's page costs the same wherever it starts: the rebuild
+/// reads a season page after page, and a page that re-read the index from
+/// the season's start made the rebuild quadratic (10 M rows at 24 K rows/s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_season_scan_page_costs_the_same_anywhere_in_the_season() {
+    with_schema(|s, pg| async move {
+        make_seasons(&s, &[2026]).await;
+        const USERS: usize = 500;
+        const PER_USER: usize = 30;
+        for chunk in 0..USERS / 50 {
+            let mut recs = Vec::new();
+            for u in chunk * 50..(chunk + 1) * 50 {
+                for i in 0..PER_USER {
+                    let t = tracker(
+                        &format!("u{u:04}"),
+                        2026,
+                        &format!("q{i:02}"),
+                        2,
+                        at(24),
+                        Some(at(-1)),
+                        None,
+                        None,
+                    );
+                    recs.push(record(&t, &format!("r-{u}-{i}")));
+                }
+            }
+            s.trackers.persist_batch(&recs).await.expect("persist");
+        }
+        sqlx::query("ANALYZE memory_tracker")
+            .execute(pg.pool())
+            .await
+            .expect("analyze");
+        let key = |u: usize| memora_core::domain::TrackerKey {
+            user: user(&format!("u{u:04}")),
+            season: season(2026),
+            question: memora_tests::conformance::store::q(&format!("q{:02}", PER_USER - 1)),
+        };
+        let early = pg
+            .scan_page_buffers(&season(2026), &key(1), PER_USER)
+            .await
+            .expect("explain");
+        let late = pg
+            .scan_page_buffers(&season(2026), &key(USERS - 2), PER_USER)
+            .await
+            .expect("explain");
+        // The index alone spans ~80 leaf pages here; a page of one learner's
+        // rows needs its path down the index and a heap page or two.
+        assert!(
+            late <= 20,
+            "the page after learner {} touched {late} buffers",
+            USERS - 2
+        );
+        assert!(
+            late <= early + 5,
+            "a late page touched {late} buffers, an early one {early}"
+        );
+        // And the pages answer the scan: the last learner's rows, in order.
+        let page = s
+            .scans
+            .scan_season(&season(2026), Some(&key(USERS - 2)), PER_USER + 5)
+            .await
+            .expect("scan");
+        assert_eq!(page.len(), PER_USER);
+        assert!(
+            page.iter()
+                .all(|t| t.key.user == user(&format!("u{:04}", USERS - 1)))
+        );
+        assert!(
+            page.windows(2)
+                .all(|w| w[0].key.question.as_str() < w[1].key.question.as_str())
+        );
+    })
+    .await;
+}
+
 /// `review_log` has no key of its own (migration 20270103000000):
 /// `review_ids` alone keeps a review id to one log row — replayed in its
 /// season, sent again for another season, or twice in one batch.
