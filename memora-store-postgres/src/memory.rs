@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
+use futures::TryStreamExt;
 use memora_core::domain::*;
 use memora_core::error::{PortError, PortResult};
 use memora_core::ids::*;
@@ -20,7 +21,9 @@ use sqlx::{FromRow, Row};
 use crate::error::{is_retryable, port};
 use crate::partitions::partition_name;
 use crate::replica::FENCE_SQL;
-use crate::rows::{LOG_COLS, LogRow, TRACKER_COLS, TrackerRow, trackers};
+use crate::rows::{
+    LOG_COLS, LogRow, TRACKER_COLS, TRACKER_STATE_COLS, TrackerDecoder, TrackerRow, trackers,
+};
 use crate::{PgStore, PgStoreError, Result};
 
 fn lim(limit: usize) -> i64 {
@@ -64,6 +67,12 @@ fn fenced_trackers(rows: &[PgRow]) -> sqlx::Result<(Vec<TrackerRow>, i64)> {
     }
     Ok((out, fence))
 }
+
+/// Every row of one learner (`$1`) in one season (`$2`), the columns
+/// [`TrackerDecoder::learner`] reads.
+static LEARNER_ROWS_QUERY: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {TRACKER_STATE_COLS} FROM memory_tracker WHERE user_id = $1 AND season = $2")
+});
 
 /// A season scan's first page (`$1` season, `$2` limit), in primary-key
 /// order.
@@ -624,17 +633,20 @@ impl TrackerStore for PgStore {
         user: &UserId,
         season: &SeasonId,
     ) -> PortResult<Vec<MemoryTracker>> {
-        let sql = format!(
-            "SELECT {TRACKER_COLS} FROM memory_tracker \
-             WHERE user_id = $1 AND season = $2 ORDER BY question_id"
-        );
-        let rows: Vec<TrackerRow> = sqlx::query_as(&sql)
+        // In no particular order (the port promises none): an order would
+        // cost PostgreSQL a sort of the learner's rows, which for 100 000
+        // of them spills to disk (66 ms instead of 22 ms). Rows are decoded
+        // as they arrive, while PostgreSQL sends the next.
+        let mut rows = sqlx::query(LEARNER_ROWS_QUERY.as_str())
             .bind(user.as_str())
             .bind(season.as_str())
-            .fetch_all(crate::trips::one(&self.pool))
-            .await
-            .map_err(port)?;
-        Ok(trackers(rows)?)
+            .fetch(crate::trips::one(&self.pool));
+        let mut decoder = TrackerDecoder::learner(user, season);
+        let mut out = Vec::new();
+        while let Some(row) = rows.try_next().await.map_err(port)? {
+            out.push(decoder.decode(&row)?);
+        }
+        Ok(out)
     }
 
     async fn mastery_counts(
@@ -788,11 +800,11 @@ impl SeasonScanStore for PgStore {
         // On the replica when configured: a rebuild page may then miss
         // writes of the last replay-lag's worth (the cache load keeps live
         // entries that are newer, and the worker's refresh converges).
-        let rows: Vec<TrackerRow> = self
+        let rows: Vec<PgRow> = self
             .read_bulk(|pool| async move {
                 match after {
                     Some(k) => {
-                        sqlx::query_as(SCAN_AFTER_QUERY.as_str())
+                        sqlx::query(SCAN_AFTER_QUERY.as_str())
                             .bind(season.as_str())
                             .bind(k.user.as_str())
                             .bind(k.question.as_str())
@@ -801,7 +813,7 @@ impl SeasonScanStore for PgStore {
                             .await
                     }
                     None => {
-                        sqlx::query_as(SCAN_FIRST_QUERY.as_str())
+                        sqlx::query(SCAN_FIRST_QUERY.as_str())
                             .bind(season.as_str())
                             .bind(lim(limit))
                             .fetch_all(crate::trips::one(&pool))
@@ -811,7 +823,11 @@ impl SeasonScanStore for PgStore {
             })
             .await
             .map_err(port)?;
-        Ok(trackers(rows)?)
+        let mut decoder = TrackerDecoder::rows();
+        Ok(rows
+            .iter()
+            .map(|r| decoder.decode(r))
+            .collect::<Result<_>>()?)
     }
 
     async fn sample_trackers(

@@ -2,10 +2,14 @@
 //! core's domain types. Stored values are re-validated on the way out: a row
 //! that does not parse is reported as corrupt, never silently repaired.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use memora_core::domain::*;
 use memora_core::ids::*;
 use memora_core::srs::{CardState, Grade, Phase, SchedulerKind};
+use sqlx::Row;
+use sqlx::postgres::PgRow;
 
 use crate::{PgStoreError, Result};
 
@@ -88,6 +92,125 @@ impl TrackerRow {
 
 pub(crate) fn trackers(rows: Vec<TrackerRow>) -> Result<Vec<MemoryTracker>> {
     rows.into_iter().map(TrackerRow::into_domain).collect()
+}
+
+/// The columns of a tracker row after its learner and season: what a read
+/// of one learner's season selects ([`TrackerDecoder::learner`]).
+pub(crate) const TRACKER_STATE_COLS: &str = "question_id, subject_id, topic_id, \
+    scheduler, phase, step, stability, difficulty, reps, lapses, last_review, due, scheduled_days";
+
+/// Decodes tracker rows by column position, for reads of many rows (a
+/// learner's whole season, a season scan's page).
+///
+/// [`TrackerRow`] reads each column by name and copies every text into a
+/// `String` before the ids are built from it: per row, fifteen lookups of a
+/// column name and eleven allocations. Here each text is borrowed from the
+/// row, and an id that repeats from row to row (learner, season, subject,
+/// topic) is built once and shared (ids are `Arc<str>`): a row allocates its
+/// question id and nothing else. Every value is validated as
+/// [`TrackerRow::into_domain`] validates it.
+pub(crate) struct TrackerDecoder {
+    user: Option<UserId>,
+    season: Option<SeasonId>,
+    subjects: HashMap<Box<str>, SubjectId>,
+    topics: HashMap<Box<str>, TopicId>,
+    /// Position of the first column read (`question_id` for
+    /// [`TrackerDecoder::learner`], `season` otherwise).
+    first: usize,
+}
+
+impl TrackerDecoder {
+    /// Rows of [`TRACKER_COLS`] (their learner and season read from each
+    /// row).
+    pub(crate) fn rows() -> Self {
+        TrackerDecoder {
+            user: None,
+            season: None,
+            subjects: HashMap::new(),
+            topics: HashMap::new(),
+            first: 0,
+        }
+    }
+
+    /// Rows of [`TRACKER_STATE_COLS`], all of `user` in `season` (the
+    /// statement's condition says so).
+    pub(crate) fn learner(user: &UserId, season: &SeasonId) -> Self {
+        TrackerDecoder {
+            user: Some(user.clone()),
+            season: Some(season.clone()),
+            first: 2,
+            ..Self::rows()
+        }
+    }
+
+    /// Column `i` of the row's [`TRACKER_COLS`] (0: `season`).
+    fn col<'r, T>(&self, row: &'r PgRow, i: usize) -> Result<T>
+    where
+        T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+    {
+        Ok(row.try_get(i - self.first)?)
+    }
+
+    /// One row.
+    pub(crate) fn decode(&mut self, row: &PgRow) -> Result<MemoryTracker> {
+        if self.first == 0 {
+            let season: &str = self.col(row, 0)?;
+            if self.season.as_ref().is_none_or(|s| s.as_str() != season) {
+                self.season = Some(id(season, SeasonId::new)?);
+            }
+            let user: &str = self.col(row, 1)?;
+            if self.user.as_ref().is_none_or(|u| u.as_str() != user) {
+                self.user = Some(id(user, UserId::new)?);
+            }
+        }
+        let (Some(user), Some(season)) = (&self.user, &self.season) else {
+            return Err(PgStoreError::Corrupt("tracker row without its key".into()));
+        };
+        let key = TrackerKey {
+            user: user.clone(),
+            season: season.clone(),
+            question: id(self.col::<&str>(row, 2)?, QuestionId::parse)?,
+        };
+        let subject = match self.col::<Option<&str>>(row, 3)? {
+            None => None,
+            Some(s) => Some(match self.subjects.get(s) {
+                Some(v) => v.clone(),
+                None => {
+                    let v = id(s, SubjectId::new)?;
+                    self.subjects.insert(s.into(), v.clone());
+                    v
+                }
+            }),
+        };
+        let topic = match self.col::<Option<&str>>(row, 4)? {
+            None => None,
+            Some(t) => Some(match self.topics.get(t) {
+                Some(v) => v.clone(),
+                None => {
+                    let v = id(t, TopicId::new)?;
+                    self.topics.insert(t.into(), v.clone());
+                    v
+                }
+            }),
+        };
+        Ok(MemoryTracker {
+            key,
+            subject,
+            topic,
+            state: CardState {
+                kind: scheduler_of(self.col(row, 5)?)?,
+                phase: phase_of(self.col(row, 6)?)?,
+                step: u32_of(self.col(row, 7)?, "step")?,
+                stability: self.col(row, 8)?,
+                difficulty: self.col(row, 9)?,
+                reps: u32_of(self.col(row, 10)?, "reps")?,
+                lapses: u32_of(self.col(row, 11)?, "lapses")?,
+                last_review: self.col(row, 12)?,
+                due: self.col(row, 13)?,
+                scheduled_days: u32_of(self.col(row, 14)?, "scheduled_days")?,
+            },
+        })
+    }
 }
 
 /// Column list of a review-log row, in [`LogRow`] order.

@@ -210,7 +210,8 @@ pub trait TrackerStore: Send + Sync {
         seed: u64,
     ) -> PortResult<Vec<MemoryTracker>>;
 
-    /// Every row of (user, season): cache rehydration.
+    /// Every row of (user, season), in no particular order: cache
+    /// rehydration.
     async fn all_trackers(
         &self,
         user: &UserId,

@@ -156,7 +156,8 @@ async fn concurrent_identical_batches_write_once() {
         .expect("dups");
         assert_eq!(dup, 0);
         assert_eq!(s.scans.count_season(&season(2026)).await.expect("count"), 200);
-        let rows = s.trackers.all_trackers(&user("u3"), &season(2026)).await.expect("rows");
+        let mut rows = s.trackers.all_trackers(&user("u3"), &season(2026)).await.expect("rows");
+        rows.sort_by(|a, b| a.key.question.as_str().cmp(b.key.question.as_str()));
         let expected: Vec<_> = recs.iter().filter(|r| r.tracker.key.user == user("u3")).map(|r| r.tracker.clone()).collect();
         assert_eq!(rows, expected);
     })
@@ -234,6 +235,85 @@ async fn a_season_scan_page_costs_the_same_anywhere_in_the_season() {
             page.windows(2)
                 .all(|w| w[0].key.question.as_str() < w[1].key.question.as_str())
         );
+    })
+    .await;
+}
+
+/// The bulk readers (`all_trackers`, `scan_season`) decode rows by
+/// position and share repeated ids; they must give exactly the rows the
+/// per-key read (`get_trackers`, decoded by column name) gives: every
+/// scheduler, phase and null, subjects and topics that repeat and change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_reads_decode_rows_as_the_keyed_read_does() {
+    with_schema(|s, _pg| async move {
+        make_seasons(&s, &[2026]).await;
+        let mut recs = Vec::new();
+        for u in ["ua", "ub"] {
+            for i in 0..40u32 {
+                let subj = (i % 3 != 0).then(|| format!("subj-{}", i % 4));
+                let top = (i % 5 != 0).then(|| format!("topic-{}", i % 7));
+                let last = (i % 6 != 0).then(|| at(-i64::from(i)));
+                let mut t = tracker(
+                    u,
+                    2026,
+                    &format!("q{i:02}"),
+                    (i % 4) as u8,
+                    at(i64::from(i) * 7 - 100),
+                    last,
+                    subj.as_deref(),
+                    top.as_deref(),
+                );
+                if i % 2 == 1 {
+                    t.state.kind = memora_core::srs::SchedulerKind::Fsrs6;
+                    t.state.phase = memora_core::srs::Phase::Relearning;
+                    t.state.stability = 0.1 + f64::from(i) * 1.37;
+                    t.state.difficulty = 9.99 - f64::from(i) / 7.0;
+                    t.state.step = i % 3;
+                    t.state.lapses = i;
+                    t.state.reps = 1_000_000 + i;
+                }
+                recs.push(record(&t, &format!("r-{u}-{i}")));
+            }
+        }
+        s.trackers.persist_batch(&recs).await.expect("persist");
+        let scanned = s
+            .scans
+            .scan_season(&season(2026), None, 1000)
+            .await
+            .expect("scan");
+        assert_eq!(scanned.len(), 80);
+        for u in ["ua", "ub"] {
+            let keys: Vec<_> = (0..40)
+                .map(|i| memora_tests::conformance::store::q(&format!("q{i:02}")))
+                .collect();
+            let keyed = s
+                .trackers
+                .get_trackers(&user(u), &season(2026), &keys)
+                .await
+                .expect("keyed");
+            assert_eq!(keyed.len(), 40);
+            let mut all = s
+                .trackers
+                .all_trackers(&user(u), &season(2026))
+                .await
+                .expect("all");
+            all.sort_by(|a, b| a.key.question.as_str().cmp(b.key.question.as_str()));
+            let mut keyed = keyed;
+            keyed.sort_by(|a, b| a.key.question.as_str().cmp(b.key.question.as_str()));
+            assert_eq!(all, keyed, "all_trackers of {u}");
+            let mine: Vec<_> = scanned
+                .iter()
+                .filter(|t| t.key.user == user(u))
+                .cloned()
+                .collect();
+            assert_eq!(mine, keyed, "scan_season of {u}");
+            let want: Vec<_> = recs
+                .iter()
+                .filter(|r| r.tracker.key.user == user(u))
+                .map(|r| r.tracker.clone())
+                .collect();
+            assert_eq!(keyed, want, "the rows written");
+        }
     })
     .await;
 }
