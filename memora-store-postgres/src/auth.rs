@@ -50,6 +50,35 @@ impl AuthStore for PgStore {
             .map_err(PortError::from)
     }
 
+    async fn user_ids_after(
+        &self,
+        after: Option<&UserId>,
+        limit: usize,
+    ) -> PortResult<Vec<UserId>> {
+        // Two statements, so that a page after a key starts its index scan
+        // there (`users.id` is `COLLATE "C"`: byte order, as the port says).
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let ids: Vec<String> = match after {
+            Some(a) => {
+                sqlx::query_scalar("SELECT id FROM users WHERE id > $1 ORDER BY id LIMIT $2")
+                    .bind(a.as_str())
+                    .bind(limit)
+                    .fetch_all(crate::trips::one(&self.pool))
+                    .await
+            }
+            None => {
+                sqlx::query_scalar("SELECT id FROM users ORDER BY id LIMIT $1")
+                    .bind(limit)
+                    .fetch_all(crate::trips::one(&self.pool))
+                    .await
+            }
+        }
+        .map_err(port)?;
+        ids.iter()
+            .map(|i| id(i, UserId::new).map_err(PortError::from))
+            .collect()
+    }
+
     async fn create_user(&self, user: &User, password_hash: Option<&str>) -> PortResult<()> {
         let roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
         let mut tx = crate::trips::begin(&self.pool).await.map_err(port)?;

@@ -1286,6 +1286,21 @@ impl AuthStore for InMemoryBackend {
     async fn list_users(&self) -> PortResult<Vec<User>> {
         Ok(self.lock().users.values().cloned().collect())
     }
+    async fn user_ids_after(
+        &self,
+        after: Option<&UserId>,
+        limit: usize,
+    ) -> PortResult<Vec<UserId>> {
+        use std::ops::Bound;
+        let st = self.lock();
+        let from = after.map_or(Bound::Unbounded, |a| Bound::Excluded(a.clone()));
+        Ok(st
+            .users
+            .range((from, Bound::Unbounded))
+            .take(limit)
+            .map(|(id, _)| id.clone())
+            .collect())
+    }
     async fn create_user(&self, user: &User, hash: Option<&str>) -> PortResult<()> {
         let mut st = self.lock();
         if st.users.contains_key(&user.id) {

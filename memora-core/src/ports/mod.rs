@@ -601,6 +601,11 @@ pub trait AuthStore: Send + Sync {
     async fn get_user(&self, id: &UserId) -> PortResult<Option<User>>;
     /// All users (admin listing).
     async fn list_users(&self) -> PortResult<Vec<User>>;
+    /// The ids of at most `limit` users after `after` (from the first when
+    /// `None`), in the byte order of their ids: a job that visits every
+    /// user reads them page by page instead of the whole table at once.
+    async fn user_ids_after(&self, after: Option<&UserId>, limit: usize)
+    -> PortResult<Vec<UserId>>;
     /// Creates a user; `Conflict` if the id exists.
     async fn create_user(&self, user: &User, password_hash: Option<&str>) -> PortResult<()>;
     /// Stored password hash.

@@ -128,20 +128,29 @@ impl AdminService {
     /// Paced by [`Config::fsrs_refit_share`](super::Config::fsrs_refit_share):
     /// the time each learner took is owed back as pauses (in pauses of at
     /// least [`MIN_PAUSE`], so that learners who only need a count do not
-    /// each pay a timer's granularity).
+    /// each pay a timer's granularity). Users are read [`REFIT_PAGE`] at a
+    /// time, in id order, never the whole table at once.
     pub async fn run_fsrs_refit_job(&self, min_new_reviews: u64) -> CoreResult<u64> {
         let mut pacer = Pacer::new(self.shared.config.fsrs_refit_share);
+        let page = REFIT_PAGE;
         let mut n = 0;
-        for u in self.users.list_users().await? {
-            let started = std::time::Instant::now();
-            if self.refit_if_due(&u.id, min_new_reviews).await? {
-                n += 1;
+        let mut after: Option<UserId> = None;
+        loop {
+            let ids = self.users.user_ids_after(after.as_ref(), page).await?;
+            for u in &ids {
+                let started = std::time::Instant::now();
+                if self.refit_if_due(u, min_new_reviews).await? {
+                    n += 1;
+                }
+                if let Some(pause) = pacer.owe(started.elapsed()) {
+                    self.job_runtime.pause(pause).await;
+                }
             }
-            if let Some(pause) = pacer.owe(started.elapsed()) {
-                self.job_runtime.pause(pause).await;
+            if ids.len() < page {
+                return Ok(n);
             }
+            after = ids.last().cloned();
         }
-        Ok(n)
     }
 
     /// Re-fits one learner if they have enough reviews, and enough new ones
@@ -164,6 +173,9 @@ impl AdminService {
         Ok(true)
     }
 }
+
+/// Users the re-fit job reads at a time.
+pub const REFIT_PAGE: usize = 1000;
 
 /// Shortest pause a paced job takes: shorter debts add up until they reach it.
 pub const MIN_PAUSE: Duration = Duration::from_millis(5);

@@ -660,6 +660,13 @@ impl AuthStore for FlakyUsers {
     async fn list_users(&self) -> PortResult<Vec<User>> {
         self.inner.list_users().await
     }
+    async fn user_ids_after(
+        &self,
+        after: Option<&UserId>,
+        limit: usize,
+    ) -> PortResult<Vec<UserId>> {
+        self.inner.user_ids_after(after, limit).await
+    }
     async fn create_user(&self, user: &User, password_hash: Option<&str>) -> PortResult<()> {
         if self.down.load(Ordering::SeqCst) {
             return Err(PortError::Unavailable("users table unreachable".into()));

@@ -1075,6 +1075,42 @@ async fn a_full_share_runs_the_refit_job_without_pauses() {
     assert!(rt.pauses.lock().unwrap().is_empty());
 }
 
+/// The re-fit job reads the users a page at a time: a learner whose id
+/// sorts after a whole page of other users is still re-fitted.
+#[tokio::test]
+async fn the_refit_job_reads_every_page_of_users() {
+    let rt = Arc::new(RecordingRuntime::default());
+    let h = refit_harness(Arc::clone(&rt), 1.0).await;
+    use memora_core::ports::AuthStore;
+    use memora_core::services::fsrs_fit::REFIT_PAGE;
+    for i in 0..REFIT_PAGE {
+        let u = User {
+            id: UserId::new(format!("0-filler-{i:05}")).unwrap(),
+            full_name: "Filler".into(),
+            roles: vec![Role::Student],
+            enabled: true,
+        };
+        h.backend.create_user(&u, None).await.unwrap();
+    }
+    let first = h.backend.user_ids_after(None, REFIT_PAGE).await.unwrap();
+    assert_eq!(first.len(), REFIT_PAGE);
+    assert!(
+        !first.contains(&h.info.student),
+        "the learner is past the first page"
+    );
+    let fitted = h.app.admin().run_fsrs_refit_job(1).await.unwrap();
+    assert!(fitted >= 1, "the learner on a later page was not re-fitted");
+    let (_, fitted_on) = h
+        .app
+        .ports()
+        .fsrs
+        .fsrs_params(&h.info.student)
+        .await
+        .unwrap()
+        .expect("the learner's parameters are stored");
+    assert!(fitted_on >= 1);
+}
+
 #[tokio::test]
 async fn topic_focus_mode_sizes_the_session() {
     let h = harness().await;

@@ -748,6 +748,28 @@ pub async fn auth_records(s: &Stores) {
         a.list_users().await.expect("list"),
         vec![stu.clone(), admin.clone()]
     );
+    // Pages of ids, in byte order, from any key (present or not).
+    let page = |after: Option<&str>, n: usize| {
+        let after = after.map(user);
+        async move { a.user_ids_after(after.as_ref(), n).await.expect("page") }
+    };
+    assert_eq!(page(None, 10).await, vec![stu.id.clone(), admin.id.clone()]);
+    assert_eq!(page(None, 1).await, vec![stu.id.clone()]);
+    assert_eq!(
+        page(Some("a-student@x.io"), 1).await,
+        vec![admin.id.clone()]
+    );
+    assert_eq!(
+        page(Some("a-s"), 10).await,
+        vec![stu.id.clone(), admin.id.clone()]
+    );
+    assert_eq!(page(Some("admin@x.io"), 10).await, Vec::<UserId>::new());
+    assert_eq!(
+        page(Some("A-UPPER"), 10).await.len(),
+        2,
+        "byte order: upper case first"
+    );
+    assert_eq!(page(None, 0).await, Vec::<UserId>::new());
     assert_eq!(
         a.password_hash(&admin.id).await.expect("hash"),
         Some("hash-1".into())
