@@ -8,7 +8,7 @@
 //! * `memory_tracker` and `review_log` are LIST-partitioned by season with
 //!   the season in every key. Creating a season creates its partitions
 //!   (idempotently); there is no default partition, so a row for an unknown
-//!   season is refused by PostgreSQL and reported as [`PortError::Rejected`].
+//!   season is refused by PostgreSQL and reported as [`PortError::Rejected`](memora_core::PortError::Rejected).
 //! * [`TrackerStore::persist_batch`](memora_core::ports::TrackerStore::persist_batch)
 //!   writes a whole batch in one statement built from `UNNEST` arrays; it is
 //!   idempotent (review ids are claimed in the unpartitioned `review_ids`

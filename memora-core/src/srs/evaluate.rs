@@ -383,7 +383,7 @@ pub const MODELS: [&str; 5] = [
 /// Items are put in time order (stable) first. With fewer than 6 items every row has `n = 0`.
 ///
 /// Cost: besides one fit per fold, each fold walks every tested card once from its first review
-/// to its last tested one, carrying the four models' memory states along ([`CardWalk`]), so the
+/// to its last tested one, carrying the four models' memory states along (`CardWalk`), so the
 /// evaluation is linear in the length of a card's history (replaying each item's history from
 /// the start was quadratic: a card with 10 000 reviews took seconds). Items that do not share a
 /// card's sequence (see [`FsrsItem::shares_reviews_with`]) are walked on their own.

@@ -1,4 +1,4 @@
-//! Conformance suite of [`FsrsParamStore`]: per-learner parameters
+//! Conformance suite of [`FsrsParamStore`](memora_core::ports::FsrsParamStore): per-learner parameters
 //! round-trip, the latest write wins.
 //!
 //! Each check takes fresh, empty [`Stores`] and panics on a violation; the

@@ -1,4 +1,4 @@
-//! Conformance suite of [`JobProgressStore`]: the shared progress of
+//! Conformance suite of [`JobProgressStore`](memora_core::ports::JobProgressStore): the shared progress of
 //! background jobs (season cache rebuilds) every process reads.
 
 use chrono::Duration;

@@ -1,4 +1,4 @@
-//! [`CatalogNumbers`]: permanent numbers for question ids, subjects and
+//! [`CatalogNumbers`](memora_core::ports::CatalogNumbers): permanent numbers for question ids, subjects and
 //! topics (the numbered Redis schedule's names for its cards and their
 //! labels).
 

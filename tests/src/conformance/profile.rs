@@ -1,4 +1,4 @@
-//! Conformance suite of [`ProfileStore`]: profiles round-trip, bulk reads
+//! Conformance suite of [`ProfileStore`](memora_core::ports::ProfileStore): profiles round-trip, bulk reads
 //! keep the asked order, upserts never write the XP total.
 //!
 //! Each check takes fresh, empty [`Stores`] and panics on a violation; the

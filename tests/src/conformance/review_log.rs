@@ -1,4 +1,4 @@
-//! Conformance suite of [`ReviewLogStore`]: the review history written by
+//! Conformance suite of [`ReviewLogStore`](memora_core::ports::ReviewLogStore): the review history written by
 //! `TrackerStore::persist_batch`, read back in order, per season, bounded;
 //! the questions reviewed since an instant (daily review quests).
 //!

@@ -1,4 +1,4 @@
-//! Conformance suite of [`SeasonScanStore`]: keyset pages over a whole
+//! Conformance suite of [`SeasonScanStore`](memora_core::ports::SeasonScanStore): keyset pages over a whole
 //! season and the deterministic, bounded sample.
 //!
 //! Each check takes fresh, empty [`Stores`] and panics on a violation; the
