@@ -19,7 +19,9 @@ cd "$(dirname "$0")/.."
 USERS=${USERS:-10}
 QUESTIONS=${QUESTIONS:-100000}
 ROUNDS=${ROUNDS:-3}
-DB_URL=${MEMORA_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/memora_big}
+# A database of its own (loaded with --fresh): not MEMORA_BENCH_DATABASE_URL,
+# which scripts/bench.sh may have pointed at its own population.
+DB_URL=${REHYDRATE_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/memora_big}
 BIN=${BIN:-target/release/memora}
 REDIS_PORT=${REDIS_PORT:-6396}
 PORT=${PORT:-8096}

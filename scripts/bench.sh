@@ -9,10 +9,13 @@
 #   PLAYERS=1000 scripts/bench.sh    # 100 K rows (quick)
 #   SKIP_MICRO=1 SKIP_LOAD=1 scripts/bench.sh   # reuse a loaded database
 #   SKIP_HOTPATH=1 scripts/bench.sh              # without the side-by-side hot-path run
+#   SKIP_REHYDRATE=1 scripts/bench.sh            # without the end-to-end rehydration run
 #
 # Last, scripts/bench-hotpath.sh runs the review and submission paths of
 # this tree and of BASE_REF (default 7b1b803) side by side on its own
-# database (10 M rows).
+# database (10 M rows); then scripts/bench-rehydrate.sh times the first
+# session of learners of 100 000 cards, read from PostgreSQL (its own
+# database, memora_big).
 #
 # Needs PostgreSQL at 127.0.0.1:5432 (user postgres, trust) and redis-server.
 set -euo pipefail
@@ -105,4 +108,9 @@ python3 -c "import json; d=json.load(open('$OUT/find-max.json')); m=d['max_susta
 if [ "${SKIP_HOTPATH:-0}" != 1 ]; then
   log "hot path: this tree against ${BASE_REF:-7b1b803}, side by side (scripts/bench-hotpath.sh)"
   scripts/bench-hotpath.sh
+fi
+
+if [ "${SKIP_REHYDRATE:-0}" != 1 ]; then
+  log "rehydration of 100 000-card learners from PostgreSQL, end to end (scripts/bench-rehydrate.sh)"
+  scripts/bench-rehydrate.sh
 fi
