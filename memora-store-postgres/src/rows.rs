@@ -172,26 +172,12 @@ impl TrackerDecoder {
             question: id(self.col::<&str>(row, 2)?, QuestionId::parse)?,
         };
         let subject = match self.col::<Option<&str>>(row, 3)? {
+            Some(s) => Some(shared(&mut self.subjects, s, SubjectId::new)?),
             None => None,
-            Some(s) => Some(match self.subjects.get(s) {
-                Some(v) => v.clone(),
-                None => {
-                    let v = id(s, SubjectId::new)?;
-                    self.subjects.insert(s.into(), v.clone());
-                    v
-                }
-            }),
         };
         let topic = match self.col::<Option<&str>>(row, 4)? {
+            Some(t) => Some(shared(&mut self.topics, t, TopicId::new)?),
             None => None,
-            Some(t) => Some(match self.topics.get(t) {
-                Some(v) => v.clone(),
-                None => {
-                    let v = id(t, TopicId::new)?;
-                    self.topics.insert(t.into(), v.clone());
-                    v
-                }
-            }),
         };
         Ok(MemoryTracker {
             key,
@@ -211,6 +197,20 @@ impl TrackerDecoder {
             },
         })
     }
+}
+
+/// The id of `raw` kept in `seen`, or built by `make` (validated) and kept.
+fn shared<'a, T: Clone>(
+    seen: &mut HashMap<Box<str>, T>,
+    raw: &'a str,
+    make: impl FnOnce(&'a str) -> Result<T, memora_core::CoreError>,
+) -> Result<T> {
+    if let Some(v) = seen.get(raw) {
+        return Ok(v.clone());
+    }
+    let v = id(raw, make)?;
+    seen.insert(raw.into(), v.clone());
+    Ok(v)
 }
 
 /// Column list of a review-log row, in [`LogRow`] order.
